@@ -1,0 +1,58 @@
+/**
+ * A resource encoded once: the message bytes, its Any, and the pre-framed pieces a
+ * SotW or delta response is concatenated from. Every stream that sends this
+ * version of the resource reuses these bytes.
+ */
+import { createHash } from "node:crypto";
+import { fromJson, decodeToJson } from "./json";
+import { messageType } from "./protos";
+import { NAME_FIELD, XdsTypeUrl, messageName } from "./types";
+import { frameBytes, frameString } from "./wire";
+
+export interface EncodedResource {
+  readonly typeUrl: XdsTypeUrl;
+  readonly name: string;
+  /** Content hash of the message bytes: same bytes, same version. */
+  readonly version: string;
+  readonly bytes: Uint8Array;
+  /** `resources` entry (field 2) of a DiscoveryResponse: framed Any. */
+  readonly sotwFrame: Buffer;
+  /** `resources` entry (field 2) of a DeltaDiscoveryResponse: framed Resource{name, version, resource}. */
+  readonly deltaFrame: Buffer;
+}
+
+/** How many resources were encoded, so tests and benchmarks can prove the work is done once. */
+export const encodeStats = { count: 0 };
+
+/**
+ * Encode a resource given in canonical JSON. Throws ProtoJsonError (with the
+ * field path) when the object does not fit the proto.
+ */
+export function encodeResource(typeUrl: XdsTypeUrl, json: unknown): EncodedResource {
+  const type = messageType(messageName(typeUrl));
+  const wire = fromJson(type, json);
+  const bytes = type.encode(wire).finish();
+  const name = String(wire[NAME_FIELD[typeUrl]] ?? "");
+  return fromBytes(typeUrl, name, bytes);
+}
+
+/** Wrap already-encoded message bytes (e.g. from a benchmark dump). */
+export function fromBytes(typeUrl: XdsTypeUrl, name: string, bytes: Uint8Array): EncodedResource {
+  encodeStats.count++;
+  const version = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+  const any = Buffer.concat([frameString(1, typeUrl), frameBytes(2, bytes)]);
+  const resource = Buffer.concat([frameString(1, version), frameBytes(2, any), frameString(3, name)]);
+  return {
+    typeUrl,
+    name,
+    version,
+    bytes,
+    sotwFrame: frameBytes(2, any),
+    deltaFrame: frameBytes(2, resource),
+  };
+}
+
+/** Canonical JSON of an encoded resource (config_dump, translate, tests). */
+export function resourceToJson(r: EncodedResource): unknown {
+  return decodeToJson(messageType(messageName(r.typeUrl)), r.bytes);
+}
