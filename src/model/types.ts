@@ -1,0 +1,451 @@
+/**
+ * Typed inputs: the Kubernetes and Istio objects mini-pilot reads, in their API
+ * shapes (camelCase, as users write them). Only the fields mini-pilot uses are
+ * typed; validation narrows a raw object into one of these or reports why not.
+ */
+
+/** Where an object came from, for diagnostics: a file and line, or a cluster. */
+export interface Origin {
+  file?: string;
+  line?: number;
+  /** e.g. "kubernetes" */
+  source?: string;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** RFC 3339; decides which VirtualService wins when several claim a host. */
+  creationTimestamp?: string;
+  resourceVersion?: string;
+  uid?: string;
+}
+
+export type Kind =
+  | "Service"
+  | "Endpoints"
+  | "EndpointSlice"
+  | "Pod"
+  | "Node"
+  | "Namespace"
+  | "VirtualService"
+  | "DestinationRule"
+  | "Gateway"
+  | "ServiceEntry";
+
+/** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
+export type ObjectKey = string;
+
+export function objectKey(kind: Kind, namespace: string, name: string): ObjectKey {
+  return `${kind}/${namespace}/${name}`;
+}
+
+interface Base<K extends Kind, Spec> {
+  kind: K;
+  apiVersion: string;
+  metadata: ObjectMeta;
+  spec: Spec;
+  origin?: Origin;
+}
+
+// ------------------------------------------------------------ Kubernetes core
+
+export interface ServicePort {
+  name?: string;
+  port: number;
+  targetPort?: number | string;
+  protocol?: "TCP" | "UDP" | "SCTP";
+  appProtocol?: string;
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  type?: "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName";
+  clusterIP?: string;
+  clusterIPs?: string[];
+  selector?: Record<string, string>;
+  ports: ServicePort[];
+  externalName?: string;
+}
+export type Service = Base<"Service", ServiceSpec>;
+
+export interface EndpointAddress {
+  ip: string;
+  nodeName?: string;
+  hostname?: string;
+  targetRef?: { kind?: string; name?: string; namespace?: string };
+}
+export interface EndpointPort {
+  name?: string;
+  port: number;
+  protocol?: string;
+  appProtocol?: string;
+}
+export interface EndpointSubset {
+  addresses?: EndpointAddress[];
+  notReadyAddresses?: EndpointAddress[];
+  ports?: EndpointPort[];
+}
+/** core/v1 Endpoints has no spec; its subsets are kept under spec for uniformity. */
+export type Endpoints = Base<"Endpoints", { subsets: EndpointSubset[] }>;
+
+export interface SliceEndpoint {
+  addresses: string[];
+  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  nodeName?: string;
+  zone?: string;
+  targetRef?: { kind?: string; name?: string; namespace?: string };
+}
+/** discovery.k8s.io/v1 EndpointSlice; top-level fields kept under spec. */
+export type EndpointSlice = Base<
+  "EndpointSlice",
+  {
+    addressType: "IPv4" | "IPv6" | "FQDN";
+    endpoints: SliceEndpoint[];
+    ports?: EndpointPort[];
+    /** From the `kubernetes.io/service-name` label. */
+    serviceName: string;
+  }
+>;
+
+export type Pod = Base<
+  "Pod",
+  {
+    nodeName?: string;
+    serviceAccountName?: string;
+    containers?: { name: string; ports?: { name?: string; containerPort: number; protocol?: string }[] }[];
+    /** From status.podIP(s). */
+    podIP?: string;
+    podIPs?: string[];
+    phase?: string;
+    ready?: boolean;
+  }
+>;
+
+export type Node = Base<"Node", Record<string, never>>;
+export type Namespace = Base<"Namespace", Record<string, never>>;
+
+// ------------------------------------------------------------ Istio networking
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface PortSelector {
+  number?: number;
+}
+
+export interface Destination {
+  host: string;
+  subset?: string;
+  port?: PortSelector;
+}
+
+export interface HTTPMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  scheme?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
+  ignoreUriCase?: boolean;
+}
+
+export interface HTTPRouteDestination {
+  destination: Destination;
+  weight?: number;
+  headers?: Headers;
+}
+
+export interface HeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+export interface Headers {
+  request?: HeaderOperations;
+  response?: HeaderOperations;
+}
+
+export interface HTTPRetry {
+  attempts?: number;
+  perTryTimeout?: string;
+  retryOn?: string;
+  retryRemoteLocalities?: boolean;
+}
+
+export interface Percent {
+  value: number;
+}
+
+export interface HTTPFaultInjection {
+  delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
+  abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
+}
+
+export interface HTTPRedirect {
+  uri?: string;
+  authority?: string;
+  port?: number;
+  derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT";
+  scheme?: string;
+  redirectCode?: number;
+}
+
+export interface HTTPDirectResponse {
+  status: number;
+  body?: { string?: string; bytes?: string };
+}
+
+export interface HTTPRewrite {
+  uri?: string;
+  authority?: string;
+}
+
+export interface CorsPolicy {
+  allowOrigins?: StringMatch[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
+}
+
+export interface HTTPRoute {
+  name?: string;
+  match?: HTTPMatchRequest[];
+  route?: HTTPRouteDestination[];
+  redirect?: HTTPRedirect;
+  directResponse?: HTTPDirectResponse;
+  delegate?: { name: string; namespace?: string };
+  rewrite?: HTTPRewrite;
+  timeout?: string;
+  retries?: HTTPRetry;
+  fault?: HTTPFaultInjection;
+  mirror?: Destination;
+  mirrorPercentage?: Percent;
+  corsPolicy?: CorsPolicy;
+  headers?: Headers;
+}
+
+export interface L4MatchAttributes {
+  destinationSubnets?: string[];
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
+}
+
+export interface RouteDestination {
+  destination: Destination;
+  weight?: number;
+}
+
+export interface TCPRoute {
+  match?: L4MatchAttributes[];
+  route?: RouteDestination[];
+}
+
+export interface TLSRoute {
+  match: (L4MatchAttributes & { sniHosts: string[] })[];
+  route?: RouteDestination[];
+}
+
+export interface VirtualServiceSpec {
+  hosts?: string[];
+  gateways?: string[];
+  http?: HTTPRoute[];
+  tcp?: TCPRoute[];
+  tls?: TLSRoute[];
+  exportTo?: string[];
+}
+export type VirtualService = Base<"VirtualService", VirtualServiceSpec>;
+
+export interface Duration {
+  /** As written, e.g. "10s". */
+  text: string;
+}
+
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: string };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  ringHash?: { minimumRingSize?: number };
+  maglev?: { tableSize?: number };
+  minimumRingSize?: number;
+}
+
+export interface LoadBalancerSettings {
+  simple?: "UNSPECIFIED" | "LEAST_CONN" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST";
+  consistentHash?: ConsistentHashLB;
+  localityLbSetting?: unknown;
+  warmupDurationSecs?: string;
+}
+
+export interface ConnectionPoolSettings {
+  tcp?: { maxConnections?: number; connectTimeout?: string; tcpKeepalive?: { probes?: number; time?: string; interval?: string }; maxConnectionDuration?: string; idleTimeout?: string };
+  http?: {
+    http1MaxPendingRequests?: number;
+    http2MaxRequests?: number;
+    maxRequestsPerConnection?: number;
+    maxRetries?: number;
+    idleTimeout?: string;
+    h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
+    useClientProtocol?: boolean;
+    maxConcurrentStreams?: number;
+  };
+}
+
+export interface OutlierDetection {
+  consecutiveErrors?: number;
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  consecutiveLocalOriginFailures?: number;
+  splitExternalLocalOriginErrors?: boolean;
+  interval?: string;
+  baseEjectionTime?: string;
+  maxEjectionPercent?: number;
+  minHealthPercent?: number;
+}
+
+export interface ClientTLSSettings {
+  mode?: "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  subjectAltNames?: string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+}
+
+export interface PortTrafficPolicy {
+  port?: PortSelector;
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetection;
+  tls?: ClientTLSSettings;
+}
+
+export interface TrafficPolicy {
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetection;
+  tls?: ClientTLSSettings;
+  portLevelSettings?: PortTrafficPolicy[];
+}
+
+export interface Subset {
+  name: string;
+  labels?: Record<string, string>;
+  trafficPolicy?: TrafficPolicy;
+}
+
+export interface DestinationRuleSpec {
+  host: string;
+  trafficPolicy?: TrafficPolicy;
+  subsets?: Subset[];
+  exportTo?: string[];
+  workloadSelector?: { matchLabels?: Record<string, string> };
+}
+export type DestinationRule = Base<"DestinationRule", DestinationRuleSpec>;
+
+export interface GatewayPort {
+  number: number;
+  protocol: string;
+  name: string;
+  targetPort?: number;
+}
+
+export interface ServerTLSSettings {
+  httpsRedirect?: boolean;
+  mode?: "PASSTHROUGH" | "SIMPLE" | "MUTUAL" | "AUTO_PASSTHROUGH" | "ISTIO_MUTUAL" | "OPTIONAL_MUTUAL";
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  subjectAltNames?: string[];
+  minProtocolVersion?: string;
+  maxProtocolVersion?: string;
+  cipherSuites?: string[];
+}
+
+export interface GatewayServer {
+  port: GatewayPort;
+  bind?: string;
+  hosts: string[];
+  tls?: ServerTLSSettings;
+  name?: string;
+}
+
+export interface GatewaySpec {
+  servers: GatewayServer[];
+  selector?: Record<string, string>;
+}
+export type Gateway = Base<"Gateway", GatewaySpec>;
+
+export interface WorkloadEntrySpec {
+  address?: string;
+  ports?: Record<string, number>;
+  labels?: Record<string, string>;
+  network?: string;
+  locality?: string;
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses?: string[];
+  ports?: { number: number; protocol?: string; name: string; targetPort?: number }[];
+  location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
+  resolution?: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
+  endpoints?: WorkloadEntrySpec[];
+  workloadSelector?: { labels?: Record<string, string> };
+  exportTo?: string[];
+  subjectAltNames?: string[];
+}
+export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
+
+export type MeshObject =
+  | Service
+  | Endpoints
+  | EndpointSlice
+  | Pod
+  | Node
+  | Namespace
+  | VirtualService
+  | DestinationRule
+  | Gateway
+  | ServiceEntry;
+
+/** A problem with an input object: which object, which field, why. */
+export interface Diagnostic {
+  severity: "error" | "warning";
+  kind?: Kind | string;
+  namespace?: string;
+  name?: string;
+  /** e.g. "spec.http[0].route[1].weight" */
+  field?: string;
+  message: string;
+  origin?: Origin;
+}
+
+/** `file:line kind namespace/name field: message` (the `validate` output form). */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.origin?.file ? `${d.origin.file}${d.origin.line ? `:${d.origin.line}` : ""} ` : "";
+  const obj = d.kind ? `${d.kind} ${d.namespace ? `${d.namespace}/` : ""}${d.name ?? ""} ` : "";
+  const field = d.field ? `${d.field}: ` : "";
+  return `${where}${obj}${field}${d.message}`.trim();
+}
