@@ -6,7 +6,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache_dir="${MINI_PILOT_CACHE:-$HOME/.cache/mini-pilot}"
+cache_dir="${MINI_PILOT_CACHE:-${HOME:-/tmp}/.cache/mini-pilot}"
 
 if ! command -v go >/dev/null 2>&1; then
   echo "build.sh: 'go' not found on PATH" >&2

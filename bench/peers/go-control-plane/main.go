@@ -356,7 +356,10 @@ func main() {
 	}()
 
 	// The one stdout line the driver waits for; both sockets are already bound.
-	line, _ := json.Marshal(map[string]string{"xds": xl.Addr().String(), "http": hl.Addr().String()})
+	line, _ := json.Marshal(struct {
+		XDS  string `json:"xds"`
+		HTTP string `json:"http"`
+	}{xl.Addr().String(), hl.Addr().String()})
 	fmt.Println(string(line))
 	log.Printf("serving xds=%s http=%s", xl.Addr(), hl.Addr())
 

@@ -1,0 +1,120 @@
+/**
+ * The xDS protocol decision, in one pure function per variant: given what a
+ * stream has sent for a type and the request that just arrived, what is this
+ * request and what changes?  (Istio calls this ShouldRespond.)
+ *
+ * Rules (envoyproxy.io "xDS REST and gRPC protocol"):
+ * - ACK vs NACK is decided by `error_detail` alone, never by comparing versions.
+ * - A request whose nonce is not the last one sent on this stream for this type
+ *   is stale: the client has not seen our latest response yet. It is ignored,
+ *   except that a subscription change it carries is never lost.
+ * - An empty nonce is the client's first request for the type on this stream
+ *   (a new stream or a reconnect): always answered.
+ * - LDS and CDS are wildcard types. In SotW, an empty name list means wildcard
+ *   only until names were given ("legacy" wildcard); "*" asks for wildcard
+ *   explicitly, alongside any names.
+ */
+
+export interface Subscription {
+  readonly wildcard: boolean;
+  /** Explicitly named resources ("*" excluded). */
+  readonly names: ReadonlySet<string>;
+}
+
+export const NO_SUBSCRIPTION: Subscription = { wildcard: false, names: new Set() };
+
+/** What a stream remembers per type, as far as the decision needs it. */
+export interface WatchState {
+  readonly subscription: Subscription;
+  /** Nonce of the last response sent for this type; undefined before any. */
+  readonly sentNonce?: string;
+  /** SotW legacy rule: were names ever given for this type on this stream? */
+  readonly namesGiven: boolean;
+}
+
+export type Decision =
+  /** First request for this type on the stream: answer with everything subscribed. */
+  | { kind: "initial"; subscription: Subscription; namesGiven: boolean }
+  /** The client applied our response `nonce`. */
+  | { kind: "ack"; subscription: Subscription; namesGiven: boolean; subscribed: string[] }
+  /** The client rejected our response `nonce`; do not resend that content. */
+  | { kind: "nack"; message: string; subscription: Subscription; namesGiven: boolean; subscribed: string[] }
+  /** An old nonce: ignore it, but keep any subscription change it carries. */
+  | { kind: "stale"; subscription: Subscription; namesGiven: boolean; subscribed: string[] };
+
+export interface SotwRequest {
+  readonly wildcardType: boolean;
+  readonly names: readonly string[];
+  readonly responseNonce: string;
+  readonly errorMessage?: string;
+}
+
+/** State-of-the-world: a request carries the full subscription every time. */
+export function decideSotw(state: WatchState | undefined, req: SotwRequest): Decision {
+  const { subscription, namesGiven } = sotwSubscription(state, req);
+  const before = state?.subscription ?? NO_SUBSCRIPTION;
+  const subscribed = addedNames(before, subscription);
+  if (state === undefined || req.responseNonce === "") {
+    return { kind: "initial", subscription, namesGiven };
+  }
+  if (req.responseNonce !== state.sentNonce) return { kind: "stale", subscription, namesGiven, subscribed };
+  if (req.errorMessage !== undefined) return { kind: "nack", message: req.errorMessage, subscription, namesGiven, subscribed };
+  return { kind: "ack", subscription, namesGiven, subscribed };
+}
+
+function sotwSubscription(state: WatchState | undefined, req: SotwRequest): { subscription: Subscription; namesGiven: boolean } {
+  const explicitWildcard = req.names.includes("*");
+  const names = new Set(req.names.filter((n) => n !== "*"));
+  const namesGiven = (state?.namesGiven ?? false) || names.size > 0;
+  if (!req.wildcardType) return { subscription: { wildcard: false, names }, namesGiven };
+  // Legacy wildcard: an empty list is wildcard until the client has named something.
+  const legacyWildcard = req.names.length === 0 && !namesGiven;
+  return { subscription: { wildcard: explicitWildcard || legacyWildcard, names }, namesGiven };
+}
+
+/** Names (or wildcard, as "*") that `after` wants and `before` did not. */
+export function addedNames(before: Subscription, after: Subscription): string[] {
+  const added: string[] = [];
+  if (after.wildcard && !before.wildcard) added.push("*");
+  for (const n of after.names) if (!before.names.has(n)) added.push(n);
+  return added;
+}
+
+export interface DeltaRequest {
+  readonly wildcardType: boolean;
+  readonly subscribe: readonly string[];
+  readonly unsubscribe: readonly string[];
+  readonly responseNonce: string;
+  readonly errorMessage?: string;
+}
+
+/**
+ * Delta: requests carry subscription changes, applied whatever the nonce.
+ * For a wildcard type, the first request with no names subscribes to wildcard;
+ * "*" subscribes or unsubscribes wildcard explicitly.
+ */
+export function decideDelta(state: WatchState | undefined, req: DeltaRequest): Decision {
+  const before = state?.subscription ?? NO_SUBSCRIPTION;
+  const names = new Set(before.names);
+  let wildcard = before.wildcard;
+  if (state === undefined && req.wildcardType && req.subscribe.length === 0) wildcard = true;
+  for (const n of req.subscribe) {
+    if (n === "*") wildcard = true;
+    else names.add(n);
+  }
+  for (const n of req.unsubscribe) {
+    if (n === "*") wildcard = false;
+    else names.delete(n);
+  }
+  const subscription: Subscription = { wildcard, names };
+  const subscribed = addedNames(before, subscription);
+  const namesGiven = true;
+  if (state === undefined) return { kind: "initial", subscription, namesGiven };
+  if (req.responseNonce === "" || req.responseNonce !== state.sentNonce) {
+    // A pure subscription change carries no nonce; treat it like a stale request:
+    // nothing is acknowledged, but the subscription change is applied.
+    return { kind: "stale", subscription, namesGiven, subscribed };
+  }
+  if (req.errorMessage !== undefined) return { kind: "nack", message: req.errorMessage, subscription, namesGiven, subscribed };
+  return { kind: "ack", subscription, namesGiven, subscribed };
+}
