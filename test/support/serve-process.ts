@@ -1,0 +1,64 @@
+/** Run `mini-pilot serve` as a child process, the way a user does, and learn its ports from its log. */
+import { ChildProcess, spawn } from "node:child_process";
+import * as path from "node:path";
+
+export interface ServeProcess {
+  xdsPort: number;
+  httpPort: number;
+  child: ChildProcess;
+  logs: string[];
+  /** Resolves when a log line matches. */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  stop(): Promise<number | null>;
+}
+
+export const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
+
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...args], {
+    env: { ...process.env, LOG_FORMAT: "json", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const listeners: ((line: string) => void)[] = [];
+  let buf = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      logs.push(line);
+      for (const l of [...listeners]) l(line);
+    }
+  });
+  const waitForLog = (re: RegExp, timeoutMs = 15000) =>
+    new Promise<string>((resolve, reject) => {
+      const hit = logs.find((l) => re.test(l));
+      if (hit) return resolve(hit);
+      const timer = setTimeout(() => reject(new Error(`no log line matching ${re} within ${timeoutMs}ms; logs:\n${logs.join("\n")}`)), timeoutMs);
+      const l = (line: string) => {
+        if (!re.test(line)) return;
+        clearTimeout(timer);
+        listeners.splice(listeners.indexOf(l), 1);
+        resolve(line);
+      };
+      listeners.push(l);
+      child.once("exit", (code) => reject(new Error(`serve exited with ${code}; logs:\n${logs.join("\n")}`)));
+    });
+  const stop = () =>
+    new Promise<number | null>((resolve) => {
+      if (child.exitCode !== null) return resolve(child.exitCode);
+      child.once("exit", (code) => resolve(code));
+      child.kill("SIGTERM");
+    });
+  return waitForLog(/mini-pilot serving/).then((line) => {
+    const o = JSON.parse(line) as { xds: string; http: string };
+    return { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), child, logs, waitForLog, stop };
+  });
+}
+
+export async function getJson(port: number, p: string): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${port}${p}`);
+  return res.json();
+}
