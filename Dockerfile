@@ -7,6 +7,7 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY test ./test
 COPY bench ./bench
+COPY scripts ./scripts
 RUN npx tsc -p . && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -1,94 +1,241 @@
 /**
- * `mini-pilot serve`: the control plane. Config comes from a resources file
- * (hand-written Envoy resources, the same for every proxy) or, when the
- * translation pipeline is present, from a folder of Kubernetes/Istio YAML or a
- * live cluster.
+ * `mini-pilot serve`: the control plane. Config comes from a folder of
+ * Kubernetes/Istio YAML (`--config-dir`), a live cluster (`--kubeconfig` or
+ * in-cluster), or hand-written Envoy resources served to every proxy
+ * (`--resources`).
  */
 import * as fs from "node:fs";
-import { CommandSpec, CliError, parseFlags, parseHostPort } from "./args";
+import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
 import { createLogger, Logger } from "../log";
 import { XdsServer } from "../server/grpc-server";
 import { SnapshotCache } from "../server/snapshot-source";
-import { makeSnapshot, checkConsistency } from "../cache/snapshot";
+import { Snapshot, makeSnapshot, checkConsistency } from "../cache/snapshot";
 import { loadResourcesText } from "../sources/resources-file";
 import { watchFile } from "../sources/watch-file";
+import { DirSource } from "../sources/file/dir-source";
 import { startDebugServer } from "../debug/http";
+import { Metrics } from "../debug/metrics";
 import { resourceToJson } from "../xds/resource";
-import { SHORT_NAME } from "../xds/types";
+import { SHORT_NAME, XdsTypeUrl } from "../xds/types";
+import { ConfigStore } from "../store";
+import { PushPipeline } from "../push/pipeline";
+import { Diagnostic, formatDiagnostic } from "../model/types";
+import { parseIstioDuration } from "../model/validate";
 
 export const summary = "run the xDS server (ADS SotW + delta, per-type services) and the debug HTTP port";
 
 export const spec: CommandSpec = {
   name: "serve",
-  usage: "(--resources FILE | --config-dir DIR... | --kubeconfig PATH) [flags]",
+  usage: "(--config-dir DIR... | --kubeconfig PATH | --in-cluster | --resources FILE) [flags]",
   description: [
     "Serves Envoy v3 config over gRPC: ADS (state of the world and delta) and the LDS/RDS/CDS/EDS services.",
-    "--resources FILE serves hand-written Envoy resources (YAML/JSON grouped as listeners/routes/clusters/",
-    "endpoints, proto3 JSON form) to every proxy and reloads the file when it changes; a file that does not",
-    "parse or encode is refused with file:line and the previous resources stay served.",
+    "",
+    "Config sources (pick one):",
+    "  --config-dir DIR   Kubernetes and Istio YAML (Services, EndpointSlices, Pods, VirtualServices, ...),",
+    "                     watched; each proxy gets what Istio would give it. Bad files are reported with",
+    "                     file:line and their last good objects stay served.",
+    "  --kubeconfig PATH  a live cluster (also KUBECONFIG, or --in-cluster credentials).",
+    "  --resources FILE   hand-written Envoy resources (YAML/JSON grouped as listeners/routes/clusters/",
+    "                     endpoints, proto3 JSON form), the same for every proxy; reloaded on change.",
+    "",
+    "HTTP port: /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID",
   ].join("\n"),
   flags: {
+    "config-dir": { type: "string", multiple: true, arg: "DIR", help: "folder of Kubernetes/Istio YAML to serve" },
+    kubeconfig: { type: "string", arg: "PATH", help: "watch the cluster this kubeconfig points at" },
+    "in-cluster": { type: "boolean", help: "watch the cluster this pod runs in (service account credentials)" },
+    namespace: { type: "string", arg: "NS", help: "only watch this namespace (Kubernetes source)" },
     resources: { type: "string", arg: "FILE", help: "serve these Envoy resources to every proxy" },
     "xds-address": { type: "string", arg: "HOST:PORT", default: "0.0.0.0:15010", help: "gRPC xDS listen address" },
     "http-address": { type: "string", arg: "HOST:PORT", default: "127.0.0.1:15014", help: "debug/metrics HTTP address" },
+    "debounce-after": { type: "string", arg: "DURATION", default: "100ms", help: "quiet time before a config push" },
+    "debounce-max": { type: "string", arg: "DURATION", default: "10s", help: "longest a push waits during constant change" },
+    "outbound-traffic-policy": { type: "string", arg: "MODE", default: "ALLOW_ANY", help: "ALLOW_ANY or REGISTRY_ONLY (catch-all route)" },
+    "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace whose DestinationRules apply mesh-wide" },
     "log-level": { type: "string", arg: "LEVEL", default: "info", help: "trace, debug, info, warn, error" },
   },
 };
-
-export async function run(argv: string[]): Promise<number> {
-  const parsed = parseFlags(spec, argv);
-  if (!parsed) return 0;
-  const f = parsed.flags;
-  const xds = parseHostPort(String(f["xds-address"]), "xds-address");
-  const web = parseHostPort(String(f["http-address"]), "http-address");
-  const resourcesFile = f.resources as string | undefined;
-  if (!resourcesFile) throw new CliError("give --resources FILE (see --help)");
-  if (!fs.existsSync(resourcesFile)) throw new CliError(`--resources: no such file "${resourcesFile}"`);
-  const log = createLogger(String(f["log-level"]));
-  const group = "all";
-  const cache = new SnapshotCache(() => ({ ok: true, group }));
-  const reload = (): boolean => {
-    const result = loadResourcesText(fs.readFileSync(resourcesFile, "utf8"), resourcesFile);
-    if (!result.ok) {
-      for (const e of result.errors) log.error({ file: resourcesFile }, e);
-      log.warn({ file: resourcesFile }, "resources refused; still serving the previous ones");
-      return false;
-    }
-    const snapshot = makeSnapshot(result.resources);
-    for (const problem of checkConsistency(snapshot)) log.warn({ file: resourcesFile }, problem);
-    cache.set(group, snapshot);
-    log.info({ file: resourcesFile, version: snapshot.version, resources: result.resources.length }, "resources loaded");
-    return true;
-  };
-  if (!reload()) return 1;
-  const stopWatching = watchFile(resourcesFile, () => void reload());
-  return serveUntilSignal(cache, { xds, web, log }, () => stopWatching(), (proxy) => {
-    const s = cache.get(group);
-    if (!s) return undefined;
-    void proxy;
-    return Object.fromEntries(Object.entries(s.types).map(([t, ts]) => [SHORT_NAME[t as keyof typeof SHORT_NAME], [...ts.resources.values()].map(resourceToJson)]));
-  });
-}
 
 interface Endpoints {
   xds: { host: string; port: number };
   web: { host: string; port: number };
   log: Logger;
+  metrics: Metrics;
+}
+
+/** What the running config side offers the debug port. */
+interface ConfigSide {
+  cache: SnapshotCache;
+  ready(): { ready: boolean; reason?: string };
+  configDump(proxy: string): unknown;
+  configz(): unknown;
+  stop(): void | Promise<void>;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseFlags(spec, argv);
+  if (!parsed) return 0;
+  const f = parsed.flags;
+  const endpoints: Endpoints = {
+    xds: parseHostPort(String(f["xds-address"]), "xds-address"),
+    web: parseHostPort(String(f["http-address"]), "http-address"),
+    log: createLogger(String(f["log-level"])),
+    metrics: new Metrics(),
+  };
+  const dirs = (f["config-dir"] as string[] | undefined) ?? [];
+  const kube = Boolean(f.kubeconfig || f["in-cluster"]);
+  const chosen = [dirs.length > 0, kube, Boolean(f.resources)].filter(Boolean).length;
+  if (chosen === 0) throw new CliError("give a config source: --config-dir DIR, --kubeconfig PATH, --in-cluster or --resources FILE (see --help)");
+  if (chosen > 1) throw new CliError("give only one config source: --config-dir, --kubeconfig/--in-cluster or --resources");
+  const side = f.resources ? resourcesSide(String(f.resources), endpoints.log) : await meshSide(f, dirs, endpoints);
+  return serveUntilSignal(side, endpoints);
+}
+
+function durationMs(value: string, flag: string): number {
+  const d = parseIstioDuration(value);
+  if (!d.ok || d.ms < 0) throw new CliError(`--${flag} wants a duration like 100ms or 2s, got "${value}"`);
+  return d.ms;
+}
+
+async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): Promise<ConfigSide> {
+  const policy = String(f["outbound-traffic-policy"]);
+  if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new CliError(`--outbound-traffic-policy wants ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
+  const store = new ConfigStore();
+  const sourceDiagnostics = new Map<string, Diagnostic[]>();
+  const reportDiagnostics = (where: string, ds: Diagnostic[]) => {
+    const before = new Set((sourceDiagnostics.get(where) ?? []).map(formatDiagnostic));
+    sourceDiagnostics.set(where, ds);
+    for (const d of ds) if (!before.has(formatDiagnostic(d))) (d.severity === "error" ? log.error.bind(log) : log.warn.bind(log))({}, formatDiagnostic(d));
+  };
+  const pipeline = new PushPipeline(store, {
+    debounceAfterMs: durationMs(String(f["debounce-after"]), "debounce-after"),
+    debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
+    mesh: { outboundTrafficPolicy: policy, rootNamespace: String(f["root-namespace"]) },
+    log,
+    onPush: (p) => {
+      metrics.pushes.inc({ kind: p.full ? "full" : "eds" });
+      metrics.pushSeconds.observe(p.ms / 1000);
+      metrics.encodes.inc(p.encodes);
+    },
+  });
+  let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
+  let stopSource: () => void | Promise<void> = () => undefined;
+  if (dirs.length > 0) {
+    const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics });
+    try {
+      source.start();
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+    stopSource = () => source.stop();
+    log.info({ dirs, objects: store.size }, "config folder loaded");
+  } else {
+    const kube = await startKubeSource(f, store, log, reportDiagnostics);
+    ready = () => kube.ready();
+    stopSource = () => kube.stop();
+  }
+  pipeline.flush();
+  const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
+  return {
+    cache: pipeline.cache,
+    ready,
+    configDump: (proxy) => dumpSnapshot(pipeline.snapshotForNode(proxy)),
+    configz: () => {
+      const ds = allDiagnostics();
+      metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
+      metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
+      return { objects: store.size, groups: pipeline.groupCount(), pushes: pipeline.pushes, diagnostics: ds.map(formatDiagnostic) };
+    },
+    stop: async () => {
+      await stopSource();
+      pipeline.stop();
+    },
+  };
+}
+
+interface KubeSourceHandle {
+  ready(): { ready: boolean; reason?: string };
+  stop(): void | Promise<void>;
+}
+
+async function startKubeSource(f: ParsedFlags, store: ConfigStore, log: Logger, report: (where: string, ds: Diagnostic[]) => void): Promise<KubeSourceHandle> {
+  let mod: { createKubeSource(o: object): KubeSourceHandle & { start(): Promise<void>; diagnostics(): Diagnostic[] } };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require("../sources/kube");
+  } catch {
+    throw new CliError("this build has no Kubernetes source");
+  }
+  const kubeconfig = f["in-cluster"] ? undefined : (f.kubeconfig as string | undefined);
+  if (kubeconfig && !fs.existsSync(kubeconfig)) throw new CliError(`--kubeconfig: no such file "${kubeconfig}"`);
+  const source = mod.createKubeSource({ kubeconfig, inCluster: Boolean(f["in-cluster"]), namespace: f.namespace, store, log, onDiagnostics: (ds: Diagnostic[]) => report("kubernetes", ds) });
+  try {
+    await source.start();
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  return source;
+}
+
+function resourcesSide(file: string, log: Logger): ConfigSide {
+  if (!fs.existsSync(file)) throw new CliError(`--resources: no such file "${file}"`);
+  const group = "all";
+  const cache = new SnapshotCache(() => ({ ok: true, group }));
+  let errors: string[] = [];
+  const reload = (): boolean => {
+    const result = loadResourcesText(fs.readFileSync(file, "utf8"), file);
+    if (!result.ok) {
+      errors = result.errors;
+      for (const e of result.errors) log.error({ file }, e);
+      log.warn({ file }, "resources refused; still serving the previous ones");
+      return false;
+    }
+    errors = [];
+    const snapshot = makeSnapshot(result.resources);
+    for (const problem of checkConsistency(snapshot)) log.warn({ file }, problem);
+    cache.set(group, snapshot);
+    log.info({ file, version: snapshot.version, resources: result.resources.length }, "resources loaded");
+    return true;
+  };
+  if (!reload()) throw new CliError(`--resources: ${file} was refused (errors above)`);
+  const stop = watchFile(file, () => void reload());
+  return {
+    cache,
+    ready: () => ({ ready: true }),
+    configDump: () => dumpSnapshot(cache.get(group)),
+    configz: () => ({ file, errors }),
+    stop,
+  };
+}
+
+/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources. */
+function dumpSnapshot(s: Snapshot | undefined): unknown {
+  if (!s) return undefined;
+  return {
+    version: s.version,
+    ...Object.fromEntries(
+      Object.entries(s.types).map(([t, ts]) => [SHORT_NAME[t as XdsTypeUrl], { version: ts.version, resources: [...ts.resources.values()].map(resourceToJson) }]),
+    ),
+  };
 }
 
 /** Start the gRPC and HTTP servers; on SIGTERM/SIGINT stop accepting, close streams, exit 0. */
-export async function serveUntilSignal(
-  source: SnapshotCache,
-  { xds, web, log }: Endpoints,
-  onStop: () => void,
-  configDump: (proxy: string) => unknown,
-  ready: () => { ready: boolean; reason?: string } = () => ({ ready: true }),
-): Promise<number> {
-  const server = new XdsServer(source, { log });
+async function serveUntilSignal(side: ConfigSide, { xds, web, log, metrics }: Endpoints): Promise<number> {
+  const server = new XdsServer(side.cache, {
+    log,
+    onStreamOpen: () => metrics.streams.inc(),
+    onStreamClose: () => metrics.streams.dec(),
+  });
   const port = await server.listen(`${xds.host}:${xds.port}`).catch((e: Error) => {
     throw new CliError(`cannot listen on --xds-address ${xds.host}:${xds.port}: ${e.message}`);
   });
-  const debug = await startDebugServer(web.host, web.port, { ready, syncz: () => server.syncz(), configDump }).catch((e: Error) => {
+  const debug = await startDebugServer(web.host, web.port, {
+    ready: side.ready,
+    syncz: () => server.syncz(),
+    configz: side.configz,
+    configDump: side.configDump,
+    metrics: () => metrics.render(),
+  }).catch((e: Error) => {
     server.forceShutdown();
     throw new CliError(`cannot listen on --http-address ${web.host}:${web.port}: ${e.message}`);
   });
@@ -96,8 +243,9 @@ export async function serveUntilSignal(
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");
-      onStop();
-      void Promise.all([server.shutdown(3000), debug.close()]).then(() => resolve(0));
+      void Promise.resolve(side.stop())
+        .then(() => Promise.all([server.shutdown(3000), debug.close()]))
+        .then(() => resolve(0));
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

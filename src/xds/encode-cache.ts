@@ -8,6 +8,8 @@ import { XdsTypeUrl } from "./types";
 
 export class EncodeCache {
   private readonly entries = new Map<string, EncodedResource>();
+  /** Misses: resources actually encoded. */
+  encodes = 0;
 
   constructor(private readonly maxEntries = 200_000) {}
 
@@ -20,6 +22,7 @@ export class EncodeCache {
       return hit;
     }
     const fresh = encodeResource(typeUrl, json);
+    this.encodes++;
     this.entries.set(key, fresh);
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;

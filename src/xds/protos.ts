@@ -37,6 +37,8 @@ const ENTRY_PROTOS = [
   "envoy/config/trace/v3/zipkin.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
+  "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
 ];
 
 /** Where `@grpc/grpc-js-xds` keeps its protos, found through node's resolver. */

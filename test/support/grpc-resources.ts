@@ -18,7 +18,7 @@ const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "ty
 export function billServiceResources(s: Split): string {
   const routes: object[] = [];
   if (s.jasonToV2) {
-    routes.push({ match: { prefix: "", headers: [{ name: "end-user", string_match: { exact: "jason" } }] }, route: { cluster: "outbound|9999|v2|bill-service" } });
+    routes.push({ match: { prefix: "", headers: [{ name: "end-user", exact_match: "jason" }] /* exact_match: older C-core (Debian 1.51) lacks string_match */ }, route: { cluster: "outbound|9999|v2|bill-service" } });
   }
   routes.push({
     match: { prefix: "" },

@@ -1,0 +1,150 @@
+/**
+ * Clusters (CDS): `outbound|port|subset|host` for every port of every visible
+ * service (plus one per DestinationRule subset), the special clusters
+ * (BlackHole, Passthrough, InboundPassthrough) and the proxy's inbound
+ * clusters `inbound|targetPort||`.
+ */
+import type { Mesh, MeshPort, MeshService, ResolvedDestinationRule, Client } from "../model/mesh";
+import { destinationRuleFor } from "../model/mesh";
+import type { Subset } from "../model/types";
+import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
+import { Json, adsConfigSource, socketAddress } from "./common";
+import {
+  BLACKHOLE_CLUSTER,
+  INBOUND_BIND_ADDRESS,
+  INBOUND_PASSTHROUGH_CLUSTER,
+  PASSTHROUGH_CLUSTER,
+  inboundClusterName,
+  outboundClusterName,
+} from "./names";
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  EffectivePolicy,
+  UpstreamHttp,
+  circuitBreakers,
+  connectTimeout,
+  effectivePolicy,
+  httpProtocolOptions,
+  isPassthroughLb,
+  loadBalancerFields,
+  outlierDetectionFields,
+  tlsTransportSocket,
+  upstreamConnectionOptions,
+} from "./traffic-policy";
+import { subsetEndpoints, clusterLoadAssignment } from "./endpoints";
+import type { InboundPort } from "./instances";
+
+/** One outbound cluster to build: a service port, optionally a subset, and the rule that shapes it. */
+export interface OutboundClusterSpec {
+  name: string;
+  service: MeshService;
+  port: MeshPort;
+  subset?: Subset;
+  dr?: ResolvedDestinationRule;
+  policy: EffectivePolicy;
+}
+
+/** Every outbound cluster a client sees, in name order. UDP ports get none. */
+export function outboundClusterSpecs(mesh: Mesh, client: Client, services: MeshService[]): OutboundClusterSpec[] {
+  const out: OutboundClusterSpec[] = [];
+  for (const svc of services) {
+    const dr = destinationRuleFor(mesh, client, svc);
+    for (const port of svc.ports) {
+      if (port.protocol === "UDP") continue;
+      const base: OutboundClusterSpec = { name: outboundClusterName(port.port, undefined, svc.host), service: svc, port, policy: effectivePolicy(dr, undefined, port.port) };
+      if (dr) base.dr = dr;
+      out.push(base);
+      for (const subset of dr?.subsets ?? []) {
+        out.push({ name: outboundClusterName(port.port, subset.name, svc.host), service: svc, port, subset, dr: dr!, policy: effectivePolicy(dr, subset, port.port) });
+      }
+    }
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Does this cluster get its endpoints over EDS? */
+export function isEdsCluster(spec: OutboundClusterSpec): boolean {
+  return spec.service.resolution === "EDS" && !isPassthroughLb(spec.policy.loadBalancer);
+}
+
+export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec): Json {
+  const { service: svc, port, policy } = spec;
+  const pool = policy.connectionPool;
+  const c: Json = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool) };
+  const passthrough = c.type === "ORIGINAL_DST";
+  Object.assign(c, passthrough ? { lb_policy: "CLUSTER_PROVIDED" } : loadBalancerFields(policy.loadBalancer));
+  c.circuit_breakers = circuitBreakers(pool);
+  Object.assign(c, outlierDetectionFields(policy.outlierDetection));
+  Object.assign(c, upstreamConnectionOptions(pool));
+  if (isHttpProtocol(port.protocol)) Object.assign(c, httpProtocolOptions(pool, upstreamHttp(port, pool)));
+  Object.assign(c, tlsTransportSocket(policy.tls));
+  c.metadata = clusterMetadata(svc, spec.dr, spec.subset);
+  return c;
+}
+
+function upstreamHttp(port: MeshPort, pool: EffectivePolicy["connectionPool"]): UpstreamHttp {
+  if (pool?.http?.useClientProtocol) return "downstream";
+  if (isHttp2Protocol(port.protocol)) return "http2";
+  if (pool?.http?.h2UpgradePolicy === "UPGRADE") return "http2";
+  return "http1";
+}
+
+/** type + how hosts are found: EDS, ORIGINAL_DST (headless / NONE / PASSTHROUGH lb), DNS with inline endpoints. */
+function discovery(mesh: Mesh, spec: OutboundClusterSpec): Json {
+  const svc = spec.service;
+  if (svc.resolution === "ORIGINAL_DST" || isPassthroughLb(spec.policy.loadBalancer)) return { type: "ORIGINAL_DST" };
+  if (svc.resolution === "EDS") return { type: "EDS", eds_cluster_config: { eds_config: adsConfigSource(), service_name: spec.name } };
+  let eps = subsetEndpoints(mesh.endpoints.get(svc.host)?.get(spec.port.port) ?? [], spec.subset?.labels);
+  // LOGICAL_DNS takes exactly one host (Envoy refuses more), as Istio's DNS_ROUND_ROBIN does.
+  if (svc.resolution === "LOGICAL_DNS") eps = eps.slice(0, 1);
+  return { type: svc.resolution, dns_lookup_family: "V4_ONLY", load_assignment: clusterLoadAssignment(spec.name, eps) };
+}
+
+/** filter_metadata.istio as Istio writes it: the service behind the cluster and the rule applied. */
+function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefined, subset: Subset | undefined): Json {
+  const istio: Json = { services: [{ host: svc.host, name: svc.name, namespace: svc.namespace }] };
+  const first = dr?.sources[0];
+  if (first) istio.config = `/apis/networking.istio.io/v1/namespaces/${first.metadata.namespace}/destination-rule/${first.metadata.name}`;
+  if (subset) istio.subset = subset.name;
+  return { filter_metadata: { istio } };
+}
+
+/** STATIC with no endpoints: whatever is routed here is dropped. */
+export function blackHoleCluster(): Json {
+  return { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: DEFAULT_CONNECT_TIMEOUT };
+}
+
+/** ORIGINAL_DST: forward to wherever the connection was going. */
+export function passthroughCluster(): Json {
+  return {
+    name: PASSTHROUGH_CLUSTER,
+    type: "ORIGINAL_DST",
+    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    lb_policy: "CLUSTER_PROVIDED",
+    circuit_breakers: circuitBreakers(undefined),
+    ...httpProtocolOptions(undefined, "downstream"),
+  };
+}
+
+/** Inbound traffic to ports no service declares: to the app, from 127.0.0.6 so iptables lets it pass. */
+export function inboundPassthroughCluster(): Json {
+  return { ...passthroughCluster(), name: INBOUND_PASSTHROUGH_CLUSTER, upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address } };
+}
+
+/**
+ * `inbound|<targetPort>||`: ORIGINAL_DST to the app's own port (the original
+ * destination is this pod), bound to 127.0.0.6 like Istio's.
+ */
+export function inboundCluster(ip: InboundPort): Json {
+  const c: Json = {
+    name: inboundClusterName(ip.targetPort),
+    type: "ORIGINAL_DST",
+    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    lb_policy: "CLUSTER_PROVIDED",
+    circuit_breakers: circuitBreakers(undefined),
+    upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
+    metadata: clusterMetadata(ip.service, undefined, undefined),
+  };
+  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
+  return c;
+}

@@ -1,0 +1,42 @@
+/**
+ * ClusterLoadAssignments (EDS): one per EDS cluster the proxy has, endpoints
+ * grouped into one LocalityLbEndpoints per locality (sorted), subset clusters
+ * filtered by the subset's labels. Cheap on its own, so an endpoint-only change
+ * can regenerate EDS without touching the other types.
+ */
+import type { MeshEndpoint } from "../model/mesh";
+import { labelsMatch } from "../model/mesh-hosts";
+import { Json, socketAddress } from "./common";
+
+/** A ClusterLoadAssignment for `clusterName` with these endpoints. */
+export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[]): Json {
+  const groups = new Map<string, MeshEndpoint[]>();
+  for (const e of endpoints) {
+    const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const localities = [...groups.keys()].sort().map((key) => {
+    const eps = groups.get(key)!;
+    const l = eps[0]!.locality;
+    const locality: Json = {};
+    if (l.region) locality.region = l.region;
+    if (l.zone) locality.zone = l.zone;
+    if (l.subzone) locality.sub_zone = l.subzone;
+    const out: Json = {
+      lb_endpoints: eps.map((e) => ({
+        endpoint: { address: socketAddress(e.address, e.port) },
+        health_status: e.health,
+        load_balancing_weight: e.weight,
+      })),
+      load_balancing_weight: eps.reduce((sum, e) => sum + e.weight, 0),
+    };
+    if (Object.keys(locality).length > 0) out.locality = locality;
+    return out;
+  });
+  return localities.length > 0 ? { cluster_name: clusterName, endpoints: localities } : { cluster_name: clusterName };
+}
+
+/** Endpoints of a subset: those whose labels include all of the subset's labels. */
+export function subsetEndpoints(endpoints: MeshEndpoint[], labels: Record<string, string> | undefined): MeshEndpoint[] {
+  return labels ? endpoints.filter((e) => labelsMatch(labels, e.labels)) : endpoints;
+}

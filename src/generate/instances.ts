@@ -1,0 +1,34 @@
+/**
+ * The proxy's own workload: the services in its namespace whose selector
+ * matches its labels, one entry per workload (target) port. Inbound listeners
+ * and clusters are built from these.
+ */
+import type { Mesh, MeshPort, MeshService } from "../model/mesh";
+import type { ProxyView } from "../model/proxy";
+import { labelsMatch } from "../model/mesh-hosts";
+import { isTcpProtocol, isHttpProtocol } from "../model/mesh-protocol";
+import { isCapturePort } from "./names";
+
+export interface InboundPort {
+  /** The workload port traffic arrives on. */
+  targetPort: number;
+  /** The first service (by host) exposing it decides protocol and naming. */
+  service: MeshService;
+  port: MeshPort;
+}
+
+/** One entry per target port, sorted by port; UDP and unresolved named ports are left out. */
+export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {
+  const byPort = new Map<number, InboundPort>();
+  for (const svc of mesh.services) {
+    if (svc.namespace !== proxy.namespace || !svc.selector) continue;
+    if (Object.keys(proxy.labels).length === 0 || !labelsMatch(svc.selector, proxy.labels)) continue;
+    for (const port of svc.ports) {
+      // A capture port would duplicate virtualInbound's own blackhole chain.
+      if (port.targetPort === undefined || isCapturePort(port.targetPort)) continue;
+      if (!isHttpProtocol(port.protocol) && !isTcpProtocol(port.protocol)) continue;
+      if (!byPort.has(port.targetPort)) byPort.set(port.targetPort, { targetPort: port.targetPort, service: svc, port });
+    }
+  }
+  return [...byPort.values()].sort((a, b) => a.targetPort - b.targetPort);
+}

@@ -1,0 +1,89 @@
+/**
+ * The one naming scheme for generated resources (Istio's, so `istioctl
+ * proxy-config` users recognise them). Every generator builds names here.
+ */
+
+export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
+export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
+export const INBOUND_PASSTHROUGH_CLUSTER = "InboundPassthroughCluster";
+
+export const VIRTUAL_OUTBOUND_LISTENER = "virtualOutbound";
+export const VIRTUAL_INBOUND_LISTENER = "virtualInbound";
+export const VIRTUAL_OUTBOUND_PORT = 15001;
+export const VIRTUAL_INBOUND_PORT = 15006;
+
+/** Ports the capture listeners own on 0.0.0.0; no other wildcard listener may use them. */
+export function isCapturePort(port: number): boolean {
+  return port === VIRTUAL_OUTBOUND_PORT || port === VIRTUAL_INBOUND_PORT;
+}
+
+/** Catch-all virtual hosts (and their single route). */
+export const ALLOW_ANY_VHOST = "allow_any";
+export const BLOCK_ALL_VHOST = "block_all";
+
+/** Filter chain names Istio uses on the capture listeners. */
+export const PASSTHROUGH_FILTER_CHAIN = "PassthroughFilterChain";
+export const VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN = "virtualOutbound-blackhole";
+export const VIRTUAL_INBOUND_BLACKHOLE_CHAIN = "virtualInbound-blackhole";
+export const VIRTUAL_INBOUND_CATCHALL_CHAIN = "virtualInbound-catchall-tcp";
+
+/** Source address inbound traffic is sent from, so iptables lets it through to the app. */
+export const INBOUND_BIND_ADDRESS = "127.0.0.6";
+
+/** `outbound|<port>|<subset>|<host>` (subset empty when none). */
+export function outboundClusterName(port: number, subset: string | undefined, host: string): string {
+  return `outbound|${port}|${subset ?? ""}|${host}`;
+}
+
+/** `inbound|<targetPort>||`. */
+export function inboundClusterName(targetPort: number): string {
+  return `inbound|${targetPort}||`;
+}
+
+export interface ParsedClusterName {
+  direction: "outbound" | "inbound";
+  port: number;
+  subset: string;
+  host: string;
+}
+
+/** Inverse of the two builders above; undefined for special clusters. */
+export function parseClusterName(name: string): ParsedClusterName | undefined {
+  const parts = name.split("|");
+  if (parts.length !== 4) return undefined;
+  const [direction, port, subset, host] = parts as [string, string, string, string];
+  if (direction !== "outbound" && direction !== "inbound") return undefined;
+  const n = Number(port);
+  if (!Number.isInteger(n) || n <= 0) return undefined;
+  return { direction, port: n, subset, host };
+}
+
+/** Sidecar outbound HTTP listener (shared by every HTTP service on the port). */
+export function wildcardListenerName(port: number): string {
+  return `0.0.0.0_${port}`;
+}
+
+/** Sidecar outbound TCP listener for one service address. */
+export function addressListenerName(address: string, port: number): string {
+  return `${address}_${port}`;
+}
+
+/** RDS name of a sidecar outbound HTTP port. */
+export function sidecarRouteName(port: number): string {
+  return String(port);
+}
+
+/** Inline route configuration of an inbound HTTP port. */
+export function inboundRouteName(targetPort: number): string {
+  return inboundClusterName(targetPort);
+}
+
+/** Inbound virtual host name. */
+export function inboundVirtualHostName(targetPort: number): string {
+  return `inbound|http|${targetPort}`;
+}
+
+/** Virtual host of one service on one port. */
+export function virtualHostName(host: string, port: number): string {
+  return `${host}:${port}`;
+}

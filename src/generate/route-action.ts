@@ -1,0 +1,164 @@
+/**
+ * The forwarding part of a route: destination clusters (single or weighted),
+ * timeout, retries (Istio's default policy when unset), consistent-hash
+ * policy from the DestinationRule, mirroring, rewrites.
+ */
+import type { ConsistentHashLB, Destination, HTTPRetry, HTTPRoute, Headers } from "../model/types";
+import type { Mesh, MeshService, ResolvedDestinationRule } from "../model/mesh";
+import { lookupService } from "../model/mesh";
+import { resolveHost } from "../model/mesh-hosts";
+import { Json, istioDuration, percentPerMillion, typed } from "./common";
+import { outboundClusterName } from "./names";
+import { effectivePolicy } from "./traffic-policy";
+import { headerOperations } from "./route-headers";
+
+export interface DestinationContext {
+  mesh: Mesh;
+  /** Namespace of the client (visibility of the destination service). */
+  clientNamespace: string;
+  listenerPort: number;
+  /** The client's DestinationRule for a service (callers cache it). */
+  destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
+}
+
+export interface ResolvedDestination {
+  cluster: string;
+  service?: MeshService;
+  port: number;
+  subset?: string;
+}
+
+/**
+ * Istio's GetDestinationCluster: the port is destination.port, else the
+ * service's only port, else the listener's port; the host is resolved against
+ * the VirtualService's namespace.
+ */
+export function resolveDestination(dest: Destination, vsNamespace: string, ctx: DestinationContext): ResolvedDestination {
+  const host = resolveHost(dest.host, vsNamespace, ctx.mesh.options.domainSuffix);
+  const service = lookupService(ctx.mesh, host, ctx.clientNamespace);
+  let port = ctx.listenerPort;
+  if (dest.port?.number !== undefined) port = dest.port.number;
+  else if (service && service.ports.length === 1) port = service.ports[0]!.port;
+  const out: ResolvedDestination = { cluster: outboundClusterName(port, dest.subset, host), port };
+  if (service) out.service = service;
+  if (dest.subset) out.subset = dest.subset;
+  return out;
+}
+
+/** route.cluster or route.weighted_clusters (weight-0 destinations dropped when there are several). */
+export function clusterSpecifier(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): { fields: Json; destinations: ResolvedDestination[] } {
+  const dests = route.route ?? [];
+  if (dests.length === 1) {
+    const d = resolveDestination(dests[0]!.destination, vsNamespace, ctx);
+    return { fields: { cluster: d.cluster }, destinations: [d] };
+  }
+  const resolved: ResolvedDestination[] = [];
+  if (!dests.some((d) => (d.weight ?? 0) > 0)) {
+    // Validation refuses a zero total; should one slip through, use the first destination, never an empty list.
+    const d = resolveDestination(dests[0]!.destination, vsNamespace, ctx);
+    return { fields: { cluster: d.cluster }, destinations: [d] };
+  }
+  const clusters = dests
+    .filter((d) => (d.weight ?? 0) > 0)
+    .map((d) => {
+      const r = resolveDestination(d.destination, vsNamespace, ctx);
+      resolved.push(r);
+      return { name: r.cluster, weight: d.weight!, ...headerOperations(d.headers) };
+    });
+  return { fields: { weighted_clusters: { clusters } }, destinations: resolved };
+}
+
+/** Headers of a single destination apply to the whole route (Istio merges them). */
+export function singleDestinationHeaders(route: HTTPRoute): Headers | undefined {
+  return route.route && route.route.length === 1 ? route.route[0]!.headers : undefined;
+}
+
+const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+
+/** Istio's default: 2 retries, prefer other hosts (not with consistent hashing), retry 503. */
+export function defaultRetryPolicy(consistentHash: boolean): Json {
+  const p: Json = { retry_on: DEFAULT_RETRY_ON, num_retries: 2 };
+  if (!consistentHash) {
+    p.retry_host_predicate = [
+      { name: "envoy.retry_host_predicates.previous_hosts", typed_config: typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate") },
+    ];
+  }
+  p.host_selection_retry_max_attempts = 5;
+  p.retriable_status_codes = [503];
+  return p;
+}
+
+/** `retries` -> retry_policy; attempts 0 switches retries off; numeric retryOn tokens become status codes. */
+export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): Json | undefined {
+  const p = defaultRetryPolicy(consistentHash);
+  if (!r) return p;
+  if (!r.attempts || r.attempts <= 0) return undefined;
+  p.num_retries = r.attempts;
+  if (r.retryOn) {
+    const tokens = r.retryOn.split(",").map((t) => t.trim()).filter((t) => t !== "");
+    const codes = tokens.filter((t) => /^\d+$/.test(t) && Number(t) >= 100 && Number(t) <= 599).map(Number);
+    const names = tokens.filter((t) => !/^\d+$/.test(t));
+    if (codes.length > 0 && !names.includes("retriable-status-codes")) names.push("retriable-status-codes");
+    p.retry_on = names.join(",");
+    p.retriable_status_codes = codes;
+    if (codes.length === 0) delete p.retriable_status_codes;
+  }
+  const perTry = istioDuration(r.perTryTimeout);
+  if (perTry) p.per_try_timeout = perTry;
+  if (r.retryRemoteLocalities) {
+    p.retry_priority = {
+      name: "envoy.retry_priorities.previous_priorities",
+      typed_config: typed("envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", { update_frequency: 2 }),
+    };
+  }
+  return p;
+}
+
+/** Timeout: the VirtualService's, else 0s (none), as Istio does. */
+export function timeoutFields(timeout: string | undefined): Json {
+  const t = istioDuration(timeout, "0s") ?? "0s";
+  return { timeout: t, max_stream_duration: { max_stream_duration: "0s", grpc_timeout_header_max: t } };
+}
+
+/** The consistent-hash settings of a destination (subset and port aware). */
+export function consistentHashOf(d: ResolvedDestination, ctx: DestinationContext): ConsistentHashLB | undefined {
+  if (!d.service) return undefined;
+  const dr = ctx.destinationRule(d.service);
+  if (!dr) return undefined;
+  const subset = d.subset ? dr.subsets.find((s) => s.name === d.subset) : undefined;
+  return effectivePolicy(dr, subset, d.port).loadBalancer?.consistentHash;
+}
+
+/** hash_policy for a route: only when every destination hashes the same way (else none, as in Istio). */
+export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext): Json[] | undefined {
+  const hashes = dests.map((d) => consistentHashOf(d, ctx));
+  const first = hashes[0];
+  if (!first || hashes.some((h) => JSON.stringify(h) !== JSON.stringify(first))) return undefined;
+  if (first.httpHeaderName) return [{ header: { header_name: first.httpHeaderName } }];
+  if (first.httpCookie) {
+    const cookie: Json = { name: first.httpCookie.name };
+    if (first.httpCookie.path) cookie.path = first.httpCookie.path;
+    const ttl = istioDuration(first.httpCookie.ttl);
+    if (ttl) cookie.ttl = ttl;
+    return [{ cookie }];
+  }
+  if (first.useSourceIp) return [{ connection_properties: { source_ip: true } }];
+  if (first.httpQueryParameterName) return [{ query_parameter: { name: first.httpQueryParameterName } }];
+  return undefined;
+}
+
+/** mirror + mirrorPercentage (default 100%). */
+export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): Json {
+  if (!route.mirror) return {};
+  const d = resolveDestination(route.mirror, vsNamespace, ctx);
+  const pct = route.mirrorPercentage?.value ?? 100;
+  return { request_mirror_policies: [{ cluster: d.cluster, runtime_fraction: { default_value: percentPerMillion(pct) }, trace_sampled: false }] };
+}
+
+/** rewrite.uri -> prefix_rewrite, rewrite.authority -> host_rewrite_literal. */
+export function rewriteFields(route: HTTPRoute): Json {
+  const out: Json = {};
+  if (route.rewrite?.uri !== undefined) out.prefix_rewrite = route.rewrite.uri;
+  if (route.rewrite?.authority) out.host_rewrite_literal = route.rewrite.authority;
+  return out;
+}

@@ -1,0 +1,80 @@
+/**
+ * Per-route HTTP filter configs (typed_per_filter_config): fault injection and
+ * CORS. The listener's filter chain always carries both filters (before the
+ * router), so a route only needs its own config.
+ */
+import type { CorsPolicy, HTTPFaultInjection } from "../model/types";
+import { Json, istioDuration, istioSeconds, percentPerMillion, typed } from "./common";
+import { stringMatcher } from "./route-match";
+
+export const FAULT_FILTER = "envoy.filters.http.fault";
+export const CORS_FILTER = "envoy.filters.http.cors";
+export const ROUTER_FILTER = "envoy.filters.http.router";
+
+/** gRPC status names Istio accepts for abort.grpcStatus. */
+const GRPC_CODES: Record<string, number> = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+};
+
+/** Percentages unset mean 0% (Istio: "if left unspecified, no request will be ..."). */
+export function faultConfig(f: HTTPFaultInjection): Json {
+  const out: Json = {};
+  if (f.delay) {
+    const pct = f.delay.percentage?.value ?? f.delay.percent ?? 0;
+    out.delay = { fixed_delay: istioDuration(f.delay.fixedDelay, "0s"), percentage: percentPerMillion(pct) };
+  }
+  if (f.abort) {
+    const abort: Json = { percentage: percentPerMillion(f.abort.percentage?.value ?? 0) };
+    if (f.abort.grpcStatus !== undefined) abort.grpc_status = grpcCode(f.abort.grpcStatus);
+    else abort.http_status = f.abort.httpStatus ?? 503;
+    out.abort = abort;
+  }
+  return typed("envoy.extensions.filters.http.fault.v3.HTTPFault", out);
+}
+
+function grpcCode(s: string): number {
+  if (/^\d+$/.test(s)) return Number(s);
+  return GRPC_CODES[s.toUpperCase()] ?? GRPC_CODES.UNKNOWN!;
+}
+
+export function corsConfig(c: CorsPolicy): Json {
+  const out: Json = {};
+  if (c.allowOrigins?.length) out.allow_origin_string_match = c.allowOrigins.map(stringMatcher);
+  if (c.allowMethods?.length) out.allow_methods = c.allowMethods.join(",");
+  if (c.allowHeaders?.length) out.allow_headers = c.allowHeaders.join(",");
+  if (c.exposeHeaders?.length) out.expose_headers = c.exposeHeaders.join(",");
+  const maxAge = istioSeconds(c.maxAge);
+  if (maxAge !== undefined) out.max_age = String(maxAge);
+  if (c.allowCredentials !== undefined) out.allow_credentials = c.allowCredentials;
+  out.filter_enabled = { default_value: { numerator: 100, denominator: "HUNDRED" } };
+  return typed("envoy.extensions.filters.http.cors.v3.CorsPolicy", out);
+}
+
+/** The HTTP filter chain of every outbound HTTP connection manager: fault, cors, router (last). */
+export function outboundHttpFilters(): Json[] {
+  return [
+    { name: FAULT_FILTER, typed_config: typed("envoy.extensions.filters.http.fault.v3.HTTPFault") },
+    { name: CORS_FILTER, typed_config: typed("envoy.extensions.filters.http.cors.v3.Cors") },
+    routerFilter(),
+  ];
+}
+
+export function routerFilter(): Json {
+  return { name: ROUTER_FILTER, typed_config: typed("envoy.extensions.filters.http.router.v3.Router") };
+}

@@ -1,0 +1,125 @@
+/**
+ * VirtualService `http[]` -> Envoy routes for one virtual host, Istio's way:
+ * rules in order, one route per applicable match, a rule without match is a
+ * catch-all and ends the list. Shared by sidecars (gateway "mesh") and
+ * gateways (their "namespace/name").
+ */
+import type { HTTPRoute, HTTPRedirect } from "../model/types";
+import type { MeshVirtualService } from "../model/mesh";
+import { resolveGateway } from "../model/mesh";
+import { Json } from "./common";
+import { MatchContext, isCatchAll, matchApplies, routeMatch } from "./route-match";
+import {
+  DestinationContext,
+  clusterSpecifier,
+  consistentHashOf,
+  hashPolicy,
+  mirrorPolicies,
+  retryPolicy,
+  rewriteFields,
+  singleDestinationHeaders,
+  timeoutFields,
+  ResolvedDestination,
+  defaultRetryPolicy,
+} from "./route-action";
+import { headerOperations, mergeHeaders } from "./route-headers";
+import { CORS_FILTER, FAULT_FILTER, corsConfig, faultConfig } from "./route-filters";
+import { parseClusterName } from "./names";
+
+export interface RouteContext extends MatchContext, DestinationContext {}
+
+/** All routes a VirtualService contributes to a virtual host on ctx.listenerPort. */
+export function virtualServiceRoutes(mvs: MeshVirtualService, ctx: RouteContext): Json[] {
+  const out: Json[] = [];
+  const resolveGw = (g: string) => resolveGateway(g, mvs.namespace);
+  for (const rule of mvs.vs.spec.http ?? []) {
+    if (rule.delegate) continue; // delegation is a gateway-side feature mini-pilot does not implement
+    const matches = rule.match && rule.match.length > 0 ? rule.match : [undefined];
+    let catchAll = false;
+    for (const m of matches) {
+      if (m && !matchApplies(m, ctx, resolveGw)) continue;
+      out.push(translateRoute(rule, m?.name, routeMatch(m), mvs, ctx));
+      if (isCatchAll(m)) {
+        catchAll = true;
+        break;
+      }
+    }
+    if (catchAll) break;
+  }
+  return out;
+}
+
+function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: Json, mvs: MeshVirtualService, ctx: RouteContext): Json {
+  const out: Json = {};
+  const name = [rule.name, matchName].filter((s) => s).join(".");
+  if (name) out.name = name;
+  out.match = match;
+  let destinations: ResolvedDestination[] = [];
+  if (rule.redirect) out.redirect = redirectAction(rule.redirect);
+  else if (rule.directResponse) out.direct_response = directResponse(rule.directResponse);
+  else {
+    const action = routeAction(rule, mvs, ctx);
+    out.route = action.fields;
+    destinations = action.destinations;
+  }
+  Object.assign(out, headerOperations(mergeHeaders(rule.headers, singleDestinationHeaders(rule))));
+  const perFilter: Json = {};
+  if (rule.fault) perFilter[FAULT_FILTER] = faultConfig(rule.fault);
+  if (rule.corsPolicy) perFilter[CORS_FILTER] = corsConfig(rule.corsPolicy);
+  if (Object.keys(perFilter).length > 0) out.typed_per_filter_config = perFilter;
+  out.metadata = { filter_metadata: { istio: { config: `/apis/networking.istio.io/v1/namespaces/${mvs.namespace}/virtual-service/${mvs.vs.metadata.name}` } } };
+  out.decorator = { operation: operationName(out, destinations, mvs.vs.metadata.name, ctx.listenerPort) };
+  return out;
+}
+
+function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext): { fields: Json; destinations: ResolvedDestination[] } {
+  const spec = clusterSpecifier(rule, mvs.namespace, ctx);
+  const fields: Json = { ...spec.fields, ...timeoutFields(rule.timeout) };
+  const hashing = spec.destinations.some((d) => consistentHashOf(d, ctx) !== undefined);
+  const retry = retryPolicy(rule.retries, hashing);
+  if (retry) fields.retry_policy = retry;
+  const hash = hashPolicy(spec.destinations, ctx);
+  if (hash) fields.hash_policy = hash;
+  Object.assign(fields, mirrorPolicies(rule, mvs.namespace, ctx), rewriteFields(rule));
+  return { fields, destinations: spec.destinations };
+}
+
+const REDIRECT_CODES: Record<number, string> = {
+  301: "MOVED_PERMANENTLY",
+  302: "FOUND",
+  303: "SEE_OTHER",
+  307: "TEMPORARY_REDIRECT",
+  308: "PERMANENT_REDIRECT",
+};
+
+function redirectAction(r: HTTPRedirect): Json {
+  const out: Json = {};
+  if (r.uri !== undefined) out.path_redirect = r.uri;
+  if (r.authority) out.host_redirect = r.authority;
+  if (r.port) out.port_redirect = r.port;
+  if (r.scheme) out.scheme_redirect = r.scheme;
+  out.response_code = REDIRECT_CODES[r.redirectCode ?? 301] ?? "MOVED_PERMANENTLY";
+  return out;
+}
+
+function directResponse(d: NonNullable<HTTPRoute["directResponse"]>): Json {
+  const out: Json = { status: d.status };
+  if (d.body?.string !== undefined) out.body = { inline_string: d.body.string };
+  else if (d.body?.bytes !== undefined) out.body = { inline_bytes: d.body.bytes };
+  return out;
+}
+
+/** Istio's decorator: `host:port<path>` for a single destination, else `<vs name>:<port><path>`. */
+function operationName(route: Json, dests: ResolvedDestination[], vsName: string, port: number): string {
+  const m = route.match as Json;
+  const path = typeof m.prefix === "string" ? `${m.prefix}*` : typeof m.path === "string" ? m.path : m.safe_regex ? String((m.safe_regex as Json).regex) : "/*";
+  const single = dests.length === 1 && (route.route as Json | undefined)?.cluster ? parseClusterName(dests[0]!.cluster) : undefined;
+  return single ? `${single.host}:${single.port}${path}` : `${vsName}:${port}${path}`;
+}
+
+/** The route of a host without VirtualService: prefix "/" to its cluster, default retries. */
+export function defaultRoute(cluster: string, host: string, port: number, hash?: Json[]): Json {
+  const route: Json = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(hash !== undefined) };
+  if (hash) route.hash_policy = hash;
+  return { name: "default", match: { prefix: "/" }, route, decorator: { operation: `${host}:${port}/*` } };
+}

@@ -1,0 +1,111 @@
+/**
+ * Sidecar RDS: one RouteConfiguration per outbound HTTP port, named by the
+ * port. One virtual host per service on that port (`host:port`, Istio's
+ * domains), its VirtualService's routes or the default route, then the
+ * catch-all (`allow_any` or `block_all`).
+ */
+import type { MeshService } from "../model/mesh";
+import { isHttpProtocol } from "../model/mesh-protocol";
+import { Json } from "./common";
+import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, isCapturePort, outboundClusterName, sidecarRouteName, virtualHostName } from "./names";
+import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
+import { hashPolicy, timeoutFields } from "./route-action";
+import type { ProxyScope } from "./scope";
+
+/**
+ * Outbound HTTP ports of the visible services, ascending. The capture ports
+ * are left out: a `0.0.0.0_15001` listener would clash with virtualOutbound.
+ */
+export function httpPorts(scope: ProxyScope): number[] {
+  const ports = new Set<number>();
+  for (const s of scope.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && !isCapturePort(p.port)) ports.add(p.port);
+  return [...ports].sort((a, b) => a - b);
+}
+
+export function sidecarRouteConfigs(scope: ProxyScope): Json[] {
+  return httpPorts(scope).map((port) => sidecarRouteConfig(scope, port));
+}
+
+export function sidecarRouteConfig(scope: ProxyScope, port: number): Json {
+  const ctx: RouteContext = {
+    mesh: scope.mesh,
+    client: scope.client,
+    clientNamespace: scope.proxy.namespace,
+    gateways: ["mesh"],
+    listenerPort: port,
+    destinationRule: (svc) => scope.destinationRule(svc),
+  };
+  const used = new Set<string>();
+  const vhosts: Json[] = [];
+  for (const svc of scope.services) {
+    if (!svc.ports.some((p) => p.port === port && isHttpProtocol(p.protocol))) continue;
+    const routes = serviceRoutes(scope, svc, port, ctx);
+    if (routes.length === 0) continue;
+    const domains = vhostDomains(svc, scope.proxy.dnsDomain).filter((d) => !used.has(d));
+    if (domains.length === 0) continue;
+    domains.forEach((d) => used.add(d));
+    vhosts.push({ name: virtualHostName(svc.host, port), domains, routes, include_request_attempt_count: true });
+  }
+  vhosts.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
+  vhosts.push(catchAllVirtualHost(scope.mesh.options.outboundTrafficPolicy));
+  return {
+    name: sidecarRouteName(port),
+    virtual_hosts: vhosts,
+    validate_clusters: false,
+    max_direct_response_body_size_bytes: 1048576,
+    ignore_port_in_host_matching: true,
+  };
+}
+
+function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: RouteContext): Json[] {
+  const vs = scope.virtualServices.get(svc.host);
+  if (vs) return virtualServiceRoutes(vs, ctx);
+  const cluster = outboundClusterName(port, undefined, svc.host);
+  const hash = hashPolicy([{ cluster, service: svc, port }], ctx);
+  return [defaultRoute(cluster, svc.host, port, hash)];
+}
+
+/**
+ * Istio's domains for a service seen from a proxy: the FQDN, the FQDN with a
+ * trailing dot, the short names its DNS search path allows (same namespace:
+ * `svc`, `svc.ns.svc`, `svc.ns`; other namespaces: `svc.ns`, `svc.ns.svc`),
+ * then every address.
+ */
+export function vhostDomains(svc: MeshService, proxyDomain: string): string[] {
+  const host = svc.host;
+  const out = [host];
+  if (!host.startsWith("*")) out.push(`${host}.`);
+  out.push(...kubeAltHosts(host, proxyDomain));
+  out.push(...svc.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)));
+  return [...new Set(out)];
+}
+
+function kubeAltHosts(host: string, proxyDomain: string): string[] {
+  const ps = proxyDomain.indexOf(".svc.");
+  const hs = host.indexOf(".svc.");
+  if (ps < 0 || hs <= 0 || host.slice(hs) !== proxyDomain.slice(ps)) return [];
+  const dot = host.indexOf(".");
+  if (dot + 1 > hs) return [];
+  const name = host.slice(0, dot);
+  const nameNs = host.slice(0, hs);
+  const sameNamespace = host.slice(dot + 1, hs) === proxyDomain.slice(0, ps);
+  return sameNamespace ? [name, `${nameNs}.svc`, nameNs] : [nameNs, `${nameNs}.svc`];
+}
+
+/** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY) or answer 502 (REGISTRY_ONLY). */
+export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): Json {
+  if (policy === "ALLOW_ANY") {
+    return {
+      name: ALLOW_ANY_VHOST,
+      domains: ["*"],
+      routes: [{ name: ALLOW_ANY_VHOST, match: { prefix: "/" }, route: { cluster: PASSTHROUGH_CLUSTER, ...timeoutFields(undefined) } }],
+      include_request_attempt_count: true,
+    };
+  }
+  return {
+    name: BLOCK_ALL_VHOST,
+    domains: ["*"],
+    routes: [{ name: BLOCK_ALL_VHOST, match: { prefix: "/" }, direct_response: { status: 502 } }],
+    include_request_attempt_count: true,
+  };
+}

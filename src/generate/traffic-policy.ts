@@ -1,0 +1,190 @@
+/**
+ * DestinationRule traffic policy -> Cluster fields: load balancer, connection
+ * pool (circuit breakers, timeouts, HTTP options), outlier detection, TLS.
+ * Follows Istio's cluster builder; the policy is resolved per port and subset
+ * first (`effectivePolicy`).
+ */
+import type {
+  ClientTLSSettings,
+  ConnectionPoolSettings,
+  LoadBalancerSettings,
+  OutlierDetection,
+  Subset,
+  TrafficPolicy,
+} from "../model/types";
+import type { ResolvedDestinationRule } from "../model/mesh";
+import { unsupportedTls } from "../model/mesh-diagnostics";
+import { Json, istioDuration, istioSeconds, typed } from "./common";
+
+/** The blocks that apply to one port (and subset); each block replaces, never merges. */
+export interface EffectivePolicy {
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetection;
+  tls?: ClientTLSSettings;
+}
+
+const BLOCKS = ["loadBalancer", "connectionPool", "outlierDetection", "tls"] as const;
+
+/** Port-level settings replace a block for their port; a subset's policy replaces blocks of the rule's. */
+export function effectivePolicy(dr: ResolvedDestinationRule | undefined, subset: Subset | undefined, port: number): EffectivePolicy {
+  const base = forPort(dr?.trafficPolicy, port);
+  const over = forPort(subset?.trafficPolicy, port);
+  const out: EffectivePolicy = {};
+  for (const b of BLOCKS) {
+    const v = over[b] ?? base[b];
+    if (v !== undefined) (out as Record<string, unknown>)[b] = v;
+  }
+  return out;
+}
+
+function forPort(policy: TrafficPolicy | undefined, port: number): EffectivePolicy {
+  if (!policy) return {};
+  const pl = (policy.portLevelSettings ?? []).find((p) => p.port?.number === port);
+  const out: EffectivePolicy = {};
+  for (const b of BLOCKS) {
+    const v = pl?.[b] ?? policy[b];
+    if (v !== undefined) (out as Record<string, unknown>)[b] = v;
+  }
+  return out;
+}
+
+const MAX_U32 = 4294967295;
+
+/** Circuit breakers are always present; unset thresholds are "unlimited" as in Istio. */
+export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Json {
+  return {
+    thresholds: [
+      {
+        max_connections: pool?.tcp?.maxConnections ?? MAX_U32,
+        max_pending_requests: pool?.http?.http1MaxPendingRequests ?? MAX_U32,
+        max_requests: pool?.http?.http2MaxRequests ?? MAX_U32,
+        max_retries: pool?.http?.maxRetries ?? MAX_U32,
+        track_remaining: true,
+      },
+    ],
+  };
+}
+
+export const DEFAULT_CONNECT_TIMEOUT = "10s";
+
+export function connectTimeout(pool: ConnectionPoolSettings | undefined): string {
+  return istioDuration(pool?.tcp?.connectTimeout, DEFAULT_CONNECT_TIMEOUT) ?? DEFAULT_CONNECT_TIMEOUT;
+}
+
+/** lb_policy and its config; ORIGINAL_DST clusters always use CLUSTER_PROVIDED. */
+export function loadBalancerFields(lb: LoadBalancerSettings | undefined): Json {
+  const ch = lb?.consistentHash;
+  if (ch) {
+    if (ch.maglev) {
+      return { lb_policy: "MAGLEV", ...(ch.maglev.tableSize ? { maglev_lb_config: { table_size: ch.maglev.tableSize } } : {}) };
+    }
+    const size = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize ?? 1024;
+    return { lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: size } };
+  }
+  switch (lb?.simple) {
+    case "ROUND_ROBIN":
+      return { lb_policy: "ROUND_ROBIN" };
+    case "RANDOM":
+      return { lb_policy: "RANDOM" };
+    default:
+      // UNSPECIFIED, LEAST_CONN (deprecated alias) and LEAST_REQUEST.
+      return { lb_policy: "LEAST_REQUEST" };
+  }
+}
+
+export function isPassthroughLb(lb: LoadBalancerSettings | undefined): boolean {
+  return lb?.simple === "PASSTHROUGH" && !lb.consistentHash;
+}
+
+/** Istio ejects on consecutive errors only; success-rate ejection is switched off. */
+export function outlierDetectionFields(od: OutlierDetection | undefined): Json {
+  if (!od) return {};
+  const out: Json = { enforcing_success_rate: 0 };
+  const fiveXx = od.consecutive5xxErrors ?? od.consecutiveErrors;
+  if (fiveXx !== undefined) {
+    out.consecutive_5xx = fiveXx;
+    out.enforcing_consecutive_5xx = fiveXx > 0 ? 100 : 0;
+  }
+  if (od.consecutiveGatewayErrors !== undefined) {
+    out.consecutive_gateway_failure = od.consecutiveGatewayErrors;
+    out.enforcing_consecutive_gateway_failure = od.consecutiveGatewayErrors > 0 ? 100 : 0;
+  }
+  if (od.consecutiveLocalOriginFailures !== undefined) {
+    out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures;
+    out.enforcing_consecutive_local_origin_failure = od.consecutiveLocalOriginFailures > 0 ? 100 : 0;
+  }
+  if (od.splitExternalLocalOriginErrors) out.split_external_local_origin_errors = true;
+  const interval = istioDuration(od.interval);
+  if (interval) out.interval = interval;
+  const base = istioDuration(od.baseEjectionTime);
+  if (base) out.base_ejection_time = base;
+  if (od.maxEjectionPercent !== undefined && od.maxEjectionPercent > 0) out.max_ejection_percent = od.maxEjectionPercent;
+  // minHealthPercent maps to the panic threshold (0 disables panic mode), as in Istio.
+  return { outlier_detection: out, common_lb_config: { healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } } };
+}
+
+/** TCP keepalive from connectionPool.tcp. */
+export function upstreamConnectionOptions(pool: ConnectionPoolSettings | undefined): Json {
+  const ka = pool?.tcp?.tcpKeepalive;
+  if (!ka) return {};
+  const tk: Json = {};
+  if (ka.probes !== undefined) tk.keepalive_probes = ka.probes;
+  const time = istioSeconds(ka.time);
+  if (time !== undefined) tk.keepalive_time = time;
+  const interval = istioSeconds(ka.interval);
+  if (interval !== undefined) tk.keepalive_interval = interval;
+  return { upstream_connection_options: { tcp_keepalive: tk } };
+}
+
+export type UpstreamHttp = "http1" | "http2" | "downstream";
+
+/**
+ * typed_extension_protocol_options for HTTP upstreams: HTTP/2 for http2/grpc
+ * ports (or h2UpgradePolicy UPGRADE), the client's protocol with
+ * useClientProtocol, plus idle timeout / requests per connection.
+ */
+export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, upstream: UpstreamHttp): Json {
+  const common: Json = {};
+  const idle = istioDuration(pool?.http?.idleTimeout ?? pool?.tcp?.idleTimeout);
+  if (idle) common.idle_timeout = idle;
+  if (pool?.http?.maxRequestsPerConnection) common.max_requests_per_connection = pool.http.maxRequestsPerConnection;
+  const maxDuration = istioDuration(pool?.tcp?.maxConnectionDuration);
+  if (maxDuration) common.max_connection_duration = maxDuration;
+  const h2: Json = pool?.http?.maxConcurrentStreams ? { max_concurrent_streams: pool.http.maxConcurrentStreams } : {};
+  const hasCommon = Object.keys(common).length > 0;
+  if (upstream === "http1" && !hasCommon) return {};
+  const body: Json = {};
+  if (hasCommon) body.common_http_protocol_options = common;
+  if (upstream === "downstream") body.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: h2 };
+  else body.explicit_http_config = upstream === "http2" ? { http2_protocol_options: h2 } : { http_protocol_options: {} };
+  return {
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", body),
+    },
+  };
+}
+
+/** SIMPLE / MUTUAL with file certificates; anything mini-pilot cannot honour yields no TLS (a diagnostic says so). */
+export function tlsTransportSocket(tls: ClientTLSSettings | undefined): Json {
+  if (!tls || !tls.mode || tls.mode === "DISABLE" || unsupportedTls(tls)) return {};
+  const common: Json = {};
+  if (!tls.insecureSkipVerify && tls.caCertificates) {
+    const vc: Json = { trusted_ca: { filename: tls.caCertificates } };
+    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) {
+      vc.match_typed_subject_alt_names = tls.subjectAltNames.map((san) => ({ san_type: "DNS", matcher: { exact: san } }));
+    }
+    common.validation_context = vc;
+  }
+  if (tls.mode === "MUTUAL") {
+    common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
+  }
+  const ctx: Json = { common_tls_context: common };
+  if (tls.sni) ctx.sni = tls.sni;
+  return {
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", ctx),
+    },
+  };
+}

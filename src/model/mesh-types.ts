@@ -1,0 +1,117 @@
+/**
+ * The indexed mesh model that generators read: services by host, their ports
+ * and endpoints, and the Istio rules that apply to them. Built once per config
+ * change by `buildMesh`; immutable afterwards.
+ */
+import type { DestinationRule, Gateway, Origin, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
+import type { Protocol } from "./mesh-protocol";
+
+export interface MeshOptions {
+  /** Where mesh-wide DestinationRules live (default "istio-system"). */
+  rootNamespace: string;
+  /** What a sidecar does with traffic to unknown destinations (default ALLOW_ANY). */
+  outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+  /** Cluster DNS suffix (default "cluster.local"). */
+  domainSuffix: string;
+  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default false). */
+  includeNotReadyEndpoints: boolean;
+}
+
+export interface MeshPort {
+  /** Service port name ("" when unnamed). */
+  name: string;
+  /** The service port (what clients dial). */
+  port: number;
+  protocol: Protocol;
+  /** The workload port behind it, when it can be resolved (numeric, or named via endpoints/pods). */
+  targetPort?: number;
+}
+
+/**
+ * How the upstream hosts of a service are found:
+ * EDS (Kubernetes endpoints, STATIC ServiceEntry), ORIGINAL_DST (headless,
+ * resolution NONE), STRICT_DNS / LOGICAL_DNS (DNS ServiceEntry, ExternalName).
+ */
+export type Resolution = "EDS" | "ORIGINAL_DST" | "STRICT_DNS" | "LOGICAL_DNS";
+
+export interface MeshService {
+  /** FQDN, e.g. bill-service.default.svc.cluster.local (may be a wildcard for ServiceEntry). */
+  host: string;
+  name: string;
+  namespace: string;
+  source: "kubernetes" | "serviceentry";
+  /** Cluster IPs / ServiceEntry addresses (none for headless). */
+  addresses: string[];
+  ports: MeshPort[];
+  /** Pod selector (Kubernetes) or workloadSelector (ServiceEntry); undefined selects nothing. */
+  selector?: Record<string, string>;
+  /** Normalised exportTo: "*" or namespace names ("." already replaced by the own namespace). */
+  exportTo: string[];
+  resolution: Resolution;
+  /** ServiceEntry MESH_EXTERNAL. */
+  external: boolean;
+  /** ExternalName services: the DNS name they alias. */
+  externalName?: string;
+  origin?: Origin;
+}
+
+export interface Locality {
+  region: string;
+  zone: string;
+  subzone: string;
+}
+
+export interface MeshEndpoint {
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  locality: Locality;
+  health: "HEALTHY" | "UNHEALTHY";
+  /** ServiceEntry endpoint weight; 1 otherwise. */
+  weight: number;
+  /** "pod.namespace" when known, for debugging. */
+  workload?: string;
+}
+
+/** A DestinationRule with its host resolved against its namespace. */
+export interface MeshDestinationRule {
+  rule: DestinationRule;
+  host: string;
+  namespace: string;
+  exportTo: string[];
+}
+
+/** The DestinationRule that applies to one (client, service) pair, merged. */
+export interface ResolvedDestinationRule {
+  /** The rules that were merged, oldest first (metadata of the first is reported). */
+  sources: DestinationRule[];
+  trafficPolicy?: TrafficPolicy;
+  subsets: Subset[];
+}
+
+/** A VirtualService with hosts and gateways resolved against its namespace. */
+export interface MeshVirtualService {
+  vs: VirtualService;
+  namespace: string;
+  hosts: string[];
+  /** Resolved gateway names; "mesh" means sidecars. */
+  gateways: string[];
+  exportTo: string[];
+}
+
+export interface Mesh {
+  options: MeshOptions;
+  /** Sorted by host then namespace. */
+  services: MeshService[];
+  servicesByHost: ReadonlyMap<string, MeshService[]>;
+  /** host -> service port -> endpoints (sorted by address, port). */
+  endpoints: ReadonlyMap<string, ReadonlyMap<number, MeshEndpoint[]>>;
+  /** Oldest first (creationTimestamp, name, namespace). */
+  destinationRules: MeshDestinationRule[];
+  /** The same rules by namespace (each list oldest first). */
+  destinationRulesByNamespace: ReadonlyMap<string, MeshDestinationRule[]>;
+  /** Oldest first (creationTimestamp, name, namespace). */
+  virtualServices: MeshVirtualService[];
+  gateways: Gateway[];
+  pods: Pod[];
+}

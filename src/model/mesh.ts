@@ -1,0 +1,172 @@
+/**
+ * buildMesh: validated objects -> the indexed mesh model generators read.
+ * Pure: same objects (in any order) give the same mesh and diagnostics.
+ *
+ * See mesh-types.ts for the shape, mesh-services.ts / mesh-endpoints.ts for the
+ * registry, mesh-rules.ts for per-client rule lookup, mesh-diagnostics.ts for
+ * the cross-object checks.
+ */
+import type {
+  Diagnostic,
+  DestinationRule,
+  EndpointSlice,
+  Endpoints,
+  Gateway,
+  MeshObject,
+  Node,
+  Pod,
+  Service,
+  ServiceEntry,
+  VirtualService,
+} from "./types";
+import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
+import { serviceFromKube, servicesFromEntry } from "./mesh-services";
+import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
+import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
+import { crossObjectDiagnostics } from "./mesh-diagnostics";
+
+export * from "./mesh-types";
+export { destinationRuleFor, sidecarVirtualServices, visibleServices, lookupService, bindVirtualServices, bindsTo } from "./mesh-rules";
+export type { Client } from "./mesh-rules";
+
+export interface BuildMeshOptions {
+  rootNamespace?: string;
+  outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
+  domainSuffix?: string;
+  includeNotReadyEndpoints?: boolean;
+}
+
+interface ByKind {
+  services: Service[];
+  entries: ServiceEntry[];
+  slices: EndpointSlice[];
+  endpoints: Endpoints[];
+  pods: Pod[];
+  nodes: Node[];
+  drs: DestinationRule[];
+  vss: VirtualService[];
+  gateways: Gateway[];
+}
+
+export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
+  const opts: MeshOptions = {
+    rootNamespace: options.rootNamespace ?? "istio-system",
+    outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
+    domainSuffix: options.domainSuffix ?? "cluster.local",
+    includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+  };
+  const diagnostics: Diagnostic[] = [];
+  const k = splitByKind(objects);
+
+  const services = [
+    ...k.services.map((s) => serviceFromKube(s, opts.domainSuffix, diagnostics)),
+    ...k.entries.flatMap((e) => servicesFromEntry(e, diagnostics)),
+  ].sort((a, b) => cmp(a.host, b.host) || sourceRank(a) - sourceRank(b) || cmp(a.namespace, b.namespace));
+  const servicesByHost = new Map<string, MeshService[]>();
+  for (const s of services) servicesByHost.set(s.host, [...(servicesByHost.get(s.host) ?? []), s]);
+
+  const endpoints = buildEndpoints(services, k, opts);
+  resolveTargetPorts(services, endpoints, k.pods, namedTargetPorts(k.services, opts.domainSuffix));
+
+  const destinationRules = k.drs.map((d) => meshDestinationRule(d, opts));
+  const destinationRulesByNamespace = new Map<string, MeshDestinationRule[]>();
+  for (const d of destinationRules) destinationRulesByNamespace.set(d.namespace, [...(destinationRulesByNamespace.get(d.namespace) ?? []), d]);
+  const mesh: Mesh = {
+    options: opts,
+    services,
+    servicesByHost,
+    endpoints,
+    destinationRules,
+    destinationRulesByNamespace,
+    virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
+    gateways: k.gateways,
+    pods: k.pods,
+  };
+  diagnostics.push(...crossObjectDiagnostics(mesh));
+  return { mesh, diagnostics };
+}
+
+/** Kubernetes services before ServiceEntries for the same host (Istio prefers the registry). */
+function sourceRank(s: MeshService): number {
+  return s.source === "kubernetes" ? 0 : 1;
+}
+
+function splitByKind(objects: MeshObject[]): ByKind {
+  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [] };
+  for (const o of objects) {
+    switch (o.kind) {
+      case "Service":
+        k.services.push(o);
+        break;
+      case "ServiceEntry":
+        k.entries.push(o);
+        break;
+      case "EndpointSlice":
+        k.slices.push(o);
+        break;
+      case "Endpoints":
+        k.endpoints.push(o);
+        break;
+      case "Pod":
+        k.pods.push(o);
+        break;
+      case "Node":
+        k.nodes.push(o);
+        break;
+      case "DestinationRule":
+        k.drs.push(o);
+        break;
+      case "VirtualService":
+        k.vss.push(o);
+        break;
+      case "Gateway":
+        k.gateways.push(o);
+        break;
+      case "Namespace":
+        break;
+    }
+  }
+  const byMeta = (a: { metadata: { name: string; namespace: string } }, b: { metadata: { name: string; namespace: string } }) =>
+    cmp(a.metadata.namespace, b.metadata.namespace) || cmp(a.metadata.name, b.metadata.name);
+  for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways]) list.sort(byMeta);
+  k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  return k;
+}
+
+/** host -> service port -> targetPort name, for the ports whose targetPort is a name. */
+function namedTargetPorts(services: Service[], domainSuffix: string): Map<string, Map<number, string>> {
+  const out = new Map<string, Map<number, string>>();
+  for (const s of services) {
+    const named = s.spec.ports.filter((p) => typeof p.targetPort === "string" && p.targetPort !== "");
+    if (named.length === 0) continue;
+    out.set(`${s.metadata.name}.${s.metadata.namespace}.svc.${domainSuffix}`, new Map(named.map((p) => [p.port, p.targetPort as string])));
+  }
+  return out;
+}
+
+function meshDestinationRule(rule: DestinationRule, opts: MeshOptions): MeshDestinationRule {
+  const ns = rule.metadata.namespace;
+  return { rule, namespace: ns, host: resolveHost(rule.spec.host, ns, opts.domainSuffix), exportTo: normaliseExportTo(rule.spec.exportTo, ns) };
+}
+
+function meshVirtualService(vs: VirtualService, opts: MeshOptions): MeshVirtualService {
+  const ns = vs.metadata.namespace;
+  const gateways = vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways.map((g) => resolveGateway(g, ns)) : ["mesh"];
+  return {
+    vs,
+    namespace: ns,
+    hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, ns, opts.domainSuffix)),
+    gateways: [...new Set(gateways)].sort(),
+    exportTo: normaliseExportTo(vs.spec.exportTo, ns),
+  };
+}
+
+/** Gateway references are "name" (own namespace) or "namespace/name"; "mesh" stays as is. */
+export function resolveGateway(ref: string, namespace: string): string {
+  if (ref === "mesh" || ref.includes("/")) return ref;
+  // "name.namespace.svc.cluster.local" style references name the gateway's namespace too.
+  const dot = ref.indexOf(".");
+  if (dot > 0) return `${ref.slice(dot + 1).split(".")[0]}/${ref.slice(0, dot)}`;
+  return `${namespace}/${ref}`;
+}

@@ -1,0 +1,129 @@
+/**
+ * Proxy identity: what a connecting Envoy (or gRPC client) tells us about
+ * itself in its node id and metadata, narrowed to the few facts generation
+ * depends on. Generators see this view, never the raw node.
+ */
+
+export type ProxyKind = "sidecar" | "router";
+
+export interface ProxyView {
+  kind: ProxyKind;
+  /** The full node id as sent. */
+  id: string;
+  /** The proxy's primary IP (from the node id). */
+  ip: string;
+  podName: string;
+  namespace: string;
+  labels: Record<string, string>;
+  /** "grpc" for proxyless gRPC clients (metadata GENERATOR). */
+  generator?: "grpc";
+  /** `<namespace>.svc.cluster.local`-style DNS domain, from the node id. */
+  dnsDomain: string;
+  istioVersion?: string;
+  clusterId?: string;
+  /** INSTANCE_IPS, else the node id's IP. */
+  instanceIps: string[];
+}
+
+export type ParseProxyResult = { ok: true; proxy: ProxyView } | { ok: false; error: string };
+
+const KINDS: readonly ProxyKind[] = ["sidecar", "router"];
+const NODE_ID_FORM = "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local";
+
+/**
+ * Parse a node id `<type>~<ip>~<pod>.<namespace>~<domain>` plus node metadata.
+ * The namespace comes from metadata NAMESPACE when present (what pilot-agent
+ * sends), else from the pod part of the id.
+ */
+export function parseProxy(nodeId: string, metadata: Record<string, unknown>): ParseProxyResult {
+  const parts = nodeId.split("~");
+  if (parts.length !== 4) {
+    return fail(`node id "${nodeId}" has ${parts.length} "~"-separated parts; want 4: ${NODE_ID_FORM}`);
+  }
+  const [type, ip, podPart, domain] = parts as [string, string, string, string];
+  if (!(KINDS as readonly string[]).includes(type)) {
+    return fail(`node id "${nodeId}": proxy type "${type}" is not one of ${KINDS.join(", ")}`);
+  }
+  if (ip === "") return fail(`node id "${nodeId}": the IP part is empty`);
+  const dot = podPart.indexOf(".");
+  const podName = dot > 0 ? podPart.slice(0, dot) : podPart;
+  const idNamespace = dot > 0 ? podPart.slice(dot + 1) : "";
+  if (podName === "") return fail(`node id "${nodeId}": the pod part is empty; want <pod>.<namespace>`);
+
+  const metaNamespace = typeof metadata.NAMESPACE === "string" ? metadata.NAMESPACE : "";
+  const namespace = metaNamespace || idNamespace;
+  if (namespace === "") {
+    return fail(`node id "${nodeId}": no namespace (neither "<pod>.<namespace>" in the id nor metadata NAMESPACE)`);
+  }
+  const labels = parseLabelsMeta(metadata.LABELS);
+  if (!labels.ok) return fail(`node "${nodeId}": metadata LABELS ${labels.error}`);
+
+  const generator = metadata.GENERATOR;
+  if (generator !== undefined && generator !== "grpc" && generator !== "") {
+    return fail(`node "${nodeId}": metadata GENERATOR "${String(generator)}" is not supported (only "grpc")`);
+  }
+  const proxy: ProxyView = {
+    kind: type as ProxyKind,
+    id: nodeId,
+    ip,
+    podName,
+    namespace,
+    labels: labels.value,
+    dnsDomain: domain || `${namespace}.svc.cluster.local`,
+    instanceIps: parseInstanceIps(metadata.INSTANCE_IPS, ip),
+  };
+  if (generator === "grpc") proxy.generator = "grpc";
+  if (typeof metadata.ISTIO_VERSION === "string") proxy.istioVersion = metadata.ISTIO_VERSION;
+  if (typeof metadata.CLUSTER_ID === "string") proxy.clusterId = metadata.CLUSTER_ID;
+  return { ok: true, proxy };
+}
+
+function fail(error: string): ParseProxyResult {
+  return { ok: false, error };
+}
+
+/** LABELS arrives as a map (Struct) from Envoy, or as a JSON string from some agents. */
+function parseLabelsMeta(raw: unknown): { ok: true; value: Record<string, string> } | { ok: false; error: string } {
+  if (raw === undefined || raw === null || raw === "") return { ok: true, value: {} };
+  let obj: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      obj = JSON.parse(raw);
+    } catch {
+      return { ok: false, error: "is a string but not JSON" };
+    }
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return { ok: false, error: "must be a map of strings" };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+    if (typeof v !== "string") return { ok: false, error: `value of "${k}" must be a string` };
+    out[k] = v;
+  }
+  return { ok: true, value: out };
+}
+
+function parseInstanceIps(raw: unknown, fallback: string): string[] {
+  if (typeof raw === "string" && raw.trim() !== "") {
+    return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  }
+  return [fallback];
+}
+
+/**
+ * Two proxies with equal keys get identical config, so they can share one
+ * generated snapshot. What sidecar/router output depends on:
+ * - kind (sidecar vs router pipelines) and generator (Envoy vs proxyless gRPC);
+ * - namespace: visibility (exportTo), DestinationRule lookup, short vhost
+ *   domains, sourceNamespace matches;
+ * - labels: inbound listeners/clusters (services whose selector matches),
+ *   sourceLabels matches, gateway selection, DR workloadSelector;
+ * - dnsDomain: vhost short names are computed against it.
+ * Not the IP or pod name: inbound clusters are ORIGINAL_DST (no own address in
+ * the config), and labels come from metadata, not from a Pod lookup.
+ */
+export function proxyViewKey(proxy: ProxyView): string {
+  const labels = Object.keys(proxy.labels)
+    .sort()
+    .map((k) => [k, proxy.labels[k]]);
+  return JSON.stringify([proxy.kind, proxy.generator ?? "", proxy.namespace, proxy.dnsDomain, labels]);
+}

@@ -1,0 +1,123 @@
+/**
+ * Golden tests for the translation engine. Each folder under test/golden is a
+ * case:
+ *   input.yaml     manifests (optional when include.txt names them)
+ *   include.txt    optional: repo-relative files/folders of manifests to load too
+ *   proxy.yaml     {id, metadata, mesh?}: the proxy under test and buildMesh options
+ *   listeners.yaml routes.yaml clusters.yaml endpoints.yaml   expected output
+ *   diagnostics.txt  expected diagnostics (absent when there are none)
+ *
+ * Every resource is encoded strictly (unknown fields throw), checked against
+ * Envoy's PGV rules and the snapshot's cross-references, then decoded, so the
+ * expected files show exactly what goes on the wire.
+ * `UPDATE_GOLDEN=1` rewrites the expected files and deletes stale ones.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+import { objectsFromManifests, ManifestFile } from "../../src/cli/translate";
+import { buildMesh, BuildMeshOptions } from "../../src/model/mesh";
+import { parseProxy } from "../../src/model/proxy";
+import { formatDiagnostic } from "../../src/model/types";
+import { generate, GeneratedResources } from "../../src/generate";
+import { encodeResource, resourceToJson, EncodedResource } from "../../src/xds/resource";
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl, messageName } from "../../src/xds/types";
+import { makeSnapshot, checkConsistency } from "../../src/cache/snapshot";
+import { checkRules } from "../../src/xds/pgv";
+import { messageType } from "../../src/xds/protos";
+
+const REPO = path.resolve(__dirname, "../../..");
+const GOLDEN = path.join(REPO, "test/golden");
+const UPDATE = process.env.UPDATE_GOLDEN === "1";
+
+const OUTPUTS: { file: string; url: XdsTypeUrl; key: keyof GeneratedResources }[] = [
+  { file: "listeners.yaml", url: LISTENER, key: "listeners" },
+  { file: "routes.yaml", url: ROUTE, key: "routes" },
+  { file: "clusters.yaml", url: CLUSTER, key: "clusters" },
+  { file: "endpoints.yaml", url: ENDPOINT, key: "endpoints" },
+];
+const INPUT_FILES = new Set(["input.yaml", "include.txt", "proxy.yaml", "README.md"]);
+
+interface ProxySpec {
+  id: string;
+  metadata?: Record<string, unknown>;
+  mesh?: BuildMeshOptions;
+}
+
+function manifests(dir: string): ManifestFile[] {
+  const files: ManifestFile[] = [];
+  const includes = path.join(dir, "include.txt");
+  if (fs.existsSync(includes)) {
+    for (const line of fs.readFileSync(includes, "utf8").split("\n").map((l) => l.trim())) {
+      if (line === "" || line.startsWith("#")) continue;
+      files.push(...collect(path.join(REPO, line)));
+    }
+  }
+  const input = path.join(dir, "input.yaml");
+  if (fs.existsSync(input)) files.push({ file: "input.yaml", text: fs.readFileSync(input, "utf8") });
+  return files;
+}
+
+function collect(p: string): ManifestFile[] {
+  if (fs.statSync(p).isDirectory()) {
+    return fs
+      .readdirSync(p)
+      .sort()
+      .flatMap((n) => collect(path.join(p, n)));
+  }
+  return /\.(ya?ml|json)$/.test(p) ? [{ file: path.relative(REPO, p), text: fs.readFileSync(p, "utf8") }] : [];
+}
+
+/** Encode strictly, check PGV rules, decode. */
+function onTheWire(url: XdsTypeUrl, resources: object[], encoded: EncodedResource[]): unknown[] {
+  const type = messageType(messageName(url));
+  return resources.map((r) => {
+    const e = encodeResource(url, r);
+    encoded.push(e);
+    const violations = checkRules(type, type.decode(e.bytes));
+    assert.deepEqual(violations, [], `${e.name}: Envoy would refuse this ${messageName(url)}`);
+    return resourceToJson(e);
+  });
+}
+
+function runCase(name: string): void {
+  const dir = path.join(GOLDEN, name);
+  const proxySpec = parse(fs.readFileSync(path.join(dir, "proxy.yaml"), "utf8")) as ProxySpec;
+  const parsedProxy = parseProxy(proxySpec.id, proxySpec.metadata ?? {});
+  assert.ok(parsedProxy.ok, parsedProxy.ok ? "" : parsedProxy.error);
+  const loaded = objectsFromManifests(manifests(dir));
+  const { mesh, diagnostics } = buildMesh(loaded.objects, proxySpec.mesh ?? {});
+  const generated = generate(mesh, parsedProxy.proxy);
+
+  const encoded: EncodedResource[] = [];
+  const actual = new Map<string, string>();
+  for (const o of OUTPUTS) actual.set(o.file, stringify(onTheWire(o.url, generated[o.key], encoded), { lineWidth: 0 }));
+  assert.deepEqual(checkConsistency(makeSnapshot(encoded)), [], "clusters and listeners must only reference resources in the snapshot");
+  const diags = [...loaded.diagnostics, ...diagnostics].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
+  if (diags.length > 0) actual.set("diagnostics.txt", diags.join("\n") + "\n");
+
+  if (UPDATE) {
+    for (const f of fs.readdirSync(dir)) if (!INPUT_FILES.has(f) && !actual.has(f)) fs.rmSync(path.join(dir, f));
+    for (const [f, text] of actual) fs.writeFileSync(path.join(dir, f), text);
+    return;
+  }
+  for (const f of fs.readdirSync(dir)) {
+    if (!INPUT_FILES.has(f)) assert.ok(actual.has(f), `${name}/${f} is stale: nothing produces it (run with UPDATE_GOLDEN=1)`);
+  }
+  for (const [f, text] of actual) {
+    const expectedPath = path.join(dir, f);
+    assert.ok(fs.existsSync(expectedPath), `${name}/${f} is missing (run with UPDATE_GOLDEN=1)`);
+    assert.equal(text, fs.readFileSync(expectedPath, "utf8"), `${name}/${f} differs`);
+  }
+}
+
+const cases = fs
+  .readdirSync(GOLDEN, { withFileTypes: true })
+  .filter((e) => e.isDirectory() && fs.existsSync(path.join(GOLDEN, e.name, "proxy.yaml")))
+  .map((e) => e.name)
+  .sort();
+
+test("there are golden cases", () => assert.ok(cases.length > 0));
+for (const name of cases) test(`golden: ${name}`, () => runCase(name));
