@@ -21,6 +21,7 @@ import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
 import { parseIstioDuration } from "../model/validate";
+import { createKubeSource } from "../sources/kube";
 
 export const summary = "run the xDS server (ADS SotW + delta, per-type services) and the debug HTTP port";
 
@@ -43,7 +44,7 @@ export const spec: CommandSpec = {
   flags: {
     "config-dir": { type: "string", multiple: true, arg: "DIR", help: "folder of Kubernetes/Istio YAML to serve" },
     kubeconfig: { type: "string", arg: "PATH", help: "watch the cluster this kubeconfig points at" },
-    "in-cluster": { type: "boolean", help: "watch the cluster this pod runs in (service account credentials)" },
+    "in-cluster": { type: "boolean", help: "watch the cluster this pod runs in (service account credentials; used when no kubeconfig is found)" },
     namespace: { type: "string", arg: "NS", help: "only watch this namespace (Kubernetes source)" },
     resources: { type: "string", arg: "FILE", help: "serve these Envoy resources to every proxy" },
     "xds-address": { type: "string", arg: "HOST:PORT", default: "0.0.0.0:15010", help: "gRPC xDS listen address" },
@@ -159,16 +160,15 @@ interface KubeSourceHandle {
 }
 
 async function startKubeSource(f: ParsedFlags, store: ConfigStore, log: Logger, report: (where: string, ds: Diagnostic[]) => void): Promise<KubeSourceHandle> {
-  let mod: { createKubeSource(o: object): KubeSourceHandle & { start(): Promise<void>; diagnostics(): Diagnostic[] } };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require("../sources/kube");
-  } catch {
-    throw new CliError("this build has no Kubernetes source");
-  }
-  const kubeconfig = f["in-cluster"] ? undefined : (f.kubeconfig as string | undefined);
+  const kubeconfig = f.kubeconfig as string | undefined;
   if (kubeconfig && !fs.existsSync(kubeconfig)) throw new CliError(`--kubeconfig: no such file "${kubeconfig}"`);
-  const source = mod.createKubeSource({ kubeconfig, inCluster: Boolean(f["in-cluster"]), namespace: f.namespace, store, log, onDiagnostics: (ds: Diagnostic[]) => report("kubernetes", ds) });
+  const source = createKubeSource({
+    kubeconfig,
+    namespace: f.namespace as string | undefined,
+    store,
+    log,
+    onDiagnostics: (ds: Diagnostic[]) => report("kubernetes", ds),
+  });
   try {
     await source.start();
   } catch (e) {
