@@ -44,11 +44,19 @@ export interface OutboundClusterSpec {
   policy: EffectivePolicy;
 }
 
-/** Every outbound cluster a client sees, in name order. UDP ports get none. */
-export function outboundClusterSpecs(mesh: Mesh, client: Client, services: MeshService[]): OutboundClusterSpec[] {
+/**
+ * Every outbound cluster a client sees, in name order. UDP ports get none.
+ * `ruleFor` lets a caller share its (cached) DestinationRule lookups.
+ */
+export function outboundClusterSpecs(
+  mesh: Mesh,
+  client: Client,
+  services: MeshService[],
+  ruleFor: (svc: MeshService) => ResolvedDestinationRule | undefined = (svc) => destinationRuleFor(mesh, client, svc),
+): OutboundClusterSpec[] {
   const out: OutboundClusterSpec[] = [];
   for (const svc of services) {
-    const dr = destinationRuleFor(mesh, client, svc);
+    const dr = ruleFor(svc);
     for (const port of svc.ports) {
       if (port.protocol === "UDP") continue;
       const base: OutboundClusterSpec = { name: outboundClusterName(port.port, undefined, svc.host), service: svc, port, policy: effectivePolicy(dr, undefined, port.port) };

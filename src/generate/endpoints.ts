@@ -13,7 +13,9 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
   const groups = new Map<string, MeshEndpoint[]>();
   for (const e of endpoints) {
     const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
-    groups.set(key, [...(groups.get(key) ?? []), e]);
+    const group = groups.get(key);
+    if (group) group.push(e);
+    else groups.set(key, [e]);
   }
   const localities = [...groups.keys()].sort().map((key) => {
     const eps = groups.get(key)!;
@@ -39,4 +41,27 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
 /** Endpoints of a subset: those whose labels include all of the subset's labels. */
 export function subsetEndpoints(endpoints: MeshEndpoint[], labels: Record<string, string> | undefined): MeshEndpoint[] {
   return labels ? endpoints.filter((e) => labelsMatch(labels, e.labels)) : endpoints;
+}
+
+/**
+ * Assignments keyed by the mesh's endpoint list of a host and port (one
+ * immutable array per mesh) and by cluster name and subset labels: every
+ * proxy view with the cluster gets the same object instead of building its
+ * own. Callers must treat generated resources as read-only.
+ */
+const shared = new WeakMap<MeshEndpoint[], Map<string, Json>>();
+
+export function sharedAssignment(clusterName: string, all: MeshEndpoint[], labels: Record<string, string> | undefined): Json {
+  let byKey = shared.get(all);
+  if (!byKey) {
+    byKey = new Map();
+    shared.set(all, byKey);
+  }
+  const key = labels ? `${clusterName}\n${JSON.stringify(labels)}` : clusterName;
+  let cla = byKey.get(key);
+  if (!cla) {
+    cla = clusterLoadAssignment(clusterName, subsetEndpoints(all, labels));
+    byKey.set(key, cla);
+  }
+  return cla;
 }

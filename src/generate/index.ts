@@ -1,16 +1,23 @@
 /**
  * generate(mesh, proxy): what one proxy receives, as canonical proto3 JSON
  * objects sorted by name, ready for `encodeResource`. Pure and deterministic.
+ * The objects are read-only: resources that do not depend on the proxy (the
+ * ClusterLoadAssignments) are the same objects for every proxy of a mesh.
  *
  * Dispatch on the proxy:
- * - sidecar: the full sidecar config (sidecar.ts);
- * - router (gateway) and proxyless gRPC (`generator: "grpc"`): the outbound
- *   clusters and their endpoints, which both need unchanged; their listeners
- *   and routes come from gateway.ts / grpc.ts when those exist.
+ * - proxyless gRPC (`generator: "grpc"`, any kind): grpc.ts;
+ * - router (gateway): gateway.ts;
+ * - sidecar: sidecar.ts.
  */
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
-import { generateSidecar, outboundClusters, outboundEndpoints } from "./sidecar";
+import type { Diagnostic } from "../model/types";
+import { generateSidecar, outboundEndpoints } from "./sidecar";
+import { generateRouter } from "./gateway";
+import { generateGrpc } from "./grpc";
+import { grpcEndpoints } from "./grpc-clusters";
+import { outboundClusterSpecs } from "./clusters";
+import { parseClusterName } from "./names";
 import { sidecarScope } from "./scope";
 
 export interface GeneratedResources {
@@ -20,10 +27,20 @@ export interface GeneratedResources {
   endpoints: object[];
 }
 
-export function generate(mesh: Mesh, proxy: ProxyView): GeneratedResources {
-  if (proxy.kind === "sidecar" && proxy.generator !== "grpc") return generateSidecar(mesh, proxy);
-  const scope = sidecarScope(mesh, proxy);
-  return { listeners: [], routes: [], clusters: outboundClusters(scope), endpoints: outboundEndpoints(scope) };
+/** The resources plus what the generator had to leave out for this proxy. */
+export interface Generated extends GeneratedResources {
+  /**
+   * What this proxy's config leaves out or changes and why (a gateway server
+   * that cannot be served, a route gRPC would refuse). Proxy-independent
+   * findings are buildMesh's diagnostics.
+   */
+  diagnostics?: Diagnostic[];
+}
+
+export function generate(mesh: Mesh, proxy: ProxyView): Generated {
+  if (proxy.generator === "grpc") return generateGrpc(mesh, proxy);
+  if (proxy.kind === "router") return generateRouter(mesh, proxy);
+  return generateSidecar(mesh, proxy);
 }
 
 /**
@@ -33,5 +50,12 @@ export function generate(mesh: Mesh, proxy: ProxyView): GeneratedResources {
  */
 export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): object[] {
   const only = clusterNames ? new Set(clusterNames) : undefined;
-  return outboundEndpoints(sidecarScope(mesh, proxy), undefined, only);
+  const scope = sidecarScope(mesh, proxy);
+  // Only the named services' clusters are worth building (an endpoint change names few of thousands).
+  const hosts = only ? new Set([...only].map((n) => parseClusterName(n)?.host)) : undefined;
+  const services = hosts ? scope.services.filter((s) => hosts.has(s.host)) : scope.services;
+  const specs = outboundClusterSpecs(mesh, scope.client, services, (svc) => scope.destinationRule(svc));
+  if (proxy.generator === "grpc") return grpcEndpoints(scope, specs, only);
+  // Sidecars and gateways have the same outbound EDS clusters.
+  return outboundEndpoints(scope, specs, only);
 }

@@ -87,3 +87,33 @@ export function inboundVirtualHostName(targetPort: number): string {
 export function virtualHostName(host: string, port: number): string {
   return `${host}:${port}`;
 }
+
+/** Gateway listener: `<bind>_<port>`, bind 0.0.0.0 unless the server names one. */
+export function gatewayListenerName(bind: string, port: number): string {
+  return `${bind}_${port}`;
+}
+
+/** RDS of a gateway's plain-text HTTP servers on a port: `http.<port>` (`.bind` when bound). */
+export function gatewayHttpRouteName(port: number, bind?: string): string {
+  return `http.${port}${bind ? `.${bind}` : ""}`;
+}
+
+/** RDS of one TLS-terminating HTTPS gateway server: `https.<port>.<portName>.<gateway>.<namespace>` (`.bind` when bound). */
+export function gatewayHttpsRouteName(port: number, portName: string, gateway: string, namespace: string, bind?: string): string {
+  return `https.${port}.${portName}.${gateway}.${namespace}${bind ? `.${bind}` : ""}`;
+}
+
+/** The 404 virtual host of a gateway route config that has nothing to route. */
+export function blackholeVirtualHostName(port: number): string {
+  return `blackhole:${port}`;
+}
+
+/** Proxyless gRPC API listener: the `host:port` the client dials (Istio's net.JoinHostPort). */
+export function grpcListenerName(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Proxyless gRPC RDS name: the service's default cluster name, as Istio's grpcgen does. */
+export function grpcRouteName(port: number, host: string): string {
+  return outboundClusterName(port, undefined, host);
+}

@@ -14,6 +14,8 @@ export interface HcmOptions {
   /** ... or an inline RouteConfiguration. */
   routeConfig?: Json;
   httpFilters: Json[];
+  /** Fields that replace or extend the sidecar defaults (gateways: edge settings). */
+  extra?: Json;
 }
 
 export function httpConnectionManager(o: HcmOptions): Json {
@@ -25,6 +27,7 @@ export function httpConnectionManager(o: HcmOptions): Json {
   hcm.stream_idle_timeout = "0s";
   hcm.use_remote_address = false;
   hcm.upgrade_configs = [{ upgrade_type: "websocket" }];
+  if (o.extra) Object.assign(hcm, o.extra);
   return {
     name: HCM_FILTER,
     typed_config: typed("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", hcm),

@@ -21,7 +21,8 @@ export interface ProxyScope {
 export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   const client: Client = { namespace: proxy.namespace, labels: proxy.labels };
   const services = visibleServices(mesh, proxy.namespace);
-  const drCache = new Map<string, ResolvedDestinationRule | undefined>();
+  // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
+  const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
   return {
     mesh,
     proxy,
@@ -29,9 +30,12 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     services,
     virtualServices: sidecarVirtualServices(mesh, proxy.namespace, services),
     destinationRule(svc) {
-      const key = `${svc.namespace}/${svc.host}`;
-      if (!drCache.has(key)) drCache.set(key, destinationRuleFor(mesh, client, svc));
-      return drCache.get(key);
+      let dr = drCache.get(svc);
+      if (dr === undefined && !drCache.has(svc)) {
+        dr = destinationRuleFor(mesh, client, svc);
+        drCache.set(svc, dr);
+      }
+      return dr;
     },
   };
 }

@@ -14,7 +14,7 @@ import {
   outboundClusterSpecs,
   passthroughCluster,
 } from "./clusters";
-import { clusterLoadAssignment, subsetEndpoints } from "./endpoints";
+import { sharedAssignment } from "./endpoints";
 import { inboundPorts } from "./instances";
 import { sidecarListeners } from "./sidecar-listeners";
 import { sidecarRouteConfigs } from "./sidecar-routes";
@@ -44,7 +44,7 @@ export function outboundEndpoints(scope: ProxyScope, specs = outboundClusterSpec
   for (const spec of specs) {
     if (!isEdsCluster(spec) || (only && !only.has(spec.name))) continue;
     const all = scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [];
-    out.push(clusterLoadAssignment(spec.name, subsetEndpoints(all, spec.subset?.labels)));
+    out.push(sharedAssignment(spec.name, all, spec.subset?.labels));
   }
   return out;
 }

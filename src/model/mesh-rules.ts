@@ -21,19 +21,52 @@ export interface Client {
 export function destinationRuleFor(mesh: Mesh, client: Client, service: MeshService): ResolvedDestinationRule | undefined {
   const order = [client.namespace, service.namespace, mesh.options.rootNamespace];
   const tried = new Set<string>();
+  const index = ruleIndex(mesh);
   for (const ns of order) {
     if (tried.has(ns)) continue;
     tried.add(ns);
     const own = ns === client.namespace;
-    const candidates = (mesh.destinationRulesByNamespace.get(ns) ?? []).filter(
-      (d) =>
-        hostMatches(d.host, service.host) &&
-        visibleTo(d.exportTo, client.namespace) &&
-        (d.rule.spec.workloadSelector ? own && labelsMatch(d.rule.spec.workloadSelector.matchLabels, client.labels) : true),
-    );
+    const rules = index.get(ns);
+    if (!rules) continue;
+    const applies = (d: MeshDestinationRule) =>
+      visibleTo(d.exportTo, client.namespace) &&
+      (d.rule.spec.workloadSelector ? own && labelsMatch(d.rule.spec.workloadSelector.matchLabels, client.labels) : true);
+    const candidates = [
+      ...(rules.exact.get(service.host) ?? []).filter(applies),
+      ...rules.wildcard.filter((d) => hostMatches(d.host, service.host) && applies(d)),
+    ];
     if (candidates.length > 0) return merge(mostSpecific(candidates));
   }
   return undefined;
+}
+
+/** A namespace's rules split by host kind: exact hosts by name, wildcard hosts to scan; each list oldest first. */
+interface NamespaceRules {
+  exact: Map<string, MeshDestinationRule[]>;
+  wildcard: MeshDestinationRule[];
+}
+
+/**
+ * Every generation asks for the rule of every visible service; scanning each
+ * namespace's rules for each service is quadratic, so the lookup goes through
+ * an index built once per mesh (the mesh is immutable).
+ */
+const ruleIndexes = new WeakMap<Mesh, Map<string, NamespaceRules>>();
+
+function ruleIndex(mesh: Mesh): Map<string, NamespaceRules> {
+  let index = ruleIndexes.get(mesh);
+  if (index) return index;
+  index = new Map();
+  for (const [ns, rules] of mesh.destinationRulesByNamespace) {
+    const entry: NamespaceRules = { exact: new Map(), wildcard: [] };
+    for (const d of rules) {
+      if (d.host.startsWith("*")) entry.wildcard.push(d);
+      else entry.exact.set(d.host, [...(entry.exact.get(d.host) ?? []), d]);
+    }
+    index.set(ns, entry);
+  }
+  ruleIndexes.set(mesh, index);
+  return index;
 }
 
 function mostSpecific(rules: MeshDestinationRule[]): MeshDestinationRule[] {

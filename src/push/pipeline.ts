@@ -43,6 +43,8 @@ export interface PushReport {
 interface Group {
   proxy: ProxyView;
   snapshot?: Snapshot;
+  /** What the generator left out for this view, and why. */
+  diagnostics: Diagnostic[];
 }
 
 export class PushPipeline {
@@ -79,9 +81,16 @@ export class PushPipeline {
     });
   }
 
-  /** Cross-object diagnostics of the current mesh (VirtualService losers, missing hosts, ...). */
+  /** Cross-object diagnostics of the mesh, then per-view ones (a gateway server left out, a route gRPC refuses). */
   diagnostics(): Diagnostic[] {
-    return this.meshDiagnostics;
+    const seen = new Set<string>();
+    const out: Diagnostic[] = [];
+    for (const d of [...this.meshDiagnostics, ...[...this.groups.values()].flatMap((g) => g.diagnostics)]) {
+      const key = JSON.stringify(d);
+      if (!seen.has(key)) out.push(d);
+      seen.add(key);
+    }
+    return out;
   }
 
   /** The snapshot a connected node id currently gets. */
@@ -108,7 +117,7 @@ export class PushPipeline {
     const parsed = parseProxy(node.id, node.metadata);
     if (!parsed.ok) return { ok: false, error: parsed.error };
     const key = proxyViewKey(parsed.proxy);
-    if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy });
+    if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [] });
     this.nodeGroups.set(node.id, key);
     return { ok: true, group: key };
   }
@@ -145,7 +154,7 @@ export class PushPipeline {
   private regenerate(key: string, g: Group, full: boolean): boolean {
     let next: Snapshot;
     try {
-      next = full || !g.snapshot ? this.fullSnapshot(g.proxy) : this.endpointSnapshot(g.snapshot, g.proxy);
+      next = full || !g.snapshot ? this.fullSnapshot(g) : this.endpointSnapshot(g.snapshot, g.proxy);
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
       return false;
@@ -156,8 +165,9 @@ export class PushPipeline {
     return changed;
   }
 
-  private fullSnapshot(proxy: ProxyView): Snapshot {
-    const out = generate(this.mesh, proxy);
+  private fullSnapshot(g: Group): Snapshot {
+    const out = generate(this.mesh, g.proxy);
+    g.diagnostics = out.diagnostics ?? [];
     return makeSnapshot([
       ...this.encodeAll(LISTENER, out.listeners),
       ...this.encodeAll(ROUTE, out.routes),

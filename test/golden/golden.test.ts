@@ -7,9 +7,12 @@
  *   listeners.yaml routes.yaml clusters.yaml endpoints.yaml   expected output
  *   diagnostics.txt  expected diagnostics (absent when there are none)
  *
- * Every resource is encoded strictly (unknown fields throw), checked against
- * Envoy's PGV rules and the snapshot's cross-references, then decoded, so the
- * expected files show exactly what goes on the wire.
+ * Every resource is converted strictly (unknown fields throw), checked against
+ * Envoy's PGV rules (`checkRules` on the `fromJson` result: a violation fails
+ * with the resource name and the rule), encoded, checked against the
+ * snapshot's cross-references, then decoded, so the expected files show
+ * exactly what goes on the wire. diagnostics.txt holds the parse/validation
+ * and buildMesh diagnostics, then the generator's own for this proxy.
  * `UPDATE_GOLDEN=1` rewrites the expected files and deletes stale ones.
  */
 import { test } from "node:test";
@@ -23,7 +26,8 @@ import { parseProxy } from "../../src/model/proxy";
 import { formatDiagnostic } from "../../src/model/types";
 import { generate, GeneratedResources } from "../../src/generate";
 import { encodeResource, resourceToJson, EncodedResource } from "../../src/xds/resource";
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl, messageName } from "../../src/xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, NAME_FIELD, ROUTE, XdsTypeUrl, messageName } from "../../src/xds/types";
+import { fromJson } from "../../src/xds/json";
 import { makeSnapshot, checkConsistency } from "../../src/cache/snapshot";
 import { checkRules } from "../../src/xds/pgv";
 import { messageType } from "../../src/xds/protos";
@@ -70,14 +74,17 @@ function collect(p: string): ManifestFile[] {
   return /\.(ya?ml|json)$/.test(p) ? [{ file: path.relative(REPO, p), text: fs.readFileSync(p, "utf8") }] : [];
 }
 
-/** Encode strictly, check PGV rules, decode. */
+/** Convert strictly, check PGV rules, encode, decode. */
 function onTheWire(url: XdsTypeUrl, resources: object[], encoded: EncodedResource[]): unknown[] {
   const type = messageType(messageName(url));
   return resources.map((r) => {
+    const wire = fromJson(type, r);
+    const violations = checkRules(type, wire);
+    if (violations.length > 0) {
+      assert.fail(`${messageName(url)} "${String(wire[NAME_FIELD[url]] ?? "")}" breaks Envoy's validation rules:\n  ${violations.join("\n  ")}`);
+    }
     const e = encodeResource(url, r);
     encoded.push(e);
-    const violations = checkRules(type, type.decode(e.bytes));
-    assert.deepEqual(violations, [], `${e.name}: Envoy would refuse this ${messageName(url)}`);
     return resourceToJson(e);
   });
 }
@@ -95,7 +102,7 @@ function runCase(name: string): void {
   const actual = new Map<string, string>();
   for (const o of OUTPUTS) actual.set(o.file, stringify(onTheWire(o.url, generated[o.key], encoded), { lineWidth: 0 }));
   assert.deepEqual(checkConsistency(makeSnapshot(encoded)), [], "clusters and listeners must only reference resources in the snapshot");
-  const diags = [...loaded.diagnostics, ...diagnostics].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
+  const diags = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? [])].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
   if (diags.length > 0) actual.set("diagnostics.txt", diags.join("\n") + "\n");
 
   if (UPDATE) {

@@ -78,13 +78,13 @@ test("generateEndpoints gives the same assignments as generate, optionally only 
   assert.deepEqual(lb.map((e) => e.endpoint.address.socket_address.address), ["10.0.0.1", "10.0.0.2"]);
 });
 
-test("routers get the outbound clusters and endpoints but no sidecar listeners", () => {
+test("routers with no Gateway get the outbound clusters (and BlackHoleCluster) but no listeners", () => {
   const mesh = buildMesh(objects()).mesh;
   const router = proxy("router~10.0.0.5~gw-1.istio-system~istio-system.svc.cluster.local", { istio: "ingressgateway" });
   const out = generate(mesh, router);
   assert.deepEqual(out.listeners, []);
   assert.deepEqual(out.routes, []);
-  assert.ok(names(out.clusters).every((n) => n.startsWith("outbound|")));
+  assert.ok(names(out.clusters).every((n) => n.startsWith("outbound|") || n === "BlackHoleCluster"));
   assert.ok(out.endpoints.length > 0);
 });
 

@@ -1,0 +1,106 @@
+/**
+ * Gateway listeners (Istio's buildGatewayListeners): one real, bound listener
+ * `<bind>_<port>` per merged port.
+ * - plain-text HTTP: one filter chain, HCM with RDS `http.<port>`;
+ * - TLS: a filter chain per server: HTTPS terminates (DownstreamTlsContext,
+ *   HCM with RDS `https....`), TLS terminates then tcp_proxy, passthrough
+ *   splits by SNI into tcp_proxy chains; SNI matching needs the tls_inspector;
+ * - TCP: one chain with tcp_proxy.
+ * A listener left with no filter chain is not sent (Envoy refuses it), and
+ * the server is reported.
+ */
+import type { Diagnostic } from "../model/types";
+import { Json, byName, socketAddress } from "./common";
+import { httpConnectionManager, tlsInspectorListenerFilter } from "./network-filters";
+import { outboundHttpFilters } from "./route-filters";
+import { downstreamTlsSocket } from "./gateway-tls";
+import { gatewayTcpFilter, passthroughChains } from "./gateway-tcp";
+import type { BoundServer, MergedListener } from "./gateway-merge";
+import type { GatewayContext } from "./gateway-routes";
+
+/** Istio bounds TLS handshakes on gateway chains (slow-handshake protection). */
+const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
+
+/** Edge settings of Istio's gateway connection manager. */
+const GATEWAY_HCM: Json = {
+  use_remote_address: true,
+  forward_client_cert_details: "SANITIZE_SET",
+  set_current_client_cert_details: { subject: true, cert: true, dns: true, uri: true },
+  server_name: "istio-envoy",
+  http_protocol_options: {},
+  normalize_path: true,
+  path_with_escaped_slashes_action: "KEEP_UNCHANGED",
+};
+
+export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Json[] {
+  const out: Json[] = [];
+  for (const l of listeners) {
+    const chains = filterChains(ctx, l, diagnostics);
+    if (chains.length === 0) continue;
+    const listener: Json = { name: l.name, address: socketAddress(l.bind, l.port), filter_chains: chains };
+    if (chains.some((c) => c.filter_chain_match || c.transport_socket)) listener.listener_filters = [tlsInspectorListenerFilter()];
+    listener.bind_to_port = true;
+    listener.traffic_direction = "OUTBOUND";
+    out.push(listener);
+  }
+  return out.sort(byName);
+}
+
+function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagnostic[]): Json[] {
+  const first = l.servers[0]!;
+  if (first.kind === "http") {
+    return [{ filters: [gatewayHcm(`outbound_${l.name}`, first.routeName!)], transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT }];
+  }
+  const chains: Json[] = [];
+  const claimed = new Set(l.claimedSni);
+  for (const s of l.servers) {
+    if (s.kind === "passthrough") {
+      const sni = passthroughChains(ctx, s, claimed, diagnostics);
+      if (sni.length === 0) diagnostics.push(unrouted(s, "no VirtualService tls route applies"));
+      chains.push(...sni.map(withTimeout));
+      continue;
+    }
+    if (s.kind === "https") {
+      chains.push(terminating(s, gatewayHcm(s.server.name || `outbound_${l.name}`, s.routeName!)));
+      continue;
+    }
+    const tcp = gatewayTcpFilter(ctx, s);
+    if (!tcp) {
+      diagnostics.push(unrouted(s, "no VirtualService tcp route applies"));
+      continue;
+    }
+    chains.push(s.kind === "tls-terminate" ? terminating(s, tcp) : withTimeout({ filters: [tcp] }));
+  }
+  return chains;
+}
+
+/** A chain that terminates TLS: SNI match (none for `*`), the server's TLS context, then `filter`. */
+function terminating(s: BoundServer, filter: Json): Json {
+  const chain: Json = {};
+  if (!s.sniHosts.includes("*")) chain.filter_chain_match = { server_names: s.sniHosts };
+  chain.filters = [filter];
+  chain.transport_socket = downstreamTlsSocket(s.server.tls!);
+  chain.transport_socket_connect_timeout = TRANSPORT_SOCKET_CONNECT_TIMEOUT;
+  return chain;
+}
+
+function withTimeout(chain: Json): Json {
+  return { ...chain, transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT };
+}
+
+function gatewayHcm(statPrefix: string, rds: string): Json {
+  return httpConnectionManager({ statPrefix, rds, httpFilters: outboundHttpFilters(), extra: GATEWAY_HCM });
+}
+
+function unrouted(s: BoundServer, why: string): Diagnostic {
+  const d: Diagnostic = {
+    severity: "warning",
+    kind: "Gateway",
+    namespace: s.gateway.metadata.namespace,
+    name: s.gateway.metadata.name,
+    field: `spec.servers[${s.index}]`,
+    message: `port ${s.serverPort}: ${why}; the server gets no filter chain`,
+  };
+  if (s.gateway.origin) d.origin = s.gateway.origin;
+  return d;
+}

@@ -1,0 +1,143 @@
+/**
+ * Route configurations for proxyless gRPC clients (Istio's grpcgen RDS), one
+ * per service HTTP port, named `outbound|<port>||<host>` like the listener's
+ * RDS reference. The virtual host is the sidecar's (`<host>:<port>`, the
+ * VirtualService's routes or the default route) with Istio's proxyless
+ * domains: every name both bare and with `:<port>`, since gRPC matches the
+ * authority it dialled, port included.
+ *
+ * Deviation: Istio's grpcgen puts every service on the port into each of
+ * these route configs (n services -> n configs of n vhosts); a gRPC client
+ * only ever uses the vhost matching its target, so each config carries that
+ * service's vhost alone.
+ *
+ * gRPC implements a subset of RouteConfiguration; what it refuses is left out
+ * with a diagnostic rather than sent to be NACKed:
+ * - redirect and direct_response routes (gRPC NACKs the whole config);
+ * - routes matching query parameters (gRPC skips them);
+ * - CORS per-route config (an unknown filter config is NACKed).
+ * Header matchers use the original oneof fields (exact_match, prefix_match,
+ * safe_regex_match) instead of string_match, which older gRPC C-core (1.51,
+ * Debian's python3-grpcio) does not know; newer clients accept both. The
+ * timeout also goes into max_stream_duration, which is what gRPC reads.
+ */
+import type { Diagnostic, VirtualService } from "../model/types";
+import type { MeshService, MeshVirtualService } from "../model/mesh";
+import { Json, byName } from "./common";
+import { grpcRouteName, outboundClusterName, virtualHostName } from "./names";
+import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
+import { hashPolicy } from "./route-action";
+import { CORS_FILTER } from "./route-filters";
+import { vhostDomains } from "./sidecar-routes";
+import type { ProxyScope } from "./scope";
+
+/** A service port a gRPC client can dial. */
+export interface GrpcTarget {
+  service: MeshService;
+  port: number;
+}
+
+export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagnostics: Diagnostic[]): Json[] {
+  const reported = new Set<string>();
+  const configs = targets.map(({ service, port }) => {
+    const ctx: RouteContext = {
+      mesh: scope.mesh,
+      client: scope.client,
+      clientNamespace: scope.proxy.namespace,
+      gateways: ["mesh"],
+      listenerPort: port,
+      destinationRule: (svc) => scope.destinationRule(svc),
+    };
+    const vs = scope.virtualServices.get(service.host);
+    let routes = vs ? virtualServiceRoutes(vs, ctx) : [];
+    if (vs && !reported.has(vsKey(vs))) {
+      reported.add(vsKey(vs));
+      diagnostics.push(...unsupportedForGrpc(vs));
+    }
+    // No applicable rule: Istio gives the service its default route, as if it had no VirtualService.
+    if (routes.length === 0) {
+      const cluster = outboundClusterName(port, undefined, service.host);
+      routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx))];
+    }
+    const vhost = {
+      name: virtualHostName(service.host, port),
+      domains: grpcDomains(service, port, scope.proxy.dnsDomain),
+      routes: routes.flatMap((r) => grpcRoute(r)),
+      include_request_attempt_count: true,
+    };
+    return { name: grpcRouteName(port, service.host), virtual_hosts: [vhost] };
+  });
+  return configs.sort(byName);
+}
+
+/** Istio's proxyless domains: each sidecar domain bare and with `:<port>`. */
+export function grpcDomains(service: MeshService, port: number, proxyDomain: string): string[] {
+  return vhostDomains(service, proxyDomain).flatMap((d) => [d, `${d}:${port}`]);
+}
+
+/** The route as gRPC accepts it, or nothing when gRPC would refuse or skip it. */
+function grpcRoute(route: Json): Json[] {
+  if (route.redirect || route.direct_response) return [];
+  const match = route.match as Json;
+  if (match.query_parameters) return [];
+  const out: Json = { ...route };
+  if (match.headers) out.match = { ...match, headers: (match.headers as Json[]).map(legacyHeaderMatcher) };
+  const perFilter = route.typed_per_filter_config as Json | undefined;
+  if (perFilter && perFilter[CORS_FILTER]) {
+    const rest = { ...perFilter };
+    delete rest[CORS_FILTER];
+    if (Object.keys(rest).length > 0) out.typed_per_filter_config = rest;
+    else delete out.typed_per_filter_config;
+  }
+  const action = route.route as Json | undefined;
+  if (action) out.route = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
+  return [out];
+}
+
+const LEGACY: Record<string, string> = {
+  exact: "exact_match",
+  prefix: "prefix_match",
+  suffix: "suffix_match",
+  contains: "contains_match",
+  safe_regex: "safe_regex_match",
+};
+
+/** string_match {exact|prefix|suffix|contains|safe_regex} -> the matching original oneof field. */
+function legacyHeaderMatcher(h: Json): Json {
+  const sm = h.string_match as Json | undefined;
+  if (!sm || sm.ignore_case) return h;
+  const kind = Object.keys(sm).find((k) => LEGACY[k]);
+  if (!kind) return h;
+  const out: Json = { ...h };
+  delete out.string_match;
+  out[LEGACY[kind]!] = sm[kind];
+  return out;
+}
+
+/** What a VirtualService asks for that proxyless gRPC clients cannot do. */
+function unsupportedForGrpc(mvs: MeshVirtualService): Diagnostic[] {
+  const vs = mvs.vs;
+  const out: Diagnostic[] = [];
+  (vs.spec.http ?? []).forEach((rule, i) => {
+    const at = `spec.http[${i}]`;
+    if (rule.redirect) out.push(diag(vs, `${at}.redirect`, "proxyless gRPC clients refuse redirect routes; the route is left out of their config"));
+    if (rule.directResponse) out.push(diag(vs, `${at}.directResponse`, "proxyless gRPC clients refuse direct responses; the route is left out of their config"));
+    if (rule.corsPolicy) out.push(diag(vs, `${at}.corsPolicy`, "proxyless gRPC clients do not implement CORS; the policy is left out of their config"));
+    (rule.match ?? []).forEach((m, j) => {
+      if (m.queryParams && Object.keys(m.queryParams).length > 0) {
+        out.push(diag(vs, `${at}.match[${j}].queryParams`, "proxyless gRPC clients skip routes that match query parameters; the route is left out of their config"));
+      }
+    });
+  });
+  return out;
+}
+
+function vsKey(mvs: MeshVirtualService): string {
+  return `${mvs.namespace}/${mvs.vs.metadata.name}`;
+}
+
+function diag(vs: VirtualService, field: string, message: string): Diagnostic {
+  const d: Diagnostic = { severity: "warning", kind: "VirtualService", namespace: vs.metadata.namespace, name: vs.metadata.name, field, message };
+  if (vs.origin) d.origin = vs.origin;
+  return d;
+}
