@@ -139,8 +139,8 @@ export const ENTRIES: ConfigEntry[] = [
     bindOutbound: "127.0.0.1",
     portOffset: 10000,
   })),
-  staticEntry("static-bookinfo-productpage.json", "static: productpage's sidecar in bookinfo with DestinationRules for every service", () => ({
-    files: exampleFiles("bookinfo", ["virtual-service-reviews-test-v2.yaml"]),
+  staticEntry("static-bookinfo-productpage.json", "static: productpage's sidecar in bookinfo: DestinationRules for every service, reviews for jason -> v2", () => ({
+    files: exampleFiles("bookinfo"),
     nodeId: PRODUCTPAGE_NODE,
   })),
   staticEntry("static-bookinfo-ingressgateway.json", "static: the ingress gateway (router) serving bookinfo through bookinfo-gateway on port 8080", () => ({

@@ -125,7 +125,7 @@ function isHttp(l: Obj): boolean {
 }
 
 function binds(l: Obj): boolean {
-  return l.bind_to_port !== false && (l.address as Obj | undefined)?.socket_address !== undefined;
+  return l.bind_to_port !== false && l.api_listener === undefined && (l.address as Obj | undefined)?.socket_address !== undefined;
 }
 
 function socketOf(l: Obj): { address: string; port: number } {
