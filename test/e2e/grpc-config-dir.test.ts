@@ -11,6 +11,7 @@ import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { startServe } from "../support/serve-process";
 import { startBackend, tally, withinBinomial } from "../support/backends";
+import { registerGrpcXds } from "../support/xds-bootstrap";
 
 function manifests(v1Port: number, v2Port: number): string {
   const slice = (version: string, port: number) => `apiVersion: discovery.k8s.io/v1
@@ -76,12 +77,7 @@ test("grpc-js-xds through serve --config-dir: 90/10, jason to v2, a YAML edit mo
     await v1.stop();
     await v2.stop();
   });
-  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-    xds_servers: [{ server_uri: `127.0.0.1:${serve.xdsPort}`, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
-    node: { id: "sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local", metadata: { GENERATOR: "grpc", NAMESPACE: "default" }, locality: {} },
-  });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require("@grpc/grpc-js-xds").register();
+  registerGrpcXds(serve.xdsPort, "sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local", { GENERATOR: "grpc", NAMESPACE: "default" });
   const client = new grpc.Client("xds:///bill-service.default.svc.cluster.local:9999", grpc.credentials.createInsecure());
   t.after(() => client.close());
 

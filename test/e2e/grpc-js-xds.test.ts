@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { startServe, getJson } from "../support/serve-process";
 import { startBackend, tally, withinBinomial } from "../support/backends";
 import { billServiceResources } from "../support/grpc-resources";
+import { registerGrpcXds } from "../support/xds-bootstrap";
 
 async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -35,12 +36,7 @@ test("grpc-js-xds: 90/10 split, header routing, live update, rejected resource s
     await v2.stop();
   });
 
-  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-    xds_servers: [{ server_uri: `127.0.0.1:${serve.xdsPort}`, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
-    node: { id: "sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local", metadata: { GENERATOR: "grpc" }, locality: {} },
-  });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require("@grpc/grpc-js-xds").register();
+  registerGrpcXds(serve.xdsPort, "sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local");
   const client = new grpc.Client("xds:///bill-service", grpc.credentials.createInsecure());
   t.after(() => client.close());
 

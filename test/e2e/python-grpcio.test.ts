@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { startServe } from "../support/serve-process";
 import { startBackend, withinBinomial } from "../support/backends";
 import { billServiceResources } from "../support/grpc-resources";
+import { xdsBootstrap } from "../support/xds-bootstrap";
 
 const PYTHON = process.env.MINI_PILOT_PYTHON ?? "/usr/bin/python3";
 const SCRIPT = path.join(__dirname, "..", "..", "..", "test", "e2e", "python", "xds_client.py");
@@ -50,12 +51,7 @@ test("python3-grpcio (C-core): 90/10 split and end-user: jason to v2", async (t)
     await v1.stop();
     await v2.stop();
   });
-  const env = {
-    GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify({
-      xds_servers: [{ server_uri: `127.0.0.1:${serve.xdsPort}`, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
-      node: { id: "sidecar~127.0.0.2~py-client.default~default.svc.cluster.local", metadata: { GENERATOR: "grpc" }, locality: {} },
-    }),
-  };
+  const env = { GRPC_XDS_BOOTSTRAP_CONFIG: xdsBootstrap(serve.xdsPort, "sidecar~127.0.0.2~py-client.default~default.svc.cluster.local") };
   const split = await runClient(env, 1000);
   assert.equal((split.v1 ?? 0) + (split.v2 ?? 0), 1000);
   assert.ok(withinBinomial(split.v1 ?? 0, 1000, 0.9), `90/10 expected, got ${JSON.stringify(split)}`);

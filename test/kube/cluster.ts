@@ -706,3 +706,20 @@ async function waitFor(
     await sleep(100);
   }
 }
+
+/**
+ * Why Kubernetes tests cannot run here, or undefined when they can. In CI a
+ * missing binary is an error (thrown), elsewhere a loud skip reason.
+ */
+export function kubeUnavailable(what: string): string | undefined {
+  try {
+    findKubeApiServerBinary();
+    findEtcdBinary();
+    return undefined;
+  } catch (e) {
+    const why = `kube-apiserver/etcd not available (${(e as Error).message}); run \`bash test/kube/setup.sh\``;
+    if (process.env.CI) throw new Error(why);
+    process.stderr.write(`\n*** SKIPPING ${what}: ${why} ***\n\n`);
+    return why;
+  }
+}

@@ -9,24 +9,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
-import { findEtcdBinary, findKubeApiServerBinary, installIstioCrds, istioCrdsPath, kubeRequest, startKube, type KubeCluster } from "./cluster";
+import { installIstioCrds, istioCrdsPath, kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
 import type { VirtualService } from "../../src/model/types";
 import { ConfigStore } from "../../src/store";
 import { createKubeSource, type KubeSource } from "../../src/sources/kube";
 
-function missingKube(): string | undefined {
-  try {
-    findKubeApiServerBinary();
-    findEtcdBinary();
-    return undefined;
-  } catch (e) {
-    const why = `kube-apiserver/etcd not available (${(e as Error).message}); run \`bash test/kube/setup.sh\``;
-    if (process.env.CI) throw new Error(why);
-    process.stderr.write(`\n*** SKIPPING Kubernetes source CRD tests: ${why} ***\n\n`);
-    return why;
-  }
-}
-const skip = missingKube();
+const skip = kubeUnavailable("Kubernetes source CRD tests");
 
 interface LogLine {
   level: number;

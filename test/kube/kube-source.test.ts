@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import pino from "pino";
-import { findEtcdBinary, findKubeApiServerBinary, kubeRequest, startKube, type KubeCluster } from "./cluster";
+import { kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
 import { ConfigStore, type ChangeSet } from "../../src/store";
 import type { Diagnostic, EndpointSlice, Pod, Service, VirtualService } from "../../src/model/types";
 import { createKubeSource, KubeStartError, type KubeSource, type KubeSourceOptions } from "../../src/sources/kube";
@@ -20,19 +20,7 @@ import { KindWriter } from "../../src/sources/kube/writer";
 
 // ------------------------------------------------------------ availability
 
-function missingKube(): string | undefined {
-  try {
-    findKubeApiServerBinary();
-    findEtcdBinary();
-    return undefined;
-  } catch (e) {
-    const why = `kube-apiserver/etcd not available (${(e as Error).message}); run \`bash test/kube/setup.sh\``;
-    if (process.env.CI) throw new Error(why);
-    process.stderr.write(`\n*** SKIPPING Kubernetes source tests: ${why} ***\n\n`);
-    return why;
-  }
-}
-const skip = missingKube();
+const skip = kubeUnavailable("Kubernetes source tests");
 
 // ------------------------------------------------------------ helpers
 
