@@ -2,7 +2,8 @@
  * The push pipeline: store change sets → debounced push requests → mesh model →
  * one snapshot per proxy view (group) → SnapshotCache → streams.
  *
- * - Proxies with the same `proxyViewKey` share a group and one snapshot.
+ * - Proxies with the same `proxyViewKey` share a group and one snapshot; groups
+ *   with the same `effectiveViewKey` for the current mesh share one generation.
  * - Endpoint-only changes regenerate EDS only; the other three types keep their
  *   snapshot objects, so the server sends nothing for them.
  * - Resources are interned by content (EncodeCache): a config change encodes
@@ -14,6 +15,7 @@ import { Diagnostic } from "../model/types";
 import { BuildMeshOptions, Mesh, buildMesh } from "../model/mesh";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
 import { generate, generateEndpoints } from "../generate";
+import { effectiveViewKey } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
 import { Snapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
@@ -43,6 +45,8 @@ export interface PushReport {
 interface Group {
   proxy: ProxyView;
   snapshot?: Snapshot;
+  /** effectiveViewKey against the mesh the snapshot was built from. */
+  effectiveKey?: string;
   /** What the generator left out for this view, and why. */
   diagnostics: Diagnostic[];
 }
@@ -125,7 +129,9 @@ export class PushPipeline {
   private buildGroup(key: string): void {
     const g = this.groups.get(key);
     if (!g) return;
-    this.regenerate(key, g, true);
+    const shared = new Map<string, Group>();
+    for (const other of this.groups.values()) if (other.snapshot && other.effectiveKey) shared.set(other.effectiveKey, other);
+    this.regenerate(key, g, true, shared);
   }
 
   private push(req: PushRequest): void {
@@ -136,7 +142,8 @@ export class PushPipeline {
     this.mesh = built.mesh;
     this.meshDiagnostics = built.diagnostics;
     let changed = 0;
-    for (const [key, g] of this.groups) if (this.regenerate(key, g, req.full)) changed++;
+    const generated = new Map<string, Group>();
+    for (const [key, g] of this.groups) if (this.regenerate(key, g, req.full, generated)) changed++;
     this.pushes++;
     const report: PushReport = {
       full: req.full,
@@ -150,17 +157,29 @@ export class PushPipeline {
     this.opts.onPush?.(report);
   }
 
-  /** Returns whether the group's snapshot changed. */
-  private regenerate(key: string, g: Group, full: boolean): boolean {
+  /**
+   * Returns whether the group's snapshot changed. `generated` holds the groups
+   * already done for this mesh by effective key; an equal one is reused.
+   */
+  private regenerate(key: string, g: Group, full: boolean, generated: Map<string, Group>): boolean {
+    const effectiveKey = effectiveViewKey(this.mesh, g.proxy);
+    const twin = generated.get(effectiveKey);
     let next: Snapshot;
     try {
-      next = full || !g.snapshot ? this.fullSnapshot(g) : this.endpointSnapshot(g.snapshot, g.proxy);
+      if (twin?.snapshot) {
+        next = twin.snapshot;
+        g.diagnostics = twin.diagnostics;
+      } else {
+        next = full || !g.snapshot ? this.fullSnapshot(g) : this.endpointSnapshot(g.snapshot, g.proxy);
+      }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
       return false;
     }
     const changed = g.snapshot?.version !== next.version;
     g.snapshot = next;
+    g.effectiveKey = effectiveKey;
+    if (!twin) generated.set(effectiveKey, g);
     this.cache.set(key, next);
     return changed;
   }

@@ -20,7 +20,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { objectsFromManifests, ManifestFile } from "../../src/cli/translate";
+import { objectsFromManifests } from "../../src/cli/translate";
+import { caseManifests } from "../support/golden-cases";
 import { buildMesh, BuildMeshOptions } from "../../src/model/mesh";
 import { parseProxy } from "../../src/model/proxy";
 import { formatDiagnostic } from "../../src/model/types";
@@ -50,30 +51,6 @@ interface ProxySpec {
   mesh?: BuildMeshOptions;
 }
 
-function manifests(dir: string): ManifestFile[] {
-  const files: ManifestFile[] = [];
-  const includes = path.join(dir, "include.txt");
-  if (fs.existsSync(includes)) {
-    for (const line of fs.readFileSync(includes, "utf8").split("\n").map((l) => l.trim())) {
-      if (line === "" || line.startsWith("#")) continue;
-      files.push(...collect(path.join(REPO, line)));
-    }
-  }
-  const input = path.join(dir, "input.yaml");
-  if (fs.existsSync(input)) files.push({ file: "input.yaml", text: fs.readFileSync(input, "utf8") });
-  return files;
-}
-
-function collect(p: string): ManifestFile[] {
-  if (fs.statSync(p).isDirectory()) {
-    return fs
-      .readdirSync(p)
-      .sort()
-      .flatMap((n) => collect(path.join(p, n)));
-  }
-  return /\.(ya?ml|json)$/.test(p) ? [{ file: path.relative(REPO, p), text: fs.readFileSync(p, "utf8") }] : [];
-}
-
 /** Convert strictly, check PGV rules, encode, decode. */
 function onTheWire(url: XdsTypeUrl, resources: object[], encoded: EncodedResource[]): unknown[] {
   const type = messageType(messageName(url));
@@ -94,7 +71,7 @@ function runCase(name: string): void {
   const proxySpec = parse(fs.readFileSync(path.join(dir, "proxy.yaml"), "utf8")) as ProxySpec;
   const parsedProxy = parseProxy(proxySpec.id, proxySpec.metadata ?? {});
   assert.ok(parsedProxy.ok, parsedProxy.ok ? "" : parsedProxy.error);
-  const loaded = objectsFromManifests(manifests(dir));
+  const loaded = objectsFromManifests(caseManifests(dir));
   const { mesh, diagnostics } = buildMesh(loaded.objects, proxySpec.mesh ?? {});
   const generated = generate(mesh, parsedProxy.proxy);
 
