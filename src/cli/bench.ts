@@ -1,0 +1,158 @@
+/**
+ * `mini-pilot bench`: push latency of mini-pilot against go-control-plane and a
+ * null "floor" server, with a simulated Envoy fleet in worker processes. All
+ * flags are checked (and the peer built and started once) before anything is
+ * measured; a bad flag or an unusable peer exits 2.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CommandSpec, CliError, parseFlags, parseHostPort } from "./args";
+import { BenchOptions, runBench } from "../../bench/run";
+import { SCENARIOS, SCENARIO_HELP, ScenarioName } from "../../bench/scenarios";
+import { SERVER_KINDS, ServerKind, buildPeer, probe, startServer } from "../../bench/servers/launch";
+import { table, writeOutputs } from "../../bench/report";
+import { summarizeProfiles } from "../../bench/profile-summary";
+
+export const summary = "measure push latency against go-control-plane and a null server with a simulated Envoy fleet";
+
+export const spec: CommandSpec = {
+  name: "bench",
+  usage: "[flags]",
+  description: [
+    "Runs each scenario against each server, one after another, with the same fleet and the same changes.",
+    "Latency = time from applying a change to each client's ACK of the first response carrying it.",
+    "Scenarios:",
+    ...SCENARIOS.map((s) => `  ${s.padEnd(12)} ${SCENARIO_HELP[s]}`),
+  ].join("\n"),
+  flags: {
+    scenarios: { type: "string", arg: "LIST", default: SCENARIOS.join(","), help: "comma-separated scenarios" },
+    clients: { type: "string", arg: "N", default: "1000", help: "simulated Envoys" },
+    services: { type: "string", arg: "N", default: "200", help: "services in the mesh" },
+    endpoints: { type: "string", arg: "N", default: "10", help: "endpoints per service" },
+    routes: { type: "string", arg: "N", default: "20", help: "routing objects (weighted routes over v1/v2 subsets)" },
+    mode: { type: "string", arg: "sotw|delta", default: "sotw", help: "xDS variant the fleet uses" },
+    servers: { type: "string", arg: "LIST", default: SERVER_KINDS.join(","), help: "servers under test" },
+    "churn-interval": { type: "string", arg: "MS", default: "500", help: "churn: ms between changes" },
+    duration: { type: "string", arg: "S", default: "10", help: "churn: seconds of changes" },
+    workers: { type: "string", arg: "N", default: "2", help: "fleet worker processes" },
+    "streams-per-conn": { type: "string", arg: "N", default: "10", help: "ADS streams per HTTP/2 connection" },
+    timeout: { type: "string", arg: "S", default: "30", help: "give up waiting for convergence after this long" },
+    out: { type: "string", arg: "DIR", default: "bench-results", help: "where the JSON and SVG go" },
+    "cpu-prof": { type: "boolean", help: "run the mini-pilot server with --cpu-prof (profiles in DIR/profiles)" },
+    pin: { type: "boolean", help: "pin the server to CPU 0 and the fleet to the others (taskset)" },
+    retries: { type: "string", arg: "N", default: "2", help: "re-measure a run disturbed by other processes up to N times" },
+    "noise-threshold": { type: "string", arg: "PCT", default: "15", help: "a run is disturbed when other processes use more than PCT% of the CPUs" },
+    peer: { type: "string", arg: "BIN", help: "go-control-plane peer binary (default: build it with build.sh)" },
+    "peer-address": { type: "string", arg: "XDS,HTTP", help: "use a running peer at HOST:PORT,HOST:PORT instead of starting one" },
+    "nack-marker": { type: "string", arg: "TEXT", help: "clients NACK any response containing TEXT (fault tests)" },
+  },
+};
+
+function int(v: unknown, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${flag} wants an integer from ${min} to ${max}, got "${String(v)}"`);
+  return n;
+}
+
+function list<T extends string>(v: unknown, flag: string, allowed: readonly T[]): T[] {
+  const items = String(v)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new CliError(`--${flag} is empty; choose from ${allowed.join(", ")}`);
+  for (const s of items) if (!allowed.includes(s as T)) throw new CliError(`--${flag}: unknown "${s}"; choose from ${allowed.join(", ")}`);
+  return [...new Set(items)] as T[];
+}
+
+/** Flags → options, all checks that need no process. */
+export function optionsFromFlags(f: Record<string, unknown>): BenchOptions & { out: string } {
+  const mode = String(f.mode);
+  if (mode !== "sotw" && mode !== "delta") throw new CliError(`--mode wants sotw or delta, got "${mode}"`);
+  const o: BenchOptions & { out: string } = {
+    scenarios: list<ScenarioName>(f.scenarios, "scenarios", SCENARIOS),
+    servers: list<ServerKind>(f.servers, "servers", SERVER_KINDS),
+    clients: int(f.clients, "clients", 1, 100_000),
+    services: int(f.services, "services", 1, 100_000),
+    endpoints: int(f.endpoints, "endpoints", 1, 250),
+    routes: int(f.routes, "routes", 0, 100_000),
+    mode,
+    churnIntervalMs: int(f["churn-interval"], "churn-interval", 1, 3_600_000),
+    durationS: int(f.duration, "duration", 1, 3600),
+    workers: int(f.workers, "workers", 1, 64),
+    streamsPerConn: int(f["streams-per-conn"], "streams-per-conn", 1, 10_000),
+    timeoutS: int(f.timeout, "timeout", 1, 3600),
+    pin: Boolean(f.pin),
+    retries: int(f.retries, "retries", 0, 10),
+    noiseThresholdPct: int(f["noise-threshold"], "noise-threshold", 1, 100),
+    quietWaitS: 30,
+    out: String(f.out),
+  };
+  if (o.routes! > o.services) throw new CliError(`--routes (${o.routes}) cannot exceed --services (${o.services})`);
+  if (o.routes === 0 && o.scenarios.includes("route")) throw new CliError("the route scenario needs --routes of at least 1");
+  if (f["nack-marker"]) o.nackMarker = String(f["nack-marker"]);
+  if (f["cpu-prof"]) o.cpuProfDir = path.resolve(o.out, "profiles");
+  if (f["peer-address"]) {
+    const [x, h] = String(f["peer-address"]).split(",");
+    if (!x || !h) throw new CliError(`--peer-address wants XDS_HOST:PORT,HTTP_HOST:PORT, got "${String(f["peer-address"])}"`);
+    parseHostPort(x, "peer-address");
+    parseHostPort(h, "peer-address");
+    o.peerExternal = { xds: x, http: h };
+  }
+  if (f.peer) {
+    const bin = String(f.peer);
+    if (!fs.existsSync(bin)) throw new CliError(`--peer: no such file "${bin}"`);
+    o.peerBinary = path.resolve(bin);
+  }
+  return o;
+}
+
+/** Build/probe the peer before anything is measured; any failure is a CliError (exit 2). */
+export async function preparePeer(o: BenchOptions): Promise<void> {
+  if (!o.servers.includes("go-control-plane")) return;
+  if (o.peerExternal) {
+    await probe(o.peerExternal.http).catch((e: Error) => {
+      throw new CliError(`the go-control-plane peer at ${o.peerExternal!.http} does not answer: ${e.message}`);
+    });
+    return;
+  }
+  if (!o.peerBinary) {
+    try {
+      o.peerBinary = buildPeer();
+    } catch (e) {
+      throw new CliError(`${(e as Error).message}\n(run without go-control-plane: --servers mini-pilot,floor)`);
+    }
+  }
+  const s = await startServer("go-control-plane", { peerBinary: o.peerBinary }).catch((e: Error) => {
+    throw new CliError(`the go-control-plane peer does not start: ${e.message}`);
+  });
+  try {
+    await probe(s.http);
+  } catch (e) {
+    throw new CliError(`the go-control-plane peer does not answer: ${(e as Error).message}`);
+  } finally {
+    await s.stop();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseFlags(spec, argv);
+  if (!parsed) return 0;
+  if (parsed.positionals.length) throw new CliError(`unexpected argument "${parsed.positionals[0]}"`);
+  const o = optionsFromFlags(parsed.flags);
+  const tty = process.stderr.isTTY;
+  const progress = (line: string, transient?: boolean) => {
+    if (transient) {
+      if (tty) process.stderr.write(`\r\x1b[K${line}`);
+      return;
+    }
+    process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`);
+  };
+  await preparePeer(o);
+  if (o.cpuProfDir) fs.mkdirSync(o.cpuProfDir, { recursive: true });
+  const report = await runBench(o, progress);
+  process.stdout.write("\n" + table(report));
+  const files = writeOutputs(report, o.out);
+  process.stdout.write(`\nwrote ${files.json}\n      ${files.svg}\n`);
+  if (o.cpuProfDir) process.stdout.write("\n" + summarizeProfiles(o.cpuProfDir));
+  return report.results.some((r) => r.error) ? 1 : 0;
+}
