@@ -245,7 +245,12 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, log, metrics }: En
       log.info({ signal }, "shutting down");
       void Promise.resolve(side.stop())
         .then(() => Promise.all([server.shutdown(3000), debug.close()]))
-        .then(() => resolve(0));
+        .then(() => {
+          resolve(0);
+          // A peer that vanished without closing its connection can hold the event
+          // loop open; everything is shut down by now, so do not wait for it.
+          setTimeout(() => process.exit(0), 1000).unref();
+        });
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

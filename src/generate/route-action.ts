@@ -114,10 +114,14 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
   return p;
 }
 
-/** Timeout: the VirtualService's, else 0s (none), as Istio does. */
+/**
+ * Timeout: the VirtualService's, else 0s (none), as Istio does. Only
+ * `route.timeout`: a `max_stream_duration` block next to it makes Envoy ignore
+ * the route timeout (the end-to-end timeout test with the real Envoy caught it).
+ * Proxyless gRPC reads max_stream_duration instead; grpc-routes.ts sets it.
+ */
 export function timeoutFields(timeout: string | undefined): Json {
-  const t = istioDuration(timeout, "0s") ?? "0s";
-  return { timeout: t, max_stream_duration: { max_stream_duration: "0s", grpc_timeout_header_max: t } };
+  return { timeout: istioDuration(timeout, "0s") ?? "0s" };
 }
 
 /** The consistent-hash settings of a destination (subset and port aware). */

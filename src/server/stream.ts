@@ -9,7 +9,7 @@
  */
 import { Snapshot } from "../cache/snapshot";
 import { EncodedResource } from "../xds/resource";
-import { CLUSTER, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from "../xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from "../xds/types";
 import { Decision, NO_SUBSCRIPTION, Subscription, decideDelta, decideSotw } from "./should-respond";
 import { deltaResponse, sotwResponse } from "./responses";
 import { NodeInfo, SnapshotSource } from "./snapshot-source";
@@ -245,7 +245,9 @@ export class XdsStream {
     if (!st.mustRespond && (!changed || selected.version === st.rejectedKey)) return;
     const nonce = this.nextNonce();
     this.send(st, nonce, selected.version, selected.version, sotwResponse(t, selected.version, selected.resources, nonce));
+    const changedNames = selected.resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version).map((r) => r.name);
     st.lastSent = selected.byName;
+    if (t === CLUSTER) this.resendEndpointsOf(changedNames);
   }
 
   private pushDelta(t: XdsTypeUrl, st: TypeState, snapshot: Snapshot): void {
@@ -264,8 +266,29 @@ export class XdsStream {
     if (!st.mustRespond && (nothing || key === st.rejectedKey)) return;
     const nonce = this.nextNonce();
     this.send(st, nonce, typeSnap.version, selected.version, deltaResponse(t, typeSnap.version, updates, removed, nonce), key);
+    const changedNames = updates.filter((r) => st.clientHas.has(r.name)).map((r) => r.name);
     for (const r of updates) st.clientHas.set(r.name, r.version);
     for (const n of removed) st.clientHas.delete(n);
+    if (t === CLUSTER) this.resendEndpointsOf(changedNames);
+  }
+
+  /**
+   * Envoy re-initialises a cluster whose config changed and waits for its
+   * endpoints again, even when they did not change; without a fresh EDS
+   * response it stays warming (and holds back its CDS ACK). So after CDS
+   * carries changed clusters, their endpoints go out again, as Istio pushes EDS
+   * with every CDS push. EDS names are the cluster names in mini-pilot's output.
+   */
+  private resendEndpointsOf(clusterNames: string[]): void {
+    const eds = this.types.get(ENDPOINT);
+    if (!eds || clusterNames.length === 0 || !this.allowedTypes.includes(ENDPOINT)) return;
+    if (this.mode === "sotw") {
+      if (clusterNames.some((n) => eds.subscription.wildcard || eds.subscription.names.has(n))) eds.mustRespond = true;
+      return;
+    }
+    let any = false;
+    for (const n of clusterNames) any = eds.clientHas.delete(n) || any;
+    if (any) eds.mustRespond = true;
   }
 
   private send(st: TypeState, nonce: string, version: string, contentKey: string, bytes: Buffer, rejectKey = contentKey): void {

@@ -119,3 +119,19 @@ test("delta: the per-type EDS service works without ADS", async () => {
   s.close();
   await ts.stop();
 });
+
+test("delta: a changed cluster gets its (unchanged) endpoints again; an unchanged one does not", async () => {
+  const ts = await startTestServer();
+  const s = new TestDeltaStream(connect(ts.port));
+  s.send({ typeUrl: CLUSTER });
+  s.ack(await s.next());
+  s.send({ typeUrl: ENDPOINT, subscribe: ["a", "b"] });
+  s.ack(await s.next());
+  ts.set([cluster("a", "4s"), cluster("b"), endpoints("a", 8001), endpoints("b", 8002), listener("l1", 10001, "r1"), route("r1", "a")]);
+  const cds = await s.next();
+  assert.deepEqual([cds.typeUrl, names(cds)], [CLUSTER, ["a"]]);
+  const eds = await s.next();
+  assert.deepEqual([eds.typeUrl, names(eds)], [ENDPOINT, ["a"]]);
+  s.close();
+  await ts.stop();
+});

@@ -221,3 +221,21 @@ test("per-type services (CDS) serve clients that do not use ADS", async () => {
   s.close();
   await ts.stop();
 });
+
+test("a changed cluster gets its (unchanged) endpoints again, so Envoy can finish warming it", async () => {
+  const ts = await startTestServer();
+  const s = new TestSotwStream(connect(ts.port));
+  s.send({ typeUrl: CLUSTER });
+  s.ack(await s.next());
+  s.send({ typeUrl: ENDPOINT, names: ["a", "b"] });
+  s.ack(await s.next(), ["a", "b"]);
+  await quiet(s);
+  ts.set([cluster("a", "4s"), cluster("b"), endpoints("a", 8001), endpoints("b", 8002), listener("l1", 10001, "r1"), route("r1", "a")]);
+  const cds = await s.next();
+  assert.equal(cds.typeUrl, CLUSTER);
+  const eds = await s.next();
+  assert.equal(eds.typeUrl, ENDPOINT);
+  assert.deepEqual(eds.names, ["a", "b"]);
+  s.close();
+  await ts.stop();
+});
