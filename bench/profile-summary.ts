@@ -34,7 +34,7 @@ export interface ProfileTotals {
 
 function shortUrl(url: string): string {
   const i = url.indexOf("/dist/");
-  if (i >= 0) return url.slice(i + 6).replace(/\.js$/, ".ts");
+  if (i >= 0) return url.slice(i + 6); // compiled JS: line numbers are of dist/, not of the .ts
   const nm = url.lastIndexOf("node_modules/");
   if (nm >= 0) return url.slice(nm + 13);
   return url.replace(/^file:\/\//, "") || "(native)";
@@ -102,7 +102,7 @@ function summarize(dir: string, files: string[], title: string, top: number): st
   const busy = totals.totalMs - (totals.self.get("(idle) (native):0") ?? 0);
   const pct = (v: number) => `${((100 * v) / Math.max(busy, 1)).toFixed(1)}%`;
   const lines: string[] = [];
-  lines.push(`== ${title}: ${files.length} profile(s), ${Math.round(totals.totalMs)} ms wall, ${Math.round(busy)} ms busy (percentages of busy)`);
+  lines.push(`== ${title}: ${files.length} profile(s), ${Math.round(totals.totalMs)} ms wall, ${Math.round(busy)} ms busy (percentages of busy; lines are of the compiled JS in dist/)`);
   lines.push("", `Top ${top} by self time:`);
   for (const [k, v] of [...totals.self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${v.toFixed(0).padStart(7)} ms ${pct(v).padStart(6)}  ${k}`);
   lines.push("", "Inclusive time of mini-pilot functions (src/server, src/xds, src/cache):");

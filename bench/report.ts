@@ -42,7 +42,7 @@ export function table(report: BenchReport): string {
           r.postErrors ? `${r.postErrors} change(s) not accepted by the server` : "",
           r.skipped ? `${r.skipped} of ${r.changes} change(s) skipped (the server fell more than timeout/2 behind)` : "",
           r.configured < r.clients ? `${r.configured}/${r.clients} clients configured` : "",
-          (r.attempts ?? 1) > 1 ? `measured ${r.attempts} times (other processes were busy); kept the quietest` : "",
+          (r.attempts ?? 1) > 1 ? `measured ${r.attempts} times (other processes were busy); kept the quietest run` : "",
         ]
           .filter(Boolean)
           .join("; "),

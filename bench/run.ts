@@ -9,13 +9,13 @@
  * same clock when it ACKs the first response carrying the change. Same
  * machine, same clock source, sub-millisecond precision.
  */
-import * as fs from "node:fs";
 import * as os from "node:os";
-import { Fleet, FleetResults, makeClientSpecs } from "./fleet/fleet";
+import { Fleet, makeClientSpecs } from "./fleet/fleet";
 import type { Mode } from "./fleet/client";
-import { RunningServer, ServerKind, ServerStats, pin, startServer } from "./servers/launch";
+import { RunningServer, ServerKind, pin, startServer } from "./servers/launch";
 import { PlanOptions, ScenarioName, ScenarioPlan, planScenario } from "./scenarios";
 import { Summary, round, summarize } from "./stats";
+import { Mark, diff, mark, settle, waitForQuiet } from "./measure";
 import { defaultShape } from "./resources";
 
 export interface BenchOptions {
@@ -75,8 +75,8 @@ export interface ScenarioResult {
   fleetCpuMs: number;
   /**
    * Machine CPU used by processes other than the server, the fleet and the bench
-   * itself during the window, as % of all CPUs (noise from other work; includes
-   * some unattributed kernel networking time).
+   * itself during the window, as % of all CPUs (noise from other work; user,
+   * system and steal time, not interrupt time).
    */
   otherCpuPct: number;
   peakRssBytes: number;
@@ -87,7 +87,7 @@ export interface ScenarioResult {
   endReasons: Record<string, number>;
   /** Up to a few clients per worker that missed a change, with their protocol state. */
   stuck?: object[];
-  /** Runs made to get this one (more than 1: earlier ones were disturbed by other processes). */
+  /** Runs made for this result (more than 1: others were disturbed by other processes; the quietest is kept). */
   attempts?: number;
   /** Changes the server did not accept (POST /snapshot failed or timed out). */
   postErrors?: number;
@@ -145,6 +145,7 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     for (const kind of o.servers) {
       progress(`[${name}] ${kind}: ${o.clients} ${o.mode} clients, ${plan.resourceCount} resources (${round(plan.initialBytes / 1024)} KiB), ${plan.changes.length} change(s)`);
       let result: ScenarioResult | undefined;
+      let attempts = 0;
       const threshold = o.noiseThresholdPct ?? 15;
       for (let attempt = 1; attempt <= 1 + (o.retries ?? 0); attempt++) {
         if (o.quietWaitS) await waitForQuiet(threshold, o.quietWaitS, progress);
@@ -155,12 +156,13 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
           r = failed(plan, kind, o, (e as Error).message);
           progress(`[${name}] ${kind}: FAILED: ${(e as Error).message}`);
         }
-        r.attempts = attempt;
+        attempts = attempt;
         if (!result || (!r.error && (result.error || r.otherCpuPct < result.otherCpuPct))) result = r;
         // Long runs are not repeated (they would make the suite too slow); their noise is reported.
         if (r.error || !(r.otherCpuPct > threshold) || r.windowMs > 60_000) break;
         progress(`[${name}] ${kind}: other processes used ${round(r.otherCpuPct, 0)}% of the machine; measuring again`);
       }
+      result!.attempts = attempts;
       report.results.push(result!);
       progress(`[${name}] ${kind}: ${oneLine(result!)}`);
     }
@@ -375,72 +377,6 @@ async function changes(plan: ScenarioPlan, server: RunningServer, fleet: Fleet, 
     skipped: plan.changes.length - applied.length,
     perChange,
   };
-}
-
-/**
- * Before a run, wait (at most `maxWaitS`) until the machine is quiet: other work
- * below `pct`% of all CPUs over a 1 s sample. Nothing of ours runs then.
- */
-async function waitForQuiet(pct: number, maxWaitS: number, progress: Progress): Promise<void> {
-  const deadline = Date.now() + maxWaitS * 1000;
-  let said = false;
-  for (;;) {
-    const b0 = machineBusyMs();
-    const t0 = Date.now();
-    await sleep(1000);
-    const busyPct = (100 * (machineBusyMs() - b0)) / ((Date.now() - t0) * os.cpus().length);
-    if (!(busyPct > pct) || Date.now() > deadline) return;
-    if (!said) progress(`machine busy with other processes (${round(busyPct, 0)}% of CPUs); waiting up to ${maxWaitS} s for it to calm down`);
-    said = true;
-  }
-}
-
-/** Wait until no responses arrive for a while (the fleet is idle), at most 10 s. */
-async function settle(fleet: Fleet, quietMs: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  let last = fleet.status().counters.responses;
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    await sleep(50);
-    const cur = fleet.status().counters.responses;
-    if (cur !== last) {
-      last = cur;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-  }
-}
-
-function diff(a: FleetResults["counters"], b: FleetResults["counters"]): FleetResults["counters"] {
-  const out = { ...a };
-  for (const k of Object.keys(a) as (keyof typeof a)[]) out[k] = a[k] - b[k];
-  return out;
-}
-
-/** Everything measured at the edges of a window. */
-interface Mark {
-  server: ServerStats;
-  fleet: FleetResults;
-  /** Busy CPU of the whole machine (/proc/stat), ms. */
-  machineBusyMs: number;
-  parentCpuMicros: number;
-}
-
-async function mark(server: RunningServer, fleet: Fleet): Promise<Mark> {
-  const [s, f] = await Promise.all([server.stats(), fleet.collect()]);
-  const cpu = process.cpuUsage();
-  return { server: s, fleet: f, machineBusyMs: machineBusyMs(), parentCpuMicros: cpu.user + cpu.system };
-}
-
-/** user+nice+system+irq+softirq+steal of all CPUs since boot, in ms (NaN off Linux). */
-function machineBusyMs(): number {
-  try {
-    const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!;
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
-    const busy = v[0]! + v[1]! + v[2]! + v[5]! + v[6]! + v[7]!;
-    return (busy * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return NaN;
-  }
 }
 
 function common(

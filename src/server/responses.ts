@@ -11,10 +11,11 @@ const MAX_BODIES = 4096;
 
 /**
  * DiscoveryResponse{version_info=1, resources=2, type_url=4, nonce=5}.
- * `version` must identify `resources` exactly (it is the body cache key).
+ * `contentKey` must identify `resources` exactly (the body cache key); it is
+ * `version` unless the response carries only part of that version.
  */
-export function sotwResponse(typeUrl: string, version: string, resources: readonly EncodedResource[], nonce: string): Buffer {
-  const key = typeUrl + "\n" + version;
+export function sotwResponse(typeUrl: string, version: string, resources: readonly EncodedResource[], nonce: string, contentKey = version): Buffer {
+  const key = typeUrl + "\n" + version + "\n" + contentKey;
   let body = sotwBodies.get(key);
   if (!body) {
     const parts: Buffer[] = [frameString(1, version)];

@@ -244,10 +244,24 @@ export class XdsStream {
     const changed = selected.version !== st.sync.sentKey;
     if (!st.mustRespond && (!changed || selected.version === st.rejectedKey)) return;
     const nonce = this.nextNonce();
-    this.send(st, nonce, selected.version, selected.version, sotwResponse(t, selected.version, selected.resources, nonce));
+    // RDS and EDS are not full-state in SotW: a push may carry only what changed
+    // (resources left out stay as the client has them), as Istio's incremental
+    // EDS does. An endpoint change then costs one assignment, not all of them.
+    const onlyChanged = !st.mustRespond && !isWildcardType(t) && st.lastSent.size > 0 ? this.changedSince(st, selected.resources) : undefined;
+    const body = onlyChanged
+      ? sotwResponse(t, selected.version, onlyChanged.resources, nonce, onlyChanged.version)
+      : sotwResponse(t, selected.version, selected.resources, nonce);
+    this.send(st, nonce, selected.version, selected.version, body);
     const changedNames = selected.resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version).map((r) => r.name);
     st.lastSent = selected.byName;
     if (t === CLUSTER) this.resendEndpointsOf(changedNames);
+  }
+
+  /** The resources the client does not hold at this version (undefined when that is all of them). */
+  private changedSince(st: TypeState, resources: readonly EncodedResource[]): { resources: EncodedResource[]; version: string } | undefined {
+    const changed = resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version);
+    if (changed.length === resources.length) return undefined;
+    return { resources: changed, version: "partial:" + changed.map((r) => `${r.name}@${r.version}`).join(",") };
   }
 
   private pushDelta(t: XdsTypeUrl, st: TypeState, snapshot: Snapshot): void {

@@ -112,7 +112,9 @@ test("RDS/EDS carry what was asked; names asked before they exist are sent when 
   await quiet(s);
   ts.set([...baseResources(), endpoints("later", 9000)]);
   const r2 = await s.next();
-  assert.deepEqual(r2.names, ["b", "later"]);
+  // EDS is not full-state: the push carries what the client lacks, under the new version.
+  assert.deepEqual(r2.names, ["later"]);
+  assert.notEqual(r2.version, r1.version);
   s.close();
   await ts.stop();
 });
@@ -236,6 +238,23 @@ test("a changed cluster gets its (unchanged) endpoints again, so Envoy can finis
   const eds = await s.next();
   assert.equal(eds.typeUrl, ENDPOINT);
   assert.deepEqual(eds.names, ["a", "b"]);
+  s.close();
+  await ts.stop();
+});
+
+test("SotW EDS/RDS pushes carry only what changed; a new request gets everything asked", async () => {
+  const ts = await startTestServer();
+  const s = new TestSotwStream(connect(ts.port));
+  s.send({ typeUrl: ENDPOINT, names: ["a", "b"] });
+  const r1 = await s.next();
+  assert.deepEqual(r1.names, ["a", "b"]);
+  s.ack(r1, ["a", "b"]);
+  ts.set([cluster("a"), cluster("b"), endpoints("a", 8001), endpoints("b", 7777), listener("l1", 10001, "r1"), route("r1", "a")]);
+  const r2 = await s.next();
+  assert.deepEqual(r2.names, ["b"], "only the changed assignment");
+  s.ack(r2, ["a", "b"]);
+  s.send({ typeUrl: ENDPOINT, names: ["a", "b"] }); // empty nonce: a re-request
+  assert.deepEqual((await s.next()).names, ["a", "b"]);
   s.close();
   await ts.stop();
 });
