@@ -243,15 +243,15 @@ export class XdsStream {
     }
     const changed = selected.version !== st.sync.sentKey;
     if (!st.mustRespond && (!changed || selected.version === st.rejectedKey)) return;
-    const nonce = this.nextNonce();
     // RDS and EDS are not full-state in SotW: a push may carry only what changed
     // (resources left out stay as the client has them), as Istio's incremental
     // EDS does. An endpoint change then costs one assignment, not all of them.
     const onlyChanged = !st.mustRespond && !isWildcardType(t) && st.lastSent.size > 0 ? this.changedSince(st, selected.resources) : undefined;
-    const body = onlyChanged
-      ? sotwResponse(t, selected.version, onlyChanged.resources, nonce, onlyChanged.version)
-      : sotwResponse(t, selected.version, selected.resources, nonce);
-    this.send(st, nonce, selected.version, selected.version, body);
+    const privateNonce = () => this.nextNonce();
+    const response = onlyChanged
+      ? sotwResponse(t, selected.version, onlyChanged.resources, st.sentNonce, privateNonce, onlyChanged.version)
+      : sotwResponse(t, selected.version, selected.resources, st.sentNonce, privateNonce);
+    this.send(st, response.nonce, selected.version, selected.version, response.bytes);
     const changedNames = selected.resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version).map((r) => r.name);
     st.lastSent = selected.byName;
     if (t === CLUSTER) this.resendEndpointsOf(changedNames);
@@ -316,8 +316,9 @@ export class XdsStream {
     if (!this.io.write(bytes)) this.blocked = true;
   }
 
+  /** Stream-local nonces start with "p"; shared SotW responses' with "s". */
   private nextNonce(): string {
-    return (++this.nonceCounter).toString(36);
+    return "p" + (++this.nonceCounter).toString(36);
   }
 
   private failStream(message: string): void {

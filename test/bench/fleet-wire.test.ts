@@ -35,9 +35,9 @@ test("requests written by hand decode with the Envoy protos", () => {
 
 test("responses are read at the top level; names and RDS names come from the resource bytes", () => {
   const l = listener("0.0.0.0_9080", 9080, "9080");
-  const buf = sotwResponse(LISTENER, "ver", [l], "nonce-1");
+  const { bytes: buf, nonce } = sotwResponse(LISTENER, "ver", [l], undefined, () => "p1");
   const r = readSotwResponse(buf);
-  assert.deepEqual([r.version, r.typeUrl, r.nonce, r.resources.length], ["ver", LISTENER, "nonce-1", 1]);
+  assert.deepEqual([r.version, r.typeUrl, r.nonce, r.resources.length], ["ver", LISTENER, nonce, 1]);
   assert.equal(resourceName(buf, r.resources[0]!), "0.0.0.0_9080");
   const routes = new Set<string>();
   listenerRouteNames(buf, r.resources[0]!, routes);
@@ -67,10 +67,11 @@ test("a SotW client subscribes EDS to EDS clusters, ACKs, and records an armed c
   client.start();
   assert.equal(sent.length, 2);
   client.arm({ id: 1, track: "t", markers: { [CLUSTER]: Buffer.from("mk-x") } });
-  client.onMessage(sotwResponse(CLUSTER, "v1", [cluster("outbound|1||mk-x")], "1"));
+  const response = sotwResponse(CLUSTER, "v1", [cluster("outbound|1||mk-x")], undefined, () => "p1");
+  client.onMessage(response.bytes);
   const reqType = messageType("envoy.service.discovery.v3.DiscoveryRequest");
   const decoded = sent.slice(2).map((b) => reqType.toObject(reqType.decode(b)) as Record<string, any>);
-  assert.equal(decoded[0]!.response_nonce, "1", "ACK first");
+  assert.equal(decoded[0]!.response_nonce, response.nonce, "ACK first");
   assert.deepEqual(decoded[1]!.resource_names, ["outbound|1||mk-x"], "then EDS by the cluster's name");
   assert.ok(client.results.has(1));
   assert.equal(counters.acks, 1);

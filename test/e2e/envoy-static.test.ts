@@ -378,7 +378,8 @@ for (const p of PATHS) {
       tally.requests += replies.length;
       assert.deepEqual(countBy(replies), { "bill-service-v1": 20 });
       const fastest = Math.min(...replies.map((r) => r.ms));
-      assert.ok(fastest >= 400, `every request is delayed by 400ms; the fastest took ${fastest.toFixed(1)}ms`);
+      // 5ms of slack for timer and clock resolution.
+      assert.ok(fastest >= 395, `every request is delayed by 400ms; the fastest took ${fastest.toFixed(1)}ms`);
       assert.equal(b.v1.hits, 20);
     }),
   );
