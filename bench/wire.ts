@@ -4,6 +4,7 @@
  * asked), never decoding whole resources: the fleet must stay cheap so that the
  * server under test, not the clients, is what gets measured.
  */
+import { frameBytes, frameString, frameVarint } from "../src/xds/wire";
 
 /** A length-delimited field's payload as [start, end) offsets into the buffer. */
 export interface Span {
@@ -87,45 +88,10 @@ export function spanString(buf: Uint8Array, s: Span | undefined): string {
 
 // ------------------------------------------------------------------ writing
 
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(buf: Buffer, offset: number, n: number): number {
-  while (n >= 0x80) {
-    buf[offset++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[offset++] = n;
-  return offset;
-}
-
-/** tag + length + payload of a length-delimited field. */
-export function lenField(field: number, payload: Uint8Array): Buffer {
-  const tag = (field << 3) | 2;
-  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(payload.length) + payload.length);
-  let o = writeVarint(out, 0, tag);
-  o = writeVarint(out, o, payload.length);
-  out.set(payload, o);
-  return out;
-}
-
-/** A string field; empty strings are omitted as proto3 does. */
-export function strField(field: number, s: string): Buffer {
-  return s === "" ? Buffer.alloc(0) : lenField(field, Buffer.from(s, "utf8"));
-}
-
-export function varintField(field: number, n: number): Buffer {
-  const tag = field << 3;
-  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(n));
-  writeVarint(out, writeVarint(out, 0, tag), n);
-  return out;
-}
+/** The project's own framing (src/xds/wire.ts) under the names the fleet uses. */
+export const lenField = frameBytes;
+export const strField = frameString;
+export const varintField = frameVarint;
 
 /** google.protobuf.Struct from plain JSON (strings, numbers, booleans, nested objects). */
 export function encodeStruct(obj: Record<string, unknown>): Buffer {

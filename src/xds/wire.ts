@@ -3,7 +3,7 @@
  * assembled by concatenating resource encodings that were made once and cached.
  */
 
-function varintLength(n: number): number {
+export function varintLength(n: number): number {
   let len = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
@@ -12,7 +12,7 @@ function varintLength(n: number): number {
   return len;
 }
 
-function writeVarint(buf: Buffer, offset: number, n: number): number {
+export function writeVarint(buf: Buffer, offset: number, n: number): number {
   while (n >= 0x80) {
     buf[offset++] = (n & 0x7f) | 0x80;
     n = Math.floor(n / 128);
@@ -36,4 +36,12 @@ export function frameBytes(fieldNumber: number, bytes: Uint8Array): Buffer {
 export function frameString(fieldNumber: number, s: string): Buffer {
   if (s === "") return Buffer.alloc(0);
   return frameBytes(fieldNumber, Buffer.from(s, "utf8"));
+}
+
+/** A varint field (wire type 0). */
+export function frameVarint(fieldNumber: number, n: number): Buffer {
+  const tag = fieldNumber << 3;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(n));
+  writeVarint(out, writeVarint(out, 0, tag), n);
+  return out;
 }
