@@ -4,13 +4,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { startServe, getJson } from "../support/serve-process";
-import { startBackend, tally, withinBinomial } from "../support/backends";
-import { billServiceResources } from "../support/grpc-resources";
+import { getJson } from "../support/serve-process";
+import { tally, withinBinomial } from "../support/backends";
+import { serveBillService } from "../support/grpc-resources";
 import { registerGrpcXds } from "../support/xds-bootstrap";
 
 async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15000): Promise<T> {
@@ -24,17 +21,7 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined>, time
 }
 
 test("grpc-js-xds: 90/10 split, header routing, live update, rejected resource shows as ERROR and is not resent", async (t) => {
-  const v1 = await startBackend("v1");
-  const v2 = await startBackend("v2");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-grpc-"));
-  const file = path.join(dir, "resources.yaml");
-  fs.writeFileSync(file, billServiceResources({ v1Port: v1.port, v2Port: v2.port, v1Weight: 90, v2Weight: 10, jasonToV2: true }));
-  const serve = await startServe(["--resources", file]);
-  t.after(async () => {
-    await serve.stop();
-    await v1.stop();
-    await v2.stop();
-  });
+  const { serve, write } = await serveBillService(t);
 
   registerGrpcXds(serve.xdsPort, "sidecar~127.0.0.1~grpc-client.default~default.svc.cluster.local");
   const client = new grpc.Client("xds:///bill-service", grpc.credentials.createInsecure());
@@ -49,13 +36,13 @@ test("grpc-js-xds: 90/10 split, header routing, live update, rejected resource s
   assert.deepEqual(await tally(client, 100, jason), { v2: 100 });
 
   // Live update: flip to 10/90 without touching the client.
-  fs.writeFileSync(file, billServiceResources({ v1Port: v1.port, v2Port: v2.port, v1Weight: 10, v2Weight: 90 }));
+  write({ v1Weight: 10, v2Weight: 90 });
   await eventually("the new split", async () => ((await tally(client, 100)).v2 ?? 0) > 60 || undefined);
   const flipped = await tally(client, 1000);
   assert.ok(withinBinomial(flipped.v2 ?? 0, 1000, 0.9), `10/90 expected, got ${JSON.stringify(flipped)}`);
 
   // A cluster the gRPC client rejects: ERROR in syncz, and not sent again.
-  fs.writeFileSync(file, billServiceResources({ v1Port: v1.port, v2Port: v2.port, v1Weight: 10, v2Weight: 90, badCluster: true }));
+  write({ v1Weight: 10, v2Weight: 90, badCluster: true });
   type Sync = { proxy: string; types: Record<string, { status: string; responses: number; lastError: { message: string } | null }> }[];
   const errored = await eventually("clusters ERROR in /debug/syncz", async () => {
     const s = (await getJson(serve.httpPort, "/debug/syncz")) as Sync;
@@ -68,7 +55,7 @@ test("grpc-js-xds: 90/10 split, header routing, live update, rejected resource s
   assert.equal(later.status, "ERROR");
   assert.equal(later.responses, errored.responses, "the rejected clusters are not resent");
   // Fixing the file heals the client: SYNCED, and calls split 10/90 again.
-  fs.writeFileSync(file, billServiceResources({ v1Port: v1.port, v2Port: v2.port, v1Weight: 10, v2Weight: 90 }));
+  write({ v1Weight: 10, v2Weight: 90 });
   await eventually("clusters SYNCED again", async () => {
     const s = (await getJson(serve.httpPort, "/debug/syncz")) as Sync;
     return s.find((x) => x.proxy.startsWith("sidecar~127.0.0.1~grpc-client"))?.types.clusters?.status === "SYNCED" || undefined;

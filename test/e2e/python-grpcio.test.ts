@@ -5,12 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { startServe } from "../support/serve-process";
-import { startBackend, withinBinomial } from "../support/backends";
-import { billServiceResources } from "../support/grpc-resources";
+import { withinBinomial } from "../support/backends";
+import { serveBillService } from "../support/grpc-resources";
 import { xdsBootstrap } from "../support/xds-bootstrap";
 
 const PYTHON = process.env.MINI_PILOT_PYTHON ?? "/usr/bin/python3";
@@ -40,17 +37,7 @@ test("python3-grpcio (C-core): 90/10 split and end-user: jason to v2", async (t)
     t.skip(`SKIPPED LOUDLY: ${missing}`);
     return;
   }
-  const v1 = await startBackend("v1");
-  const v2 = await startBackend("v2");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-py-"));
-  const file = path.join(dir, "resources.yaml");
-  fs.writeFileSync(file, billServiceResources({ v1Port: v1.port, v2Port: v2.port, v1Weight: 90, v2Weight: 10, jasonToV2: true }));
-  const serve = await startServe(["--resources", file]);
-  t.after(async () => {
-    await serve.stop();
-    await v1.stop();
-    await v2.stop();
-  });
+  const { serve } = await serveBillService(t);
   const env = { GRPC_XDS_BOOTSTRAP_CONFIG: xdsBootstrap(serve.xdsPort, "sidecar~127.0.0.2~py-client.default~default.svc.cluster.local") };
   const split = await runClient(env, 1000);
   assert.equal((split.v1 ?? 0) + (split.v2 ?? 0), 1000);

@@ -1,5 +1,10 @@
 /** A resources file for `serve --resources` that proxyless gRPC clients understand. */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as YAML from "yaml";
+import { startBackend } from "./backends";
+import { ServeProcess, startServe } from "./serve-process";
 
 export interface Split {
   v1Port: number;
@@ -61,4 +66,24 @@ export function billServiceResources(s: Split): string {
     endpoints: [cla("outbound|9999|v1|bill-service", s.v1Port), cla("outbound|9999|v2|bill-service", s.v2Port)],
   };
   return YAML.stringify(doc);
+}
+
+/** Two gRPC backends (v1, v2) behind `serve --resources` with a 90/10 + jason file; cleaned up after the test. */
+export async function serveBillService(t: { after(fn: () => Promise<void> | void): void }): Promise<{
+  serve: ServeProcess;
+  file: string;
+  write(split: Omit<Split, "v1Port" | "v2Port">): void;
+}> {
+  const v1 = await startBackend("v1");
+  const v2 = await startBackend("v2");
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mp-grpc-")), "resources.yaml");
+  const write = (split: Omit<Split, "v1Port" | "v2Port">) => fs.writeFileSync(file, billServiceResources({ v1Port: v1.port, v2Port: v2.port, ...split }));
+  write({ v1Weight: 90, v2Weight: 10, jasonToV2: true });
+  const serve = await startServe(["--resources", file]);
+  t.after(async () => {
+    await serve.stop();
+    await v1.stop();
+    await v2.stop();
+  });
+  return { serve, file, write };
 }
