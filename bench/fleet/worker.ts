@@ -22,7 +22,7 @@ interface Slot {
 }
 
 let slots: Slot[] = [];
-let counters: ClientCounters = { bytes: 0, responses: 0, acks: 0, nacks: 0, disconnects: 0 };
+const counters: ClientCounters = { bytes: 0, responses: 0, acks: 0, nacks: 0, disconnects: 0 };
 let init: Extract<ToWorker, { t: "init" }> | undefined;
 let conns: Connection[] = [];
 const armed: ChangeSpec[] = [];

@@ -159,7 +159,10 @@ class FloorStream {
     if (this.delta) {
       if (first && WILDCARD.has(typeUrl) && names.length === 0) st.wildcard = true;
       const before = st.names.size + (st.wildcard ? 1 : 0);
-      for (const n of names) n === "*" ? (st.wildcard = true) : st.names.add(n);
+      for (const n of names) {
+        if (n === "*") st.wildcard = true;
+        else st.names.add(n);
+      }
       for (const n of unsub) {
         if (n === "*") st.wildcard = false;
         else st.names.delete(n);

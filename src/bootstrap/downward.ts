@@ -44,9 +44,16 @@ export function unquoteGo(s: string): string {
     const e = body[++i];
     if (e === undefined) throw new Error("value ends in a lone backslash");
     if (SIMPLE_ESCAPES[e] !== undefined) pushText(SIMPLE_ESCAPES[e]);
-    else if (e === "x") bytes.push(hex(body, i + 1, 2)), (i += 2);
-    else if (e === "u") pushText(String.fromCodePoint(hex(body, i + 1, 4))), (i += 4);
-    else if (e === "U") pushText(String.fromCodePoint(hex(body, i + 1, 8))), (i += 8);
+    else if (e === "x") {
+      bytes.push(hex(body, i + 1, 2));
+      i += 2;
+    } else if (e === "u") {
+      pushText(String.fromCodePoint(hex(body, i + 1, 4)));
+      i += 4;
+    } else if (e === "U") {
+      pushText(String.fromCodePoint(hex(body, i + 1, 8)));
+      i += 8;
+    }
     else if (/[0-7]/.test(e)) {
       const oct = body.slice(i, i + 3);
       if (!/^[0-7]{3}$/.test(oct)) throw new Error(`bad octal escape \\${oct}`);

@@ -410,7 +410,7 @@ async function liveChanges(t: TestContext, api: "sotw" | "delta"): Promise<void>
     // Remove the v2 endpoint: v2 gets nothing; its share of requests finds no healthy upstream.
     const slicesFile = path.join(dir, "base-endpointslices.yaml");
     const slices = fs.readFileSync(slicesFile, "utf8");
-    const withoutV2 = slices.replace(/---\napiVersion: discovery\.k8s\.io\/v1\nkind: EndpointSlice\nmetadata:\n  name: bill-service-v2[\s\S]*$/, "");
+    const withoutV2 = slices.replace(/---\napiVersion: discovery\.k8s\.io\/v1\nkind: EndpointSlice\nmetadata:\n {2}name: bill-service-v2[\s\S]*$/, "");
     assert.notEqual(withoutV2, slices);
     writeAtomic(slicesFile, withoutV2);
     await waitFor("Envoy has no v2 host", 20_000, async () => ((await envoyHolds(envoy)).hostCounts.get(V2) === 0 ? true : undefined));

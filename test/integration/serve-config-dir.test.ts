@@ -76,7 +76,7 @@ test("serve --config-dir: edits become pushes, endpoint edits push EDS only, bro
 
   // Endpoint-only change: drop the v2 pod's address. Only EDS moves.
   const slices = fs.readFileSync(path.join(dir, "endpointslices.yaml"), "utf8");
-  const withoutV2 = slices.replace(/  - addresses: \["172\.7\.130\.12"\][\s\S]*?namespace: default}\n/, "");
+  const withoutV2 = slices.replace(/ {2}- addresses: \["172\.7\.130\.12"\][\s\S]*?namespace: default}\n/, "");
   assert.notEqual(withoutV2, slices);
   fs.writeFileSync(path.join(dir, "endpointslices.yaml"), withoutV2);
   const e2 = await s.next(5000);

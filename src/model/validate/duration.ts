@@ -21,7 +21,8 @@ const NS_PER_UNIT: Record<string, number> = {
 };
 
 // Go's limit: durations are int64 nanoseconds (about 290 years).
-const MAX_NS = 9_223_372_036_854_775_807;
+// (2^63 - 1 is not exact as a double; the nearest double, 2^63, is what comparisons see.)
+const MAX_NS = 2 ** 63;
 
 const SEGMENT = /^(\d*)(?:\.(\d*))?([a-zµμ]+)/;
 const SYNTAX = 'expected a number followed by a unit (ns, us, ms, s, m, h), e.g. "10s"';

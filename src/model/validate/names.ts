@@ -104,6 +104,7 @@ export function checkMatchHeaderName(name: string): string | undefined {
 }
 
 // Control characters (other than tab) make Envoy reject a header value.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const BAD_HEADER_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 export function checkHeaderValue(value: string): string | undefined {
