@@ -4,12 +4,13 @@
  * it without importing each other.
  */
 import type { Diagnostic } from "../model/types";
+import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from "./envoy";
 
 export interface GeneratedResources {
-  listeners: object[];
-  routes: object[];
-  clusters: object[];
-  endpoints: object[];
+  listeners: Listener[];
+  routes: RouteConfiguration[];
+  clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
 }
 
 /** The resources plus what the generator had to leave out for this proxy. */

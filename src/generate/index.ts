@@ -12,6 +12,7 @@
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import type { Generated } from "./generated";
+import type { ClusterLoadAssignment } from "./envoy";
 import { generateSidecar } from "./sidecar";
 import { outboundEndpoints } from "./outbound";
 import { generateRouter } from "./gateway";
@@ -34,7 +35,7 @@ export function generate(mesh: Mesh, proxy: ProxyView): Generated {
  * cluster the proxy has, or only of `clusterNames` when given (names the proxy
  * does not have are skipped). Sorted by cluster name.
  */
-export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): object[] {
+export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): ClusterLoadAssignment[] {
   const only = clusterNames ? new Set(clusterNames) : undefined;
   const scope = sidecarScope(mesh, proxy);
   // Only the named services' clusters are worth building (an endpoint change names few of thousands).
