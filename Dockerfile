@@ -8,7 +8,7 @@ COPY src ./src
 COPY test ./test
 COPY bench ./bench
 COPY scripts ./scripts
-RUN npx tsc -p . && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

@@ -45,7 +45,7 @@ const zones = Object.entries(LAYERS)
   .filter((z) => z.from.length > 0);
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "bench/peers/**", "bench-results/**", "**/*.js", "**/*.cjs"] },
+  { ignores: ["dist/**", "node_modules/**", "bench/peers/**", "bench-results/**", "**/*.js", "**/*.cjs", "src/**/*.generated.ts"] },
   { files: ["**/*.mjs"], languageOptions: { globals: { process: "readonly", URL: "readonly", console: "readonly" } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,

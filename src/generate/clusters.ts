@@ -8,7 +8,8 @@ import type { Mesh, MeshPort, MeshService, ResolvedDestinationRule, Client } fro
 import { destinationRuleFor } from "../model/mesh";
 import type { Subset } from "../model/types";
 import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
-import { Json, adsConfigSource, socketAddress } from "./common";
+import { adsConfigSource, socketAddress } from "./common";
+import type { Cluster, JsonValue, Metadata } from "./envoy";
 import {
   BLACKHOLE_CLUSTER,
   INBOUND_BIND_ADDRESS,
@@ -75,10 +76,10 @@ export function isEdsCluster(spec: OutboundClusterSpec): boolean {
   return spec.service.resolution === "EDS" && !isPassthroughLb(spec.policy.loadBalancer);
 }
 
-export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec): Json {
+export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec): Cluster {
   const { service: svc, port, policy } = spec;
   const pool = policy.connectionPool;
-  const c: Json = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool) };
+  const c: Cluster = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool) };
   const passthrough = c.type === "ORIGINAL_DST";
   Object.assign(c, passthrough ? { lb_policy: "CLUSTER_PROVIDED" } : loadBalancerFields(policy.loadBalancer));
   c.circuit_breakers = circuitBreakers(pool);
@@ -98,7 +99,7 @@ function upstreamHttp(port: MeshPort, pool: EffectivePolicy["connectionPool"]): 
 }
 
 /** type + how hosts are found: EDS, ORIGINAL_DST (headless / NONE / PASSTHROUGH lb), DNS with inline endpoints. */
-function discovery(mesh: Mesh, spec: OutboundClusterSpec): Json {
+function discovery(mesh: Mesh, spec: OutboundClusterSpec): Pick<Cluster, "type" | "eds_cluster_config" | "dns_lookup_family" | "load_assignment"> {
   const svc = spec.service;
   if (svc.resolution === "ORIGINAL_DST" || isPassthroughLb(spec.policy.loadBalancer)) return { type: "ORIGINAL_DST" };
   if (svc.resolution === "EDS") return { type: "EDS", eds_cluster_config: { eds_config: adsConfigSource(), service_name: spec.name } };
@@ -109,8 +110,8 @@ function discovery(mesh: Mesh, spec: OutboundClusterSpec): Json {
 }
 
 /** filter_metadata.istio as Istio writes it: the service behind the cluster and the rule applied. */
-function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefined, subset: Subset | undefined): Json {
-  const istio: Json = { services: [{ host: svc.host, name: svc.name, namespace: svc.namespace }] };
+function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefined, subset: Subset | undefined): Metadata {
+  const istio: { [key: string]: JsonValue } = { services: [{ host: svc.host, name: svc.name, namespace: svc.namespace }] };
   const first = dr?.sources[0];
   if (first) istio.config = `/apis/networking.istio.io/v1/namespaces/${first.metadata.namespace}/destination-rule/${first.metadata.name}`;
   if (subset) istio.subset = subset.name;
@@ -118,12 +119,12 @@ function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefin
 }
 
 /** STATIC with no endpoints: whatever is routed here is dropped. */
-export function blackHoleCluster(): Json {
+export function blackHoleCluster(): Cluster {
   return { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: DEFAULT_CONNECT_TIMEOUT };
 }
 
 /** ORIGINAL_DST: forward to wherever the connection was going. */
-export function passthroughCluster(): Json {
+export function passthroughCluster(): Cluster {
   return {
     name: PASSTHROUGH_CLUSTER,
     type: "ORIGINAL_DST",
@@ -135,7 +136,7 @@ export function passthroughCluster(): Json {
 }
 
 /** Inbound traffic to ports no service declares: to the app, from 127.0.0.6 so iptables lets it pass. */
-export function inboundPassthroughCluster(): Json {
+export function inboundPassthroughCluster(): Cluster {
   return { ...passthroughCluster(), name: INBOUND_PASSTHROUGH_CLUSTER, upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address } };
 }
 
@@ -143,8 +144,8 @@ export function inboundPassthroughCluster(): Json {
  * `inbound|<targetPort>||`: ORIGINAL_DST to the app's own port (the original
  * destination is this pod), bound to 127.0.0.6 like Istio's.
  */
-export function inboundCluster(ip: InboundPort): Json {
-  const c: Json = {
+export function inboundCluster(ip: InboundPort): Cluster {
+  const c: Cluster = {
     name: inboundClusterName(ip.targetPort),
     type: "ORIGINAL_DST",
     connect_timeout: DEFAULT_CONNECT_TIMEOUT,

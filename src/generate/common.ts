@@ -4,18 +4,17 @@
  */
 import { parseIstioDuration } from "../model/validate/duration";
 import { formatDuration } from "../xds/json";
-
-export type Json = Record<string, unknown>;
+import type { Address, AnyMessageName, AnyOf, ConfigSource, EnvoyMessages, FractionalPercent, SocketAddress } from "./envoy";
 
 export const TYPE_PREFIX = "type.googleapis.com/";
 
-/** An Any: `{"@type": ..., ...fields}`. */
-export function typed(messageName: string, fields: Json = {}): Json {
-  return { "@type": TYPE_PREFIX + messageName, ...fields };
+/** An Any: `{"@type": ..., ...fields}`, its fields checked against the named message. */
+export function typed<N extends AnyMessageName>(messageName: N, fields: EnvoyMessages[N] = {}): AnyOf<N> {
+  return { "@type": `${TYPE_PREFIX}${messageName}`, ...fields } as AnyOf<N>;
 }
 
 /** Where dynamic resources come from: the ADS stream the proxy already has. */
-export function adsConfigSource(): Json {
+export function adsConfigSource(): ConfigSource {
   return { ads: {}, initial_fetch_timeout: "0s", resource_api_version: "V3" };
 }
 
@@ -44,11 +43,11 @@ export function istioSeconds(text: string | undefined): number | undefined {
 }
 
 /** Istio percentage (0-100, fractional) -> FractionalPercent per million. */
-export function percentPerMillion(value: number): Json {
+export function percentPerMillion(value: number): FractionalPercent {
   return { numerator: Math.round(Math.min(100, Math.max(0, value)) * 10_000), denominator: "MILLION" };
 }
 
-export function socketAddress(address: string, port: number): Json {
+export function socketAddress(address: string, port: number): Address & { socket_address: SocketAddress } {
   return { socket_address: { address, port_value: port } };
 }
 

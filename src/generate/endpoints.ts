@@ -6,10 +6,11 @@
  */
 import type { MeshEndpoint } from "../model/mesh";
 import { labelsMatch } from "../model/mesh-hosts";
-import { Json, socketAddress } from "./common";
+import { socketAddress } from "./common";
+import type { ClusterLoadAssignment, Locality, LocalityLbEndpoints } from "./envoy";
 
 /** A ClusterLoadAssignment for `clusterName` with these endpoints. */
-export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[]): Json {
+export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[]): ClusterLoadAssignment {
   const groups = new Map<string, MeshEndpoint[]>();
   for (const e of endpoints) {
     const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
@@ -20,11 +21,11 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
   const localities = [...groups.keys()].sort().map((key) => {
     const eps = groups.get(key)!;
     const l = eps[0]!.locality;
-    const locality: Json = {};
+    const locality: Locality = {};
     if (l.region) locality.region = l.region;
     if (l.zone) locality.zone = l.zone;
     if (l.subzone) locality.sub_zone = l.subzone;
-    const out: Json = {
+    const out: LocalityLbEndpoints = {
       lb_endpoints: eps.map((e) => ({
         endpoint: { address: socketAddress(e.address, e.port) },
         health_status: e.health,
@@ -49,9 +50,9 @@ export function subsetEndpoints(endpoints: MeshEndpoint[], labels: Record<string
  * proxy view with the cluster gets the same object instead of building its
  * own. Callers must treat generated resources as read-only.
  */
-const shared = new WeakMap<MeshEndpoint[], Map<string, Json>>();
+const shared = new WeakMap<MeshEndpoint[], Map<string, ClusterLoadAssignment>>();
 
-export function sharedAssignment(clusterName: string, all: MeshEndpoint[], labels: Record<string, string> | undefined): Json {
+export function sharedAssignment(clusterName: string, all: MeshEndpoint[], labels: Record<string, string> | undefined): ClusterLoadAssignment {
   let byKey = shared.get(all);
   if (!byKey) {
     byKey = new Map();

@@ -10,7 +10,8 @@
  * the server is reported.
  */
 import type { Diagnostic } from "../model/types";
-import { Json, byName, socketAddress } from "./common";
+import { byName, socketAddress } from "./common";
+import type { FilterChain, HttpConnectionManager, Listener, NetworkFilter } from "./envoy";
 import { httpConnectionManager, tlsInspectorListenerFilter } from "./network-filters";
 import { outboundHttpFilters } from "./route-filters";
 import { downstreamTlsSocket } from "./gateway-tls";
@@ -22,7 +23,7 @@ import type { GatewayContext } from "./gateway-routes";
 const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
 
 /** Edge settings of Istio's gateway connection manager. */
-const GATEWAY_HCM: Json = {
+const GATEWAY_HCM: HttpConnectionManager = {
   use_remote_address: true,
   forward_client_cert_details: "SANITIZE_SET",
   set_current_client_cert_details: { subject: true, cert: true, dns: true, uri: true },
@@ -32,12 +33,12 @@ const GATEWAY_HCM: Json = {
   path_with_escaped_slashes_action: "KEEP_UNCHANGED",
 };
 
-export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Json[] {
-  const out: Json[] = [];
+export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Listener[] {
+  const out: Listener[] = [];
   for (const l of listeners) {
     const chains = filterChains(ctx, l, diagnostics);
     if (chains.length === 0) continue;
-    const listener: Json = { name: l.name, address: socketAddress(l.bind, l.port), filter_chains: chains };
+    const listener: Listener = { name: l.name, address: socketAddress(l.bind, l.port), filter_chains: chains };
     if (chains.some((c) => c.filter_chain_match || c.transport_socket)) listener.listener_filters = [tlsInspectorListenerFilter()];
     listener.bind_to_port = true;
     listener.traffic_direction = "OUTBOUND";
@@ -46,12 +47,12 @@ export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[
   return out.sort(byName);
 }
 
-function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagnostic[]): Json[] {
+function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagnostic[]): FilterChain[] {
   const first = l.servers[0]!;
   if (first.kind === "http") {
     return [{ filters: [gatewayHcm(`outbound_${l.name}`, first.routeName!)], transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT }];
   }
-  const chains: Json[] = [];
+  const chains: FilterChain[] = [];
   const claimed = new Set(l.claimedSni);
   for (const s of l.servers) {
     if (s.kind === "passthrough") {
@@ -75,8 +76,8 @@ function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagn
 }
 
 /** A chain that terminates TLS: SNI match (none for `*`), the server's TLS context, then `filter`. */
-function terminating(s: BoundServer, filter: Json): Json {
-  const chain: Json = {};
+function terminating(s: BoundServer, filter: NetworkFilter): FilterChain {
+  const chain: FilterChain = {};
   if (!s.sniHosts.includes("*")) chain.filter_chain_match = { server_names: s.sniHosts };
   chain.filters = [filter];
   chain.transport_socket = downstreamTlsSocket(s.server.tls!);
@@ -84,11 +85,11 @@ function terminating(s: BoundServer, filter: Json): Json {
   return chain;
 }
 
-function withTimeout(chain: Json): Json {
+function withTimeout(chain: FilterChain): FilterChain {
   return { ...chain, transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT };
 }
 
-function gatewayHcm(statPrefix: string, rds: string): Json {
+function gatewayHcm(statPrefix: string, rds: string): NetworkFilter {
   return httpConnectionManager({ statPrefix, rds, httpFilters: outboundHttpFilters(), extra: GATEWAY_HCM });
 }
 

@@ -14,7 +14,8 @@
  * `blackhole:<port>` vhost that answers 404.
  */
 import type { MeshVirtualService } from "../model/mesh";
-import { Json, byName } from "./common";
+import { byName } from "./common";
+import type { Route, RouteConfiguration, VirtualHost } from "./envoy";
 import { blackholeVirtualHostName, virtualHostName } from "./names";
 import { RouteContext, virtualServiceRoutes } from "./routes";
 import { intersectHosts, serverHostsFor } from "./gateway-hosts";
@@ -31,14 +32,14 @@ interface VHost {
   host: string;
   port: number;
   domains: string[];
-  routes: Json[];
+  routes: Route[];
   /** Which (gateway, VirtualService) route lists were appended: equal lists mean equal routes. */
   sources: string[];
   requireTls: boolean;
 }
 
-export function gatewayRouteConfigs(ctx: GatewayContext, listeners: MergedListener[]): Json[] {
-  const out: Json[] = [];
+export function gatewayRouteConfigs(ctx: GatewayContext, listeners: MergedListener[]): RouteConfiguration[] {
+  const out: RouteConfiguration[] = [];
   for (const l of listeners) {
     const http = l.servers.filter((s) => s.kind === "http");
     if (http.length > 0) out.push(routeConfig(ctx, http[0]!.routeName!, http));
@@ -47,9 +48,9 @@ export function gatewayRouteConfigs(ctx: GatewayContext, listeners: MergedListen
   return out.sort(byName);
 }
 
-function routeConfig(ctx: GatewayContext, name: string, servers: BoundServer[]): Json {
+function routeConfig(ctx: GatewayContext, name: string, servers: BoundServer[]): RouteConfiguration {
   const vhosts = new Map<string, VHost>();
-  const built = new Map<string, Json[]>();
+  const built = new Map<string, Route[]>();
   for (const s of servers) {
     for (const vs of ctx.virtualServices.get(s.gatewayName) ?? []) {
       const hosts = intersectHosts(serverHostsFor(s.server.hosts, vs.namespace, s.gateway.metadata.namespace), vs.hosts.map((h) => h.toLowerCase()));
@@ -119,21 +120,21 @@ function collapse(vhosts: Map<string, VHost>): VHost[] {
   return out;
 }
 
-function vhostJson(v: VHost): Json {
-  const out: Json = { name: virtualHostName(v.host, v.port), domains: v.domains, routes: catchAllLast(v.routes), include_request_attempt_count: true };
+function vhostJson(v: VHost): VirtualHost {
+  const out: VirtualHost = { name: virtualHostName(v.host, v.port), domains: v.domains, routes: catchAllLast(v.routes), include_request_attempt_count: true };
   if (v.requireTls) out.require_tls = "ALL";
   return out;
 }
 
-function blackholeVHost(port: number): Json {
+function blackholeVHost(port: number): VirtualHost {
   return { name: blackholeVirtualHostName(port), domains: ["*"], routes: [] };
 }
 
 /** Istio's SortVHostRoutes: catch-all routes (prefix "/" with no header or query match) after the rest, order kept otherwise. */
-function catchAllLast(routes: Json[]): Json[] {
-  const isCatchAll = (r: Json) => {
-    const m = r.match as Json;
-    const all = m.prefix === "/" || (m.safe_regex as Json | undefined)?.regex === "*";
+function catchAllLast(routes: Route[]): Route[] {
+  const isCatchAll = (r: Route) => {
+    const m = r.match ?? {};
+    const all = m.prefix === "/" || m.safe_regex?.regex === "*";
     return all && !m.headers && !m.query_parameters;
   };
   return [...routes.filter((r) => !isCatchAll(r)), ...routes.filter(isCatchAll)];

@@ -12,7 +12,7 @@
 import type { Diagnostic, L4MatchAttributes, RouteDestination } from "../model/types";
 import type { MeshVirtualService } from "../model/mesh";
 import { resolveGateway } from "../model/mesh";
-import { Json } from "./common";
+import type { FilterChain, NetworkFilter } from "./envoy";
 import { tcpProxy } from "./network-filters";
 import { DestinationContext, resolveDestination } from "./route-action";
 import { vsMatchesServer } from "./gateway-hosts";
@@ -20,7 +20,7 @@ import type { BoundServer } from "./gateway-merge";
 import type { GatewayContext } from "./gateway-routes";
 
 /** The tcp_proxy of a TCP or TLS-terminating server, or undefined when no rule routes it. */
-export function gatewayTcpFilter(ctx: GatewayContext, s: BoundServer): Json | undefined {
+export function gatewayTcpFilter(ctx: GatewayContext, s: BoundServer): NetworkFilter | undefined {
   for (const vs of ctx.virtualServices.get(s.gatewayName) ?? []) {
     if (!vsMatchesServer(vs, s.server.hosts, s.gateway.metadata.namespace)) continue;
     for (const rule of vs.vs.spec.tcp ?? []) {
@@ -35,8 +35,8 @@ export function gatewayTcpFilter(ctx: GatewayContext, s: BoundServer): Json | un
  * SNI filter chains of a passthrough server. `claimed` holds the names the
  * listener already matches ("*" for a chain without SNI match); it grows.
  */
-export function passthroughChains(ctx: GatewayContext, s: BoundServer, claimed: Set<string>, diagnostics: Diagnostic[]): Json[] {
-  const chains: Json[] = [];
+export function passthroughChains(ctx: GatewayContext, s: BoundServer, claimed: Set<string>, diagnostics: Diagnostic[]): FilterChain[] {
+  const chains: FilterChain[] = [];
   for (const vs of ctx.virtualServices.get(s.gatewayName) ?? []) {
     if (!vsMatchesServer(vs, s.server.hosts, s.gateway.metadata.namespace)) continue;
     (vs.vs.spec.tls ?? []).forEach((rule, ri) => {
@@ -50,7 +50,7 @@ export function passthroughChains(ctx: GatewayContext, s: BoundServer, claimed: 
           return;
         }
         names.forEach((n) => claimed.add(n));
-        const chain: Json = { filters: [forward(ctx, rule.route!, vs, s)] };
+        const chain: FilterChain = { filters: [forward(ctx, rule.route!, vs, s)] };
         if (!names.includes("*")) chain.filter_chain_match = { server_names: names };
         chains.push(chain);
       });
@@ -72,7 +72,7 @@ function l4Applies(m: L4MatchAttributes, s: BoundServer, vs: MeshVirtualService)
   return true;
 }
 
-function forward(ctx: GatewayContext, dests: RouteDestination[], vs: MeshVirtualService, s: BoundServer): Json {
+function forward(ctx: GatewayContext, dests: RouteDestination[], vs: MeshVirtualService, s: BoundServer): NetworkFilter {
   const scope = ctx.scope;
   const dctx: DestinationContext = {
     mesh: scope.mesh,

@@ -9,12 +9,13 @@
  * the paths go into the context directly. Envoy reads the same files.
  */
 import type { ServerTLSSettings } from "../model/types";
-import { Json, typed } from "./common";
+import { typed } from "./common";
+import type { CertificateValidationContext, CommonTlsContext, TlsParameters, TransportSocket } from "./envoy";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 const ALPN_HTTP = ["h2", "http/1.1"];
 
-const TLS_VERSION: Record<string, string> = {
+const TLS_VERSION: Record<string, NonNullable<TlsParameters["tls_minimum_protocol_version"]>> = {
   TLS_AUTO: "TLS_AUTO",
   TLSV1_0: "TLSv1_0",
   TLSV1_1: "TLSv1_1",
@@ -22,15 +23,15 @@ const TLS_VERSION: Record<string, string> = {
   TLSV1_3: "TLSv1_3",
 };
 
-export function downstreamTlsSocket(tls: ServerTLSSettings): Json {
+export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
   const requireClient = tls.mode === "MUTUAL";
   const validateClient = requireClient || tls.mode === "OPTIONAL_MUTUAL";
-  const common: Json = {
+  const common: CommonTlsContext = {
     alpn_protocols: ALPN_HTTP,
     tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }],
   };
   if (validateClient && tls.caCertificates) {
-    const vc: Json = { trusted_ca: { filename: tls.caCertificates } };
+    const vc: CertificateValidationContext = { trusted_ca: { filename: tls.caCertificates } };
     if (tls.subjectAltNames && tls.subjectAltNames.length > 0) {
       // Client certificates usually carry a URI SAN (spiffe://...); anything else is matched as a DNS name.
       vc.match_typed_subject_alt_names = tls.subjectAltNames.map((san) => ({ san_type: san.includes("://") ? "URI" : "DNS", matcher: { exact: san } }));
@@ -49,8 +50,8 @@ export function downstreamTlsSocket(tls: ServerTLSSettings): Json {
 }
 
 /** Only what the server sets (Istio leaves Envoy's defaults otherwise). */
-function tlsParams(tls: ServerTLSSettings): Json | undefined {
-  const out: Json = {};
+function tlsParams(tls: ServerTLSSettings): TlsParameters | undefined {
+  const out: TlsParameters = {};
   const min = tls.minProtocolVersion && tls.minProtocolVersion !== "TLS_AUTO" ? TLS_VERSION[tls.minProtocolVersion] : undefined;
   const max = tls.maxProtocolVersion && tls.maxProtocolVersion !== "TLS_AUTO" ? TLS_VERSION[tls.maxProtocolVersion] : undefined;
   if (min) out.tls_minimum_protocol_version = min;

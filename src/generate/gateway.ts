@@ -9,13 +9,13 @@ import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import { byName } from "./common";
 import { blackHoleCluster, outboundClusterSpecs } from "./clusters";
-import { outboundClusters, outboundEndpoints } from "./sidecar";
+import { outboundClusters, outboundEndpoints } from "./outbound";
 import { sidecarScope } from "./scope";
 import { mergeGateways } from "./gateway-merge";
 import { gatewayVirtualServices } from "./gateway-hosts";
 import { gatewayListeners } from "./gateway-listeners";
 import { GatewayContext, gatewayRouteConfigs } from "./gateway-routes";
-import type { Generated } from "./index";
+import type { Generated } from "./generated";
 
 export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
   const scope = sidecarScope(mesh, proxy);

@@ -20,19 +20,20 @@
 import { isIP } from "node:net";
 import type { Diagnostic } from "../model/types";
 import type { MeshEndpoint } from "../model/mesh";
-import { Json, adsConfigSource } from "./common";
+import { adsConfigSource } from "./common";
+import type { Cluster, ClusterLoadAssignment } from "./envoy";
 import type { OutboundClusterSpec } from "./clusters";
 import { clusterLoadAssignment, subsetEndpoints } from "./endpoints";
 import type { ProxyScope } from "./scope";
 
 const isDns = (spec: OutboundClusterSpec) => spec.service.resolution === "STRICT_DNS" || spec.service.resolution === "LOGICAL_DNS";
 
-export function grpcClusters(scope: ProxyScope, specs: OutboundClusterSpec[], diagnostics: Diagnostic[]): Json[] {
+export function grpcClusters(scope: ProxyScope, specs: OutboundClusterSpec[], diagnostics: Diagnostic[]): Cluster[] {
   return specs.map((spec) => grpcCluster(scope, spec, diagnostics));
 }
 
-function grpcCluster(scope: ProxyScope, spec: OutboundClusterSpec, diagnostics: Diagnostic[]): Json {
-  const c: Json = { name: spec.name };
+function grpcCluster(scope: ProxyScope, spec: OutboundClusterSpec, diagnostics: Diagnostic[]): Cluster {
+  const c: Cluster = { name: spec.name };
   if (isDns(spec)) {
     c.type = "LOGICAL_DNS";
     c.load_assignment = grpcAssignment(spec.name, endpointsOf(scope, spec).slice(0, 1), false);
@@ -46,7 +47,7 @@ function grpcCluster(scope: ProxyScope, spec: OutboundClusterSpec, diagnostics: 
   return c;
 }
 
-function loadBalancer(spec: OutboundClusterSpec, diagnostics: Diagnostic[]): Json {
+function loadBalancer(spec: OutboundClusterSpec, diagnostics: Diagnostic[]): Pick<Cluster, "lb_policy" | "ring_hash_lb_config"> {
   const lb = spec.policy.loadBalancer;
   const ch = lb?.consistentHash;
   if (ch) {
@@ -62,8 +63,8 @@ function loadBalancer(spec: OutboundClusterSpec, diagnostics: Diagnostic[]): Jso
 }
 
 /** One assignment per EDS cluster (only those in `only` when given), sorted by cluster name. */
-export function grpcEndpoints(scope: ProxyScope, specs: OutboundClusterSpec[], only?: ReadonlySet<string>): Json[] {
-  const out: Json[] = [];
+export function grpcEndpoints(scope: ProxyScope, specs: OutboundClusterSpec[], only?: ReadonlySet<string>): ClusterLoadAssignment[] {
+  const out: ClusterLoadAssignment[] = [];
   for (const spec of specs) {
     if (isDns(spec) || (only && !only.has(spec.name))) continue;
     // A fresh empty list for a port without endpoints: nothing worth keeping in the shared map.
@@ -73,9 +74,9 @@ export function grpcEndpoints(scope: ProxyScope, specs: OutboundClusterSpec[], o
 }
 
 /** As sharedAssignment (endpoints.ts): one object per mesh endpoint list, cluster and subset, whatever the view. */
-const shared = new WeakMap<MeshEndpoint[], Map<string, Json>>();
+const shared = new WeakMap<MeshEndpoint[], Map<string, ClusterLoadAssignment>>();
 
-function sharedGrpcAssignment(spec: OutboundClusterSpec, all: MeshEndpoint[]): Json {
+function sharedGrpcAssignment(spec: OutboundClusterSpec, all: MeshEndpoint[]): ClusterLoadAssignment {
   let byKey = shared.get(all);
   if (!byKey) {
     byKey = new Map();
@@ -96,7 +97,7 @@ function endpointsOf(scope: ProxyScope, spec: OutboundClusterSpec): MeshEndpoint
 }
 
 /** clusterLoadAssignment, made acceptable to gRPC: IP endpoints only (for EDS), no duplicates, every locality set. */
-function grpcAssignment(name: string, endpoints: MeshEndpoint[], ipOnly: boolean): Json {
+function grpcAssignment(name: string, endpoints: MeshEndpoint[], ipOnly: boolean): ClusterLoadAssignment {
   const seen = new Set<string>();
   const usable = endpoints.filter((e) => {
     const key = `${e.address}:${e.port}`;
@@ -105,7 +106,7 @@ function grpcAssignment(name: string, endpoints: MeshEndpoint[], ipOnly: boolean
     return true;
   });
   const cla = clusterLoadAssignment(name, usable);
-  const localities = cla.endpoints as Json[] | undefined;
+  const localities = cla.endpoints;
   return localities ? { ...cla, endpoints: localities.map((l) => (l.locality ? l : { locality: {}, ...l })) } : cla;
 }
 

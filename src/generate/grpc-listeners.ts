@@ -14,7 +14,8 @@
  */
 import type { MeshService } from "../model/mesh";
 import { isHttpProtocol } from "../model/mesh-protocol";
-import { Json, adsConfigSource, byName, socketAddress, typed } from "./common";
+import { adsConfigSource, byName, socketAddress, typed } from "./common";
+import type { Listener } from "./envoy";
 import { FAULT_FILTER, routerFilter } from "./route-filters";
 import { grpcListenerName, grpcRouteName } from "./names";
 import type { GrpcTarget } from "./grpc-routes";
@@ -31,8 +32,8 @@ export function grpcTargets(scope: ProxyScope): GrpcTarget[] {
   return out;
 }
 
-export function grpcListeners(scope: ProxyScope, targets: GrpcTarget[]): Json[] {
-  const out: Json[] = [];
+export function grpcListeners(scope: ProxyScope, targets: GrpcTarget[]): Listener[] {
+  const out: Listener[] = [];
   const seen = new Set<string>();
   for (const { service, port } of targets) {
     for (const host of dialledNames(service, scope.proxy.namespace, scope.proxy.dnsDomain)) {
@@ -54,14 +55,14 @@ function dialledNames(service: MeshService, namespace: string, dnsDomain: string
   return [service.host, short, `${short}.${namespace}`, `${short}.${namespace}.svc`];
 }
 
-function apiListener(name: string, service: MeshService, port: number): Json {
+function apiListener(name: string, service: MeshService, port: number): Listener {
   const hcm = typed("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
     // gRPC ignores stat_prefix, Envoy's schema requires one.
     stat_prefix: name,
     rds: { config_source: adsConfigSource(), route_config_name: grpcRouteName(port, service.host) },
     http_filters: [{ name: FAULT_FILTER, typed_config: typed("envoy.extensions.filters.http.fault.v3.HTTPFault") }, routerFilter()],
   });
-  const out: Json = { name };
+  const out: Listener = { name };
   // A ServiceEntry address may be a CIDR block, which is no socket address.
   const address = service.addresses.find((a) => !a.includes("/"));
   if (address) out.address = socketAddress(address, port);

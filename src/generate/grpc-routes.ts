@@ -23,7 +23,8 @@
  */
 import type { Diagnostic, VirtualService } from "../model/types";
 import type { MeshService, MeshVirtualService } from "../model/mesh";
-import { Json, byName } from "./common";
+import { byName } from "./common";
+import type { HeaderMatcher, Route, RouteConfiguration, VirtualHost } from "./envoy";
 import { grpcRouteName, outboundClusterName, virtualHostName } from "./names";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy } from "./route-action";
@@ -37,9 +38,9 @@ export interface GrpcTarget {
   port: number;
 }
 
-export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagnostics: Diagnostic[]): Json[] {
+export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagnostics: Diagnostic[]): RouteConfiguration[] {
   const reported = new Set<string>();
-  const configs = targets.map(({ service, port }) => {
+  const configs = targets.map(({ service, port }): RouteConfiguration => {
     const ctx: RouteContext = {
       mesh: scope.mesh,
       client: scope.client,
@@ -59,7 +60,7 @@ export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagn
       const cluster = outboundClusterName(port, undefined, service.host);
       routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx))];
     }
-    const vhost = {
+    const vhost: VirtualHost = {
       name: virtualHostName(service.host, port),
       domains: grpcDomains(service, port, scope.proxy.dnsDomain),
       routes: routes.flatMap((r) => grpcRoute(r)),
@@ -76,42 +77,36 @@ export function grpcDomains(service: MeshService, port: number, proxyDomain: str
 }
 
 /** The route as gRPC accepts it, or nothing when gRPC would refuse or skip it. */
-function grpcRoute(route: Json): Json[] {
+function grpcRoute(route: Route): Route[] {
   if (route.redirect || route.direct_response) return [];
-  const match = route.match as Json;
+  const match = route.match ?? {};
   if (match.query_parameters) return [];
-  const out: Json = { ...route };
-  if (match.headers) out.match = { ...match, headers: (match.headers as Json[]).map(legacyHeaderMatcher) };
-  const perFilter = route.typed_per_filter_config as Json | undefined;
+  const out: Route = { ...route };
+  if (match.headers) out.match = { ...match, headers: match.headers.map(legacyHeaderMatcher) };
+  const perFilter = route.typed_per_filter_config;
   if (perFilter && perFilter[CORS_FILTER]) {
     const rest = { ...perFilter };
     delete rest[CORS_FILTER];
     if (Object.keys(rest).length > 0) out.typed_per_filter_config = rest;
     else delete out.typed_per_filter_config;
   }
-  const action = route.route as Json | undefined;
+  const action = route.route;
   if (action) out.route = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
   return [out];
 }
 
-const LEGACY: Record<string, string> = {
-  exact: "exact_match",
-  prefix: "prefix_match",
-  suffix: "suffix_match",
-  contains: "contains_match",
-  safe_regex: "safe_regex_match",
-};
-
 /** string_match {exact|prefix|suffix|contains|safe_regex} -> the matching original oneof field. */
-function legacyHeaderMatcher(h: Json): Json {
-  const sm = h.string_match as Json | undefined;
+function legacyHeaderMatcher(h: HeaderMatcher): HeaderMatcher {
+  const sm = h.string_match;
   if (!sm || sm.ignore_case) return h;
-  const kind = Object.keys(sm).find((k) => LEGACY[k]);
-  if (!kind) return h;
-  const out: Json = { ...h };
+  const out: HeaderMatcher = { ...h };
   delete out.string_match;
-  out[LEGACY[kind]!] = sm[kind];
-  return out;
+  if (sm.exact !== undefined) return { ...out, exact_match: sm.exact };
+  if (sm.prefix !== undefined) return { ...out, prefix_match: sm.prefix };
+  if (sm.suffix !== undefined) return { ...out, suffix_match: sm.suffix };
+  if (sm.contains !== undefined) return { ...out, contains_match: sm.contains };
+  if (sm.safe_regex !== undefined) return { ...out, safe_regex_match: sm.safe_regex };
+  return h;
 }
 
 /** What a VirtualService asks for that proxyless gRPC clients cannot do. */

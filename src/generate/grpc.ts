@@ -14,7 +14,7 @@ import { sidecarScope } from "./scope";
 import { grpcListeners, grpcTargets } from "./grpc-listeners";
 import { grpcRouteConfigs } from "./grpc-routes";
 import { grpcClusters, grpcEndpoints } from "./grpc-clusters";
-import type { Generated } from "./index";
+import type { Generated } from "./generated";
 
 export function generateGrpc(mesh: Mesh, proxy: ProxyView): Generated {
   const scope = sidecarScope(mesh, proxy);

@@ -11,8 +11,10 @@
  */
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
-import type { Diagnostic } from "../model/types";
-import { generateSidecar, outboundEndpoints } from "./sidecar";
+import type { Generated } from "./generated";
+import type { ClusterLoadAssignment } from "./envoy";
+import { generateSidecar } from "./sidecar";
+import { outboundEndpoints } from "./outbound";
 import { generateRouter } from "./gateway";
 import { generateGrpc } from "./grpc";
 import { grpcEndpoints } from "./grpc-clusters";
@@ -20,22 +22,7 @@ import { outboundClusterSpecs } from "./clusters";
 import { parseClusterName } from "./names";
 import { sidecarScope } from "./scope";
 
-export interface GeneratedResources {
-  listeners: object[];
-  routes: object[];
-  clusters: object[];
-  endpoints: object[];
-}
-
-/** The resources plus what the generator had to leave out for this proxy. */
-export interface Generated extends GeneratedResources {
-  /**
-   * What this proxy's config leaves out or changes and why (a gateway server
-   * that cannot be served, a route gRPC would refuse). Proxy-independent
-   * findings are buildMesh's diagnostics.
-   */
-  diagnostics?: Diagnostic[];
-}
+export type { Generated, GeneratedResources } from "./generated";
 
 export function generate(mesh: Mesh, proxy: ProxyView): Generated {
   if (proxy.generator === "grpc") return generateGrpc(mesh, proxy);
@@ -48,7 +35,7 @@ export function generate(mesh: Mesh, proxy: ProxyView): Generated {
  * cluster the proxy has, or only of `clusterNames` when given (names the proxy
  * does not have are skipped). Sorted by cluster name.
  */
-export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): object[] {
+export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): ClusterLoadAssignment[] {
   const only = clusterNames ? new Set(clusterNames) : undefined;
   const scope = sidecarScope(mesh, proxy);
   // Only the named services' clusters are worth building (an endpoint change names few of thousands).

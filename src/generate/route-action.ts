@@ -7,7 +7,8 @@ import type { ConsistentHashLB, Destination, HTTPRetry, HTTPRoute, Headers } fro
 import type { Mesh, MeshService, ResolvedDestinationRule } from "../model/mesh";
 import { lookupService } from "../model/mesh";
 import { resolveHost } from "../model/mesh-hosts";
-import { Json, istioDuration, percentPerMillion, typed } from "./common";
+import { istioDuration, percentPerMillion, typed } from "./common";
+import type { ClusterWeight, HashPolicy, HashPolicyCookie, RetryPolicy, RouteAction } from "./envoy";
 import { outboundClusterName } from "./names";
 import { effectivePolicy } from "./traffic-policy";
 import { headerOperations } from "./route-headers";
@@ -46,7 +47,7 @@ export function resolveDestination(dest: Destination, vsNamespace: string, ctx: 
 }
 
 /** route.cluster or route.weighted_clusters (weight-0 destinations dropped when there are several). */
-export function clusterSpecifier(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): { fields: Json; destinations: ResolvedDestination[] } {
+export function clusterSpecifier(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): { fields: Pick<RouteAction, "cluster" | "weighted_clusters">; destinations: ResolvedDestination[] } {
   const dests = route.route ?? [];
   if (dests.length === 1) {
     const d = resolveDestination(dests[0]!.destination, vsNamespace, ctx);
@@ -60,7 +61,7 @@ export function clusterSpecifier(route: HTTPRoute, vsNamespace: string, ctx: Des
   }
   const clusters = dests
     .filter((d) => (d.weight ?? 0) > 0)
-    .map((d) => {
+    .map((d): ClusterWeight => {
       const r = resolveDestination(d.destination, vsNamespace, ctx);
       resolved.push(r);
       return { name: r.cluster, weight: d.weight!, ...headerOperations(d.headers) };
@@ -76,8 +77,8 @@ export function singleDestinationHeaders(route: HTTPRoute): Headers | undefined 
 const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 /** Istio's default: 2 retries, prefer other hosts (not with consistent hashing), retry 503. */
-export function defaultRetryPolicy(consistentHash: boolean): Json {
-  const p: Json = { retry_on: DEFAULT_RETRY_ON, num_retries: 2 };
+export function defaultRetryPolicy(consistentHash: boolean): RetryPolicy {
+  const p: RetryPolicy = { retry_on: DEFAULT_RETRY_ON, num_retries: 2 };
   if (!consistentHash) {
     p.retry_host_predicate = [
       { name: "envoy.retry_host_predicates.previous_hosts", typed_config: typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate") },
@@ -89,7 +90,7 @@ export function defaultRetryPolicy(consistentHash: boolean): Json {
 }
 
 /** `retries` -> retry_policy; attempts 0 switches retries off; numeric retryOn tokens become status codes. */
-export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): Json | undefined {
+export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): RetryPolicy | undefined {
   const p = defaultRetryPolicy(consistentHash);
   if (!r) return p;
   if (!r.attempts || r.attempts <= 0) return undefined;
@@ -120,7 +121,7 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
  * the route timeout (the end-to-end timeout test with the real Envoy caught it).
  * Proxyless gRPC reads max_stream_duration instead; grpc-routes.ts sets it.
  */
-export function timeoutFields(timeout: string | undefined): Json {
+export function timeoutFields(timeout: string | undefined): Pick<RouteAction, "timeout"> {
   return { timeout: istioDuration(timeout, "0s") ?? "0s" };
 }
 
@@ -134,13 +135,13 @@ export function consistentHashOf(d: ResolvedDestination, ctx: DestinationContext
 }
 
 /** hash_policy for a route: only when every destination hashes the same way (else none, as in Istio). */
-export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext): Json[] | undefined {
+export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext): HashPolicy[] | undefined {
   const hashes = dests.map((d) => consistentHashOf(d, ctx));
   const first = hashes[0];
   if (!first || hashes.some((h) => JSON.stringify(h) !== JSON.stringify(first))) return undefined;
   if (first.httpHeaderName) return [{ header: { header_name: first.httpHeaderName } }];
   if (first.httpCookie) {
-    const cookie: Json = { name: first.httpCookie.name };
+    const cookie: HashPolicyCookie = { name: first.httpCookie.name };
     if (first.httpCookie.path) cookie.path = first.httpCookie.path;
     const ttl = istioDuration(first.httpCookie.ttl);
     if (ttl) cookie.ttl = ttl;
@@ -152,7 +153,7 @@ export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext
 }
 
 /** mirror + mirrorPercentage (default 100%). */
-export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): Json {
+export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): Pick<RouteAction, "request_mirror_policies"> {
   if (!route.mirror) return {};
   const d = resolveDestination(route.mirror, vsNamespace, ctx);
   const pct = route.mirrorPercentage?.value ?? 100;
@@ -160,8 +161,8 @@ export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: Desti
 }
 
 /** rewrite.uri -> prefix_rewrite, rewrite.authority -> host_rewrite_literal. */
-export function rewriteFields(route: HTTPRoute): Json {
-  const out: Json = {};
+export function rewriteFields(route: HTTPRoute): Pick<RouteAction, "prefix_rewrite" | "host_rewrite_literal"> {
+  const out: Pick<RouteAction, "prefix_rewrite" | "host_rewrite_literal"> = {};
   if (route.rewrite?.uri !== undefined) out.prefix_rewrite = route.rewrite.uri;
   if (route.rewrite?.authority) out.host_rewrite_literal = route.rewrite.authority;
   return out;

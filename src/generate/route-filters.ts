@@ -3,8 +3,9 @@
  * CORS. The listener's filter chain always carries both filters (before the
  * router), so a route only needs its own config.
  */
-import type { CorsPolicy, HTTPFaultInjection } from "../model/types";
-import { Json, istioDuration, istioSeconds, percentPerMillion, typed } from "./common";
+import type { CorsPolicy as IstioCorsPolicy, HTTPFaultInjection } from "../model/types";
+import { istioDuration, istioSeconds, percentPerMillion, typed } from "./common";
+import type { AnyOf, CorsPolicy, FaultAbort, HTTPFault, HttpFilter } from "./envoy";
 import { stringMatcher } from "./route-match";
 
 export const FAULT_FILTER = "envoy.filters.http.fault";
@@ -33,14 +34,14 @@ const GRPC_CODES: Record<string, number> = {
 };
 
 /** Percentages unset mean 0% (Istio: "if left unspecified, no request will be ..."). */
-export function faultConfig(f: HTTPFaultInjection): Json {
-  const out: Json = {};
+export function faultConfig(f: HTTPFaultInjection): AnyOf<"envoy.extensions.filters.http.fault.v3.HTTPFault"> {
+  const out: HTTPFault = {};
   if (f.delay) {
     const pct = f.delay.percentage?.value ?? f.delay.percent ?? 0;
     out.delay = { fixed_delay: istioDuration(f.delay.fixedDelay, "0s"), percentage: percentPerMillion(pct) };
   }
   if (f.abort) {
-    const abort: Json = { percentage: percentPerMillion(f.abort.percentage?.value ?? 0) };
+    const abort: FaultAbort = { percentage: percentPerMillion(f.abort.percentage?.value ?? 0) };
     if (f.abort.grpcStatus !== undefined) abort.grpc_status = grpcCode(f.abort.grpcStatus);
     else abort.http_status = f.abort.httpStatus ?? 503;
     out.abort = abort;
@@ -53,8 +54,8 @@ function grpcCode(s: string): number {
   return GRPC_CODES[s.toUpperCase()] ?? GRPC_CODES.UNKNOWN!;
 }
 
-export function corsConfig(c: CorsPolicy): Json {
-  const out: Json = {};
+export function corsConfig(c: IstioCorsPolicy): AnyOf<"envoy.extensions.filters.http.cors.v3.CorsPolicy"> {
+  const out: CorsPolicy = {};
   if (c.allowOrigins?.length) out.allow_origin_string_match = c.allowOrigins.map(stringMatcher);
   if (c.allowMethods?.length) out.allow_methods = c.allowMethods.join(",");
   if (c.allowHeaders?.length) out.allow_headers = c.allowHeaders.join(",");
@@ -67,7 +68,7 @@ export function corsConfig(c: CorsPolicy): Json {
 }
 
 /** The HTTP filter chain of every outbound HTTP connection manager: fault, cors, router (last). */
-export function outboundHttpFilters(): Json[] {
+export function outboundHttpFilters(): HttpFilter[] {
   return [
     { name: FAULT_FILTER, typed_config: typed("envoy.extensions.filters.http.fault.v3.HTTPFault") },
     { name: CORS_FILTER, typed_config: typed("envoy.extensions.filters.http.cors.v3.Cors") },
@@ -75,6 +76,6 @@ export function outboundHttpFilters(): Json[] {
   ];
 }
 
-export function routerFilter(): Json {
+export function routerFilter(): HttpFilter {
   return { name: ROUTER_FILTER, typed_config: typed("envoy.extensions.filters.http.router.v3.Router") };
 }

@@ -4,18 +4,22 @@
  * deterministic.
  */
 import type { HeaderOperations, Headers } from "../model/types";
-import { Json, sortedKeys } from "./common";
+import { sortedKeys } from "./common";
+import type { HeaderValueOption, Route } from "./envoy";
 
-function toAdd(ops: HeaderOperations | undefined): Json[] {
+/** The header fields a Route, VirtualHost and weighted cluster entry share. */
+export type HeaderFields = Pick<Route, "request_headers_to_add" | "request_headers_to_remove" | "response_headers_to_add" | "response_headers_to_remove">;
+
+function toAdd(ops: HeaderOperations | undefined): HeaderValueOption[] {
   if (!ops) return [];
-  const set = sortedKeys(ops.set).map((key) => ({ header: { key, value: ops.set![key] }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }));
-  const add = sortedKeys(ops.add).map((key) => ({ header: { key, value: ops.add![key] }, append_action: "APPEND_IF_EXISTS_OR_ADD" }));
+  const set = sortedKeys(ops.set).map((key): HeaderValueOption => ({ header: { key, value: ops.set![key] }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }));
+  const add = sortedKeys(ops.add).map((key): HeaderValueOption => ({ header: { key, value: ops.add![key] }, append_action: "APPEND_IF_EXISTS_OR_ADD" }));
   return [...set, ...add];
 }
 
 /** Fields for a Route, VirtualHost or weighted cluster entry (they share the names). */
-export function headerOperations(h: Headers | undefined): Json {
-  const out: Json = {};
+export function headerOperations(h: Headers | undefined): HeaderFields {
+  const out: HeaderFields = {};
   const reqAdd = toAdd(h?.request);
   const resAdd = toAdd(h?.response);
   if (reqAdd.length > 0) out.request_headers_to_add = reqAdd;

@@ -5,7 +5,8 @@
 import type { HTTPMatchRequest, StringMatch } from "../model/types";
 import type { Client } from "../model/mesh";
 import { labelsMatch } from "../model/mesh-hosts";
-import { Json, sortedKeys } from "./common";
+import { sortedKeys } from "./common";
+import type { HeaderMatcher, QueryParameterMatcher, RouteMatch, StringMatcher } from "./envoy";
 
 /** Who is asking: the client's identity, which gateways it represents ("mesh" for sidecars), which port. */
 export interface MatchContext {
@@ -35,8 +36,8 @@ export function matchApplies(m: SourceConditions, ctx: MatchContext, resolveGate
 }
 
 /** The Envoy RouteMatch; the path defaults to prefix "/". */
-export function routeMatch(m: HTTPMatchRequest | undefined): Json {
-  const out: Json = {};
+export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
+  const out: RouteMatch = {};
   const uri = m?.uri;
   if (uri?.exact !== undefined) out.path = uri.exact;
   else if (uri?.prefix !== undefined) out.prefix = uri.prefix;
@@ -65,17 +66,17 @@ export function isCatchAll(m: HTTPMatchRequest | undefined): boolean {
   return pathAll && empty(m.headers) && empty(m.withoutHeaders) && empty(m.queryParams) && !m.method && !m.authority && !m.scheme;
 }
 
-export function stringMatcher(s: StringMatch): Json {
+export function stringMatcher(s: StringMatch): StringMatcher {
   if (s.exact !== undefined) return { exact: s.exact };
   if (s.prefix !== undefined) return { prefix: s.prefix };
   if (s.regex !== undefined) return { safe_regex: { regex: s.regex } };
   return { safe_regex: { regex: ".*" } };
 }
 
-function headerMatchers(headers: Record<string, StringMatch> | undefined, invert: boolean): Json[] {
+function headerMatchers(headers: Record<string, StringMatch> | undefined, invert: boolean): HeaderMatcher[] {
   return sortedKeys(headers).map((name) => {
     const s = headers![name]!;
-    const h: Json = { name: name.toLowerCase() };
+    const h: HeaderMatcher = { name: name.toLowerCase() };
     // An empty match object means "header present" (Istio).
     if (s.exact === undefined && s.prefix === undefined && s.regex === undefined) h.present_match = true;
     else h.string_match = stringMatcher(s);
@@ -84,11 +85,11 @@ function headerMatchers(headers: Record<string, StringMatch> | undefined, invert
   });
 }
 
-function pseudoHeader(name: string, s: StringMatch | undefined): Json[] {
+function pseudoHeader(name: string, s: StringMatch | undefined): HeaderMatcher[] {
   return s ? [{ name, string_match: stringMatcher(s) }] : [];
 }
 
-function queryMatcher(name: string, s: StringMatch): Json {
+function queryMatcher(name: string, s: StringMatch): QueryParameterMatcher {
   if (s.exact === undefined && s.prefix === undefined && s.regex === undefined) return { name, present_match: true };
   return { name, string_match: stringMatcher(s) };
 }

@@ -7,7 +7,7 @@
 import type { HTTPRoute, HTTPRedirect } from "../model/types";
 import type { MeshVirtualService } from "../model/mesh";
 import { resolveGateway } from "../model/mesh";
-import { Json } from "./common";
+import type { HashPolicy, DirectResponseAction, RedirectAction, Route, RouteAction, RouteMatch } from "./envoy";
 import { MatchContext, isCatchAll, matchApplies, routeMatch } from "./route-match";
 import {
   DestinationContext,
@@ -29,8 +29,8 @@ import { parseClusterName } from "./names";
 export interface RouteContext extends MatchContext, DestinationContext {}
 
 /** All routes a VirtualService contributes to a virtual host on ctx.listenerPort. */
-export function virtualServiceRoutes(mvs: MeshVirtualService, ctx: RouteContext): Json[] {
-  const out: Json[] = [];
+export function virtualServiceRoutes(mvs: MeshVirtualService, ctx: RouteContext): Route[] {
+  const out: Route[] = [];
   const resolveGw = (g: string) => resolveGateway(g, mvs.namespace);
   for (const rule of mvs.vs.spec.http ?? []) {
     if (rule.delegate) continue; // delegation is a gateway-side feature mini-pilot does not implement
@@ -49,8 +49,8 @@ export function virtualServiceRoutes(mvs: MeshVirtualService, ctx: RouteContext)
   return out;
 }
 
-function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: Json, mvs: MeshVirtualService, ctx: RouteContext): Json {
-  const out: Json = {};
+function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: RouteMatch, mvs: MeshVirtualService, ctx: RouteContext): Route {
+  const out: Route = {};
   const name = [rule.name, matchName].filter((s) => s).join(".");
   if (name) out.name = name;
   out.match = match;
@@ -63,7 +63,7 @@ function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: J
     destinations = action.destinations;
   }
   Object.assign(out, headerOperations(mergeHeaders(rule.headers, singleDestinationHeaders(rule))));
-  const perFilter: Json = {};
+  const perFilter: NonNullable<Route["typed_per_filter_config"]> = {};
   if (rule.fault) perFilter[FAULT_FILTER] = faultConfig(rule.fault);
   if (rule.corsPolicy) perFilter[CORS_FILTER] = corsConfig(rule.corsPolicy);
   if (Object.keys(perFilter).length > 0) out.typed_per_filter_config = perFilter;
@@ -72,9 +72,9 @@ function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: J
   return out;
 }
 
-function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext): { fields: Json; destinations: ResolvedDestination[] } {
+function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext): { fields: RouteAction; destinations: ResolvedDestination[] } {
   const spec = clusterSpecifier(rule, mvs.namespace, ctx);
-  const fields: Json = { ...spec.fields, ...timeoutFields(rule.timeout) };
+  const fields: RouteAction = { ...spec.fields, ...timeoutFields(rule.timeout) };
   const hashing = spec.destinations.some((d) => consistentHashOf(d, ctx) !== undefined);
   const retry = retryPolicy(rule.retries, hashing);
   if (retry) fields.retry_policy = retry;
@@ -84,7 +84,7 @@ function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext
   return { fields, destinations: spec.destinations };
 }
 
-const REDIRECT_CODES: Record<number, string> = {
+const REDIRECT_CODES: Record<number, NonNullable<RedirectAction["response_code"]>> = {
   301: "MOVED_PERMANENTLY",
   302: "FOUND",
   303: "SEE_OTHER",
@@ -92,8 +92,8 @@ const REDIRECT_CODES: Record<number, string> = {
   308: "PERMANENT_REDIRECT",
 };
 
-function redirectAction(r: HTTPRedirect): Json {
-  const out: Json = {};
+function redirectAction(r: HTTPRedirect): RedirectAction {
+  const out: RedirectAction = {};
   if (r.uri !== undefined) out.path_redirect = r.uri;
   if (r.authority) out.host_redirect = r.authority;
   if (r.port) out.port_redirect = r.port;
@@ -102,24 +102,24 @@ function redirectAction(r: HTTPRedirect): Json {
   return out;
 }
 
-function directResponse(d: NonNullable<HTTPRoute["directResponse"]>): Json {
-  const out: Json = { status: d.status };
+function directResponse(d: NonNullable<HTTPRoute["directResponse"]>): DirectResponseAction {
+  const out: DirectResponseAction = { status: d.status };
   if (d.body?.string !== undefined) out.body = { inline_string: d.body.string };
   else if (d.body?.bytes !== undefined) out.body = { inline_bytes: d.body.bytes };
   return out;
 }
 
 /** Istio's decorator: `host:port<path>` for a single destination, else `<vs name>:<port><path>`. */
-function operationName(route: Json, dests: ResolvedDestination[], vsName: string, port: number): string {
-  const m = route.match as Json;
-  const path = typeof m.prefix === "string" ? `${m.prefix}*` : typeof m.path === "string" ? m.path : m.safe_regex ? String((m.safe_regex as Json).regex) : "/*";
-  const single = dests.length === 1 && (route.route as Json | undefined)?.cluster ? parseClusterName(dests[0]!.cluster) : undefined;
+function operationName(route: Route, dests: ResolvedDestination[], vsName: string, port: number): string {
+  const m = route.match ?? {};
+  const path = typeof m.prefix === "string" ? `${m.prefix}*` : typeof m.path === "string" ? m.path : m.safe_regex ? String(m.safe_regex.regex) : "/*";
+  const single = dests.length === 1 && route.route?.cluster ? parseClusterName(dests[0]!.cluster) : undefined;
   return single ? `${single.host}:${single.port}${path}` : `${vsName}:${port}${path}`;
 }
 
 /** The route of a host without VirtualService: prefix "/" to its cluster, default retries. */
-export function defaultRoute(cluster: string, host: string, port: number, hash?: Json[]): Json {
-  const route: Json = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(hash !== undefined) };
+export function defaultRoute(cluster: string, host: string, port: number, hash?: HashPolicy[]): Route {
+  const route: RouteAction = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(hash !== undefined) };
   if (hash) route.hash_policy = hash;
   return { name: "default", match: { prefix: "/" }, route, decorator: { operation: `${host}:${port}/*` } };
 }

@@ -6,7 +6,8 @@
  * `0.0.0.0_<port>` with SNI chains for TLS ports of services without address.
  */
 import { isHttpProtocol, isTcpProtocol } from "../model/mesh-protocol";
-import { Json, byName, socketAddress } from "./common";
+import { byName, socketAddress } from "./common";
+import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
   BLACKHOLE_CLUSTER,
   INBOUND_PASSTHROUGH_CLUSTER,
@@ -35,7 +36,7 @@ import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
 
-export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Json[] {
+export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
   const http = httpPorts(scope).map(outboundHttpListener);
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
@@ -47,7 +48,7 @@ function outboundFallbackCluster(scope: ProxyScope): string {
   return scope.mesh.options.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
 }
 
-function virtualOutbound(scope: ProxyScope): Json {
+function virtualOutbound(scope: ProxyScope): Listener {
   const fallback = outboundFallbackCluster(scope);
   return {
     name: VIRTUAL_OUTBOUND_LISTENER,
@@ -63,7 +64,7 @@ function virtualOutbound(scope: ProxyScope): Json {
   };
 }
 
-function outboundHttpListener(port: number): Json {
+function outboundHttpListener(port: number): Listener {
   const name = wildcardListenerName(port);
   return {
     name,
@@ -79,9 +80,9 @@ function outboundHttpListener(port: number): Json {
  * without address share `0.0.0.0_<port>`, split by SNI. Plain TCP without an
  * address gets no listener (its traffic takes virtualOutbound's default chain).
  */
-function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Json[] {
-  const out: Json[] = [];
-  const sni = new Map<number, { chains: Json[]; names: Set<string> }>();
+function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[] {
+  const out: Listener[] = [];
+  const sni = new Map<number, { chains: FilterChain[]; names: Set<string> }>();
   for (const svc of scope.services) {
     for (const p of svc.ports) {
       if (!isTcpProtocol(p.protocol)) continue;
@@ -124,8 +125,8 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Json[] {
 }
 
 /** virtualInbound: one chain per workload port, the rest passes through to the app. */
-function virtualInbound(inbound: InboundPort[]): Json {
-  const chains: Json[] = [
+function virtualInbound(inbound: InboundPort[]): Listener {
+  const chains: FilterChain[] = [
     { filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT }, filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)], name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN },
   ];
   for (const ip of inbound) chains.push(inboundChain(ip));
@@ -139,12 +140,12 @@ function virtualInbound(inbound: InboundPort[]): Json {
   };
 }
 
-function inboundChain(ip: InboundPort): Json {
+function inboundChain(ip: InboundPort): FilterChain {
   const cluster = inboundClusterName(ip.targetPort);
   const match = { destination_port: ip.targetPort };
   const name = `0.0.0.0_${ip.targetPort}`;
   if (!isHttpProtocol(ip.port.protocol)) return { filter_chain_match: match, filters: [tcpProxy(cluster, cluster)], name };
-  const routeConfig = {
+  const routeConfig: RouteConfiguration = {
     name: inboundRouteName(ip.targetPort),
     virtual_hosts: [
       {

@@ -6,7 +6,7 @@
  */
 import type { MeshService } from "../model/mesh";
 import { isHttpProtocol } from "../model/mesh-protocol";
-import { Json } from "./common";
+import type { Route, RouteConfiguration, VirtualHost } from "./envoy";
 import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, isCapturePort, outboundClusterName, sidecarRouteName, virtualHostName } from "./names";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy, timeoutFields } from "./route-action";
@@ -22,11 +22,11 @@ export function httpPorts(scope: ProxyScope): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
-export function sidecarRouteConfigs(scope: ProxyScope): Json[] {
+export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
   return httpPorts(scope).map((port) => sidecarRouteConfig(scope, port));
 }
 
-export function sidecarRouteConfig(scope: ProxyScope, port: number): Json {
+export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfiguration {
   const ctx: RouteContext = {
     mesh: scope.mesh,
     client: scope.client,
@@ -36,7 +36,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): Json {
     destinationRule: (svc) => scope.destinationRule(svc),
   };
   const used = new Set<string>();
-  const vhosts: Json[] = [];
+  const vhosts: VirtualHost[] = [];
   for (const svc of scope.services) {
     if (!svc.ports.some((p) => p.port === port && isHttpProtocol(p.protocol))) continue;
     const routes = serviceRoutes(scope, svc, port, ctx);
@@ -57,7 +57,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): Json {
   };
 }
 
-function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: RouteContext): Json[] {
+function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: RouteContext): Route[] {
   const vs = scope.virtualServices.get(svc.host);
   if (vs) return virtualServiceRoutes(vs, ctx);
   const cluster = outboundClusterName(port, undefined, svc.host);
@@ -93,7 +93,7 @@ function kubeAltHosts(host: string, proxyDomain: string): string[] {
 }
 
 /** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY) or answer 502 (REGISTRY_ONLY). */
-export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): Json {
+export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost {
   if (policy === "ALLOW_ANY") {
     return {
       name: ALLOW_ANY_VHOST,

@@ -6,14 +6,14 @@
 import type { L4MatchAttributes, RouteDestination } from "../model/types";
 import type { MeshService } from "../model/mesh";
 import { resolveGateway } from "../model/mesh";
-import { Json } from "./common";
+import type { FilterChain, NetworkFilter, TcpProxyClusterWeight } from "./envoy";
 import { outboundClusterName } from "./names";
 import { matchApplies } from "./route-match";
 import { resolveDestination } from "./route-action";
 import { tcpProxy } from "./network-filters";
 import type { ProxyScope } from "./scope";
 
-type Target = string | { name: string; weight: number }[];
+type Target = string | TcpProxyClusterWeight[];
 
 function applies(m: L4MatchAttributes, scope: ProxyScope, port: number, vsNamespace: string): boolean {
   return matchApplies(m, { client: scope.client, gateways: ["mesh"], listenerPort: port }, (g) => resolveGateway(g, vsNamespace));
@@ -30,7 +30,7 @@ function targetOf(dests: RouteDestination[], scope: ProxyScope, port: number, vs
 }
 
 /** The tcp_proxy network filter for a TCP service port. */
-export function tcpProxyFor(scope: ProxyScope, svc: MeshService, port: number): Json {
+export function tcpProxyFor(scope: ProxyScope, svc: MeshService, port: number): NetworkFilter {
   const own = outboundClusterName(port, undefined, svc.host);
   const vs = scope.virtualServices.get(svc.host);
   for (const rule of vs?.vs.spec.tcp ?? []) {
@@ -47,9 +47,9 @@ export function tcpProxyFor(scope: ProxyScope, svc: MeshService, port: number): 
  * applicable `tls[]` match (its sniHosts), then the service host itself.
  * `taken` holds server names already used on the listener (Envoy refuses duplicates).
  */
-export function sniFilterChains(scope: ProxyScope, svc: MeshService, port: number, taken: Set<string>): Json[] {
-  const chains: Json[] = [];
-  const add = (names: string[], filter: Json) => {
+export function sniFilterChains(scope: ProxyScope, svc: MeshService, port: number, taken: Set<string>): FilterChain[] {
+  const chains: FilterChain[] = [];
+  const add = (names: string[], filter: NetworkFilter) => {
     const fresh = [...new Set(names)].filter((n) => !taken.has(n)).sort();
     if (fresh.length === 0) return;
     fresh.forEach((n) => taken.add(n));

@@ -14,7 +14,19 @@ import type {
 } from "../model/types";
 import type { ResolvedDestinationRule } from "../model/mesh";
 import { unsupportedTls } from "../model/mesh-diagnostics";
-import { Json, istioDuration, istioSeconds, typed } from "./common";
+import { istioDuration, istioSeconds, typed } from "./common";
+import type {
+  CertificateValidationContext,
+  CircuitBreakers,
+  Cluster,
+  CommonHttpProtocolOptions,
+  CommonTlsContext,
+  Http2ProtocolOptions,
+  OutlierDetection as EnvoyOutlierDetection,
+  TcpKeepalive,
+  UpstreamHttpProtocolOptions,
+  UpstreamTlsContext,
+} from "./envoy";
 
 /** The blocks that apply to one port (and subset); each block replaces, never merges. */
 export interface EffectivePolicy {
@@ -52,7 +64,7 @@ function forPort(policy: TrafficPolicy | undefined, port: number): EffectivePoli
 const MAX_U32 = 4294967295;
 
 /** Circuit breakers are always present; unset thresholds are "unlimited" as in Istio. */
-export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Json {
+export function circuitBreakers(pool: ConnectionPoolSettings | undefined): CircuitBreakers {
   return {
     thresholds: [
       {
@@ -73,7 +85,7 @@ export function connectTimeout(pool: ConnectionPoolSettings | undefined): string
 }
 
 /** lb_policy and its config; ORIGINAL_DST clusters always use CLUSTER_PROVIDED. */
-export function loadBalancerFields(lb: LoadBalancerSettings | undefined): Json {
+export function loadBalancerFields(lb: LoadBalancerSettings | undefined): Pick<Cluster, "lb_policy" | "maglev_lb_config" | "ring_hash_lb_config"> {
   const ch = lb?.consistentHash;
   if (ch) {
     if (ch.maglev) {
@@ -98,9 +110,9 @@ export function isPassthroughLb(lb: LoadBalancerSettings | undefined): boolean {
 }
 
 /** Istio ejects on consecutive errors only; success-rate ejection is switched off. */
-export function outlierDetectionFields(od: OutlierDetection | undefined): Json {
+export function outlierDetectionFields(od: OutlierDetection | undefined): Pick<Cluster, "outlier_detection" | "common_lb_config"> {
   if (!od) return {};
-  const out: Json = { enforcing_success_rate: 0 };
+  const out: EnvoyOutlierDetection = { enforcing_success_rate: 0 };
   const fiveXx = od.consecutive5xxErrors ?? od.consecutiveErrors;
   if (fiveXx !== undefined) {
     out.consecutive_5xx = fiveXx;
@@ -125,10 +137,10 @@ export function outlierDetectionFields(od: OutlierDetection | undefined): Json {
 }
 
 /** TCP keepalive from connectionPool.tcp. */
-export function upstreamConnectionOptions(pool: ConnectionPoolSettings | undefined): Json {
+export function upstreamConnectionOptions(pool: ConnectionPoolSettings | undefined): Pick<Cluster, "upstream_connection_options"> {
   const ka = pool?.tcp?.tcpKeepalive;
   if (!ka) return {};
-  const tk: Json = {};
+  const tk: TcpKeepalive = {};
   if (ka.probes !== undefined) tk.keepalive_probes = ka.probes;
   const time = istioSeconds(ka.time);
   if (time !== undefined) tk.keepalive_time = time;
@@ -144,17 +156,17 @@ export type UpstreamHttp = "http1" | "http2" | "downstream";
  * ports (or h2UpgradePolicy UPGRADE), the client's protocol with
  * useClientProtocol, plus idle timeout / requests per connection.
  */
-export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, upstream: UpstreamHttp): Json {
-  const common: Json = {};
+export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, upstream: UpstreamHttp): Pick<Cluster, "typed_extension_protocol_options"> {
+  const common: CommonHttpProtocolOptions = {};
   const idle = istioDuration(pool?.http?.idleTimeout ?? pool?.tcp?.idleTimeout);
   if (idle) common.idle_timeout = idle;
   if (pool?.http?.maxRequestsPerConnection) common.max_requests_per_connection = pool.http.maxRequestsPerConnection;
   const maxDuration = istioDuration(pool?.tcp?.maxConnectionDuration);
   if (maxDuration) common.max_connection_duration = maxDuration;
-  const h2: Json = pool?.http?.maxConcurrentStreams ? { max_concurrent_streams: pool.http.maxConcurrentStreams } : {};
+  const h2: Http2ProtocolOptions = pool?.http?.maxConcurrentStreams ? { max_concurrent_streams: pool.http.maxConcurrentStreams } : {};
   const hasCommon = Object.keys(common).length > 0;
   if (upstream === "http1" && !hasCommon) return {};
-  const body: Json = {};
+  const body: UpstreamHttpProtocolOptions = {};
   if (hasCommon) body.common_http_protocol_options = common;
   if (upstream === "downstream") body.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: h2 };
   else body.explicit_http_config = upstream === "http2" ? { http2_protocol_options: h2 } : { http_protocol_options: {} };
@@ -166,11 +178,11 @@ export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, up
 }
 
 /** SIMPLE / MUTUAL with file certificates; anything mini-pilot cannot honour yields no TLS (a diagnostic says so). */
-export function tlsTransportSocket(tls: ClientTLSSettings | undefined): Json {
+export function tlsTransportSocket(tls: ClientTLSSettings | undefined): Pick<Cluster, "transport_socket"> {
   if (!tls || !tls.mode || tls.mode === "DISABLE" || unsupportedTls(tls)) return {};
-  const common: Json = {};
+  const common: CommonTlsContext = {};
   if (!tls.insecureSkipVerify && tls.caCertificates) {
-    const vc: Json = { trusted_ca: { filename: tls.caCertificates } };
+    const vc: CertificateValidationContext = { trusted_ca: { filename: tls.caCertificates } };
     if (tls.subjectAltNames && tls.subjectAltNames.length > 0) {
       vc.match_typed_subject_alt_names = tls.subjectAltNames.map((san) => ({ san_type: "DNS", matcher: { exact: san } }));
     }
@@ -179,7 +191,7 @@ export function tlsTransportSocket(tls: ClientTLSSettings | undefined): Json {
   if (tls.mode === "MUTUAL") {
     common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
   }
-  const ctx: Json = { common_tls_context: common };
+  const ctx: UpstreamTlsContext = { common_tls_context: common };
   if (tls.sni) ctx.sni = tls.sni;
   return {
     transport_socket: {

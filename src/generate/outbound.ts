@@ -1,0 +1,24 @@
+/**
+ * The outbound clusters and their ClusterLoadAssignments that sidecars and
+ * gateways share (proxyless gRPC builds its own, grpc-clusters.ts).
+ */
+import type { Cluster, ClusterLoadAssignment } from "./envoy";
+import { isEdsCluster, outboundCluster, outboundClusterSpecs } from "./clusters";
+import { sharedAssignment } from "./endpoints";
+import type { ProxyScope } from "./scope";
+
+/** The outbound clusters of every visible service. */
+export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
+  return specs.map((s) => outboundCluster(scope.mesh, s));
+}
+
+/** One ClusterLoadAssignment per outbound EDS cluster (only those in `only` when given), sorted by cluster name. */
+export function outboundEndpoints(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services), only?: ReadonlySet<string>): ClusterLoadAssignment[] {
+  const out: ClusterLoadAssignment[] = [];
+  for (const spec of specs) {
+    if (!isEdsCluster(spec) || (only && !only.has(spec.name))) continue;
+    const all = scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [];
+    out.push(sharedAssignment(spec.name, all, spec.subset?.labels));
+  }
+  return out;
+}
