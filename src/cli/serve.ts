@@ -124,7 +124,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
   if (dirs.length > 0) {
     const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics });
     try {
-      source.start();
+      await source.start();
     } catch (e) {
       throw new CliError((e as Error).message);
     }

@@ -3,15 +3,12 @@
  * printed as canonical JSON/YAML decoded from the encoded resources, so it is
  * exactly what goes on the wire. Diagnostics go to stderr.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { stringify } from "yaml";
 import { CliError, CommandSpec, parseFlags, parseLabels } from "./args";
-import { parseManifests } from "../model/parse";
-import { validateObject } from "../model/validate";
+import { ManifestFile, ManifestRootError, objectsFromManifests, readManifestFolder } from "../sources/file/manifests";
 import { buildMesh, BuildMeshOptions } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
-import { Diagnostic, MeshObject, formatDiagnostic } from "../model/types";
+import { formatDiagnostic } from "../model/types";
 import { generate, GeneratedResources } from "../generate";
 import { encodeResource, resourceToJson } from "../xds/resource";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
@@ -42,50 +39,18 @@ const TYPES: Record<string, { url: XdsTypeUrl; key: keyof GeneratedResources }> 
   endpoints: { url: ENDPOINT, key: "endpoints" },
 };
 
-export interface ManifestFile {
-  file: string;
-  text: string;
-}
+// The manifest loader lives in sources/file/manifests; these names stay here for existing importers.
+export type { ManifestFile } from "../sources/file/manifests";
+export { objectsFromManifests } from "../sources/file/manifests";
 
-/** Manifest texts -> validated objects plus every parse/validation diagnostic (the user's path). */
-export function objectsFromManifests(files: ManifestFile[]): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
-  const objects: MeshObject[] = [];
-  const diagnostics: Diagnostic[] = [];
-  for (const f of files) {
-    const parsed = parseManifests(f.text, f.file);
-    diagnostics.push(...parsed.diagnostics);
-    for (const { raw, origin } of parsed.objects) {
-      const r = validateObject(raw, origin);
-      if (r.ok) {
-        objects.push(r.object);
-        diagnostics.push(...r.warnings);
-      } else {
-        diagnostics.push(...r.diagnostics);
-      }
-    }
-  }
-  return { objects, diagnostics };
-}
-
-/** Every .yaml/.yml/.json file under `dir`, sorted by path (relative names in origins). */
+/** Every manifest under `dir` (the loader's rules), in walk order, named relative to the working folder. */
 export function readManifestDir(dir: string): ManifestFile[] {
-  let stat: fs.Stats;
   try {
-    stat = fs.statSync(dir);
-  } catch {
-    throw new CliError(`--config-dir "${dir}" does not exist`);
+    return readManifestFolder(dir, { relativeTo: process.cwd() });
+  } catch (e) {
+    if (e instanceof ManifestRootError) throw new CliError(`--config-dir "${dir}" ${e.reason}`);
+    throw e;
   }
-  if (!stat.isDirectory()) throw new CliError(`--config-dir "${dir}" is not a directory`);
-  const out: ManifestFile[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(ya?ml|json)$/i.test(e.name)) out.push({ file: path.relative(process.cwd(), p) || p, text: fs.readFileSync(p, "utf8") });
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 /** Generated JSON -> encoded (strict) -> decoded: exactly what the proxy would be sent. */

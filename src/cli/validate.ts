@@ -6,12 +6,9 @@
  * `validateFiles` is the reusable part (files -> accepted objects and
  * diagnostics); checks across objects are added to it in one place.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { extname, join } from "node:path";
 import { buildMesh } from "../model/mesh";
-import { parseManifests } from "../model/parse";
 import { formatDiagnostic, objectKey, type Diagnostic, type MeshObject } from "../model/types";
-import { validateObject } from "../model/validate";
+import { objectsFromManifests, readManifestPaths } from "../sources/file/manifests";
 import { CliError, parseFlags, type CommandSpec } from "./args";
 
 export const summary = "check manifests (files or folders) against Istio's validation rules";
@@ -27,8 +24,6 @@ const SPEC: CommandSpec = {
   },
 };
 
-const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
-
 export interface ValidatedFiles {
   /** Objects that passed validation, one per key (the last definition), in file order. */
   objects: MeshObject[];
@@ -36,47 +31,6 @@ export interface ValidatedFiles {
   diagnostics: Diagnostic[];
   /** How many objects were read, accepted or not. */
   read: number;
-}
-
-/** Manifest files under `path` (itself if a file), sorted; unreadable paths become diagnostics. */
-function collectFiles(path: string, diagnostics: Diagnostic[]): string[] {
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch (e) {
-    diagnostics.push({ severity: "error", message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, origin: { file: path } });
-    return [];
-  }
-  if (!isDir) return [path];
-  const out: string[] = [];
-  for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const child = join(path, entry.name);
-    if (entry.isDirectory()) out.push(...collectFiles(child, diagnostics));
-    else if (MANIFEST_EXTENSIONS.has(extname(entry.name).toLowerCase())) out.push(child);
-  }
-  return out;
-}
-
-function validateFile(file: string, out: ValidatedFiles): void {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    out.diagnostics.push({ severity: "error", message: `cannot read: ${(e as Error).message}`, origin: { file } });
-    return;
-  }
-  const parsed = parseManifests(text, file);
-  out.diagnostics.push(...parsed.diagnostics);
-  for (const { raw, origin } of parsed.objects) {
-    out.read++;
-    const r = validateObject(raw, origin);
-    if (r.ok) {
-      out.objects.push(r.object);
-      out.diagnostics.push(...r.warnings);
-    } else {
-      out.diagnostics.push(...r.diagnostics);
-    }
-  }
 }
 
 function where(o: MeshObject): string {
@@ -118,9 +72,7 @@ function byLocation(a: Diagnostic, b: Diagnostic): number {
 
 /** Read, parse and validate every manifest under `paths`. */
 export function validateFiles(paths: readonly string[]): ValidatedFiles {
-  const out: ValidatedFiles = { objects: [], diagnostics: [], read: 0 };
-  const files = [...new Set(paths.flatMap((p) => collectFiles(p, out.diagnostics)))];
-  for (const file of files) validateFile(file, out);
+  const out: ValidatedFiles = objectsFromManifests(readManifestPaths(paths));
   const unique = latestPerKey(out.objects);
   out.objects = unique.objects;
   out.diagnostics.push(...unique.diagnostics);

@@ -37,52 +37,52 @@ function setup() {
   return { dir, store, changes, diags, source, write };
 }
 
-test("adds objects from nested multi-document files, and emits only what changed", () => {
+test("adds objects from nested multi-document files, and emits only what changed", async () => {
   const { store, changes, source, write } = setup();
   write("a.yaml", svc("one", 80) + "---\n" + svc("two", 81));
   write("sub/b.yml", svc("three", 82));
   write("notes.txt", "not yaml config");
-  source.start();
+  await source.start();
   source.stop();
   assert.deepEqual(store.list().map((o) => o.metadata.name).sort(), ["one", "three", "two"]);
   const before = changes.length;
   write("a.yaml", svc("one", 80) + "---\n" + svc("two", 9999));
-  source.scan();
+  await source.scan();
   assert.equal(changes.length, before + 1);
   assert.deepEqual(changes.at(-1)!.updated.map((o) => o.metadata.name), ["two"]);
   assert.equal(changes.at(-1)!.added.length + changes.at(-1)!.deleted.length, 0);
 });
 
-test("deleting a file deletes its objects", () => {
+test("deleting a file deletes its objects", async () => {
   const { store, source, write, dir } = setup();
   write("a.yaml", svc("one", 80));
   write("b.yaml", svc("two", 81));
-  source.start();
+  await source.start();
   source.stop();
   fs.rmSync(path.join(dir, "b.yaml"));
-  source.scan();
+  await source.scan();
   assert.deepEqual(store.list().map((o) => o.metadata.name), ["one"]);
 });
 
-test("a file that stops parsing keeps its last good objects and reports file:line; fixing it applies the fix", () => {
+test("a file that stops parsing keeps its last good objects and reports file:line; fixing it applies the fix", async () => {
   const { store, source, write, diags, dir } = setup();
   write("a.yaml", svc("one", 80) + "---\n" + svc("two", 81));
-  source.start();
+  await source.start();
   source.stop();
   write("a.yaml", svc("one", 80) + "---\nkind: Service\nmetadata: {name: [unclosed\n");
-  source.scan();
+  await source.scan();
   assert.deepEqual(store.list().map((o) => o.metadata.name).sort(), ["one", "two"], "nothing lost");
   const file = path.join(dir, "a.yaml");
   const text = diags.get(file)!.map(formatDiagnostic).join("\n");
   assert.match(text, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:1[0-9]? `));
   assert.match(text, /kept the 2 object\(s\) last read from this file/);
   write("a.yaml", svc("one", 80));
-  source.scan();
+  await source.scan();
   assert.deepEqual(store.list().map((o) => o.metadata.name), ["one"]);
   assert.deepEqual(diags.get(file), []);
 });
 
-test("an object that turns invalid keeps its last valid version; the rest of the file applies", () => {
+test("an object that turns invalid keeps its last valid version; the rest of the file applies", async () => {
   const { store, source, write, diags, dir } = setup();
   const vs = (weight: number) => `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -95,10 +95,10 @@ spec:
           weight: ${weight}
 `;
   write("a.yaml", svc("one", 80) + "---\n" + vs(100));
-  source.start();
+  await source.start();
   source.stop();
   write("a.yaml", svc("one", 8080) + "---\n" + vs(-5));
-  source.scan();
+  await source.scan();
   const vsNow = store.list("VirtualService")[0]!;
   assert.equal((vsNow.spec as { http: { route: { weight: number }[] }[] }).http[0]!.route[0]!.weight, 100);
   const one = store.list("Service")[0]!;
@@ -108,7 +108,7 @@ spec:
   assert.match(text, /still serving its last valid version/);
 });
 
-test("a missing folder is a clear error", () => {
+test("a missing folder is a clear error", async () => {
   const store = new ConfigStore();
   assert.throws(() => new DirSource({ dirs: ["/no/such/dir"], store }).start(), /--config-dir: "\/no\/such\/dir" is not a folder/);
 });

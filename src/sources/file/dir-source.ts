@@ -1,23 +1,34 @@
 /**
- * The YAML-folder source: every `.yaml/.yml/.json` file below the given folders,
- * multi-document, parsed and validated, written to the store one file at a time
- * (`replaceSource`), so deleting a file deletes its objects.
+ * The YAML-folder source: every manifest file below the given folders (the
+ * rules are in ./walk: extensions in any case, dot-entries skipped, symlinks
+ * followed, so ConfigMap volumes work), multi-document, parsed and validated,
+ * written to the store one file at a time (`replaceSource`), so deleting a
+ * file deletes its objects.
  *
- * Bad input loses nothing: a file with a document that does not parse keeps
- * all of its last good objects; an object that fails validation keeps its last
- * valid version (if it had one). Either way a diagnostic names file:line.
+ * Bad input loses nothing: a file with a document that does not parse (or
+ * that breaks a size limit) keeps all of its last good objects; an object that
+ * fails validation keeps its last valid version (if it had one). Either way a
+ * diagnostic names file:line. File-system trouble (symlink loops, dangling
+ * links, permission errors, folders vanishing mid-scan, watcher errors) is a
+ * diagnostic too, never an exception: the process keeps serving.
+ *
+ * Serving never waits on reading: a scan yields to the event loop between
+ * files, big files are parsed in a worker thread, and a scan's results are
+ * written to the store together at its end, so a push never sees half a scan.
+ * Changes are seen through one non-recursive watcher per folder (capped) plus
+ * a slow poll as a backstop; bursts of events are coalesced into one scan.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigStore, keyOf } from "../../store";
-import { parseManifests } from "../../model/parse";
-import { validateObject } from "../../model/validate";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { ConfigStore } from "../../store";
 import { Diagnostic, MeshObject } from "../../model/types";
-
-const EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
+import { DEFAULT_LOAD_LIMITS, LoadLimits, checkFileText, keepLastGood, mergeWithLastGood } from "./manifests";
+import { describeFsError, walkManifestDir } from "./walk";
+import { checkFileInWorker, WorkerCheck } from "./check-in-worker";
 
 interface FileState {
-  /** mtime+size: a cheap "did it change" before reading. */
+  /** dev, inode, size, mtime, ctime: a cheap "did it change" before reading (an inode change catches rename-saves and ..data swaps). */
   stamp: string;
   objects: MeshObject[];
   diagnostics: Diagnostic[];
@@ -26,83 +37,263 @@ interface FileState {
 export interface DirSourceOptions {
   dirs: string[];
   store: ConfigStore;
-  /** Called with every file's diagnostics after a scan that changed something. */
+  /** Called with a file's (or folder's) diagnostics when they may have changed; [] clears them. */
   onDiagnostics?(file: string, diagnostics: Diagnostic[]): void;
-  /** Poll interval when fs.watch is unavailable or misses events; 0 disables. */
+  /** Poll interval, the backstop for events watchers miss; 0 disables. */
   pollMs?: number;
+  /** Quiet time after a file-system event before scanning. */
   debounceMs?: number;
+  /** Longest a stream of events can postpone a scan. */
+  debounceMaxMs?: number;
+  limits?: Partial<LoadLimits>;
+  /** Files at least this big are parsed in a worker thread. */
+  workerThresholdBytes?: number;
+  /** Heap for that worker. */
+  workerHeapMb?: number;
+  /** Diagnostics kept per file; the rest are counted in one line. */
+  maxDiagnosticsPerFile?: number;
+  /** Folders watched at most; changes deeper in a bigger tree are seen by the poll. */
+  maxWatchedDirs?: number;
 }
+
+/** Longest stretch of work between yields to the event loop during a scan. */
+const SLICE_MS = 10;
 
 export class DirSource {
   private readonly files = new Map<string, FileState>();
-  private watchers: fs.FSWatcher[] = [];
+  /** Walk problems by path (loops, dangling links, unreadable folders). */
+  private problems = new Map<string, Diagnostic[]>();
+  private readonly watchers = new Map<string, fs.FSWatcher>();
+  private readonly limits: LoadLimits;
   private timer?: NodeJS.Timeout;
+  private firstEventAt = 0;
   private poller?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private rescanRequested = false;
+  private stopped = false;
+  /** Bumped by stop(): a scan that was running then drops its results. */
+  private epoch = 0;
+  private started = false;
+  private inFlight?: WorkerCheck;
 
-  constructor(private readonly opts: DirSourceOptions) {}
+  constructor(private readonly opts: DirSourceOptions) {
+    this.limits = { ...DEFAULT_LOAD_LIMITS, ...opts.limits };
+  }
 
-  /** Scan once; throws if a folder does not exist. */
-  start(): void {
+  /** Check the folders exist (throws at once if not), then scan once and start watching. */
+  start(): Promise<void> {
     for (const dir of this.opts.dirs) {
-      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`--config-dir: "${dir}" is not a folder`);
-    }
-    this.scan();
-    for (const dir of this.opts.dirs) {
+      let ok = false;
       try {
-        this.watchers.push(fs.watch(dir, { recursive: true }, () => this.scheduleScan()));
+        ok = fs.statSync(dir).isDirectory();
       } catch {
-        // Recursive watch unsupported here: polling below covers it.
+        // reported below
       }
+      if (!ok) throw new Error(`--config-dir: "${dir}" is not a folder`);
     }
-    const pollMs = this.opts.pollMs ?? 2000;
-    if (pollMs > 0) this.poller = setInterval(() => this.scan(), pollMs);
+    return this.scan().then(() => {
+      this.started = true;
+      const pollMs = this.opts.pollMs ?? 2000;
+      if (pollMs > 0 && !this.stopped) this.poller = setInterval(() => void this.scan(), pollMs);
+    });
   }
 
   stop(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.stopped = true;
+    this.epoch++;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     if (this.timer) clearTimeout(this.timer);
     if (this.poller) clearInterval(this.poller);
+    this.inFlight?.cancel();
   }
 
   diagnostics(): Diagnostic[] {
-    return [...this.files.values()].flatMap((f) => f.diagnostics);
+    return [...[...this.problems.values()].flat(), ...[...this.files.values()].flatMap((f) => f.diagnostics)];
+  }
+
+  /** Folders currently watched (for tests and /debug). */
+  watchedDirs(): string[] {
+    return [...this.watchers.keys()];
   }
 
   private scheduleScan(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.scan(), this.opts.debounceMs ?? 30);
+    if (this.stopped) return;
+    const now = Date.now();
+    if (!this.timer) this.firstEventAt = now;
+    else if (now - this.firstEventAt >= (this.opts.debounceMaxMs ?? 500)) return; // let the pending scan run
+    else clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.scan();
+    }, this.opts.debounceMs ?? 30);
   }
 
-  /** Re-read files that changed, drop files that are gone. */
-  scan(): void {
-    const seen = new Set<string>();
-    for (const dir of this.opts.dirs) for (const file of listFiles(dir)) seen.add(file);
-    for (const file of [...this.files.keys()]) {
-      if (seen.has(file)) continue;
-      this.files.delete(file);
-      this.opts.store.replaceSource(sourceId(file), []);
-      this.opts.onDiagnostics?.(file, []);
+  /**
+   * Re-read files that changed, drop files that are gone. One scan at a time:
+   * a call during a scan asks for one more after it, and resolves when that is done.
+   * Never rejects.
+   */
+  scan(): Promise<void> {
+    if (this.scanning) {
+      this.rescanRequested = true;
+      return this.scanning;
     }
-    for (const file of [...seen].sort()) this.load(file);
+    this.scanning = (async () => {
+      do {
+        this.rescanRequested = false;
+        try {
+          await this.scanOnce();
+        } catch (e) {
+          // A bug here must not take serving down; the next event or poll retries.
+          this.setProblems(new Map([[this.opts.dirs[0] ?? ".", [{ severity: "error", message: `scan failed: ${(e as Error).message}`, origin: { file: this.opts.dirs[0] ?? "." } }]]]));
+        }
+      } while (this.rescanRequested);
+    })().finally(() => {
+      this.scanning = undefined;
+    });
+    return this.scanning;
   }
 
-  private load(file: string): void {
-    let stamp: string;
+  private async scanOnce(): Promise<void> {
+    const epoch = this.epoch;
+    const listed: string[] = [];
+    const unreadable: string[] = [];
+    const dirs: string[] = [];
+    const problems = new Map<string, Diagnostic[]>();
+    const addProblem = (d: Diagnostic) => {
+      const where = d.origin?.file ?? "";
+      problems.set(where, [...(problems.get(where) ?? []), d]);
+    };
+    for (const root of this.opts.dirs) {
+      try {
+        const walked = walkManifestDir(root, this.limits);
+        listed.push(...walked.files);
+        unreadable.push(...walked.unreadable);
+        dirs.push(...walked.dirs);
+        walked.problems.forEach(addProblem);
+      } catch (e) {
+        unreadable.push(root);
+        addProblem({ severity: "error", message: `config folder cannot be read: ${describeFsError(e)}; keeping the objects last read from it`, origin: { file: root } });
+      }
+    }
+    const under = (file: string) => unreadable.some((u) => file === u || file.startsWith(u + path.sep));
+    const seen = new Set(listed);
+    const results = new Map<string, FileState | undefined>();
+    for (const file of this.files.keys()) if (!seen.has(file) && !under(file)) results.set(file, undefined);
+
+    let sliceStart = performance.now();
+    for (const file of listed) {
+      if (this.epoch !== epoch) return;
+      const next = await this.loadIfChanged(file);
+      if (next) results.set(file, next);
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+    }
+    if (this.epoch !== epoch) return;
+    // Apply the whole scan in one go: a push never sees some files of a change and not others.
+    for (const [file, state] of results) {
+      if (state) this.files.set(file, state);
+      else this.files.delete(file);
+      this.opts.store.replaceSource(sourceId(file), state?.objects ?? []);
+      this.opts.onDiagnostics?.(file, state?.diagnostics ?? []);
+    }
+    const added = this.watch(dirs, addProblem);
+    this.setProblems(problems);
+    // Files created in a new folder before its watcher existed were missed by nothing but this rescan.
+    if (added && this.started) this.scheduleScan();
+  }
+
+  /** The file's new state, or undefined if it has not changed (or vanished: the next scan drops it). */
+  private async loadIfChanged(file: string): Promise<FileState | undefined> {
+    const previous = this.files.get(file);
+    const lastGood = previous?.objects ?? [];
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      return this.failed(file, `cannot read: ${describeFsError(e)}`, lastGood, "");
+    }
+    const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    if (previous?.stamp === stamp) return undefined;
+    if (st.size > this.limits.maxFileBytes) {
+      return this.failed(file, `file is ${mib(st.size)}; the limit is ${mib(this.limits.maxFileBytes)} per file (split it into several files)`, lastGood, stamp);
+    }
+    const maxDiagnostics = this.opts.maxDiagnosticsPerFile ?? 100;
+    if (st.size >= (this.opts.workerThresholdBytes ?? 256 * 1024)) {
+      this.inFlight = checkFileInWorker(file, { limits: this.limits, maxDiagnostics, maxHeapMb: this.opts.workerHeapMb ?? 2048 });
+      const checked = await this.inFlight.result;
+      this.inFlight = undefined;
+      const merged = mergeWithLastGood(file, checked, lastGood);
+      return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, checked.dropped) };
+    }
     let text: string;
     try {
-      const st = fs.statSync(file);
-      stamp = `${st.mtimeMs}:${st.size}`;
-      if (this.files.get(file)?.stamp === stamp) return;
       text = fs.readFileSync(file, "utf8");
-    } catch {
-      return; // vanished between listing and reading: the next scan removes it
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      return this.failed(file, `cannot read: ${describeFsError(e)}`, lastGood, stamp);
     }
-    const previous = this.files.get(file);
-    const next = readObjects(text, file, previous?.objects ?? []);
-    this.files.set(file, { stamp, ...next });
-    this.opts.store.replaceSource(sourceId(file), next.objects);
-    this.opts.onDiagnostics?.(file, next.diagnostics);
+    const merged = mergeWithLastGood(file, checkFileText(text, file, this.limits), lastGood);
+    return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, 0) };
+  }
+
+  private failed(file: string, message: string, lastGood: MeshObject[], stamp: string): FileState {
+    const kept = keepLastGood(file, lastGood, [{ severity: "error", message, origin: { file } }]);
+    return { stamp, ...kept };
+  }
+
+  /** One watcher per folder, up to the cap; returns whether any was added. */
+  private watch(dirs: string[], addProblem: (d: Diagnostic) => void): boolean {
+    if (this.stopped) return false;
+    const wanted = new Set(dirs);
+    for (const [dir, w] of this.watchers) {
+      if (wanted.has(dir)) continue;
+      w.close();
+      this.watchers.delete(dir);
+    }
+    const cap = this.opts.maxWatchedDirs ?? 1000;
+    let added = false;
+    let unwatched = 0;
+    for (const dir of dirs) {
+      if (this.watchers.has(dir)) continue;
+      if (this.watchers.size >= cap) {
+        unwatched++;
+        continue;
+      }
+      try {
+        const w = fs.watch(dir, { persistent: false }, () => this.scheduleScan());
+        // e.g. the folder is deleted or unmounted: forget the watcher and rescan (which re-adds it if the folder is back).
+        w.on("error", () => {
+          w.close();
+          if (this.watchers.get(dir) === w) this.watchers.delete(dir);
+          this.scheduleScan();
+        });
+        this.watchers.set(dir, w);
+        added = true;
+      } catch (e) {
+        // Out of inotify watches, or the folder just vanished: the poll still sees changes here.
+        unwatched++;
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") addProblem({ severity: "warning", message: `cannot watch folder (${describeFsError(e)}); its changes are seen by the poll only`, origin: { file: dir } });
+      }
+    }
+    if (unwatched > 0 && this.watchers.size >= cap) {
+      const root = this.opts.dirs[0] ?? ".";
+      addProblem({ severity: "warning", message: `${dirs.length} folders: only ${cap} are watched; changes in the other ${unwatched} are seen by the poll only`, origin: { file: root } });
+    }
+    return added;
+  }
+
+  /** Replace the walk problems, telling the listener about paths whose problems appeared or cleared. */
+  private setProblems(next: Map<string, Diagnostic[]>): void {
+    for (const where of this.problems.keys()) if (!next.has(where) && !this.files.has(where)) this.opts.onDiagnostics?.(where, []);
+    for (const [where, ds] of next) this.opts.onDiagnostics?.(where, [...ds, ...(this.files.get(where)?.diagnostics ?? [])]);
+    this.problems = next;
   }
 }
 
@@ -110,59 +301,13 @@ function sourceId(file: string): string {
   return `file:${file}`;
 }
 
-/** Parse and validate one file's text, falling back to `lastGood` where it is broken. */
-export function readObjects(text: string, file: string, lastGood: MeshObject[]): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
-  const parsed = parseManifests(text, file);
-  const diagnostics = [...parsed.diagnostics];
-  if (parsed.diagnostics.some((d) => d.severity === "error")) {
-    if (lastGood.length > 0) diagnostics.push({ severity: "warning", message: `kept the ${lastGood.length} object(s) last read from this file until it parses again`, origin: { file } });
-    return { objects: lastGood, diagnostics };
-  }
-  const previous = new Map(lastGood.map((o) => [keyOf(o), o]));
-  const objects: MeshObject[] = [];
-  for (const { raw, origin } of parsed.objects) {
-    const v = validateObject(raw, origin);
-    if (v.ok) {
-      objects.push(v.object);
-      diagnostics.push(...v.warnings);
-      continue;
-    }
-    diagnostics.push(...v.diagnostics);
-    const key = rawKey(raw);
-    const kept = key ? previous.get(key) : undefined;
-    if (kept) {
-      objects.push(kept);
-      diagnostics.push({ severity: "warning", kind: kept.kind, namespace: kept.metadata.namespace, name: kept.metadata.name, message: "invalid; still serving its last valid version", origin });
-    }
-  }
-  return { objects, diagnostics };
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** The store key a raw object would have, to find its last valid version. */
-function rawKey(raw: Record<string, unknown>): string | undefined {
-  const meta = raw.metadata as { name?: unknown; namespace?: unknown } | undefined;
-  if (typeof raw.kind !== "string" || typeof meta?.name !== "string") return undefined;
-  const clusterScoped = raw.kind === "Node" || raw.kind === "Namespace";
-  const ns = clusterScoped ? "" : typeof meta.namespace === "string" ? meta.namespace : "default";
-  return `${raw.kind}/${ns}/${meta.name}`;
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith(".")) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && EXTENSIONS.has(path.extname(e.name))) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
+/** At most `max` diagnostics for a file, and one line counting the rest (a file of 100,000 bad objects must not flood the log). */
+function capDiagnostics(file: string, ds: Diagnostic[], max: number, alreadyDropped: number): Diagnostic[] {
+  const dropped = alreadyDropped + Math.max(0, ds.length - max);
+  if (dropped === 0) return ds;
+  return [...ds.slice(0, max), { severity: "warning", message: `${dropped} more problem(s) in this file not shown`, origin: { file } }];
 }

@@ -1,0 +1,48 @@
+/**
+ * Worker-thread entry: read, parse and validate one big manifest file off the
+ * main thread, so serving (xDS, /healthz, /ready) never waits on it, and so
+ * the parser's garbage lives in a heap that is thrown away with the worker.
+ *
+ * Results go back in chunks: each message is deserialized on the main thread
+ * as its own task, so no single step there is proportional to the file.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import * as fs from "node:fs";
+import { checkFileText, type CheckedEntry } from "./manifests";
+import type { WorkerJob, WorkerMessage } from "./worker-protocol";
+
+function strip(entries: CheckedEntry[], budget: { left: number; dropped: number }): void {
+  for (const e of entries) {
+    if ("object" in e) {
+      budget.dropped += Math.max(0, e.warnings.length - budget.left);
+      e.warnings = e.warnings.slice(0, Math.max(0, budget.left));
+      budget.left -= e.warnings.length;
+    } else {
+      budget.dropped += Math.max(0, e.diagnostics.length - budget.left);
+      e.diagnostics = e.diagnostics.slice(0, Math.max(0, budget.left));
+      budget.left -= e.diagnostics.length;
+    }
+  }
+}
+
+function run(job: WorkerJob): void {
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  let text: string;
+  try {
+    text = fs.readFileSync(job.file, "utf8");
+  } catch (e) {
+    post({ type: "done", parseDiagnostics: [{ severity: "error", message: `cannot read: ${(e as Error).message}`, origin: { file: job.file } }], dropped: 0 });
+    return;
+  }
+  const checked = checkFileText(text, job.file, job.limits);
+  text = "";
+  const budget = { left: job.maxDiagnostics - checked.parseDiagnostics.length, dropped: 0 };
+  for (let i = 0; i < checked.entries.length; i += job.chunkSize) {
+    const chunk = checked.entries.slice(i, i + job.chunkSize);
+    strip(chunk, budget);
+    post({ type: "entries", entries: chunk });
+  }
+  post({ type: "done", parseDiagnostics: checked.parseDiagnostics, dropped: budget.dropped });
+}
+
+run(workerData as WorkerJob);
