@@ -16,7 +16,7 @@
 import type { Diagnostic, Gateway, GatewayServer } from "../model/types";
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
-import { labelsMatch, olderFirst } from "../model/mesh-hosts";
+import { hasLabels, labelsMatch, olderFirst } from "../model/mesh-hosts";
 import { isHttpProtocol, namedProtocol } from "../model/mesh-protocol";
 import { gatewayHttpRouteName, gatewayHttpsRouteName, gatewayListenerName } from "./names";
 
@@ -129,7 +129,7 @@ function classify(server: GatewayServer, problem: (m: string) => void): ServerKi
  */
 function listenerPorts(mesh: Mesh, proxy: ProxyView, number: number): number[] {
   const ports = new Set<number>();
-  if (Object.keys(proxy.labels).length > 0) {
+  if (hasLabels(proxy.labels)) {
     for (const svc of mesh.services) {
       if (svc.namespace !== proxy.namespace || !svc.selector || !labelsMatch(svc.selector, proxy.labels)) continue;
       for (const p of svc.ports) if (p.port === number && p.targetPort !== undefined) ports.add(p.targetPort);

@@ -5,7 +5,7 @@
  */
 import type { Mesh, MeshPort, MeshService } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
-import { labelsMatch } from "../model/mesh-hosts";
+import { hasLabels, labelsMatch } from "../model/mesh-hosts";
 import { isTcpProtocol, isHttpProtocol } from "../model/mesh-protocol";
 import { isCapturePort } from "./names";
 
@@ -22,7 +22,7 @@ export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {
   const byPort = new Map<number, InboundPort>();
   for (const svc of mesh.services) {
     if (svc.namespace !== proxy.namespace || !svc.selector) continue;
-    if (Object.keys(proxy.labels).length === 0 || !labelsMatch(svc.selector, proxy.labels)) continue;
+    if (!hasLabels(proxy.labels) || !labelsMatch(svc.selector, proxy.labels)) continue;
     for (const port of svc.ports) {
       // A capture port would duplicate virtualInbound's own blackhole chain.
       if (port.targetPort === undefined || isCapturePort(port.targetPort)) continue;

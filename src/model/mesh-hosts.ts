@@ -55,9 +55,36 @@ export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * A label set may answer selector questions itself: while a proxy's config is
+ * generated, its labels are a recording view (src/generate/view-key.ts) that
+ * notes each selector evaluated against them and the answer, so proxies that
+ * answer alike can share the generation. Every selector check on a proxy's
+ * labels goes through labelsMatch or hasLabels.
+ */
+export const LABEL_QUESTIONS = Symbol("label questions");
+
+export interface LabelQuestions {
+  matches(selector: Record<string, string>): boolean;
+  nonEmpty(): boolean;
+}
+
+function questionsOf(labels: Record<string, string>): LabelQuestions | undefined {
+  return (labels as { [LABEL_QUESTIONS]?: LabelQuestions })[LABEL_QUESTIONS];
+}
+
 /** Every label in `selector` is present with the same value in `labels`. */
 export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   if (!selector) return true;
+  const questions = questionsOf(labels);
+  if (questions) return questions.matches(selector);
   for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
   return true;
+}
+
+/** Whether there is any label at all (workloads without labels are selected by nothing). */
+export function hasLabels(labels: Record<string, string>): boolean {
+  const questions = questionsOf(labels);
+  if (questions) return questions.nonEmpty();
+  return Object.keys(labels).length > 0;
 }

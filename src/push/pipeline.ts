@@ -3,7 +3,8 @@
  * one snapshot per proxy view (group) → SnapshotCache → streams.
  *
  * - Proxies with the same `proxyViewKey` share a group and one snapshot; groups
- *   with the same `effectiveViewKey` for the current mesh share one generation.
+ *   that answer every question generation asks of a proxy alike (a ViewIndex
+ *   per mesh) share one generation.
  * - Endpoint-only changes regenerate EDS only; the other three types keep their
  *   snapshot objects, so the server sends nothing for them.
  * - Resources are interned by content (EncodeCache): a config change encodes
@@ -15,10 +16,10 @@ import { Diagnostic } from "../model/types";
 import { BuildMeshOptions, Mesh, buildMesh } from "../model/mesh";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
 import { generate, generateEndpoints } from "../generate";
-import { effectiveViewKey } from "../generate/view-key";
+import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
-import { Snapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
+import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
 import { NodeInfo, Resolution, SnapshotCache } from "../server/snapshot-source";
 import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, mergeRequests, requestFor } from "./request";
@@ -45,11 +46,22 @@ export interface PushReport {
 interface Group {
   proxy: ProxyView;
   snapshot?: Snapshot;
-  /** effectiveViewKey against the mesh the snapshot was built from. */
-  effectiveKey?: string;
   /** What the generator left out for this view, and why. */
   diagnostics: Diagnostic[];
 }
+
+interface FullGeneration {
+  snapshot: Snapshot;
+  diagnostics: Diagnostic[];
+}
+
+/** The generations of one mesh, shared by every group that answers alike. */
+interface MeshViews {
+  full: ViewIndex<FullGeneration>;
+  endpoints: ViewIndex<TypeSnapshot>;
+}
+
+const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex() });
 
 export class PushPipeline {
   readonly cache: SnapshotCache;
@@ -59,6 +71,7 @@ export class PushPipeline {
   private readonly nodeGroups = new Map<string, string>();
   private readonly debouncer: Debouncer<PushRequest>;
   private mesh: Mesh;
+  private views = newViews();
   private meshDiagnostics: Diagnostic[] = [];
   private readonly unsubscribe: () => void;
   pushes = 0;
@@ -129,9 +142,7 @@ export class PushPipeline {
   private buildGroup(key: string): void {
     const g = this.groups.get(key);
     if (!g) return;
-    const shared = new Map<string, Group>();
-    for (const other of this.groups.values()) if (other.snapshot && other.effectiveKey) shared.set(other.effectiveKey, other);
-    this.regenerate(key, g, true, shared);
+    this.regenerate(key, g, true);
   }
 
   private push(req: PushRequest): void {
@@ -140,10 +151,10 @@ export class PushPipeline {
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
     const built = buildMesh(this.store.list(), this.opts.mesh);
     this.mesh = built.mesh;
+    this.views = newViews();
     this.meshDiagnostics = built.diagnostics;
     let changed = 0;
-    const generated = new Map<string, Group>();
-    for (const [key, g] of this.groups) if (this.regenerate(key, g, req.full, generated)) changed++;
+    for (const [key, g] of this.groups) if (this.regenerate(key, g, req.full)) changed++;
     this.pushes++;
     const report: PushReport = {
       full: req.full,
@@ -157,20 +168,16 @@ export class PushPipeline {
     this.opts.onPush?.(report);
   }
 
-  /**
-   * Returns whether the group's snapshot changed. `generated` holds the groups
-   * already done for this mesh by effective key; an equal one is reused.
-   */
-  private regenerate(key: string, g: Group, full: boolean, generated: Map<string, Group>): boolean {
-    const effectiveKey = effectiveViewKey(this.mesh, g.proxy);
-    const twin = generated.get(effectiveKey);
+  /** Returns whether the group's snapshot changed. */
+  private regenerate(key: string, g: Group, full: boolean): boolean {
     let next: Snapshot;
     try {
-      if (twin?.snapshot) {
-        next = twin.snapshot;
-        g.diagnostics = twin.diagnostics;
+      if (full || !g.snapshot) {
+        const out = this.views.full.get(g.proxy, (view) => this.fullGeneration(view));
+        next = out.snapshot;
+        g.diagnostics = out.diagnostics;
       } else {
-        next = full || !g.snapshot ? this.fullSnapshot(g) : this.endpointSnapshot(g.snapshot, g.proxy);
+        next = this.endpointSnapshot(g.snapshot, g.proxy);
       }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
@@ -178,25 +185,24 @@ export class PushPipeline {
     }
     const changed = g.snapshot?.version !== next.version;
     g.snapshot = next;
-    g.effectiveKey = effectiveKey;
-    if (!twin) generated.set(effectiveKey, g);
     this.cache.set(key, next);
     return changed;
   }
 
-  private fullSnapshot(g: Group): Snapshot {
-    const out = generate(this.mesh, g.proxy);
-    g.diagnostics = out.diagnostics ?? [];
-    return makeSnapshot([
+  private fullGeneration(proxy: ProxyView): FullGeneration {
+    const out = generate(this.mesh, proxy);
+    const snapshot = makeSnapshot([
       ...this.encodeAll(LISTENER, out.listeners),
       ...this.encodeAll(ROUTE, out.routes),
       ...this.encodeAll(CLUSTER, out.clusters),
       ...this.encodeAll(ENDPOINT, out.endpoints),
     ]);
+    return { snapshot, diagnostics: out.diagnostics ?? [] };
   }
 
+  /** The group's snapshot with this mesh's EDS; the other types are kept as they are. */
   private endpointSnapshot(base: Snapshot, proxy: ProxyView): Snapshot {
-    const eds = makeTypeSnapshot(this.encodeAll(ENDPOINT, generateEndpoints(this.mesh, proxy)));
+    const eds = this.views.endpoints.get(proxy, (view) => makeTypeSnapshot(this.encodeAll(ENDPOINT, generateEndpoints(this.mesh, view))));
     return eds.version === base.types[ENDPOINT].version ? base : replaceTypes(base, { [ENDPOINT]: eds });
   }
 

@@ -219,3 +219,32 @@ spec:
   assert.equal(h.seen.length, 2, "watchers are not called for an unchanged snapshot");
   h.pipeline.stop();
 });
+
+test("groups that answer generation's questions alike share one generation", () => {
+  const h = harness();
+  const watch = (pod: string, labels: Record<string, string>) => {
+    const r = h.pipeline.cache.resolve({ id: `sidecar~10.244.3.1~${pod}.default~default.svc.cluster.local`, cluster: "", metadata: { NAMESPACE: "default", LABELS: labels } });
+    assert.ok(r.ok);
+    const got: Snapshot[] = [];
+    h.pipeline.cache.watch(r.group, (s) => got.push(s));
+    return got;
+  };
+  // Different groups (their labels differ) that no selector tells apart.
+  const a = watch("sleep-a", { app: "sleep", "pod-template-hash": "aaaa" });
+  const b = watch("sleep-b", { app: "sleep", "pod-template-hash": "bbbb" });
+  const server = watch("httpbin-a", { app: "httpbin", version: "v1" });
+  assert.equal(h.pipeline.groupCount(), 4);
+  assert.equal(a.at(-1), h.latest(), "built once for the first group, reused");
+  assert.equal(b.at(-1), h.latest());
+  assert.notEqual(server.at(-1)!.types[LISTENER].version, h.latest().types[LISTENER].version, "httpbin's Service selects it: inbound listeners");
+
+  h.store.apply(objects(virtualService("4s")));
+  h.clock.advance(AFTER_MS);
+  assert.equal(a.at(-1), h.latest(), "a full push shares too");
+  assert.equal(b.at(-1), h.latest());
+  h.store.apply(objects(slice("10.244.1.10", "10.244.1.12")));
+  h.clock.advance(AFTER_MS);
+  assert.equal(b.at(-1)!.types[ENDPOINT], h.latest().types[ENDPOINT], "an endpoint push shares the EDS snapshot");
+  assert.equal(server.at(-1)!.types[ENDPOINT], h.latest().types[ENDPOINT], "the same EDS whatever the inbound side");
+  h.pipeline.stop();
+});
