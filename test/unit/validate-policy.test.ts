@@ -65,6 +65,12 @@ const cases: [string, Raw, string[]][] = [
   ["negative max connections", policy({ connectionPool: { tcp: { maxConnections: -1 } } }), [
     "error spec.trafficPolicy.connectionPool.tcp.maxConnections: max connections must be non-negative",
   ]],
+  ["max connections beyond int32 (Envoy would refuse the cluster)", policy({ connectionPool: { tcp: { maxConnections: 5000000000 } } }), [
+    "error spec.trafficPolicy.connectionPool.tcp.maxConnections: max connections must be at most 2147483647",
+  ]],
+  ["5xx errors beyond uint32", policy({ outlierDetection: { consecutive5xxErrors: 2 ** 32 } }), [
+    "error spec.trafficPolicy.outlierDetection.consecutive5xxErrors: consecutive 5xx errors must be at most 4294967295",
+  ]],
   ["negative pending requests", policy({ connectionPool: { http: { http1MaxPendingRequests: -5 } } }), [
     "error spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests: http1 max pending requests must be non-negative",
   ]],

@@ -18,9 +18,15 @@ import { intPercent, portSelector } from "./common";
 import { anything, bool, checked, enumOf, int, list, object, str, type Reader } from "./read";
 
 /** A count that must not be negative; `what` names it in Istio's words. */
-function count(what: string): Reader<number> {
+/** Istio declares these counters int32; the uint32 ones (wrapped counts, keepalive probes) pass `UINT32_MAX`. */
+const INT32_MAX = 2 ** 31 - 1;
+const UINT32_MAX = 2 ** 32 - 1;
+
+function count(what: string, max = INT32_MAX): Reader<number> {
   return checked(int, (n, path, ctx) => {
     if (n < 0) ctx.error(path, `${what} must be non-negative`);
+    // Istio refuses such a value when it reads the YAML; Envoy's field could not hold it either.
+    else if (n > max) ctx.error(path, `${what} must be at most ${max}`);
   });
 }
 
@@ -112,7 +118,7 @@ type HTTPPool = NonNullable<ConnectionPoolSettings["http"]>;
 const tcpPool = object<TCPPool>({
   maxConnections: count("max connections"),
   connectTimeout: duration(),
-  tcpKeepalive: object<NonNullable<TCPPool["tcpKeepalive"]>>({ probes: count("keepalive probes"), time: duration(), interval: duration() }),
+  tcpKeepalive: object<NonNullable<TCPPool["tcpKeepalive"]>>({ probes: count("keepalive probes", UINT32_MAX), time: duration(), interval: duration() }),
   maxConnectionDuration: duration(),
   // 0s turns the idle timeout off.
   idleTimeout: duration({ allowZero: true }),
@@ -150,8 +156,8 @@ const connectionPool = object<ConnectionPoolSettings>(
 const outlierDetection = object<OutlierDetection>(
   {
     consecutiveErrors: count("consecutive errors"),
-    consecutive5xxErrors: count("consecutive 5xx errors"),
-    consecutiveGatewayErrors: count("consecutive gateway errors"),
+    consecutive5xxErrors: count("consecutive 5xx errors", UINT32_MAX),
+    consecutiveGatewayErrors: count("consecutive gateway errors", UINT32_MAX),
     consecutiveLocalOriginFailures: count("consecutive local origin failures"),
     splitExternalLocalOriginErrors: bool,
     interval: duration(),
