@@ -20,7 +20,7 @@ export function decodeRequest(mode: Mode, bytes: Buffer, withNode = true): XdsRe
   const node = withNode && m.node ? (m.node as Decoded) : undefined;
   const base = {
     typeUrl: String(m.type_url ?? ""),
-    ...(node ? { node: nodeInfo(node), nodeMetadataBytes: metadataBytes(node) } : {}),
+    ...(node ? { node: nodeInfo(node), nodeMetadataBytes: metadataBytes(bytes, mode === "sotw" ? 2 : 1) } : {}),
     responseNonce: String(m.response_nonce ?? ""),
     errorMessage: err ? err.message || `rejected (code ${err.code ?? 0})` : undefined,
   };
@@ -33,11 +33,44 @@ export function decodeRequest(mode: Mode, bytes: Buffer, withNode = true): XdsRe
   };
 }
 
-/** Size of `node.metadata` on the wire, for the metadata limit. */
-function metadataBytes(n: Decoded): number {
-  if (!n.metadata) return 0;
-  const struct = messageType("google.protobuf.Struct");
-  return struct.encode(n.metadata as Decoded).finish().length;
+/**
+ * Size of `node.metadata` (Node field 3) on the wire, read from the request
+ * bytes: `nodeField` is where the request keeps its node.
+ */
+function metadataBytes(request: Uint8Array, nodeField: number): number {
+  let total = 0;
+  for (const node of lengthDelimited(request, nodeField)) for (const md of lengthDelimited(node, 3)) total += md.length;
+  return total;
+}
+
+/** The payloads of every length-delimited occurrence of `field` at the top level of `buf`. */
+function lengthDelimited(buf: Uint8Array, field: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  const varint = (): number => {
+    let n = 0;
+    let mul = 1;
+    for (;;) {
+      if (i >= buf.length) throw new Error("truncated varint");
+      const b = buf[i++]!;
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) return n;
+      mul *= 128;
+    }
+  };
+  while (i < buf.length) {
+    const tag = varint();
+    const wire = tag % 8;
+    if (wire === 0) varint();
+    else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else if (wire === 2) {
+      const len = varint();
+      if (Math.floor(tag / 8) === field) out.push(buf.subarray(i, i + len));
+      i += len;
+    } else throw new Error(`unexpected wire type ${wire}`);
+  }
+  return out;
 }
 
 function nodeInfo(n: Decoded): NodeInfo {
