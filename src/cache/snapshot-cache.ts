@@ -81,6 +81,11 @@ export class SnapshotCache implements SnapshotSource {
     return this.nodes.get(nodeId)?.group;
   }
 
+  /** Groups holding a snapshot (debug, tests). */
+  get snapshotCount(): number {
+    return this.snapshots.size;
+  }
+
   /** Connected node ids (debug, tests). */
   get nodeCount(): number {
     return this.nodes.size;
