@@ -19,6 +19,15 @@ export interface ServerLimits {
   requestsPerSecond: number;
   /** Requests a stream may send in a burst (token bucket size). */
   requestBurst: number;
+  /**
+   * Subscription changes per second per stream, in names (SotW: the names of
+   * a request that changes the subscription; delta: subscribe + unsubscribe +
+   * initial versions). Work on a request is linear in these names, so this
+   * bounds the share of the server one stream can take.
+   */
+  subscribedNamesPerSecond: number;
+  /** Names a stream may change in a burst (at least maxNamesPerRequest). */
+  subscribedNamesBurst: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams per connection. */
   maxStreamsPerConnection: number;
   /** Open TCP connections; more are answered with RESOURCE_EXHAUSTED and closed. */
@@ -39,6 +48,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxSubscribedNamesTotal: 20_000_000,
   requestsPerSecond: 100,
   requestBurst: 1000,
+  subscribedNamesPerSecond: 100_000,
+  subscribedNamesBurst: 200_000,
   maxStreamsPerConnection: 100,
   maxConnections: 100_000,
   keepaliveTimeMs: 30_000,
@@ -79,12 +90,12 @@ export class TokenBucket {
     this.last = now();
   }
 
-  take(): boolean {
+  take(cost = 1): boolean {
     const t = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rate);
     this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
     return true;
   }
 }

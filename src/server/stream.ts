@@ -68,6 +68,8 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   private closed = false;
   private nonceCounter = 0;
   private readonly bucket: TokenBucket;
+  /** Subscription changes, in names. */
+  private readonly nameBucket: TokenBucket;
   /** Subscribed names counted against the server's budget. */
   private counted = 0;
   readonly connectedAt = Date.now();
@@ -81,7 +83,9 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     ctx?: StreamContext,
   ) {
     this.ctx = ctx ?? createStreamContext();
-    this.bucket = new TokenBucket(this.ctx.limits.requestsPerSecond, this.ctx.limits.requestBurst, this.ctx.now);
+    const limits = this.ctx.limits;
+    this.bucket = new TokenBucket(limits.requestsPerSecond, limits.requestBurst, this.ctx.now);
+    this.nameBucket = new TokenBucket(limits.subscribedNamesPerSecond, limits.subscribedNamesBurst, this.ctx.now);
   }
 
   get proxyId(): string | undefined {
@@ -103,6 +107,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     let st = this.types.get(typeUrl);
     const d = this.decide(st, typeUrl, req);
     if (!st) this.types.set(typeUrl, (st = this.newTypeState()));
+    const changed = d.subscription === st.subscription ? 0 : namesInRequest(req);
+    if (!this.nameBucket.take(changed)) {
+      const l = this.ctx.limits;
+      return this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one stream`);
+    }
     const over = this.countSubscriptions(st, d.subscription);
     if (over) return this.fail(over.code, over.message);
     this.record(st, d, req);
@@ -167,7 +176,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     }
     if (!req.typeUrl && this.allowedTypes.length > 1) return invalid("type_url is required on an aggregated (ADS) stream");
     const initial = req.initialVersions ? Object.keys(req.initialVersions) : [];
-    const count = (req.names?.length ?? 0) + (req.subscribe?.length ?? 0) + (req.unsubscribe?.length ?? 0) + initial.length;
+    const count = namesInRequest(req);
     if (count > limits.maxNamesPerRequest) return exhausted(`a request names ${count} resources; the limit is ${limits.maxNamesPerRequest} per request`);
     for (const list of [req.names, req.subscribe, req.unsubscribe, initial]) {
       for (const n of list ?? []) {
@@ -284,4 +293,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     this.close();
     this.io.fail(code, message);
   }
+}
+
+/** Resource names a request carries, of either variant. */
+function namesInRequest(req: XdsRequest): number {
+  let n = (req.names?.length ?? 0) + (req.subscribe?.length ?? 0) + (req.unsubscribe?.length ?? 0);
+  for (const _ in req.initialVersions ?? {}) n++;
+  return n;
 }

@@ -93,6 +93,32 @@ test("limits: a request storm on one stream is cut off by its token bucket; othe
   await ts.stop();
 });
 
+test("limits: subscription changes per second, in names; a SotW ACK repeating its names costs nothing", async () => {
+  const ts = await serve({ subscribedNamesPerSecond: 10, subscribedNamesBurst: 20 });
+  const client = ownConnection(ts.port);
+  const names = Array.from({ length: 15 }, (_, i) => `n${i}`);
+  const sotw = new TestSotwStream(client, nodeId(1));
+  sotw.send({ typeUrl: ENDPOINT, names });
+  let r = await sotw.next();
+  for (let i = 0; i < 5; i++) {
+    sotw.ack(r, names);
+    sotw.send({ typeUrl: ENDPOINT, names, nonce: "stale" });
+  }
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(sotw.inbox.ended, undefined, "repeating the same subscription is free");
+  sotw.ack(r, [...names, "x1", "x2", "x3", "x4", "x5", "x6"]);
+  const end = await sotw.inbox.whenEnded(3000);
+  assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(end.details, /subscription changes of more than 10 names per second \(burst 20\)/);
+  const delta = new TestDeltaStream(client, nodeId(2));
+  delta.send({ typeUrl: ENDPOINT, subscribe: names });
+  await delta.next();
+  assert.equal(delta.inbox.ended, undefined);
+  await stillServed(ts.port);
+  delta.close();
+  await ts.stop();
+});
+
 test("limits: streams per connection are capped by HTTP/2 max concurrent streams", async () => {
   const ts = await serve({ maxStreamsPerConnection: 2 });
   const client = ownConnection(ts.port);
