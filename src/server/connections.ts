@@ -21,6 +21,8 @@ export interface GateOptions {
   /** Check the HTTP/2 preface (plaintext only: TLS starts with its own handshake). */
   plaintext: boolean;
   inject(socket: net.Socket): void;
+  /** A connection closed (`peer` as in `isRefused`). */
+  onClose?(peer: string): void;
   log?: { warn(o: object, msg: string): void };
 }
 
@@ -97,6 +99,7 @@ export class ConnectionGate {
       if (refused) this.refusedOpen--;
       else this.accepted--;
       if (this.accepted < this.opts.maxConnections) this.warnedFull = false;
+      this.opts.onClose?.(peer);
     });
     const timer = setTimeout(() => socket.destroy(), this.opts.handshakeTimeoutMs);
     timer.unref();

@@ -11,7 +11,7 @@ import { SotwStream } from "./sotw-stream";
 import { DeltaStream } from "./delta-stream";
 import { decodeRequest } from "./decode";
 import { StreamContext, createStreamContext } from "./context";
-import { ServerLimits, STATUS } from "./limits";
+import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
 
 export { decodeRequest } from "./decode";
@@ -49,8 +49,8 @@ export interface ServerOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
-function newStream(mode: Mode, id: string, types: readonly XdsTypeUrl[], source: SnapshotSource, io: StreamIO, ctx: StreamContext): XdsStream {
-  return mode === "sotw" ? new SotwStream(id, types, source, io, ctx) : new DeltaStream(id, types, source, io, ctx);
+function newStream(mode: Mode, id: string, types: readonly XdsTypeUrl[], source: SnapshotSource, io: StreamIO, ctx: StreamContext, rate: RateBudget): XdsStream {
+  return mode === "sotw" ? new SotwStream(id, types, source, io, ctx, rate) : new DeltaStream(id, types, source, io, ctx, rate);
 }
 
 /** The xDS gRPC server over a SnapshotSource. */
@@ -59,6 +59,8 @@ export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private readonly ctx: StreamContext;
   private readonly gates: ConnectionGate[] = [];
+  /** Rate budgets by connection (peer address), dropped when the connection closes. */
+  private readonly rates = new Map<string, RateBudget>();
   private nextId = 0;
 
   constructor(
@@ -122,6 +124,7 @@ export class XdsServer {
         },
       },
       this.ctx,
+      this.rateOf(peer),
     );
     this.streams.add(stream);
     this.options.onStreamOpen?.(stream);
@@ -151,6 +154,12 @@ export class XdsServer {
     call.on("close", done);
   }
 
+  private rateOf(peer: string): RateBudget {
+    let rate = this.rates.get(peer);
+    if (!rate) this.rates.set(peer, (rate = newRateBudget(this.ctx.limits, this.ctx.now)));
+    return rate;
+  }
+
   /**
    * Bind and start; resolves to the bound port (useful with port 0). The
    * socket is ours (see ConnectionGate), gRPC gets connections that speak HTTP/2.
@@ -163,6 +172,7 @@ export class XdsServer {
       handshakeTimeoutMs: this.ctx.limits.handshakeTimeoutMs,
       plaintext: !credentials._isSecure(),
       inject: (socket) => injector.injectConnection(socket),
+      onClose: (peer) => this.rates.delete(peer),
       ...(this.options.log ? { log: this.options.log } : {}),
     });
     const bound = await gate.listen(host, port);

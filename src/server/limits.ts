@@ -15,18 +15,22 @@ export interface ServerLimits {
   maxSubscribedNamesPerStream: number;
   /** Names all streams together may be subscribed to. */
   maxSubscribedNamesTotal: number;
-  /** Sustained requests per second per stream (token bucket refill rate). */
+  /**
+   * Sustained requests per second per connection, shared by its streams (token
+   * bucket refill rate). Envoy opens one stream per connection; sharing means a
+   * client cannot reset its budget by reopening streams.
+   */
   requestsPerSecond: number;
-  /** Requests a stream may send in a burst (token bucket size). */
+  /** Requests a connection may send in a burst (token bucket size). */
   requestBurst: number;
   /**
-   * Subscription changes per second per stream, in names (SotW: the names of
+   * Subscription changes per second per connection, in names (SotW: the names of
    * a request that changes the subscription; delta: subscribe + unsubscribe +
    * initial versions). Work on a request is linear in these names, so this
-   * bounds the share of the server one stream can take.
+   * bounds the share of the server one connection can take.
    */
   subscribedNamesPerSecond: number;
-  /** Names a stream may change in a burst (at least maxNamesPerRequest). */
+  /** Names a connection may change in a burst (at least maxNamesPerRequest). */
   subscribedNamesBurst: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams per connection. */
   maxStreamsPerConnection: number;
@@ -120,4 +124,18 @@ export class SubscriptionBudget {
   get total(): number {
     return this.used;
   }
+}
+
+/** The rate budgets of one connection, shared by all its streams. */
+export interface RateBudget {
+  readonly requests: TokenBucket;
+  /** Subscription changes, in names. */
+  readonly names: TokenBucket;
+}
+
+export function newRateBudget(limits: Readonly<ServerLimits>, now: () => number = Date.now): RateBudget {
+  return {
+    requests: new TokenBucket(limits.requestsPerSecond, limits.requestBurst, now),
+    names: new TokenBucket(limits.subscribedNamesPerSecond, limits.subscribedNamesBurst, now),
+  };
 }

@@ -17,7 +17,7 @@ import { CLUSTER, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from
 import { Decision, NO_SUBSCRIPTION, Subscription } from "./should-respond";
 import { TypeSync, typeStatus, SyncStatus } from "./sync-state";
 import { StreamContext, createStreamContext } from "./context";
-import { LimitError, STATUS, TokenBucket } from "./limits";
+import { LimitError, RateBudget, STATUS, newRateBudget } from "./limits";
 
 export type Mode = "sotw" | "delta";
 
@@ -67,9 +67,8 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   private blocked = false;
   private closed = false;
   private nonceCounter = 0;
-  private readonly bucket: TokenBucket;
-  /** Subscription changes, in names. */
-  private readonly nameBucket: TokenBucket;
+  /** Requests and subscription changes: the connection's, shared with its other streams. */
+  private readonly rate: RateBudget;
   /** Subscribed names counted against the server's budget. */
   private counted = 0;
   readonly connectedAt = Date.now();
@@ -81,11 +80,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     private readonly source: SnapshotSource,
     private readonly io: StreamIO,
     ctx?: StreamContext,
+    rate?: RateBudget,
   ) {
     this.ctx = ctx ?? createStreamContext();
-    const limits = this.ctx.limits;
-    this.bucket = new TokenBucket(limits.requestsPerSecond, limits.requestBurst, this.ctx.now);
-    this.nameBucket = new TokenBucket(limits.subscribedNamesPerSecond, limits.subscribedNamesBurst, this.ctx.now);
+    this.rate = rate ?? newRateBudget(this.ctx.limits, this.ctx.now);
   }
 
   get proxyId(): string | undefined {
@@ -108,9 +106,9 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     const d = this.decide(st, typeUrl, req);
     if (!st) this.types.set(typeUrl, (st = this.newTypeState()));
     const changed = d.subscription === st.subscription ? 0 : namesInRequest(req);
-    if (!this.nameBucket.take(changed)) {
+    if (!this.rate.names.take(changed)) {
       const l = this.ctx.limits;
-      return this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one stream`);
+      return this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one connection`);
     }
     const over = this.countSubscriptions(st, d.subscription);
     if (over) return this.fail(over.code, over.message);
@@ -164,8 +162,8 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     const limits = this.ctx.limits;
     const invalid = (message: string) => ({ code: STATUS.INVALID_ARGUMENT, message });
     const exhausted = (message: string) => ({ code: STATUS.RESOURCE_EXHAUSTED, message });
-    if (!this.bucket.take()) {
-      return exhausted(`more than ${limits.requestsPerSecond} requests per second (burst ${limits.requestBurst}) on one stream`);
+    if (!this.rate.requests.take()) {
+      return exhausted(`more than ${limits.requestsPerSecond} requests per second (burst ${limits.requestBurst}) on one connection`);
     }
     if (!this.node && (!req.node || !req.node.id)) return invalid("the first request on a stream must carry node.id");
     if (!this.node && req.nodeMetadataBytes !== undefined && req.nodeMetadataBytes > limits.maxNodeMetadataBytes) {

@@ -77,17 +77,21 @@ test("limits: too many names in one request", async () => {
 
 test("limits: a request storm on one stream is cut off by its token bucket; other streams go on", async () => {
   const ts = await serve({ requestsPerSecond: 5, requestBurst: 10 });
-  const client = ownConnection(ts.port);
-  const calm = new TestSotwStream(client, nodeId(2));
+  const calm = new TestSotwStream(ownConnection(ts.port), nodeId(2));
   calm.send({ typeUrl: CLUSTER });
   const first = await calm.next();
-  const storm = new TestSotwStream(client, nodeId(3));
+  const stormClient = ownConnection(ts.port);
+  const storm = new TestSotwStream(stormClient, nodeId(3));
   for (let i = 0; i < 50; i++) storm.send({ typeUrl: CLUSTER, nonce: "bogus" });
   const end = await storm.inbox.whenEnded(3000);
   assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(end.details, /more than 5 requests per second \(burst 10\)/);
+  assert.match(end.details, /more than 5 requests per second \(burst 10\) on one connection/);
+  // The budget is the connection's: a new stream on it does not start afresh.
+  const again = new TestSotwStream(stormClient, nodeId(4));
+  for (let i = 0; i < 5; i++) again.send({ typeUrl: CLUSTER, nonce: "bogus" });
+  assert.equal((await again.inbox.whenEnded(3000)).code, grpc.status.RESOURCE_EXHAUSTED);
   calm.ack(first);
-  assert.equal(calm.inbox.ended, undefined, "the calm stream on the same connection is untouched");
+  assert.equal(calm.inbox.ended, undefined, "the calm stream on another connection is untouched");
   await stillServed(ts.port);
   calm.close();
   await ts.stop();
@@ -109,8 +113,8 @@ test("limits: subscription changes per second, in names; a SotW ACK repeating it
   sotw.ack(r, [...names, "x1", "x2", "x3", "x4", "x5", "x6"]);
   const end = await sotw.inbox.whenEnded(3000);
   assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(end.details, /subscription changes of more than 10 names per second \(burst 20\)/);
-  const delta = new TestDeltaStream(client, nodeId(2));
+  assert.match(end.details, /subscription changes of more than 10 names per second \(burst 20\) on one connection/);
+  const delta = new TestDeltaStream(ownConnection(ts.port), nodeId(2));
   delta.send({ typeUrl: ENDPOINT, subscribe: names });
   await delta.next();
   assert.equal(delta.inbox.ended, undefined);
