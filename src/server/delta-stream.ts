@@ -7,7 +7,7 @@ import { Snapshot } from "../cache/snapshot";
 import { CLUSTER, ENDPOINT, XdsTypeUrl } from "../xds/types";
 import { Decision, decideDelta } from "./should-respond";
 import { deltaResponse } from "./responses";
-import { TypeState, XdsRequest, XdsStream } from "./stream";
+import { TypeState, XdsRequest, XdsStream, namesInRequest } from "./stream";
 
 interface DeltaTypeState extends TypeState {
   /** Names the client just subscribed to; those that do not exist are answered in removed_resources. */
@@ -31,6 +31,14 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
   protected newTypeState(): DeltaTypeState {
     return { ...this.baseTypeState(), newlySubscribed: [], clientHas: new Map() };
+  }
+
+  protected upfrontCost(req: XdsRequest): number {
+    return namesInRequest(req);
+  }
+
+  protected decidedCost(): number {
+    return 0;
   }
 
   protected apply(st: DeltaTypeState, d: Decision, req: XdsRequest): void {

@@ -134,6 +134,7 @@ export class XdsServer {
       this.options.onStreamClose?.(stream);
     };
     call.on("data", (bytes: Buffer) => {
+      if (stream.refuseIfOverBudget()) return;
       let req: XdsRequest;
       try {
         req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);

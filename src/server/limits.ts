@@ -52,7 +52,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxSubscribedNamesTotal: 20_000_000,
   requestsPerSecond: 100,
   requestBurst: 1000,
-  subscribedNamesPerSecond: 100_000,
+  subscribedNamesPerSecond: 50_000,
   subscribedNamesBurst: 200_000,
   maxStreamsPerConnection: 100,
   maxConnections: 100_000,
@@ -95,12 +95,17 @@ export class TokenBucket {
   }
 
   take(cost = 1): boolean {
+    if (this.peek() < cost) return false;
+    this.tokens -= cost;
+    return true;
+  }
+
+  /** Tokens available now. */
+  peek(): number {
     const t = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rate);
     this.last = t;
-    if (this.tokens < cost) return false;
-    this.tokens -= cost;
-    return true;
+    return this.tokens;
   }
 }
 

@@ -6,7 +6,7 @@
 import { Snapshot } from "../cache/snapshot";
 import { EncodedResource } from "../xds/resource";
 import { CLUSTER, ENDPOINT, XdsTypeUrl } from "../xds/types";
-import { Decision, decideSotw } from "./should-respond";
+import { Decision, Subscription, decideSotw } from "./should-respond";
 import { TypeState, XdsRequest, XdsStream } from "./stream";
 
 interface SotwTypeState extends TypeState {
@@ -28,6 +28,17 @@ export class SotwStream extends XdsStream<SotwTypeState> {
 
   protected newTypeState(): SotwTypeState {
     return { ...this.baseTypeState(), lastSent: new Map() };
+  }
+
+  protected upfrontCost(): number {
+    return 0;
+  }
+
+  /** A SotW request repeats the whole subscription; only what it adds or drops is a change. */
+  protected decidedCost(before: Subscription, d: Decision): number {
+    const added = d.kind === "initial" ? d.subscription.names.size : d.subscribed.filter((n) => n !== "*").length;
+    const removed = before.names.size - (d.subscription.names.size - added);
+    return added + removed + (d.subscription.wildcard !== before.wildcard ? 1 : 0);
   }
 
   protected apply(): void {

@@ -95,6 +95,8 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     if (this.closed) return;
     const problem = this.checkRequest(req);
     if (problem) return this.fail(problem.code, problem.message);
+    // Delta requests are charged before any work on their names is done.
+    if (!this.rate.names.take(this.upfrontCost(req))) return this.failNameRate();
     if (!this.node) {
       const resolved = this.source.resolve(req.node!);
       if (!resolved.ok) return this.fail(STATUS.INVALID_ARGUMENT, `cannot serve node "${req.node!.id}": ${resolved.error}`);
@@ -105,16 +107,26 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     let st = this.types.get(typeUrl);
     const d = this.decide(st, typeUrl, req);
     if (!st) this.types.set(typeUrl, (st = this.newTypeState()));
-    const changed = d.subscription === st.subscription ? 0 : namesInRequest(req);
-    if (!this.rate.names.take(changed)) {
-      const l = this.ctx.limits;
-      return this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one connection`);
-    }
+    if (d.subscription !== st.subscription && !this.rate.names.take(this.decidedCost(st.subscription, d))) return this.failNameRate();
     const over = this.countSubscriptions(st, d.subscription);
     if (over) return this.fail(over.code, over.message);
     this.record(st, d, req);
     this.apply(st, d, req);
     this.flush();
+  }
+
+  /**
+   * Refuse before decoding when the connection has no budget left, so a client
+   * that keeps sending big requests does not even cost their decoding.
+   */
+  refuseIfOverBudget(): boolean {
+    if (this.closed) return true;
+    if (this.rate.requests.peek() >= 1 && this.rate.names.peek() > 0) return false;
+    if (this.rate.requests.peek() < 1) {
+      const l = this.ctx.limits;
+      this.fail(STATUS.RESOURCE_EXHAUSTED, `more than ${l.requestsPerSecond} requests per second (burst ${l.requestBurst}) on one connection`);
+    } else this.failNameRate();
+    return true;
   }
 
   onSnapshot(s: Snapshot): void {
@@ -153,6 +165,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   protected abstract newTypeState(): S;
   /** Variant-specific bookkeeping after the shared part of a decision is recorded. */
   protected abstract apply(st: S, d: Decision, req: XdsRequest): void;
+  /** Names a request is charged before the decision (delta: all it carries). */
+  protected abstract upfrontCost(req: XdsRequest): number;
+  /** Names charged once the decision changed the subscription (SotW: added + removed). */
+  protected abstract decidedCost(before: Subscription, d: Decision): number;
   /** Send what this type needs now, if anything. */
   protected abstract push(t: XdsTypeUrl, st: S, snapshot: Snapshot): void;
 
@@ -286,6 +302,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     return "p" + (++this.nonceCounter).toString(36);
   }
 
+  private failNameRate(): void {
+    const l = this.ctx.limits;
+    this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one connection`);
+  }
+
   private fail(code: number, message: string): void {
     if (this.closed) return;
     this.close();
@@ -294,7 +315,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
 }
 
 /** Resource names a request carries, of either variant. */
-function namesInRequest(req: XdsRequest): number {
+export function namesInRequest(req: XdsRequest): number {
   let n = (req.names?.length ?? 0) + (req.subscribe?.length ?? 0) + (req.unsubscribe?.length ?? 0);
   for (const _ in req.initialVersions ?? {}) n++;
   return n;
