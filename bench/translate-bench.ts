@@ -27,7 +27,6 @@ import type { DestinationRule, EndpointSlice, Gateway, MeshObject, Pod, Service,
 import { generate, generateEndpoints, GeneratedResources } from "../src/generate";
 import { outboundClusterName } from "../src/generate/names";
 import { EncodeCache } from "../src/xds/encode-cache";
-import { encodeStats } from "../src/xds/resource";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../src/xds/types";
 
 interface Shape {
@@ -193,12 +192,12 @@ function pass(all: ProxyView[], cache: EncodeCache, gen: (v: ProxyView) => Gener
       const k0 = performance.now();
       for (const r of out[key]) JSON.stringify(r);
       const k1 = performance.now();
-      const before = encodeStats.count;
+      const before = cache.encodes;
       for (const r of out[key]) cache.encode(url, r);
       p.encodeMs += performance.now() - k1;
       p.keyMs += k1 - k0;
       t.calls += out[key].length;
-      t.encoded += encodeStats.count - before;
+      t.encoded += cache.encodes - before;
     });
   }
   return p;

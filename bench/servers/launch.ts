@@ -15,7 +15,7 @@ export const SERVER_KINDS: readonly ServerKind[] = ["mini-pilot", "go-control-pl
 export interface ServerStats {
   cpuMicros: number;
   rssBytes: number;
-  /** Resources wrapped/encoded by the server (mini-pilot: encodeStats.count). */
+  /** Resources wrapped/encoded by the server (mini-pilot: resources wrapped with fromBytes). */
   encodes?: number;
   raw: Record<string, unknown>;
 }

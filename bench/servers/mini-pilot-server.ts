@@ -1,7 +1,7 @@
 /**
  * mini-pilot under test: the real XdsServer + SnapshotCache, fed through the
  * same HTTP API as the go-control-plane peer. Each resource's bytes are wrapped
- * once (`fromBytes`, counted by `encodeStats`) and reused while unchanged, and a
+ * once (`fromBytes`, counted in `wrapped`) and reused while unchanged, and a
  * type whose resources did not change keeps its TypeSnapshot — what a producer
  * using the EncodeCache and `replaceTypes` does.
  *
@@ -10,9 +10,9 @@
  */
 import { XdsServer } from "../../src/server/grpc-server";
 import { XdsStream } from "../../src/server/stream";
-import { SnapshotCache } from "../../src/server/snapshot-source";
+import { SnapshotCache } from "../../src/cache/snapshot-cache";
 import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../../src/cache/snapshot";
-import { EncodedResource, encodeStats, fromBytes } from "../../src/xds/resource";
+import { EncodedResource, fromBytes } from "../../src/xds/resource";
 import { envoyRoot } from "../../src/xds/protos";
 import { ALL_TYPES, XdsTypeUrl, isXdsTypeUrl } from "../../src/xds/types";
 import { SnapshotBody, announce, processStats, rawResource, startControlHttp } from "./control-http";
@@ -21,6 +21,8 @@ let current: Snapshot | undefined;
 const groups = new Set<string>();
 let interned = new Map<string, EncodedResource>();
 let snapshotsSet = 0;
+/** Resources wrapped with `fromBytes` (the bench's "encodes"). */
+let wrapped = 0;
 
 function groupOf(nodeId: string): string {
   const podNs = nodeId.split("~")[2] ?? "";
@@ -47,6 +49,7 @@ function applySnapshot(body: SnapshotBody): object {
       if (!r) {
         const raw = rawResource(t, b64);
         r = fromBytes(t, raw.name, raw.value);
+        wrapped++;
       }
       nextInterned.set(b64, r);
       return r;
@@ -86,7 +89,7 @@ async function main(): Promise<void> {
   const port = await server.listen("127.0.0.1:0");
   const web = await startControlHttp({
     snapshot: applySnapshot,
-    stats: () => ({ ...processStats(), encodes: encodeStats.count, streamsOpen: server.streamCount, groups: groups.size, snapshotsSet }),
+    stats: () => ({ ...processStats(), encodes: wrapped, streamsOpen: server.streamCount, groups: groups.size, snapshotsSet }),
     debug: (proxy) => debugStreams(server, proxy),
   });
   announce(port, web, () => server.shutdown(1000));

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
 import { createLogger, Logger } from "../log";
 import { XdsServer } from "../server/grpc-server";
-import { SnapshotCache } from "../server/snapshot-source";
+import { SnapshotCache } from "../cache/snapshot-cache";
 import { Snapshot, makeSnapshot, checkConsistency } from "../cache/snapshot";
 import { loadResourcesText } from "../sources/resources-file";
 import { watchFile } from "../sources/watch-file";

@@ -20,7 +20,7 @@ import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
 import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
-import { NodeInfo, Resolution, SnapshotCache } from "../server/snapshot-source";
+import { NodeInfo, Resolution, SnapshotCache } from "../cache/snapshot-cache";
 import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, mergeRequests, requestFor } from "./request";
 
@@ -66,9 +66,8 @@ const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewI
 export class PushPipeline {
   readonly cache: SnapshotCache;
   private readonly encoder = new EncodeCache();
+  /** Groups with at least one connected proxy (and the one being resolved). */
   private readonly groups = new Map<string, Group>();
-  /** Latest group of each node id, for /debug/config_dump. */
-  private readonly nodeGroups = new Map<string, string>();
   private readonly debouncer: Debouncer<PushRequest>;
   private mesh: Mesh;
   private views = newViews();
@@ -82,7 +81,12 @@ export class PushPipeline {
   ) {
     this.cache = new SnapshotCache((node) => this.resolve(node), {
       onFirstWatch: (g) => this.buildGroup(g),
-      onLastUnwatch: (g) => this.groups.delete(g),
+      // The last proxy of a group went away: forget its view and snapshot, so
+      // memory follows the proxies connected now, not every one ever seen.
+      onLastUnwatch: (g) => {
+        this.groups.delete(g);
+        this.cache.forget(g);
+      },
     });
     this.debouncer = new Debouncer<PushRequest>(
       { afterMs: opts.debounceAfterMs ?? 100, maxMs: opts.debounceMaxMs ?? 10_000 },
@@ -112,7 +116,7 @@ export class PushPipeline {
 
   /** The snapshot a connected node id currently gets. */
   snapshotForNode(nodeId: string): Snapshot | undefined {
-    const g = this.nodeGroups.get(nodeId);
+    const g = this.cache.groupOfNode(nodeId);
     return g ? this.groups.get(g)?.snapshot : undefined;
   }
 
@@ -134,8 +138,8 @@ export class PushPipeline {
     const parsed = parseProxy(node.id, node.metadata);
     if (!parsed.ok) return { ok: false, error: parsed.error };
     const key = proxyViewKey(parsed.proxy);
+    // A stream watches the group right after resolving; the watch (not this) keeps it alive.
     if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [] });
-    this.nodeGroups.set(node.id, key);
     return { ok: true, group: key };
   }
 

@@ -4,13 +4,17 @@
  * the response serializer is the identity.
  */
 import * as grpc from "@grpc/grpc-js";
-import { messageType } from "../xds/protos";
-import { toJson } from "../xds/json";
 import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, SHORT_NAME } from "../xds/types";
-import { Mode, XdsRequest, XdsStream } from "./stream";
-import { NodeInfo, SnapshotSource } from "./snapshot-source";
+import { SnapshotSource } from "../cache/snapshot-cache";
+import { Mode, StreamIO, XdsRequest, XdsStream } from "./stream";
+import { SotwStream } from "./sotw-stream";
+import { DeltaStream } from "./delta-stream";
+import { decodeRequest } from "./decode";
+import { StreamContext, createStreamContext } from "./context";
+import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
+import { ConnectionGate } from "./connections";
 
-type Decoded = Record<string, unknown>;
+export { decodeRequest } from "./decode";
 
 interface Method {
   service: string;
@@ -36,63 +40,54 @@ const METHODS: Method[] = [
 ];
 
 export interface ServerOptions {
-  /** Max concurrent streams per HTTP/2 connection. */
+  /** Per-request, per-stream and per-connection limits; unset ones take DEFAULT_LIMITS. */
+  limits?: Partial<ServerLimits>;
+  /** Max concurrent streams per HTTP/2 connection (same as limits.maxStreamsPerConnection). */
   maxConcurrentStreams?: number;
   onStreamOpen?(s: XdsStream): void;
   onStreamClose?(s: XdsStream): void;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
-/** Decode a request of either variant into the stream's shape. */
-export function decodeRequest(mode: Mode, bytes: Buffer): XdsRequest {
-  const type = messageType(mode === "sotw" ? "envoy.service.discovery.v3.DiscoveryRequest" : "envoy.service.discovery.v3.DeltaDiscoveryRequest");
-  const m = type.decode(bytes) as unknown as Decoded;
-  const err = m.error_detail as { message?: string; code?: number } | null | undefined;
-  const base = {
-    typeUrl: String(m.type_url ?? ""),
-    node: m.node ? nodeInfo(m.node as Decoded) : undefined,
-    responseNonce: String(m.response_nonce ?? ""),
-    errorMessage: err ? err.message || `rejected (code ${err.code ?? 0})` : undefined,
-  };
-  if (mode === "sotw") return { ...base, names: (m.resource_names as string[]) ?? [] };
-  return {
-    ...base,
-    subscribe: (m.resource_names_subscribe as string[]) ?? [],
-    unsubscribe: (m.resource_names_unsubscribe as string[]) ?? [],
-    initialVersions: { ...((m.initial_resource_versions as Record<string, string>) ?? {}) },
-  };
-}
-
-function nodeInfo(n: Decoded): NodeInfo {
-  const metadata = n.metadata ? (toJson(messageType("google.protobuf.Struct"), n.metadata as Decoded) as Record<string, unknown>) : {};
-  const loc = n.locality as { region?: string; zone?: string; sub_zone?: string } | undefined;
-  return {
-    id: String(n.id ?? ""),
-    cluster: String(n.cluster ?? ""),
-    metadata,
-    ...(loc ? { locality: { region: loc.region ?? "", zone: loc.zone ?? "", sub_zone: loc.sub_zone ?? "" } } : {}),
-    ...(n.user_agent_name ? { userAgent: String(n.user_agent_name) } : {}),
-  };
+function newStream(mode: Mode, id: string, types: readonly XdsTypeUrl[], source: SnapshotSource, io: StreamIO, ctx: StreamContext, rate: RateBudget): XdsStream {
+  return mode === "sotw" ? new SotwStream(id, types, source, io, ctx, rate) : new DeltaStream(id, types, source, io, ctx, rate);
 }
 
 /** The xDS gRPC server over a SnapshotSource. */
 export class XdsServer {
   private readonly server: grpc.Server;
   private readonly streams = new Set<XdsStream>();
+  private readonly ctx: StreamContext;
+  private readonly gates: ConnectionGate[] = [];
+  /** Rate budgets by connection (peer address), dropped when the connection closes. */
+  private readonly rates = new Map<string, RateBudget>();
   private nextId = 0;
 
   constructor(
     private readonly source: SnapshotSource,
     private readonly options: ServerOptions = {},
   ) {
+    this.ctx = createStreamContext({
+      ...(options.maxConcurrentStreams !== undefined ? { maxStreamsPerConnection: options.maxConcurrentStreams } : {}),
+      ...options.limits,
+    });
+    const limits = this.ctx.limits;
     this.server = new grpc.Server({
-      "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 100_000,
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      "grpc.max_concurrent_streams": limits.maxStreamsPerConnection,
+      "grpc.max_receive_message_length": limits.maxReceiveMessageBytes,
       "grpc.max_send_message_length": 256 * 1024 * 1024,
+      // Server keepalive: a dead or frozen client does not hold its streams forever.
+      "grpc.keepalive_time_ms": limits.keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 5000,
     });
     for (const m of METHODS) this.addMethod(m);
+  }
+
+  /** The limits in force (defaults filled in). */
+  get limits(): Readonly<ServerLimits> {
+    return this.ctx.limits;
   }
 
   private addMethod(m: Method): void {
@@ -111,13 +106,26 @@ export class XdsServer {
 
   private handle(m: Method, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
     const id = `${m.mode}-${++this.nextId}`;
-    const stream = new XdsStream(id, m.mode, m.types, this.source, {
-      write: (b) => call.write(b),
-      fail: (code, details) => {
-        this.options.log?.warn({ stream: id, proxy: stream.proxyId, code, details }, "closing xDS stream");
-        call.emit("error", { code, details });
+    const peer = call.getPeer();
+    if (this.gates.some((g) => g.isRefused(peer))) {
+      call.emit("error", { code: STATUS.RESOURCE_EXHAUSTED, details: `the server is at its limit of ${this.ctx.limits.maxConnections} connections; try again later or another replica` });
+      return;
+    }
+    const stream = newStream(
+      m.mode,
+      id,
+      m.types,
+      this.source,
+      {
+        write: (b) => call.write(b),
+        fail: (code, details) => {
+          this.options.log?.warn({ stream: id, proxy: stream.proxyId, peer, code, details }, "closing xDS stream");
+          call.emit("error", { code, details });
+        },
       },
-    });
+      this.ctx,
+      this.rateOf(peer),
+    );
     this.streams.add(stream);
     this.options.onStreamOpen?.(stream);
     const done = () => {
@@ -126,9 +134,10 @@ export class XdsServer {
       this.options.onStreamClose?.(stream);
     };
     call.on("data", (bytes: Buffer) => {
+      if (stream.refuseIfOverBudget()) return;
       let req: XdsRequest;
       try {
-        req = decodeRequest(m.mode, bytes);
+        req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
       } catch (e) {
         stream.close();
         call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(e as Error).message}` });
@@ -146,16 +155,46 @@ export class XdsServer {
     call.on("close", done);
   }
 
-  /** Bind and start; resolves to the bound port (useful with port 0). */
-  listen(address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+  private rateOf(peer: string): RateBudget {
+    let rate = this.rates.get(peer);
+    if (!rate) this.rates.set(peer, (rate = newRateBudget(this.ctx.limits, this.ctx.now)));
+    return rate;
+  }
+
+  /**
+   * Bind and start; resolves to the bound port (useful with port 0). The
+   * socket is ours (see ConnectionGate), gRPC gets connections that speak HTTP/2.
+   */
+  async listen(address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+    const { host, port } = splitAddress(address);
+    const injector = this.server.createConnectionInjector(credentials);
+    const gate = new ConnectionGate({
+      maxConnections: this.ctx.limits.maxConnections,
+      handshakeTimeoutMs: this.ctx.limits.handshakeTimeoutMs,
+      plaintext: !credentials._isSecure(),
+      inject: (socket) => injector.injectConnection(socket),
+      onClose: (peer) => this.rates.delete(peer),
+      ...(this.options.log ? { log: this.options.log } : {}),
     });
+    const bound = await gate.listen(host, port);
+    this.gates.push(gate);
+    return bound;
+  }
+
+  /** Open connections within the limit, over all listeners. */
+  get connectionCount(): number {
+    return this.gates.reduce((n, g) => n + g.count, 0);
+  }
+
+  /** Names subscribed over all streams (counted against limits.maxSubscribedNamesTotal). */
+  get subscribedNames(): number {
+    return this.ctx.budget.total;
   }
 
   /** Stop accepting, end open streams cleanly, wait up to `graceMs`, then force. */
   async shutdown(graceMs = 5000): Promise<void> {
     for (const s of this.streams) s.close();
+    for (const g of this.gates) g.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -170,6 +209,7 @@ export class XdsServer {
   }
 
   forceShutdown(): void {
+    for (const g of this.gates) g.close();
     this.server.forceShutdown();
   }
 
@@ -203,4 +243,12 @@ export class XdsServer {
   get streamCount(): number {
     return this.streams.size;
   }
+}
+
+/** "host:port", "[v6]:port" or ":port" (all interfaces). */
+function splitAddress(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(address);
+  if (!m) throw new Error(`cannot parse listen address "${address}": want HOST:PORT`);
+  const host = m[1] ?? m[2] ?? "";
+  return { host: host === "" ? "::" : host, port: Number(m[3]) };
 }

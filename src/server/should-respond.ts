@@ -66,10 +66,23 @@ function sotwSubscription(state: WatchState | undefined, req: SotwRequest): { su
   const explicitWildcard = req.names.includes("*");
   const names = new Set(req.names.filter((n) => n !== "*"));
   const namesGiven = (state?.namesGiven ?? false) || names.size > 0;
-  if (!req.wildcardType) return { subscription: { wildcard: false, names }, namesGiven };
   // Legacy wildcard: an empty list is wildcard until the client has named something.
-  const legacyWildcard = req.names.length === 0 && !namesGiven;
-  return { subscription: { wildcard: explicitWildcard || legacyWildcard, names }, namesGiven };
+  const wildcard = req.wildcardType && (explicitWildcard || (req.names.length === 0 && !namesGiven));
+  return { subscription: sameOrNew(state?.subscription, wildcard, names), namesGiven };
+}
+
+/**
+ * SotW requests repeat the whole subscription (an EDS ACK names every
+ * cluster). An unchanged one keeps its object, so what is derived from it
+ * (the selection memo's key) is not computed again for every ACK.
+ */
+function sameOrNew(before: Subscription | undefined, wildcard: boolean, names: Set<string>): Subscription {
+  if (before && before.wildcard === wildcard && before.names.size === names.size) {
+    let same = true;
+    for (const n of names) if (!before.names.has(n)) same = false;
+    if (same) return before;
+  }
+  return { wildcard, names };
 }
 
 /** Names (or wildcard, as "*") that `after` wants and `before` did not. */
@@ -95,19 +108,7 @@ export interface DeltaRequest {
  */
 export function decideDelta(state: WatchState | undefined, req: DeltaRequest): Decision {
   const before = state?.subscription ?? NO_SUBSCRIPTION;
-  const names = new Set(before.names);
-  let wildcard = before.wildcard;
-  if (state === undefined && req.wildcardType && req.subscribe.length === 0) wildcard = true;
-  for (const n of req.subscribe) {
-    if (n === "*") wildcard = true;
-    else names.add(n);
-  }
-  for (const n of req.unsubscribe) {
-    if (n === "*") wildcard = false;
-    else names.delete(n);
-  }
-  const subscription: Subscription = { wildcard, names };
-  const subscribed = addedNames(before, subscription);
+  const { subscription, subscribed } = applyDeltaChanges(before, state === undefined && req.wildcardType && req.subscribe.length === 0, req);
   const namesGiven = true;
   if (state === undefined) return { kind: "initial", subscription, namesGiven };
   if (req.responseNonce === "" || req.responseNonce !== state.sentNonce) {
@@ -117,4 +118,38 @@ export function decideDelta(state: WatchState | undefined, req: DeltaRequest): D
   }
   if (req.errorMessage !== undefined) return { kind: "nack", message: req.errorMessage, subscription, namesGiven, subscribed };
   return { kind: "ack", subscription, namesGiven, subscribed };
+}
+
+/**
+ * The subscription after a delta request, and the names (or "*") it added.
+ * An ACK without changes keeps the subscription object and costs nothing;
+ * otherwise the cost is the copy plus the request's own names, never a scan
+ * per name over the subscription.
+ */
+function applyDeltaChanges(
+  before: Subscription,
+  initialWildcard: boolean,
+  req: DeltaRequest,
+): { subscription: Subscription; subscribed: string[] } {
+  if (!initialWildcard && req.subscribe.length === 0 && req.unsubscribe.length === 0) return { subscription: before, subscribed: [] };
+  const names = new Set(before.names);
+  let wildcard = before.wildcard || initialWildcard;
+  for (const n of req.subscribe) {
+    if (n === "*") wildcard = true;
+    else names.add(n);
+  }
+  for (const n of req.unsubscribe) {
+    if (n === "*") wildcard = false;
+    else names.delete(n);
+  }
+  const subscribed: string[] = [];
+  if (wildcard && !before.wildcard) subscribed.push("*");
+  const seen = new Set<string>();
+  for (const n of req.subscribe) {
+    if (n !== "*" && names.has(n) && !before.names.has(n) && !seen.has(n)) {
+      seen.add(n);
+      subscribed.push(n);
+    }
+  }
+  return { subscription: { wildcard, names }, subscribed };
 }

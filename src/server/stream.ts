@@ -1,6 +1,10 @@
 /**
- * One xDS stream (SotW or delta, ADS or a single type), independent of gRPC:
- * requests in, pre-encoded response bytes out through `StreamIO`.
+ * The subscription core shared by both xDS variants, independent of gRPC:
+ * requests in, pre-encoded response bytes out through `StreamIO`. It owns what
+ * SotW and delta have in common: the node and its group's snapshot, the
+ * per-type subscriptions and sync records, the request checks and limits, flow
+ * control and make-before-break ordering. `SotwStream` and `DeltaStream` add
+ * only what a response of their variant is made of.
  *
  * Flow control: per type at most one response waits for its ACK (as
  * go-control-plane does), and when the transport's buffer is full the stream
@@ -8,13 +12,12 @@
  * latest snapshot, so a slow client coalesces updates instead of queueing them.
  */
 import { Snapshot } from "../cache/snapshot";
-import { EncodedResource } from "../xds/resource";
-import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from "../xds/types";
-import { Decision, NO_SUBSCRIPTION, Subscription, decideDelta, decideSotw } from "./should-respond";
-import { deltaResponse, sotwResponse } from "./responses";
-import { NodeInfo, SnapshotSource } from "./snapshot-source";
+import { NodeInfo, SnapshotSource } from "../cache/snapshot-cache";
+import { CLUSTER, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from "../xds/types";
+import { Decision, NO_SUBSCRIPTION, Subscription } from "./should-respond";
 import { TypeSync, typeStatus, SyncStatus } from "./sync-state";
-import { selectResources } from "./select";
+import { StreamContext, createStreamContext } from "./context";
+import { LimitError, RateBudget, STATUS, newRateBudget } from "./limits";
 
 export type Mode = "sotw" | "delta";
 
@@ -29,6 +32,8 @@ export interface StreamIO {
 export interface XdsRequest {
   typeUrl: string;
   node?: NodeInfo;
+  /** Size of `node.metadata` as encoded, when a node was decoded. */
+  nodeMetadataBytes?: number;
   responseNonce: string;
   errorMessage?: string;
   /** SotW */
@@ -39,64 +44,89 @@ export interface XdsRequest {
   initialVersions?: Record<string, string>;
 }
 
-interface TypeState {
+/** What both variants keep per type. */
+export interface TypeState {
   subscription: Subscription;
   namesGiven: boolean;
   sentNonce?: string;
   awaitingAck: boolean;
   /** Answer the next flush even if nothing changed (initial request, new names). */
   mustRespond: boolean;
-  /** Names the client just subscribed to; delta answers those that do not exist in removed_resources. */
-  newlySubscribed: string[];
-  /** What the client holds: name -> resource (SotW: the last full set sent; delta: from acks and initial versions). */
-  clientHas: Map<string, string>;
-  /** SotW: resources of the last response (kept to delay cluster removal). */
-  lastSent: Map<string, EncodedResource>;
   /** Content key of the last rejected response: never sent again. */
   rejectedKey?: string;
   sync: TypeSync;
 }
 
-/** gRPC status codes used here. */
-const INVALID_ARGUMENT = 3;
-
-export class XdsStream {
-  private readonly types = new Map<XdsTypeUrl, TypeState>();
+export abstract class XdsStream<S extends TypeState = TypeState> {
+  abstract readonly mode: Mode;
+  protected readonly types = new Map<XdsTypeUrl, S>();
+  protected snapshot?: Snapshot;
+  protected readonly ctx: StreamContext;
   private node?: NodeInfo;
-  private snapshot?: Snapshot;
   private unwatch?: () => void;
   private blocked = false;
   private closed = false;
   private nonceCounter = 0;
+  /** Requests and subscription changes: the connection's, shared with its other streams. */
+  private readonly rate: RateBudget;
+  /** Subscribed names counted against the server's budget. */
+  private counted = 0;
   readonly connectedAt = Date.now();
 
   constructor(
     readonly id: string,
-    readonly mode: Mode,
     /** ADS: all four; a per-type service: just its own. */
-    private readonly allowedTypes: readonly XdsTypeUrl[],
+    protected readonly allowedTypes: readonly XdsTypeUrl[],
     private readonly source: SnapshotSource,
     private readonly io: StreamIO,
-  ) {}
+    ctx?: StreamContext,
+    rate?: RateBudget,
+  ) {
+    this.ctx = ctx ?? createStreamContext();
+    this.rate = rate ?? newRateBudget(this.ctx.limits, this.ctx.now);
+  }
 
   get proxyId(): string | undefined {
     return this.node?.id;
   }
 
-  /** Handle one request. Protocol errors end this stream only. */
+  /** Handle one request. Protocol errors and exceeded limits end this stream only. */
   onRequest(req: XdsRequest): void {
     if (this.closed) return;
     const problem = this.checkRequest(req);
-    if (problem) return this.failStream(problem);
+    if (problem) return this.fail(problem.code, problem.message);
+    // Delta requests are charged before any work on their names is done.
+    if (!this.rate.names.take(this.upfrontCost(req))) return this.failNameRate();
     if (!this.node) {
       const resolved = this.source.resolve(req.node!);
-      if (!resolved.ok) return this.failStream(`cannot serve node "${req.node!.id}": ${resolved.error}`);
+      if (!resolved.ok) return this.fail(STATUS.INVALID_ARGUMENT, `cannot serve node "${req.node!.id}": ${resolved.error}`);
       this.node = req.node;
-      this.unwatch = this.source.watch(resolved.group, (s) => this.onSnapshot(s));
+      this.unwatch = this.source.watch(resolved.group, (s) => this.onSnapshot(s), req.node!.id);
     }
     const typeUrl = (req.typeUrl || this.allowedTypes[0]) as XdsTypeUrl;
-    this.apply(typeUrl, req);
+    let st = this.types.get(typeUrl);
+    const d = this.decide(st, typeUrl, req);
+    if (!st) this.types.set(typeUrl, (st = this.newTypeState()));
+    if (d.subscription !== st.subscription && !this.rate.names.take(this.decidedCost(st.subscription, d))) return this.failNameRate();
+    const over = this.countSubscriptions(st, d.subscription);
+    if (over) return this.fail(over.code, over.message);
+    this.record(st, d, req);
+    this.apply(st, d, req);
     this.flush();
+  }
+
+  /**
+   * Refuse before decoding when the connection has no budget left, so a client
+   * that keeps sending big requests does not even cost their decoding.
+   */
+  refuseIfOverBudget(): boolean {
+    if (this.closed) return true;
+    if (this.rate.requests.peek() >= 1 && this.rate.names.peek() > 0) return false;
+    if (this.rate.requests.peek() < 1) {
+      const l = this.ctx.limits;
+      this.fail(STATUS.RESOURCE_EXHAUSTED, `more than ${l.requestsPerSecond} requests per second (burst ${l.requestBurst}) on one connection`);
+    } else this.failNameRate();
+    return true;
   }
 
   onSnapshot(s: Snapshot): void {
@@ -110,9 +140,12 @@ export class XdsStream {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.unwatch?.();
     this.unwatch = undefined;
+    this.ctx.budget.change(this.counted, 0);
+    this.counted = 0;
   }
 
   /** Per-type sync state for /debug/syncz. */
@@ -125,49 +158,73 @@ export class XdsStream {
     }));
   }
 
+  // ------------------------------------------------------------- what a variant adds
+
+  /** The protocol decision for this variant (a pure function of should-respond.ts). */
+  protected abstract decide(st: S | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Decision;
+  protected abstract newTypeState(): S;
+  /** Variant-specific bookkeeping after the shared part of a decision is recorded. */
+  protected abstract apply(st: S, d: Decision, req: XdsRequest): void;
+  /** Names a request is charged before the decision (delta: all it carries). */
+  protected abstract upfrontCost(req: XdsRequest): number;
+  /** Names charged once the decision changed the subscription (SotW: added + removed). */
+  protected abstract decidedCost(before: Subscription, d: Decision): number;
+  /** Send what this type needs now, if anything. */
+  protected abstract push(t: XdsTypeUrl, st: S, snapshot: Snapshot): void;
+
   // ------------------------------------------------------------- requests
 
-  private checkRequest(req: XdsRequest): string | undefined {
-    if (!this.node && (!req.node || !req.node.id)) return "the first request on a stream must carry node.id";
-    if (req.typeUrl && !this.allowedTypes.includes(req.typeUrl as XdsTypeUrl)) {
-      return `unknown or unsupported type_url "${req.typeUrl}"; this stream serves ${this.allowedTypes.join(", ")}`;
+  private checkRequest(req: XdsRequest): LimitError | undefined {
+    const limits = this.ctx.limits;
+    const invalid = (message: string) => ({ code: STATUS.INVALID_ARGUMENT, message });
+    const exhausted = (message: string) => ({ code: STATUS.RESOURCE_EXHAUSTED, message });
+    if (!this.rate.requests.take()) {
+      return exhausted(`more than ${limits.requestsPerSecond} requests per second (burst ${limits.requestBurst}) on one connection`);
     }
-    if (!req.typeUrl && this.allowedTypes.length > 1) return "type_url is required on an aggregated (ADS) stream";
-    const names = [...(req.names ?? []), ...(req.subscribe ?? []), ...(req.unsubscribe ?? []), ...Object.keys(req.initialVersions ?? {})];
-    for (const n of names) {
-      if (n.length === 0 || n.length > 4096 || /[\u0000-\u001f\u007f]/.test(n)) {
-        return `invalid resource name ${JSON.stringify(n.slice(0, 80))}: names must be 1-4096 characters without control characters`;
+    if (!this.node && (!req.node || !req.node.id)) return invalid("the first request on a stream must carry node.id");
+    if (!this.node && req.nodeMetadataBytes !== undefined && req.nodeMetadataBytes > limits.maxNodeMetadataBytes) {
+      return exhausted(`node.metadata is ${req.nodeMetadataBytes} bytes; the limit is ${limits.maxNodeMetadataBytes}`);
+    }
+    if (req.typeUrl && !this.allowedTypes.includes(req.typeUrl as XdsTypeUrl)) {
+      return invalid(`unknown or unsupported type_url "${req.typeUrl}"; this stream serves ${this.allowedTypes.join(", ")}`);
+    }
+    if (!req.typeUrl && this.allowedTypes.length > 1) return invalid("type_url is required on an aggregated (ADS) stream");
+    const initial = req.initialVersions ? Object.keys(req.initialVersions) : [];
+    const count = namesInRequest(req);
+    if (count > limits.maxNamesPerRequest) return exhausted(`a request names ${count} resources; the limit is ${limits.maxNamesPerRequest} per request`);
+    for (const list of [req.names, req.subscribe, req.unsubscribe, initial]) {
+      for (const n of list ?? []) {
+        if (n.length === 0 || n.length > 4096 || /[\u0000-\u001f\u007f]/.test(n)) {
+          return invalid(`invalid resource name ${JSON.stringify(n.slice(0, 80))}: names must be 1-4096 characters without control characters`);
+        }
       }
     }
     return undefined;
   }
 
-  private apply(typeUrl: XdsTypeUrl, req: XdsRequest): void {
-    const existing = this.types.get(typeUrl);
-    const wildcardType = isWildcardType(typeUrl);
-    const watch = existing && { subscription: existing.subscription, sentNonce: existing.sentNonce, namesGiven: existing.namesGiven };
-    const d: Decision =
-      this.mode === "sotw"
-        ? decideSotw(watch, { wildcardType, names: req.names ?? [], responseNonce: req.responseNonce, errorMessage: req.errorMessage })
-        : decideDelta(watch, {
-            wildcardType,
-            subscribe: req.subscribe ?? [],
-            unsubscribe: req.unsubscribe ?? [],
-            responseNonce: req.responseNonce,
-            errorMessage: req.errorMessage,
-          });
-    const st = existing ?? this.newTypeState();
-    if (!existing) this.types.set(typeUrl, st);
+  /** Keep this stream's subscribed names within its own limit and the server's total. */
+  private countSubscriptions(st: S, next: Subscription): LimitError | undefined {
+    if (next === st.subscription) return undefined;
+    const after = this.counted - st.subscription.names.size + next.names.size;
+    const limits = this.ctx.limits;
+    if (after > limits.maxSubscribedNamesPerStream) {
+      return { code: STATUS.RESOURCE_EXHAUSTED, message: `the stream would subscribe to ${after} names; the limit is ${limits.maxSubscribedNamesPerStream} per stream` };
+    }
+    if (!this.ctx.budget.change(this.counted, after)) {
+      return { code: STATUS.RESOURCE_EXHAUSTED, message: `the server holds its limit of ${this.ctx.budget.max} subscribed names over all streams` };
+    }
+    this.counted = after;
+    return undefined;
+  }
+
+  /** The part of a decision both variants record the same way. */
+  private record(st: S, d: Decision, req: XdsRequest): void {
     st.subscription = d.subscription;
     st.namesGiven = d.namesGiven;
-    if (this.mode === "delta") for (const n of req.unsubscribe ?? []) st.clientHas.delete(n);
     switch (d.kind) {
       case "initial":
         st.mustRespond = true;
         st.awaitingAck = false;
-        st.newlySubscribed = [...d.subscription.names];
-        if (this.mode === "delta") for (const [n, v] of Object.entries(req.initialVersions ?? {})) st.clientHas.set(n, v);
-        else st.clientHas.clear();
         break;
       case "ack":
         st.awaitingAck = false;
@@ -183,35 +240,26 @@ export class XdsStream {
       case "stale":
         break;
     }
-    if (d.kind !== "initial" && d.subscribed.length > 0) {
-      st.mustRespond = true;
-      st.newlySubscribed.push(...d.subscribed.filter((n) => n !== "*"));
-    }
+    if (d.kind !== "initial" && d.subscribed.length > 0) st.mustRespond = true;
   }
 
-  private newTypeState(): TypeState {
-    return {
-      subscription: NO_SUBSCRIPTION,
-      namesGiven: false,
-      awaitingAck: false,
-      mustRespond: false,
-      newlySubscribed: [],
-      clientHas: new Map(),
-      lastSent: new Map(),
-      sync: {},
-    };
+  protected watchState(st: S | undefined): { subscription: Subscription; sentNonce?: string; namesGiven: boolean } | undefined {
+    return st && { subscription: st.subscription, sentNonce: st.sentNonce, namesGiven: st.namesGiven };
+  }
+
+  protected baseTypeState(): TypeState {
+    return { subscription: NO_SUBSCRIPTION, namesGiven: false, awaitingAck: false, mustRespond: false, sync: {} };
   }
 
   // ------------------------------------------------------------- pushes
 
   /** Write whatever the latest snapshot and subscriptions call for, in make-before-break order. */
-  private flush(): void {
+  protected flush(): void {
     if (this.closed || this.blocked || !this.snapshot) return;
     for (const t of PUSH_ORDER) {
       const st = this.types.get(t);
       if (!st || (st.awaitingAck && !st.mustRespond)) continue;
-      if (this.mode === "sotw") this.pushSotw(t, st, this.snapshot);
-      else this.pushDelta(t, st, this.snapshot);
+      this.push(t, st, this.snapshot);
       if (this.blocked || this.closed) return;
     }
   }
@@ -220,7 +268,7 @@ export class XdsStream {
    * Clusters the client holds but the snapshot dropped are kept in CDS until
    * listeners and routes no longer point at them: removed last.
    */
-  private holdRemovedClusters(t: XdsTypeUrl): boolean {
+  protected holdRemovedClusters(t: XdsTypeUrl): boolean {
     if (t !== CLUSTER || this.allowedTypes.length === 1) return false;
     return !this.isSettled(LISTENER) || !this.isSettled(ROUTE);
   }
@@ -231,83 +279,12 @@ export class XdsStream {
     return st.sync.sentKey === this.desiredKey(t, st);
   }
 
-  private desiredKey(t: XdsTypeUrl, st: TypeState): string {
-    return selectResources(this.snapshot!.types[t], st.subscription).version;
+  private desiredKey(t: XdsTypeUrl, st: S): string {
+    return this.ctx.selections.select(this.snapshot!.types[t], st.subscription).version;
   }
 
-  private pushSotw(t: XdsTypeUrl, st: TypeState, snapshot: Snapshot): void {
-    let selected = selectResources(snapshot.types[t], st.subscription);
-    if (this.holdRemovedClusters(t)) {
-      const kept = [...st.lastSent.values()].filter((r) => !selected.byName.has(r.name));
-      if (kept.length > 0) selected = selectResources(undefined, st.subscription, [...selected.resources, ...kept]);
-    }
-    const changed = selected.version !== st.sync.sentKey;
-    if (!st.mustRespond && (!changed || selected.version === st.rejectedKey)) return;
-    // RDS and EDS are not full-state in SotW: a push may carry only what changed
-    // (resources left out stay as the client has them), as Istio's incremental
-    // EDS does. An endpoint change then costs one assignment, not all of them.
-    const onlyChanged = !st.mustRespond && !isWildcardType(t) && st.lastSent.size > 0 ? this.changedSince(st, selected.resources) : undefined;
-    const privateNonce = () => this.nextNonce();
-    const response = onlyChanged
-      ? sotwResponse(t, selected.version, onlyChanged.resources, st.sentNonce, privateNonce, onlyChanged.version)
-      : sotwResponse(t, selected.version, selected.resources, st.sentNonce, privateNonce);
-    this.send(st, response.nonce, selected.version, selected.version, response.bytes);
-    const changedNames = selected.resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version).map((r) => r.name);
-    st.lastSent = selected.byName;
-    if (t === CLUSTER) this.resendEndpointsOf(changedNames);
-  }
-
-  /** The resources the client does not hold at this version (undefined when that is all of them). */
-  private changedSince(st: TypeState, resources: readonly EncodedResource[]): { resources: EncodedResource[]; version: string } | undefined {
-    const changed = resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version);
-    if (changed.length === resources.length) return undefined;
-    return { resources: changed, version: "partial:" + changed.map((r) => `${r.name}@${r.version}`).join(",") };
-  }
-
-  private pushDelta(t: XdsTypeUrl, st: TypeState, snapshot: Snapshot): void {
-    const typeSnap = snapshot.types[t];
-    const selected = selectResources(typeSnap, st.subscription);
-    const updates = selected.resources.filter((r) => st.clientHas.get(r.name) !== r.version);
-    const removed: string[] = [];
-    if (!this.holdRemovedClusters(t)) {
-      for (const name of st.clientHas.keys()) if (!selected.byName.has(name)) removed.push(name);
-    }
-    // Names just subscribed that do not exist: say so, so the client need not wait for a timeout.
-    for (const n of st.newlySubscribed) if (!selected.byName.has(n) && !st.clientHas.has(n) && !removed.includes(n)) removed.push(n);
-    removed.sort();
-    const key = `${selected.version}|${updates.map((r) => r.name + "@" + r.version).join(",")}|${removed.join(",")}`;
-    const nothing = updates.length === 0 && removed.length === 0;
-    if (!st.mustRespond && (nothing || key === st.rejectedKey)) return;
-    const nonce = this.nextNonce();
-    this.send(st, nonce, typeSnap.version, selected.version, deltaResponse(t, typeSnap.version, updates, removed, nonce), key);
-    const changedNames = updates.filter((r) => st.clientHas.has(r.name)).map((r) => r.name);
-    for (const r of updates) st.clientHas.set(r.name, r.version);
-    for (const n of removed) st.clientHas.delete(n);
-    if (t === CLUSTER) this.resendEndpointsOf(changedNames);
-  }
-
-  /**
-   * Envoy re-initialises a cluster whose config changed and waits for its
-   * endpoints again, even when they did not change; without a fresh EDS
-   * response it stays warming (and holds back its CDS ACK). So after CDS
-   * carries changed clusters, their endpoints go out again, as Istio pushes EDS
-   * with every CDS push. EDS names are the cluster names in mini-pilot's output.
-   */
-  private resendEndpointsOf(clusterNames: string[]): void {
-    const eds = this.types.get(ENDPOINT);
-    if (!eds || clusterNames.length === 0 || !this.allowedTypes.includes(ENDPOINT)) return;
-    if (this.mode === "sotw") {
-      if (clusterNames.some((n) => eds.subscription.wildcard || eds.subscription.names.has(n))) eds.mustRespond = true;
-      return;
-    }
-    let any = false;
-    for (const n of clusterNames) any = eds.clientHas.delete(n) || any;
-    if (any) eds.mustRespond = true;
-  }
-
-  private send(st: TypeState, nonce: string, version: string, contentKey: string, bytes: Buffer, rejectKey = contentKey): void {
+  protected send(st: S, nonce: string, version: string, contentKey: string, bytes: Buffer, rejectKey = contentKey): void {
     st.mustRespond = false;
-    st.newlySubscribed = [];
     st.awaitingAck = true;
     st.sentNonce = nonce;
     Object.assign(st.sync, { sentNonce: nonce, sentVersion: version, sentKey: contentKey, sentRejectKey: rejectKey, sentAt: Date.now() });
@@ -316,14 +293,30 @@ export class XdsStream {
     if (!this.io.write(bytes)) this.blocked = true;
   }
 
+  protected isWildcard(t: XdsTypeUrl): boolean {
+    return isWildcardType(t);
+  }
+
   /** Stream-local nonces start with "p"; shared SotW responses' with "s". */
-  private nextNonce(): string {
+  protected nextNonce(): string {
     return "p" + (++this.nonceCounter).toString(36);
   }
 
-  private failStream(message: string): void {
+  private failNameRate(): void {
+    const l = this.ctx.limits;
+    this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one connection`);
+  }
+
+  private fail(code: number, message: string): void {
     if (this.closed) return;
     this.close();
-    this.io.fail(INVALID_ARGUMENT, message);
+    this.io.fail(code, message);
   }
+}
+
+/** Resource names a request carries, of either variant. */
+export function namesInRequest(req: XdsRequest): number {
+  let n = (req.names?.length ?? 0) + (req.subscribe?.length ?? 0) + (req.unsubscribe?.length ?? 0);
+  for (const _ in req.initialVersions ?? {}) n++;
+  return n;
 }

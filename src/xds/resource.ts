@@ -21,9 +21,6 @@ export interface EncodedResource {
   readonly deltaFrame: Buffer;
 }
 
-/** How many resources were encoded, so tests and benchmarks can prove the work is done once. */
-export const encodeStats = { count: 0 };
-
 /**
  * Encode a resource given in canonical JSON. Throws ProtoJsonError (with the
  * field path) when the object does not fit the proto.
@@ -38,7 +35,6 @@ export function encodeResource(typeUrl: XdsTypeUrl, json: unknown): EncodedResou
 
 /** Wrap already-encoded message bytes (e.g. from a benchmark dump). */
 export function fromBytes(typeUrl: XdsTypeUrl, name: string, bytes: Uint8Array): EncodedResource {
-  encodeStats.count++;
   const version = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
   const any = Buffer.concat([frameString(1, typeUrl), frameBytes(2, bytes)]);
   const resource = Buffer.concat([frameString(1, version), frameBytes(2, any), frameString(3, name)]);

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../../src/xds/types";
-import { encodeStats } from "../../src/xds/resource";
+import { messageType } from "../../src/xds/protos";
+import { ALL_TYPES, messageName } from "../../src/xds/types";
 import { TestSotwStream, connect } from "../support/ads-client";
 import { baseResources, cluster, endpoints, listener, route, startTestServer } from "../support/fixtures";
 
@@ -164,13 +165,15 @@ test("each resource is encoded once, however many streams receive it", async () 
   const streams = Array.from({ length: 20 }, (_, i) => new TestSotwStream(client, `sidecar~10.0.0.${i}~p${i}.default~default.svc.cluster.local`));
   for (const s of streams) s.send({ typeUrl: CLUSTER });
   for (const s of streams) s.ack(await s.next());
-  const before = encodeStats.count;
+  // Count every encode of a resource message in this process, server included.
+  const encodes = countResourceEncodes();
   const next = [cluster("a", "3s"), cluster("b"), endpoints("a", 8001), endpoints("b", 8002), listener("l1", 10001, "r1"), route("r1", "a")];
-  assert.equal(encodeStats.count - before, next.length, "fixtures encode each resource once");
+  assert.equal(encodes.count, next.length, "fixtures encode each resource once");
   ts.set(next);
   const got = await Promise.all(streams.map((s) => s.next()));
   assert.ok(got.every((r) => r.resources.find((c) => c.name === "a")!.connect_timeout === "3s"));
-  assert.equal(encodeStats.count - before, next.length, "serving 20 streams encoded nothing more");
+  assert.equal(encodes.count, next.length, "serving 20 streams encoded nothing more");
+  encodes.stop();
   for (const s of streams) s.close();
   await ts.stop();
 });
@@ -258,3 +261,20 @@ test("SotW EDS/RDS pushes carry only what changed; a new request gets everything
   s.close();
   await ts.stop();
 });
+
+/** Wraps `encode` of the four resource message types to count calls, until `stop`. */
+function countResourceEncodes(): { count: number; stop(): void } {
+  const counter = { count: 0, stop: () => undefined as void };
+  const restore: (() => void)[] = [];
+  for (const t of ALL_TYPES) {
+    const type = messageType(messageName(t));
+    const original = type.encode;
+    type.encode = function (this: typeof type, ...args: Parameters<typeof original>) {
+      counter.count++;
+      return original.apply(this, args);
+    } as typeof original;
+    restore.push(() => (type.encode = original));
+  }
+  counter.stop = () => restore.forEach((r) => r());
+  return counter;
+}

@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { messageType } from "../../src/xds/protos";
-import { decodeToJson } from "../../src/xds/json";
+import { decodeToJson, fromJson } from "../../src/xds/json";
 import { NAME_FIELD, XdsTypeUrl, messageName } from "../../src/xds/types";
 
 export const NODE_ID = "sidecar~10.1.0.5~bill-client-1.default~default.svc.cluster.local";
@@ -82,8 +82,9 @@ function resourceName(typeUrl: string, body: Record<string, unknown>): string {
   return String(body[NAME_FIELD[typeUrl as XdsTypeUrl] ?? "name"] ?? "");
 }
 
+/** `metadata` is plain JSON; it goes on the wire as a google.protobuf.Struct (fromObject alone would drop it). */
 function nodeJson(id: string, metadata: Record<string, unknown>) {
-  return { id, cluster: "test", metadata };
+  return { id, cluster: "test", metadata: fromJson(messageType("google.protobuf.Struct"), metadata) };
 }
 
 const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService";

@@ -2,7 +2,7 @@
 import { encodeResource, EncodedResource } from "../../src/xds/resource";
 import { makeSnapshot, Snapshot } from "../../src/cache/snapshot";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../../src/xds/types";
-import { SnapshotCache } from "../../src/server/snapshot-source";
+import { SnapshotCache } from "../../src/cache/snapshot-cache";
 import { XdsServer } from "../../src/server/grpc-server";
 
 const ADS_SOURCE = { ads: {}, resource_api_version: "V3" };

@@ -89,3 +89,21 @@ test("delta: ACK and NACK with the current nonce", () => {
   assert.equal(decideDelta(state([], true, "7"), delta([], [], "7")).kind, "ack");
   assert.equal(decideDelta(state([], true, "7"), delta([], [], "7", "nope")).kind, "nack");
 });
+
+test("SotW: an ACK repeating the subscription keeps its object (derived keys are not recomputed per ACK)", () => {
+  const before = state(["b", "a"], false, "7");
+  const same = decideSotw(before, sotw(["a", "b", "a"], "7", undefined, false));
+  assert.equal(same.subscription, before.subscription);
+  const changed = decideSotw(before, sotw(["a", "c"], "7", undefined, false));
+  assert.notEqual(changed.subscription, before.subscription);
+  assert.deepEqual([...changed.subscription.names], ["a", "c"]);
+});
+
+test("delta: an ACK without subscription changes keeps the subscription object; subscribed lists only new names once", () => {
+  const before = state(["a"], false, "3");
+  const ack = decideDelta(before, { wildcardType: false, subscribe: [], unsubscribe: [], responseNonce: "3" });
+  assert.equal(ack.subscription, before.subscription);
+  const d = decideDelta(before, { wildcardType: false, subscribe: ["a", "b", "b", "c"], unsubscribe: ["c"], responseNonce: "3" });
+  assert.deepEqual(d.kind === "ack" && d.subscribed, ["b"]);
+  assert.deepEqual([...d.subscription.names].sort(), ["a", "b"]);
+});

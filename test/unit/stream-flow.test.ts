@@ -5,8 +5,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { XdsStream, StreamIO } from "../../src/server/stream";
-import { SnapshotCache } from "../../src/server/snapshot-source";
+import { StreamIO } from "../../src/server/stream";
+import { SotwStream } from "../../src/server/sotw-stream";
+import { SnapshotCache } from "../../src/cache/snapshot-cache";
 import { makeSnapshot } from "../../src/cache/snapshot";
 import { messageType } from "../../src/xds/protos";
 import { CLUSTER } from "../../src/xds/types";
@@ -27,7 +28,7 @@ function harness() {
     },
     fail: (code, msg) => assert.fail(`stream failed: ${code} ${msg}`),
   };
-  const stream = new XdsStream("s1", "sotw", [CLUSTER], cache, io);
+  const stream = new SotwStream("s1", [CLUSTER], cache, io);
   return { cache, stream, writes, setAccept: (v: boolean) => (accept = v) };
 }
 

@@ -3,7 +3,7 @@
  * that group's snapshots over time. Producers see only `SnapshotCache.set`.
  * Proxies in one group share one snapshot object (and so its encoded bytes).
  */
-import { Snapshot } from "../cache/snapshot";
+import { Snapshot } from "./snapshot";
 
 /** The identity a proxy sends in `node` on its first request. */
 export interface NodeInfo {
@@ -22,9 +22,10 @@ export interface SnapshotSource {
   resolve(node: NodeInfo): Resolution;
   /**
    * Calls `onSnapshot` with the group's snapshot now (if there is one) and on
-   * every change; returns the function that stops watching.
+   * every change; returns the function that stops watching. `nodeId` names the
+   * watching proxy, so the source knows which group each connected node is in.
    */
-  watch(group: string, onSnapshot: (s: Snapshot) => void): () => void;
+  watch(group: string, onSnapshot: (s: Snapshot) => void, nodeId?: string): () => void;
 }
 
 export interface GroupHooks {
@@ -34,10 +35,16 @@ export interface GroupHooks {
   onLastUnwatch?(group: string): void;
 }
 
-/** Snapshots by group, with watchers; `set` is the producers' only entry point. */
+/**
+ * Snapshots by group, with watchers; `set` is the producers' only entry point.
+ * Only connected proxies are remembered: a node id is forgotten when its last
+ * stream goes, so memory follows the proxies connected now, not all ever seen.
+ */
 export class SnapshotCache implements SnapshotSource {
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly watchers = new Map<string, Set<(s: Snapshot) => void>>();
+  /** Connected node id -> its latest group and how many streams it has open. */
+  private readonly nodes = new Map<string, { group: string; streams: number }>();
 
   constructor(
     private readonly resolver: (node: NodeInfo) => Resolution,
@@ -60,19 +67,50 @@ export class SnapshotCache implements SnapshotSource {
     return this.snapshots.get(group);
   }
 
+  /** Drop a group's snapshot (its producer forgot the group). */
+  forget(group: string): void {
+    this.snapshots.delete(group);
+  }
+
   groups(): string[] {
     return [...this.watchers.keys()].sort();
   }
 
-  watch(group: string, onSnapshot: (s: Snapshot) => void): () => void {
+  /** The group a connected node id is in (its latest stream's). */
+  groupOfNode(nodeId: string): string | undefined {
+    return this.nodes.get(nodeId)?.group;
+  }
+
+  /** Groups holding a snapshot (debug, tests). */
+  get snapshotCount(): number {
+    return this.snapshots.size;
+  }
+
+  /** Connected node ids (debug, tests). */
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  watch(group: string, onSnapshot: (s: Snapshot) => void, nodeId?: string): () => void {
     let set = this.watchers.get(group);
     const first = !set;
     if (!set) this.watchers.set(group, (set = new Set()));
     set.add(onSnapshot);
+    if (nodeId !== undefined) {
+      const n = this.nodes.get(nodeId);
+      this.nodes.set(nodeId, { group, streams: (n?.streams ?? 0) + 1 });
+    }
     if (first) this.hooks.onFirstWatch?.(group);
     const current = this.snapshots.get(group);
     if (current) onSnapshot(current);
+    let done = false;
     return () => {
+      if (done) return;
+      done = true;
+      if (nodeId !== undefined) {
+        const n = this.nodes.get(nodeId);
+        if (n && --n.streams <= 0) this.nodes.delete(nodeId);
+      }
       const s = this.watchers.get(group);
       if (!s || !s.delete(onSnapshot) || s.size > 0) return;
       this.watchers.delete(group);

@@ -1,0 +1,28 @@
+/**
+ * What the streams of one server share: the selection memo, the shared SotW
+ * responses, the limits and the subscription budget. Owned by the server (a
+ * test may make its own), so two servers in one process share nothing.
+ */
+import { SelectionCache } from "./select";
+import { SharedSotwResponses } from "./responses";
+import { ServerLimits, SubscriptionBudget, resolveLimits } from "./limits";
+
+export interface StreamContext {
+  readonly selections: SelectionCache;
+  readonly responses: SharedSotwResponses;
+  readonly limits: Readonly<ServerLimits>;
+  readonly budget: SubscriptionBudget;
+  /** Milliseconds; the token buckets' clock. */
+  readonly now: () => number;
+}
+
+export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () => number = Date.now): StreamContext {
+  const resolved = resolveLimits(limits);
+  return {
+    selections: new SelectionCache(),
+    responses: new SharedSotwResponses(),
+    limits: resolved,
+    budget: new SubscriptionBudget(resolved.maxSubscribedNamesTotal),
+    now,
+  };
+}

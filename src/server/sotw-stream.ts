@@ -1,0 +1,91 @@
+/**
+ * A state-of-the-world stream: every response carries the whole subscribed
+ * set of a type (RDS and EDS may carry only what changed, see `push`), shared
+ * byte for byte with every stream that sends the same content.
+ */
+import { Snapshot } from "../cache/snapshot";
+import { EncodedResource } from "../xds/resource";
+import { CLUSTER, ENDPOINT, XdsTypeUrl } from "../xds/types";
+import { Decision, Subscription, decideSotw } from "./should-respond";
+import { TypeState, XdsRequest, XdsStream } from "./stream";
+
+interface SotwTypeState extends TypeState {
+  /** The resources of the last response: what the client holds (kept to delay cluster removal). */
+  lastSent: Map<string, EncodedResource>;
+}
+
+export class SotwStream extends XdsStream<SotwTypeState> {
+  readonly mode = "sotw" as const;
+
+  protected decide(st: SotwTypeState | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Decision {
+    return decideSotw(this.watchState(st), {
+      wildcardType: this.isWildcard(typeUrl),
+      names: req.names ?? [],
+      responseNonce: req.responseNonce,
+      errorMessage: req.errorMessage,
+    });
+  }
+
+  protected newTypeState(): SotwTypeState {
+    return { ...this.baseTypeState(), lastSent: new Map() };
+  }
+
+  protected upfrontCost(): number {
+    return 0;
+  }
+
+  /** A SotW request repeats the whole subscription; only what it adds or drops is a change. */
+  protected decidedCost(before: Subscription, d: Decision): number {
+    const added = d.kind === "initial" ? d.subscription.names.size : d.subscribed.filter((n) => n !== "*").length;
+    const removed = before.names.size - (d.subscription.names.size - added);
+    return added + removed + (d.subscription.wildcard !== before.wildcard ? 1 : 0);
+  }
+
+  protected apply(): void {
+    // SotW requests carry the whole subscription: nothing beyond the shared record.
+  }
+
+  protected push(t: XdsTypeUrl, st: SotwTypeState, snapshot: Snapshot): void {
+    const selections = this.ctx.selections;
+    let selected = selections.select(snapshot.types[t], st.subscription);
+    if (this.holdRemovedClusters(t)) {
+      const kept = [...st.lastSent.values()].filter((r) => !selected.byName.has(r.name));
+      if (kept.length > 0) selected = selections.select(undefined, st.subscription, [...selected.resources, ...kept]);
+    }
+    const changed = selected.version !== st.sync.sentKey;
+    if (!st.mustRespond && (!changed || selected.version === st.rejectedKey)) return;
+    // RDS and EDS are not full-state in SotW: a push may carry only what changed
+    // (resources left out stay as the client has them), as Istio's incremental
+    // EDS does. An endpoint change then costs one assignment, not all of them.
+    const onlyChanged = !st.mustRespond && !this.isWildcard(t) && st.lastSent.size > 0 ? changedSince(st, selected.resources) : undefined;
+    const privateNonce = () => this.nextNonce();
+    const responses = this.ctx.responses;
+    const response = onlyChanged
+      ? responses.response(t, selected.version, onlyChanged.resources, st.sentNonce, privateNonce, onlyChanged.version)
+      : responses.response(t, selected.version, selected.resources, st.sentNonce, privateNonce);
+    this.send(st, response.nonce, selected.version, selected.version, response.bytes);
+    const changedNames = selected.resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version).map((r) => r.name);
+    st.lastSent = selected.byName;
+    if (t === CLUSTER) this.resendEndpointsOf(changedNames);
+  }
+
+  /**
+   * Envoy re-initialises a cluster whose config changed and waits for its
+   * endpoints again, even when they did not change; without a fresh EDS
+   * response it stays warming (and holds back its CDS ACK). So after CDS
+   * carries changed clusters, their endpoints go out again, as Istio pushes EDS
+   * with every CDS push. EDS names are the cluster names in mini-pilot's output.
+   */
+  private resendEndpointsOf(clusterNames: string[]): void {
+    const eds = this.types.get(ENDPOINT);
+    if (!eds || clusterNames.length === 0 || !this.allowedTypes.includes(ENDPOINT)) return;
+    if (clusterNames.some((n) => eds.subscription.wildcard || eds.subscription.names.has(n))) eds.mustRespond = true;
+  }
+}
+
+/** The resources the client does not hold at this version (undefined when that is all of them). */
+function changedSince(st: SotwTypeState, resources: readonly EncodedResource[]): { resources: EncodedResource[]; version: string } | undefined {
+  const changed = resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version);
+  if (changed.length === resources.length) return undefined;
+  return { resources: changed, version: "partial:" + changed.map((r) => `${r.name}@${r.version}`).join(",") };
+}
