@@ -109,7 +109,8 @@ export function walkManifestDir(root: string, limits: WalkLimits = DEFAULT_WALK_
           continue;
         }
         result.unreadable.push(p);
-        result.problems.push(problem(p, `cannot read: ${describeFsError(e)}`));
+        // Could be a folder or a manifest: an error if the name says manifest, else a warning.
+        result.problems.push(problem(p, `cannot read: ${describeFsError(e)}`, MANIFEST_EXTENSION.test(name) ? "error" : "warning"));
         continue;
       }
       if (st.isDirectory()) {
