@@ -141,6 +141,13 @@ function probe(port: number, pid: number): Probe {
   return p;
 }
 
+/** The server's V8 heap in use, from its /metrics: tells retained objects apart from pages not yet given back. */
+async function heapUsedMiB(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = /^mini_pilot_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 1024 / 1024 : NaN;
+}
+
 async function configz(port: number): Promise<{ objects: number; diagnostics: string[] }> {
   return (await (await fetch(`http://127.0.0.1:${port}/debug/configz`)).json()) as { objects: number; diagnostics: string[] };
 }
@@ -174,7 +181,7 @@ async function main(): Promise<void> {
   const pid = serve.child.pid!;
   try {
     console.log(`cli ${o.cli}`);
-    console.log(`idle: RSS ${rssMiB(pid).toFixed(0)} MiB`);
+    console.log(`idle: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
     // 1. One big file, written elsewhere and renamed in, so it appears whole.
     const staged = path.join(root, "big.yaml");
     const out = fs.openSync(staged, "w");
@@ -192,11 +199,11 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     await p1.stop();
     console.log(`big file: ${(size / 1e6).toFixed(1)} MB, ${o.objects} ${o.kind} objects; served after ${(loadedMs / 1000).toFixed(1)} s`);
-    console.log(`  ${summary(p1)}; RSS once loaded ${rssMiB(pid).toFixed(0)} MiB`);
+    console.log(`  ${summary(p1)}; once loaded: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
     fs.rmSync(path.join(dir, "big.yaml"));
     await waitUntil(async () => (await configz(serve.httpPort)).objects <= base, 180_000);
     await new Promise((r) => setTimeout(r, 10_000));
-    console.log(`  RSS 10 s after the file is deleted: ${rssMiB(pid).toFixed(0)} MiB`);
+    console.log(`  10 s after the file is deleted: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
 
     // 2. A flood of small files.
     if (o.flood > 0) {

@@ -92,3 +92,27 @@ test("validate and translate apply the same byte limit", () => {
   assert.deepEqual(loaded.objects.map((o) => o.metadata.name), ["two"]);
   assert.deepEqual(loaded.diagnostics.map(formatDiagnostic), [`${path.join(dir, "big.yaml")} file is 17.0 MiB; the limit is 16.0 MiB per file (split it into several files)`]);
 });
+
+test("a tree past the file cap is read up to it; what lies beyond keeps its objects and the cap is reported", async () => {
+  const dir = folder({ "a.yaml": svc("a"), "b.yaml": svc("b"), "c.yaml": svc("c") });
+  const store = new ConfigStore();
+  const diags = new Map<string, Diagnostic[]>();
+  const unlimited = new DirSource({ dirs: [dir], store, pollMs: 0 });
+  await unlimited.start();
+  unlimited.stop();
+  const capped = new DirSource({ dirs: [dir], store, pollMs: 0, limits: { maxFiles: 2 }, onDiagnostics: (f, d) => diags.set(f, d) });
+  await capped.start();
+  capped.stop();
+  assert.deepEqual(store.list().map((o) => o.metadata.name), ["a", "b", "c"]);
+  assert.deepEqual(diags.get(dir)!.map(formatDiagnostic), [`${dir} more than 2 manifest files; the rest are not read`]);
+});
+
+test("folders past the watcher cap are reported as seen by the poll only", async () => {
+  const dir = folder({});
+  for (const d of ["one", "two", "three"]) fs.mkdirSync(path.join(dir, d));
+  const diags = new Map<string, Diagnostic[]>();
+  const source = new DirSource({ dirs: [dir], store: new ConfigStore(), pollMs: 0, maxWatchedDirs: 2, onDiagnostics: (f, d) => diags.set(f, d) });
+  await source.start();
+  source.stop();
+  assert.deepEqual(diags.get(dir)!.map(formatDiagnostic), [`${dir} 4 folders: only 2 are watched; changes in the other 2 are seen by the poll only`]);
+});

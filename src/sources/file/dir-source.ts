@@ -24,7 +24,7 @@ import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { ConfigStore, keyOf } from "../../store";
 import { Diagnostic, MeshObject } from "../../model/types";
 import { DEFAULT_LOAD_LIMITS, LoadLimits, checkFileText, keepLastGood, mergeWithLastGood } from "./manifests";
-import { describeFsError, walkManifestDir } from "./walk";
+import { describeFsError, walkManifestDirSliced } from "./walk";
 import { checkFileInWorker, WorkerCheck } from "./check-in-worker";
 
 interface FileState {
@@ -160,6 +160,7 @@ export class DirSource {
   private async scanOnce(): Promise<void> {
     const epoch = this.epoch;
     const listed: string[] = [];
+    const stats = new Map<string, fs.Stats>();
     const unreadable: string[] = [];
     const dirs: string[] = [];
     const problems = new Map<string, Diagnostic[]>();
@@ -169,7 +170,8 @@ export class DirSource {
     };
     for (const root of this.opts.dirs) {
       try {
-        const walked = walkManifestDir(root, this.limits);
+        const walked = await walkManifestDirSliced(root, this.limits, SLICE_MS);
+        walked.files.forEach((f, i) => stats.set(f, walked.stats[i]!));
         listed.push(...walked.files);
         unreadable.push(...walked.unreadable);
         dirs.push(...walked.dirs);
@@ -187,7 +189,7 @@ export class DirSource {
     let sliceStart = performance.now();
     for (const file of listed) {
       if (this.epoch !== epoch) return;
-      const next = await this.loadIfChanged(file);
+      const next = await this.loadIfChanged(file, stats.get(file)!);
       if (next) results.set(file, next);
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
@@ -241,17 +243,9 @@ export class DirSource {
   }
 
   /** The file's new state, or undefined if it has not changed (or vanished: the next scan drops it). */
-  private async loadIfChanged(file: string): Promise<FileState | undefined> {
+  private async loadIfChanged(file: string, st: fs.Stats): Promise<FileState | undefined> {
     const previous = this.files.get(file);
     const lastGood = previous?.objects ?? [];
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-      return this.failed(file, `cannot read: ${describeFsError(e)}`, lastGood, "");
-    }
     const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     if (previous?.stamp === stamp) return undefined;
     if (st.size > this.limits.maxFileBytes) {
