@@ -116,19 +116,24 @@ function rssMiB(pid: number): number {
 
 interface Probe {
   latencies: number[];
+  errors: number;
   rssPeak: number;
   stop(): Promise<void>;
 }
 
 /** /healthz back to back (10 ms apart) and RSS every 100 ms, until stopped. */
 function probe(port: number, pid: number): Probe {
-  const p: Probe = { latencies: [], rssPeak: 0, stop: async () => undefined };
+  const p: Probe = { latencies: [], errors: 0, rssPeak: 0, stop: async () => undefined };
   let running = true;
   const rssTimer = setInterval(() => (p.rssPeak = Math.max(p.rssPeak, rssMiB(pid))), 100);
   const loop = (async () => {
     while (running) {
       const t = performance.now();
-      await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.arrayBuffer());
+      try {
+        await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.arrayBuffer());
+      } catch {
+        p.errors++; // e.g. a kept-alive connection reset by a server that froze past its keep-alive timeout
+      }
       p.latencies.push(performance.now() - t);
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -154,7 +159,7 @@ async function configz(port: number): Promise<{ objects: number; diagnostics: st
 
 async function waitUntil(cond: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const start = performance.now();
-  while (!(await cond())) {
+  while (!(await cond().catch(() => false))) {
     if (performance.now() - start > timeoutMs) return NaN;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -167,7 +172,32 @@ function quantile(xs: number[], q: number): number {
 }
 
 function summary(p: Probe): string {
-  return `/healthz n=${p.latencies.length} p50=${quantile(p.latencies, 0.5).toFixed(1)}ms p99=${quantile(p.latencies, 0.99).toFixed(1)}ms max=${Math.max(...p.latencies).toFixed(1)}ms; RSS peak ${p.rssPeak.toFixed(0)} MiB`;
+  return `/healthz n=${p.latencies.length} p50=${quantile(p.latencies, 0.5).toFixed(1)}ms p99=${quantile(p.latencies, 0.99).toFixed(1)}ms max=${Math.max(...p.latencies).toFixed(1)}ms${p.errors ? ` (${p.errors} failed)` : ""}; RSS peak ${p.rssPeak.toFixed(0)} MiB`;
+}
+
+/** One big file, written elsewhere and renamed in, so it appears whole; then deleted again. */
+async function bigFile(o: Options, root: string, dir: string, serve: Serve, base: number): Promise<void> {
+  const pid = serve.child.pid!;
+  const staged = path.join(root, "big.yaml");
+  const out = fs.openSync(staged, "w");
+  for (let i = 0; i < o.objects; i++) fs.writeSync(out, (i ? "---\n" : "") + objectYaml(o.kind, i));
+  fs.closeSync(out);
+  const size = fs.statSync(staged).size;
+  const p1 = probe(serve.httpPort, pid);
+  await new Promise((r) => setTimeout(r, 300));
+  fs.renameSync(staged, path.join(dir, "big.yaml"));
+  const loadedMs = await waitUntil(async () => {
+    const c = await configz(serve.httpPort);
+    return o.kind === "service" ? c.objects >= base + o.objects : c.diagnostics.some((d) => d.includes("big.yaml"));
+  }, 180_000);
+  await new Promise((r) => setTimeout(r, 1000));
+  await p1.stop();
+  console.log(`big file: ${(size / 1e6).toFixed(1)} MB, ${o.objects} ${o.kind} objects; served after ${(loadedMs / 1000).toFixed(1)} s`);
+  console.log(`  ${summary(p1)}; once loaded: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
+  fs.rmSync(path.join(dir, "big.yaml"));
+  await waitUntil(async () => (await configz(serve.httpPort)).objects <= base, 180_000);
+  await new Promise((r) => setTimeout(r, 10_000));
+  console.log(`  10 s after the file is deleted: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
 }
 
 async function main(): Promise<void> {
@@ -182,29 +212,8 @@ async function main(): Promise<void> {
   try {
     console.log(`cli ${o.cli}`);
     console.log(`idle: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
-    // 1. One big file, written elsewhere and renamed in, so it appears whole.
-    const staged = path.join(root, "big.yaml");
-    const out = fs.openSync(staged, "w");
-    for (let i = 0; i < o.objects; i++) fs.writeSync(out, (i ? "---\n" : "") + objectYaml(o.kind, i));
-    fs.closeSync(out);
-    const size = fs.statSync(staged).size;
     const base = (await configz(serve.httpPort)).objects;
-    const p1 = probe(serve.httpPort, pid);
-    await new Promise((r) => setTimeout(r, 300));
-    fs.renameSync(staged, path.join(dir, "big.yaml"));
-    const loadedMs = await waitUntil(async () => {
-      const c = await configz(serve.httpPort);
-      return o.kind === "service" ? c.objects >= base + o.objects : c.diagnostics.some((d) => d.includes("big.yaml"));
-    }, 180_000);
-    await new Promise((r) => setTimeout(r, 1000));
-    await p1.stop();
-    console.log(`big file: ${(size / 1e6).toFixed(1)} MB, ${o.objects} ${o.kind} objects; served after ${(loadedMs / 1000).toFixed(1)} s`);
-    console.log(`  ${summary(p1)}; once loaded: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
-    fs.rmSync(path.join(dir, "big.yaml"));
-    await waitUntil(async () => (await configz(serve.httpPort)).objects <= base, 180_000);
-    await new Promise((r) => setTimeout(r, 10_000));
-    console.log(`  10 s after the file is deleted: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
-
+    if (o.objects > 0) await bigFile(o, root, dir, serve, base);
     // 2. A flood of small files.
     if (o.flood > 0) {
       const p2 = probe(serve.httpPort, pid);
