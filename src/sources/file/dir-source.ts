@@ -197,10 +197,17 @@ export class DirSource {
       }
     }
     if (this.epoch !== epoch) return;
-    // Apply the scan in one go, so a push never sees some files of a change and not others;
-    // only files too big to write in one turn of the event loop are written in shards after.
+    // Apply the scan in one go, so a push never sees some files of a change and not others.
+    // Only work too big for one turn of the event loop is spread over several: a flood of
+    // thousands of files (yielding every SLICE_MS), and big files (written in shards after).
     const big: [string, FileState, boolean][] = [];
+    sliceStart = performance.now();
     for (const [file, state] of results) {
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        if (this.epoch !== epoch) return;
+        sliceStart = performance.now();
+      }
       const wasSharded = this.files.get(file)?.sharded ?? false;
       if (state) this.files.set(file, state);
       else this.files.delete(file);

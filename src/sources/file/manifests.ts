@@ -210,11 +210,6 @@ export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: 
   return { objects, diagnostics };
 }
 
-/** checkFileText + mergeWithLastGood, in this thread. */
-export function objectsFromFile(text: string, file: string, lastGood: readonly MeshObject[], limits: ParseLimits = DEFAULT_LOAD_LIMITS): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
-  return mergeWithLastGood(file, checkFileText(text, file, limits), lastGood);
-}
-
 /** The file as a whole could not be used: serve what it last held, and say so. */
 export function keepLastGood(file: string, lastGood: readonly MeshObject[], diagnostics: Diagnostic[]): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
   const out = [...diagnostics];
