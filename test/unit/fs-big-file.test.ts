@@ -45,3 +45,19 @@ test("reading a 4 MB file never stalls the event loop for long, and loads every 
   // this file. The margin above 100 ms is for CI machines whose cores are shared with other jobs.
   assert.ok(maxMs < 250, `longest event-loop stall ${maxMs.toFixed(0)} ms`);
 });
+
+test("a file whose parse runs out of the worker's memory is an error on that file; the process and the last good objects survive", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-big-oom-"));
+  const file = path.join(dir, "big.yaml");
+  fs.writeFileSync(file, bigFile(2));
+  const store = new ConfigStore();
+  let diagnostics: string[] = [];
+  const source = new DirSource({ dirs: [dir], store, pollMs: 0, workerThresholdBytes: 0, workerHeapMb: 8, onDiagnostics: (f, ds) => f === file && (diagnostics = ds.map((d) => d.message)) });
+  t.after(() => source.stop());
+  await source.start();
+  assert.equal(store.list("Service").length, 2);
+  fs.writeFileSync(file, bigFile(20_000));
+  await source.scan();
+  assert.equal(store.list("Service").length, 2, "the last good objects stay");
+  assert.deepEqual(diagnostics, ["reading this file needs more than the 8 MiB allowed; split it into smaller files", "kept the 2 object(s) last read from this file until it parses again"]);
+});
