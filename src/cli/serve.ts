@@ -10,7 +10,7 @@ import { createLogger, Logger } from "../log";
 import { XdsServer } from "../server/grpc-server";
 import { SnapshotCache } from "../server/snapshot-source";
 import { Snapshot, makeSnapshot, checkConsistency } from "../cache/snapshot";
-import { loadResourcesText } from "../sources/resources-file";
+import { loadResourcesFile } from "../sources/resources-file";
 import { watchFile } from "../sources/watch-file";
 import { DirSource } from "../sources/file/dir-source";
 import { parseByteSize } from "../sources/file/byte-size";
@@ -190,7 +190,7 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
   const cache = new SnapshotCache(() => ({ ok: true, group }));
   let errors: string[] = [];
   const reload = (): boolean => {
-    const result = loadResourcesText(fs.readFileSync(file, "utf8"), file);
+    const result = loadResourcesFile(file);
     if (!result.ok) {
       errors = result.errors;
       for (const e of result.errors) log.error({ file }, e);
