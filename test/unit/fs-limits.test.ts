@@ -13,6 +13,7 @@ import { ConfigStore } from "../../src/store";
 import { DirSource } from "../../src/sources/file/dir-source";
 import { readManifestPaths, objectsFromManifests } from "../../src/sources/file/manifests";
 import { Diagnostic, formatDiagnostic } from "../../src/model/types";
+import { parseByteSize } from "../../src/sources/file/byte-size";
 
 const svc = (name: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec:\n  ports: [{name: http, port: 80}]\n`;
 
@@ -115,4 +116,12 @@ test("folders past the watcher cap are reported as seen by the poll only", async
   await source.start();
   source.stop();
   assert.deepEqual(diags.get(dir)!.map(formatDiagnostic), [`${dir} 4 folders: only 2 are watched; changes in the other 2 are seen by the poll only`]);
+});
+
+test("serve --max-file-size takes Kubernetes-style sizes", () => {
+  assert.equal(parseByteSize("16Mi"), 16 * 1024 * 1024);
+  assert.equal(parseByteSize("50M"), 50_000_000);
+  assert.equal(parseByteSize("512Ki"), 512 * 1024);
+  assert.equal(parseByteSize("1048576"), 1048576);
+  for (const bad of ["", "0", "-1", "1.5Mi", "16MB", "lots"]) assert.equal(parseByteSize(bad), undefined, bad);
 });
