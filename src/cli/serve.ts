@@ -10,9 +10,10 @@ import { createLogger, Logger } from "../log";
 import { XdsServer } from "../server/grpc-server";
 import { SnapshotCache } from "../cache/snapshot-cache";
 import { Snapshot, makeSnapshot, checkConsistency } from "../cache/snapshot";
-import { loadResourcesText } from "../sources/resources-file";
+import { loadResourcesFile } from "../sources/resources-file";
 import { watchFile } from "../sources/watch-file";
 import { DirSource } from "../sources/file/dir-source";
+import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
 import { resourceToJson } from "../xds/resource";
@@ -54,6 +55,8 @@ export const spec: CommandSpec = {
     "outbound-traffic-policy": { type: "string", arg: "MODE", default: "ALLOW_ANY", help: "ALLOW_ANY or REGISTRY_ONLY (catch-all route)" },
     "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace whose DestinationRules apply mesh-wide" },
     "log-level": { type: "string", arg: "LEVEL", default: "info", help: "trace, debug, info, warn, error" },
+    "max-file-size": { type: "string", arg: "SIZE", default: "16Mi", help: "--config-dir: a bigger file is refused (its last good objects stay)" },
+    "max-objects-per-file": { type: "string", arg: "N", default: "50000", help: "--config-dir: objects one file may hold" },
   },
 };
 
@@ -122,7 +125,11 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
   let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
   let stopSource: () => void | Promise<void> = () => undefined;
   if (dirs.length > 0) {
-    const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics });
+    const maxFileBytes = parseByteSize(String(f["max-file-size"]));
+    if (maxFileBytes === undefined) throw new CliError(`--max-file-size wants a size like 16Mi or 50M, got "${String(f["max-file-size"])}"`);
+    const maxObjects = Number(f["max-objects-per-file"]);
+    if (!/^\d+$/.test(String(f["max-objects-per-file"])) || maxObjects < 1) throw new CliError(`--max-objects-per-file wants a positive integer, got "${String(f["max-objects-per-file"])}"`);
+    const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics, limits: { maxFileBytes, maxObjects } });
     try {
       await source.start();
     } catch (e) {
@@ -183,7 +190,7 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
   const cache = new SnapshotCache(() => ({ ok: true, group }));
   let errors: string[] = [];
   const reload = (): boolean => {
-    const result = loadResourcesText(fs.readFileSync(file, "utf8"), file);
+    const result = loadResourcesFile(file);
     if (!result.ok) {
       errors = result.errors;
       for (const e of result.errors) log.error({ file }, e);

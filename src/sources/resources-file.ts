@@ -3,7 +3,9 @@
  * grouped as listeners/routes/clusters/endpoints, in canonical proto3 JSON form.
  * Every problem is reported as file:line with the field path and reason.
  */
+import * as fs from "node:fs";
 import * as YAML from "yaml";
+import { describeFsError } from "./file/walk";
 import { EncodedResource, encodeResource } from "../xds/resource";
 import { ProtoJsonError } from "../xds/json";
 import { TYPE_BY_SHORT_NAME, XdsTypeUrl } from "../xds/types";
@@ -11,6 +13,26 @@ import { TYPE_BY_SHORT_NAME, XdsTypeUrl } from "../xds/types";
 export type LoadResult = { ok: true; resources: EncodedResource[] } | { ok: false; errors: string[] };
 
 const GROUPS = Object.keys(TYPE_BY_SHORT_NAME);
+
+/** Bytes the resources file may have; a bigger one is refused unread. */
+export const MAX_RESOURCES_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Read and load the file. A file that is missing (deleted, or mid-replace by
+ * an editor) or unreadable is refused like a broken one, never thrown: the
+ * caller keeps serving what it had.
+ */
+export function loadResourcesFile(file: string, maxBytes = MAX_RESOURCES_FILE_BYTES): LoadResult {
+  let text: string;
+  try {
+    const size = fs.statSync(file).size;
+    if (size > maxBytes) return { ok: false, errors: [`${file}: file is ${(size / 1024 / 1024).toFixed(1)} MiB; the limit is ${(maxBytes / 1024 / 1024).toFixed(1)} MiB`] };
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    return { ok: false, errors: [`${file}: cannot read: ${describeFsError(e)}`] };
+  }
+  return loadResourcesText(text, file);
+}
 
 export function loadResourcesText(text: string, file: string): LoadResult {
   const lines = new YAML.LineCounter();

@@ -31,6 +31,8 @@ export function checkFileInWorker(file: string, opts: WorkerCheckOptions): Worke
     worker.on("message", (m: WorkerMessage) => {
       if (m.type === "entries") {
         for (const e of m.entries) entries.push(e);
+        // Let other work run before the next chunk arrives.
+        setImmediate(() => worker.postMessage("more"));
         return;
       }
       resolve({ parseDiagnostics: m.parseDiagnostics, entries, dropped: m.dropped });

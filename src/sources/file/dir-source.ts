@@ -21,10 +21,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
-import { ConfigStore } from "../../store";
+import { ConfigStore, keyOf } from "../../store";
 import { Diagnostic, MeshObject } from "../../model/types";
 import { DEFAULT_LOAD_LIMITS, LoadLimits, checkFileText, keepLastGood, mergeWithLastGood } from "./manifests";
-import { describeFsError, walkManifestDir } from "./walk";
+import { describeFsError, walkManifestDirSliced } from "./walk";
 import { checkFileInWorker, WorkerCheck } from "./check-in-worker";
 
 interface FileState {
@@ -32,6 +32,8 @@ interface FileState {
   stamp: string;
   objects: MeshObject[];
   diagnostics: Diagnostic[];
+  /** Written to the store as SHARDS sources (see writeSharded) rather than one. */
+  sharded?: boolean;
 }
 
 export interface DirSourceOptions {
@@ -158,6 +160,7 @@ export class DirSource {
   private async scanOnce(): Promise<void> {
     const epoch = this.epoch;
     const listed: string[] = [];
+    const stats = new Map<string, fs.Stats>();
     const unreadable: string[] = [];
     const dirs: string[] = [];
     const problems = new Map<string, Diagnostic[]>();
@@ -167,7 +170,8 @@ export class DirSource {
     };
     for (const root of this.opts.dirs) {
       try {
-        const walked = walkManifestDir(root, this.limits);
+        const walked = await walkManifestDirSliced(root, this.limits, SLICE_MS);
+        walked.files.forEach((f, i) => stats.set(f, walked.stats[i]!));
         listed.push(...walked.files);
         unreadable.push(...walked.unreadable);
         dirs.push(...walked.dirs);
@@ -185,7 +189,7 @@ export class DirSource {
     let sliceStart = performance.now();
     for (const file of listed) {
       if (this.epoch !== epoch) return;
-      const next = await this.loadIfChanged(file);
+      const next = await this.loadIfChanged(file, stats.get(file)!);
       if (next) results.set(file, next);
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
@@ -193,12 +197,31 @@ export class DirSource {
       }
     }
     if (this.epoch !== epoch) return;
-    // Apply the whole scan in one go: a push never sees some files of a change and not others.
+    // Apply the scan in one go, so a push never sees some files of a change and not others.
+    // Only work too big for one turn of the event loop is spread over several: a flood of
+    // thousands of files (yielding every SLICE_MS), and big files (written in shards after).
+    const big: [string, FileState, boolean][] = [];
+    sliceStart = performance.now();
     for (const [file, state] of results) {
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        if (this.epoch !== epoch) return;
+        sliceStart = performance.now();
+      }
+      const wasSharded = this.files.get(file)?.sharded ?? false;
       if (state) this.files.set(file, state);
       else this.files.delete(file);
-      this.opts.store.replaceSource(sourceId(file), state?.objects ?? []);
       this.opts.onDiagnostics?.(file, state?.diagnostics ?? []);
+      if (state?.sharded) {
+        big.push([file, state, wasSharded]);
+        continue;
+      }
+      this.opts.store.replaceSource(sourceId(file), state?.objects ?? []);
+      if (wasSharded) for (let i = 0; i < SHARDS; i++) this.opts.store.replaceSource(shardId(file, i), []);
+    }
+    for (const [file, state, wasSharded] of big) {
+      if (!(await this.writeSharded(file, state, epoch))) return;
+      if (!wasSharded) this.opts.store.replaceSource(sourceId(file), []);
     }
     const added = this.watch(dirs, addProblem);
     this.setProblems(problems);
@@ -206,18 +229,30 @@ export class DirSource {
     if (added && this.started) this.scheduleScan();
   }
 
+  /**
+   * Write a big file's objects as SHARDS store sources, yielding between them.
+   * An object's shard follows from its key, so an edit never moves it between
+   * shards and no write shows it deleted in between. Returns false if stopped.
+   */
+  private async writeSharded(file: string, state: FileState, epoch: number): Promise<boolean> {
+    const shards: MeshObject[][] = Array.from({ length: SHARDS }, () => []);
+    for (const o of state.objects) shards[shardOf(keyOf(o))]!.push(o);
+    let sliceStart = performance.now();
+    for (let i = 0; i < SHARDS; i++) {
+      if (this.epoch !== epoch) return false;
+      this.opts.store.replaceSource(shardId(file, i), shards[i]!);
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+    }
+    return true;
+  }
+
   /** The file's new state, or undefined if it has not changed (or vanished: the next scan drops it). */
-  private async loadIfChanged(file: string): Promise<FileState | undefined> {
+  private async loadIfChanged(file: string, st: fs.Stats): Promise<FileState | undefined> {
     const previous = this.files.get(file);
     const lastGood = previous?.objects ?? [];
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-      return this.failed(file, `cannot read: ${describeFsError(e)}`, lastGood, "");
-    }
     const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     if (previous?.stamp === stamp) return undefined;
     if (st.size > this.limits.maxFileBytes) {
@@ -229,7 +264,7 @@ export class DirSource {
       const checked = await this.inFlight.result;
       this.inFlight = undefined;
       const merged = mergeWithLastGood(file, checked, lastGood);
-      return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, checked.dropped) };
+      return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, checked.dropped), sharded: merged.objects.length > SHARD_ABOVE };
     }
     let text: string;
     try {
@@ -240,12 +275,12 @@ export class DirSource {
       return this.failed(file, `cannot read: ${describeFsError(e)}`, lastGood, stamp);
     }
     const merged = mergeWithLastGood(file, checkFileText(text, file, this.limits), lastGood);
-    return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, 0) };
+    return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, 0), sharded: merged.objects.length > SHARD_ABOVE };
   }
 
   private failed(file: string, message: string, lastGood: MeshObject[], stamp: string): FileState {
     const kept = keepLastGood(file, lastGood, [{ severity: "error", message, origin: { file } }]);
-    return { stamp, ...kept };
+    return { stamp, ...kept, sharded: kept.objects.length > SHARD_ABOVE };
   }
 
   /** One watcher per folder, up to the cap; returns whether any was added. */
@@ -299,6 +334,21 @@ export class DirSource {
 
 function sourceId(file: string): string {
   return `file:${file}`;
+}
+
+/** A file with more objects than this is written to the store in shards, between turns of the event loop. */
+const SHARD_ABOVE = 2000;
+const SHARDS = 64;
+
+function shardId(file: string, shard: number): string {
+  return `file:${file}#${shard}`;
+}
+
+/** A stable shard for a key (FNV-1a). */
+function shardOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % SHARDS;
 }
 
 function mib(bytes: number): string {

@@ -33,6 +33,8 @@ export const DEFAULT_LOAD_LIMITS: LoadLimits = { ...DEFAULT_PARSE_LIMITS, ...DEF
 
 /** The path that means "standard input". */
 export const STDIN = "-";
+/** How standard input is named in diagnostics. */
+export const STDIN_NAME = "<stdin>";
 
 /** Thrown when the folder or file the user named cannot be read at all. */
 export class ManifestRootError extends Error {
@@ -57,8 +59,8 @@ export function readManifestFile(file: string, limits: Pick<LoadLimits, "maxFile
   try {
     if (file === STDIN) {
       const buf = fs.readFileSync(0);
-      if (buf.length > limits.maxFileBytes) return unreadable(file, `standard input is ${mib(buf.length)}; the limit is ${mib(limits.maxFileBytes)} per file`);
-      return { file, text: buf.toString("utf8") };
+      if (buf.length > limits.maxFileBytes) return unreadable(STDIN_NAME, `standard input is ${mib(buf.length)}; the limit is ${mib(limits.maxFileBytes)} per file`);
+      return { file: STDIN_NAME, text: buf.toString("utf8") };
     }
     const size = fs.statSync(file).size;
     if (size > limits.maxFileBytes) return unreadable(file, `file is ${mib(size)}; the limit is ${mib(limits.maxFileBytes)} per file (split it into several files)`);
@@ -206,11 +208,6 @@ export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: 
     }
   }
   return { objects, diagnostics };
-}
-
-/** checkFileText + mergeWithLastGood, in this thread. */
-export function objectsFromFile(text: string, file: string, lastGood: readonly MeshObject[], limits: ParseLimits = DEFAULT_LOAD_LIMITS): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
-  return mergeWithLastGood(file, checkFileText(text, file, limits), lastGood);
 }
 
 /** The file as a whole could not be used: serve what it last held, and say so. */

@@ -3,8 +3,8 @@
  * main thread, so serving (xDS, /healthz, /ready) never waits on it, and so
  * the parser's garbage lives in a heap that is thrown away with the worker.
  *
- * Results go back in chunks: each message is deserialized on the main thread
- * as its own task, so no single step there is proportional to the file.
+ * Results go back in chunks, each only when the main thread asks for it, so
+ * each is deserialized there as its own short task.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as fs from "node:fs";
@@ -37,12 +37,22 @@ function run(job: WorkerJob): void {
   const checked = checkFileText(text, job.file, job.limits);
   text = "";
   const budget = { left: job.maxDiagnostics - checked.parseDiagnostics.length, dropped: 0 };
-  for (let i = 0; i < checked.entries.length; i += job.chunkSize) {
-    const chunk = checked.entries.slice(i, i + job.chunkSize);
+  // One chunk per request from the main thread: sent all at once, they would be
+  // deserialized there in one go (a port drains its queue in a single task).
+  let next = 0;
+  const sendNext = () => {
+    if (next >= checked.entries.length) {
+      post({ type: "done", parseDiagnostics: checked.parseDiagnostics, dropped: budget.dropped });
+      parentPort!.close();
+      return;
+    }
+    const chunk = checked.entries.slice(next, next + job.chunkSize);
+    next += job.chunkSize;
     strip(chunk, budget);
     post({ type: "entries", entries: chunk });
-  }
-  post({ type: "done", parseDiagnostics: checked.parseDiagnostics, dropped: budget.dropped });
+  };
+  parentPort!.on("message", sendNext);
+  sendNext();
 }
 
 run(workerData as WorkerJob);
