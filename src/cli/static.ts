@@ -6,9 +6,9 @@
  * and EDS into them. The result is checked against Envoy's schema and PGV rules
  * before it is written.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { CliError, CommandSpec, parseFlags, parseLabels } from "./args";
+import { FORMAT_FLAG, outFlag, outputFormat, render, writeOut } from "./output";
+import { MESH_FLAGS, meshOptions } from "./mesh-flags";
 import { objectsFromManifests, ManifestFile, readManifestDir, wireJson } from "./translate";
 import { buildMesh, BuildMeshOptions } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
@@ -16,14 +16,14 @@ import { Diagnostic, MeshObject, formatDiagnostic } from "../model/types";
 import { generate } from "../generate";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../xds/types";
 import { renderStatic, StaticConfigError } from "../bootstrap/static";
-import { checkBootstrap, serializeBootstrap } from "../bootstrap/check";
+import { checkBootstrap } from "../bootstrap/check";
 import type { JsonValue } from "../bootstrap/render";
 
 export const summary = "render what one proxy would receive as a static Envoy bootstrap (no control plane)";
 
 export const spec: CommandSpec = {
   name: "static",
-  usage: "--config-dir DIR --proxy NODE_ID [flags] -o FILE",
+  usage: "--config-dir DIR --proxy NODE_ID [flags] [--out FILE]",
   description: [
     "Translates a folder of Kubernetes and Istio manifests for one proxy, like `translate`, and writes the",
     "listeners, routes, clusters and endpoints as one static Envoy bootstrap: routes inline in each HTTP",
@@ -42,13 +42,13 @@ export const spec: CommandSpec = {
     "config-dir": { type: "string", arg: "DIR", help: "folder of manifests (read recursively)" },
     proxy: { type: "string", arg: "NODE_ID", help: "node id, e.g. sidecar~10.1.1.5~app-1.default~default.svc.cluster.local" },
     labels: { type: "string", arg: "K=V,...", help: "the proxy's labels (default: its Pod's labels from the folder)" },
-    output: { type: "string", short: "o", arg: "FILE", default: "-", help: "where to write the bootstrap; - for stdout" },
+    out: outFlag("-", "the bootstrap"),
+    output: FORMAT_FLAG,
     "admin-port": { type: "string", arg: "PORT", default: "15000", help: "Envoy admin port (on 127.0.0.1)" },
     "bind-outbound": { type: "boolean", default: false, help: "bind the sidecar's HTTP outbound listeners (for a run without iptables)" },
     "bind-address": { type: "string", arg: "ADDR", default: "127.0.0.1", help: "address --bind-outbound binds" },
     "port-offset": { type: "string", arg: "N", default: "0", help: "add N to the port of every listener Envoy binds" },
-    "outbound-traffic-policy": { type: "string", arg: "MODE", default: "ALLOW_ANY", help: "ALLOW_ANY or REGISTRY_ONLY" },
-    "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace of mesh-wide DestinationRules" },
+    ...MESH_FLAGS,
   },
 };
 
@@ -153,19 +153,19 @@ export async function run(argv: string[]): Promise<number> {
   const nodeId = f.proxy as string | undefined;
   if (!nodeId) throw new CliError("--proxy NODE_ID is required (e.g. sidecar~10.1.1.5~app-1.default~default.svc.cluster.local)");
   const labels = parseLabels(f.labels as string | undefined, "labels");
-  const policy = String(f["outbound-traffic-policy"]);
-  if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new CliError(`--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
+  const mesh = meshOptions(f);
   const adminPort = intFlag(f["admin-port"], "admin-port", 1, 65535);
   const portOffset = intFlag(f["port-offset"], "port-offset", 0, 65535);
   const bindAddress = String(f["bind-address"]);
   if (f["bind-outbound"] !== true && f["bind-address"] !== "127.0.0.1") throw new CliError("--bind-address only applies with --bind-outbound");
-  const output = String(f.output);
+  const output = String(f.out);
+  const format = outputFormat(f.output, output);
 
   const result = buildStatic({
     files: readManifestDir(dir),
     nodeId,
     metadata: Object.keys(labels).length ? { LABELS: labels } : {},
-    mesh: { outboundTrafficPolicy: policy, rootNamespace: String(f["root-namespace"]) },
+    mesh,
     adminPort,
     ...(f["bind-outbound"] === true ? { bindOutbound: bindAddress } : {}),
     portOffset,
@@ -173,15 +173,8 @@ export async function run(argv: string[]): Promise<number> {
   for (const d of result.diagnostics) process.stderr.write(`${d.severity}: ${formatDiagnostic(d)}\n`);
   if (!result.ok) throw new CliError(result.error);
   if (result.labelsFrom) process.stderr.write(`labels from ${result.labelsFrom}: ${JSON.stringify(result.proxy.labels)}\n`);
-  const text = serializeBootstrap(result.bootstrap);
-  if (output === "-") {
-    process.stdout.write(text);
-    return 0;
-  }
-  fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
-  const tmp = `${output}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, output);
+  writeOut(output, render(result.bootstrap, format));
+  if (output === "-") return 0;
   const res = result.bootstrap.static_resources as { listeners: unknown[]; clusters: unknown[] };
   process.stderr.write(`wrote ${output} for ${nodeId}: ${res.listeners.length} listeners, ${res.clusters.length} clusters; run: envoy -c ${output}\n`);
   return 0;

@@ -18,16 +18,19 @@ export const summary = "check manifests (files or folders) against Istio's valid
 
 const SPEC: CommandSpec = {
   name: "validate",
-  usage: "-f PATH [-f PATH...]",
+  usage: "-f PATH [-f PATH...]      (-f - reads standard input)",
   description:
     "Parse Kubernetes and Istio manifests (.yaml, .yml, .json; folders are read recursively) and report\n" +
     "every problem as `file:line kind namespace/name field: message`. Exits 1 if there are errors.",
   flags: {
-    filename: { type: "string", short: "f", multiple: true, arg: "PATH", help: "a manifest file or a folder of them" },
+    filename: { type: "string", short: "f", multiple: true, arg: "PATH", help: "a manifest file, a folder of them, or - for standard input" },
   },
 };
 
 const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
+/** `-f -`: the manifests come on standard input, reported as `<stdin>:line`. */
+const STDIN = "-";
+const STDIN_NAME = "<stdin>";
 
 export interface ValidatedFiles {
   /** Objects that passed validation, one per key (the last definition), in file order. */
@@ -40,6 +43,7 @@ export interface ValidatedFiles {
 
 /** Manifest files under `path` (itself if a file), sorted; unreadable paths become diagnostics. */
 function collectFiles(path: string, diagnostics: Diagnostic[]): string[] {
+  if (path === STDIN) return [STDIN];
   let isDir: boolean;
   try {
     isDir = statSync(path).isDirectory();
@@ -57,10 +61,11 @@ function collectFiles(path: string, diagnostics: Diagnostic[]): string[] {
   return out;
 }
 
-function validateFile(file: string, out: ValidatedFiles): void {
+function validateFile(path: string, out: ValidatedFiles, stdin: () => string): void {
+  const file = path === STDIN ? STDIN_NAME : path;
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = path === STDIN ? stdin() : readFileSync(path, "utf8");
   } catch (e) {
     out.diagnostics.push({ severity: "error", message: `cannot read: ${(e as Error).message}`, origin: { file } });
     return;
@@ -116,11 +121,11 @@ function byLocation(a: Diagnostic, b: Diagnostic): number {
   return (a.origin?.line ?? 0) - (b.origin?.line ?? 0);
 }
 
-/** Read, parse and validate every manifest under `paths`. */
-export function validateFiles(paths: readonly string[]): ValidatedFiles {
+/** Read, parse and validate every manifest under `paths` (`-`: the text `stdin` returns). */
+export function validateFiles(paths: readonly string[], stdin: () => string = () => readFileSync(0, "utf8")): ValidatedFiles {
   const out: ValidatedFiles = { objects: [], diagnostics: [], read: 0 };
   const files = [...new Set(paths.flatMap((p) => collectFiles(p, out.diagnostics)))];
-  for (const file of files) validateFile(file, out);
+  for (const file of files) validateFile(file, out, stdin);
   const unique = latestPerKey(out.objects);
   out.objects = unique.objects;
   out.diagnostics.push(...unique.diagnostics);

@@ -31,6 +31,8 @@ export interface PipelineOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
   /** Called after every push with what it did (tests, metrics). */
   onPush?(p: PushReport): void;
+  /** Called with a view's own diagnostics each time it is generated (serve logs the new ones). */
+  onViewDiagnostics?(proxy: ProxyView, diagnostics: Diagnostic[]): void;
 }
 
 export interface PushReport {
@@ -187,6 +189,7 @@ export class PushPipeline {
   private fullSnapshot(g: Group): Snapshot {
     const out = generate(this.mesh, g.proxy);
     g.diagnostics = out.diagnostics ?? [];
+    this.opts.onViewDiagnostics?.(g.proxy, g.diagnostics);
     return makeSnapshot([
       ...this.encodeAll(LISTENER, out.listeners),
       ...this.encodeAll(ROUTE, out.routes),

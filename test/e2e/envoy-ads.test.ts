@@ -89,7 +89,7 @@ async function bootstrapFor(who: Identity, api: "sotw" | "delta", xdsPort: numbe
   const env: NodeJS.ProcessEnv = { ...process.env, POD_NAME: podPart.slice(0, dot), POD_NAMESPACE: podPart.slice(dot + 1), INSTANCE_IP: ip };
   if (typeof who.metadata.ISTIO_VERSION === "string") env.ISTIO_META_ISTIO_VERSION = who.metadata.ISTIO_VERSION;
   const args = [CLI, "bootstrap", "--type", type, "--domain", domain, "--xds-address", `127.0.0.1:${xdsPort}`, "--xds-api", api];
-  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", "127.0.0.1", "-o", file);
+  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", "127.0.0.1", "--out", file);
   if (labels) args.push("--labels", labels);
   const r = spawnSync(process.execPath, args, { env, encoding: "utf8" });
   assert.equal(r.status, 0, `mini-pilot bootstrap for ${who.id}: ${r.stderr}`);

@@ -177,7 +177,7 @@ const cli = (...args: string[]): { status: number | null; stdout: string; stderr
 
 test("mini-pilot static: writes a bootstrap `envoy -c` runs; clear errors for a bad folder, node id or flag", { timeout: 60_000 }, async (t) => {
   const out = path.join(tmp, "cli", "front-tomcat.json");
-  const ok = cli("--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--admin-port", String(await freePort()), "-o", out);
+  const ok = cli("--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--admin-port", String(await freePort()), "--out", out);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stderr, /labels from Pod default\/front-tomcat-6b8d7c5f4-9zq7w/);
   assert.match(ok.stderr, /wrote .*front-tomcat\.json .*: 4 listeners, 8 clusters; run: envoy -c/);
