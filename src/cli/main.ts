@@ -34,6 +34,7 @@ const COMMANDS: Record<string, () => Command> = {
   bootstrap: () => require("./bootstrap") as Command,
   static: () => require("./static") as Command,
   agent: () => require("./agent") as Command,
+  demo: () => require("./demo") as Command,
   bench: () => require("./bench") as Command,
 };
 

@@ -215,7 +215,7 @@ test("a router no Gateway selects gets a warning naming it and its labels (trans
   const r = cli(["translate", "--config-dir", "examples", "--proxy", node, "--labels", "app=my-gw,istio=my-gateway", "--type", "listeners", "-o", "json"]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), []);
-  assert.match(r.stderr, /^warning: router proxy router~10\.0\.0\.9~my-gw-1\.istio-system~istio-system\.svc\.cluster\.local with labels \{app=my-gw,istio=my-gateway\} is selected by no Gateway, so it gets no listeners; a Gateway's spec\.selector must be a subset of those labels \(default\/bookinfo-gateway selects \{istio=ingressgateway\}\)$/m);
+  assert.match(r.stderr, /^warning: router proxy router~10\.0\.0\.9~my-gw-1\.istio-system~istio-system\.svc\.cluster\.local with labels \{app=my-gw,istio=my-gateway\} is selected by no Gateway, so it gets no listeners; a Gateway's spec\.selector must be a subset of those labels \(default\/bookinfo-gateway selects \{istio=ingressgateway\}; demo\/demo-gateway selects \{istio=demo-gateway\}\)$/m);
   const selected = cli(["translate", "--config-dir", "examples", "--proxy", node, "--labels", "istio=ingressgateway", "--type", "listeners"]);
   assert.doesNotMatch(selected.stderr, /selected by no Gateway/);
   const st = cli(["static", "--config-dir", "examples", "--proxy", node, "--labels", "app=my-gw"]);
