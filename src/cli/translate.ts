@@ -14,7 +14,7 @@ import { buildMesh } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
 import { Diagnostic, MeshObject, formatDiagnostic } from "../model/types";
 import { generate, GeneratedResources } from "../generate";
-import { encodeResource, resourceToJson } from "../xds/resource";
+import { wireJson } from "../translate/wire-json";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
 
 export const summary = "print the xDS resources one proxy would receive from a config folder";
@@ -89,10 +89,6 @@ export function readManifestDir(dir: string): ManifestFile[] {
   return out;
 }
 
-/** Generated JSON -> encoded (strict) -> decoded: exactly what the proxy would be sent. */
-export function wireJson(url: XdsTypeUrl, resources: object[]): unknown[] {
-  return resources.map((r) => resourceToJson(encodeResource(url, r)));
-}
 
 function proxyFromFlags(nodeId: string | undefined, labels: Record<string, string>): ProxyView {
   if (!nodeId) throw new CliError("--proxy NODE_ID is required (e.g. sidecar~10.1.1.5~app-1.default~default.svc.cluster.local)");

@@ -20,7 +20,7 @@ import { findEnvoy, nextBaseId, requireEnvoy } from "../support/envoy";
 import { CLI, startServe } from "../support/serve-process";
 import { BillBackends, startBillBackends, withinBinomial, writeBillService, FRONT_TOMCAT } from "../support/http-backends";
 import { APP_UID, createPodNetns, netnsUnavailable, PodNetns, podReadableTmp, writeClientScript } from "./netns";
-import { buildStatic } from "../../src/cli/static";
+import { buildStatic } from "../../src/translate/static-bootstrap";
 import { readManifestDir } from "../../src/cli/translate";
 import { serializeBootstrap } from "../../src/bootstrap/check";
 

@@ -17,7 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { parse } from "yaml";
-import { buildStatic, StaticRequest } from "../../src/cli/static";
+import { buildStatic, StaticRequest } from "../../src/translate/static-bootstrap";
 import { ManifestFile } from "../../src/cli/translate";
 import { boundListeners } from "../../src/bootstrap/static";
 import { checkBootstrap, serializeBootstrap } from "../../src/bootstrap/check";
