@@ -249,3 +249,27 @@ test("bench: reported as not included where bench/ is absent; a broken import in
   assert.doesNotMatch(serve.stderr, /unknown command/);
   assert.match(serve.stderr, /Cannot find module '\.\.\/no-such-module'/);
 });
+
+test("serve logs a hint, once, when a router that no Gateway selects connects", { timeout: 60_000 }, async (t) => {
+  const { startServe } = await import("../support/serve-process");
+  const { TestSotwStream, connect } = await import("../support/ads-client");
+  const serve = await startServe(["--config-dir", path.join(REPO, "examples")]);
+  // Node metadata in google.protobuf.Struct's message form (the test client encodes it as it is).
+  const labels = { fields: { LABELS: { structValue: { fields: { app: { stringValue: "my-gw" }, istio: { stringValue: "my-gateway" } } } } } };
+  t.after(() => serve.stop());
+  const node = "router~10.0.0.9~my-gw-1.istio-system~istio-system.svc.cluster.local";
+  const s = new TestSotwStream(connect(serve.xdsPort), node, labels);
+  t.after(() => s.close());
+  s.send({ typeUrl: "type.googleapis.com/envoy.config.listener.v3.Listener" });
+  const listeners = await s.next(5000);
+  assert.deepEqual(listeners.names, [], "no Gateway, no listeners");
+  const line = await serve.waitForLog(/selected by no Gateway/, 5000);
+  assert.equal(JSON.parse(line).level, 40, "a warning");
+  assert.match(line, /router proxy router~10\.0\.0\.9~my-gw-1\.istio-system~istio-system\.svc\.cluster\.local with labels \{app=my-gw,istio=my-gateway\}/);
+  // A second router with the same view: the same hint is not repeated.
+  const twin = new TestSotwStream(connect(serve.xdsPort), "router~10.0.0.10~my-gw-2.istio-system~istio-system.svc.cluster.local", labels);
+  t.after(() => twin.close());
+  twin.send({ typeUrl: "type.googleapis.com/envoy.config.listener.v3.Listener" });
+  await twin.next(5000);
+  assert.equal(serve.logs.filter((l) => /selected by no Gateway/.test(l)).length, 1);
+});
