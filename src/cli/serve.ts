@@ -24,6 +24,7 @@ import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
 import { parseIstioDuration } from "../model/validate";
+import { unselectedRouterHint } from "../model/router-hint";
 import { createKubeSource } from "../sources/kube";
 
 export const summary = "run the xDS server (ADS SotW + delta, per-type services) and the debug HTTP port";
@@ -121,8 +122,12 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
     mesh,
     log,
-    // Per-view diagnostics (a router no Gateway selects, a gateway server left out) are logged once when they appear.
-    onViewDiagnostics: (proxy, ds) => reportDiagnostics(`proxy view ${proxy.id}`, ds),
+    // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
+    // (naming the first proxy seen with it; a Deployment's replicas share their labels).
+    onProxy: (proxy, mesh) => {
+      const where = `router ${JSON.stringify(Object.entries(proxy.labels).sort())}`;
+      if (!sourceDiagnostics.has(where)) reportDiagnostics(where, unselectedRouterHint(mesh, proxy));
+    },
     onPush: (p) => {
       metrics.pushes.inc({ kind: p.full ? "full" : "eds" });
       metrics.pushSeconds.observe(p.ms / 1000);

@@ -12,6 +12,7 @@ import { parseManifests } from "../model/parse";
 import { validateObject } from "../model/validate";
 import { buildMesh } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
+import { unselectedRouterHint } from "../model/router-hint";
 import { Diagnostic, MeshObject, formatDiagnostic } from "../model/types";
 import { generate, GeneratedResources } from "../generate";
 import { wireJson } from "../translate/wire-json";
@@ -114,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
   const loaded = objectsFromManifests(readManifestDir(dir));
   const { mesh, diagnostics } = buildMesh(loaded.objects, options);
   const generated = generate(mesh, proxy);
-  const all = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? [])];
+  const all = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy)];
   for (const d of all) process.stderr.write(`${d.severity}: ${formatDiagnostic(d)}\n`);
 
   const selected = type === "all" ? Object.keys(TYPES) : [type];

@@ -12,7 +12,6 @@ import { blackHoleCluster, outboundClusterSpecs } from "./clusters";
 import { outboundClusters, outboundEndpoints } from "./sidecar";
 import { sidecarScope } from "./scope";
 import { mergeGateways } from "./gateway-merge";
-import { unselectedRouterHint } from "./router-hint";
 import { gatewayVirtualServices } from "./gateway-hosts";
 import { gatewayListeners } from "./gateway-listeners";
 import { GatewayContext, gatewayRouteConfigs } from "./gateway-routes";
@@ -23,7 +22,7 @@ export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
   const merged = mergeGateways(mesh, proxy);
   const gatewayNames = merged.listeners.flatMap((l) => l.servers.map((s) => s.gatewayName));
   const ctx: GatewayContext = { scope, virtualServices: gatewayVirtualServices(mesh, proxy.namespace, gatewayNames) };
-  const diagnostics = [...unselectedRouterHint(mesh, proxy), ...merged.diagnostics];
+  const diagnostics = [...merged.diagnostics];
   const listeners = gatewayListeners(ctx, merged.listeners, diagnostics);
   const specs = outboundClusterSpecs(mesh, scope.client, scope.services, (svc) => scope.destinationRule(svc));
   return {

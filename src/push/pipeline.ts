@@ -31,8 +31,8 @@ export interface PipelineOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
   /** Called after every push with what it did (tests, metrics). */
   onPush?(p: PushReport): void;
-  /** Called with a view's own diagnostics each time it is generated (serve logs the new ones). */
-  onViewDiagnostics?(proxy: ProxyView, diagnostics: Diagnostic[]): void;
+  /** Called when a node id is first seen, with the mesh it is served from (serve logs hints about it). */
+  onProxy?(proxy: ProxyView, mesh: Mesh): void;
 }
 
 export interface PushReport {
@@ -124,6 +124,7 @@ export class PushPipeline {
     if (!parsed.ok) return { ok: false, error: parsed.error };
     const key = proxyViewKey(parsed.proxy);
     if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [] });
+    if (!this.nodeGroups.has(node.id)) this.opts.onProxy?.(parsed.proxy, this.mesh);
     this.nodeGroups.set(node.id, key);
     return { ok: true, group: key };
   }
@@ -189,7 +190,6 @@ export class PushPipeline {
   private fullSnapshot(g: Group): Snapshot {
     const out = generate(this.mesh, g.proxy);
     g.diagnostics = out.diagnostics ?? [];
-    this.opts.onViewDiagnostics?.(g.proxy, g.diagnostics);
     return makeSnapshot([
       ...this.encodeAll(LISTENER, out.listeners),
       ...this.encodeAll(ROUTE, out.routes),

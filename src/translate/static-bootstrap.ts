@@ -10,6 +10,7 @@
 import { objectsFromManifests, ManifestFile } from "../cli/translate";
 import { buildMesh, BuildMeshOptions } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
+import { unselectedRouterHint } from "../model/router-hint";
 import { Diagnostic, MeshObject } from "../model/types";
 import { generate } from "../generate";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../xds/types";
@@ -62,7 +63,7 @@ export function buildStatic(req: StaticRequest): StaticResult {
   }
 
   const g = generate(mesh, proxy);
-  diagnostics.push(...(g.diagnostics ?? []));
+  diagnostics.push(...(g.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy));
   const xds = {
     listeners: wireJson(LISTENER, g.listeners),
     routes: wireJson(ROUTE, g.routes),

@@ -266,10 +266,11 @@ test("serve logs a hint, once, when a router that no Gateway selects connects", 
   const line = await serve.waitForLog(/selected by no Gateway/, 5000);
   assert.equal(JSON.parse(line).level, 40, "a warning");
   assert.match(line, /router proxy router~10\.0\.0\.9~my-gw-1\.istio-system~istio-system\.svc\.cluster\.local with labels \{app=my-gw,istio=my-gateway\}/);
-  // A second router with the same view: the same hint is not repeated.
+  // A second replica (same labels, another node id): the hint is not repeated.
   const twin = new TestSotwStream(connect(serve.xdsPort), "router~10.0.0.10~my-gw-2.istio-system~istio-system.svc.cluster.local", labels);
   t.after(() => twin.close());
   twin.send({ typeUrl: "type.googleapis.com/envoy.config.listener.v3.Listener" });
   await twin.next(5000);
+  await new Promise((r) => setTimeout(r, 500)); // time for a (wrong) second line to reach the log
   assert.equal(serve.logs.filter((l) => /selected by no Gateway/.test(l)).length, 1);
 });

@@ -2,11 +2,16 @@
  * A router (gateway) proxy that no Gateway selects gets no listeners: Envoy
  * starts, accepts nothing and says nothing. Istio is as quiet; this hint names
  * the proxy and its labels so a selector typo is found in seconds.
+ *
+ * Not part of generation: it names one proxy's id and all its labels, while
+ * generated config is shared by every proxy with the same effective view.
+ * The commands ask for it per proxy (translate, static, and serve when a
+ * proxy connects).
  */
-import type { Mesh } from "../model/mesh";
-import { labelsMatch } from "../model/mesh-hosts";
-import type { ProxyView } from "../model/proxy";
-import type { Diagnostic } from "../model/types";
+import type { Mesh } from "./mesh";
+import { labelsMatch } from "./mesh-hosts";
+import type { ProxyView } from "./proxy";
+import type { Diagnostic } from "./types";
 
 export function unselectedRouterHint(mesh: Mesh, proxy: ProxyView): Diagnostic[] {
   if (proxy.kind !== "router") return [];
