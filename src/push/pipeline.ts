@@ -31,7 +31,7 @@ export interface PipelineOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
   /** Called after every push with what it did (tests, metrics). */
   onPush?(p: PushReport): void;
-  /** Called when a node id is first seen, with the mesh it is served from (serve logs hints about it). */
+  /** Called for each proxy that resolves (a stream's first request), with the mesh it is served from (serve logs hints). */
   onProxy?(proxy: ProxyView, mesh: Mesh): void;
 }
 
@@ -122,9 +122,9 @@ export class PushPipeline {
   private resolve(node: NodeInfo): Resolution {
     const parsed = parseProxy(node.id, node.metadata);
     if (!parsed.ok) return { ok: false, error: parsed.error };
+    this.opts.onProxy?.(parsed.proxy, this.mesh);
     const key = proxyViewKey(parsed.proxy);
     if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [] });
-    if (!this.nodeGroups.has(node.id)) this.opts.onProxy?.(parsed.proxy, this.mesh);
     this.nodeGroups.set(node.id, key);
     return { ok: true, group: key };
   }
