@@ -125,6 +125,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
     // (naming the first proxy seen with it; a Deployment's replicas share their labels).
     onProxy: (proxy, mesh) => {
+      if (proxy.kind !== "router") return;
       const where = `router ${JSON.stringify(Object.entries(proxy.labels).sort())}`;
       if (!sourceDiagnostics.has(where)) reportDiagnostics(where, unselectedRouterHint(mesh, proxy));
     },
