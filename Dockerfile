@@ -10,6 +10,9 @@ COPY bench ./bench
 COPY scripts ./scripts
 RUN npm run build && npm prune --omit=dev
 
+# The image runs the control plane only: dist/src, not the benchmark (dist/bench)
+# or the tests. `mini-pilot bench` says so and exits 2; run it from a checkout
+# (npm run bench).
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
@@ -18,6 +21,15 @@ COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
 COPY examples ./examples
 USER node
-EXPOSE 15010 15014
+# xDS (plaintext gRPC, like istiod's 15010). The debug port (15014: /healthz,
+# /ready, /metrics, /debug/*) listens on 127.0.0.1 inside the container unless
+# asked otherwise, so it is not exposed here. To reach it (kubelet probes,
+# Prometheus), run with
+#   serve --in-cluster --http-address 0.0.0.0:15014 --debug-token-file /var/run/secrets/mini-pilot/debug-token
+# and publish 15014 yourself; the token keeps /debug/* (every proxy's config)
+# private while /healthz, /ready and /metrics stay open.
+EXPOSE 15010
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
-CMD ["serve", "--config-dir", "examples"]
+# The cluster this pod runs in (service account credentials). For the bundled
+# examples instead: docker run IMAGE serve --config-dir examples
+CMD ["serve", "--in-cluster"]

@@ -16,7 +16,7 @@ import { spec as bootstrapSpec } from "../src/cli/bootstrap";
 import { bootstrapOptions } from "../src/bootstrap/env";
 import { BootstrapOptions, renderBootstrap } from "../src/bootstrap/render";
 import { serializeBootstrap } from "../src/bootstrap/check";
-import { buildStatic, StaticRequest } from "../src/cli/static";
+import { buildStatic, StaticRequest } from "../src/translate/static-bootstrap";
 import { ManifestFile } from "../src/cli/translate";
 
 export interface ConfigEntry {

@@ -8,7 +8,7 @@
  * without touching the process; only the CLI passes the real ones.
  */
 import * as net from "node:net";
-import { CliError, FlagSpec, ParsedFlags, parseHostPort, parseLabels } from "../cli/args";
+import { CliError, FlagSpec, ParsedFlags, parseHostPort, parseLabels } from "../util/flags";
 import { parseDownwardApi } from "./downward";
 import type { BootstrapOptions, JsonValue, Locality, ProxyType, XdsApi } from "./render";
 
@@ -50,13 +50,21 @@ export const BOOTSTRAP_FLAGS: Record<string, FlagSpec> = {
   "mesh-id": { type: "string", arg: "ID", help: "MESH_ID metadata (env ISTIO_META_MESH_ID, default cluster.local)" },
   domain: { type: "string", arg: "DOMAIN", help: "DNS domain in the node id (default <namespace>.svc.cluster.local)" },
   "workload-name": { type: "string", arg: "NAME", help: "WORKLOAD_NAME metadata (env ISTIO_META_WORKLOAD_NAME, default the app label, else the pod name)" },
-  output: { type: "string", short: "o", arg: "PATH", default: DEFAULT_OUTPUT, help: "where to write the bootstrap" },
+  out: { type: "string", arg: "FILE", default: DEFAULT_OUTPUT, help: "where to write the bootstrap; - for stdout" },
 };
 
 export interface Inputs {
   env: Record<string, string | undefined>;
   flags: ParsedFlags;
   readFile(path: string): string;
+  /**
+   * What is wrong with a file the bootstrap names for Envoy to read (the xDS
+   * CA, certificate and key), or undefined when Envoy can read it. The CLI
+   * passes a real check, so a typo fails here and not inside Envoy; the
+   * example generator, which renders paths of a pod that is not this
+   * machine, leaves it out.
+   */
+  fileProblem?(path: string): string | undefined;
 }
 
 function str(flags: ParsedFlags, name: string): string | undefined {
@@ -106,7 +114,7 @@ export function bootstrapOptions(inputs: Inputs): BootstrapOptions {
     workloadName,
     interceptionMode: metaString(meta, "INTERCEPTION_MODE") ?? "REDIRECT",
     ...(locality ? { locality } : {}),
-    xds: xdsOptions(flags),
+    xds: xdsOptions(flags, inputs.fileProblem),
     adminPort: port(flags, "admin-port", false)!,
     statsPort: port(flags, "stats-port", false)!,
     ...(readinessPort ? { readinessPort } : {}),
@@ -208,7 +216,7 @@ function bindAddress(v: string): string {
   return v;
 }
 
-function xdsOptions(flags: ParsedFlags): BootstrapOptions["xds"] {
+function xdsOptions(flags: ParsedFlags, fileProblem: Inputs["fileProblem"]): BootstrapOptions["xds"] {
   const address = parseHostPort(str(flags, "xds-address") ?? DEFAULT_XDS_ADDRESS, "xds-address");
   if (address.host === "" || address.port === 0) throw new CliError(`--xds-address wants HOST:PORT with a host and a non-zero port`);
   const timeout = str(flags, "initial-fetch-timeout") ?? "0s";
@@ -224,6 +232,12 @@ function xdsOptions(flags: ParsedFlags): BootstrapOptions["xds"] {
   const certFile = str(flags, "xds-cert");
   const keyFile = str(flags, "xds-key");
   if ((certFile === undefined) !== (keyFile === undefined)) throw new CliError("--xds-cert and --xds-key go together");
+  if (fileProblem) {
+    for (const [flag, file] of [["xds-ca", caFile], ["xds-cert", certFile], ["xds-key", keyFile]] as const) {
+      const problem = file === undefined ? undefined : fileProblem(file);
+      if (problem) throw new CliError(`--${flag} ${file}: ${problem}; Envoy could not read it`);
+    }
+  }
   const sni = str(flags, "xds-sni") ?? (net.isIP(address.host) ? undefined : address.host);
   const sans = (flags["xds-san"] as string[] | undefined) ?? (sni ? [sni] : []);
   out.tls = { caFile, ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}), ...(sni ? { sni } : {}), subjectAltNames: sans };

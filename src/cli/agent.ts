@@ -90,8 +90,8 @@ export async function run(argv: string[]): Promise<number> {
   if (parsed.positionals.length) throw new CliError(`unexpected argument "${parsed.positionals[0]}"`);
   const options = optionsFromProcess(flags);
   const bin = envoyBinary(typeof flags.envoy === "string" ? flags.envoy : undefined);
-  const output = String(flags.output);
-  if (output === "-") throw new CliError("--output - is for `mini-pilot bootstrap`; the agent needs a file for Envoy");
+  const output = String(flags.out);
+  if (output === "-") throw new CliError("--out - is for `mini-pilot bootstrap`; the agent needs a file for Envoy");
   const written = writeBootstrap(options, output);
   if (!written.ok) {
     process.stderr.write(`mini-pilot agent: the rendered bootstrap is not valid Envoy config:\n${written.errors.map((e) => `  ${e}`).join("\n")}\n`);

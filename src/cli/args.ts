@@ -1,20 +1,15 @@
 /**
  * Flag parsing for every command: node's util.parseArgs plus a generated
- * `--help`, and errors that say which flag was wrong.
+ * `--help` and `--version`, and errors that say which flag was wrong.
+ * The error type and value parsers live in src/util/flags.ts (library code
+ * uses them too); they are re-exported here for the commands.
  */
 import { parseArgs } from "node:util";
+import { CliError, FlagSpec, ParsedFlags } from "../util/flags";
+import { versionLine } from "../util/version";
 
-export class CliError extends Error {}
-
-export interface FlagSpec {
-  type: "string" | "boolean";
-  short?: string;
-  multiple?: boolean;
-  default?: string | boolean | string[];
-  /** Shown in --help, e.g. "HOST:PORT". */
-  arg?: string;
-  help: string;
-}
+export { CliError, parseHostPort, parseLabels } from "../util/flags";
+export type { FlagSpec, ParsedFlags } from "../util/flags";
 
 export interface CommandSpec {
   name: string;
@@ -23,21 +18,69 @@ export interface CommandSpec {
   flags: Record<string, FlagSpec>;
 }
 
-export function helpText(spec: CommandSpec): string {
-  const rows = Object.entries(spec.flags).map(([name, f]) => {
-    const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.arg ?? "VALUE"}` : ""}`;
-    const def = f.default !== undefined && f.default !== false ? ` (default: ${Array.isArray(f.default) ? f.default.join(",") : String(f.default)})` : "";
-    return `  ${left.padEnd(34)} ${f.help}${def}${f.multiple ? " [repeatable]" : ""}`;
-  });
-  return [`Usage: mini-pilot ${spec.name} ${spec.usage}`, "", spec.description, "", "Flags:", ...rows, `      --help${" ".repeat(28)} show this help`, ""].join("\n");
+/** Help text is wrapped to this width (or the terminal's, when narrower than 120). */
+const DEFAULT_WIDTH = 100;
+/** A flag column wider than this puts its help on the next line instead of pushing every row right. */
+const MAX_FLAG_COLUMN = 34;
+
+/** Words of `text` in lines of at most `width` characters (a longer word gets a line of its own). */
+export function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines.length ? lines : [""];
 }
 
-export type ParsedFlags = Record<string, string | boolean | string[] | undefined>;
+/**
+ * Two columns, flag and help. The help column starts after the widest flag
+ * that fits in MAX_FLAG_COLUMN; a wider flag gets its help on the next line,
+ * and long help wraps under itself, so columns never run into each other.
+ */
+export function flagRows(rows: [string, string][], width = DEFAULT_WIDTH): string[] {
+  const fitting = rows.map(([left]) => left.length).filter((n) => n <= MAX_FLAG_COLUMN);
+  const column = Math.max(0, ...fitting) + 4; // two spaces of indent, two of gap
+  const helpWidth = Math.max(30, width - column);
+  const out: string[] = [];
+  for (const [left, help] of rows) {
+    const wrapped = wrapWords(help, helpWidth);
+    if (left.length > column - 4) out.push(`  ${left}`);
+    else out.push(`  ${left.padEnd(column - 4)}  ${wrapped.shift()!}`);
+    for (const rest of wrapped) out.push(`${" ".repeat(column)}${rest}`);
+  }
+  return out;
+}
 
-/** Parse argv; returns undefined after printing help when --help was given. */
+function helpWidth(): number {
+  const cols = process.stdout.isTTY ? process.stdout.columns : undefined;
+  return cols && cols >= 60 ? Math.min(cols, 120) : DEFAULT_WIDTH;
+}
+
+export function helpText(spec: CommandSpec, width = helpWidth()): string {
+  const rows: [string, string][] = Object.entries(spec.flags).map(([name, f]) => {
+    const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.arg ?? "VALUE"}` : ""}`;
+    const def = f.default !== undefined && f.default !== false ? ` (default: ${Array.isArray(f.default) ? f.default.join(",") : String(f.default)})` : "";
+    return [left, `${f.help}${def}${f.multiple ? " [repeatable]" : ""}`];
+  });
+  rows.push(["    --version", "print the version and exit"], ["-h, --help", "show this help"]);
+  return [`Usage: mini-pilot ${spec.name} ${spec.usage}`, "", spec.description, "", "Flags:", ...flagRows(rows, width), ""].join("\n");
+}
+
+/** Parse argv; returns undefined after printing help (--help) or the version (--version). */
 export function parseFlags(spec: CommandSpec, argv: string[]): { flags: ParsedFlags; positionals: string[] } | undefined {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(helpText(spec));
+    return undefined;
+  }
+  if (argv.includes("--version")) {
+    process.stdout.write(versionLine());
     return undefined;
   }
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean | string[] }> = {};
@@ -50,28 +93,4 @@ export function parseFlags(spec: CommandSpec, argv: string[]): { flags: ParsedFl
   } catch (e) {
     throw new CliError(`${(e as Error).message.replace(/^.*?: /, "")}\nRun 'mini-pilot ${spec.name} --help' for the flags.`);
   }
-}
-
-/** "HOST:PORT" -> {host, port}, with an error naming the flag. */
-export function parseHostPort(value: string, flag: string): { host: string; port: number } {
-  const i = value.lastIndexOf(":");
-  const host = i > 0 ? value.slice(0, i).replace(/^\[|\]$/g, "") : "";
-  const port = Number(value.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new CliError(`--${flag} wants HOST:PORT (port 0-65535), got "${value}"`);
-  }
-  return { host, port };
-}
-
-/** "a=b,c=d" -> {a: "b", c: "d"}. */
-export function parseLabels(value: string | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!value) return out;
-  for (const pair of value.split(",")) {
-    if (pair.trim() === "") continue;
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new CliError(`--${flag} wants k=v pairs separated by commas, got "${pair}"`);
-    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-  }
-  return out;
 }

@@ -4,11 +4,26 @@
  * Each command module exports `run(argv): Promise<number>` (the exit code) and
  * `summary` (one line for this help).
  */
-import { CliError } from "./args";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CliError } from "../util/flags";
+import { versionLine } from "../util/version";
+import { flagRows } from "./args";
 
 interface Command {
   summary: string;
   run(argv: string[]): Promise<number>;
+}
+
+/**
+ * `bench` lives in bench/ beside src/ (dist/bench once built); a build without
+ * that folder (the container image ships only dist/src) has no bench command.
+ * Checked by looking for the folder, not by catching a failed require: a load
+ * error in any command is a bug and must surface, never read as "unknown".
+ */
+const BENCH_DIR = path.resolve(__dirname, "..", "..", "bench");
+export function benchIncluded(): boolean {
+  return fs.existsSync(path.join(BENCH_DIR, "run.js")) || fs.existsSync(path.join(BENCH_DIR, "run.ts"));
 }
 
 /** Loaded lazily so `mini-pilot validate` does not pay for the gRPC server. */
@@ -19,30 +34,26 @@ const COMMANDS: Record<string, () => Command> = {
   bootstrap: () => require("./bootstrap") as Command,
   static: () => require("./static") as Command,
   agent: () => require("./agent") as Command,
+  demo: () => require("./demo") as Command,
   bench: () => require("./bench") as Command,
 };
 
 function available(): [string, Command][] {
-  const out: [string, Command][] = [];
-  for (const [name, load] of Object.entries(COMMANDS)) {
-    try {
-      out.push([name, load()]);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
-    }
-  }
-  return out;
+  return Object.entries(COMMANDS)
+    .filter(([name]) => name !== "bench" || benchIncluded())
+    .map(([name, load]) => [name, load()]);
 }
 
 function usage(): string {
-  const lines = available().map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const rows = available().map(([name, c]): [string, string] => [name, c.summary]);
   return [
     "mini-pilot: a small, fast xDS control plane (Kubernetes and Istio config to Envoy v3 over ADS)",
     "",
-    "Usage: mini-pilot <command> [flags]      mini-pilot <command> --help",
+    "Usage: mini-pilot <command> [flags]      mini-pilot <command> --help      mini-pilot --version",
     "",
     "Commands:",
-    ...lines,
+    ...flagRows(rows),
+    ...(benchIncluded() ? [] : ["", "(bench is not included in this build; run it from the repository: npm run bench)"]),
     "",
   ].join("\n");
 }
@@ -53,13 +64,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const entry = available().find(([n]) => n === name);
-  if (!entry) {
+  if (name === "--version" || name === "version") {
+    process.stdout.write(versionLine());
+    return 0;
+  }
+  if (name === "bench" && !benchIncluded()) {
+    process.stderr.write(`mini-pilot: bench is not included in this build (no ${BENCH_DIR}); run it from the repository: npm run bench\n`);
+    return 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
     process.stderr.write(`mini-pilot: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
   try {
-    return await entry[1].run(rest);
+    return await load().run(rest);
   } catch (e) {
     if (e instanceof CliError) {
       process.stderr.write(`mini-pilot ${name}: ${e.message}\n`);
@@ -73,10 +92,13 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      // A command that failed has said why; nothing it left behind (a file
+      // watcher, a half-started server) may keep the process alive.
+      if (code !== 0) process.exit(code);
     },
     (e: unknown) => {
       process.stderr.write(`mini-pilot: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
+      process.exit(1);
     },
   );
 }

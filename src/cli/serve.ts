@@ -5,8 +5,11 @@
  * (`--resources`).
  */
 import * as fs from "node:fs";
+import * as grpc from "@grpc/grpc-js";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
-import { createLogger, Logger } from "../log";
+import { MESH_FLAGS, meshOptions } from "./mesh-flags";
+import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken } from "./debug-port";
+import { createLogger, LOG_LEVELS, Logger, parseLogLevel } from "../log";
 import { XdsServer } from "../server/grpc-server";
 import { SnapshotCache } from "../cache/snapshot-cache";
 import { Snapshot, makeSnapshot, checkConsistency } from "../cache/snapshot";
@@ -22,6 +25,7 @@ import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
 import { parseIstioDuration } from "../model/validate";
+import { unselectedRouterHint } from "../model/router-hint";
 import { createKubeSource } from "../sources/kube";
 
 export const summary = "run the xDS server (ADS SotW + delta, per-type services) and the debug HTTP port";
@@ -40,7 +44,9 @@ export const spec: CommandSpec = {
     "  --resources FILE   hand-written Envoy resources (YAML/JSON grouped as listeners/routes/clusters/",
     "                     endpoints, proto3 JSON form), the same for every proxy; reloaded on change.",
     "",
-    "HTTP port: /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID",
+    "HTTP port: /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID.",
+    "It listens on loopback by default; to reach it from elsewhere (a container), give --http-address",
+    "0.0.0.0:15014 and guard /debug/* with --debug-token-file FILE.",
   ].join("\n"),
   flags: {
     "config-dir": { type: "string", multiple: true, arg: "DIR", help: "folder of Kubernetes/Istio YAML to serve" },
@@ -52,9 +58,9 @@ export const spec: CommandSpec = {
     "http-address": { type: "string", arg: "HOST:PORT", default: "127.0.0.1:15014", help: "debug/metrics HTTP address" },
     "debounce-after": { type: "string", arg: "DURATION", default: "100ms", help: "quiet time before a config push" },
     "debounce-max": { type: "string", arg: "DURATION", default: "10s", help: "longest a push waits during constant change" },
-    "outbound-traffic-policy": { type: "string", arg: "MODE", default: "ALLOW_ANY", help: "ALLOW_ANY or REGISTRY_ONLY (catch-all route)" },
-    "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace whose DestinationRules apply mesh-wide" },
-    "log-level": { type: "string", arg: "LEVEL", default: "info", help: "trace, debug, info, warn, error" },
+    ...MESH_FLAGS,
+    ...DEBUG_PORT_FLAGS,
+    "log-level": { type: "string", arg: "LEVEL", default: "info", help: LOG_LEVELS.join(", ") },
     "max-file-size": { type: "string", arg: "SIZE", default: "16Mi", help: "--config-dir: a bigger file is refused (its last good objects stay)" },
     "max-objects-per-file": { type: "string", arg: "N", default: "50000", help: "--config-dir: objects one file may hold" },
   },
@@ -63,6 +69,8 @@ export const spec: CommandSpec = {
 interface Endpoints {
   xds: { host: string; port: number };
   web: { host: string; port: number };
+  /** Bearer token for /debug/* (never logged). */
+  debug: { token?: string; file?: string };
   log: Logger;
   metrics: Metrics;
 }
@@ -80,10 +88,12 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags(spec, argv);
   if (!parsed) return 0;
   const f = parsed.flags;
+  if (parsed.positionals.length) throw new CliError(`unexpected argument "${parsed.positionals[0]}"`);
   const endpoints: Endpoints = {
     xds: parseHostPort(String(f["xds-address"]), "xds-address"),
     web: parseHostPort(String(f["http-address"]), "http-address"),
-    log: createLogger(String(f["log-level"])),
+    debug: debugToken(f),
+    log: createLogger(parseLogLevel(String(f["log-level"]))),
     metrics: new Metrics(),
   };
   const dirs = (f["config-dir"] as string[] | undefined) ?? [];
@@ -102,8 +112,7 @@ function durationMs(value: string, flag: string): number {
 }
 
 async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): Promise<ConfigSide> {
-  const policy = String(f["outbound-traffic-policy"]);
-  if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new CliError(`--outbound-traffic-policy wants ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
+  const mesh = meshOptions(f);
   const store = new ConfigStore();
   const sourceDiagnostics = new Map<string, Diagnostic[]>();
   const reportDiagnostics = (where: string, ds: Diagnostic[]) => {
@@ -114,8 +123,15 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
   const pipeline = new PushPipeline(store, {
     debounceAfterMs: durationMs(String(f["debounce-after"]), "debounce-after"),
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
-    mesh: { outboundTrafficPolicy: policy, rootNamespace: String(f["root-namespace"]) },
+    mesh,
     log,
+    // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
+    // (naming the first proxy seen with it; a Deployment's replicas share their labels).
+    onProxy: (proxy, mesh) => {
+      if (proxy.kind !== "router") return;
+      const where = `router ${JSON.stringify(Object.entries(proxy.labels).sort())}`;
+      if (!sourceDiagnostics.has(where)) reportDiagnostics(where, unselectedRouterHint(mesh, proxy));
+    },
     onPush: (p) => {
       metrics.pushes.inc({ kind: p.full ? "full" : "eds" });
       metrics.pushSeconds.observe(p.ms / 1000);
@@ -226,26 +242,67 @@ function dumpSnapshot(s: Snapshot | undefined): unknown {
   };
 }
 
-/** Start the gRPC and HTTP servers; on SIGTERM/SIGINT stop accepting, close streams, exit 0. */
-async function serveUntilSignal(side: ConfigSide, { xds, web, log, metrics }: Endpoints): Promise<number> {
+/** "listen EADDRINUSE: address already in use 127.0.0.1:15010" (or grpc-js's wrapping of it) -> "address already in use". */
+export function bindFailure(e: Error): string {
+  const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES|EPERM|ENOTFOUND|EAI_AGAIN|EINVAL)\b/.exec(e.message)?.[1];
+  const reasons: Record<string, string> = {
+    EADDRINUSE: "the address is already in use (another process listens there)",
+    EADDRNOTAVAIL: "no interface of this machine has that address",
+    EACCES: "permission denied (ports below 1024 need privileges)",
+    EPERM: "permission denied",
+    ENOTFOUND: "the host name does not resolve",
+    EAI_AGAIN: "the host name does not resolve (DNS lookup failed)",
+    EINVAL: "the address is not valid here",
+  };
+  return code ? `${reasons[code]} (${code})` : e.message.split("\n")[0]!;
+}
+
+/**
+ * Bind the xDS port. grpc-js also prints its own multi-line error for a failed
+ * bind; the one line serve prints says it better, so grpc-js is quiet meanwhile.
+ */
+async function listenXds(server: XdsServer, address: string): Promise<number> {
+  // Someone who set GRPC_VERBOSITY wants grpc-js's own lines; leave them alone.
+  if (process.env.GRPC_VERBOSITY) return server.listen(address);
+  grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+  try {
+    return await server.listen(address);
+  } finally {
+    grpc.setLogVerbosity(grpc.logVerbosity.ERROR); // grpc-js's default
+  }
+}
+
+/**
+ * Start the gRPC and HTTP servers; on SIGTERM/SIGINT stop accepting, close
+ * streams, exit 0. A port that cannot be bound stops everything and ends
+ * serve with one line (exit 2): a control plane bound to nothing must not
+ * look alive.
+ */
+async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics }: Endpoints): Promise<number> {
   const server = new XdsServer(side.cache, {
     log,
     onStreamOpen: () => metrics.streams.inc(),
     onStreamClose: () => metrics.streams.dec(),
   });
-  const port = await server.listen(`${xds.host}:${xds.port}`).catch((e: Error) => {
-    throw new CliError(`cannot listen on --xds-address ${xds.host}:${xds.port}: ${e.message}`);
-  });
-  const debug = await startDebugServer(web.host, web.port, {
-    ready: side.ready,
-    syncz: () => server.syncz(),
-    configz: side.configz,
-    configDump: side.configDump,
-    metrics: () => metrics.render(),
-  }).catch((e: Error) => {
+  const failed = async (flag: string, address: { host: string; port: number }, e: Error): Promise<never> => {
     server.forceShutdown();
-    throw new CliError(`cannot listen on --http-address ${web.host}:${web.port}: ${e.message}`);
-  });
+    await side.stop();
+    throw new CliError(`cannot listen on --${flag} ${address.host}:${address.port}: ${bindFailure(e)}`);
+  };
+  const port = await listenXds(server, `${xds.host}:${xds.port}`).catch((e: Error) => failed("xds-address", xds, e));
+  const debug = await startDebugServer(
+    web.host,
+    web.port,
+    {
+      ready: side.ready,
+      syncz: () => server.syncz(),
+      configz: side.configz,
+      configDump: side.configDump,
+      metrics: () => metrics.render(),
+    },
+    token.token !== undefined ? { token: token.token } : {},
+  ).catch((e: Error) => failed("http-address", web, e));
+  announceDebugPort(log, `${web.host}:${debug.port}`, web.host, token);
   log.info({ xds: `${xds.host}:${port}`, http: `${web.host}:${debug.port}` }, "mini-pilot serving");
   return new Promise((resolve) => {
     const stop = (signal: string) => {

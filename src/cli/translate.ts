@@ -5,12 +5,14 @@
  */
 import { stringify } from "yaml";
 import { CliError, CommandSpec, parseFlags, parseLabels } from "./args";
+import { MESH_FLAGS, meshOptions } from "./mesh-flags";
 import { ManifestFile, ManifestRootError, objectsFromManifests, readManifestFolder } from "../sources/file/manifests";
-import { buildMesh, BuildMeshOptions } from "../model/mesh";
+import { buildMesh } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
+import { unselectedRouterHint } from "../model/router-hint";
 import { formatDiagnostic } from "../model/types";
 import { generate, GeneratedResources } from "../generate";
-import { encodeResource, resourceToJson } from "../xds/resource";
+import { wireJson } from "../translate/wire-json";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
 
 export const summary = "print the xDS resources one proxy would receive from a config folder";
@@ -20,15 +22,15 @@ const spec: CommandSpec = {
   usage: "--config-dir DIR --proxy NODE_ID [flags]",
   description:
     "Reads Kubernetes and Istio manifests (.yaml/.yml/.json, recursively), translates them for the proxy\n" +
-    "with the given node id, and prints the resources it would receive. Diagnostics go to stderr.",
+    "with the given node id, and prints the resources it would receive. Diagnostics go to stderr; the\n" +
+    "resources are printed either way, and the exit status is 1 when any diagnostic is an error.",
   flags: {
     "config-dir": { type: "string", arg: "DIR", help: "folder of manifests (read recursively)" },
     proxy: { type: "string", arg: "NODE_ID", help: "node id, e.g. sidecar~10.1.1.5~app-1.default~default.svc.cluster.local" },
     labels: { type: "string", arg: "K=V,...", help: "the proxy's labels (its pod's labels)" },
     type: { type: "string", arg: "TYPE", default: "all", help: "listeners, routes, clusters, endpoints or all" },
     output: { type: "string", short: "o", arg: "FORMAT", default: "yaml", help: "json or yaml" },
-    "outbound-traffic-policy": { type: "string", arg: "MODE", default: "ALLOW_ANY", help: "ALLOW_ANY or REGISTRY_ONLY" },
-    "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace of mesh-wide DestinationRules" },
+    ...MESH_FLAGS,
   },
 };
 
@@ -53,10 +55,6 @@ export function readManifestDir(dir: string): ManifestFile[] {
   }
 }
 
-/** Generated JSON -> encoded (strict) -> decoded: exactly what the proxy would be sent. */
-export function wireJson(url: XdsTypeUrl, resources: object[]): unknown[] {
-  return resources.map((r) => resourceToJson(encodeResource(url, r)));
-}
 
 function proxyFromFlags(nodeId: string | undefined, labels: Record<string, string>): ProxyView {
   if (!nodeId) throw new CliError("--proxy NODE_ID is required (e.g. sidecar~10.1.1.5~app-1.default~default.svc.cluster.local)");
@@ -76,19 +74,23 @@ export async function run(argv: string[]): Promise<number> {
   if (type !== "all" && !TYPES[type]) throw new CliError(`--type must be listeners, routes, clusters, endpoints or all, got "${type}"`);
   const format = String(f.output);
   if (format !== "json" && format !== "yaml") throw new CliError(`-o must be json or yaml, got "${format}"`);
-  const policy = String(f["outbound-traffic-policy"]);
-  if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new CliError(`--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
+  const options = meshOptions(f);
+  if (parsed.positionals.length) throw new CliError(`unexpected argument "${parsed.positionals[0]}"`);
 
   const loaded = objectsFromManifests(readManifestDir(dir));
-  const meshOptions: BuildMeshOptions = { outboundTrafficPolicy: policy, rootNamespace: String(f["root-namespace"]) };
-  const { mesh, diagnostics } = buildMesh(loaded.objects, meshOptions);
-  for (const d of [...loaded.diagnostics, ...diagnostics]) process.stderr.write(`${d.severity}: ${formatDiagnostic(d)}\n`);
-
+  const { mesh, diagnostics } = buildMesh(loaded.objects, options);
   const generated = generate(mesh, proxy);
+  const all = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy)];
+  for (const d of all) process.stderr.write(`${d.severity}: ${formatDiagnostic(d)}\n`);
+
   const selected = type === "all" ? Object.keys(TYPES) : [type];
   const out: Record<string, unknown[]> = {};
   for (const t of selected) out[t] = wireJson(TYPES[t]!.url, generated[TYPES[t]!.key]);
   const body = type === "all" ? out : out[type];
   process.stdout.write(format === "json" ? `${JSON.stringify(body, null, 2)}\n` : stringify(body, { lineWidth: 0 }));
-  return 0;
+  const errors = all.filter((d) => d.severity === "error").length;
+  if (errors === 0) return 0;
+  // The objects in error were left out, so this output is not what the folder says: a script must notice.
+  process.stderr.write(`mini-pilot translate: ${errors} error${errors === 1 ? "" : "s"} in ${dir}; objects in error were left out of the output\n`);
+  return 1;
 }

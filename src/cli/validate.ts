@@ -15,12 +15,12 @@ export const summary = "check manifests (files or folders) against Istio's valid
 
 const SPEC: CommandSpec = {
   name: "validate",
-  usage: "-f PATH [-f PATH...]",
+  usage: "-f PATH [-f PATH...]      (-f - reads standard input)",
   description:
     "Parse Kubernetes and Istio manifests (.yaml, .yml, .json; folders are read recursively) and report\n" +
     "every problem as `file:line kind namespace/name field: message`. Exits 1 if there are errors.",
   flags: {
-    filename: { type: "string", short: "f", multiple: true, arg: "PATH", help: "a manifest file or a folder of them" },
+    filename: { type: "string", short: "f", multiple: true, arg: "PATH", help: "a manifest file, a folder of them, or - for standard input" },
   },
 };
 

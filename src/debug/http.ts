@@ -1,7 +1,12 @@
 /**
  * The HTTP debug port: /healthz, /ready, /metrics, /debug/syncz,
  * /debug/configz and /debug/config_dump?proxy=ID. Loopback by default.
+ *
+ * /debug/* shows every proxy's id, IP and full config, so with a token set it
+ * wants `Authorization: Bearer <token>`; /healthz, /ready and /metrics stay
+ * open for kubelets and Prometheus.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
 
@@ -20,11 +25,17 @@ export interface DebugServer {
   close(): Promise<void>;
 }
 
-export function startDebugServer(host: string, port: number, p: DebugProviders): Promise<DebugServer> {
+export interface DebugOptions {
+  /** When set, /debug/* needs `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+export function startDebugServer(host: string, port: number, p: DebugProviders, options: DebugOptions = {}): Promise<DebugServer> {
+  const allowed = options.token !== undefined ? bearerCheck(options.token) : () => true;
   const server = http.createServer((req, res) => {
-    handle(req, p).then(
-      ({ status, type, body }) => {
-        res.writeHead(status, { "content-type": type });
+    handle(req, p, allowed).then(
+      ({ status, type, body, headers }) => {
+        res.writeHead(status, { "content-type": type, ...headers });
         res.end(body);
       },
       (e: unknown) => {
@@ -53,14 +64,40 @@ interface Reply {
   status: number;
   type: string;
   body: string;
+  headers?: Record<string, string>;
 }
+
+/**
+ * Compares digests, not the strings: equal length and constant time whatever
+ * the client sends, so response timing says nothing about the token.
+ */
+function bearerCheck(token: string): (authorization: string | undefined) => boolean {
+  const want = createHash("sha256").update(token).digest();
+  return (authorization) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+    if (!m) return false;
+    return timingSafeEqual(createHash("sha256").update(m[1]!).digest(), want);
+  };
+}
+
+/** What kubelets and Prometheus call; never behind the token. */
+const OPEN_PATHS = new Set(["/healthz", "/ready", "/metrics"]);
+
+const UNAUTHORIZED: Reply = {
+  status: 401,
+  type: "text/plain; charset=utf-8",
+  body: "/debug/* needs Authorization: Bearer <token> (the token serve was given with --debug-token-file)\n",
+  headers: { "www-authenticate": 'Bearer realm="mini-pilot debug"' },
+};
 
 const json = (status: number, value: unknown): Reply => ({ status, type: "application/json", body: JSON.stringify(value, null, 2) + "\n" });
 const text = (status: number, body: string): Reply => ({ status, type: "text/plain; charset=utf-8", body });
 
-async function handle(req: http.IncomingMessage, p: DebugProviders): Promise<Reply> {
+async function handle(req: http.IncomingMessage, p: DebugProviders, allowed: (authorization: string | undefined) => boolean): Promise<Reply> {
   const url = new URL(req.url ?? "/", "http://localhost");
   if (req.method !== "GET") return text(405, "only GET\n");
+  // An allow-list, not a "/debug/" prefix test: a path added later is protected by default.
+  if (!OPEN_PATHS.has(url.pathname) && !allowed(req.headers.authorization)) return UNAUTHORIZED;
   switch (url.pathname) {
     case "/healthz":
       return text(200, "ok\n");

@@ -32,6 +32,8 @@ export interface PipelineOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
   /** Called after every push with what it did (tests, metrics). */
   onPush?(p: PushReport): void;
+  /** Called for each proxy that resolves (a stream's first request), with the mesh it is served from (serve logs hints). */
+  onProxy?(proxy: ProxyView, mesh: Mesh): void;
 }
 
 export interface PushReport {
@@ -137,6 +139,7 @@ export class PushPipeline {
   private resolve(node: NodeInfo): Resolution {
     const parsed = parseProxy(node.id, node.metadata);
     if (!parsed.ok) return { ok: false, error: parsed.error };
+    this.opts.onProxy?.(parsed.proxy, this.mesh);
     const key = proxyViewKey(parsed.proxy);
     // A stream watches the group right after resolving; the watch (not this) keeps it alive.
     if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [] });

@@ -322,7 +322,7 @@ test("mini-pilot agent runs Envoy, restarts it after a crash, and passes SIGTERM
       CLI, "agent",
       ...BOOTSTRAP_EXAMPLES.sotw.argv,
       "--envoy", bin,
-      "--output", output,
+      "--out", output,
       "--admin-port", String(p.admin), "--stats-port", String(p.stats), "--readiness-port", String(p.ready),
       "--bind-address", "127.0.0.1",
       "--xds-address", `127.0.0.1:${await freePort()}`,

@@ -18,7 +18,6 @@
 import { after, test, TestContext } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
@@ -89,7 +88,7 @@ async function bootstrapFor(who: Identity, api: "sotw" | "delta", xdsPort: numbe
   const env: NodeJS.ProcessEnv = { ...process.env, POD_NAME: podPart.slice(0, dot), POD_NAMESPACE: podPart.slice(dot + 1), INSTANCE_IP: ip };
   if (typeof who.metadata.ISTIO_VERSION === "string") env.ISTIO_META_ISTIO_VERSION = who.metadata.ISTIO_VERSION;
   const args = [CLI, "bootstrap", "--type", type, "--domain", domain, "--xds-address", `127.0.0.1:${xdsPort}`, "--xds-api", api];
-  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", "127.0.0.1", "-o", file);
+  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", "127.0.0.1", "--out", file);
   if (labels) args.push("--labels", labels);
   const r = spawnSync(process.execPath, args, { env, encoding: "utf8" });
   assert.equal(r.status, 0, `mini-pilot bootstrap for ${who.id}: ${r.stderr}`);
@@ -333,18 +332,8 @@ const INGRESS: Identity = {
 };
 const V2 = "outbound|9999|v2|bill-service.default.svc.cluster.local";
 
-/** A free port below the ephemeral range, for the Gateway's listener. */
-async function gatewayPort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "0.0.0.0", () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
+/** The Gateway's listener binds this address only (Gateway `bind`), never 0.0.0.0. */
+const GATEWAY_BIND = "127.0.0.1";
 
 /** The weights Envoy holds for the bill-service canary route. */
 async function envoyWeights(envoy: EnvoyProcess): Promise<number[] | undefined> {
@@ -365,8 +354,8 @@ async function liveChanges(t: TestContext, api: "sotw" | "delta"): Promise<void>
   if (!bin) return;
   const b = await startBillBackends();
   t.after(() => b.stop());
-  const port = await gatewayPort();
-  const dir = writeBillService(path.join(tmp, `live-${api}`), ["rules", "canary", "gateway"], { ...b.vars, GATEWAY_PORT: port });
+  const port = await freePort();
+  const dir = writeBillService(path.join(tmp, `live-${api}`), ["rules", "canary", "gateway"], { ...b.vars, GATEWAY_PORT: port, GATEWAY_BIND });
   const serve = await startServe(["--config-dir", dir, "--debounce-after", "20ms"]);
   t.after(() => serve.stop());
   const file = path.join(tmp, `bootstrap-live-${api}.json`);
@@ -381,7 +370,7 @@ async function liveChanges(t: TestContext, api: "sotw" | "delta"): Promise<void>
   t.after(() => client.close());
   try {
     await envoy.waitReady();
-    await waitFor("the gateway listener", 20_000, async () => ((await envoy.admin("/listeners")).body.includes(`0.0.0.0_${port}::0.0.0.0:${port}`) ? true : undefined));
+    await waitFor("the gateway listener", 20_000, async () => ((await envoy.admin("/listeners")).body.includes(`${GATEWAY_BIND}_${port}::${GATEWAY_BIND}:${port}`) ? true : undefined));
     const pid = envoy.child.pid;
     const split = async (n: number): Promise<Record<string, number>> => {
       b.reset();

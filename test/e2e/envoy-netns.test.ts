@@ -20,7 +20,7 @@ import { findEnvoy, nextBaseId, requireEnvoy } from "../support/envoy";
 import { CLI, startServe } from "../support/serve-process";
 import { BillBackends, startBillBackends, withinBinomial, writeBillService, FRONT_TOMCAT } from "../support/http-backends";
 import { APP_UID, createPodNetns, netnsUnavailable, PodNetns, podReadableTmp, writeClientScript } from "./netns";
-import { buildStatic } from "../../src/cli/static";
+import { buildStatic } from "../../src/translate/static-bootstrap";
 import { readManifestDir } from "../../src/cli/translate";
 import { serializeBootstrap } from "../../src/bootstrap/check";
 
@@ -169,7 +169,7 @@ test("sidecar path: app in a netns, iptables to 15001, virtualOutbound → 0.0.0
 
   const bootstrap = path.join(tmp, "envoy-rev0.json");
   const env = { ...process.env, POD_NAME: POD.name, POD_NAMESPACE: POD.namespace, INSTANCE_IP: pod.podIp };
-  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "-o", bootstrap], { env, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "--out", bootstrap], { env, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const envoy = await startPodEnvoy(pod, bin, bootstrap);
   defer(() => envoy.stop());

@@ -17,7 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { parse } from "yaml";
-import { buildStatic, StaticRequest } from "../../src/cli/static";
+import { buildStatic, StaticRequest } from "../../src/translate/static-bootstrap";
 import { ManifestFile } from "../../src/cli/translate";
 import { boundListeners } from "../../src/bootstrap/static";
 import { checkBootstrap, serializeBootstrap } from "../../src/bootstrap/check";
@@ -95,13 +95,13 @@ const allGoldenCases = fs
 const isGrpc = (name: string): boolean => goldenRequest(name).metadata.GENERATOR === "grpc";
 const goldenCases = allGoldenCases.filter((n) => !isGrpc(n));
 
-/** Is every port free on 127.0.0.1 and 0.0.0.0 right now? */
-async function portsFree(ports: number[]): Promise<boolean> {
-  for (const port of ports) {
+/** Is every listener's port free on the address it binds, right now? (Checked there, so a check never listens on 0.0.0.0 for a loopback listener.) */
+async function portsFree(listeners: { address: string; port: number }[]): Promise<boolean> {
+  for (const { address, port } of listeners) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.createServer();
       s.once("error", () => resolve(false));
-      s.listen(port, "0.0.0.0", () => s.close(() => resolve(true)));
+      s.listen(port, address, () => s.close(() => resolve(true)));
     });
     if (!ok) return false;
   }
@@ -112,12 +112,13 @@ async function portsFree(ports: number[]): Promise<boolean> {
 async function freeOffset(req: StaticRequest): Promise<number> {
   const probe = buildStatic({ ...req, portOffset: 0 });
   assert.ok(probe.ok, probe.ok ? "" : probe.error);
-  const ports = boundListeners(probe.bootstrap).map((l) => l.port);
+  const listeners = boundListeners(probe.bootstrap);
+  const ports = listeners.map((l) => l.port);
   // Below Linux's ephemeral range (32768+), where a client socket could take the port any moment.
   const top = 32_000 - Math.max(...ports);
   for (let i = 0; i < 50; i++) {
     const offset = 1_000 + Math.floor(Math.random() * (top - 1_000));
-    if (await portsFree(ports.map((p) => p + offset))) return offset;
+    if (await portsFree(listeners.map((l) => ({ address: l.address, port: l.port + offset })))) return offset;
   }
   throw new Error(`no free port offset for ${ports.join(",")}`);
 }
@@ -177,7 +178,7 @@ const cli = (...args: string[]): { status: number | null; stdout: string; stderr
 
 test("mini-pilot static: writes a bootstrap `envoy -c` runs; clear errors for a bad folder, node id or flag", { timeout: 60_000 }, async (t) => {
   const out = path.join(tmp, "cli", "front-tomcat.json");
-  const ok = cli("--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--admin-port", String(await freePort()), "-o", out);
+  const ok = cli("--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--admin-port", String(await freePort()), "--out", out);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stderr, /labels from Pod default\/front-tomcat-6b8d7c5f4-9zq7w/);
   assert.match(ok.stderr, /wrote .*front-tomcat\.json .*: 4 listeners, 8 clusters; run: envoy -c/);
@@ -262,7 +263,7 @@ async function routed(t: TestContext, p: Path, parts: string[], fn: (r: Routed) 
   b.reset();
   const all = p === "gateway" ? [...parts, "gateway", ...(parts.length === 0 ? ["gateway-default"] : [])] : parts;
   const name = `${p}-${parts.join("+") || "no-rules"}`;
-  const dir = writeBillService(path.join(tmp, name), all, { ...b.vars, GATEWAY_PORT: 80 });
+  const dir = writeBillService(path.join(tmp, name), all, { ...b.vars, GATEWAY_PORT: 80, GATEWAY_BIND: "127.0.0.1" });
   const req = pathRequest(p, dir, await freePort());
   let envoy: EnvoyProcess | undefined;
   let port = 0;
@@ -288,7 +289,7 @@ async function routed(t: TestContext, p: Path, parts: string[], fn: (r: Routed) 
   const client = new HttpClient(port, p === "sidecar" ? "bill-service" : "bill-service.default.svc.cluster.local");
   try {
     const listeners = (await envoy.admin("/listeners")).body;
-    const bound = p === "sidecar" ? "0\\.0\\.0\\.0_9999::127\\.0\\.0\\.1" : "0\\.0\\.0\\.0_80::0\\.0\\.0\\.0";
+    const bound = p === "sidecar" ? "0\\.0\\.0\\.0_9999::127\\.0\\.0\\.1" : "127\\.0\\.0\\.1_80::127\\.0\\.0\\.1";
     assert.match(listeners, new RegExp(`${bound}:${port}\\b`), listeners);
     await fn({
       envoy,

@@ -19,7 +19,7 @@ const POD = { POD_NAME: "bill-v1-x", POD_NAMESPACE: "default", INSTANCE_IP: "10.
 
 test("mini-pilot bootstrap writes envoy-rev0.json matching the renderer, and says where", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-bootstrap-"));
-  // No --output: the default ./envoy-rev0.json, relative to the working directory.
+  // No --out: the default ./envoy-rev0.json, relative to the working directory.
   const r = spawnSync(process.execPath, [CLI, "bootstrap"], { cwd: dir, env: { PATH: process.env.PATH ?? "", ...POD }, encoding: "utf8", timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /wrote \.\/envoy-rev0\.json for sidecar~10\.0\.0\.7~bill-v1-x\.default~default\.svc\.cluster\.local/);
@@ -30,13 +30,13 @@ test("mini-pilot bootstrap writes envoy-rev0.json matching the renderer, and say
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test("--output - prints the bootstrap; --output PATH creates directories", () => {
-  const out = cli(["--output", "-", "--xds-api", "delta"], POD);
+test("--out - prints the bootstrap; --out PATH creates directories", () => {
+  const out = cli(["--out", "-", "--xds-api", "delta"], POD);
   assert.equal(out.status, 0, out.stderr);
   assert.equal(JSON.parse(out.stdout).dynamic_resources.ads_config.api_type, "DELTA_GRPC");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-bootstrap-"));
   const file = path.join(dir, "a", "b", "envoy-rev0.json");
-  const r = cli(["-o", file, "--type", "router"], POD);
+  const r = cli(["--out", file, "--type", "router"], POD);
   assert.equal(r.status, 0, r.stderr);
   assert.match(JSON.parse(fs.readFileSync(file, "utf8")).node.id, /^router~/);
   assert.deepEqual(fs.readdirSync(path.dirname(file)), ["envoy-rev0.json"], "no temp file left behind");
@@ -46,10 +46,10 @@ test("--output - prints the bootstrap; --output PATH creates directories", () =>
 test("missing input or a bad flag: a clear message and exit 2, nothing written", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-bootstrap-"));
   const file = path.join(dir, "envoy-rev0.json");
-  const missing = cli(["-o", file], { POD_NAMESPACE: "default" });
+  const missing = cli(["--out", file], { POD_NAMESPACE: "default" });
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /^mini-pilot bootstrap: missing required input: POD_NAME \(or --pod-name\), INSTANCE_IP \(or --ip\)/);
-  const bad = cli(["-o", file, "--xds-api", "rest"], POD);
+  const bad = cli(["--out", file, "--xds-api", "rest"], POD);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--xds-api wants sotw or delta/);
   const unknown = cli(["--no-such-flag"], POD);
@@ -66,10 +66,10 @@ test("mini-pilot agent refuses to start without a runnable Envoy or without iden
   const agent = (args: string[], env: Record<string, string>) =>
     spawnSync(process.execPath, [CLI, "agent", ...args], { env: { PATH: "/nonexistent", ...env }, encoding: "utf8", timeout: 30_000 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-agent-"));
-  const noEnvoy = agent(["-o", path.join(dir, "b.json")], POD);
+  const noEnvoy = agent(["--out", path.join(dir, "b.json")], POD);
   assert.equal(noEnvoy.status, 2);
   assert.match(noEnvoy.stderr, /no Envoy binary: pass --envoy PATH, set ENVOY_BIN, or install it/);
-  const notExec = agent(["--envoy", path.join(dir, "missing-envoy"), "-o", path.join(dir, "b.json")], POD);
+  const notExec = agent(["--envoy", path.join(dir, "missing-envoy"), "--out", path.join(dir, "b.json")], POD);
   assert.equal(notExec.status, 2);
   assert.match(notExec.stderr, /missing-envoy is not an executable file/);
   const noPod = agent(["--envoy", process.execPath], {});
