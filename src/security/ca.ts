@@ -132,7 +132,8 @@ export class CertificateAuthority {
       capped = `lifetime capped to the CA's expiry ${until.toISOString()}`;
     }
     const notBefore = new Date(Math.max(now.getTime() - CLOCK_SKEW_MS, this.notBeforeFloor()));
-    return { notBefore, notAfter, ...(capped ? { capped } : {}) };
+    // Certificates hold whole seconds: report the notAfter the certificate will actually carry.
+    return { notBefore: wholeSeconds(notBefore), notAfter: wholeSeconds(notAfter), ...(capped ? { capped } : {}) };
   }
 
   /** A leaf must not start before its CA did (verifiers check nesting strictly in some stacks). */
@@ -210,6 +211,10 @@ export class CertificateAuthority {
       : `intermediate CA "${oneLine(this.material.caCert.subject)}" (${this.material.chain.intermediates.length} more intermediates)`;
     return `${kind}; root "${oneLine(root.subject)}" SHA-256 ${root.fingerprint256}, signs until ${this.signsUntil.toISOString()}`;
   }
+}
+
+function wholeSeconds(d: Date): Date {
+  return new Date(d.getTime() - (d.getTime() % 1000));
 }
 
 function oneLine(name: string): string {
