@@ -29,7 +29,9 @@ export function helpText(spec: CommandSpec): string {
     const def = f.default !== undefined && f.default !== false ? ` (default: ${Array.isArray(f.default) ? f.default.join(",") : String(f.default)})` : "";
     return `  ${left.padEnd(34)} ${f.help}${def}${f.multiple ? " [repeatable]" : ""}`;
   });
-  return [`Usage: mini-pilot ${spec.name} ${spec.usage}`, "", spec.description, "", "Flags:", ...rows, `      --help${" ".repeat(28)} show this help`, ""].join("\n");
+  return [`Usage: mini-pilot ${spec.name} ${spec.usage}`, "", spec.description, "", "Flags:", ...rows, `      --help${" ".repeat(28)} show this help`, ""].join(
+    "\n",
+  );
 }
 
 export type ParsedFlags = Record<string, string | boolean | string[] | undefined>;
@@ -42,7 +44,12 @@ export function parseFlags(spec: CommandSpec, argv: string[]): { flags: ParsedFl
   }
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean | string[] }> = {};
   for (const [name, f] of Object.entries(spec.flags)) {
-    options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
+    options[name] = {
+      type: f.type,
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.multiple ? { multiple: true } : {}),
+      ...(f.default !== undefined ? { default: f.default } : {}),
+    };
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });

@@ -129,6 +129,8 @@ async function sign(f: ParsedFlags): Promise<number> {
   const dir = need(f, "dir", "sign");
   const csrFile = need(f, "csr", "sign");
   const identity = need(f, "identity", "sign");
+  const ttlMs = durationFlag(f, "ttl");
+  const maxTtlMs = durationFlag(f, "max-ttl");
   let csr: string;
   try {
     csr = readFileSync(csrFile, "utf8");
@@ -143,12 +145,12 @@ async function sign(f: ParsedFlags): Promise<number> {
     }
   }
   const ca = await CertificateAuthority.load(dir, {
-    maxTtlMs: durationFlag(f, "max-ttl"),
+    maxTtlMs,
     ...(typeof f["trust-domain"] === "string" ? { trustDomain: f["trust-domain"] } : {}),
   });
   let issued;
   try {
-    issued = await ca.signCsr(csr, { allowedIdentity: identity, ttlMs: durationFlag(f, "ttl") });
+    issued = await ca.signCsr(csr, { allowedIdentity: identity, ttlMs });
   } catch (e) {
     if (e instanceof CsrRefusedError) throw new CsrRefusedError(e.reason, csrFile);
     throw e;

@@ -20,6 +20,10 @@ const CSR_LABELS = new Set(["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
 
 export async function checkCsr(pem: string): Promise<CheckedCsr> {
   const blocks = pemBlocks(pem);
+  if (blocks.some((b) => b.label.endsWith("PRIVATE KEY"))) {
+    // Said without quoting the label, so no output ever contains a key's PEM header.
+    throw new CsrRefusedError("it holds a private key; send only the certificate request (the key never leaves the workload)");
+  }
   if (blocks.length !== 1 || !CSR_LABELS.has(blocks[0]?.label ?? "")) {
     throw new CsrRefusedError(
       `want exactly one PEM "CERTIFICATE REQUEST" block, found ${blocks.length === 0 ? "none" : blocks.map((b) => `"${b.label}"`).join(", ")}`,
