@@ -53,8 +53,7 @@ export function unquoteGo(s: string): string {
     } else if (e === "U") {
       pushText(String.fromCodePoint(hex(body, i + 1, 8)));
       i += 8;
-    }
-    else if (/[0-7]/.test(e)) {
+    } else if (/[0-7]/.test(e)) {
       const oct = body.slice(i, i + 3);
       if (!/^[0-7]{3}$/.test(oct)) throw new Error(`bad octal escape \\${oct}`);
       bytes.push(parseInt(oct, 8));

@@ -18,17 +18,24 @@ export interface EnvoyRunOptions {
 
 export function envoyArgs(o: EnvoyRunOptions): string[] {
   return [
-    "-c", o.configPath,
-    "--drain-time-s", String(o.drainTimeS),
+    "-c",
+    o.configPath,
+    "--drain-time-s",
+    String(o.drainTimeS),
     // Drain every connection at once when a listener goes away, as Istio does,
     // rather than spreading closes over the drain time.
-    "--drain-strategy", "immediate",
-    "--parent-shutdown-time-s", String(o.parentShutdownTimeS),
-    "--local-address-ip-version", o.ipVersion,
+    "--drain-strategy",
+    "immediate",
+    "--parent-shutdown-time-s",
+    String(o.parentShutdownTimeS),
+    "--local-address-ip-version",
+    o.ipVersion,
     // The agent restarts Envoy itself; hot restart would need shared memory and a base id per pod.
     "--disable-hot-restart",
-    "--concurrency", String(o.concurrency),
-    "-l", o.logLevel,
+    "--concurrency",
+    String(o.concurrency),
+    "-l",
+    o.logLevel,
     ...o.extra,
   ];
 }

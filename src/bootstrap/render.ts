@@ -98,7 +98,14 @@ export function renderBootstrap(o: BootstrapOptions): JsonObject {
   if (o.readinessPort !== undefined) {
     clusters.push(adminCluster(READINESS_CLUSTER, o.adminPort));
     listeners.push(
-      adminRouteListener("readiness", o.bindAddress, o.readinessPort, "readiness", { prefix: "/healthz/ready" }, { cluster: READINESS_CLUSTER, prefix_rewrite: "/ready" }),
+      adminRouteListener(
+        "readiness",
+        o.bindAddress,
+        o.readinessPort,
+        "readiness",
+        { prefix: "/healthz/ready" },
+        { cluster: READINESS_CLUSTER, prefix_rewrite: "/ready" },
+      ),
     );
   }
   if (o.zipkin) clusters.push(plainCluster(ZIPKIN_CLUSTER, o.zipkin));
@@ -206,7 +213,12 @@ const XDS_BREAKER = { max_connections: 100000, max_pending_requests: 100000, max
 
 function xdsCluster(o: BootstrapOptions): JsonObject {
   const out = plainCluster(XDS_CLUSTER, o.xds.address);
-  out.circuit_breakers = { thresholds: [{ priority: "DEFAULT", ...XDS_BREAKER }, { priority: "HIGH", ...XDS_BREAKER }] };
+  out.circuit_breakers = {
+    thresholds: [
+      { priority: "DEFAULT", ...XDS_BREAKER },
+      { priority: "HIGH", ...XDS_BREAKER },
+    ],
+  };
   // TCP keepalive finds a control plane that vanished without a FIN (node died);
   // HTTP/2 PINGs find one whose stream is stuck.
   out.upstream_connection_options = { tcp_keepalive: { keepalive_time: 300 } };

@@ -180,7 +180,7 @@ function addressesOf(cla: Obj): string[] {
   const out: string[] = [];
   for (const group of (cla.endpoints as Obj[] | undefined) ?? []) {
     for (const lb of (group.lb_endpoints as Obj[] | undefined) ?? []) {
-      const sa = (((lb.endpoint as Obj | undefined)?.address as Obj | undefined)?.socket_address as Obj | undefined);
+      const sa = ((lb.endpoint as Obj | undefined)?.address as Obj | undefined)?.socket_address as Obj | undefined;
       if (sa?.address !== undefined) out.push(String(sa.address));
     }
   }

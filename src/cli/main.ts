@@ -36,6 +36,7 @@ const COMMANDS: Record<string, () => Command> = {
   agent: () => require("./agent") as Command,
   demo: () => require("./demo") as Command,
   bench: () => require("./bench") as Command,
+  ca: () => require("./ca") as Command,
 };
 
 function available(): [string, Command][] {

@@ -237,7 +237,10 @@ function dumpSnapshot(s: Snapshot | undefined): unknown {
   return {
     version: s.version,
     ...Object.fromEntries(
-      Object.entries(s.types).map(([t, ts]) => [SHORT_NAME[t as XdsTypeUrl], { version: ts.version, resources: [...ts.resources.values()].map(resourceToJson) }]),
+      Object.entries(s.types).map(([t, ts]) => [
+        SHORT_NAME[t as XdsTypeUrl],
+        { version: ts.version, resources: [...ts.resources.values()].map(resourceToJson) },
+      ]),
     ),
   };
 }

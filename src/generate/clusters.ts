@@ -10,14 +10,7 @@ import type { Subset } from "../model/types";
 import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
 import { adsConfigSource, socketAddress } from "./common";
 import type { Cluster, JsonValue, Metadata } from "./envoy";
-import {
-  BLACKHOLE_CLUSTER,
-  INBOUND_BIND_ADDRESS,
-  INBOUND_PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_CLUSTER,
-  inboundClusterName,
-  outboundClusterName,
-} from "./names";
+import { BLACKHOLE_CLUSTER, INBOUND_BIND_ADDRESS, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./names";
 import {
   DEFAULT_CONNECT_TIMEOUT,
   EffectivePolicy,
@@ -60,11 +53,23 @@ export function outboundClusterSpecs(
     const dr = ruleFor(svc);
     for (const port of svc.ports) {
       if (port.protocol === "UDP") continue;
-      const base: OutboundClusterSpec = { name: outboundClusterName(port.port, undefined, svc.host), service: svc, port, policy: effectivePolicy(dr, undefined, port.port) };
+      const base: OutboundClusterSpec = {
+        name: outboundClusterName(port.port, undefined, svc.host),
+        service: svc,
+        port,
+        policy: effectivePolicy(dr, undefined, port.port),
+      };
       if (dr) base.dr = dr;
       out.push(base);
       for (const subset of dr?.subsets ?? []) {
-        out.push({ name: outboundClusterName(port.port, subset.name, svc.host), service: svc, port, subset, dr: dr!, policy: effectivePolicy(dr, subset, port.port) });
+        out.push({
+          name: outboundClusterName(port.port, subset.name, svc.host),
+          service: svc,
+          port,
+          subset,
+          dr: dr!,
+          policy: effectivePolicy(dr, subset, port.port),
+        });
       }
     }
   }
@@ -137,7 +142,11 @@ export function passthroughCluster(): Cluster {
 
 /** Inbound traffic to ports no service declares: to the app, from 127.0.0.6 so iptables lets it pass. */
 export function inboundPassthroughCluster(): Cluster {
-  return { ...passthroughCluster(), name: INBOUND_PASSTHROUGH_CLUSTER, upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address } };
+  return {
+    ...passthroughCluster(),
+    name: INBOUND_PASSTHROUGH_CLUSTER,
+    upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
+  };
 }
 
 /**

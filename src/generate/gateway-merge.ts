@@ -63,9 +63,7 @@ export interface MergedGateways {
 export function mergeGateways(mesh: Mesh, proxy: ProxyView): MergedGateways {
   const diagnostics: Diagnostic[] = [];
   const byName = new Map<string, MergedListener>();
-  const selected = mesh.gateways
-    .filter((g) => labelsMatch(g.spec.selector ?? {}, proxy.labels))
-    .sort((a, b) => olderFirst(a.metadata, b.metadata));
+  const selected = mesh.gateways.filter((g) => labelsMatch(g.spec.selector ?? {}, proxy.labels)).sort((a, b) => olderFirst(a.metadata, b.metadata));
   for (const gateway of selected) {
     gateway.spec.servers.forEach((server, index) => {
       const problem = (message: string): void => {

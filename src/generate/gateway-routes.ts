@@ -53,7 +53,10 @@ function routeConfig(ctx: GatewayContext, name: string, servers: BoundServer[]):
   const built = new Map<string, Route[]>();
   for (const s of servers) {
     for (const vs of ctx.virtualServices.get(s.gatewayName) ?? []) {
-      const hosts = intersectHosts(serverHostsFor(s.server.hosts, vs.namespace, s.gateway.metadata.namespace), vs.hosts.map((h) => h.toLowerCase()));
+      const hosts = intersectHosts(
+        serverHostsFor(s.server.hosts, vs.namespace, s.gateway.metadata.namespace),
+        vs.hosts.map((h) => h.toLowerCase()),
+      );
       if (hosts.length === 0) continue;
       const source = `${s.gatewayName}|${vs.namespace}/${vs.vs.metadata.name}|${s.serverPort}`;
       let routes = built.get(source);

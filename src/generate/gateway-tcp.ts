@@ -46,7 +46,13 @@ export function passthroughChains(ctx: GatewayContext, s: BoundServer, claimed: 
         const names = sniNames(m.sniHosts);
         const dup = names.filter((n) => claimed.has(n));
         if (dup.length > 0) {
-          diagnostics.push(vsDiagnostic(vs, `spec.tls[${ri}].match[${mi}].sniHosts`, `gateway ${s.gatewayName} port ${s.serverPort}: duplicate SNI host names ${dup.join(", ")}; rule left out`));
+          diagnostics.push(
+            vsDiagnostic(
+              vs,
+              `spec.tls[${ri}].match[${mi}].sniHosts`,
+              `gateway ${s.gatewayName} port ${s.serverPort}: duplicate SNI host names ${dup.join(", ")}; rule left out`,
+            ),
+          );
           return;
         }
         names.forEach((n) => claimed.add(n));

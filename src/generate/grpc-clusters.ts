@@ -43,7 +43,13 @@ function grpcCluster(scope: ProxyScope, spec: OutboundClusterSpec, diagnostics: 
   }
   Object.assign(c, loadBalancer(spec, diagnostics));
   const tls = spec.policy.tls?.mode;
-  if (tls && tls !== "DISABLE") diagnostics.push(drDiagnostic(spec, `tls mode ${tls} is not applied for proxyless gRPC clients (gRPC xDS takes certificates from its own providers); ${spec.name} is plaintext`));
+  if (tls && tls !== "DISABLE")
+    diagnostics.push(
+      drDiagnostic(
+        spec,
+        `tls mode ${tls} is not applied for proxyless gRPC clients (gRPC xDS takes certificates from its own providers); ${spec.name} is plaintext`,
+      ),
+    );
   return c;
 }
 
@@ -57,7 +63,12 @@ function loadBalancer(spec: OutboundClusterSpec, diagnostics: Diagnostic[]): Pic
   }
   const simple = lb?.simple;
   if (simple && simple !== "ROUND_ROBIN" && simple !== "UNSPECIFIED") {
-    diagnostics.push(drDiagnostic(spec, `gRPC supports ROUND_ROBIN and consistent hashing only; ${spec.name} uses ROUND_ROBIN instead of ${simple} for proxyless gRPC clients`));
+    diagnostics.push(
+      drDiagnostic(
+        spec,
+        `gRPC supports ROUND_ROBIN and consistent hashing only; ${spec.name} uses ROUND_ROBIN instead of ${simple} for proxyless gRPC clients`,
+      ),
+    );
   }
   return { lb_policy: "ROUND_ROBIN" };
 }

@@ -116,11 +116,14 @@ function unsupportedForGrpc(mvs: MeshVirtualService): Diagnostic[] {
   (vs.spec.http ?? []).forEach((rule, i) => {
     const at = `spec.http[${i}]`;
     if (rule.redirect) out.push(diag(vs, `${at}.redirect`, "proxyless gRPC clients refuse redirect routes; the route is left out of their config"));
-    if (rule.directResponse) out.push(diag(vs, `${at}.directResponse`, "proxyless gRPC clients refuse direct responses; the route is left out of their config"));
+    if (rule.directResponse)
+      out.push(diag(vs, `${at}.directResponse`, "proxyless gRPC clients refuse direct responses; the route is left out of their config"));
     if (rule.corsPolicy) out.push(diag(vs, `${at}.corsPolicy`, "proxyless gRPC clients do not implement CORS; the policy is left out of their config"));
     (rule.match ?? []).forEach((m, j) => {
       if (m.queryParams && Object.keys(m.queryParams).length > 0) {
-        out.push(diag(vs, `${at}.match[${j}].queryParams`, "proxyless gRPC clients skip routes that match query parameters; the route is left out of their config"));
+        out.push(
+          diag(vs, `${at}.match[${j}].queryParams`, "proxyless gRPC clients skip routes that match query parameters; the route is left out of their config"),
+        );
       }
     });
   });

@@ -13,7 +13,11 @@ export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs
 }
 
 /** One ClusterLoadAssignment per outbound EDS cluster (only those in `only` when given), sorted by cluster name. */
-export function outboundEndpoints(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services), only?: ReadonlySet<string>): ClusterLoadAssignment[] {
+export function outboundEndpoints(
+  scope: ProxyScope,
+  specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services),
+  only?: ReadonlySet<string>,
+): ClusterLoadAssignment[] {
   const out: ClusterLoadAssignment[] = [];
   for (const spec of specs) {
     if (!isEdsCluster(spec) || (only && !only.has(spec.name))) continue;

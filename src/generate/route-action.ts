@@ -47,7 +47,11 @@ export function resolveDestination(dest: Destination, vsNamespace: string, ctx: 
 }
 
 /** route.cluster or route.weighted_clusters (weight-0 destinations dropped when there are several). */
-export function clusterSpecifier(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): { fields: Pick<RouteAction, "cluster" | "weighted_clusters">; destinations: ResolvedDestination[] } {
+export function clusterSpecifier(
+  route: HTTPRoute,
+  vsNamespace: string,
+  ctx: DestinationContext,
+): { fields: Pick<RouteAction, "cluster" | "weighted_clusters">; destinations: ResolvedDestination[] } {
   const dests = route.route ?? [];
   if (dests.length === 1) {
     const d = resolveDestination(dests[0]!.destination, vsNamespace, ctx);
@@ -96,7 +100,10 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
   if (!r.attempts || r.attempts <= 0) return undefined;
   p.num_retries = r.attempts;
   if (r.retryOn) {
-    const tokens = r.retryOn.split(",").map((t) => t.trim()).filter((t) => t !== "");
+    const tokens = r.retryOn
+      .split(",")
+      .map((t) => t.trim())
+      .filter((t) => t !== "");
     const codes = tokens.filter((t) => /^\d+$/.test(t) && Number(t) >= 100 && Number(t) <= 599).map(Number);
     const names = tokens.filter((t) => !/^\d+$/.test(t));
     if (codes.length > 0 && !names.includes("retriable-status-codes")) names.push("retriable-status-codes");

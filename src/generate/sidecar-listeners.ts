@@ -55,7 +55,11 @@ function virtualOutbound(scope: ProxyScope): Listener {
     address: socketAddress("0.0.0.0", VIRTUAL_OUTBOUND_PORT),
     filter_chains: [
       // Traffic addressed to 15001 itself would loop forever: drop it.
-      { filter_chain_match: { destination_port: VIRTUAL_OUTBOUND_PORT }, filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)], name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN },
+      {
+        filter_chain_match: { destination_port: VIRTUAL_OUTBOUND_PORT },
+        filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
+        name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
+      },
     ],
     default_filter_chain: { filters: [tcpProxy(fallback, fallback)], name: PASSTHROUGH_FILTER_CHAIN },
     use_original_dst: true,
@@ -127,7 +131,11 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
 /** virtualInbound: one chain per workload port, the rest passes through to the app. */
 function virtualInbound(inbound: InboundPort[]): Listener {
   const chains: FilterChain[] = [
-    { filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT }, filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)], name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN },
+    {
+      filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT },
+      filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
+      name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
+    },
   ];
   for (const ip of inbound) chains.push(inboundChain(ip));
   return {

@@ -20,7 +20,9 @@ export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResource
   return {
     listeners: sidecarListeners(scope, inbound),
     routes: sidecarRouteConfigs(scope),
-    clusters: [...outboundClusters(scope, specs), ...inbound.map(inboundCluster), blackHoleCluster(), passthroughCluster(), inboundPassthroughCluster()].sort(byName),
+    clusters: [...outboundClusters(scope, specs), ...inbound.map(inboundCluster), blackHoleCluster(), passthroughCluster(), inboundPassthroughCluster()].sort(
+      byName,
+    ),
     endpoints: outboundEndpoints(scope, specs),
   };
 }

@@ -4,14 +4,7 @@
  * Follows Istio's cluster builder; the policy is resolved per port and subset
  * first (`effectivePolicy`).
  */
-import type {
-  ClientTLSSettings,
-  ConnectionPoolSettings,
-  LoadBalancerSettings,
-  OutlierDetection,
-  Subset,
-  TrafficPolicy,
-} from "../model/types";
+import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, Subset, TrafficPolicy } from "../model/types";
 import type { ResolvedDestinationRule } from "../model/mesh";
 import { unsupportedTls } from "../model/mesh-diagnostics";
 import { istioDuration, istioSeconds, typed } from "./common";

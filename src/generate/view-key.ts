@@ -66,7 +66,12 @@ const HAS_LABELS: Question = { id: "has labels", ask: (p) => (hasLabels(p.labels
 const ALL_LABELS: Question = { id: "all labels", ask: (p) => JSON.stringify(sortedEntries(p.labels)) };
 const ALL_FIELDS: Question = {
   id: "all fields",
-  ask: (p) => JSON.stringify(Object.keys(p).sort().map((k) => [k, (p as unknown as Record<string, unknown>)[k]])),
+  ask: (p) =>
+    JSON.stringify(
+      Object.keys(p)
+        .sort()
+        .map((k) => [k, (p as unknown as Record<string, unknown>)[k]]),
+    ),
 };
 
 /**

@@ -98,7 +98,13 @@ function virtualServiceConflicts(mesh: Mesh): Diagnostic[] {
       const key = `${ref(loser)}|${svc.host}`;
       if (reported.has(key)) continue;
       reported.add(key);
-      out.push(vsDiag(loser.vs, "spec.hosts", `ignored for host ${svc.host} wherever VirtualService ${ref(top[0]!)} is also visible: that one is older and routes it (the oldest wins)`));
+      out.push(
+        vsDiag(
+          loser.vs,
+          "spec.hosts",
+          `ignored for host ${svc.host} wherever VirtualService ${ref(top[0]!)} is also visible: that one is older and routes it (the oldest wins)`,
+        ),
+      );
     }
   }
   return out;

@@ -5,18 +5,7 @@
  * which the caller reports as a warning.
  */
 
-export type Protocol =
-  | "HTTP"
-  | "HTTP2"
-  | "GRPC"
-  | "GRPC-WEB"
-  | "HTTPS"
-  | "TCP"
-  | "TLS"
-  | "MONGO"
-  | "MYSQL"
-  | "REDIS"
-  | "UDP";
+export type Protocol = "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB" | "HTTPS" | "TCP" | "TLS" | "MONGO" | "MYSQL" | "REDIS" | "UDP";
 
 const KNOWN: Record<string, Protocol> = {
   http: "HTTP",

@@ -6,19 +6,7 @@
  * registry, mesh-rules.ts for per-client rule lookup, mesh-diagnostics.ts for
  * the cross-object checks.
  */
-import type {
-  Diagnostic,
-  DestinationRule,
-  EndpointSlice,
-  Endpoints,
-  Gateway,
-  MeshObject,
-  Node,
-  Pod,
-  Service,
-  ServiceEntry,
-  VirtualService,
-} from "./types";
+import type { Diagnostic, DestinationRule, EndpointSlice, Endpoints, Gateway, MeshObject, Node, Pod, Service, ServiceEntry, VirtualService } from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";

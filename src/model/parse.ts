@@ -105,7 +105,9 @@ class Collector {
     if (this.overLimit) return;
     if (++this.count > this.limits.maxObjects) {
       this.overLimit = true;
-      this.out.diagnostics.push(diagnostic(this.file, line, `more than ${this.limits.maxObjects} objects in one file (the limit); split it into several files`));
+      this.out.diagnostics.push(
+        diagnostic(this.file, line, `more than ${this.limits.maxObjects} objects in one file (the limit); split it into several files`),
+      );
       return;
     }
     this.out.objects.push({ raw, origin: { file: this.file, line } });
@@ -130,7 +132,10 @@ function documentObjects(doc: Document, lines: LineCounter, into: Collector, lim
   const textLength = (doc.range?.[2] ?? 0) - (doc.range?.[0] ?? 0);
   const budget = textLength * limits.maxExpansionRatio + limits.expansionSlackBytes;
   if (expandedSize(value, budget) > budget) {
-    into.error(start, `YAML aliases expand this ${kib(textLength)} document beyond ${kib(budget)} (more than ${limits.maxExpansionRatio}x its size); write the repeated parts out or use fewer aliases`);
+    into.error(
+      start,
+      `YAML aliases expand this ${kib(textLength)} document beyond ${kib(budget)} (more than ${limits.maxExpansionRatio}x its size); write the repeated parts out or use fewer aliases`,
+    );
     return;
   }
   // A bare list of objects (common in JSON) is treated like a List's items.

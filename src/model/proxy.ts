@@ -104,7 +104,10 @@ function parseLabelsMeta(raw: unknown): { ok: true; value: Record<string, string
 
 function parseInstanceIps(raw: unknown, fallback: string): string[] {
   if (typeof raw === "string" && raw.trim() !== "") {
-    return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    return raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
   }
   return [fallback];
 }

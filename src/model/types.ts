@@ -23,17 +23,7 @@ export interface ObjectMeta {
   uid?: string;
 }
 
-export type Kind =
-  | "Service"
-  | "Endpoints"
-  | "EndpointSlice"
-  | "Pod"
-  | "Node"
-  | "Namespace"
-  | "VirtualService"
-  | "DestinationRule"
-  | "Gateway"
-  | "ServiceEntry";
+export type Kind = "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node" | "Namespace" | "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -294,7 +284,13 @@ export interface LoadBalancerSettings {
 }
 
 export interface ConnectionPoolSettings {
-  tcp?: { maxConnections?: number; connectTimeout?: string; tcpKeepalive?: { probes?: number; time?: string; interval?: string }; maxConnectionDuration?: string; idleTimeout?: string };
+  tcp?: {
+    maxConnections?: number;
+    connectTimeout?: string;
+    tcpKeepalive?: { probes?: number; time?: string; interval?: string };
+    maxConnectionDuration?: string;
+    idleTimeout?: string;
+  };
   http?: {
     http1MaxPendingRequests?: number;
     http2MaxRequests?: number;
@@ -418,17 +414,7 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
-export type MeshObject =
-  | Service
-  | Endpoints
-  | EndpointSlice
-  | Pod
-  | Node
-  | Namespace
-  | VirtualService
-  | DestinationRule
-  | Gateway
-  | ServiceEntry;
+export type MeshObject = Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

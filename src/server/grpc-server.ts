@@ -229,7 +229,9 @@ export class XdsServer {
               sentNonce: t.sync.sentNonce ?? null,
               ackedVersion: t.sync.ackedVersion ?? null,
               ackedNonce: t.sync.ackedNonce ?? null,
-              lastError: t.sync.nack ? { version: t.sync.nack.version, nonce: t.sync.nack.nonce, message: t.sync.nack.message, at: new Date(t.sync.nack.at).toISOString() } : null,
+              lastError: t.sync.nack
+                ? { version: t.sync.nack.version, nonce: t.sync.nack.nonce, message: t.sync.nack.message, at: new Date(t.sync.nack.at).toISOString() }
+                : null,
               responses: t.sync.responses ?? 0,
               bytes: t.sync.bytes ?? 0,
               subscription: t.subscription,

@@ -74,7 +74,8 @@ export function loadResourcesText(text: string, file: string): LoadResult {
 function encodeOne(typeUrl: XdsTypeUrl, item: unknown, at: string): { ok: true; resource: EncodedResource } | { ok: false; error: string } {
   if (typeof item !== "object" || item === null || Array.isArray(item)) return { ok: false, error: `${at}: expected a resource object` };
   const { "@type": declared, ...body } = item as Record<string, unknown>;
-  if (declared !== undefined && declared !== typeUrl) return { ok: false, error: `${at}.@type: "${String(declared)}" does not belong under this group (expected ${typeUrl})` };
+  if (declared !== undefined && declared !== typeUrl)
+    return { ok: false, error: `${at}.@type: "${String(declared)}" does not belong under this group (expected ${typeUrl})` };
   try {
     const r = encodeResource(typeUrl, body);
     if (!r.name) return { ok: false, error: `${at}: the resource has no name` };

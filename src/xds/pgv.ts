@@ -520,13 +520,21 @@ function checkBytes(r: Rules, b: Uint8Array, at: string, out: string[]): void {
   if (r.len !== undefined && buf.length !== num(r.len)) out.push(`${at}: value length must be ${num(r.len)} bytes`);
   if (r.min_len !== undefined && buf.length < num(r.min_len)) out.push(`${at}: value length must be at least ${num(r.min_len)} bytes`);
   if (r.max_len !== undefined && buf.length > num(r.max_len)) out.push(`${at}: value length must be at most ${num(r.max_len)} bytes`);
-  if (typeof r.pattern === "string" && !re2(r.pattern).test(buf.toString("utf8"))) out.push(`${at}: value does not match regex pattern ${JSON.stringify(r.pattern)}`);
-  if (r.prefix !== undefined && !buf.subarray(0, asBytes(r.prefix).length).equals(asBytes(r.prefix))) out.push(`${at}: value does not have the required prefix`);
-  if (r.suffix !== undefined && !buf.subarray(buf.length - asBytes(r.suffix).length).equals(asBytes(r.suffix))) out.push(`${at}: value does not have the required suffix`);
+  if (typeof r.pattern === "string" && !re2(r.pattern).test(buf.toString("utf8")))
+    out.push(`${at}: value does not match regex pattern ${JSON.stringify(r.pattern)}`);
+  if (r.prefix !== undefined && !buf.subarray(0, asBytes(r.prefix).length).equals(asBytes(r.prefix)))
+    out.push(`${at}: value does not have the required prefix`);
+  if (r.suffix !== undefined && !buf.subarray(buf.length - asBytes(r.suffix).length).equals(asBytes(r.suffix)))
+    out.push(`${at}: value does not have the required suffix`);
   if (r.contains !== undefined && buf.indexOf(asBytes(r.contains)) < 0) out.push(`${at}: value does not contain the required bytes`);
   const inList = list(r.in).map(asBytes);
   if (inList.length && !inList.some((x) => x.equals(buf))) out.push(`${at}: value must be in the configured list`);
-  if (list(r.not_in).map(asBytes).some((x) => x.equals(buf))) out.push(`${at}: value must not be in the configured list`);
+  if (
+    list(r.not_in)
+      .map(asBytes)
+      .some((x) => x.equals(buf))
+  )
+    out.push(`${at}: value must not be in the configured list`);
   if (r.ip === true && buf.length !== 4 && buf.length !== 16) out.push(`${at}: value must be a valid IP address (4 or 16 bytes)`);
   if (r.ipv4 === true && buf.length !== 4) out.push(`${at}: value must be a valid IPv4 address (4 bytes)`);
   if (r.ipv6 === true && buf.length !== 16) out.push(`${at}: value must be a valid IPv6 address (16 bytes)`);

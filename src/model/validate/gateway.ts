@@ -15,7 +15,10 @@ const tlsVersion = enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"
 function checkServerTLS(t: Partial<ServerTLSSettings>, path: string, ctx: Ctx): void {
   const fileCerts = t.serverCertificate !== undefined && t.privateKey !== undefined;
   if ((t.minProtocolVersion === "TLSV1_0" || t.minProtocolVersion === "TLSV1_1") && !t.cipherSuites?.length) {
-    ctx.warn(at(path, "minProtocolVersion"), "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer include compatible ciphers.");
+    ctx.warn(
+      at(path, "minProtocolVersion"),
+      "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer include compatible ciphers.",
+    );
   }
   if (t.mode === "ISTIO_MUTUAL") {
     ctx.error(at(path, "mode"), "ISTIO_MUTUAL is not supported by mini-pilot (it needs a CA and SDS)");
@@ -85,7 +88,10 @@ function checkServerPort(port: Partial<GatewayPort> | undefined, path: string, c
   if (!port.name) ctx.error(at(p, "name"), "port name must be set");
   if (port.targetPort !== undefined) ctx.error(at(p, "targetPort"), "targetPort has no impact on Gateways");
   if (port.protocol === undefined || protocolClass(port.protocol) === undefined) {
-    ctx.error(at(p, "protocol"), `invalid protocol "${port.protocol ?? ""}", supported protocols are HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP, TLS`);
+    ctx.error(
+      at(p, "protocol"),
+      `invalid protocol "${port.protocol ?? ""}", supported protocols are HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP, TLS`,
+    );
   }
 }
 

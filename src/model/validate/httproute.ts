@@ -19,18 +19,7 @@ import type {
 import { at, type Ctx } from "./ctx";
 import { duration } from "./duration";
 import { checkHeaderName, checkMatchHeaderName, isDNS1123Label } from "./names";
-import {
-  absentHeaderMatch,
-  authorityRewrites,
-  destination,
-  gatewayNames,
-  headers,
-  labelMap,
-  percent,
-  portNumber,
-  stringMatch,
-  uriMatch,
-} from "./common";
+import { absentHeaderMatch, authorityRewrites, destination, gatewayNames, headers, labelMap, percent, portNumber, stringMatch, uriMatch } from "./common";
 import { bool, checked, enumOf, int, list, num, object, record, str, type Reader } from "./read";
 
 function headerNameKeys<T>(inner: Reader<T>): Reader<Record<string, T>> {
@@ -179,9 +168,23 @@ const rewrite = object<HTTPRewrite>(
 );
 
 const GRPC_CODES = [
-  "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-  "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
 ];
 
 type Abort = NonNullable<HTTPFaultInjection["abort"]>;

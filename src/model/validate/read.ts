@@ -42,10 +42,7 @@ export const num: Reader<number> = typed("a number", (v): v is number => typeof 
 export const int: Reader<number> = typed("an integer", (v): v is number => Number.isInteger(v));
 
 /** Kubernetes IntOrString (e.g. a Service's targetPort). */
-export const intOrString: Reader<number | string> = typed(
-  "an integer or a string",
-  (v): v is number | string => Number.isInteger(v) || typeof v === "string",
-);
+export const intOrString: Reader<number | string> = typed("an integer or a string", (v): v is number | string => Number.isInteger(v) || typeof v === "string");
 
 /** A field whose shape mini-pilot does not inspect; kept as written. */
 export const anything: Reader<NonNullable<unknown>> = (v) => (absent(v) ? undefined : (v as NonNullable<unknown>));

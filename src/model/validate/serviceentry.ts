@@ -49,7 +49,11 @@ function checkHosts(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx): vo
   });
   const resolution = spec.resolution ?? "NONE";
   // Plain TCP carries no host name, so several hosts on one port cannot be told apart.
-  if (resolution !== "NONE" && hosts.length > 1 && spec.ports?.some((p) => protocolClass(p.protocol ?? "") !== "http" && protocolClass(p.protocol ?? "") !== "tls")) {
+  if (
+    resolution !== "NONE" &&
+    hosts.length > 1 &&
+    spec.ports?.some((p) => protocolClass(p.protocol ?? "") !== "http" && protocolClass(p.protocol ?? "") !== "tls")
+  ) {
     ctx.error(at(path, "hosts"), "multiple hosts provided with non-HTTP, non-TLS ports");
   }
 }

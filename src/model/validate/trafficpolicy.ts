@@ -168,7 +168,10 @@ const outlierDetection = object<OutlierDetection>(
   {
     check: (o, path, ctx) => {
       if (o.consecutiveErrors !== undefined) {
-        ctx.warn(at(path, "consecutiveErrors"), "outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead");
+        ctx.warn(
+          at(path, "consecutiveErrors"),
+          "outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead",
+        );
       }
       if ((o.consecutiveLocalOriginFailures ?? 0) > 0 && !o.splitExternalLocalOriginErrors) {
         ctx.error(

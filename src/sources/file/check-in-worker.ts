@@ -39,7 +39,13 @@ export function checkFileInWorker(file: string, opts: WorkerCheckOptions): Worke
       void worker.terminate();
     });
     worker.on("error", (e: Error & { code?: string }) => {
-      resolve(failed(e.code === "ERR_WORKER_OUT_OF_MEMORY" ? `reading this file needs more than the ${opts.maxHeapMb} MiB allowed; split it into smaller files` : `reading failed: ${e.message}`));
+      resolve(
+        failed(
+          e.code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? `reading this file needs more than the ${opts.maxHeapMb} MiB allowed; split it into smaller files`
+            : `reading failed: ${e.message}`,
+        ),
+      );
     });
     worker.on("exit", () => resolve(failed("reading was stopped before it finished")));
   });

@@ -123,7 +123,8 @@ export class DirSource {
     if (this.stopped) return;
     const now = Date.now();
     if (!this.timer) this.firstEventAt = now;
-    else if (now - this.firstEventAt >= (this.opts.debounceMaxMs ?? 500)) return; // let the pending scan run
+    else if (now - this.firstEventAt >= (this.opts.debounceMaxMs ?? 500))
+      return; // let the pending scan run
     else clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -148,7 +149,11 @@ export class DirSource {
           await this.scanOnce();
         } catch (e) {
           // A bug here must not take serving down; the next event or poll retries.
-          this.setProblems(new Map([[this.opts.dirs[0] ?? ".", [{ severity: "error", message: `scan failed: ${(e as Error).message}`, origin: { file: this.opts.dirs[0] ?? "." } }]]]));
+          this.setProblems(
+            new Map([
+              [this.opts.dirs[0] ?? ".", [{ severity: "error", message: `scan failed: ${(e as Error).message}`, origin: { file: this.opts.dirs[0] ?? "." } }]],
+            ]),
+          );
         }
       } while (this.rescanRequested);
     })().finally(() => {
@@ -178,7 +183,11 @@ export class DirSource {
         walked.problems.forEach(addProblem);
       } catch (e) {
         unreadable.push(root);
-        addProblem({ severity: "error", message: `config folder cannot be read: ${describeFsError(e)}; keeping the objects last read from it`, origin: { file: root } });
+        addProblem({
+          severity: "error",
+          message: `config folder cannot be read: ${describeFsError(e)}; keeping the objects last read from it`,
+          origin: { file: root },
+        });
       }
     }
     const under = (file: string) => unreadable.some((u) => file === u || file.startsWith(u + path.sep));
@@ -256,7 +265,12 @@ export class DirSource {
     const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     if (previous?.stamp === stamp) return undefined;
     if (st.size > this.limits.maxFileBytes) {
-      return this.failed(file, `file is ${mib(st.size)}; the limit is ${mib(this.limits.maxFileBytes)} per file (split it into several files)`, lastGood, stamp);
+      return this.failed(
+        file,
+        `file is ${mib(st.size)}; the limit is ${mib(this.limits.maxFileBytes)} per file (split it into several files)`,
+        lastGood,
+        stamp,
+      );
     }
     const maxDiagnostics = this.opts.maxDiagnosticsPerFile ?? 100;
     if (st.size >= (this.opts.workerThresholdBytes ?? 256 * 1024)) {
@@ -314,12 +328,21 @@ export class DirSource {
       } catch (e) {
         // Out of inotify watches, or the folder just vanished: the poll still sees changes here.
         unwatched++;
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT") addProblem({ severity: "warning", message: `cannot watch folder (${describeFsError(e)}); its changes are seen by the poll only`, origin: { file: dir } });
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+          addProblem({
+            severity: "warning",
+            message: `cannot watch folder (${describeFsError(e)}); its changes are seen by the poll only`,
+            origin: { file: dir },
+          });
       }
     }
     if (unwatched > 0 && this.watchers.size >= cap) {
       const root = this.opts.dirs[0] ?? ".";
-      addProblem({ severity: "warning", message: `${dirs.length} folders: only ${cap} are watched; changes in the other ${unwatched} are seen by the poll only`, origin: { file: root } });
+      addProblem({
+        severity: "warning",
+        message: `${dirs.length} folders: only ${cap} are watched; changes in the other ${unwatched} are seen by the poll only`,
+        origin: { file: root },
+      });
     }
     return added;
   }

@@ -18,7 +18,11 @@ export async function probeAccess(
 ): Promise<{ verb: Verb; err: ApiError } | undefined> {
   let verb: Verb = "list";
   try {
-    const list = await client.getJSON<{ metadata?: { resourceVersion?: string } }>(path, { ...query, limit: 1 }, { signal: opts.signal, idleTimeoutMs: opts.timeoutMs });
+    const list = await client.getJSON<{ metadata?: { resourceVersion?: string } }>(
+      path,
+      { ...query, limit: 1 },
+      { signal: opts.signal, idleTimeoutMs: opts.timeoutMs },
+    );
     verb = "watch";
     await probeWatch(client, path, { ...query, resourceVersion: list.metadata?.resourceVersion, timeoutSeconds: 1 }, opts);
     return undefined;

@@ -73,7 +73,9 @@ export class KubeHttp implements ApiClient {
       // `timeout` (unlike req.setTimeout) also covers connecting: an unroutable address fails in time.
       const req = mod.request(url, { ...options, timeout: idle, ...(opts.signal ? { signal: opts.signal } : {}) }, resolve);
       req.on("socket", (s) => s.setKeepAlive(true, 30_000));
-      req.on("timeout", () => req.destroy(new ApiError("timeout", `${what}: no response from ${this.server} in ${idle} ms`, undefined, `no response in ${idle} ms`)));
+      req.on("timeout", () =>
+        req.destroy(new ApiError("timeout", `${what}: no response from ${this.server} in ${idle} ms`, undefined, `no response in ${idle} ms`)),
+      );
       req.on("error", (e) => reject(isAbortLike(e, opts.signal) ? e : networkError(e, `${what} at ${this.server}`)));
       req.end();
     });

@@ -154,7 +154,5 @@ export function loadKubeConfig(lookup: KubeConfigLookup = {}): LoadedKubeConfig 
   const home = lookup.home ?? env.HOME ?? os.homedir();
   const dflt = path.join(home, ".kube", "config");
   if (fs.existsSync(dflt)) return describe(readConfigFile(dflt, "check ~/.kube/config"), `kubeconfig ${dflt}`);
-  throw new KubeConfigError(
-    `no Kubernetes credentials found: pass --kubeconfig PATH, set KUBECONFIG, run in a pod with a service account, or create ${dflt}`,
-  );
+  throw new KubeConfigError(`no Kubernetes credentials found: pass --kubeconfig PATH, set KUBECONFIG, run in a pod with a service account, or create ${dflt}`);
 }

@@ -34,7 +34,8 @@ function oneLine(s: string): string {
 export function connectionFailure(err: unknown, c: Connection): KubeStartError {
   if (err instanceof KubeStartError) return err;
   if (err instanceof KubeConfigError) return new KubeStartError("kubeconfig", oneLine(err.message));
-  if (!(err instanceof ApiError)) return new KubeStartError("api", oneLine(`Kubernetes API server ${c.server}: ${(err as Error)?.message ?? String(err)} (${c.from})`));
+  if (!(err instanceof ApiError))
+    return new KubeStartError("api", oneLine(`Kubernetes API server ${c.server}: ${(err as Error)?.message ?? String(err)} (${c.from})`));
   const detail = oneLine(err.detail ?? err.message);
   switch (err.reason) {
     case "unreachable":
@@ -44,14 +45,20 @@ export function connectionFailure(err: unknown, c: Connection): KubeStartError {
         `Kubernetes API server ${c.server} is unreachable: ${detail} (check the server address in ${c.from} and that the API server is running and reachable from here)`,
       );
     case "tls":
-      return new KubeStartError("tls", `TLS with the Kubernetes API server ${c.server} failed: ${detail} (check certificate-authority(-data) and the server name in ${c.from})`);
+      return new KubeStartError(
+        "tls",
+        `TLS with the Kubernetes API server ${c.server} failed: ${detail} (check certificate-authority(-data) and the server name in ${c.from})`,
+      );
     case "unauthorized":
       return new KubeStartError(
         "unauthorized",
         `the Kubernetes API server ${c.server} rejected the credentials of user "${c.user}" (401 Unauthorized: ${detail}) (check the token or client certificate in ${c.from}; it may have expired)`,
       );
     case "auth":
-      return new KubeStartError("credentials", `cannot get credentials for user "${c.user}": ${detail} (check the user's exec/auth-provider settings in ${c.from})`);
+      return new KubeStartError(
+        "credentials",
+        `cannot get credentials for user "${c.user}": ${detail} (check the user's exec/auth-provider settings in ${c.from})`,
+      );
     default:
       return new KubeStartError("api", `Kubernetes API server ${c.server}: ${oneLine(err.message)} (${c.from})`);
   }

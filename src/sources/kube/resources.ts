@@ -30,7 +30,14 @@ export interface ResolvedResource extends ResourceType {
 const ISTIO = ["v1", "v1beta1", "v1alpha3"] as const;
 
 export const SERVICES: ResourceType = { id: "services", kind: "Service", group: "", versions: ["v1"], plural: "services", namespaced: true };
-export const ENDPOINT_SLICES: ResourceType = { id: "endpointslices", kind: "EndpointSlice", group: "discovery.k8s.io", versions: ["v1"], plural: "endpointslices", namespaced: true };
+export const ENDPOINT_SLICES: ResourceType = {
+  id: "endpointslices",
+  kind: "EndpointSlice",
+  group: "discovery.k8s.io",
+  versions: ["v1"],
+  plural: "endpointslices",
+  namespaced: true,
+};
 export const ENDPOINTS: ResourceType = { id: "endpoints", kind: "Endpoints", group: "", versions: ["v1"], plural: "endpoints", namespaced: true };
 export const PODS: ResourceType = { id: "pods", kind: "Pod", group: "", versions: ["v1"], plural: "pods", namespaced: true };
 export const NODES: ResourceType = { id: "nodes", kind: "Node", group: "", versions: ["v1"], plural: "nodes", namespaced: false };

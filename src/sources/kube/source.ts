@@ -32,7 +32,19 @@ import { KubeHttp, type ApiClient, type Query } from "./http";
 import { loadKubeConfig, type KubeConfigLookup } from "./kubeconfig";
 import { KubeStartError, connectionFailure, rbacFailure, type Connection } from "./messages";
 import { Reflector, type ReflectorState } from "./reflector";
-import { Discovery, ENDPOINTS, ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SERVICES, listPath, type ResolvedResource, type ResourceType } from "./resources";
+import {
+  Discovery,
+  ENDPOINTS,
+  ENDPOINT_SLICES,
+  ISTIO_TYPES,
+  NAMESPACES,
+  NODES,
+  PODS,
+  SERVICES,
+  listPath,
+  type ResolvedResource,
+  type ResourceType,
+} from "./resources";
 import { KindWriter } from "./writer";
 
 export interface KubeSourceOptions {
@@ -185,7 +197,10 @@ class KubeSourceImpl implements KubeSource {
   /** undefined when list and watch are allowed; the RBAC message when not; throws on anything else. */
   private async checkAccess(r: ResolvedResource): Promise<string | undefined> {
     const query = this.informers.get(r.id)?.query ?? {};
-    const denied = await probeAccess(this.client as ApiClient, listPath(r, this.opts.namespace), query, { signal: this.ac.signal, timeoutMs: this.checkTimeoutMs });
+    const denied = await probeAccess(this.client as ApiClient, listPath(r, this.opts.namespace), query, {
+      signal: this.ac.signal,
+      timeoutMs: this.checkTimeoutMs,
+    });
     return denied && rbacFailure(denied.verb, r, this.opts.namespace, denied.err, this.conn as Connection);
   }
 
@@ -219,7 +234,11 @@ class KubeSourceImpl implements KubeSource {
   /** An optional type stopped being served: keep its objects, look for it again soon. */
   private gone(inf: Informer, err: ApiError): void {
     inf.reflector = undefined;
-    this.note(inf, "not-installed", `kube: ${inf.type.plural} is no longer served (${err.detail ?? err.message}); keeping its objects and looking for it again`);
+    this.note(
+      inf,
+      "not-installed",
+      `kube: ${inf.type.plural} is no longer served (${err.detail ?? err.message}); keeping its objects and looking for it again`,
+    );
     if (this.phase === "running") this.schedule(this.recheckBackoff.next());
     this.updateReadiness();
   }

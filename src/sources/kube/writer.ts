@@ -71,7 +71,19 @@ export class KindWriter {
     } catch (e) {
       // A validator bug must not stop the watch: the object is left out like an invalid one.
       const m = meta(raw);
-      return { key, diagnostics: [{ severity: "error", kind: this.opts.kind, namespace: m.namespace, name: m.name, message: `internal error while validating: ${(e as Error).message}`, origin: ORIGIN }] };
+      return {
+        key,
+        diagnostics: [
+          {
+            severity: "error",
+            kind: this.opts.kind,
+            namespace: m.namespace,
+            name: m.name,
+            message: `internal error while validating: ${(e as Error).message}`,
+            origin: ORIGIN,
+          },
+        ],
+      };
     }
   }
 
