@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Command> = {
   agent: () => require("./agent") as Command,
   bench: () => require("./bench") as Command,
   iptables: () => require("./iptables") as Command,
+  "kube-inject": () => require("./kube-inject") as Command,
 };
 
 function available(): [string, Command][] {
