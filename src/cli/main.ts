@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Command> = {
   bench: () => require("./bench") as Command,
   iptables: () => require("./iptables") as Command,
   "kube-inject": () => require("./kube-inject") as Command,
+  "inject-webhook": () => require("./inject-webhook") as Command,
 };
 
 function available(): [string, Command][] {

@@ -8,8 +8,9 @@
  *  4. the pod's label sidecar.istio.io/inject, else its annotation: "true",
  *     "y", "yes", "on" inject; "" has no opinion; any other value opts out;
  *  5. otherwise the namespace label istio-injection=enabled injects. When the
- *     namespace's labels are unknown (kube-inject, offline) the pod is
- *     injected, as `istioctl kube-inject` does.
+ *     namespace's labels are not given (kube-inject offline, as `istioctl
+ *     kube-inject`; the webhook, whose namespaceSelector already matched, as
+ *     Istio's) the pod is injected.
  * A pod in an unlabelled namespace is injected only with the *label*
  * sidecar.istio.io/inject=true: Istio's object selector looks at labels, so
  * the annotation alone is never seen there.
@@ -62,7 +63,12 @@ export function decide(pod: PodFacts, namespaceLabels: Record<string, string> | 
         : undefined;
   if (podSays && !podSays.v) return { inject: false, reason: `the pod's ${podSays.by} ${INJECT} opts out` };
   if (namespaceLabels === undefined)
-    return { inject: true, reason: podSays ? `the pod's ${podSays.by} ${INJECT} opts in` : "offline injection: injected unless the pod opts out" };
+    return {
+      inject: true,
+      reason: podSays
+        ? `the pod's ${podSays.by} ${INJECT} opts in`
+        : "namespace labels left to the webhook's selector (or unknown offline): injected unless the pod opts out",
+    };
   if (nsValue === "enabled") return { inject: true, reason: `namespace ${pod.namespace} has ${NAMESPACE_LABEL}=enabled` };
   // The object selector matches the label's exact value "true".
   if (pod.labels[INJECT] === "true") return { inject: true, reason: `the pod's label ${INJECT}=true` };
