@@ -50,7 +50,9 @@ function podPorts(containers: Json[]): string {
   for (const c of containers) {
     for (const p of (c.ports as Json[] | undefined) ?? []) {
       const out: Json = {};
-      for (const k of ["name", "containerPort", "protocol"]) if (p[k] !== undefined) out[k] = p[k];
+      for (const k of ["name", "containerPort"]) if (p[k] !== undefined) out[k] = p[k];
+      // Kubernetes' default, filled in before the webhook sees the pod: kube-inject must write the same.
+      out.protocol = p.protocol ?? "TCP";
       ports.push(out);
     }
   }

@@ -278,3 +278,9 @@ test("a Pod's workload: its Deployment through the ReplicaSet and pod-template-h
   });
   assert.deepEqual(podWorkload({ generateName: "job-x-" }, "shop"), { name: "job-x", owner: "kubernetes://apis/v1/namespaces/shop/pods/job-x" });
 });
+
+test("ISTIO_META_POD_PORTS carries Kubernetes' default protocol, so kube-inject writes what the webhook writes after defaulting", () => {
+  const t = injectPod({ spec: { containers: [{ name: "a", ports: [{ containerPort: 80 }, { containerPort: 53, protocol: "UDP" }] }] } }, CTX).template as J;
+  const ports = t.spec.containers[1].env.find((e: J) => e.name === "ISTIO_META_POD_PORTS").value;
+  assert.equal(ports, '[{"containerPort":80,"protocol":"TCP"},{"containerPort":53,"protocol":"UDP"}]');
+});

@@ -1,0 +1,185 @@
+/**
+ * The real kube-apiserver calls `mini-pilot inject-webhook` (a child process,
+ * HTTPS on 127.0.0.1) through a MutatingWebhookConfiguration shaped like
+ * Istio's (a namespace webhook for istio-injection=enabled, an object webhook
+ * for pods labelled sidecar.istio.io/inject=true elsewhere), and we read back
+ * what it stored.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
+import { makeTls, TestTls } from "../unit/inject-tls";
+
+type J = any; // Kubernetes JSON
+
+const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
+const skip = kubeUnavailable("injection webhook tests");
+
+let kube: KubeCluster;
+let tls: TestTls;
+let webhook: ChildProcess;
+let webhookLog = "";
+
+async function api(method: string, urlPath: string, body?: object): Promise<J> {
+  const res = await kubeRequest(kube, method, urlPath, body);
+  if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${urlPath}: HTTP ${res.status}: ${res.body}`);
+  return JSON.parse(res.body);
+}
+
+function webhookConfig(url: string, caPem: string): object {
+  const common = {
+    clientConfig: { url, caBundle: Buffer.from(caPem).toString("base64") },
+    rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+    failurePolicy: "Fail",
+    sideEffects: "None",
+    admissionReviewVersions: ["v1"],
+    reinvocationPolicy: "Never",
+    timeoutSeconds: 10,
+  };
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    metadata: { name: "mini-pilot-sidecar-injector" },
+    webhooks: [
+      {
+        name: "namespace.sidecar-injector.mini-pilot.io",
+        ...common,
+        namespaceSelector: { matchExpressions: [{ key: "istio-injection", operator: "In", values: ["enabled"] }] },
+        objectSelector: { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] }] },
+      },
+      {
+        name: "object.sidecar-injector.mini-pilot.io",
+        ...common,
+        namespaceSelector: { matchExpressions: [{ key: "istio-injection", operator: "DoesNotExist" }] },
+        objectSelector: { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "In", values: ["true"] }] },
+      },
+    ],
+  };
+}
+
+/** A pod as the ReplicaSet controller of Deployment `web` would create it (no controller runs here). */
+function replicaSetPod(over: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): object {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      generateName: "web-7f9c5d-",
+      labels: { app: "web", version: "v1", "pod-template-hash": "7f9c5d", ...over.labels },
+      ...(over.annotations ? { annotations: over.annotations } : {}),
+      ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-7f9c5d", uid: "8b0c6a4e-1111-4c8e-9d7e-000000000001", controller: true }],
+    },
+    spec: { containers: [{ name: "web", image: "web:1", ports: [{ containerPort: 8080, name: "http" }] }] },
+  };
+}
+
+const names = (list: J[] | undefined): string[] => (list ?? []).map((c) => c.name);
+/** What the API server adds on its own, left out to compare two stored pods. */
+function comparable(pod: J): J {
+  const { metadata, spec } = structuredClone(pod);
+  for (const k of ["name", "uid", "resourceVersion", "creationTimestamp", "managedFields", "namespace", "generateName"]) delete metadata[k];
+  return { metadata, spec };
+}
+
+before(async () => {
+  if (skip) return;
+  kube = await startKube({ installCrds: false });
+  tls = makeTls();
+  webhook = spawn(process.execPath, [CLI, "inject-webhook", "--address", "127.0.0.1:0", "--tls-cert", tls.certFile, "--tls-key", tls.keyFile], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LOG_FORMAT: "json" },
+  });
+  webhook.stderr!.on("data", (d: Buffer) => (webhookLog += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    webhook.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (https:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    webhook.once("exit", (code) => reject(new Error(`inject-webhook exited ${code}: ${webhookLog}`)));
+  });
+  await api("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", webhookConfig(url, tls.caPem));
+  for (const [name, labels] of [
+    ["meshed", { "istio-injection": "enabled" }],
+    ["plain", {}],
+    ["off", { "istio-injection": "disabled" }],
+  ] as [string, Record<string, string>][]) {
+    await api("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
+  }
+});
+
+after(async () => {
+  if (webhook && webhook.exitCode === null) {
+    webhook.kill("SIGTERM");
+    await new Promise((r) => webhook.once("exit", r));
+  }
+  await kube?.stop();
+  if (tls) fs.rmSync(tls.dir, { recursive: true, force: true });
+});
+
+test("a Deployment's pod in a labelled namespace is stored injected, by the API server's call to the webhook", { skip }, async () => {
+  const pod = await api("POST", "/api/v1/namespaces/meshed/pods", replicaSetPod());
+  assert.deepEqual(names(pod.spec.initContainers), ["istio-init"]);
+  assert.deepEqual(names(pod.spec.containers), ["web", "istio-proxy"]);
+  assert.deepEqual(names(pod.spec.volumes).slice(-2), ["istio-envoy", "istio-podinfo"]);
+  assert.match(pod.metadata.annotations["sidecar.istio.io/status"], /"containers":\["istio-proxy"\]/);
+  const proxy = pod.spec.containers[1];
+  assert.equal(proxy.securityContext.runAsUser, 1337);
+  assert.equal(proxy.env.find((e: J) => e.name === "ISTIO_META_WORKLOAD_NAME").value, "web");
+  assert.equal(proxy.env.find((e: J) => e.name === "ISTIO_META_OWNER").value, "kubernetes://apis/apps/v1/namespaces/meshed/deployments/web");
+  assert.equal(pod.spec.initContainers[0].securityContext.capabilities.add.join(","), "NET_ADMIN,NET_RAW");
+  assert.match(webhookLog, /pod meshed\/web-7f9c5d-\* injected: /);
+});
+
+test("opt-outs and other namespaces are stored exactly as they would be without the webhook", { skip }, async () => {
+  // The reference: the same pod where no webhook applies.
+  const reference = comparable(await api("POST", "/api/v1/namespaces/off/pods", replicaSetPod({ annotations: { "sidecar.istio.io/inject": "false" } })));
+  const optedOut = comparable(await api("POST", "/api/v1/namespaces/meshed/pods", replicaSetPod({ annotations: { "sidecar.istio.io/inject": "false" } })));
+  assert.deepEqual(optedOut, reference, "annotation false in a labelled namespace");
+  assert.deepEqual(names(optedOut.spec.containers), ["web"]);
+
+  const plain = comparable(await api("POST", "/api/v1/namespaces/plain/pods", replicaSetPod()));
+  assert.deepEqual(names(plain.spec.containers), ["web"], "an unlabelled namespace");
+  const off = comparable(await api("POST", "/api/v1/namespaces/off/pods", replicaSetPod({ labels: { "sidecar.istio.io/inject": "true" } })));
+  assert.deepEqual(names(off.spec.containers), ["web"], "istio-injection=disabled wins over the pod's label");
+  const byLabel = await api("POST", "/api/v1/namespaces/plain/pods", replicaSetPod({ labels: { "sidecar.istio.io/inject": "true" } }));
+  assert.deepEqual(names(byLabel.spec.containers), ["web", "istio-proxy"], "the pod's label opts in where the namespace says nothing");
+});
+
+test("injecting twice changes nothing: an injected pod, and a kube-injected manifest, pass through unchanged", { skip }, async () => {
+  const first = await api("POST", "/api/v1/namespaces/meshed/pods", replicaSetPod());
+  const again = await api("POST", "/api/v1/namespaces/meshed/pods", {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { ...comparable(first).metadata, generateName: "web-7f9c5d-" },
+    spec: comparable(first).spec,
+  });
+  assert.deepEqual(comparable(again), comparable(first));
+
+  const offline = spawnSync(process.execPath, [CLI, "kube-inject", "-f", "-", "-o", "json", "-q", "-n", "meshed"], {
+    input: JSON.stringify(replicaSetPod()),
+    encoding: "utf8",
+  });
+  assert.equal(offline.status, 0, offline.stderr);
+  const kubeInjected = JSON.parse(offline.stdout);
+  const stored = await api("POST", "/api/v1/namespaces/meshed/pods", kubeInjected);
+  assert.deepEqual(names(stored.spec.containers), ["web", "istio-proxy"]);
+  assert.deepEqual(stored.spec.containers[1].args, kubeInjected.spec.containers[1].args);
+  assert.deepEqual(comparable(stored), comparable(first), "kube-inject and the webhook inject the same pod");
+});
+
+test("a pod the webhook cannot inject is refused with the annotation and the reason, not a 500", { skip }, async () => {
+  const res = await kubeRequest(
+    kube,
+    "POST",
+    "/api/v1/namespaces/meshed/pods",
+    replicaSetPod({ annotations: { "traffic.sidecar.istio.io/excludeInboundPorts": "8080,metrics" } }),
+  );
+  assert.equal(res.status, 400, res.body);
+  const status = JSON.parse(res.body);
+  assert.match(status.message, /admission webhook "namespace\.sidecar-injector\.mini-pilot\.io" denied the request/);
+  assert.match(status.message, /annotation traffic\.sidecar\.istio\.io\/excludeInboundPorts: "metrics" is not a port/);
+});
