@@ -74,9 +74,9 @@ let counter = 0;
 /**
  * Create the pod namespace, its veth link and the capture rules, installed by
  * `mini-pilot iptables` with `captureArgs` (default: Istio's rules with UID 0,
- * Envoy's here, exempt instead of 1337).
+ * Envoy's here, exempt instead of 1337; null: no rules, the caller installs them).
  */
-export function createPodNetns(opts: { captureArgs?: string[] } = {}): PodNetns {
+export function createPodNetns(opts: { captureArgs?: string[] | null } = {}): PodNetns {
   const id = `${process.pid % 10_000}${counter++}`;
   const subnet = (process.pid + counter * 7) % 250;
   const name = `mp-pod-${id}`;
@@ -102,7 +102,7 @@ export function createPodNetns(opts: { captureArgs?: string[] } = {}): PodNetns 
     inPod("ip", "link", "set", podIf, "up");
     inPod("ip", "route", "add", "default", "via", hostIp);
     // istio-init's job, done by the command the injected init container runs.
-    inPod(process.execPath, CLI, "iptables", ...(opts.captureArgs ?? ["--proxy-uid", String(envoyUid), "--proxy-gid", ""]));
+    if (opts.captureArgs !== null) inPod(process.execPath, CLI, "iptables", ...(opts.captureArgs ?? ["--proxy-uid", String(envoyUid), "--proxy-gid", ""]));
   } catch (e) {
     destroy();
     throw e;
