@@ -23,8 +23,8 @@ let tls: TestTls;
 let webhook: ChildProcess;
 let webhookLog = "";
 
-async function api(method: string, urlPath: string, body?: object): Promise<J> {
-  const res = await kubeRequest(kube, method, urlPath, body);
+async function api(method: string, urlPath: string, body?: object, contentType?: string): Promise<J> {
+  const res = await kubeRequest(kube, method, urlPath, body, contentType);
   if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${urlPath}: HTTP ${res.status}: ${res.body}`);
   return JSON.parse(res.body);
 }
@@ -83,25 +83,52 @@ function comparable(pod: J): J {
   return { metadata, spec };
 }
 
-before(async () => {
-  if (skip) return;
-  kube = await startKube({ installCrds: false });
-  tls = makeTls();
-  webhook = spawn(process.execPath, [CLI, "inject-webhook", "--address", "127.0.0.1:0", "--tls-cert", tls.certFile, "--tls-key", tls.keyFile], {
+/** Start `mini-pilot inject-webhook` with `extra` flags; resolves with its URL once it listens. */
+function startWebhookProcess(extra: string[], log: (s: string) => void): { child: ChildProcess; url: Promise<string> } {
+  const child = spawn(process.execPath, [CLI, "inject-webhook", "--address", "127.0.0.1:0", "--tls-cert", tls.certFile, "--tls-key", tls.keyFile, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LOG_FORMAT: "json" },
   });
-  webhook.stderr!.on("data", (d: Buffer) => (webhookLog += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
+  child.stderr!.on("data", (d: Buffer) => log(d.toString()));
+  const url = new Promise<string>((resolve, reject) => {
     let out = "";
-    webhook.stdout!.on("data", (d: Buffer) => {
+    child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /listening on (https:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    webhook.once("exit", (code) => reject(new Error(`inject-webhook exited ${code}: ${webhookLog}`)));
+    child.once("exit", (code) => reject(new Error(`inject-webhook exited ${code}`)));
   });
-  await api("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", webhookConfig(url, tls.caPem));
+  return { child, url };
+}
+
+const CONFIG = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mini-pilot-sidecar-injector";
+const bundles = async (): Promise<string[]> => ((await api("GET", CONFIG)).webhooks as J[]).map((w) => w.clientConfig.caBundle ?? "");
+const b64 = (pem: string): string => Buffer.from(pem).toString("base64");
+
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 15_000): Promise<number> {
+  const start = Date.now();
+  while (!(await ok())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; webhook log:\n${webhookLog}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - start;
+}
+
+before(async () => {
+  if (skip) return;
+  kube = await startKube({ installCrds: false });
+  tls = makeTls();
+  // The port is only known once it listens, so the configuration gets the URL first, then the webhook fills in the caBundle.
+  const started = startWebhookProcess(
+    ["--ca-bundle", path.join(tls.dir, "ca.crt"), "--kubeconfig", kube.kubeconfigPath, "--ca-bundle-resync", "1"],
+    (s) => (webhookLog += s),
+  );
+  webhook = started.child;
+  const config = webhookConfig(await started.url, "") as J;
+  for (const w of config.webhooks) delete w.clientConfig.caBundle;
+  await api("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", config);
+  await until("the webhook to write its caBundle", async () => (await bundles()).every((b) => b === b64(tls.caPem)));
   for (const [name, labels] of [
     ["meshed", { "istio-injection": "enabled" }],
     ["plain", {}],
@@ -198,4 +225,87 @@ test("cost of the webhook per pod create (measured, printed)", { skip }, async (
   const meshed = await median("meshed");
   process.stderr.write(`inject-webhook: pod create median ${meshed.toFixed(1)} ms through the webhook, ${plain.toFixed(1)} ms without (20 each)\n`);
   assert.ok(meshed < plain + 500, `the webhook adds ${(meshed - plain).toFixed(1)} ms per pod`);
+});
+
+test("the caBundle is kept: a reset is undone, and a rotated CA and certificate are published and served", { skip }, async () => {
+  const other = makeTls();
+  await api(
+    "PATCH",
+    CONFIG,
+    [{ op: "replace", path: "/webhooks/0/clientConfig/caBundle", value: b64(other.caPem) }] as unknown as object,
+    "application/json-patch+json",
+  );
+  const restoredMs = await until("the reset caBundle to be restored", async () => (await bundles())[0] === b64(tls.caPem));
+  assert.match(webhookLog, /caBundle of MutatingWebhookConfiguration mini-pilot-sidecar-injector updated/);
+
+  // Rotate: a new CA and a certificate signed by it replace the files (as a Secret update would).
+  const swap = (from: string, to: string): void => {
+    fs.copyFileSync(from, `${to}.tmp`);
+    fs.renameSync(`${to}.tmp`, to);
+  };
+  swap(other.keyFile, tls.keyFile);
+  swap(other.certFile, tls.certFile);
+  swap(path.join(other.dir, "ca.crt"), path.join(tls.dir, "ca.crt"));
+  const rotatedMs = await until("the new CA in the caBundle", async () => (await bundles()).every((b) => b === b64(other.caPem)));
+  await new Promise((r) => setTimeout(r, 500));
+  const pod = await api("POST", "/api/v1/namespaces/meshed/pods", replicaSetPod());
+  assert.deepEqual(names(pod.spec.containers), ["web", "istio-proxy"], "the API server trusts the rotated certificate");
+  process.stderr.write(
+    `inject-webhook: caBundle restored ${restoredMs} ms after a reset, rotated CA published ${rotatedMs} ms after the files changed (resync 1 s)\n`,
+  );
+  fs.rmSync(other.dir, { recursive: true, force: true });
+});
+
+test("without RBAC for the webhook configuration, one line names the verb and the resource to grant", { skip }, async () => {
+  await api("POST", "/api/v1/namespaces/default/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "injector" } });
+  const token = (
+    await api("POST", "/api/v1/namespaces/default/serviceaccounts/injector/token", {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { expirationSeconds: 3600 },
+    })
+  ).status.token as string;
+  const kubeconfig = path.join(tls.dir, "injector.kubeconfig");
+  fs.writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: kube.server, "certificate-authority-data": b64(kube.caPem) } }],
+      users: [{ name: "injector", user: { token } }],
+      contexts: [{ name: "c", context: { cluster: "c", user: "injector" } }],
+      "current-context": "c",
+    }),
+  );
+  let log = "";
+  const other = makeTls();
+  const second = startWebhookProcess(["--ca-bundle", path.join(other.dir, "ca.crt"), "--kubeconfig", kubeconfig, "--ca-bundle-resync", "1"], (s) => (log += s));
+  try {
+    await second.url;
+    await until("the RBAC error for get", async () => log.includes("grant"));
+    assert.match(
+      log,
+      /caBundle not updated: forbidden: grant \\?"get\\?" on mutatingwebhookconfigurations\.admissionregistration\.k8s\.io \(name mini-pilot-sidecar-injector\)/,
+    );
+    await api("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: "injector-get-only" },
+      rules: [{ apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], verbs: ["get"] }],
+    });
+    await api("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: "injector-get-only" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "injector-get-only" },
+      subjects: [{ kind: "ServiceAccount", name: "injector", namespace: "default" }],
+    });
+    await until("the RBAC error for patch", async () => /grant \\?"patch\\?"/.test(log));
+    assert.equal(log.match(/grant \\?"get\\?"/g)?.length, 1, "the same error is logged once, not every resync");
+    assert.notEqual((await bundles())[0], b64(other.caPem), "nothing was written");
+  } finally {
+    second.child.kill("SIGTERM");
+    await new Promise((r) => second.child.once("exit", r));
+    fs.rmSync(other.dir, { recursive: true, force: true });
+  }
 });
