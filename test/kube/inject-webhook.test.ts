@@ -3,7 +3,8 @@
  * HTTPS on 127.0.0.1) through a MutatingWebhookConfiguration shaped like
  * Istio's (a namespace webhook for istio-injection=enabled, an object webhook
  * for pods labelled sidecar.istio.io/inject=true elsewhere), and we read back
- * what it stored.
+ * what it stored. The configuration comes from src/inject/webhook-config.ts
+ * without a caBundle: the webhook (--ca-bundle) fills it in.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import * as path from "node:path";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
 import { makeTls, TestTls } from "../unit/inject-tls";
+import { webhookConfiguration } from "../../src/inject/webhook-config";
 
 type J = any; // Kubernetes JSON
 
@@ -27,37 +29,6 @@ async function api(method: string, urlPath: string, body?: object, contentType?:
   const res = await kubeRequest(kube, method, urlPath, body, contentType);
   if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${urlPath}: HTTP ${res.status}: ${res.body}`);
   return JSON.parse(res.body);
-}
-
-function webhookConfig(url: string, caPem: string): object {
-  const common = {
-    clientConfig: { url, caBundle: Buffer.from(caPem).toString("base64") },
-    rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
-    failurePolicy: "Fail",
-    sideEffects: "None",
-    admissionReviewVersions: ["v1"],
-    reinvocationPolicy: "Never",
-    timeoutSeconds: 10,
-  };
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "MutatingWebhookConfiguration",
-    metadata: { name: "mini-pilot-sidecar-injector" },
-    webhooks: [
-      {
-        name: "namespace.sidecar-injector.mini-pilot.io",
-        ...common,
-        namespaceSelector: { matchExpressions: [{ key: "istio-injection", operator: "In", values: ["enabled"] }] },
-        objectSelector: { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] }] },
-      },
-      {
-        name: "object.sidecar-injector.mini-pilot.io",
-        ...common,
-        namespaceSelector: { matchExpressions: [{ key: "istio-injection", operator: "DoesNotExist" }] },
-        objectSelector: { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "In", values: ["true"] }] },
-      },
-    ],
-  };
 }
 
 /** A pod as the ReplicaSet controller of Deployment `web` would create it (no controller runs here). */
@@ -125,8 +96,7 @@ before(async () => {
     (s) => (webhookLog += s),
   );
   webhook = started.child;
-  const config = webhookConfig(await started.url, "") as J;
-  for (const w of config.webhooks) delete w.clientConfig.caBundle;
+  const config = webhookConfiguration({ target: { url: await started.url } });
   await api("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", config);
   await until("the webhook to write its caBundle", async () => (await bundles()).every((b) => b === b64(tls.caPem)));
   for (const [name, labels] of [

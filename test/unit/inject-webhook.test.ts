@@ -7,6 +7,7 @@ import pino from "pino";
 import { admit, JsonPatchOp } from "../../src/inject/webhook";
 import { startWebhook, WebhookServer } from "../../src/inject/webhook-server";
 import { injectObject } from "../../src/inject/workloads";
+import { webhookConfiguration } from "../../src/inject/webhook-config";
 import { DEFAULT_SETTINGS } from "../../src/inject/settings";
 import { makeTls, TestTls } from "./inject-tls";
 
@@ -176,4 +177,18 @@ test("HTTPS: a reloaded certificate is served to new connections", async () => {
   const afterReload = await serial();
   assert.notEqual(afterReload, before);
   assert.equal(afterReload, new (await import("node:crypto")).X509Certificate(next.cert).serialNumber);
+});
+
+test("the MutatingWebhookConfiguration: a Service target with Istio's path and selectors, the caBundle only when given", () => {
+  const c = webhookConfiguration({ target: { service: { name: "mini-pilot", namespace: "istio-system", port: 443 } }, caPem: "PEM" }) as J;
+  assert.equal(c.metadata.name, "mini-pilot-sidecar-injector");
+  assert.deepEqual(c.webhooks[0].clientConfig, {
+    service: { name: "mini-pilot", namespace: "istio-system", port: 443, path: "/inject" },
+    caBundle: Buffer.from("PEM").toString("base64"),
+  });
+  assert.deepEqual(c.webhooks[0].namespaceSelector.matchExpressions, [{ key: "istio-injection", operator: "In", values: ["enabled"] }]);
+  assert.deepEqual(c.webhooks[1].objectSelector.matchExpressions, [{ key: "sidecar.istio.io/inject", operator: "In", values: ["true"] }]);
+  assert.notEqual(c.webhooks[0].clientConfig, c.webhooks[1].clientConfig, "each webhook has its own clientConfig (a patch to one leaves the other)");
+  const byUrl = webhookConfiguration({ target: { url: "https://127.0.0.1:1/inject" } }) as J;
+  assert.deepEqual(byUrl.webhooks[1].clientConfig, { url: "https://127.0.0.1:1/inject" });
 });
