@@ -5,8 +5,9 @@
  *     kube-node-lease and local-path-storage, never;
  *  2. already injected (the status annotation, or an istio-proxy container): no change;
  *  3. namespace label istio-injection=disabled: never;
- *  4. the pod's label sidecar.istio.io/inject, else its annotation: "true",
- *     "y", "yes", "on" inject; "" has no opinion; any other value opts out;
+ *  4. the pod's label sidecar.istio.io/inject if present (even empty), else
+ *     its annotation: "true", "y", "yes", "on" inject; "" has no opinion; any
+ *     other value opts out;
  *  5. otherwise the namespace label istio-injection=enabled injects. When the
  *     namespace's labels are not given (kube-inject offline, as `istioctl
  *     kube-inject`; the webhook, whose namespaceSelector already matched, as
@@ -53,14 +54,10 @@ export function decide(pod: PodFacts, namespaceLabels: Record<string, string> | 
   }
   const nsValue = namespaceLabels?.[NAMESPACE_LABEL];
   if (nsValue === "disabled") return { inject: false, reason: `namespace ${pod.namespace} has ${NAMESPACE_LABEL}=disabled` };
-  const fromLabel = pod.labels[INJECT] !== undefined ? opinion(pod.labels[INJECT]) : undefined;
-  const fromAnnotation = pod.annotations[INJECT] !== undefined ? opinion(pod.annotations[INJECT]) : undefined;
-  const podSays =
-    pod.labels[INJECT] !== undefined && fromLabel !== undefined
-      ? { v: fromLabel, by: "label" }
-      : fromAnnotation !== undefined
-        ? { v: fromAnnotation, by: "annotation" }
-        : undefined;
+  // A label that is present wins over the annotation even when empty (Istio reads one value, label first).
+  const by = pod.labels[INJECT] !== undefined ? "label" : pod.annotations[INJECT] !== undefined ? "annotation" : undefined;
+  const value = by === "label" ? opinion(pod.labels[INJECT]!) : by === "annotation" ? opinion(pod.annotations[INJECT]!) : undefined;
+  const podSays = by !== undefined && value !== undefined ? { v: value, by } : undefined;
   if (podSays && !podSays.v) return { inject: false, reason: `the pod's ${podSays.by} ${INJECT} opts out` };
   if (namespaceLabels === undefined)
     return {
