@@ -279,3 +279,45 @@ test("without RBAC for the webhook configuration, one line names the verb and th
     fs.rmSync(other.dir, { recursive: true, force: true });
   }
 });
+
+test("kube-inject's output for every workload kind is accepted by the API server (server-side dry run, strict field validation)", { skip }, async () => {
+  const template = { metadata: { labels: { app: "w" } }, spec: { containers: [{ name: "w", image: "w:1", ports: [{ containerPort: 8080 }] }] } };
+  const selector = { matchLabels: { app: "w" } };
+  const objects: [string, object][] = [
+    ["/apis/apps/v1/namespaces/plain/deployments", { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "w" }, spec: { selector, template } }],
+    [
+      "/apis/apps/v1/namespaces/plain/statefulsets",
+      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "w" }, spec: { selector, serviceName: "w", template } },
+    ],
+    ["/apis/apps/v1/namespaces/plain/daemonsets", { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "w" }, spec: { selector, template } }],
+    ["/apis/apps/v1/namespaces/plain/replicasets", { apiVersion: "apps/v1", kind: "ReplicaSet", metadata: { name: "w" }, spec: { selector, template } }],
+    [
+      "/apis/batch/v1/namespaces/plain/jobs",
+      { apiVersion: "batch/v1", kind: "Job", metadata: { name: "w" }, spec: { template: { ...template, spec: { ...template.spec, restartPolicy: "Never" } } } },
+    ],
+    [
+      "/apis/batch/v1/namespaces/plain/cronjobs",
+      {
+        apiVersion: "batch/v1",
+        kind: "CronJob",
+        metadata: { name: "w" },
+        spec: { schedule: "*/5 * * * *", jobTemplate: { spec: { template: { ...template, spec: { ...template.spec, restartPolicy: "OnFailure" } } } } },
+      },
+    ],
+    ["/api/v1/namespaces/plain/pods", { apiVersion: "v1", kind: "Pod", metadata: { name: "w" }, spec: template.spec }],
+  ];
+  const offline = spawnSync(process.execPath, [CLI, "kube-inject", "-f", "-", "-o", "json", "-q", "-n", "plain"], {
+    input: objects.map(([, o]) => JSON.stringify(o)).join("\n---\n"),
+    encoding: "utf8",
+  });
+  assert.equal(offline.status, 0, offline.stderr);
+  const items = JSON.parse(offline.stdout).items as J[];
+  assert.equal(items.length, objects.length);
+  for (const [i, [urlPath]] of objects.entries()) {
+    const res = await kubeRequest(kube, "POST", `${urlPath}?dryRun=All&fieldValidation=Strict`, items[i]);
+    assert.equal(res.status, 201, `${items[i].kind}: ${res.body}`);
+    const stored = JSON.parse(res.body);
+    const t = items[i].kind === "Pod" ? stored : items[i].kind === "CronJob" ? stored.spec.jobTemplate.spec.template : stored.spec.template;
+    assert.deepEqual(names(t.spec.containers), ["w", "istio-proxy"], items[i].kind);
+  }
+});
