@@ -37,6 +37,9 @@ const COMMANDS: Record<string, () => Command> = {
   demo: () => require("./demo") as Command,
   bench: () => require("./bench") as Command,
   ca: () => require("./ca") as Command,
+  iptables: () => require("./iptables") as Command,
+  "kube-inject": () => require("./kube-inject") as Command,
+  "inject-webhook": () => require("./inject-webhook") as Command,
 };
 
 function available(): [string, Command][] {

@@ -1,7 +1,8 @@
 /**
  * A pod on this machine: a network namespace joined to the host by a veth
- * pair, with istio-init's iptables rules (seed 004) sending every outbound TCP
- * connection to Envoy's 15001, except Envoy's own (by UID) and loopback.
+ * pair, with istio-init's iptables rules (seed 004, installed by `mini-pilot
+ * iptables`) sending every outbound TCP connection to Envoy's 15001 and
+ * inbound to 15006, except Envoy's own (by UID) and loopback.
  *
  *   host  10.213.N.1/30 (mph<id>) ── veth ── (mpn<id>) 10.213.N.2/30  pod, default route via .1
  *
@@ -15,6 +16,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+
+/** The built CLI (dist/src/cli/main.js). */
+const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
 export interface PodNetns {
   name: string;
@@ -67,8 +71,12 @@ export function netnsUnavailable(): string | undefined {
 
 let counter = 0;
 
-/** Create the pod namespace, its veth link and the capture rules. */
-export function createPodNetns(): PodNetns {
+/**
+ * Create the pod namespace, its veth link and the capture rules, installed by
+ * `mini-pilot iptables` with `captureArgs` (default: Istio's rules with UID 0,
+ * Envoy's here, exempt instead of 1337; null: no rules, the caller installs them).
+ */
+export function createPodNetns(opts: { captureArgs?: string[] | null } = {}): PodNetns {
   const id = `${process.pid % 10_000}${counter++}`;
   const subnet = (process.pid + counter * 7) % 250;
   const name = `mp-pod-${id}`;
@@ -93,18 +101,8 @@ export function createPodNetns(): PodNetns {
     inPod("ip", "addr", "add", `${podIp}/30`, "dev", podIf);
     inPod("ip", "link", "set", podIf, "up");
     inPod("ip", "route", "add", "default", "via", hostIp);
-    // istio-init (seed 004): OUTPUT -> ISTIO_OUTPUT -> ISTIO_REDIRECT -> REDIRECT 15001.
-    const rules = [
-      ["-N", "ISTIO_REDIRECT"],
-      ["-A", "ISTIO_REDIRECT", "-p", "tcp", "-m", "comment", "--comment", "istio/redirect-to-envoy-port", "-j", "REDIRECT", "--to-ports", "15001"],
-      ["-N", "ISTIO_OUTPUT"],
-      ["-A", "OUTPUT", "-p", "tcp", "-m", "comment", "--comment", "istio/install-istio-output", "-j", "ISTIO_OUTPUT"],
-      ["-A", "ISTIO_OUTPUT", "-o", "lo", "!", "-d", "127.0.0.1/32", "-m", "comment", "--comment", "istio/redirect-implicit-loopback", "-j", "ISTIO_REDIRECT"],
-      ["-A", "ISTIO_OUTPUT", "-m", "owner", "--uid-owner", String(envoyUid), "-m", "comment", "--comment", "istio/bypass-envoy", "-j", "RETURN"],
-      ["-A", "ISTIO_OUTPUT", "-d", "127.0.0.1/32", "-m", "comment", "--comment", "istio/bypass-explicit-loopback", "-j", "RETURN"],
-      ["-A", "ISTIO_OUTPUT", "-m", "comment", "--comment", "istio/redirect-default-outbound", "-j", "ISTIO_REDIRECT"],
-    ];
-    for (const r of rules) inPod("iptables", "-t", "nat", ...r);
+    // istio-init's job, done by the command the injected init container runs.
+    if (opts.captureArgs !== null) inPod(process.execPath, CLI, "iptables", ...(opts.captureArgs ?? ["--proxy-uid", String(envoyUid), "--proxy-gid", ""]));
   } catch (e) {
     destroy();
     throw e;

@@ -1,0 +1,117 @@
+/**
+ * The containers and volumes injection adds, as Kubernetes JSON:
+ *  - istio-init: `mini-pilot iptables` with the pod's capture arguments, as
+ *    root with NET_ADMIN/NET_RAW only (it changes the pod's netns and exits);
+ *  - istio-proxy: `mini-pilot agent` as UID/GID 1337 (the exempt owner), with
+ *    the downward-API environment src/bootstrap/env.ts reads, the labels file,
+ *    the readiness probe on 15021 /healthz/ready.
+ */
+import type { InjectSettings } from "./settings";
+import { INIT_CONTAINER, PROXY_CONTAINER } from "./policy";
+
+export type Json = Record<string, unknown>;
+
+export const ENVOY_VOLUME = "istio-envoy";
+export const PODINFO_VOLUME = "istio-podinfo";
+const ENVOY_DIR = "/etc/istio/proxy";
+const PODINFO_DIR = "/etc/istio/pod";
+
+/** Who the proxy works for: fills ISTIO_META_WORKLOAD_NAME and ISTIO_META_OWNER. */
+export interface Workload {
+  name: string;
+  /** e.g. kubernetes://apis/apps/v1/namespaces/default/deployments/web */
+  owner?: string;
+}
+
+export function initContainer(args: string[], s: InjectSettings): Json {
+  return {
+    name: INIT_CONTAINER,
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    args,
+    resources: { requests: { cpu: "10m", memory: "40Mi" }, limits: { cpu: "100m", memory: "128Mi" } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+      privileged: false,
+      readOnlyRootFilesystem: false,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      runAsUser: 0,
+    },
+  };
+}
+
+const field = (fieldPath: string): Json => ({ valueFrom: { fieldRef: { apiVersion: "v1", fieldPath } } });
+
+/** The application containers' ports, as Istio's ISTIO_META_POD_PORTS lists them. */
+function podPorts(containers: Json[]): string {
+  const ports: Json[] = [];
+  for (const c of containers) {
+    for (const p of (c.ports as Json[] | undefined) ?? []) {
+      const out: Json = {};
+      for (const k of ["name", "containerPort"]) if (p[k] !== undefined) out[k] = p[k];
+      // Kubernetes' default, filled in before the webhook sees the pod: kube-inject must write the same.
+      out.protocol = p.protocol ?? "TCP";
+      ports.push(out);
+    }
+  }
+  return JSON.stringify(ports);
+}
+
+export function proxyContainer(appContainers: Json[], workload: Workload, s: InjectSettings): Json {
+  const env: Json[] = [
+    { name: "POD_NAME", ...field("metadata.name") },
+    { name: "POD_NAMESPACE", ...field("metadata.namespace") },
+    { name: "INSTANCE_IP", ...field("status.podIP") },
+    { name: "SERVICE_ACCOUNT", ...field("spec.serviceAccountName") },
+    { name: "HOST_IP", ...field("status.hostIP") },
+    { name: "ISTIO_META_NODE_NAME", ...field("spec.nodeName") },
+    { name: "ISTIO_META_POD_PORTS", value: podPorts(appContainers) },
+    { name: "ISTIO_META_APP_CONTAINERS", value: appContainers.map((c) => String(c.name)).join(",") },
+    { name: "ISTIO_META_CLUSTER_ID", value: s.clusterId },
+    { name: "ISTIO_META_INTERCEPTION_MODE", value: "REDIRECT" },
+    { name: "ISTIO_META_WORKLOAD_NAME", value: workload.name },
+    ...(workload.owner ? [{ name: "ISTIO_META_OWNER", value: workload.owner }] : []),
+    { name: "ISTIO_META_MESH_ID", value: s.meshId },
+    { name: "TRUST_DOMAIN", value: s.trustDomain },
+  ];
+  return {
+    name: PROXY_CONTAINER,
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    args: ["agent", "--xds-address", s.discoveryAddress, "--labels-file", `${PODINFO_DIR}/labels`, "--output", `${ENVOY_DIR}/envoy-rev0.json`, ...s.agentArgs],
+    env,
+    ports: [{ containerPort: 15090, name: "http-envoy-prom", protocol: "TCP" }],
+    readinessProbe: { httpGet: { path: "/healthz/ready", port: 15021 }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 4 },
+    resources: s.proxyResources,
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      runAsGroup: s.proxyGid,
+      runAsNonRoot: true,
+      runAsUser: s.proxyUid,
+    },
+    volumeMounts: [
+      { name: ENVOY_VOLUME, mountPath: ENVOY_DIR },
+      { name: PODINFO_VOLUME, mountPath: PODINFO_DIR },
+    ],
+  };
+}
+
+export function volumes(): Json[] {
+  return [
+    { name: ENVOY_VOLUME, emptyDir: { medium: "Memory" } },
+    {
+      name: PODINFO_VOLUME,
+      downwardAPI: {
+        items: [
+          { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
+          { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
+        ],
+      },
+    },
+  ];
+}
