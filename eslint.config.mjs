@@ -27,6 +27,7 @@ const LAYERS = {
   server: ["cache", "xds", "log.ts"],
   debug: ["server", "push", "cache", "store", "model", "xds", "log.ts"],
   bootstrap: ["xds", "log.ts"],
+  install: ["sources", "model"],
   cli: ["*"],
 };
 

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Command> = {
   static: () => require("./static") as Command,
   agent: () => require("./agent") as Command,
   bench: () => require("./bench") as Command,
+  manifests: () => require("./manifests") as Command,
 };
 
 function available(): [string, Command][] {
