@@ -67,7 +67,14 @@ function crd(t: ResourceType): K8sObject {
     metadata: { name: `${t.plural}.${t.group}`, labels: { ...LABELS } },
     spec: {
       group: t.group,
-      names: { kind: t.kind, listKind: `${t.kind}List`, plural: t.plural, singular: extras.singular, shortNames: extras.shortNames, categories: ["istio-io", "networking-istio-io"] },
+      names: {
+        kind: t.kind,
+        listKind: `${t.kind}List`,
+        plural: t.plural,
+        singular: extras.singular,
+        shortNames: extras.shortNames,
+        categories: ["istio-io", "networking-istio-io"],
+      },
       scope: t.namespaced ? "Namespaced" : "Cluster",
       versions: t.versions.map((name, i) => ({
         name,

@@ -38,7 +38,7 @@ const CLUSTER_ROLE_NOTE = [
   " Exactly what the Kubernetes source uses: list and watch, nothing else (see docs/INSTALL.md).",
   " Not granted yet, added when mini-pilot verifies proxy tokens and serves SDS:",
   "   - apiGroups: [authentication.k8s.io]  resources: [tokenreviews]  verbs: [create]",
-  "   - apiGroups: [\"\"]                     resources: [secrets]       verbs: [get, list, watch]",
+  '   - apiGroups: [""]                     resources: [secrets]       verbs: [get, list, watch]',
 ].join("\n");
 
 function yamlDocument(obj: K8sObject): string {

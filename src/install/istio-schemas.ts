@@ -69,7 +69,14 @@ const httpRoute = withIgnored(
     mirror: destination,
     mirrorPercentage: percent,
     corsPolicy: withIgnored(
-      obj({ allowOrigins: list(stringMatch), allowMethods: list(str), allowHeaders: list(str), exposeHeaders: list(str), maxAge: duration, allowCredentials: bool }),
+      obj({
+        allowOrigins: list(stringMatch),
+        allowMethods: list(str),
+        allowHeaders: list(str),
+        exposeHeaders: list(str),
+        maxAge: duration,
+        allowCredentials: bool,
+      }),
       ["allowOrigin", "unmatchedPreflights"],
     ),
     headers,
@@ -160,7 +167,11 @@ const clientTLS = withIgnored(
 );
 
 const portPolicy = { loadBalancer, connectionPool, outlierDetection, tls: clientTLS };
-const trafficPolicy = withIgnored(obj({ ...portPolicy, portLevelSettings: list(obj({ port: portSelector, ...portPolicy })) }), ["tunnel", "proxyProtocol", "retryBudget"]);
+const trafficPolicy = withIgnored(obj({ ...portPolicy, portLevelSettings: list(obj({ port: portSelector, ...portPolicy })) }), [
+  "tunnel",
+  "proxyProtocol",
+  "retryBudget",
+]);
 
 export const DESTINATION_RULE_SPEC: Schema = obj(
   {
@@ -221,9 +232,7 @@ export const SERVICE_ENTRY_SPEC: Schema = obj(
     ports: list(obj({ number: uint32, protocol: str, name: str, targetPort: uint32 }, { required: ["number", "name"] })),
     location: oneOfStrings("MESH_EXTERNAL", "MESH_INTERNAL"),
     resolution: oneOfStrings("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"),
-    endpoints: list(
-      obj({ address: str, ports: map(uint32), labels, network: str, locality: str, weight: uint32, serviceAccount: str }),
-    ),
+    endpoints: list(obj({ address: str, ports: map(uint32), labels, network: str, locality: str, weight: uint32, serviceAccount: str })),
     workloadSelector: obj({ labels }),
     exportTo,
     subjectAltNames: list(str),

@@ -1,6 +1,9 @@
 /** What every generated manifest shares: the object shape, the install options and the labels. */
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<
+  string,
+  unknown
+>;
 
 export interface InstallOptions {
   /** Where mini-pilot runs. */
@@ -34,7 +37,9 @@ export const MONITORING_PORT = 15014;
 export function checkOptions(o: InstallOptions): string[] {
   const out: string[] = [];
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(o.namespace)) {
-    out.push(`namespace "${o.namespace}" is not a valid Kubernetes namespace name (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)`);
+    out.push(
+      `namespace "${o.namespace}" is not a valid Kubernetes namespace name (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)`,
+    );
   }
   if (!o.image || /\s/.test(o.image)) out.push(`image "${o.image}" is not an image reference`);
   if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 100) out.push(`replicas ${o.replicas} must be a whole number from 1 to 100`);

@@ -61,7 +61,10 @@ test("manifests/ matches what `mini-pilot manifests --out-dir` writes today", ()
   assert.deepEqual(extra, [], `files in manifests/ that are not generated: ${REGENERATE}`);
   // The kustomization lists every other file, and together they are exactly the default objects.
   const kustomization = YAML.parse(wanted.get("kustomization.yaml")!) as { resources: string[] };
-  assert.deepEqual(kustomization.resources, [...wanted.keys()].filter((f) => f !== "kustomization.yaml"));
+  assert.deepEqual(
+    kustomization.resources,
+    [...wanted.keys()].filter((f) => f !== "kustomization.yaml"),
+  );
   const fromFiles = kustomization.resources.flatMap((f) => YAML.parseAllDocuments(wanted.get(f)!).map((d) => d.toJS()));
   assert.deepEqual(fromFiles, installObjects());
 });
@@ -71,7 +74,15 @@ test("--out-dir writes the folder, rewrites only what changed and names files it
   try {
     fs.writeFileSync(path.join(dir, "mine.yaml"), "kind: Mine\n");
     assert.equal((await capture(["--out-dir", dir, "--replicas", "1"])).code, 0);
-    assert.deepEqual(fs.readdirSync(dir).sort(), ["crds.yaml", "deployment.yaml", "kustomization.yaml", "mine.yaml", "namespace.yaml", "rbac.yaml", "service.yaml"]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), [
+      "crds.yaml",
+      "deployment.yaml",
+      "kustomization.yaml",
+      "mine.yaml",
+      "namespace.yaml",
+      "rbac.yaml",
+      "service.yaml",
+    ]);
     assert.equal(fs.readFileSync(path.join(dir, "mine.yaml"), "utf8"), "kind: Mine\n", "a file it did not make is left alone");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
