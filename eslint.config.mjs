@@ -29,6 +29,7 @@ const LAYERS = {
   bootstrap: ["xds", "log.ts"],
   security: [],
   inject: ["log.ts"],
+  install: ["sources", "model"],
   cli: ["*"],
 };
 

@@ -40,6 +40,7 @@ const COMMANDS: Record<string, () => Command> = {
   iptables: () => require("./iptables") as Command,
   "kube-inject": () => require("./kube-inject") as Command,
   "inject-webhook": () => require("./inject-webhook") as Command,
+  manifests: () => require("./manifests") as Command,
 };
 
 function available(): [string, Command][] {

@@ -7,7 +7,7 @@
  * checked against Envoy's schema and PGV rules.
  */
 // The manifest loader is in the middle of moving out of cli/ (to sources/file/manifests); import it from there once it has.
-import { objectsFromManifests, ManifestFile } from "../cli/translate";
+import { objectsFromManifests, ManifestFile } from "../sources/file/manifests";
 import { buildMesh, BuildMeshOptions } from "../model/mesh";
 import { parseProxy, ProxyView } from "../model/proxy";
 import { unselectedRouterHint } from "../model/router-hint";

@@ -1,0 +1,241 @@
+/**
+ * Structural schemas of the Istio networking kinds mini-pilot serves, written
+ * from the fields mini-pilot reads (src/model/types.ts and its validation),
+ * not copied from Istio. Types are checked by the API server; the rules that
+ * need context (host forms, weights adding up, one action per route) stay in
+ * mini-pilot's validation, which reports them with the field path.
+ *
+ * Istio fields mini-pilot does not implement are kept (not pruned), so a
+ * user's Istio YAML applies unchanged and mini-pilot warns that the field is
+ * ignored, as it does for a file. The lists match the `ignored` lists of
+ * src/model/validate.
+ */
+import { bool, duration, int32, list, map, num, obj, oneOfStrings, str, uint32, withIgnored, type Schema } from "./schema";
+
+// ------------------------------------------------------------ shared
+
+const stringMatch = obj({ exact: str, prefix: str, regex: str }, { description: "exactly one of exact, prefix or regex" });
+const labels = map(str);
+const portSelector = obj({ number: uint32 });
+const destination = obj({ host: str, subset: str, port: portSelector }, { required: ["host"] });
+const percent = obj({ value: num });
+const headerOperations = obj({ set: map(str), add: map(str), remove: list(str) });
+const headers = obj({ request: headerOperations, response: headerOperations });
+const exportTo = list(str);
+
+// ------------------------------------------------------------ VirtualService
+
+const httpMatch = withIgnored(
+  obj({
+    name: str,
+    uri: stringMatch,
+    scheme: stringMatch,
+    method: stringMatch,
+    authority: stringMatch,
+    headers: map(stringMatch),
+    withoutHeaders: map(stringMatch),
+    queryParams: map(stringMatch),
+    port: uint32,
+    sourceLabels: labels,
+    sourceNamespace: str,
+    gateways: list(str),
+    ignoreUriCase: bool,
+  }),
+  ["statPrefix"],
+);
+
+const httpRoute = withIgnored(
+  obj({
+    name: str,
+    match: list(httpMatch),
+    route: list(obj({ destination, weight: int32, headers }, { required: ["destination"] })),
+    redirect: obj({
+      uri: str,
+      authority: str,
+      port: uint32,
+      derivePort: oneOfStrings("FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"),
+      scheme: str,
+      redirectCode: uint32,
+    }),
+    directResponse: obj({ status: uint32, body: obj({ string: str, bytes: str }) }, { required: ["status"] }),
+    delegate: obj({ name: str, namespace: str }),
+    rewrite: withIgnored(obj({ uri: str, authority: str }), ["uriRegexRewrite"]),
+    timeout: duration,
+    retries: withIgnored(obj({ attempts: int32, perTryTimeout: duration, retryOn: str, retryRemoteLocalities: bool }), ["backoff", "retryIgnorePreviousHosts"]),
+    fault: obj({
+      delay: withIgnored(obj({ fixedDelay: duration, percentage: percent, percent: int32 }), ["exponentialDelay"]),
+      abort: withIgnored(obj({ httpStatus: int32, grpcStatus: str, percentage: percent }), ["http2Error"]),
+    }),
+    mirror: destination,
+    mirrorPercentage: percent,
+    corsPolicy: withIgnored(
+      obj({
+        allowOrigins: list(stringMatch),
+        allowMethods: list(str),
+        allowHeaders: list(str),
+        exposeHeaders: list(str),
+        maxAge: duration,
+        allowCredentials: bool,
+      }),
+      ["allowOrigin", "unmatchedPreflights"],
+    ),
+    headers,
+  }),
+  ["mirrors", "mirrorPercent"],
+);
+
+const l4Match = { destinationSubnets: list(str), port: uint32, sourceLabels: labels, sourceNamespace: str, gateways: list(str) };
+const routeDestination = obj({ destination, weight: int32 }, { required: ["destination"] });
+
+export const VIRTUAL_SERVICE_SPEC: Schema = obj(
+  {
+    hosts: list(str),
+    gateways: list(str),
+    http: list(httpRoute),
+    tcp: list(obj({ match: list(obj(l4Match)), route: list(routeDestination) })),
+    tls: list(obj({ match: list(obj({ ...l4Match, sniHosts: list(str) }, { required: ["sniHosts"] })), route: list(routeDestination) })),
+    exportTo,
+  },
+  { description: "Routing rules for traffic to the hosts (networking.istio.io VirtualService), as mini-pilot reads them." },
+);
+
+// ------------------------------------------------------------ DestinationRule
+
+const loadBalancer = withIgnored(
+  obj({
+    simple: oneOfStrings("UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"),
+    consistentHash: obj({
+      httpHeaderName: str,
+      httpCookie: withIgnored(obj({ name: str, path: str, ttl: duration }, { required: ["name"] }), ["attributes"]),
+      useSourceIp: bool,
+      httpQueryParameterName: str,
+      ringHash: obj({ minimumRingSize: uint32 }),
+      maglev: obj({ tableSize: uint32 }),
+      minimumRingSize: uint32,
+    }),
+    // Kept as written: mini-pilot passes the locality settings through without reading their parts.
+    localityLbSetting: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+    warmupDurationSecs: duration,
+  }),
+  ["warmup"],
+);
+
+const connectionPool = obj({
+  tcp: obj({
+    maxConnections: int32,
+    connectTimeout: duration,
+    tcpKeepalive: obj({ probes: uint32, time: duration, interval: duration }),
+    maxConnectionDuration: duration,
+    idleTimeout: duration,
+  }),
+  http: obj({
+    http1MaxPendingRequests: int32,
+    http2MaxRequests: int32,
+    maxRequestsPerConnection: int32,
+    maxRetries: int32,
+    idleTimeout: duration,
+    h2UpgradePolicy: oneOfStrings("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"),
+    useClientProtocol: bool,
+    maxConcurrentStreams: int32,
+  }),
+});
+
+const outlierDetection = obj({
+  consecutiveErrors: int32,
+  consecutive5xxErrors: uint32,
+  consecutiveGatewayErrors: uint32,
+  consecutiveLocalOriginFailures: uint32,
+  splitExternalLocalOriginErrors: bool,
+  interval: duration,
+  baseEjectionTime: duration,
+  maxEjectionPercent: int32,
+  minHealthPercent: int32,
+});
+
+const clientTLS = withIgnored(
+  obj({
+    mode: oneOfStrings("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"),
+    clientCertificate: str,
+    privateKey: str,
+    caCertificates: str,
+    credentialName: str,
+    subjectAltNames: list(str),
+    sni: str,
+    insecureSkipVerify: bool,
+  }),
+  ["caCrl"],
+);
+
+const portPolicy = { loadBalancer, connectionPool, outlierDetection, tls: clientTLS };
+const trafficPolicy = withIgnored(obj({ ...portPolicy, portLevelSettings: list(obj({ port: portSelector, ...portPolicy })) }), [
+  "tunnel",
+  "proxyProtocol",
+  "retryBudget",
+]);
+
+export const DESTINATION_RULE_SPEC: Schema = obj(
+  {
+    host: str,
+    trafficPolicy,
+    subsets: list(obj({ name: str, labels, trafficPolicy }, { required: ["name"] })),
+    exportTo,
+    workloadSelector: obj({ matchLabels: labels }),
+  },
+  { required: ["host"], description: "Policies for traffic to a host after routing (networking.istio.io DestinationRule), as mini-pilot reads them." },
+);
+
+// ------------------------------------------------------------ Gateway
+
+const tlsVersion = oneOfStrings("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3");
+
+const serverTLS = withIgnored(
+  obj({
+    httpsRedirect: bool,
+    mode: oneOfStrings("PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"),
+    serverCertificate: str,
+    privateKey: str,
+    caCertificates: str,
+    credentialName: str,
+    subjectAltNames: list(str),
+    minProtocolVersion: tlsVersion,
+    maxProtocolVersion: tlsVersion,
+    cipherSuites: list(str),
+  }),
+  ["caCrl", "tlsCertificates", "credentialNames", "verifyCertificateSpki", "verifyCertificateHash"],
+);
+
+const gatewayServer = withIgnored(
+  obj(
+    {
+      port: obj({ number: uint32, protocol: str, name: str, targetPort: uint32 }, { required: ["number", "protocol", "name"] }),
+      bind: str,
+      hosts: list(str),
+      tls: serverTLS,
+      name: str,
+    },
+    { required: ["port", "hosts"] },
+  ),
+  ["defaultEndpoint"],
+);
+
+export const GATEWAY_SPEC: Schema = obj(
+  { servers: list(gatewayServer), selector: labels },
+  { description: "A load balancer at the edge of the mesh (networking.istio.io Gateway), as mini-pilot reads it." },
+);
+
+// ------------------------------------------------------------ ServiceEntry
+
+export const SERVICE_ENTRY_SPEC: Schema = obj(
+  {
+    hosts: list(str),
+    addresses: list(str),
+    ports: list(obj({ number: uint32, protocol: str, name: str, targetPort: uint32 }, { required: ["number", "name"] })),
+    location: oneOfStrings("MESH_EXTERNAL", "MESH_INTERNAL"),
+    resolution: oneOfStrings("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"),
+    endpoints: list(obj({ address: str, ports: map(uint32), labels, network: str, locality: str, weight: uint32, serviceAccount: str })),
+    workloadSelector: obj({ labels }),
+    exportTo,
+    subjectAltNames: list(str),
+  },
+  { required: ["hosts"], description: "A service outside the platform's registry (networking.istio.io ServiceEntry), as mini-pilot reads it." },
+);

@@ -1,0 +1,67 @@
+/**
+ * The ServiceAccount mini-pilot runs as and the least-privilege ClusterRole it
+ * needs. The rules are derived from the Kubernetes source's table of watched
+ * types (src/sources/kube/resources.ts): the source only lists and watches
+ * them (src/sources/kube/access.ts probes exactly those two verbs; the
+ * reflector never GETs one object), so no `get`, and nothing is written.
+ *
+ * Not granted, on purpose:
+ *  - core/v1 `endpoints`: only read on clusters that do not serve
+ *    discovery.k8s.io/v1 EndpointSlices (before Kubernetes 1.21);
+ *  - apiextensions `customresourcedefinitions`: CRDs are found through API
+ *    discovery (/apis/...), which every authenticated identity may read
+ *    (the system:discovery ClusterRole), not by reading CRD objects;
+ *  - TokenReview (authentication.k8s.io tokenreviews: create) and Secrets
+ *    (get/list/watch, for gateway credentialName): needed once mini-pilot
+ *    authenticates proxies and serves SDS, which it does not yet.
+ */
+import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SERVICES, type ResourceType } from "../sources/kube/resources";
+import { LABELS, NAME, type InstallOptions, type K8sObject } from "./objects";
+
+/** What the Kubernetes source watches on a cluster that serves EndpointSlices. */
+export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES];
+
+/** The verbs the source uses: a list, then a watch from its resourceVersion. */
+export const VERBS: readonly string[] = ["list", "watch"];
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** One rule per API group, resources sorted, groups in first-seen order. */
+export function clusterRoleRules(types: readonly ResourceType[] = WATCHED): PolicyRule[] {
+  const byGroup = new Map<string, Set<string>>();
+  for (const t of types) {
+    const set = byGroup.get(t.group) ?? new Set<string>();
+    set.add(t.plural);
+    byGroup.set(t.group, set);
+  }
+  return [...byGroup].map(([group, resources]) => ({ apiGroups: [group], resources: [...resources].sort(), verbs: [...VERBS] }));
+}
+
+export function serviceAccount(o: InstallOptions): K8sObject {
+  return { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: NAME, namespace: o.namespace, labels: { ...LABELS } } };
+}
+
+export function clusterRole(): K8sObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: NAME, labels: { ...LABELS } },
+    // Later (see docs/INSTALL.md), when mini-pilot verifies proxy tokens and serves SDS:
+    //   authentication.k8s.io tokenreviews: create;  core secrets: get, list, watch.
+    rules: clusterRoleRules(),
+  };
+}
+
+export function clusterRoleBinding(o: InstallOptions): K8sObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: NAME, labels: { ...LABELS } },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAME },
+    subjects: [{ kind: "ServiceAccount", name: NAME, namespace: o.namespace }],
+  };
+}
