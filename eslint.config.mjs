@@ -16,7 +16,8 @@ import local from "./eslint/import-cycles.mjs";
  * way only for types a stage consumes (a source writes model objects into the store).
  */
 const LAYERS = {
-  "log.ts": [],
+  util: [],
+  "log.ts": ["util"],
   xds: ["log.ts"],
   model: ["log.ts"],
   store: ["model", "log.ts"],
@@ -26,7 +27,8 @@ const LAYERS = {
   push: ["cache", "generate", "store", "model", "xds", "log.ts"],
   server: ["cache", "xds", "log.ts"],
   debug: ["server", "push", "cache", "store", "model", "xds", "log.ts"],
-  bootstrap: ["xds", "log.ts"],
+  bootstrap: ["xds", "log.ts", "util"],
+  translate: ["bootstrap", "generate", "sources", "model", "xds", "log.ts", "util"],
   security: [],
   inject: ["log.ts"],
   install: ["sources", "model"],

@@ -53,10 +53,14 @@ interface Serve {
 }
 
 function startServe(cli: string, dir: string, extra: string[]): Promise<Serve> {
-  const child = spawn(process.execPath, [cli, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--log-level", "warn", ...extra], {
-    env: { ...process.env, LOG_FORMAT: "json" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [cli, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--log-level", "warn", ...extra],
+    {
+      env: { ...process.env, LOG_FORMAT: "json" },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   return new Promise((resolve, reject) => {
     let buf = "";
     // warn level hides the "serving" line: find the port from /proc instead.

@@ -77,7 +77,8 @@ async function measure(clients: number): Promise<object> {
       await fleet.arm({ id: round, track: "vs", markers: { [ROUTE]: marker } });
       const t0 = now();
       writeVirtualService(dir, marker);
-      if (!(await fleet.waitFor((s) => (s.done[round] ?? 0) >= clients, 60_000))) throw new Error(`edit ${round}: only ${fleet.status().done[round] ?? 0}/${clients} ACKed`);
+      if (!(await fleet.waitFor((s) => (s.done[round] ?? 0) >= clients, 60_000)))
+        throw new Error(`edit ${round}: only ${fleet.status().done[round] ?? 0}/${clients} ACKed`);
       const r = await fleet.collect();
       rounds.push(r.changes[round]!.map((t) => t! - t0).sort((a, b) => a - b));
     }

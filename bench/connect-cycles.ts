@@ -113,7 +113,10 @@ async function runCycles(): Promise<void> {
   const every = Math.max(1, Math.floor(cycles / 5));
   const reqType = messageType("envoy.service.discovery.v3.DiscoveryRequest");
   const structType = messageType("google.protobuf.Struct");
-  const clients = Array.from({ length: 10 }, () => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }));
+  const clients = Array.from(
+    { length: 10 },
+    () => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }),
+  );
   const serialize = (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish());
 
   /** One proxy's stream: resolves once its first response arrives; `close` ends it. */

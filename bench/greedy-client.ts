@@ -59,6 +59,7 @@ interface ServerModules {
 }
 
 function loadServer(root: string): ServerModules {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads the modules of another build (--server-root)
   const req = (p: string) => require(path.resolve(root, p)) as Record<string, unknown>;
   let cacheModule: Record<string, unknown>;
   try {
@@ -66,7 +67,10 @@ function loadServer(root: string): ServerModules {
   } catch {
     cacheModule = req("src/server/snapshot-source");
   }
-  return { XdsServer: req("src/server/grpc-server").XdsServer as ServerModules["XdsServer"], SnapshotCache: cacheModule.SnapshotCache as ServerModules["SnapshotCache"] };
+  return {
+    XdsServer: req("src/server/grpc-server").XdsServer as ServerModules["XdsServer"],
+    SnapshotCache: cacheModule.SnapshotCache as ServerModules["SnapshotCache"],
+  };
 }
 
 async function runServer(): Promise<void> {
@@ -90,7 +94,8 @@ async function runServer(): Promise<void> {
     if (m.got) received.push(...m.got);
   });
   while (ready < clients) await sleep(50);
-  const greedyChild = greedy === "none" ? undefined : fork(__filename, ["--role", "greedy", "--mode", greedy, "--port", String(port), "--names", flag("names", "100000")]);
+  const greedyChild =
+    greedy === "none" ? undefined : fork(__filename, ["--role", "greedy", "--mode", greedy, "--port", String(port), "--names", flag("names", "100000")]);
   let greedyStats: Record<string, number> = {};
   greedyChild?.on("message", (m: Record<string, number>) => (greedyStats = m));
   await sleep(greedyChild ? 2000 : 500);
@@ -163,7 +168,11 @@ function runFleet(): void {
   let channel: grpc.Client | undefined;
   for (let i = 0; i < clients; i++) {
     if (i % perConnection === 0) channel = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-    const call = channel!.makeBidiStreamRequest(`${ADS}/StreamAggregatedResources`, (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()), (b: Buffer) => b);
+    const call = channel!.makeBidiStreamRequest(
+      `${ADS}/StreamAggregatedResources`,
+      (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()),
+      (b: Buffer) => b,
+    );
     let first = true;
     call.on("data", (b: Buffer) => {
       const at = now();
@@ -175,7 +184,10 @@ function runFleet(): void {
       call.write({ type_url: CLUSTER, response_nonce: m.nonce, version_info: m.version_info } as unknown as Buffer);
     });
     call.on("error", () => undefined);
-    call.write({ type_url: CLUSTER, node: { id: `sidecar~10.1.${Math.floor(i / 250)}.${i % 250}~c${i}.default~default.svc.cluster.local`, cluster: "bench" } } as unknown as Buffer);
+    call.write({
+      type_url: CLUSTER,
+      node: { id: `sidecar~10.1.${Math.floor(i / 250)}.${i % 250}~c${i}.default~default.svc.cluster.local`, cluster: "bench" },
+    } as unknown as Buffer);
   }
   process.on("message", () => process.send!({ got: got.splice(0) }));
 }
@@ -195,12 +207,20 @@ function runGreedy(): void {
     const names = Array.from({ length: count }, (_, i) => `greedy-unknown-name-${i}`);
     const open = () => {
       stats.streams++;
-      const call = client.makeBidiStreamRequest(`${ADS}/DeltaAggregatedResources`, (o: object) => Buffer.from(deltaType.encode(deltaType.fromObject(o)).finish()), (b: Buffer) => b);
+      const call = client.makeBidiStreamRequest(
+        `${ADS}/DeltaAggregatedResources`,
+        (o: object) => Buffer.from(deltaType.encode(deltaType.fromObject(o)).finish()),
+        (b: Buffer) => b,
+      );
       let subscribed = false;
       const next = (node?: object) => {
         subscribed = !subscribed;
         stats.requests++;
-        call.write({ type_url: ENDPOINT, ...(node ? { node } : {}), [subscribed ? "resource_names_subscribe" : "resource_names_unsubscribe"]: names } as unknown as Buffer);
+        call.write({
+          type_url: ENDPOINT,
+          ...(node ? { node } : {}),
+          [subscribed ? "resource_names_subscribe" : "resource_names_unsubscribe"]: names,
+        } as unknown as Buffer);
         // An unsubscribe gets no response; go on at once.
         if (!subscribed) setImmediate(() => next());
       };
@@ -222,7 +242,11 @@ function runGreedy(): void {
   const resType = messageType("envoy.service.discovery.v3.DiscoveryResponse");
   const open = () => {
     stats.streams++;
-    const call = client.makeBidiStreamRequest(`${ADS}/StreamAggregatedResources`, (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()), (b: Buffer) => b);
+    const call = client.makeBidiStreamRequest(
+      `${ADS}/StreamAggregatedResources`,
+      (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()),
+      (b: Buffer) => b,
+    );
     let alive = true;
     call.on("data", (b: Buffer) => {
       stats.responses++;
@@ -234,7 +258,10 @@ function runGreedy(): void {
       stats.refusedStreams++;
       setImmediate(open);
     });
-    call.write({ type_url: CLUSTER, node: { id: `sidecar~10.9.1.${stats.streams % 250}~storm-${stats.streams}.default~default.svc.cluster.local`, cluster: "greedy" } } as unknown as Buffer);
+    call.write({
+      type_url: CLUSTER,
+      node: { id: `sidecar~10.9.1.${stats.streams % 250}~storm-${stats.streams}.default~default.svc.cluster.local`, cluster: "greedy" },
+    } as unknown as Buffer);
     const flood = () => {
       while (alive && call.write({ type_url: CLUSTER, response_nonce: "stale" } as unknown as Buffer)) stats.requests++;
       if (alive) call.once("drain", flood);

@@ -80,4 +80,3 @@ export function machineBusyMs(): number {
     return NaN;
   }
 }
-

@@ -86,7 +86,10 @@ export function analyze(profile: CpuProfile, into?: ProfileTotals): ProfileTotal
  */
 export function summarizeProfiles(dir: string, top = 20): string {
   if (!fs.existsSync(dir)) return `no profiles in ${dir}\n`;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort();
   if (files.length === 0) return `no .cpuprofile files in ${dir}\n`;
   const windows = files.filter((f) => f.startsWith("window-"));
   const whole = files.filter((f) => !f.startsWith("window-"));
@@ -102,7 +105,9 @@ function summarize(dir: string, files: string[], title: string, top: number): st
   const busy = totals.totalMs - (totals.self.get("(idle) (native):0") ?? 0);
   const pct = (v: number) => `${((100 * v) / Math.max(busy, 1)).toFixed(1)}%`;
   const lines: string[] = [];
-  lines.push(`== ${title}: ${files.length} profile(s), ${Math.round(totals.totalMs)} ms wall, ${Math.round(busy)} ms busy (percentages of busy; lines are of the compiled JS in dist/)`);
+  lines.push(
+    `== ${title}: ${files.length} profile(s), ${Math.round(totals.totalMs)} ms wall, ${Math.round(busy)} ms busy (percentages of busy; lines are of the compiled JS in dist/)`,
+  );
   lines.push("", `Top ${top} by self time:`);
   for (const [k, v] of [...totals.self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${v.toFixed(0).padStart(7)} ms ${pct(v).padStart(6)}  ${k}`);
   lines.push("", "Inclusive time of mini-pilot functions (src/server, src/xds, src/cache):");

@@ -8,7 +8,25 @@ const fmt = (n: number, d = 1) => (Number.isFinite(n) ? String(round(n, d)) : "�
 const mib = (b: number) => fmt(b / 2 ** 20, 1);
 
 export function table(report: BenchReport): string {
-  const head = ["scenario", "server", "p50 ms", "p90 ms", "p99 ms", "max ms", "converge ms", "missed", "MiB rx", "srv CPU ms", "srv CPU %", "peak RSS MiB", "encodes", "NACKs", "disc", "ingest ms", "other %"];
+  const head = [
+    "scenario",
+    "server",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "converge ms",
+    "missed",
+    "MiB rx",
+    "srv CPU ms",
+    "srv CPU %",
+    "peak RSS MiB",
+    "encodes",
+    "NACKs",
+    "disc",
+    "ingest ms",
+    "other %",
+  ];
   const rows = report.results.map((r) =>
     r.error
       ? [r.scenario, r.server, "error (below)"]
@@ -77,7 +95,9 @@ export function ratios(report: BenchReport): string {
     ] as const) {
       const o = by(s, k);
       if (!o) continue;
-      parts.push(`${label}: p50 ×${fmt(mp.latency.p50 / o.latency.p50, 2)}, p99 ×${fmt(mp.latency.p99 / o.latency.p99, 2)}, CPU ×${fmt(mp.serverCpuMs / o.serverCpuMs, 2)}`);
+      parts.push(
+        `${label}: p50 ×${fmt(mp.latency.p50 / o.latency.p50, 2)}, p99 ×${fmt(mp.latency.p99 / o.latency.p99, 2)}, CPU ×${fmt(mp.serverCpuMs / o.serverCpuMs, 2)}`,
+      );
     }
     if (parts.length) lines.push(`${s}: mini-pilot ${parts.join("; ")}`);
   }
@@ -93,7 +113,9 @@ export function svg(report: BenchReport): string {
   const servers = [...new Set(results.map((r) => r.server))];
   const W = 160 * Math.max(1, scenarios.length) + 120;
   const H = 420;
-  const top = 50, bottom = 340, left = 70;
+  const top = 50,
+    bottom = 340,
+    left = 70;
   const values = results.flatMap((r) => [r.latency.p50, r.latency.p99]).filter((v) => v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.max(0.1, Math.min(...values, 1)))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values, 10))));
@@ -102,13 +124,18 @@ export function svg(report: BenchReport): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
   const o = report.options;
-  out.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">Push latency to ACK (ms, log scale): ${o.clients} ${o.mode} clients, ${o.services} services × ${o.endpoints} endpoints</text>`);
-  out.push(`<text x="${left}" y="38" fill="#555">solid: p50, light: p99 — ${report.startedAt} — ${report.machine.cpus} CPUs, node ${report.machine.node}</text>`);
+  out.push(
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">Push latency to ACK (ms, log scale): ${o.clients} ${o.mode} clients, ${o.services} services × ${o.endpoints} endpoints</text>`,
+  );
+  out.push(
+    `<text x="${left}" y="38" fill="#555">solid: p50, light: p99 — ${report.startedAt} — ${report.machine.cpus} CPUs, node ${report.machine.node}</text>`,
+  );
   for (let v = lo; v <= hi; v *= 10) {
     out.push(`<line x1="${left}" x2="${W - 20}" y1="${y(v)}" y2="${y(v)}" stroke="#e2e8f0"/>`);
     out.push(`<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#555">${v >= 1 ? v : v.toFixed(1)}</text>`);
   }
-  const groupW = 160, barW = Math.min(36, (groupW - 30) / Math.max(1, servers.length));
+  const groupW = 160,
+    barW = Math.min(36, (groupW - 30) / Math.max(1, servers.length));
   scenarios.forEach((s, gi) => {
     const gx = left + 20 + gi * groupW;
     servers.forEach((k, si) => {
@@ -116,14 +143,19 @@ export function svg(report: BenchReport): string {
       if (!r) return;
       const x = gx + si * (barW + 4);
       const c = COLORS[k] ?? "#999";
-      out.push(`<rect x="${x}" y="${y(r.latency.p99)}" width="${barW}" height="${bottom - y(r.latency.p99)}" fill="${c}" opacity="0.35"><title>${k} ${s} p99 ${fmt(r.latency.p99)} ms</title></rect>`);
-      out.push(`<rect x="${x}" y="${y(r.latency.p50)}" width="${barW}" height="${bottom - y(r.latency.p50)}" fill="${c}"><title>${k} ${s} p50 ${fmt(r.latency.p50)} ms</title></rect>`);
+      out.push(
+        `<rect x="${x}" y="${y(r.latency.p99)}" width="${barW}" height="${bottom - y(r.latency.p99)}" fill="${c}" opacity="0.35"><title>${k} ${s} p99 ${fmt(r.latency.p99)} ms</title></rect>`,
+      );
+      out.push(
+        `<rect x="${x}" y="${y(r.latency.p50)}" width="${barW}" height="${bottom - y(r.latency.p50)}" fill="${c}"><title>${k} ${s} p50 ${fmt(r.latency.p50)} ms</title></rect>`,
+      );
       out.push(`<text x="${x + barW / 2}" y="${y(r.latency.p99) - 4}" text-anchor="middle" font-size="10">${fmt(r.latency.p99, 0)}</text>`);
     });
     out.push(`<text x="${gx + (servers.length * (barW + 4)) / 2}" y="${bottom + 18}" text-anchor="middle">${s}</text>`);
   });
   servers.forEach((k, i) => {
-    const lx = left + i * 170, ly = H - 30;
+    const lx = left + i * 170,
+      ly = H - 30;
     out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[k] ?? "#999"}"/><text x="${lx + 18}" y="${ly}">${k}</text>`);
   });
   out.push(`</svg>`);

@@ -70,7 +70,9 @@ let markerSeq = 0;
  */
 export function newMarker(): string {
   markerSeq++;
-  const rand = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, "0");
+  const rand = Math.floor(Math.random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, "0");
   return `bmk-${markerSeq.toString(36)}-${rand}`;
 }
 
@@ -115,7 +117,7 @@ export class SyntheticMesh {
     const j = seq % s.endpoints.length;
     const old = s.endpoints[j]!;
     const octet = ((seq * 7) % 250) + 1;
-    s.endpoints[j] = { ip: `10.${200 + (seq >> 16) % 50}.${(seq >> 8) & 0xff}.${octet}`, pod: `${s.name}-${old.version}-${marker}`, version: old.version };
+    s.endpoints[j] = { ip: `10.${200 + ((seq >> 16) % 50)}.${(seq >> 8) & 0xff}.${octet}`, pod: `${s.name}-${old.version}-${marker}`, version: old.version };
     const cluster = clusterName(s, "");
     return { label: `endpoint of ${s.host}`, spec: { id: seq, track: `eds:${cluster}`, markers: { [ENDPOINT]: marker } } };
   }
@@ -154,7 +156,13 @@ export class SyntheticMesh {
       if (!r) this.encoded.set(key, (r = encodeResource(t, json)));
       out.push(r);
     };
-    enc(CLUSTER, { name: "PassthroughCluster", type: "ORIGINAL_DST", connect_timeout: "10s", lb_policy: "CLUSTER_PROVIDED", circuit_breakers: circuitBreakers() });
+    enc(CLUSTER, {
+      name: "PassthroughCluster",
+      type: "ORIGINAL_DST",
+      connect_timeout: "10s",
+      lb_policy: "CLUSTER_PROVIDED",
+      circuit_breakers: circuitBreakers(),
+    });
     enc(CLUSTER, { name: "BlackHoleCluster", type: "STATIC", connect_timeout: "10s" });
     const ports = new Map<number, Service[]>();
     for (const s of this.services) {

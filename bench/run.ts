@@ -143,7 +143,9 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     const plan = planScenario(name, planOpts);
     report.mesh = { resources: plan.resourceCount, bytes: plan.initialBytes, shape };
     for (const kind of o.servers) {
-      progress(`[${name}] ${kind}: ${o.clients} ${o.mode} clients, ${plan.resourceCount} resources (${round(plan.initialBytes / 1024)} KiB), ${plan.changes.length} change(s)`);
+      progress(
+        `[${name}] ${kind}: ${o.clients} ${o.mode} clients, ${plan.resourceCount} resources (${round(plan.initialBytes / 1024)} KiB), ${plan.changes.length} change(s)`,
+      );
       let result: ScenarioResult | undefined;
       let attempts = 0;
       const threshold = o.noiseThresholdPct ?? 15;
@@ -304,7 +306,9 @@ async function changes(plan: ScenarioPlan, server: RunningServer, fleet: Fleet, 
     // half the timeout behind schedule; the rest are reported as skipped, not as missed.
     if (i > 0 && now() - t0s[i]! > (o.timeoutS * 1000) / 2) {
       t0s.length = i;
-      progress(`[${plan.name}] ${server.kind}: the server fell ${round((now() - due) / 1000, 0)} s behind; skipping the last ${plan.changes.length - i} change(s)`);
+      progress(
+        `[${plan.name}] ${server.kind}: the server fell ${round((now() - due) / 1000, 0)} s behind; skipping the last ${plan.changes.length - i} change(s)`,
+      );
       break;
     }
     sentAt[i] = now();
@@ -331,7 +335,10 @@ async function changes(plan: ScenarioPlan, server: RunningServer, fleet: Fleet, 
       if (Date.now() - lastShown < 500) return;
       lastShown = Date.now();
       const last = ids[ids.length - 1]!;
-      progress(`[${plan.name}] ${server.kind}: ${s.done[last] ?? 0}/${n} clients have the last change, ${s.counters.nacks} NACKs, ${s.counters.disconnects} disconnects`, true);
+      progress(
+        `[${plan.name}] ${server.kind}: ${s.done[last] ?? 0}/${n} clients have the last change, ${s.counters.nacks} NACKs, ${s.counters.disconnects} disconnects`,
+        true,
+      );
     },
   );
   const t1 = now();
@@ -361,7 +368,15 @@ async function changes(plan: ScenarioPlan, server: RunningServer, fleet: Fleet, 
     convergenceMs = Math.max(convergenceMs, worst);
     if (Number.isNaN(worst)) convergenceMs = NaN;
     const sum = summarize(own);
-    perChange.push({ id: c.spec.id, label: c.label, atMs: round(t0s[i]! - t0s[0]!, 1), queuedMs: round(sentAt[i]! - t0s[i]!, 1), acked: own.length, p50: round(sum.p50), max: round(sum.max) });
+    perChange.push({
+      id: c.spec.id,
+      label: c.label,
+      atMs: round(t0s[i]! - t0s[0]!, 1),
+      queuedMs: round(sentAt[i]! - t0s[i]!, 1),
+      acked: own.length,
+      p50: round(sum.p50),
+      max: round(sum.max),
+    });
   });
   // Clients that missed a change: ask the server what it thinks of them.
   for (const x of m1.fleet.stuck as { nodeId?: string; server?: object }[]) if (x.nodeId) x.server = await server.debug(x.nodeId);
@@ -393,10 +408,12 @@ function common(
   const parentMs = (m1.parentCpuMicros - m0.parentCpuMicros) / 1000;
   const otherMs = m1.machineBusyMs - m0.machineBusyMs - cpuMs - fleetCpuMs - parentMs;
   const otherCpuPct = windowMs > 0 ? Math.max(0, (100 * otherMs) / (windowMs * os.cpus().length)) : NaN;
-  if (otherCpuPct > 15) progress(`[${plan.name}] ${server.kind}: warning: ${round(otherCpuPct, 0)}% of the machine was busy with other processes during the measurement`);
+  if (otherCpuPct > 15)
+    progress(`[${plan.name}] ${server.kind}: warning: ${round(otherCpuPct, 0)}% of the machine was busy with other processes during the measurement`);
   const counters = diff(m1.fleet.counters, m0.fleet.counters);
   const peak = server.peakRssBytes() ?? Math.max(m0.server.rssBytes, m1.server.rssBytes);
-  const e0 = m0.server.encodes, e1 = m1.server.encodes;
+  const e0 = m0.server.encodes,
+    e1 = m1.server.encodes;
   return {
     scenario: plan.name,
     server: server.kind,

@@ -74,16 +74,31 @@ function objects(shape: Shape, extraPods = new Set<number>()): MeshObject[] {
   for (let i = 0; i < shape.services; i++) {
     const n = ns(shape, i);
     const p = portOf(i);
-    out.push({ kind: "Service", apiVersion: "v1", metadata: meta(svcName(i), n), spec: { clusterIP: vip(i), selector: { app: svcName(i) }, ports: [{ name: p.name, port: p.port, targetPort: 8000 }] } } as Service);
+    out.push({
+      kind: "Service",
+      apiVersion: "v1",
+      metadata: meta(svcName(i), n),
+      spec: { clusterIP: vip(i), selector: { app: svcName(i) }, ports: [{ name: p.name, port: p.port, targetPort: 8000 }] },
+    } as Service);
     const pods = shape.podsPerService + (extraPods.has(i) ? 1 : 0);
     const endpoints = [];
     for (let k = 0; k < pods; k++) {
       const pod = `${svcName(i)}-${k}`;
       const addr = podIp(i * 16 + k);
-      out.push({ kind: "Pod", apiVersion: "v1", metadata: meta(pod, n, { labels: { app: svcName(i), version: k % 2 === 0 ? "v1" : "v2" } }), spec: { podIP: addr, phase: "Running", ready: true } } as Pod);
+      out.push({
+        kind: "Pod",
+        apiVersion: "v1",
+        metadata: meta(pod, n, { labels: { app: svcName(i), version: k % 2 === 0 ? "v1" : "v2" } }),
+        spec: { podIP: addr, phase: "Running", ready: true },
+      } as Pod);
       endpoints.push({ addresses: [addr], conditions: { ready: true }, targetRef: { kind: "Pod", name: pod, namespace: n } });
     }
-    out.push({ kind: "EndpointSlice", apiVersion: "discovery.k8s.io/v1", metadata: meta(`${svcName(i)}-abc`, n), spec: { addressType: "IPv4", serviceName: svcName(i), ports: [{ name: p.name, port: 8000 }], endpoints } } as EndpointSlice);
+    out.push({
+      kind: "EndpointSlice",
+      apiVersion: "discovery.k8s.io/v1",
+      metadata: meta(`${svcName(i)}-abc`, n),
+      spec: { addressType: "IPv4", serviceName: svcName(i), ports: [{ name: p.name, port: 8000 }], endpoints },
+    } as EndpointSlice);
   }
   const targets = routed(shape);
   targets.slice(0, shape.destinationRules).forEach((i) => {
@@ -94,7 +109,10 @@ function objects(shape: Shape, extraPods = new Set<number>()): MeshObject[] {
       spec: {
         host: svcName(i),
         trafficPolicy: { connectionPool: { http: { http2MaxRequests: 1000 } }, outlierDetection: { consecutive5xxErrors: 5, interval: "10s" } },
-        subsets: [{ name: "v1", labels: { version: "v1" } }, { name: "v2", labels: { version: "v2" } }],
+        subsets: [
+          { name: "v1", labels: { version: "v1" } },
+          { name: "v2", labels: { version: "v2" } },
+        ],
       },
     } as DestinationRule);
   });
@@ -109,7 +127,14 @@ function objects(shape: Shape, extraPods = new Set<number>()): MeshObject[] {
         gateways: k < 100 ? ["mesh", "istio-system/ingress"] : undefined,
         http: [
           { name: "canary-user", match: [{ headers: { "end-user": { exact: "jason" } } }], route: [{ destination: { host: h, subset: "v2" } }] },
-          { name: "split", route: [{ destination: { host: h, subset: "v1" }, weight: 90 }, { destination: { host: h, subset: "v2" }, weight: 10 }], timeout: "5s" },
+          {
+            name: "split",
+            route: [
+              { destination: { host: h, subset: "v1" }, weight: 90 },
+              { destination: { host: h, subset: "v2" }, weight: 10 },
+            ],
+            timeout: "5s",
+          },
         ],
       },
     } as VirtualService);

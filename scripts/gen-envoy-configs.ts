@@ -55,11 +55,15 @@ export const BOOTSTRAP_EXAMPLES = {
     env: BILL_POD,
     argv: [
       ...BILL_LABELS,
-      "--xds-address", "mini-pilot.istio-system.svc:15012",
+      "--xds-address",
+      "mini-pilot.istio-system.svc:15012",
       "--xds-tls",
-      "--xds-ca", `${EXAMPLE_CERT_DIR}/root-cert.pem`,
-      "--xds-cert", `${EXAMPLE_CERT_DIR}/cert-chain.pem`,
-      "--xds-key", `${EXAMPLE_CERT_DIR}/key.pem`,
+      "--xds-ca",
+      `${EXAMPLE_CERT_DIR}/root-cert.pem`,
+      "--xds-cert",
+      `${EXAMPLE_CERT_DIR}/cert-chain.pem`,
+      "--xds-key",
+      `${EXAMPLE_CERT_DIR}/key.pem`,
     ],
   },
   router: {
@@ -125,24 +129,36 @@ export const ENTRIES: ConfigEntry[] = [
   bootstrapEntry("delta", "sidecar bootstrap, delta (incremental) ADS"),
   bootstrapEntry("tls", "sidecar bootstrap, mutual TLS to the control plane with certificate files"),
   bootstrapEntry("router", "gateway (router) bootstrap with a locality"),
-  staticEntry("static-bill-service-no-rules.json", "static: front-tomcat's sidecar, bill-service without DestinationRule/VirtualService (v1 and v2 share the traffic)", () => ({
-    files: exampleFiles("bill-service", ["destination-rule.yaml", "virtual-service.yaml"]),
-    nodeId: FRONT_TOMCAT_NODE,
-  })),
+  staticEntry(
+    "static-bill-service-no-rules.json",
+    "static: front-tomcat's sidecar, bill-service without DestinationRule/VirtualService (v1 and v2 share the traffic)",
+    () => ({
+      files: exampleFiles("bill-service", ["destination-rule.yaml", "virtual-service.yaml"]),
+      nodeId: FRONT_TOMCAT_NODE,
+    }),
+  ),
   staticEntry("static-bill-service.json", "static: front-tomcat's sidecar, bill-service with subsets, the 90/10 split and end-user: jason -> v2", () => ({
     files: exampleFiles("bill-service"),
     nodeId: FRONT_TOMCAT_NODE,
   })),
-  staticEntry("static-bill-service-local.json", "static: as static-bill-service.json, outbound listeners bound on 127.0.0.1 (--bind-outbound, no iptables), listener ports +10000", () => ({
-    files: exampleFiles("bill-service"),
-    nodeId: FRONT_TOMCAT_NODE,
-    bindOutbound: "127.0.0.1",
-    portOffset: 10000,
-  })),
-  staticEntry("static-bookinfo-productpage.json", "static: productpage's sidecar in bookinfo: DestinationRules for every service, reviews for jason -> v2", () => ({
-    files: exampleFiles("bookinfo"),
-    nodeId: PRODUCTPAGE_NODE,
-  })),
+  staticEntry(
+    "static-bill-service-local.json",
+    "static: as static-bill-service.json, outbound listeners bound on 127.0.0.1 (--bind-outbound, no iptables), listener ports +10000",
+    () => ({
+      files: exampleFiles("bill-service"),
+      nodeId: FRONT_TOMCAT_NODE,
+      bindOutbound: "127.0.0.1",
+      portOffset: 10000,
+    }),
+  ),
+  staticEntry(
+    "static-bookinfo-productpage.json",
+    "static: productpage's sidecar in bookinfo: DestinationRules for every service, reviews for jason -> v2",
+    () => ({
+      files: exampleFiles("bookinfo"),
+      nodeId: PRODUCTPAGE_NODE,
+    }),
+  ),
   staticEntry("static-bookinfo-ingressgateway.json", "static: the ingress gateway (router) serving bookinfo through bookinfo-gateway on port 8080", () => ({
     files: exampleFiles("bookinfo"),
     nodeId: INGRESS_NODE,

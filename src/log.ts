@@ -18,7 +18,10 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? "info"): L
   const checked = parseLogLevel(level);
   const pretty = process.stderr.isTTY && process.env.LOG_FORMAT !== "json";
   if (pretty) {
-    return pino({ level: checked, base: undefined }, pino.transport({ target: "pino-pretty", options: { destination: 2, translateTime: "HH:MM:ss.l", ignore: "pid,hostname" } }));
+    return pino(
+      { level: checked, base: undefined },
+      pino.transport({ target: "pino-pretty", options: { destination: 2, translateTime: "HH:MM:ss.l", ignore: "pid,hostname" } }),
+    );
   }
   return pino({ level: checked, base: undefined }, pino.destination(2));
 }

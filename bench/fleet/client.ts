@@ -13,7 +13,18 @@
  * SotW server may coalesce them, so seeing the later marker also settles the
  * earlier change.
  */
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE, deltaRequest, listenerRouteNames, readDeltaResponse, readSotwResponse, resourceName, sotwRequest } from "./messages";
+import {
+  CLUSTER,
+  ENDPOINT,
+  LISTENER,
+  ROUTE,
+  deltaRequest,
+  listenerRouteNames,
+  readDeltaResponse,
+  readSotwResponse,
+  resourceName,
+  sotwRequest,
+} from "./messages";
 import { Span, findField, forEachField, readVarint, spanString } from "../wire";
 
 export type Mode = "sotw" | "delta";
@@ -89,7 +100,10 @@ export class FleetClient {
     return {
       pending: this.pending.map((p) => ({ change: p.change.id, waitingFor: [...p.remaining].map((t) => t.slice(t.lastIndexOf(".") + 1)) })),
       types: Object.fromEntries(
-        [...this.types].map(([t, st]) => [t.slice(t.lastIndexOf(".") + 1), { version: st.version, nonce: st.nonce, acked: st.acked, names: st.names.length, count: st.count, lastAt: st.lastAt }]),
+        [...this.types].map(([t, st]) => [
+          t.slice(t.lastIndexOf(".") + 1),
+          { version: st.version, nonce: st.nonce, acked: st.acked, names: st.names.length, count: st.count, lastAt: st.lastAt },
+        ]),
       ),
     };
   }
@@ -282,7 +296,10 @@ export class FleetClient {
 
   private checkConfigured(): void {
     if (this.configuredAt !== undefined) return;
-    const c = this.types.get(CLUSTER), l = this.types.get(LISTENER), e = this.types.get(ENDPOINT), r = this.types.get(ROUTE);
+    const c = this.types.get(CLUSTER),
+      l = this.types.get(LISTENER),
+      e = this.types.get(ENDPOINT),
+      r = this.types.get(ROUTE);
     if (!c?.acked || !l?.acked || !e?.acked || !r?.acked) return;
     if (this.mode === "sotw") {
       if (e.count < e.names.length || r.count < r.names.length) return;
@@ -293,7 +310,6 @@ export class FleetClient {
     this.configuredAt = now();
     this.hooks.configured?.();
   }
-
 }
 
 /** Every generated marker starts with this (see resources.ts newMarker). */

@@ -38,7 +38,7 @@ export function makeClientSpecs(n: number, namespaces = 10, apps = 50): ClientSp
     const app = `app-${Math.floor(i / namespaces) % apps}`;
     const version = i % 3 === 0 ? "v2" : "v1";
     const ip = `10.${128 + ((i >> 16) & 0x3f)}.${(i >> 8) & 0xff}.${i & 0xff}`;
-    const pod = `${app}-${version}-${(i * 2654435761 >>> 0).toString(36).slice(0, 5)}-${i}`;
+    const pod = `${app}-${version}-${((i * 2654435761) >>> 0).toString(36).slice(0, 5)}-${i}`;
     out.push({
       nodeId: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
       cluster: `${app}.${ns}`,

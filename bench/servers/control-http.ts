@@ -106,7 +106,8 @@ export function startControlHttp(handlers: ControlHandlers): Promise<http.Server
         (text) => {
           try {
             const body = JSON.parse(text) as SnapshotBody;
-            if (!body.node || !body.version || typeof body.resources !== "object") return reply(400, { ok: false, error: "node, version and resources are required" });
+            if (!body.node || !body.version || typeof body.resources !== "object")
+              return reply(400, { ok: false, error: "node, version and resources are required" });
             reply(200, { ok: true, ...handlers.snapshot(body) });
           } catch (e) {
             reply(400, { ok: false, error: (e as Error).message });

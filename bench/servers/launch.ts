@@ -83,21 +83,32 @@ export function buildPeer(): string {
 function httpJson(address: string, method: string, urlPath: string, body?: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
   const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, method, path: urlPath, headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {}, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          return reject(new Error(`${method} ${urlPath}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-        }
-        if ((res.statusCode ?? 500) >= 300) return reject(new Error(`${method} ${urlPath}: HTTP ${res.statusCode}: ${String(parsed.error ?? text).slice(0, 300)}`));
-        resolve(parsed);
-      });
-    });
+    const req = http.request(
+      {
+        host,
+        port,
+        method,
+        path: urlPath,
+        headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {},
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed: Record<string, unknown>;
+          try {
+            parsed = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            return reject(new Error(`${method} ${urlPath}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+          }
+          if ((res.statusCode ?? 500) >= 300)
+            return reject(new Error(`${method} ${urlPath}: HTTP ${res.statusCode}: ${String(parsed.error ?? text).slice(0, 300)}`));
+          resolve(parsed);
+        });
+      },
+    );
     req.on("timeout", () => req.destroy(new Error(`${method} http://${address}${urlPath} timed out after ${timeoutMs} ms`)));
     req.on("error", reject);
     req.end(body);
@@ -166,7 +177,8 @@ export async function startServer(kind: ServerKind, o: LaunchOptions = {}): Prom
       return { ms: performance.now() - t0, reply };
     },
     stats: async () => toStats(await httpJson(addr.http, "GET", "/stats", undefined, 30_000)),
-    debug: async (proxy) => (kind === "mini-pilot" ? httpJson(addr.http, "GET", `/debug?proxy=${encodeURIComponent(proxy)}`, undefined, 10_000).catch(() => undefined) : undefined),
+    debug: async (proxy) =>
+      kind === "mini-pilot" ? httpJson(addr.http, "GET", `/debug?proxy=${encodeURIComponent(proxy)}`, undefined, 10_000).catch(() => undefined) : undefined,
     profile: async (action, name) => {
       await httpJson(addr.http, "POST", `/profile/${action}${name ? `?name=${encodeURIComponent(name)}` : ""}`);
     },

@@ -176,7 +176,12 @@ class FloorStream {
       if (nonce !== "" && nonce === st.nonce) st.awaiting = false;
     } else {
       const wildcard = WILDCARD.has(typeUrl) && (names.length === 0 || names.includes("*"));
-      const key = (wildcard ? "*\n" : "") + [...names].filter((n) => n !== "*").sort().join("\n");
+      const key =
+        (wildcard ? "*\n" : "") +
+        [...names]
+          .filter((n) => n !== "*")
+          .sort()
+          .join("\n");
       if (nonce === "" || key !== st.subKey) {
         st.wildcard = wildcard;
         st.names = new Set(names.filter((n) => n !== "*"));

@@ -243,7 +243,11 @@ function xdsOptions(flags: ParsedFlags, fileProblem: Inputs["fileProblem"]): Boo
   const keyFile = str(flags, "xds-key");
   if ((certFile === undefined) !== (keyFile === undefined)) throw new CliError("--xds-cert and --xds-key go together");
   if (fileProblem) {
-    for (const [flag, file] of [["xds-ca", caFile], ["xds-cert", certFile], ["xds-key", keyFile]] as const) {
+    for (const [flag, file] of [
+      ["xds-ca", caFile],
+      ["xds-cert", certFile],
+      ["xds-key", keyFile],
+    ] as const) {
       const problem = file === undefined ? undefined : fileProblem(file);
       if (problem) throw new CliError(`--${flag} ${file}: ${problem}; Envoy could not read it`);
     }

@@ -85,7 +85,12 @@ export function parseFlags(spec: CommandSpec, argv: string[]): { flags: ParsedFl
   }
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean | string[] }> = {};
   for (const [name, f] of Object.entries(spec.flags)) {
-    options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
+    options[name] = {
+      type: f.type,
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.multiple ? { multiple: true } : {}),
+      ...(f.default !== undefined ? { default: f.default } : {}),
+    };
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });

@@ -52,7 +52,11 @@ export function readableFileProblem(file: string): string | undefined {
  * Render, check and write (atomically: a half-written file must never be what
  * Envoy reads). Returns the problems instead of writing when the check fails.
  */
-export function writeBootstrap(options: BootstrapOptions, out: string, format: OutputFormat = "json"): { ok: true; text: string } | { ok: false; errors: string[] } {
+export function writeBootstrap(
+  options: BootstrapOptions,
+  out: string,
+  format: OutputFormat = "json",
+): { ok: true; text: string } | { ok: false; errors: string[] } {
   const json = renderBootstrap(options);
   const errors = checkBootstrap(json);
   if (errors.length) return { ok: false, errors };

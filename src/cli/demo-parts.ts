@@ -85,24 +85,29 @@ type Obj = { kind?: string; metadata?: { name?: string; labels?: Record<string, 
 export function writeDemoConfig(exampleDir: string, outDir: string, a: DemoAddresses): void {
   fs.mkdirSync(outDir, { recursive: true });
   const version = (name: string | undefined): "v1" | "v2" | undefined => (name?.includes("-v1") ? "v1" : name?.includes("-v2") ? "v2" : undefined);
-  for (const file of fs.readdirSync(exampleDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of fs
+    .readdirSync(exampleDir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     const docs = parseAllDocuments(fs.readFileSync(path.join(exampleDir, file), "utf8")).map((d) => d.toJSON() as Obj | null);
-    const out = docs.filter((o): o is Obj => o !== null).map((o) => {
-      const v = version(o.metadata?.name);
-      if (o.kind === "EndpointSlice" && v) {
-        const s = o as Obj & { ports: { port: number }[]; endpoints: { addresses: string[] }[] };
-        for (const p of s.ports) p.port = a[v].port;
-        for (const e of s.endpoints) e.addresses = [a[v].host];
-      } else if (o.kind === "Pod" && v) {
-        (o as Obj & { status: { podIP: string } }).status.podIP = a[v].host;
-      } else if (o.kind === "Gateway") {
-        for (const server of (o as Obj & { spec: { servers: { port: { number: number }; bind?: string }[] } }).spec.servers) {
-          server.port.number = a.gateway.port;
-          server.bind = a.gateway.host;
+    const out = docs
+      .filter((o): o is Obj => o !== null)
+      .map((o) => {
+        const v = version(o.metadata?.name);
+        if (o.kind === "EndpointSlice" && v) {
+          const s = o as Obj & { ports: { port: number }[]; endpoints: { addresses: string[] }[] };
+          for (const p of s.ports) p.port = a[v].port;
+          for (const e of s.endpoints) e.addresses = [a[v].host];
+        } else if (o.kind === "Pod" && v) {
+          (o as Obj & { status: { podIP: string } }).status.podIP = a[v].host;
+        } else if (o.kind === "Gateway") {
+          for (const server of (o as Obj & { spec: { servers: { port: { number: number }; bind?: string }[] } }).spec.servers) {
+            server.port.number = a.gateway.port;
+            server.bind = a.gateway.host;
+          }
         }
-      }
-      return stringify(o, { lineWidth: 0 });
-    });
+        return stringify(o, { lineWidth: 0 });
+      });
     fs.writeFileSync(path.join(outDir, file), out.join("---\n"));
   }
 }
@@ -116,10 +121,14 @@ export interface ServeChild {
 
 /** `mini-pilot serve --config-dir DIR` on ephemeral loopback ports; resolves once it says it is serving. */
 export function startServe(cliMain: string, configDir: string, timeoutMs = 20_000): Promise<ServeChild> {
-  const child = spawn(process.execPath, [cliMain, "serve", "--config-dir", configDir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--debounce-after", "20ms"], {
-    env: { ...process.env, LOG_FORMAT: "json" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [cliMain, "serve", "--config-dir", configDir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--debounce-after", "20ms"],
+    {
+      env: { ...process.env, LOG_FORMAT: "json" },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   const logs: string[] = [];
   const stop = () => stopChild(child, 5_000);
   return new Promise((resolve, reject) => {
@@ -170,7 +179,19 @@ export interface EnvoyChild {
 }
 
 export function startEnvoy(bin: string, configPath: string, logPath: string): EnvoyChild {
-  const args = ["-c", configPath, "--disable-hot-restart", "--base-id", String(process.pid % 1_000_000), "--concurrency", "1", "-l", "warning", "--log-path", logPath];
+  const args = [
+    "-c",
+    configPath,
+    "--disable-hot-restart",
+    "--base-id",
+    String(process.pid % 1_000_000),
+    "--concurrency",
+    "1",
+    "-l",
+    "warning",
+    "--log-path",
+    logPath,
+  ];
   const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));

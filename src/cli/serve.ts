@@ -144,7 +144,8 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     const maxFileBytes = parseByteSize(String(f["max-file-size"]));
     if (maxFileBytes === undefined) throw new CliError(`--max-file-size wants a size like 16Mi or 50M, got "${String(f["max-file-size"])}"`);
     const maxObjects = Number(f["max-objects-per-file"]);
-    if (!/^\d+$/.test(String(f["max-objects-per-file"])) || maxObjects < 1) throw new CliError(`--max-objects-per-file wants a positive integer, got "${String(f["max-objects-per-file"])}"`);
+    if (!/^\d+$/.test(String(f["max-objects-per-file"])) || maxObjects < 1)
+      throw new CliError(`--max-objects-per-file wants a positive integer, got "${String(f["max-objects-per-file"])}"`);
     const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics, limits: { maxFileBytes, maxObjects } });
     try {
       await source.start();

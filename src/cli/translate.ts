@@ -55,7 +55,6 @@ export function readManifestDir(dir: string): ManifestFile[] {
   }
 }
 
-
 function proxyFromFlags(nodeId: string | undefined, labels: Record<string, string>): ProxyView {
   if (!nodeId) throw new CliError("--proxy NODE_ID is required (e.g. sidecar~10.1.1.5~app-1.default~default.svc.cluster.local)");
   const r = parseProxy(nodeId, Object.keys(labels).length > 0 ? { LABELS: labels } : {});

@@ -20,7 +20,16 @@ export function unselectedRouterHint(mesh: Mesh, proxy: ProxyView): Diagnostic[]
     .sort()
     .map((k) => `${k}=${proxy.labels[k]}`)
     .join(",");
-  const selectors = [...new Set(mesh.gateways.map((g) => `${g.metadata.namespace}/${g.metadata.name} selects {${Object.entries(g.spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(",")}}`))].sort();
+  const selectors = [
+    ...new Set(
+      mesh.gateways.map(
+        (g) =>
+          `${g.metadata.namespace}/${g.metadata.name} selects {${Object.entries(g.spec.selector ?? {})
+            .map(([k, v]) => `${k}=${v}`)
+            .join(",")}}`,
+      ),
+    ),
+  ].sort();
   return [
     {
       severity: "warning",

@@ -49,7 +49,15 @@ export interface ServerOptions {
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
-function newStream(mode: Mode, id: string, types: readonly XdsTypeUrl[], source: SnapshotSource, io: StreamIO, ctx: StreamContext, rate: RateBudget): XdsStream {
+function newStream(
+  mode: Mode,
+  id: string,
+  types: readonly XdsTypeUrl[],
+  source: SnapshotSource,
+  io: StreamIO,
+  ctx: StreamContext,
+  rate: RateBudget,
+): XdsStream {
   return mode === "sotw" ? new SotwStream(id, types, source, io, ctx, rate) : new DeltaStream(id, types, source, io, ctx, rate);
 }
 
@@ -108,7 +116,10 @@ export class XdsServer {
     const id = `${m.mode}-${++this.nextId}`;
     const peer = call.getPeer();
     if (this.gates.some((g) => g.isRefused(peer))) {
-      call.emit("error", { code: STATUS.RESOURCE_EXHAUSTED, details: `the server is at its limit of ${this.ctx.limits.maxConnections} connections; try again later or another replica` });
+      call.emit("error", {
+        code: STATUS.RESOURCE_EXHAUSTED,
+        details: `the server is at its limit of ${this.ctx.limits.maxConnections} connections; try again later or another replica`,
+      });
       return;
     }
     const stream = newStream(

@@ -126,11 +126,7 @@ export function decideDelta(state: WatchState | undefined, req: DeltaRequest): D
  * otherwise the cost is the copy plus the request's own names, never a scan
  * per name over the subscription.
  */
-function applyDeltaChanges(
-  before: Subscription,
-  initialWildcard: boolean,
-  req: DeltaRequest,
-): { subscription: Subscription; subscribed: string[] } {
+function applyDeltaChanges(before: Subscription, initialWildcard: boolean, req: DeltaRequest): { subscription: Subscription; subscribed: string[] } {
   if (!initialWildcard && req.subscribe.length === 0 && req.unsubscribe.length === 0) return { subscription: before, subscribed: [] };
   const names = new Set(before.names);
   let wildcard = before.wildcard || initialWildcard;

@@ -194,6 +194,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     if (count > limits.maxNamesPerRequest) return exhausted(`a request names ${count} resources; the limit is ${limits.maxNamesPerRequest} per request`);
     for (const list of [req.names, req.subscribe, req.unsubscribe, initial]) {
       for (const n of list ?? []) {
+        // eslint-disable-next-line no-control-regex -- refusing control characters is the point
         if (n.length === 0 || n.length > 4096 || /[\u0000-\u001f\u007f]/.test(n)) {
           return invalid(`invalid resource name ${JSON.stringify(n.slice(0, 80))}: names must be 1-4096 characters without control characters`);
         }
@@ -208,7 +209,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     const after = this.counted - st.subscription.names.size + next.names.size;
     const limits = this.ctx.limits;
     if (after > limits.maxSubscribedNamesPerStream) {
-      return { code: STATUS.RESOURCE_EXHAUSTED, message: `the stream would subscribe to ${after} names; the limit is ${limits.maxSubscribedNamesPerStream} per stream` };
+      return {
+        code: STATUS.RESOURCE_EXHAUSTED,
+        message: `the stream would subscribe to ${after} names; the limit is ${limits.maxSubscribedNamesPerStream} per stream`,
+      };
     }
     if (!this.ctx.budget.change(this.counted, after)) {
       return { code: STATUS.RESOURCE_EXHAUSTED, message: `the server holds its limit of ${this.ctx.budget.max} subscribed names over all streams` };
@@ -304,7 +308,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
 
   private failNameRate(): void {
     const l = this.ctx.limits;
-    this.fail(STATUS.RESOURCE_EXHAUSTED, `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one connection`);
+    this.fail(
+      STATUS.RESOURCE_EXHAUSTED,
+      `subscription changes of more than ${l.subscribedNamesPerSecond} names per second (burst ${l.subscribedNamesBurst}) on one connection`,
+    );
   }
 
   private fail(code: number, message: string): void {

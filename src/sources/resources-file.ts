@@ -26,7 +26,8 @@ export function loadResourcesFile(file: string, maxBytes = MAX_RESOURCES_FILE_BY
   let text: string;
   try {
     const size = fs.statSync(file).size;
-    if (size > maxBytes) return { ok: false, errors: [`${file}: file is ${(size / 1024 / 1024).toFixed(1)} MiB; the limit is ${(maxBytes / 1024 / 1024).toFixed(1)} MiB`] };
+    if (size > maxBytes)
+      return { ok: false, errors: [`${file}: file is ${(size / 1024 / 1024).toFixed(1)} MiB; the limit is ${(maxBytes / 1024 / 1024).toFixed(1)} MiB`] };
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
     return { ok: false, errors: [`${file}: cannot read: ${describeFsError(e)}`] };

@@ -59,7 +59,11 @@ export function buildStatic(req: StaticRequest): StaticResult {
   if (!parsed.ok) return { ok: false, error: parsed.error, diagnostics };
   const proxy = parsed.proxy;
   if (proxy.generator === "grpc") {
-    return { ok: false, error: `node "${req.nodeId}" is a proxyless gRPC client (metadata GENERATOR=grpc): it reads xDS from a control plane and has no static form; a static bootstrap is for Envoy`, diagnostics };
+    return {
+      ok: false,
+      error: `node "${req.nodeId}" is a proxyless gRPC client (metadata GENERATOR=grpc): it reads xDS from a control plane and has no static form; a static bootstrap is for Envoy`,
+      diagnostics,
+    };
   }
 
   const g = generate(mesh, proxy);

@@ -35,7 +35,8 @@ function assertConverged(report: BenchReport, servers: readonly string[]): void 
     assert.equal(r.configured, BASE.clients, `${where}: ${r.configured} configured`);
     const samples = r.scenario === "storm" ? BASE.clients : BASE.clients * r.changes;
     assert.equal(r.latency.count, samples, where);
-    for (const k of ["min", "p50", "p90", "p99", "max"] as const) assert.ok(Number.isFinite(r.latency[k]) && r.latency[k] >= 0, `${where}: ${k} = ${r.latency[k]}`);
+    for (const k of ["min", "p50", "p90", "p99", "max"] as const)
+      assert.ok(Number.isFinite(r.latency[k]) && r.latency[k] >= 0, `${where}: ${k} = ${r.latency[k]}`);
     assert.ok(Number.isFinite(r.convergenceMs), `${where}: convergence`);
     assert.ok(r.bytes > 0, `${where}: bytes`);
     assert.equal(r.nacks, 0, where);

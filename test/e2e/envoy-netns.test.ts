@@ -75,7 +75,19 @@ interface PodEnvoy {
 /** Envoy inside the pod (as root: the UID the rules exempt), admin on the pod's 127.0.0.1:15000. */
 async function startPodEnvoy(pod: PodNetns, bin: string, config: string): Promise<PodEnvoy> {
   const log = path.join(tmp, `envoy-${path.basename(config)}.log`);
-  const child = pod.spawn(bin, ["-c", config, "--base-id", String(nextBaseId()), "--disable-hot-restart", "--concurrency", "1", "-l", "info", "--log-path", log]);
+  const child = pod.spawn(bin, [
+    "-c",
+    config,
+    "--base-id",
+    String(nextBaseId()),
+    "--disable-hot-restart",
+    "--concurrency",
+    "1",
+    "-l",
+    "info",
+    "--log-path",
+    log,
+  ]);
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
@@ -120,7 +132,9 @@ interface AppResult {
 /** The application's calls: `n` GETs from inside the pod as `nobody`, with timings. */
 async function appRun(pod: PodNetns, client: string, url: string, n: number, headers: Record<string, string> = {}, concurrency = 16): Promise<AppResult> {
   tally.requests += n;
-  return JSON.parse(await pod.exec("node", [client, url, String(n), String(concurrency), JSON.stringify(headers)], { uid: APP_UID, timeoutMs: 60_000 })) as AppResult;
+  return JSON.parse(
+    await pod.exec("node", [client, url, String(n), String(concurrency), JSON.stringify(headers)], { uid: APP_UID, timeoutMs: 60_000 }),
+  ) as AppResult;
 }
 
 /** The same, counted by the backend that answered (or `status N`). */
@@ -136,7 +150,10 @@ async function seedChecks(pod: PodNetns, envoy: PodEnvoy, b: BillBackends, clien
   assert.equal((split["bill-service-v1"] ?? 0) + (split["bill-service-v2"] ?? 0), 1000, JSON.stringify(split));
   assert.ok(withinBinomial(split["bill-service-v2"] ?? 0, 1000, 0.1), `90/10 through the sidecar: ${JSON.stringify(split)}`);
   // Through Envoy, not around it: the backends saw Envoy's headers, Envoy counted the captured connections.
-  assert.ok(b.v1.requests.every((r) => r.headers["x-envoy-attempt-count"] !== undefined), "every request reached v1 through Envoy");
+  assert.ok(
+    b.v1.requests.every((r) => r.headers["x-envoy-attempt-count"] !== undefined),
+    "every request reached v1 through Envoy",
+  );
   // 0.0.0.0_9999 binds no port: its connections can only come from virtualOutbound's original-destination hand-off.
   assert.ok((await envoy.stat("listener.0.0.0.0_9999.downstream_cx_total")) > 0, "connections were handed from 15001 to 0.0.0.0_9999");
   assert.ok((await envoy.stat("http.outbound_0.0.0.0_9999.downstream_rq_total")) >= 1000, "and were handled by its routes");
@@ -145,7 +162,8 @@ async function seedChecks(pod: PodNetns, envoy: PodEnvoy, b: BillBackends, clien
   assert.deepEqual(jason, { "bill-service-v2": 100 });
 
   // Not a service: ALLOW_ANY sends it through PassthroughCluster to where the app meant to go.
-  const passthrough = async (): Promise<number> => (await envoy.stat("cluster.PassthroughCluster.upstream_cx_total")) + (await envoy.stat("cluster.PassthroughCluster.upstream_rq_total"));
+  const passthrough = async (): Promise<number> =>
+    (await envoy.stat("cluster.PassthroughCluster.upstream_cx_total")) + (await envoy.stat("cluster.PassthroughCluster.upstream_rq_total"));
   const before = await passthrough();
   const direct = await appCalls(pod, client, `http://${b.v1.host}:${b.v1.port}/direct`, 5);
   assert.deepEqual(direct, { "bill-service-v1": 5 });
@@ -169,7 +187,10 @@ test("sidecar path: app in a netns, iptables to 15001, virtualOutbound → 0.0.0
 
   const bootstrap = path.join(tmp, "envoy-rev0.json");
   const env = { ...process.env, POD_NAME: POD.name, POD_NAMESPACE: POD.namespace, INSTANCE_IP: pod.podIp };
-  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "--out", bootstrap], { env, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "--out", bootstrap], {
+    env,
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, r.stderr);
   const envoy = await startPodEnvoy(pod, bin, bootstrap);
   defer(() => envoy.stop());
@@ -191,7 +212,9 @@ test("sidecar path: app in a netns, iptables to 15001, virtualOutbound → 0.0.0
     const moved = await appCalls(pod, client, `http://${BILL_VIP}:9999/`, 1000);
     assert.ok(withinBinomial(moved["bill-service-v2"] ?? 0, 1000, 0.7), `30/70 after the edit: ${JSON.stringify(moved)}`);
     assert.equal(envoy.child.exitCode, null);
-    const rejected = (JSON.parse(await envoy.admin("/stats?format=json")) as { stats: { name?: string; value?: number }[] }).stats.filter((s) => s.name?.endsWith("update_rejected") && s.value);
+    const rejected = (JSON.parse(await envoy.admin("/stats?format=json")) as { stats: { name?: string; value?: number }[] }).stats.filter(
+      (s) => s.name?.endsWith("update_rejected") && s.value,
+    );
     assert.deepEqual(rejected, []);
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- envoy log ---\n${envoy.logTail()}`, { cause: e });

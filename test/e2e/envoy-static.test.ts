@@ -67,7 +67,11 @@ function noteWarnings(output: string): void {
 }
 
 function collect(p: string): ManifestFile[] {
-  if (fs.statSync(p).isDirectory()) return fs.readdirSync(p).sort().flatMap((n) => collect(path.join(p, n)));
+  if (fs.statSync(p).isDirectory())
+    return fs
+      .readdirSync(p)
+      .sort()
+      .flatMap((n) => collect(path.join(p, n)));
   return /\.(ya?ml|json)$/.test(p) ? [{ file: path.relative(REPO, p), text: fs.readFileSync(p, "utf8") }] : [];
 }
 
@@ -77,12 +81,19 @@ function goldenRequest(name: string): StaticRequest {
   const files: ManifestFile[] = [];
   const includes = path.join(dir, "include.txt");
   if (fs.existsSync(includes)) {
-    for (const line of fs.readFileSync(includes, "utf8").split("\n").map((l) => l.trim())) {
+    for (const line of fs
+      .readFileSync(includes, "utf8")
+      .split("\n")
+      .map((l) => l.trim())) {
       if (line !== "" && !line.startsWith("#")) files.push(...collect(path.join(REPO, line)));
     }
   }
   if (fs.existsSync(path.join(dir, "input.yaml"))) files.push({ file: "input.yaml", text: fs.readFileSync(path.join(dir, "input.yaml"), "utf8") });
-  const proxy = parse(fs.readFileSync(path.join(dir, "proxy.yaml"), "utf8")) as { id: string; metadata?: Record<string, unknown>; mesh?: StaticRequest["mesh"] };
+  const proxy = parse(fs.readFileSync(path.join(dir, "proxy.yaml"), "utf8")) as {
+    id: string;
+    metadata?: Record<string, unknown>;
+    mesh?: StaticRequest["mesh"];
+  };
   return { files, nodeId: proxy.id, metadata: proxy.metadata ?? {}, ...(proxy.mesh ? { mesh: proxy.mesh } : {}) };
 }
 
@@ -155,8 +166,14 @@ test("envoy --mode validate accepts the static config of every golden case, plai
 test("envoy --mode validate accepts every file in envoy-configs/", { timeout: 120_000 }, async (t) => {
   const bin = requireEnvoy(t);
   if (!bin) return;
-  const files = fs.readdirSync(configDir()).filter((f) => f.endsWith(".json")).sort();
-  assert.ok(files.some((f) => f.startsWith("static-")), "envoy-configs/ should hold static configs for the bundled examples");
+  const files = fs
+    .readdirSync(configDir())
+    .filter((f) => f.endsWith(".json"))
+    .sort();
+  assert.ok(
+    files.some((f) => f.startsWith("static-")),
+    "envoy-configs/ should hold static configs for the bundled examples",
+  );
   const results = await inPairs(files, async (f) => {
     const file = path.join(tmp, `checked-in-${f}`);
     fs.writeFileSync(file, fs.readFileSync(path.join(configDir(), f), "utf8").replaceAll(EXAMPLE_CERT_DIR, testCerts().dir));
@@ -198,9 +215,15 @@ test("mini-pilot static: writes a bootstrap `envoy -c` runs; clear errors for a 
     [["--config-dir", "examples/bill-service", "--proxy", "front-tomcat"], /node id "front-tomcat" has 1 "~"-separated parts; want 4/],
     [["--config-dir", "examples/bill-service", "--proxy", "gateway~1.2.3.4~a.b~b.svc.cluster.local"], /proxy type "gateway" is not one of sidecar, router/],
     [["--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--port-offset", "x"], /--port-offset wants an integer 0-65535, got "x"/],
-    [["--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--bind-outbound", "--port-offset", "60000"], /listener 0\.0\.0\.0_\d+: port \d+ \+ offset 60000 is above 65535/],
+    [
+      ["--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--bind-outbound", "--port-offset", "60000"],
+      /listener 0\.0\.0\.0_\d+: port \d+ \+ offset 60000 is above 65535/,
+    ],
     [["--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT_NODE, "--bind-address", "0.0.0.0"], /--bind-address only applies with --bind-outbound/],
-    [["--config-dir", "examples/bill-service", "--proxy", "sidecar~1.2.3.4~c.default~default.svc.cluster.local", "--labels", "GENERATOR"], /--labels wants k=v pairs/],
+    [
+      ["--config-dir", "examples/bill-service", "--proxy", "sidecar~1.2.3.4~c.default~default.svc.cluster.local", "--labels", "GENERATOR"],
+      /--labels wants k=v pairs/,
+    ],
   ];
   for (const [args, want] of errors) {
     const r = cli(...args);
@@ -369,7 +392,10 @@ for (const p of PATHS) {
       assert.equal(aborted + (c["bill-service-v1"] ?? 0), 600, JSON.stringify(c));
       assert.ok(withinBinomial(aborted, 600, 0.5), `503s: ${aborted}/600, want 300 ± 55`);
       assert.equal(b.v1.hits, 600 - aborted, "aborted requests never reach the backend");
-      assert.ok(replies.filter((r) => r.status === 503).every((r) => r.body === "fault filter abort"), "the 503s come from the fault filter");
+      assert.ok(
+        replies.filter((r) => r.status === 503).every((r) => r.body === "fault filter abort"),
+        "the 503s come from the fault filter",
+      );
     }),
   );
 

@@ -24,8 +24,12 @@ function grpcioMissing(): string | undefined {
 
 function runClient(env: NodeJS.ProcessEnv, count: number, header?: string): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    execFile(PYTHON, [SCRIPT, "xds:///bill-service", String(count), ...(header ? [header] : [])], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`python client failed: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, number>),
+    execFile(
+      PYTHON,
+      [SCRIPT, "xds:///bill-service", String(count), ...(header ? [header] : [])],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`python client failed: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, number>),
     );
   });
 }

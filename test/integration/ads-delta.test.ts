@@ -99,7 +99,10 @@ test("delta: make-before-break order, removed clusters last", async () => {
   s.ack(await s.next());
   ts.set([cluster("b"), cluster("c"), endpoints("b", 9002), endpoints("c", 9003), listener("l1", 10002, "r1"), route("r1", "c")]);
   const got = [await s.next(), await s.next(), await s.next(), await s.next()];
-  assert.deepEqual(got.map((r) => r.typeUrl), [CLUSTER, ENDPOINT, LISTENER, ROUTE]);
+  assert.deepEqual(
+    got.map((r) => r.typeUrl),
+    [CLUSTER, ENDPOINT, LISTENER, ROUTE],
+  );
   assert.deepEqual(names(got[0]!), ["c"]);
   assert.deepEqual(got[0]!.removed, [], "a is not removed before routes move off it");
   for (const r of got) s.ack(r);

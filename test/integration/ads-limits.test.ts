@@ -183,7 +183,10 @@ test("limits: subscribed names per stream and over all streams; closing a stream
   await waitFor(() => ts.server.subscribedNames === 0, 3000);
   const three = new TestDeltaStream(client, nodeId(4));
   three.send({ typeUrl: ENDPOINT, subscribe: ["a", "b", "c", "d"] });
-  assert.deepEqual((await three.next()).resources.map((r) => r.name), ["a", "b"]);
+  assert.deepEqual(
+    (await three.next()).resources.map((r) => r.name),
+    ["a", "b"],
+  );
   three.close();
   await ts.stop();
 });

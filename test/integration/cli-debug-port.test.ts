@@ -26,29 +26,33 @@ async function get(port: number, p: string, headers: Record<string, string> = {}
   return { status: res.status, body: await res.text(), auth: res.headers.get("www-authenticate") };
 }
 
-test("with --debug-token-file, /debug/* needs the bearer token; /healthz /ready /metrics stay open; the token is never logged", { timeout: 60_000 }, async (t) => {
-  const file = path.join(tmp, "token");
-  fs.writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
-  const serve = await startServe(["--config-dir", EXAMPLES, "--debug-token-file", file, "--log-level", "debug"]);
-  t.after(() => serve.stop());
-  for (const open of ["/healthz", "/ready", "/metrics"]) assert.equal((await get(serve.httpPort, open)).status, 200, open);
-  for (const guarded of ["/debug/syncz", "/debug/configz", "/debug/config_dump?proxy=x", "/debug/", "/debug", "/anything-else"]) {
-    const none = await get(serve.httpPort, guarded);
-    assert.equal(none.status, 401, `${guarded} without a token`);
-    assert.equal(none.auth, 'Bearer realm="mini-pilot debug"');
-    assert.doesNotMatch(none.body, new RegExp(TOKEN));
-    assert.equal((await get(serve.httpPort, guarded, { authorization: `Bearer ${TOKEN}x` })).status, 401, `${guarded} with a wrong token`);
-    assert.equal((await get(serve.httpPort, guarded, { authorization: TOKEN })).status, 401, `${guarded} without the Bearer scheme`);
-  }
-  const ok = await get(serve.httpPort, "/debug/configz", { authorization: `Bearer ${TOKEN}` });
-  assert.equal(ok.status, 200);
-  assert.ok(JSON.parse(ok.body).objects > 0);
-  assert.equal((await get(serve.httpPort, "/debug/syncz", { authorization: `bearer  ${TOKEN}` })).status, 200, "the scheme is case-insensitive");
-  await serve.stop();
-  const logs = serve.logs.join("\n");
-  assert.match(logs, /requires the bearer token/);
-  assert.ok(!logs.includes(TOKEN), "the token is not in the log");
-});
+test(
+  "with --debug-token-file, /debug/* needs the bearer token; /healthz /ready /metrics stay open; the token is never logged",
+  { timeout: 60_000 },
+  async (t) => {
+    const file = path.join(tmp, "token");
+    fs.writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
+    const serve = await startServe(["--config-dir", EXAMPLES, "--debug-token-file", file, "--log-level", "debug"]);
+    t.after(() => serve.stop());
+    for (const open of ["/healthz", "/ready", "/metrics"]) assert.equal((await get(serve.httpPort, open)).status, 200, open);
+    for (const guarded of ["/debug/syncz", "/debug/configz", "/debug/config_dump?proxy=x", "/debug/", "/debug", "/anything-else"]) {
+      const none = await get(serve.httpPort, guarded);
+      assert.equal(none.status, 401, `${guarded} without a token`);
+      assert.equal(none.auth, 'Bearer realm="mini-pilot debug"');
+      assert.doesNotMatch(none.body, new RegExp(TOKEN));
+      assert.equal((await get(serve.httpPort, guarded, { authorization: `Bearer ${TOKEN}x` })).status, 401, `${guarded} with a wrong token`);
+      assert.equal((await get(serve.httpPort, guarded, { authorization: TOKEN })).status, 401, `${guarded} without the Bearer scheme`);
+    }
+    const ok = await get(serve.httpPort, "/debug/configz", { authorization: `Bearer ${TOKEN}` });
+    assert.equal(ok.status, 200);
+    assert.ok(JSON.parse(ok.body).objects > 0);
+    assert.equal((await get(serve.httpPort, "/debug/syncz", { authorization: `bearer  ${TOKEN}` })).status, 200, "the scheme is case-insensitive");
+    await serve.stop();
+    const logs = serve.logs.join("\n");
+    assert.match(logs, /requires the bearer token/);
+    assert.ok(!logs.includes(TOKEN), "the token is not in the log");
+  },
+);
 
 test("without a token /debug/* answers as before (loopback default)", { timeout: 60_000 }, async (t) => {
   const serve = await startServe(["--config-dir", EXAMPLES]);
@@ -58,7 +62,12 @@ test("without a token /debug/* answers as before (loopback default)", { timeout:
 });
 
 test("a bad token file is refused with one line naming it, never its contents", () => {
-  const run = (file: string) => spawnSync(process.execPath, [CLI, "serve", "--config-dir", EXAMPLES, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--debug-token-file", file], { encoding: "utf8", timeout: 30_000 });
+  const run = (file: string) =>
+    spawnSync(
+      process.execPath,
+      [CLI, "serve", "--config-dir", EXAMPLES, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--debug-token-file", file],
+      { encoding: "utf8", timeout: 30_000 },
+    );
   const missing = run(path.join(tmp, "nope"));
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /^mini-pilot serve: --debug-token-file .*nope: cannot read it \(ENOENT\)\n$/);
@@ -92,10 +101,16 @@ test("the start-up notice: a warning beyond loopback without a token, info with 
   announceDebugPort(open.log, "0.0.0.0:15014", "0.0.0.0", {});
   assert.equal(open.lines.length, 1);
   assert.equal(open.lines[0]!.level, "warn");
-  assert.match(open.lines[0]!.msg, /listens beyond loopback \(0\.0\.0\.0:15014\) without a token: anyone who reaches it can read every proxy's id, IP and config at \/debug\/\*; guard it with --debug-token-file FILE/);
+  assert.match(
+    open.lines[0]!.msg,
+    /listens beyond loopback \(0\.0\.0\.0:15014\) without a token: anyone who reaches it can read every proxy's id, IP and config at \/debug\/\*; guard it with --debug-token-file FILE/,
+  );
   const guarded = recordingLogger();
   announceDebugPort(guarded.log, "10.0.0.5:15014", "10.0.0.5", { token: TOKEN, file: "/run/token" });
-  assert.deepEqual(guarded.lines.map((l) => l.level), ["info"]);
+  assert.deepEqual(
+    guarded.lines.map((l) => l.level),
+    ["info"],
+  );
   assert.match(guarded.lines[0]!.msg, /beyond loopback; \/debug\/\* requires the bearer token/);
   assert.ok(!JSON.stringify(guarded.lines).includes(TOKEN), "the token is not logged, only its file");
   const loopback = recordingLogger();

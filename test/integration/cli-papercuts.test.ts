@@ -68,7 +68,12 @@ function serveExit(args: string[]): Promise<Run & { ms: number }> {
     const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
-      resolve({ status: signal ? null : code, stdout, stderr: signal ? `${stderr}\n(killed: serve was still running after 15 s)` : stderr, ms: Date.now() - started });
+      resolve({
+        status: signal ? null : code,
+        stdout,
+        stderr: signal ? `${stderr}\n(killed: serve was still running after 15 s)` : stderr,
+        ms: Date.now() - started,
+      });
     });
   });
 }
@@ -78,7 +83,10 @@ test("serve exits 2 with one line when its xDS port is taken", { timeout: 30_000
   try {
     const r = await serveExit(["--xds-address", `127.0.0.1:${held.port}`, "--http-address", "127.0.0.1:0"]);
     assert.equal(r.status, 2, r.stderr);
-    assert.equal(oneLineError(r), `mini-pilot serve: cannot listen on --xds-address 127.0.0.1:${held.port}: the address is already in use (another process listens there) (EADDRINUSE)`);
+    assert.equal(
+      oneLineError(r),
+      `mini-pilot serve: cannot listen on --xds-address 127.0.0.1:${held.port}: the address is already in use (another process listens there) (EADDRINUSE)`,
+    );
   } finally {
     await held.close();
   }
@@ -98,7 +106,10 @@ test("serve exits 2 with one line when its HTTP port is taken", { timeout: 30_00
 test("serve exits 2 with one line for an address no interface has (192.0.2.1, TEST-NET-1)", { timeout: 30_000 }, async () => {
   const xds = await serveExit(["--xds-address", "192.0.2.1:0", "--http-address", "127.0.0.1:0"]);
   assert.equal(xds.status, 2, xds.stderr);
-  assert.match(oneLineError(xds), /^mini-pilot serve: cannot listen on --xds-address 192\.0\.2\.1:0: no interface of this machine has that address \(EADDRNOTAVAIL\)$/);
+  assert.match(
+    oneLineError(xds),
+    /^mini-pilot serve: cannot listen on --xds-address 192\.0\.2\.1:0: no interface of this machine has that address \(EADDRNOTAVAIL\)$/,
+  );
   const web = await serveExit(["--xds-address", "127.0.0.1:0", "--http-address", "192.0.2.1:0"]);
   assert.equal(web.status, 2, web.stderr);
   assert.match(oneLineError(web), /^mini-pilot serve: cannot listen on --http-address 192\.0\.2\.1:0: no interface/);
@@ -112,7 +123,16 @@ test("--log-level verbose: one line listing the levels, exit 2, no stack trace",
 
 test("--version at the top and for every command", () => {
   const want = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).version as string;
-  for (const args of [["--version"], ["version"], ["serve", "--version"], ["validate", "--version"], ["translate", "--version"], ["bootstrap", "--version"], ["static", "--version"], ["agent", "--version"]]) {
+  for (const args of [
+    ["--version"],
+    ["version"],
+    ["serve", "--version"],
+    ["validate", "--version"],
+    ["translate", "--version"],
+    ["bootstrap", "--version"],
+    ["static", "--version"],
+    ["agent", "--version"],
+  ]) {
     const r = cli(args);
     assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
     assert.equal(r.stdout, `mini-pilot ${want} (node ${process.versions.node})\n`, args.join(" "));
@@ -135,7 +155,10 @@ test("validate -f - reads standard input", () => {
 function folderWithAnError(): string {
   const dir = fs.mkdtempSync(path.join(tmp, "broken-"));
   for (const f of fs.readdirSync(path.join(REPO, "examples/bill-service"))) fs.copyFileSync(path.join(REPO, "examples/bill-service", f), path.join(dir, f));
-  fs.writeFileSync(path.join(dir, "zz-broken.yaml"), "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: broken, namespace: default}\nspec:\n  hosts: [other-service]\n  http:\n  - timeout: 1s\n");
+  fs.writeFileSync(
+    path.join(dir, "zz-broken.yaml"),
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: broken, namespace: default}\nspec:\n  hosts: [other-service]\n  http:\n  - timeout: 1s\n",
+  );
   return dir;
 }
 
@@ -144,7 +167,19 @@ const FRONT_TOMCAT = "sidecar~172.7.120.13~front-tomcat-6b8d7c5f4-9zq7w.default~
 test("translate exits 1 on a folder with errors (the output is still printed), 0 on a clean one", () => {
   const clean = cli(["translate", "--config-dir", "examples/bill-service", "--proxy", FRONT_TOMCAT, "--labels", "app=front-tomcat", "--type", "clusters"]);
   assert.equal(clean.status, 0, clean.stderr);
-  const r = cli(["translate", "--config-dir", folderWithAnError(), "--proxy", FRONT_TOMCAT, "--labels", "app=front-tomcat", "--type", "clusters", "-o", "json"]);
+  const r = cli([
+    "translate",
+    "--config-dir",
+    folderWithAnError(),
+    "--proxy",
+    FRONT_TOMCAT,
+    "--labels",
+    "app=front-tomcat",
+    "--type",
+    "clusters",
+    "-o",
+    "json",
+  ]);
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^error: .*zz-broken\.yaml:\d+ VirtualService default\/broken /m);
   assert.match(r.stderr, /mini-pilot translate: 1 error in .*; objects in error were left out of the output/);
@@ -206,7 +241,8 @@ test("help text: the flag and help columns never run into each other, lines fit 
       // `  -o, --flag ARG` then either the end of the line or at least two spaces before the help.
       assert.match(line, /^ {2}(-\w, | {4})--[\w-]+( \S+)?( {2,}\S.*)?$/, `${command}: columns run together in\n${line}`);
     }
-    for (const line of r.stdout.split("\n")) if (/^ {2}(-\w, | {4})--/.test(line) || /^ {10,}\S/.test(line)) assert.ok(line.length <= 100, `${command}: line longer than 100:\n${line}`);
+    for (const line of r.stdout.split("\n"))
+      if (/^ {2}(-\w, | {4})--/.test(line) || /^ {10,}\S/.test(line)) assert.ok(line.length <= 100, `${command}: line longer than 100:\n${line}`);
   }
 });
 
@@ -215,7 +251,10 @@ test("a router no Gateway selects gets a warning naming it and its labels (trans
   const r = cli(["translate", "--config-dir", "examples", "--proxy", node, "--labels", "app=my-gw,istio=my-gateway", "--type", "listeners", "-o", "json"]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), []);
-  assert.match(r.stderr, /^warning: router proxy router~10\.0\.0\.9~my-gw-1\.istio-system~istio-system\.svc\.cluster\.local with labels \{app=my-gw,istio=my-gateway\} is selected by no Gateway, so it gets no listeners; a Gateway's spec\.selector must be a subset of those labels \(default\/bookinfo-gateway selects \{istio=ingressgateway\}; demo\/demo-gateway selects \{istio=demo-gateway\}\)$/m);
+  assert.match(
+    r.stderr,
+    /^warning: router proxy router~10\.0\.0\.9~my-gw-1\.istio-system~istio-system\.svc\.cluster\.local with labels \{app=my-gw,istio=my-gateway\} is selected by no Gateway, so it gets no listeners; a Gateway's spec\.selector must be a subset of those labels \(default\/bookinfo-gateway selects \{istio=ingressgateway\}; demo\/demo-gateway selects \{istio=demo-gateway\}\)$/m,
+  );
   const selected = cli(["translate", "--config-dir", "examples", "--proxy", node, "--labels", "istio=ingressgateway", "--type", "listeners"]);
   assert.doesNotMatch(selected.stderr, /selected by no Gateway/);
   const st = cli(["static", "--config-dir", "examples", "--proxy", node, "--labels", "app=my-gw"]);

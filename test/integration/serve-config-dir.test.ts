@@ -17,7 +17,12 @@ const BILL = "outbound|9999||bill-service.default.svc.cluster.local";
 const NODE = "sidecar~172.7.120.13~front-tomcat-6b8d7c5f4-9zq7w.default~default.svc.cluster.local";
 const META = { NAMESPACE: "default", LABELS: { app: "front-tomcat" } };
 
-type Route = { virtual_hosts: { name: string; routes: { match: object; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string; weight: number }[] } } }[] }[] };
+type Route = {
+  virtual_hosts: {
+    name: string;
+    routes: { match: object; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string; weight: number }[] } } }[];
+  }[];
+};
 
 function billRoutes(r: SotwResponse) {
   const rc = r.resources[0] as unknown as Route;
@@ -89,7 +94,10 @@ test("serve --config-dir: edits become pushes, endpoint edits push EDS only, bro
   fs.writeFileSync(path.join(dir, "virtual-service.yaml"), "kind: VirtualService\nmetadata: {name: [broken\n");
   assert.deepEqual(await s.inbox.drain(500), [], "a broken file changes nothing");
   const configz = (await getJson(serve.httpPort, "/debug/configz")) as { diagnostics: string[] };
-  assert.ok(configz.diagnostics.some((d) => d.startsWith(`${path.join(dir, "virtual-service.yaml")}:`)), configz.diagnostics.join("\n"));
+  assert.ok(
+    configz.diagnostics.some((d) => d.startsWith(`${path.join(dir, "virtual-service.yaml")}:`)),
+    configz.diagnostics.join("\n"),
+  );
 
   // Deleting the VirtualService file returns the default route.
   fs.rmSync(path.join(dir, "virtual-service.yaml"));

@@ -8,7 +8,8 @@ import { CLUSTER } from "../../src/xds/types";
 import { TestSotwStream, connect } from "../support/ads-client";
 import { startServe } from "../support/serve-process";
 
-const clusters = (timeout: string) => `clusters:\n  - name: a\n    type: EDS\n    eds_cluster_config: {eds_config: {ads: {}}}\n    connect_timeout: ${timeout}\n`;
+const clusters = (timeout: string) =>
+  `clusters:\n  - name: a\n    type: EDS\n    eds_cluster_config: {eds_config: {ads: {}}}\n    connect_timeout: ${timeout}\n`;
 
 test("serve --resources: reload on change; a broken file is refused and the old resources stay", async (t) => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mp-res-")), "r.yaml");

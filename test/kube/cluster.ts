@@ -9,14 +9,14 @@
  *
  * Only node built-ins and the `openssl` CLI are used.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as https from 'node:https';
-import * as http from 'node:http';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as http from "node:http";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
 
 export interface StartKubeOptions {
   /** Install the Istio networking CRDs (crds/istio-networking.yaml). Default true. */
@@ -61,7 +61,7 @@ export interface KubeResponse {
   body: string;
 }
 
-const ADMIN_USER = 'admin';
+const ADMIN_USER = "admin";
 const DEFAULT_READY_TIMEOUT_MS = 120_000;
 
 // ---------------------------------------------------------------------------
@@ -75,7 +75,7 @@ let exitHooksInstalled = false;
 function killAllChildrenSync(): void {
   for (const child of liveChildren) {
     try {
-      child.kill('SIGKILL');
+      child.kill("SIGKILL");
     } catch {
       // already gone
     }
@@ -86,8 +86,8 @@ function killAllChildrenSync(): void {
 function installExitHooks(): void {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
-  process.on('exit', killAllChildrenSync);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on("exit", killAllChildrenSync);
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     const handler = (): void => {
       killAllChildrenSync();
       // Keep the default behaviour (terminate) unless someone else handles it.
@@ -109,9 +109,9 @@ function findKubeDir(): string | undefined {
   for (const start of starts) {
     let d = start;
     for (;;) {
-      if (fs.existsSync(path.join(d, 'apiserver', 'go.mod')) && fs.existsSync(path.join(d, 'crds'))) return d;
-      const nested = path.join(d, 'test', 'kube');
-      if (fs.existsSync(path.join(nested, 'apiserver', 'go.mod'))) return nested;
+      if (fs.existsSync(path.join(d, "apiserver", "go.mod")) && fs.existsSync(path.join(d, "crds"))) return d;
+      const nested = path.join(d, "test", "kube");
+      if (fs.existsSync(path.join(nested, "apiserver", "go.mod"))) return nested;
       const parent = path.dirname(d);
       if (parent === d) break;
       d = parent;
@@ -121,18 +121,18 @@ function findKubeDir(): string | undefined {
 }
 
 function cacheDir(): string {
-  return process.env.MINI_PILOT_CACHE || path.join(os.homedir(), '.cache', 'mini-pilot');
+  return process.env.MINI_PILOT_CACHE || path.join(os.homedir(), ".cache", "mini-pilot");
 }
 
 function goModVersion(goModPath: string, module: string): string | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(goModPath, 'utf8');
+    text = fs.readFileSync(goModPath, "utf8");
   } catch {
     return undefined;
   }
-  const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v[^\\s]+)`, 'm').exec(text);
+  const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v[^\\s]+)`, "m").exec(text);
   return m?.[1];
 }
 
@@ -146,7 +146,7 @@ function isExecutable(p: string): boolean {
 }
 
 function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
     if (!dir) continue;
     const p = path.join(dir, name);
     if (isExecutable(p)) return p;
@@ -163,7 +163,7 @@ function newestCached(prefix: string): string | undefined {
     return undefined;
   }
   const candidates = names
-    .filter((n) => n.startsWith(prefix + 'v') && !n.includes('.tmp.'))
+    .filter((n) => n.startsWith(prefix + "v") && !n.includes(".tmp."))
     .filter((n) => isExecutable(path.join(cacheDir(), n)))
     .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const best = candidates[candidates.length - 1];
@@ -172,15 +172,14 @@ function newestCached(prefix: string): string | undefined {
 
 function missingBinary(what: string, envVar: string, tried: string[]): Error {
   const kubeDir = findKubeDir();
-  let setup = 'test/kube/setup.sh';
+  let setup = "test/kube/setup.sh";
   if (kubeDir) {
-    const abs = path.join(kubeDir, 'setup.sh');
+    const abs = path.join(kubeDir, "setup.sh");
     const rel = path.relative(process.cwd(), abs);
-    setup = rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+    setup = rel.startsWith("..") || path.isAbsolute(rel) ? abs : rel;
   }
   return new Error(
-    `${what} not found (tried: ${tried.join(', ')}). ` +
-      `Run \`bash ${setup}\` first (builds/installs it into ${cacheDir()}), or set ${envVar}.`,
+    `${what} not found (tried: ${tried.join(", ")}). ` + `Run \`bash ${setup}\` first (builds/installs it into ${cacheDir()}), or set ${envVar}.`,
   );
 }
 
@@ -192,20 +191,20 @@ export function findKubeApiServerBinary(): string {
     throw new Error(`KUBE_APISERVER_BIN=${env} is not an executable file`);
   }
   const kubeDir = findKubeDir();
-  const version = kubeDir ? goModVersion(path.join(kubeDir, 'apiserver', 'go.mod'), 'k8s.io/kubernetes') : undefined;
+  const version = kubeDir ? goModVersion(path.join(kubeDir, "apiserver", "go.mod"), "k8s.io/kubernetes") : undefined;
   if (version) {
     const p = path.join(cacheDir(), `kube-apiserver-${version}`);
     tried.push(p);
     if (isExecutable(p)) return p;
   } else {
-    tried.push(path.join(cacheDir(), 'kube-apiserver-v*'));
-    const cached = newestCached('kube-apiserver-');
+    tried.push(path.join(cacheDir(), "kube-apiserver-v*"));
+    const cached = newestCached("kube-apiserver-");
     if (cached) return cached;
   }
-  tried.push('kube-apiserver on PATH');
-  const p = onPath('kube-apiserver');
+  tried.push("kube-apiserver on PATH");
+  const p = onPath("kube-apiserver");
   if (p) return p;
-  throw missingBinary('kube-apiserver', 'KUBE_APISERVER_BIN', tried);
+  throw missingBinary("kube-apiserver", "KUBE_APISERVER_BIN", tried);
 }
 
 export function findEtcdBinary(): string {
@@ -216,16 +215,16 @@ export function findEtcdBinary(): string {
   }
   // setup.sh only builds etcd into the cache when the one on PATH is too old,
   // so a cached one wins.
-  const cached = newestCached('etcd-');
+  const cached = newestCached("etcd-");
   if (cached) return cached;
-  const p = onPath('etcd');
+  const p = onPath("etcd");
   if (p) return p;
-  throw missingBinary('etcd', 'ETCD_BIN', [path.join(cacheDir(), 'etcd-v*'), 'etcd on PATH']);
+  throw missingBinary("etcd", "ETCD_BIN", [path.join(cacheDir(), "etcd-v*"), "etcd on PATH"]);
 }
 
 function etcdVersion(bin: string): number[] {
   try {
-    const out = execFileSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+    const out = execFileSync(bin, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 10_000 });
     const m = /etcd Version:\s*(\d+)\.(\d+)\.(\d+)/.exec(out);
     if (m) return [Number(m[1]), Number(m[2]), Number(m[3])];
   } catch {
@@ -241,10 +240,10 @@ function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      const port = typeof addr === "object" && addr ? addr.port : 0;
       srv.close(() => resolve(port));
     });
   });
@@ -260,69 +259,96 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function openssl(args: string[], cwd: string): void {
   try {
-    execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    execFileSync("openssl", args, { cwd, stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
   } catch (err) {
     const e = err as { code?: string; stderr?: Buffer };
-    if (e.code === 'ENOENT') throw new Error('openssl not found on PATH (apt-get install -y openssl)');
-    throw new Error(`openssl ${args.join(' ')} failed: ${e.stderr?.toString() ?? String(err)}`);
+    if (e.code === "ENOENT") throw new Error("openssl not found on PATH (apt-get install -y openssl)");
+    throw new Error(`openssl ${args.join(" ")} failed: ${e.stderr?.toString() ?? String(err)}`);
   }
 }
 
 function tail(file: string, lines = 40): string {
   try {
-    const all = fs.readFileSync(file, 'utf8').split('\n');
-    return all.slice(-lines).join('\n');
+    const all = fs.readFileSync(file, "utf8").split("\n");
+    return all.slice(-lines).join("\n");
   } catch {
-    return '(no log)';
+    return "(no log)";
   }
 }
 
 /** Self-signed CA, a serving cert for 127.0.0.1/localhost signed by it, and a service-account key. */
 function generatePki(dir: string): void {
-  const ext = path.join(dir, 'serving.ext');
+  const ext = path.join(dir, "serving.ext");
   fs.writeFileSync(
     ext,
     [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1',
-      '',
-    ].join('\n'),
+      "basicConstraints=critical,CA:FALSE",
+      "keyUsage=critical,digitalSignature,keyEncipherment",
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1",
+      "",
+    ].join("\n"),
   );
-  const ec = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  openssl(['genpkey', ...ec, '-out', 'ca.key'], dir);
+  const ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  openssl(["genpkey", ...ec, "-out", "ca.key"], dir);
   openssl(
     [
-      'req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '3650', '-subj', '/CN=mini-pilot-test-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-      '-out', 'ca.crt',
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-sha256",
+      "-days",
+      "3650",
+      "-subj",
+      "/CN=mini-pilot-test-ca",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+      "-out",
+      "ca.crt",
     ],
     dir,
   );
-  openssl(['genpkey', ...ec, '-out', 'serving.key'], dir);
-  openssl(['req', '-new', '-key', 'serving.key', '-subj', '/CN=kube-apiserver', '-out', 'serving.csr'], dir);
+  openssl(["genpkey", ...ec, "-out", "serving.key"], dir);
+  openssl(["req", "-new", "-key", "serving.key", "-subj", "/CN=kube-apiserver", "-out", "serving.csr"], dir);
   openssl(
     [
-      'x509', '-req', '-in', 'serving.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', '3650', '-sha256', '-extfile', 'serving.ext', '-out', 'serving.crt',
+      "x509",
+      "-req",
+      "-in",
+      "serving.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "3650",
+      "-sha256",
+      "-extfile",
+      "serving.ext",
+      "-out",
+      "serving.crt",
     ],
     dir,
   );
-  openssl(['genpkey', ...ec, '-out', 'sa.key'], dir);
-  openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  openssl(["genpkey", ...ec, "-out", "sa.key"], dir);
+  openssl(["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
 }
 
 /** One HTTPS request to the cluster as admin. `body` objects are sent as JSON. */
 export function kubeRequest(
-  cluster: Pick<KubeCluster, 'server' | 'token' | 'caPem'>,
+  cluster: Pick<KubeCluster, "server" | "token" | "caPem">,
   method: string,
   urlPath: string,
   body?: string | object,
-  contentType = 'application/json',
+  contentType = "application/json",
   timeoutMs = 10_000,
 ): Promise<KubeResponse> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = https.request(
       new URL(urlPath, cluster.server),
@@ -331,21 +357,21 @@ export function kubeRequest(
         ca: cluster.caPem,
         headers: {
           authorization: `Bearer ${cluster.token}`,
-          accept: 'application/json',
-          ...(payload !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } : {}),
+          accept: "application/json",
+          ...(payload !== undefined ? { "content-type": contentType, "content-length": Buffer.byteLength(payload) } : {}),
         },
         timeout: timeoutMs,
         agent: false,
       },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: timeout after ${timeoutMs} ms`)));
-    req.on('error', reject);
+    req.on("timeout", () => req.destroy(new Error(`${method} ${urlPath}: timeout after ${timeoutMs} ms`)));
+    req.on("error", reject);
     if (payload !== undefined) req.write(payload);
     req.end();
   });
@@ -355,12 +381,12 @@ function httpGet(url: string, timeoutMs = 2_000): Promise<KubeResponse> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
   });
 }
 
@@ -372,11 +398,11 @@ interface Proc {
 
 function startProcess(bin: string, args: string[], logPath: string, pidsFile: string): Proc {
   installExitHooks();
-  const fd = fs.openSync(logPath, 'a');
-  fs.writeSync(fd, `\n==== ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
+  const fd = fs.openSync(logPath, "a");
+  fs.writeSync(fd, `\n==== ${new Date().toISOString()} ${bin} ${args.join(" ")}\n`);
   let child: ChildProcess;
   try {
-    child = spawn(bin, args, { stdio: ['ignore', fd, fd], env: { ...process.env } });
+    child = spawn(bin, args, { stdio: ["ignore", fd, fd], env: { ...process.env } });
   } finally {
     fs.closeSync(fd);
   }
@@ -385,13 +411,13 @@ function startProcess(bin: string, args: string[], logPath: string, pidsFile: st
   const proc: Proc = {
     child,
     exited: new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
+      child.once("exit", (code, signal) => {
         proc.exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
         liveChildren.delete(child);
         writePids(pidsFile);
         resolve();
       });
-      child.once('error', (err) => {
+      child.once("error", (err) => {
         proc.exitInfo = `failed to start: ${err.message}`;
         liveChildren.delete(child);
         resolve();
@@ -403,9 +429,9 @@ function startProcess(bin: string, args: string[], logPath: string, pidsFile: st
 }
 
 function writePids(pidsFile: string): void {
-  const pids = [...liveChildren].map((c) => c.pid).filter((p): p is number => typeof p === 'number');
+  const pids = [...liveChildren].map((c) => c.pid).filter((p): p is number => typeof p === "number");
   try {
-    fs.writeFileSync(pidsFile, pids.join('\n') + '\n');
+    fs.writeFileSync(pidsFile, pids.join("\n") + "\n");
   } catch {
     // temp dir already removed
   }
@@ -413,8 +439,8 @@ function writePids(pidsFile: string): void {
 
 async function stopProcess(proc: Proc | undefined, graceMs = 10_000): Promise<void> {
   if (!proc || proc.exitInfo !== undefined) return;
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
+  proc.child.kill("SIGTERM");
+  const timer = setTimeout(() => proc.child.kill("SIGKILL"), graceMs);
   await proc.exited;
   clearTimeout(timer);
 }
@@ -426,40 +452,40 @@ function startWatchdog(pidsFile: string, dir: string, removeDir: boolean): Child
     'while kill -0 "$parent" 2>/dev/null; do sleep 1; done',
     '[ -f "$pids" ] && for p in $(cat "$pids"); do kill -9 "$p" 2>/dev/null; done',
     '[ "$rmdir_" = 1 ] && rm -rf "$dir"',
-    'exit 0',
-  ].join('\n');
-  const child = spawn('sh', ['-c', script, 'mini-pilot-kube-watchdog', String(process.pid), pidsFile, dir, removeDir ? '1' : '0'], {
-    stdio: 'ignore',
+    "exit 0",
+  ].join("\n");
+  const child = spawn("sh", ["-c", script, "mini-pilot-kube-watchdog", String(process.pid), pidsFile, dir, removeDir ? "1" : "0"], {
+    stdio: "ignore",
     detached: true,
   });
   child.unref();
-  child.on('error', () => undefined);
+  child.on("error", () => undefined);
   return child;
 }
 
 function kubeconfigYaml(server: string, caPem: string, token: string): string {
-  const ca = Buffer.from(caPem).toString('base64');
+  const ca = Buffer.from(caPem).toString("base64");
   return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: mini-pilot-test',
-    '  cluster:',
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: mini-pilot-test",
+    "  cluster:",
     `    server: ${server}`,
     `    certificate-authority-data: ${ca}`,
-    'users:',
+    "users:",
     `- name: ${ADMIN_USER}`,
-    '  user:',
+    "  user:",
     `    token: ${token}`,
-    'contexts:',
-    '- name: mini-pilot-test',
-    '  context:',
-    '    cluster: mini-pilot-test',
+    "contexts:",
+    "- name: mini-pilot-test",
+    "  context:",
+    "    cluster: mini-pilot-test",
     `    user: ${ADMIN_USER}`,
-    '    namespace: default',
-    'current-context: mini-pilot-test',
-    '',
-  ].join('\n');
+    "    namespace: default",
+    "current-context: mini-pilot-test",
+    "",
+  ].join("\n");
 }
 
 // ---------------------------------------------------------------------------
@@ -468,8 +494,8 @@ function kubeconfigYaml(server: string, caPem: string, token: string): string {
 /** Path of crds/istio-networking.yaml in the source tree. */
 export function istioCrdsPath(): string {
   const kubeDir = findKubeDir();
-  const p = kubeDir ? path.join(kubeDir, 'crds', 'istio-networking.yaml') : undefined;
-  if (!p || !fs.existsSync(p)) throw new Error('test/kube/crds/istio-networking.yaml not found');
+  const p = kubeDir ? path.join(kubeDir, "crds", "istio-networking.yaml") : undefined;
+  if (!p || !fs.existsSync(p)) throw new Error("test/kube/crds/istio-networking.yaml not found");
   return p;
 }
 
@@ -479,13 +505,13 @@ export function istioCrdsPath(): string {
  * Existing CRDs are left as they are.
  */
 export async function installIstioCrds(
-  cluster: Pick<KubeCluster, 'server' | 'token' | 'caPem'>,
+  cluster: Pick<KubeCluster, "server" | "token" | "caPem">,
   opts: { file?: string; timeoutMs?: number } = {},
 ): Promise<string[]> {
   const file = opts.file ?? istioCrdsPath();
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const docs = fs
-    .readFileSync(file, 'utf8')
+    .readFileSync(file, "utf8")
     .split(/^---\s*$/m)
     .filter((d) => /^kind:\s*CustomResourceDefinition\s*$/m.test(d));
   const names: string[] = [];
@@ -493,7 +519,7 @@ export async function installIstioCrds(
     const name = /^metadata:\s*\n\s+name:\s*(\S+)/m.exec(doc)?.[1];
     if (!name) throw new Error(`${file}: CRD document without metadata.name as first field:\n${doc}`);
     // kube-apiserver accepts YAML bodies, so no YAML parser is needed here.
-    const res = await kubeRequest(cluster, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', doc, 'application/yaml');
+    const res = await kubeRequest(cluster, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", doc, "application/yaml");
     if (res.status !== 201 && res.status !== 409) {
       throw new Error(`creating CRD ${name}: HTTP ${res.status}: ${res.body}`);
     }
@@ -502,18 +528,18 @@ export async function installIstioCrds(
   const deadline = Date.now() + timeoutMs;
   for (const name of names) {
     for (;;) {
-      const res = await kubeRequest(cluster, 'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      const res = await kubeRequest(cluster, "GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
       if (res.status === 200) {
         const crd = JSON.parse(res.body) as {
           spec: { group: string; names: { plural: string }; versions: { name: string; served: boolean }[] };
           status?: { conditions?: { type: string; status: string }[] };
         };
-        const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+        const established = crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
         if (established) {
           // Established == the handler is installed; make sure every served version lists.
           let allServe = true;
           for (const v of crd.spec.versions.filter((x) => x.served)) {
-            const list = await kubeRequest(cluster, 'GET', `/apis/${crd.spec.group}/${v.name}/${crd.spec.names.plural}?limit=1`);
+            const list = await kubeRequest(cluster, "GET", `/apis/${crd.spec.group}/${v.name}/${crd.spec.names.plural}?limit=1`);
             if (list.status !== 200) allServe = false;
           }
           if (allServe) break;
@@ -533,12 +559,12 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
   const apiServerBin = findKubeApiServerBinary();
   const etcdBin = findEtcdBinary();
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const keepDir = opts.keepDir ?? process.env.MINI_PILOT_KEEP_KUBE === '1';
+  const keepDir = opts.keepDir ?? process.env.MINI_PILOT_KEEP_KUBE === "1";
 
-  const dir = fs.mkdtempSync(path.join(opts.tmpRoot ?? os.tmpdir(), 'mini-pilot-kube-'));
-  const pidsFile = path.join(dir, 'pids');
-  const etcdLogPath = path.join(dir, 'etcd.log');
-  const apiServerLogPath = path.join(dir, 'kube-apiserver.log');
+  const dir = fs.mkdtempSync(path.join(opts.tmpRoot ?? os.tmpdir(), "mini-pilot-kube-"));
+  const pidsFile = path.join(dir, "pids");
+  const etcdLogPath = path.join(dir, "etcd.log");
+  const apiServerLogPath = path.join(dir, "kube-apiserver.log");
   const watchdog = startWatchdog(pidsFile, dir, !keepDir);
 
   let etcd: Proc | undefined;
@@ -551,7 +577,7 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
     await stopProcess(apiServer);
     await stopProcess(etcd);
     try {
-      watchdog.kill('SIGKILL');
+      watchdog.kill("SIGKILL");
     } catch {
       // gone
     }
@@ -560,10 +586,10 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
   try {
     // --- PKI, token, kubeconfig inputs
     generatePki(dir);
-    const token = crypto.randomBytes(24).toString('hex');
-    const tokenFile = path.join(dir, 'tokens.csv');
+    const token = crypto.randomBytes(24).toString("hex");
+    const tokenFile = path.join(dir, "tokens.csv");
     fs.writeFileSync(tokenFile, `${token},${ADMIN_USER},${ADMIN_USER},"system:masters"\n`, { mode: 0o600 });
-    const caPem = fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8');
+    const caPem = fs.readFileSync(path.join(dir, "ca.crt"), "utf8");
 
     const [etcdClientPort, etcdPeerPort, apiPort] = await freePorts(3);
     const etcdEndpoint = `http://127.0.0.1:${etcdClientPort}`;
@@ -572,21 +598,21 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
     // --- etcd
     const [major, minor] = etcdVersion(etcdBin);
     const etcdArgs = [
-      '--name=default',
-      `--data-dir=${path.join(dir, 'etcd-data')}`,
+      "--name=default",
+      `--data-dir=${path.join(dir, "etcd-data")}`,
       `--listen-client-urls=${etcdEndpoint}`,
       `--advertise-client-urls=${etcdEndpoint}`,
       `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
       `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
       `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
-      '--initial-cluster-state=new',
-      '--log-level=warn',
+      "--initial-cluster-state=new",
+      "--log-level=warn",
     ];
-    if (major === 3 && minor < 5) etcdArgs.push('--logger=zap');
-    if (major > 3 || (major === 3 && minor >= 5)) etcdArgs.push('--unsafe-no-fsync');
+    if (major === 3 && minor < 5) etcdArgs.push("--logger=zap");
+    if (major > 3 || (major === 3 && minor >= 5)) etcdArgs.push("--unsafe-no-fsync");
     etcd = startProcess(etcdBin, etcdArgs, etcdLogPath, pidsFile);
     await waitFor(
-      'etcd',
+      "etcd",
       async () => {
         const res = await httpGet(`${etcdEndpoint}/health`);
         return res.status === 200 && /"health"\s*:\s*"true"/.test(res.body);
@@ -599,27 +625,27 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
     // --- kube-apiserver
     const apiArgs = [
       `--etcd-servers=${etcdEndpoint}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
       `--secure-port=${apiPort}`,
       `--cert-dir=${dir}`,
-      `--tls-cert-file=${path.join(dir, 'serving.crt')}`,
-      `--tls-private-key-file=${path.join(dir, 'serving.key')}`,
-      `--client-ca-file=${path.join(dir, 'ca.crt')}`,
+      `--tls-cert-file=${path.join(dir, "serving.crt")}`,
+      `--tls-private-key-file=${path.join(dir, "serving.key")}`,
+      `--client-ca-file=${path.join(dir, "ca.crt")}`,
       `--token-auth-file=${tokenFile}`,
-      '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
+      "--authorization-mode=RBAC",
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${path.join(dir, "sa.pub")}`,
+      `--service-account-signing-key-file=${path.join(dir, "sa.key")}`,
+      "--service-cluster-ip-range=10.96.0.0/16",
       // No controller-manager runs: ServiceAccount would reject pods (no
       // default SA is ever created); the others need controllers or nodes.
-      '--disable-admission-plugins=ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,StorageObjectInUseProtection,PersistentVolumeClaimResize,TaintNodesByCondition,DefaultIngressClass',
+      "--disable-admission-plugins=ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,StorageObjectInUseProtection,PersistentVolumeClaimResize,TaintNodesByCondition,DefaultIngressClass",
       // 127.0.0.1 is not a valid Endpoints address, so the `kubernetes`
       // Service endpoint reconciler would only log errors.
-      '--endpoint-reconciler-type=none',
-      '--allow-privileged=true',
-      '--profiling=false',
+      "--endpoint-reconciler-type=none",
+      "--allow-privileged=true",
+      "--profiling=false",
       ...(opts.extraApiServerArgs ?? []),
     ];
 
@@ -627,8 +653,8 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
       const proc = startProcess(apiServerBin, apiArgs, apiServerLogPath, pidsFile);
       apiServer = proc;
       await waitFor(
-        'kube-apiserver',
-        async () => (await kubeRequest({ server, token, caPem }, 'GET', '/readyz', undefined, undefined, 2_000)).status === 200,
+        "kube-apiserver",
+        async () => (await kubeRequest({ server, token, caPem }, "GET", "/readyz", undefined, undefined, 2_000)).status === 200,
         proc,
         readyTimeoutMs,
         apiServerLogPath,
@@ -636,7 +662,7 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
     };
     await startApi();
 
-    const kubeconfigPath = path.join(dir, 'kubeconfig');
+    const kubeconfigPath = path.join(dir, "kubeconfig");
     fs.writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, token), { mode: 0o600 });
 
     const cluster: KubeCluster = {
@@ -655,11 +681,11 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
         if (!keepDir) fs.rmSync(dir, { recursive: true, force: true });
       },
       async stopApiServer() {
-        if (stopped) throw new Error('cluster stopped');
+        if (stopped) throw new Error("cluster stopped");
         await stopProcess(apiServer);
       },
       async startApiServer() {
-        if (stopped) throw new Error('cluster stopped');
+        if (stopped) throw new Error("cluster stopped");
         if (apiServer && apiServer.exitInfo === undefined) return;
         await startApi();
       },
@@ -681,22 +707,16 @@ export async function startKube(opts: StartKubeOptions = {}): Promise<KubeCluste
   }
 }
 
-async function waitFor(
-  what: string,
-  probe: () => Promise<boolean>,
-  proc: Proc,
-  timeoutMs: number,
-  logPath: string,
-): Promise<void> {
+async function waitFor(what: string, probe: () => Promise<boolean>, proc: Proc, timeoutMs: number, logPath: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let lastErr = '';
+  let lastErr = "";
   for (;;) {
     if (proc.exitInfo !== undefined) {
       throw new Error(`${what} ${proc.exitInfo} before becoming ready; last lines of ${logPath}:\n${tail(logPath)}`);
     }
     try {
       if (await probe()) return;
-      lastErr = 'not ready';
+      lastErr = "not ready";
     } catch (err) {
       lastErr = err instanceof Error ? err.message : String(err);
     }

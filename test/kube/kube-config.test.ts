@@ -88,23 +88,47 @@ test("kubeconfig errors name the file and what to check", () => {
   const dir = tmpDir();
   try {
     const none = { env: {}, home: path.join(dir, "nohome"), inClusterRoot: path.join(dir, "noroot") };
-    assert.match(errorOf(() => loadKubeConfig(none)), /^no Kubernetes credentials found: pass --kubeconfig PATH, set KUBECONFIG, run in a pod/);
-    assert.match(errorOf(() => loadKubeConfig({ ...none, env: { KUBECONFIG: path.join(dir, "x") } })), /^KUBECONFIG=.*\/x: no such file \(check the KUBECONFIG environment variable\)$/);
-    assert.match(errorOf(() => loadKubeConfig({ ...none, explicit: path.join(dir, "x") })), /^kubeconfig .*\/x is unreadable: ENOENT.*\(check --kubeconfig\)$/);
+    assert.match(
+      errorOf(() => loadKubeConfig(none)),
+      /^no Kubernetes credentials found: pass --kubeconfig PATH, set KUBECONFIG, run in a pod/,
+    );
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, env: { KUBECONFIG: path.join(dir, "x") } })),
+      /^KUBECONFIG=.*\/x: no such file \(check the KUBECONFIG environment variable\)$/,
+    );
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, explicit: path.join(dir, "x") })),
+      /^kubeconfig .*\/x is unreadable: ENOENT.*\(check --kubeconfig\)$/,
+    );
 
     const list = path.join(dir, "list.yaml");
     fs.writeFileSync(list, "- a\n- b\n");
-    assert.match(errorOf(() => loadKubeConfig({ ...none, explicit: list })), /is not a kubeconfig/);
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, explicit: list })),
+      /is not a kubeconfig/,
+    );
     const noServer = path.join(dir, "noserver.yaml");
     fs.writeFileSync(noServer, "clusters:\n- name: c\n  cluster: {}\n");
-    assert.match(errorOf(() => loadKubeConfig({ ...none, explicit: noServer })), /is invalid: clusters\[0\]\.cluster\.server is missing/);
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, explicit: noServer })),
+      /is invalid: clusters\[0\]\.cluster\.server is missing/,
+    );
 
     const badRef = kubeconfig(dir, "badref", "https://x.example", { context: "nope" });
-    assert.match(errorOf(() => loadKubeConfig({ ...none, explicit: badRef })), /context "x-badref" names cluster "nope", which is not defined under clusters/);
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, explicit: badRef })),
+      /context "x-badref" names cluster "nope", which is not defined under clusters/,
+    );
     const badUrl = kubeconfig(dir, "badurl", "not a url");
-    assert.match(errorOf(() => loadKubeConfig({ ...none, explicit: badUrl })), /invalid server URL "not a url"/);
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, explicit: badUrl })),
+      /invalid server URL "not a url"/,
+    );
     const badCa = kubeconfig(dir, "badca", "https://x.example", { ca: "missing-ca.crt" });
-    assert.match(errorOf(() => loadKubeConfig({ ...none, explicit: badCa })), new RegExp(`certificate-authority ${dir}/missing-ca\\.crt is unreadable`));
+    assert.match(
+      errorOf(() => loadKubeConfig({ ...none, explicit: badCa })),
+      new RegExp(`certificate-authority ${dir}/missing-ca\\.crt is unreadable`),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -60,7 +60,12 @@ before(async () => {
   if (skip) return;
   kube = await startKube({ installCrds: false });
   await api("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
-  await api("POST", `/api/v1/namespaces/${NS}/services`, { apiVersion: "v1", kind: "Service", metadata: { name: "reviews", namespace: NS }, spec: { ports: [{ port: 9080 }] } });
+  await api("POST", `/api/v1/namespaces/${NS}/services`, {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "reviews", namespace: NS },
+    spec: { ports: [{ port: 9080 }] },
+  });
 });
 
 after(async () => {
@@ -80,7 +85,8 @@ test("missing Istio CRDs: start works, core kinds flow, one warning per type; in
   assert.deepEqual(
     lines.filter(missing).map((l) => l.msg),
     ["VirtualService", "DestinationRule", "Gateway", "ServiceEntry"].map(
-      (k) => `kube: ${k} is not installed (no CRD ${k.toLowerCase() === "serviceentry" ? "serviceentries" : `${k.toLowerCase()}s`}.networking.istio.io serving v1, v1beta1, v1alpha3); serving the rest; checking again every 300 ms`,
+      (k) =>
+        `kube: ${k} is not installed (no CRD ${k.toLowerCase() === "serviceentry" ? "serviceentries" : `${k.toLowerCase()}s`}.networking.istio.io serving v1, v1beta1, v1alpha3); serving the rest; checking again every 300 ms`,
     ),
   );
   assert.equal(source.status().find((s) => s.resource === "virtualservices")?.state, "not-installed");
@@ -95,7 +101,17 @@ test("missing Istio CRDs: start works, core kinds flow, one warning per type; in
   assert.ok(lines.some((l) => /virtualservices \(networking\.istio\.io\/v1\) is available now; watching it/.test(l.msg)));
   await waitFor("every informer watching", () => source?.status().every((s) => s.state === "watching"));
   // Not an older version that happened to be published first while the CRD was being established.
-  assert.deepEqual([...new Set(source.status().filter((s) => s.resource !== "endpointslices").map((s) => s.apiVersion?.replace(/^.*\//, "")))], ["v1"]);
+  assert.deepEqual(
+    [
+      ...new Set(
+        source
+          .status()
+          .filter((s) => s.resource !== "endpointslices")
+          .map((s) => s.apiVersion?.replace(/^.*\//, "")),
+      ),
+    ],
+    ["v1"],
+  );
   assert.deepEqual(source.ready(), { ready: true });
 });
 

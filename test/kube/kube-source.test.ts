@@ -32,7 +32,10 @@ interface LogLine {
 
 function testLogger(): { log: pino.Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const log = pino({ level: "debug", base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  const log = pino(
+    { level: "debug", base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
+    { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) },
+  );
   return { log, lines };
 }
 
@@ -81,7 +84,12 @@ function vs(name: string, w1: number, w2: number): object {
 }
 
 function service(name: string): object {
-  return { apiVersion: "v1", kind: "Service", metadata: { name, namespace: NS, labels: { app: name } }, spec: { selector: { app: name }, ports: [{ name: "http", port: 9999, targetPort: 8080 }] } };
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: NS, labels: { app: name } },
+    spec: { selector: { app: name }, ports: [{ name: "http", port: 9999, targetPort: 8080 }] },
+  };
 }
 
 function slice(ips: string[]): object {
@@ -120,7 +128,8 @@ function recorder(store: ConfigStore): { sets: ChangeSet[]; mark(): number; sinc
   return { sets, mark: () => sets.length, since: (i) => sets.slice(i) };
 }
 
-const keys = (objs: { kind: string; metadata: { namespace: string; name: string } }[]) => objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`);
+const keys = (objs: { kind: string; metadata: { namespace: string; name: string } }[]) =>
+  objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`);
 
 function writeKubeconfig(name: string, server: string, token: string, caPem = kube.caPem): string {
   const file = path.join(kube.dir, `${name}.kubeconfig`);
@@ -209,12 +218,24 @@ test("bill-service scenario: objects created before and after start arrive typed
     apiVersion: "networking.istio.io/v1",
     kind: "DestinationRule",
     metadata: { name: "bill-service-dr", namespace: NS },
-    spec: { host: "bill-service", subsets: [{ name: "v1", labels: { version: "v1" } }, { name: "v2", labels: { version: "v2" } }] },
+    spec: {
+      host: "bill-service",
+      subsets: [
+        { name: "v1", labels: { version: "v1" } },
+        { name: "v2", labels: { version: "v2" } },
+      ],
+    },
   });
   await create(VS_PATH, vs("bill-service-route", 90, 10));
   const route = await waitFor("the VirtualService", () => store.get(`VirtualService/${NS}/bill-service-route`) as VirtualService | undefined);
 
-  assert.deepEqual(route.spec.http?.[0]?.route?.map((r) => [r.destination.subset, r.weight]), [["v1", 90], ["v2", 10]]);
+  assert.deepEqual(
+    route.spec.http?.[0]?.route?.map((r) => [r.destination.subset, r.weight]),
+    [
+      ["v1", 90],
+      ["v2", 10],
+    ],
+  );
   assert.equal(route.apiVersion, "networking.istio.io/v1");
   assert.deepEqual(route.origin, { source: "kubernetes" });
   const svc = store.get(`Service/${NS}/bill-service`) as Service;
@@ -225,7 +246,13 @@ test("bill-service scenario: objects created before and after start arrive typed
   assert.deepEqual([pod.spec.podIP, pod.spec.phase, pod.spec.ready, pod.spec.nodeName], ["10.1.0.12", "Running", true, "node-1"]);
   const es = await waitFor("the EndpointSlice", () => store.get(`EndpointSlice/${NS}/bill-service-abc12`) as EndpointSlice | undefined);
   assert.equal(es.spec.serviceName, "bill-service");
-  assert.deepEqual(es.spec.endpoints.map((e) => [e.addresses[0], e.targetRef?.name]), [["10.1.0.11", "bill-service-v1"], ["10.1.0.12", "bill-service-v2"]]);
+  assert.deepEqual(
+    es.spec.endpoints.map((e) => [e.addresses[0], e.targetRef?.name]),
+    [
+      ["10.1.0.11", "bill-service-v1"],
+      ["10.1.0.12", "bill-service-v2"],
+    ],
+  );
   await waitFor("the DestinationRule", () => store.get(`DestinationRule/${NS}/bill-service-dr`));
   assert.equal(store.get("Node//node-1")?.metadata.labels?.["topology.kubernetes.io/zone"], "zone-a");
   assert.ok(store.get(`Namespace//${NS}`));
@@ -233,7 +260,11 @@ test("bill-service scenario: objects created before and after start arrive typed
   assert.deepEqual(source.diagnostics(), []);
   assert.deepEqual(
     source.status().map((s) => [s.resource, s.state, s.synced]),
-    ["destinationrules", "endpointslices", "gateways", "namespaces", "nodes", "pods", "serviceentries", "services", "virtualservices"].map((r) => [r, "watching", true]),
+    ["destinationrules", "endpointslices", "gateways", "namespaces", "nodes", "pods", "serviceentries", "services", "virtualservices"].map((r) => [
+      r,
+      "watching",
+      true,
+    ]),
   );
   assert.equal(source.status().find((s) => s.resource === "virtualservices")?.apiVersion, "networking.istio.io/v1");
 });
@@ -242,21 +273,35 @@ test("watch: a VirtualService weight change, an endpoint scale-up and deletes ar
   let m = rec.mark();
   await patch(`${VS_PATH}/bill-service-route`, vs("bill-service-route", 50, 50));
   await waitFor("the VS update", () => rec.since(m).some((c) => c.updated.some((o) => o.kind === "VirtualService")));
-  assert.deepEqual(rec.since(m).map((c) => [keys(c.added), keys(c.updated), keys(c.deleted)]), [[[], [`VirtualService/${NS}/bill-service-route`], []]]);
+  assert.deepEqual(
+    rec.since(m).map((c) => [keys(c.added), keys(c.updated), keys(c.deleted)]),
+    [[[], [`VirtualService/${NS}/bill-service-route`], []]],
+  );
   const route = store.get(`VirtualService/${NS}/bill-service-route`) as VirtualService;
-  assert.deepEqual(route.spec.http?.[0]?.route?.map((r) => r.weight), [50, 50]);
+  assert.deepEqual(
+    route.spec.http?.[0]?.route?.map((r) => r.weight),
+    [50, 50],
+  );
 
   m = rec.mark();
-  await patch(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices/bill-service-abc12`, { endpoints: (slice(["10.1.0.11", "10.1.0.12", "10.1.0.13"]) as { endpoints: object[] }).endpoints });
+  await patch(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices/bill-service-abc12`, {
+    endpoints: (slice(["10.1.0.11", "10.1.0.12", "10.1.0.13"]) as { endpoints: object[] }).endpoints,
+  });
   await waitFor("the slice update", () => rec.since(m).length > 0);
   await new Promise((r) => setTimeout(r, 200)); // anything else would have arrived by now
-  assert.deepEqual(rec.since(m).map((c) => [keys(c.added), keys(c.updated), keys(c.deleted)]), [[[], [`EndpointSlice/${NS}/bill-service-abc12`], []]]);
+  assert.deepEqual(
+    rec.since(m).map((c) => [keys(c.added), keys(c.updated), keys(c.deleted)]),
+    [[[], [`EndpointSlice/${NS}/bill-service-abc12`], []]],
+  );
   assert.equal((store.get(`EndpointSlice/${NS}/bill-service-abc12`) as EndpointSlice).spec.endpoints.length, 3);
 
   m = rec.mark();
   await remove(`${VS_PATH}/bill-service-route`);
   await waitFor("the VS delete", () => rec.since(m).some((c) => c.deleted.length > 0));
-  assert.deepEqual(rec.since(m).map((c) => keys(c.deleted)), [[`VirtualService/${NS}/bill-service-route`]]);
+  assert.deepEqual(
+    rec.since(m).map((c) => keys(c.deleted)),
+    [[`VirtualService/${NS}/bill-service-route`]],
+  );
   assert.equal(store.get(`VirtualService/${NS}/bill-service-route`), undefined);
   await create(VS_PATH, vs("bill-service-route", 90, 10));
   await waitFor("the VS again", () => store.get(`VirtualService/${NS}/bill-service-route`));
@@ -274,15 +319,24 @@ test("invalid VirtualService: left out with a diagnostic; an invalid update remo
   assert.deepEqual(d.origin, { source: "kubernetes" });
   assert.equal(store.get(`VirtualService/${NS}/zero-weights`), undefined);
   assert.equal(store.list().length, before, "nothing else changed");
-  assert.ok(diagnosticCalls.at(-1)?.some((x) => x.name === "zero-weights"), "onDiagnostics got the current list");
+  assert.ok(
+    diagnosticCalls.at(-1)?.some((x) => x.name === "zero-weights"),
+    "onDiagnostics got the current list",
+  );
   assert.ok(logs.some((l) => l.level === 40 && /left out VirtualService bill\/zero-weights/.test(l.msg)));
 
   // A valid object updated to an invalid version: the cluster no longer has the valid one, so neither does the store.
   const m = rec.mark();
   await patch(`${VS_PATH}/bill-service-route`, vs("bill-service-route", 0, 0));
   await waitFor("the removal", () => store.get(`VirtualService/${NS}/bill-service-route`) === undefined);
-  assert.deepEqual(rec.since(m).map((c) => keys(c.deleted)), [[`VirtualService/${NS}/bill-service-route`]]);
-  assert.deepEqual(source.diagnostics().map((x) => x.name), ["bill-service-route", "zero-weights"]);
+  assert.deepEqual(
+    rec.since(m).map((c) => keys(c.deleted)),
+    [[`VirtualService/${NS}/bill-service-route`]],
+  );
+  assert.deepEqual(
+    source.diagnostics().map((x) => x.name),
+    ["bill-service-route", "zero-weights"],
+  );
   assert.ok(store.get(`DestinationRule/${NS}/bill-service-dr`), "other objects unaffected");
 
   await patch(`${VS_PATH}/bill-service-route`, vs("bill-service-route", 90, 10));
@@ -306,7 +360,11 @@ test("API server restart: the store keeps every object through the outage; chang
   await create(`/api/v1/namespaces/${NS}/services`, service("after-restart"));
   await waitFor("the new Service", () => store.get(`Service/${NS}/after-restart`), 30_000);
   await patch(`${VS_PATH}/bill-service-route`, vs("bill-service-route", 70, 30));
-  await waitFor("the VS update", () => (store.get(`VirtualService/${NS}/bill-service-route`) as VirtualService).spec.http?.[0]?.route?.[0]?.weight === 70, 30_000);
+  await waitFor(
+    "the VS update",
+    () => (store.get(`VirtualService/${NS}/bill-service-route`) as VirtualService).spec.http?.[0]?.route?.[0]?.weight === 70,
+    30_000,
+  );
   // Only what changed came through: the relists after reconnecting wrote equal objects (no-ops).
   const changed = rec.since(m).flatMap((c) => [...keys(c.added), ...keys(c.updated), ...keys(c.deleted)]);
   assert.deepEqual([...new Set(changed)].sort(), [`Service/${NS}/after-restart`, `VirtualService/${NS}/bill-service-route`]);
@@ -332,12 +390,19 @@ test("410 Gone: a watch from an expired resourceVersion relists and keeps going"
   const { log, lines } = testLogger();
   const lists: number[] = [];
   const writer = new KindWriter({ sourceId: "kube/services", kind: "Service", apiVersion: "v1", namespaced: true, store: s, log });
-  const sink = { replace: (items: readonly Record<string, unknown>[]) => (lists.push(items.length), writer.replace(items)), upsert: writer.upsert.bind(writer), remove: writer.remove.bind(writer) };
+  const sink = {
+    replace: (items: readonly Record<string, unknown>[]) => (lists.push(items.length), writer.replace(items)),
+    upsert: writer.upsert.bind(writer),
+    remove: writer.remove.bind(writer),
+  };
   const r = new Reflector({ name: "services", client, path: `/api/v1/namespaces/${NS}/services`, sink, log, backoff: { initialMs: 50, maxMs: 500 } });
   r.start();
   try {
     await waitFor("a relist", () => lists.length >= 2);
-    assert.ok(lines.some((l) => /410 Gone/.test(l.msg)), "logged the relist");
+    assert.ok(
+      lines.some((l) => /410 Gone/.test(l.msg)),
+      "logged the relist",
+    );
     await waitFor("watching", () => r.state === "watching");
     await create(`/api/v1/namespaces/${NS}/services`, service("after-gone"));
     await waitFor("a watch event after the relist", () => s.get(`Service/${NS}/after-gone`));
@@ -408,9 +473,17 @@ test("namespace limit: only that namespace's objects; Nodes and its own Namespac
   try {
     await s.start();
     await waitFor("ready", () => s.ready().ready);
-    const namespaces = new Set(st.list().filter((o) => o.kind !== "Node" && o.kind !== "Namespace").map((o) => o.metadata.namespace));
+    const namespaces = new Set(
+      st
+        .list()
+        .filter((o) => o.kind !== "Node" && o.kind !== "Namespace")
+        .map((o) => o.metadata.namespace),
+    );
     assert.deepEqual([...namespaces], [NS]);
-    assert.deepEqual(st.list("Namespace").map((o) => o.metadata.name), [NS]);
+    assert.deepEqual(
+      st.list("Namespace").map((o) => o.metadata.name),
+      [NS],
+    );
     assert.ok(st.get("Node//node-1"));
     assert.ok(st.get(`VirtualService/${NS}/bill-service-route`));
     assert.equal(st.get("Service/default/kubernetes"), undefined);
@@ -423,7 +496,12 @@ test("namespace limit: only that namespace's objects; Nodes and its own Namespac
 
 async function serviceAccountToken(name: string, rules: object[]): Promise<string> {
   await create("/api/v1/namespaces/default/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name } });
-  await create("/apis/rbac.authorization.k8s.io/v1/clusterroles", { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name }, rules });
+  await create("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name },
+    rules,
+  });
   await create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRoleBinding",
@@ -431,7 +509,11 @@ async function serviceAccountToken(name: string, rules: object[]): Promise<strin
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
     subjects: [{ kind: "ServiceAccount", name, namespace: "default" }],
   });
-  const tr = await create(`/api/v1/namespaces/default/serviceaccounts/${name}/token`, { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } });
+  const tr = await create(`/api/v1/namespaces/default/serviceaccounts/${name}/token`, {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: { expirationSeconds: 3600 },
+  });
   return (tr.status as { token: string }).token;
 }
 
@@ -457,7 +539,10 @@ test("RBAC: no list on services rejects start() naming list and services; no wat
   const noList = await serviceAccountToken("no-services", [...CORE_READ, { apiGroups: ["networking.istio.io"], resources: ["*"], verbs: READ }]);
   const e1 = await startError(writeKubeconfig("no-services", kube.server, noList));
   assert.equal(e1.failure, "forbidden");
-  assert.match(e1.message, /^RBAC forbids list on services \(v1, all namespaces\): services is forbidden: User "system:serviceaccount:default:no-services" cannot list resource "services"/);
+  assert.match(
+    e1.message,
+    /^RBAC forbids list on services \(v1, all namespaces\): services is forbidden: User "system:serviceaccount:default:no-services" cannot list resource "services"/,
+  );
   assert.match(e1.message, /grant it get, list and watch on services/);
 
   const noWatch = await serviceAccountToken("no-watch", [...CORE_READ, { apiGroups: [""], resources: ["services"], verbs: ["get", "list"] }]);
@@ -489,7 +574,10 @@ test("start() errors are one line and say which: unreachable, kubeconfig unreada
   const port = await freePort();
   const e1 = await startError(writeKubeconfig("nowhere", `https://127.0.0.1:${port}`, "x"));
   assert.equal(e1.failure, "unreachable");
-  assert.match(e1.message, new RegExp(`^Kubernetes API server https://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED .*check the server address in kubeconfig `));
+  assert.match(
+    e1.message,
+    new RegExp(`^Kubernetes API server https://127\\.0\\.0\\.1:${port} is unreachable: connect ECONNREFUSED .*check the server address in kubeconfig `),
+  );
 
   const missing = path.join(kube.dir, "does-not-exist.kubeconfig");
   const e2 = await startError(missing);

@@ -19,7 +19,6 @@ const BILL = "outbound|9999||bill-service.default.svc.cluster.local";
 const V2 = "outbound|9999|v2|bill-service.default.svc.cluster.local";
 const NODE = "sidecar~172.7.120.13~front-tomcat-6b8d7c5f4-9zq7w.default~default.svc.cluster.local";
 
-
 const PATHS: Record<string, (ns: string) => string> = {
   Node: () => "/api/v1/nodes",
   Service: (ns) => `/api/v1/namespaces/${ns}/services`,
@@ -53,7 +52,12 @@ async function apply(cluster: KubeCluster, file: string, edit: (o: Record<string
 const ackNames = (r: SotwResponse) => (r.typeUrl === ROUTE ? ["8080", "9999"] : r.typeUrl === ENDPOINT ? [BILL, V2] : []);
 
 /** Read responses (ACKing each) until one of `type` satisfies `want`. */
-async function until(s: TestSotwStream, type: string, want: (r: SotwResponse) => boolean, timeoutMs = 20_000): Promise<{ hit: SotwResponse; seen: SotwResponse[] }> {
+async function until(
+  s: TestSotwStream,
+  type: string,
+  want: (r: SotwResponse) => boolean,
+  timeoutMs = 20_000,
+): Promise<{ hit: SotwResponse; seen: SotwResponse[] }> {
   const seen: SotwResponse[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -64,62 +68,81 @@ async function until(s: TestSotwStream, type: string, want: (r: SotwResponse) =>
   }
 }
 
-test("serve --kubeconfig: API objects become xDS, routes and endpoints follow edits, an API server restart loses nothing", { skip: kubeUnavailable("serve --kubeconfig tests") }, async (t) => {
-  const cluster = await startKube();
-  t.after(() => cluster.stop());
-  for (const f of ["workloads.yaml", "services.yaml", "endpointslices.yaml"]) await apply(cluster, f);
+test(
+  "serve --kubeconfig: API objects become xDS, routes and endpoints follow edits, an API server restart loses nothing",
+  { skip: kubeUnavailable("serve --kubeconfig tests") },
+  async (t) => {
+    const cluster = await startKube();
+    t.after(() => cluster.stop());
+    for (const f of ["workloads.yaml", "services.yaml", "endpointslices.yaml"]) await apply(cluster, f);
 
-  const serve = await startServe(["--kubeconfig", cluster.kubeconfigPath, "--debounce-after", "20ms"]);
-  t.after(() => serve.stop());
-  const ready = await fetch(`http://127.0.0.1:${serve.httpPort}/ready`);
-  assert.equal(ready.status, 200);
+    const serve = await startServe(["--kubeconfig", cluster.kubeconfigPath, "--debounce-after", "20ms"]);
+    t.after(() => serve.stop());
+    const ready = await fetch(`http://127.0.0.1:${serve.httpPort}/ready`);
+    assert.equal(ready.status, 200);
 
-  const s = new TestSotwStream(connect(serve.xdsPort), NODE, { NAMESPACE: "default", LABELS: { app: "front-tomcat" } });
-  t.after(() => s.close());
-  s.send({ typeUrl: CLUSTER });
-  s.send({ typeUrl: LISTENER });
-  s.send({ typeUrl: ROUTE, names: ["8080", "9999"] });
-  s.send({ typeUrl: ENDPOINT, names: [BILL, V2] });
-  const first = await until(s, ROUTE, () => true);
-  const cds = first.seen.find((r) => r.typeUrl === CLUSTER) ?? (await until(s, CLUSTER, () => true)).hit;
-  assert.ok(cds.names.includes(BILL));
+    const s = new TestSotwStream(connect(serve.xdsPort), NODE, { NAMESPACE: "default", LABELS: { app: "front-tomcat" } });
+    t.after(() => s.close());
+    s.send({ typeUrl: CLUSTER });
+    s.send({ typeUrl: LISTENER });
+    s.send({ typeUrl: ROUTE, names: ["8080", "9999"] });
+    s.send({ typeUrl: ENDPOINT, names: [BILL, V2] });
+    const first = await until(s, ROUTE, () => true);
+    const cds = first.seen.find((r) => r.typeUrl === CLUSTER) ?? (await until(s, CLUSTER, () => true)).hit;
+    assert.ok(cds.names.includes(BILL));
 
-  // The 90/10 VirtualService and its DestinationRule, created through the API.
-  await apply(cluster, "destination-rule.yaml");
-  await apply(cluster, "virtual-service.yaml");
-  const weighted = (r: SotwResponse) => JSON.stringify(r.resources).includes('"weight":90');
-  await until(s, ROUTE, weighted);
+    // The 90/10 VirtualService and its DestinationRule, created through the API.
+    await apply(cluster, "destination-rule.yaml");
+    await apply(cluster, "virtual-service.yaml");
+    const weighted = (r: SotwResponse) => JSON.stringify(r.resources).includes('"weight":90');
+    await until(s, ROUTE, weighted);
 
-  // Scale bill-service v2 out: a third endpoint in the slice. Only EDS moves.
-  await s.inbox.drain(300).then((rest) => rest.forEach((r) => s.ack(r, ackNames(r))));
-  await apply(cluster, "endpointslices.yaml", (o) => {
-    if (o.metadata.name === "bill-service-abc12") o.endpoints.push({ addresses: ["172.7.130.99"], conditions: { ready: true }, targetRef: { kind: "Pod", name: "bill-service-v2-7c6d8f9b5d-x2kpl", namespace: "default" } });
-  });
-  const scaled = await until(s, ENDPOINT, (r) => JSON.stringify(r.resources).includes("172.7.130.99"));
-  assert.deepEqual(
-    scaled.seen.map((r) => r.typeUrl).filter((u) => u !== ENDPOINT),
-    [],
-    "an endpoint change pushes EDS only",
-  );
-  assert.deepEqual((await s.inbox.drain(300)).filter((r) => r.typeUrl !== ENDPOINT), []);
+    // Scale bill-service v2 out: a third endpoint in the slice. Only EDS moves.
+    await s.inbox.drain(300).then((rest) => rest.forEach((r) => s.ack(r, ackNames(r))));
+    await apply(cluster, "endpointslices.yaml", (o) => {
+      if (o.metadata.name === "bill-service-abc12")
+        o.endpoints.push({
+          addresses: ["172.7.130.99"],
+          conditions: { ready: true },
+          targetRef: { kind: "Pod", name: "bill-service-v2-7c6d8f9b5d-x2kpl", namespace: "default" },
+        });
+    });
+    const scaled = await until(s, ENDPOINT, (r) => JSON.stringify(r.resources).includes("172.7.130.99"));
+    assert.deepEqual(
+      scaled.seen.map((r) => r.typeUrl).filter((u) => u !== ENDPOINT),
+      [],
+      "an endpoint change pushes EDS only",
+    );
+    assert.deepEqual(
+      (await s.inbox.drain(300)).filter((r) => r.typeUrl !== ENDPOINT),
+      [],
+    );
 
-  // Restart the API server: no push while it is down, config kept, changes after it arrive.
-  await cluster.restartApiServer();
-  const during = await s.inbox.drain(500);
-  assert.deepEqual(during.map((r) => r.typeUrl), [], "nothing is withdrawn during the outage");
-  const dump = (await getJson(serve.httpPort, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`)) as { clusters: { resources: { name: string }[] } };
-  assert.ok(dump.clusters.resources.some((c) => c.name === V2), "config kept across the restart");
-  const svc = await kubeRequest(cluster, "POST", "/api/v1/namespaces/default/services", {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: "after-restart", namespace: "default" },
-    spec: { ports: [{ name: "http", port: 7070 }], selector: { app: "after" } },
-  });
-  assert.equal(svc.status, 201, svc.body);
-  await until(s, CLUSTER, (r) => r.names.includes("outbound|7070||after-restart.default.svc.cluster.local"), 30_000);
+    // Restart the API server: no push while it is down, config kept, changes after it arrive.
+    await cluster.restartApiServer();
+    const during = await s.inbox.drain(500);
+    assert.deepEqual(
+      during.map((r) => r.typeUrl),
+      [],
+      "nothing is withdrawn during the outage",
+    );
+    const dump = (await getJson(serve.httpPort, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`)) as { clusters: { resources: { name: string }[] } };
+    assert.ok(
+      dump.clusters.resources.some((c) => c.name === V2),
+      "config kept across the restart",
+    );
+    const svc = await kubeRequest(cluster, "POST", "/api/v1/namespaces/default/services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "after-restart", namespace: "default" },
+      spec: { ports: [{ name: "http", port: 7070 }], selector: { app: "after" } },
+    });
+    assert.equal(svc.status, 201, svc.body);
+    await until(s, CLUSTER, (r) => r.names.includes("outbound|7070||after-restart.default.svc.cluster.local"), 30_000);
 
-  // Delete the VirtualService: the default route comes back.
-  const del = await kubeRequest(cluster, "DELETE", "/apis/networking.istio.io/v1/namespaces/default/virtualservices/bill-service-route");
-  assert.equal(del.status, 200, del.body);
-  await until(s, ROUTE, (r) => !weighted(r));
-});
+    // Delete the VirtualService: the default route comes back.
+    const del = await kubeRequest(cluster, "DELETE", "/apis/networking.istio.io/v1/namespaces/default/virtualservices/bill-service-route");
+    assert.equal(del.status, 200, del.body);
+    await until(s, ROUTE, (r) => !weighted(r));
+  },
+);

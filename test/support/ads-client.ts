@@ -102,7 +102,11 @@ export class TestSotwStream {
   ) {
     const reqType = messageType("envoy.service.discovery.v3.DiscoveryRequest");
     const resType = messageType("envoy.service.discovery.v3.DiscoveryResponse");
-    this.call = client.makeBidiStreamRequest(path, (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()), (b: Buffer) => b);
+    this.call = client.makeBidiStreamRequest(
+      path,
+      (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()),
+      (b: Buffer) => b,
+    );
     this.call.on("data", (b: Buffer) => {
       const m = resType.decode(b) as unknown as { version_info: string; nonce: string; type_url: string; resources: { type_url: string; value: Uint8Array }[] };
       const resources = m.resources.map((a) => decodeToJson(messageType(messageName(a.type_url)), a.value) as Record<string, unknown>);
@@ -155,7 +159,11 @@ export class TestDeltaStream {
   ) {
     const reqType = messageType("envoy.service.discovery.v3.DeltaDiscoveryRequest");
     const resType = messageType("envoy.service.discovery.v3.DeltaDiscoveryResponse");
-    this.call = client.makeBidiStreamRequest(path, (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()), (b: Buffer) => b);
+    this.call = client.makeBidiStreamRequest(
+      path,
+      (o: object) => Buffer.from(reqType.encode(reqType.fromObject(o)).finish()),
+      (b: Buffer) => b,
+    );
     this.call.on("data", (b: Buffer) => {
       const m = resType.decode(b) as unknown as {
         system_version_info: string;

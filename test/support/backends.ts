@@ -23,7 +23,9 @@ export async function startBackend(name: string): Promise<Backend> {
   server.addService({ Name: def } as grpc.ServiceDefinition, {
     Name: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(name)),
   });
-  const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   return { name, port, stop: () => new Promise((r) => server.tryShutdown(() => r())) };
 }
 
@@ -32,8 +34,14 @@ export async function tally(client: grpc.Client, n: number, metadata?: grpc.Meta
   const counts: Record<string, number> = {};
   const one = () =>
     new Promise<string>((resolve, reject) =>
-      client.makeUnaryRequest(WHO_PATH, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), metadata ?? new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, v) =>
-        e ? reject(e) : resolve(v!.toString()),
+      client.makeUnaryRequest(
+        WHO_PATH,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        metadata ?? new grpc.Metadata(),
+        { deadline: Date.now() + 5000 },
+        (e, v) => (e ? reject(e) : resolve(v!.toString())),
       ),
     );
   for (let i = 0; i < n; i += 50) {

@@ -138,13 +138,19 @@ export function startEnvoy(bin: string, configPath: string, opts: StartOptions =
   const logDir = opts.logDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-envoy-"));
   const logPath = path.join(logDir, `envoy-${adminPort}.log`);
   const args = [
-    "-c", configPath,
-    "--base-id", String(nextBaseId()),
+    "-c",
+    configPath,
+    "--base-id",
+    String(nextBaseId()),
     "--disable-hot-restart",
-    "--concurrency", "1",
-    "--local-address-ip-version", "v4",
-    "-l", "info",
-    "--log-path", logPath,
+    "--concurrency",
+    "1",
+    "--local-address-ip-version",
+    "v4",
+    "-l",
+    "info",
+    "--log-path",
+    logPath,
     ...(opts.args ?? []),
   ];
   const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -254,7 +260,23 @@ export function makeTestCerts(serverName: string, dir = fs.mkdtempSync(path.join
   const leaf = (name: string, cn: string, ext: string): void => {
     fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
     run(["req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
-    run(["x509", "-req", "-in", `${name}.csr`, "-CA", "root-cert.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`]);
+    run([
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "root-cert.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    ]);
   };
   leaf("server", serverName, `subjectAltName=DNS:${serverName}\nextendedKeyUsage=serverAuth\n`);
   leaf("client", "bill-service", "extendedKeyUsage=clientAuth\n");

@@ -31,7 +31,9 @@ export function listener(name: string, port: number, routeName: string): Encoded
               "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
               stat_prefix: name,
               rds: { route_config_name: routeName, config_source: ADS_SOURCE },
-              http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+              http_filters: [
+                { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+              ],
             },
           },
         ],

@@ -10,7 +10,10 @@ export function caseManifests(dir: string): ManifestFile[] {
   const files: ManifestFile[] = [];
   const includes = path.join(dir, "include.txt");
   if (fs.existsSync(includes)) {
-    for (const line of fs.readFileSync(includes, "utf8").split("\n").map((l) => l.trim())) {
+    for (const line of fs
+      .readFileSync(includes, "utf8")
+      .split("\n")
+      .map((l) => l.trim())) {
       if (line === "" || line.startsWith("#")) continue;
       files.push(...collect(path.join(REPO, line)));
     }
@@ -29,4 +32,3 @@ function collect(p: string): ManifestFile[] {
   }
   return /\.(ya?ml|json)$/.test(p) ? [{ file: path.relative(REPO, p), text: fs.readFileSync(p, "utf8") }] : [];
 }
-

@@ -23,7 +23,10 @@ const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "ty
 export function billServiceResources(s: Split): string {
   const routes: object[] = [];
   if (s.jasonToV2) {
-    routes.push({ match: { prefix: "", headers: [{ name: "end-user", exact_match: "jason" }] /* exact_match: older C-core (Debian 1.51) lacks string_match */ }, route: { cluster: "outbound|9999|v2|bill-service" } });
+    routes.push({
+      match: { prefix: "", headers: [{ name: "end-user", exact_match: "jason" }] /* exact_match: older C-core (Debian 1.51) lacks string_match */ },
+      route: { cluster: "outbound|9999|v2|bill-service" },
+    });
   }
   routes.push({
     match: { prefix: "" },
@@ -36,7 +39,13 @@ export function billServiceResources(s: Split): string {
       },
     },
   });
-  const cluster = (name: string, lb_policy = "ROUND_ROBIN") => ({ name, type: "EDS", eds_cluster_config: { eds_config: ADS }, lb_policy, connect_timeout: "1s" });
+  const cluster = (name: string, lb_policy = "ROUND_ROBIN") => ({
+    name,
+    type: "EDS",
+    eds_cluster_config: { eds_config: ADS },
+    lb_policy,
+    connect_timeout: "1s",
+  });
   const cla = (name: string, port: number) => ({
     cluster_name: name,
     endpoints: [

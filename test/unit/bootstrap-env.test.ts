@@ -23,11 +23,17 @@ const resolve = (env: Record<string, string>, argv: string[] = [], files: Record
 };
 
 test("missing identity names every variable and its flag at once", () => {
-  assert.throws(() => resolve({}), (e: unknown) => {
-    assert.ok(e instanceof CliError);
-    assert.equal(e.message, "missing required input: POD_NAME (or --pod-name), POD_NAMESPACE (or --namespace), INSTANCE_IP (or --ip); set the environment variable or pass the flag");
-    return true;
-  });
+  assert.throws(
+    () => resolve({}),
+    (e: unknown) => {
+      assert.ok(e instanceof CliError);
+      assert.equal(
+        e.message,
+        "missing required input: POD_NAME (or --pod-name), POD_NAMESPACE (or --namespace), INSTANCE_IP (or --ip); set the environment variable or pass the flag",
+      );
+      return true;
+    },
+  );
   assert.throws(() => resolve({ ...POD, INSTANCE_IP: "" }), /INSTANCE_IP \(or --ip\)/);
   assert.throws(() => resolve({ ...POD, INSTANCE_IP: "pod.local" }), /INSTANCE_IP \/ --ip must be an IP address/);
 });
@@ -48,9 +54,34 @@ test("environment gives identity; flags win; defaults fill the rest", () => {
   assert.equal(o.zipkin, undefined);
 
   const f = resolve({ ...POD, ISTIO_META_CLUSTER_ID: "east", ISTIO_META_MESH_ID: "m1" }, [
-    "--pod-name", "other", "--namespace", "prod", "--ip", "fd00::7", "--type", "router", "--domain", "prod.svc.corp",
-    "--xds-address", "cp.prod:15010", "--xds-api", "delta", "--admin-port", "19000", "--stats-port", "19090", "--readiness-port", "0",
-    "--zipkin", "zipkin:9411", "--mesh-id", "m2", "--workload-name", "wl", "--initial-fetch-timeout", "1.5s",
+    "--pod-name",
+    "other",
+    "--namespace",
+    "prod",
+    "--ip",
+    "fd00::7",
+    "--type",
+    "router",
+    "--domain",
+    "prod.svc.corp",
+    "--xds-address",
+    "cp.prod:15010",
+    "--xds-api",
+    "delta",
+    "--admin-port",
+    "19000",
+    "--stats-port",
+    "19090",
+    "--readiness-port",
+    "0",
+    "--zipkin",
+    "zipkin:9411",
+    "--mesh-id",
+    "m2",
+    "--workload-name",
+    "wl",
+    "--initial-fetch-timeout",
+    "1.5s",
   ]);
   assert.deepEqual([f.podName, f.namespace, f.instanceIp, f.proxyType, f.dnsDomain], ["other", "prod", "fd00::7", "router", "prod.svc.corp"]);
   assert.deepEqual(f.xds, { address: { host: "cp.prod", port: 15010 }, api: "delta", initialFetchTimeout: "1.5s" });
@@ -77,11 +108,18 @@ test("ISTIO_META_*: prefix stripped, JSON objects and lists parsed, scalars kept
 
 test("labels: ISTIO_META_LABELS < --labels-file (pod-template-hash dropped) < --labels; the app label names the workload", () => {
   const files = { "/etc/istio/pod/labels": 'app="from-file"\npod-template-hash="7c9d"\ntier="web"\nversion="v1"\n' };
-  const o = resolve({ ...POD, ISTIO_META_LABELS: '{"app":"from-meta","team":"pay"}' }, ["--labels-file", "/etc/istio/pod/labels", "--labels", "version=v2"], files);
+  const o = resolve(
+    { ...POD, ISTIO_META_LABELS: '{"app":"from-meta","team":"pay"}' },
+    ["--labels-file", "/etc/istio/pod/labels", "--labels", "version=v2"],
+    files,
+  );
   assert.deepEqual(o.labels, { app: "from-file", team: "pay", tier: "web", version: "v2" });
   assert.equal(o.workloadName, "from-file");
   assert.throws(() => resolve(POD, ["--labels-file", "/nope"]), /--labels-file \/nope: ENOENT/);
-  assert.throws(() => resolve(POD, ["--labels-file", "/bad"], { "/bad": "app=unquoted\n" }), /--labels-file \/bad: line 1 \(app\): expected a double-quoted value/);
+  assert.throws(
+    () => resolve(POD, ["--labels-file", "/bad"], { "/bad": "app=unquoted\n" }),
+    /--labels-file \/bad: line 1 \(app\): expected a double-quoted value/,
+  );
   assert.throws(() => resolve(POD, ["--labels", "novalue"]), /--labels wants k=v pairs/);
 });
 

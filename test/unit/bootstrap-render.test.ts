@@ -82,7 +82,7 @@ test("node: id, service cluster, locality and sorted Istio metadata", () => {
     assert.deepEqual(meta[k], v, k);
   }
   const { serviceAccount: _sa, ...noSa } = base();
-  assert.equal(((renderBootstrap({ ...noSa, extraMetadata: { SERVICE_ACCOUNT: "stale" } }) as J).node.metadata).SERVICE_ACCOUNT, undefined);
+  assert.equal((renderBootstrap({ ...noSa, extraMetadata: { SERVICE_ACCOUNT: "stale" } }) as J).node.metadata.SERVICE_ACCOUNT, undefined);
 });
 
 test("dynamic resources: LDS and CDS over ADS; GRPC or DELTA_GRPC to xds-grpc", () => {
@@ -112,7 +112,10 @@ test("xds-grpc: STATIC for an IP, STRICT_DNS for a name; HTTP/2, 1s connect time
   assert.ok(http.explicit_http_config.http2_protocol_options, "HTTP/2 to the control plane");
   assert.deepEqual(
     ip.circuit_breakers.thresholds.map((t: J) => [t.priority, t.max_connections, t.max_requests]),
-    [["DEFAULT", 100000, 100000], ["HIGH", 100000, 100000]],
+    [
+      ["DEFAULT", 100000, 100000],
+      ["HIGH", 100000, 100000],
+    ],
   );
   assert.equal(ip.transport_socket, undefined);
   const dns = cluster(renderBootstrap({ ...base(), xds: { ...base().xds, address: { host: "mini-pilot.istio-system.svc", port: 15010 } } }), "xds-grpc");
@@ -128,7 +131,9 @@ test("TLS to the control plane: CA, client cert, SNI, SAN match, ALPN h2", () =>
   assert.equal(ctx["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
   assert.equal(ctx.sni, "cp.example");
   assert.deepEqual(ctx.common_tls_context.alpn_protocols, ["h2"]);
-  assert.deepEqual(ctx.common_tls_context.tls_certificates, [{ certificate_chain: { filename: "/certs/cert.pem" }, private_key: { filename: "/certs/key.pem" } }]);
+  assert.deepEqual(ctx.common_tls_context.tls_certificates, [
+    { certificate_chain: { filename: "/certs/cert.pem" }, private_key: { filename: "/certs/key.pem" } },
+  ]);
   assert.deepEqual(ctx.common_tls_context.validation_context, {
     trusted_ca: { filename: "/certs/ca.pem" },
     match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: "cp.example" } }],
@@ -155,7 +160,10 @@ test("stats and readiness listeners forward to the admin API; readiness and zipk
     match: { prefix: "/healthz/ready" },
     route: { cluster: "readiness", prefix_rewrite: "/ready" },
   });
-  assert.deepEqual(hcm(ready).http_filters.map((f: J) => f.name), ["envoy.filters.http.router"]);
+  assert.deepEqual(
+    hcm(ready).http_filters.map((f: J) => f.name),
+    ["envoy.filters.http.router"],
+  );
   assert.equal(b.tracing, undefined);
   assert.equal(cluster(b, "zipkin"), undefined);
 

@@ -62,7 +62,10 @@ const POLICY: RestartPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, stable
 const tick = () => new Promise((r) => setImmediate(r));
 
 test("backoff doubles from the initial delay and stops at the cap", () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 50].map((n) => backoffDelay(n, POLICY)), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 50].map((n) => backoffDelay(n, POLICY)),
+    [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000],
+  );
   assert.equal(exitStatus({ code: 3, signal: null }), 3);
   assert.equal(exitStatus({ code: null, signal: "SIGKILL" }), 137);
   assert.equal(exitStatus({ code: null, signal: "SIGTERM" }), 143);
@@ -73,7 +76,12 @@ test("a crashing Envoy is restarted with growing delays; a clean exit ends the a
   w.onStart = (c) => {
     // The first three crash at once (abort, segfault, config error); the fourth is told to quit.
     const n = w.children.length;
-    const exits: ChildExit[] = [{ code: 1, signal: null }, { code: null, signal: "SIGSEGV" }, { code: 1, signal: null }, { code: 0, signal: null }];
+    const exits: ChildExit[] = [
+      { code: 1, signal: null },
+      { code: null, signal: "SIGSEGV" },
+      { code: 1, signal: null },
+      { code: 0, signal: null },
+    ];
     setImmediate(() => c.exit(exits[n - 1]!));
   };
   const status = await new Supervisor(w.deps, POLICY).run();
@@ -169,16 +177,32 @@ test("maxRestarts gives up with the last status; a binary that cannot start is n
 });
 
 test("Envoy's command line: config, drain, no hot restart, address family, pass-through last", () => {
-  const args = envoyArgs({ configPath: "/etc/istio/proxy/envoy-rev0.json", concurrency: 2, logLevel: "warning", drainTimeS: 45, parentShutdownTimeS: 60, ipVersion: "v6", extra: ["--base-id", "7"] });
+  const args = envoyArgs({
+    configPath: "/etc/istio/proxy/envoy-rev0.json",
+    concurrency: 2,
+    logLevel: "warning",
+    drainTimeS: 45,
+    parentShutdownTimeS: 60,
+    ipVersion: "v6",
+    extra: ["--base-id", "7"],
+  });
   assert.deepEqual(args, [
-    "-c", "/etc/istio/proxy/envoy-rev0.json",
-    "--drain-time-s", "45",
-    "--drain-strategy", "immediate",
-    "--parent-shutdown-time-s", "60",
-    "--local-address-ip-version", "v6",
+    "-c",
+    "/etc/istio/proxy/envoy-rev0.json",
+    "--drain-time-s",
+    "45",
+    "--drain-strategy",
+    "immediate",
+    "--parent-shutdown-time-s",
+    "60",
+    "--local-address-ip-version",
+    "v6",
     "--disable-hot-restart",
-    "--concurrency", "2",
-    "-l", "warning",
-    "--base-id", "7",
+    "--concurrency",
+    "2",
+    "-l",
+    "warning",
+    "--base-id",
+    "7",
   ]);
 });

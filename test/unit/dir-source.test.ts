@@ -44,12 +44,21 @@ test("adds objects from nested multi-document files, and emits only what changed
   write("notes.txt", "not yaml config");
   await source.start();
   source.stop();
-  assert.deepEqual(store.list().map((o) => o.metadata.name).sort(), ["one", "three", "two"]);
+  assert.deepEqual(
+    store
+      .list()
+      .map((o) => o.metadata.name)
+      .sort(),
+    ["one", "three", "two"],
+  );
   const before = changes.length;
   write("a.yaml", svc("one", 80) + "---\n" + svc("two", 9999));
   await source.scan();
   assert.equal(changes.length, before + 1);
-  assert.deepEqual(changes.at(-1)!.updated.map((o) => o.metadata.name), ["two"]);
+  assert.deepEqual(
+    changes.at(-1)!.updated.map((o) => o.metadata.name),
+    ["two"],
+  );
   assert.equal(changes.at(-1)!.added.length + changes.at(-1)!.deleted.length, 0);
 });
 
@@ -61,7 +70,10 @@ test("deleting a file deletes its objects", async () => {
   source.stop();
   fs.rmSync(path.join(dir, "b.yaml"));
   await source.scan();
-  assert.deepEqual(store.list().map((o) => o.metadata.name), ["one"]);
+  assert.deepEqual(
+    store.list().map((o) => o.metadata.name),
+    ["one"],
+  );
 });
 
 test("a file that stops parsing keeps its last good objects and reports file:line; fixing it applies the fix", async () => {
@@ -71,14 +83,24 @@ test("a file that stops parsing keeps its last good objects and reports file:lin
   source.stop();
   write("a.yaml", svc("one", 80) + "---\nkind: Service\nmetadata: {name: [unclosed\n");
   await source.scan();
-  assert.deepEqual(store.list().map((o) => o.metadata.name).sort(), ["one", "two"], "nothing lost");
+  assert.deepEqual(
+    store
+      .list()
+      .map((o) => o.metadata.name)
+      .sort(),
+    ["one", "two"],
+    "nothing lost",
+  );
   const file = path.join(dir, "a.yaml");
   const text = diags.get(file)!.map(formatDiagnostic).join("\n");
   assert.match(text, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:1[0-9]? `));
   assert.match(text, /kept the 2 object\(s\) last read from this file/);
   write("a.yaml", svc("one", 80));
   await source.scan();
-  assert.deepEqual(store.list().map((o) => o.metadata.name), ["one"]);
+  assert.deepEqual(
+    store.list().map((o) => o.metadata.name),
+    ["one"],
+  );
   assert.deepEqual(diags.get(file), []);
 });
 

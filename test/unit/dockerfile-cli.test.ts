@@ -35,8 +35,16 @@ test("Dockerfile: the default command serves the cluster the pod runs in", () =>
 test("Dockerfile: EXPOSE is exactly the ports the default command listens on beyond loopback", () => {
   const parsed = parseFlags(serveSpec, jsonInstruction("CMD").slice(1));
   assert.ok(parsed);
-  const listening = ["xds-address", "http-address"].map((flag) => parseHostPort(String(parsed.flags[flag]), flag)).filter((a) => !isLoopback(a.host)).map((a) => a.port);
-  const exposed = [...runtime.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).map((p) => Number(p.replace(/\/tcp$/, ""))));
+  const listening = ["xds-address", "http-address"]
+    .map((flag) => parseHostPort(String(parsed.flags[flag]), flag))
+    .filter((a) => !isLoopback(a.host))
+    .map((a) => a.port);
+  const exposed = [...runtime.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap((m) =>
+    m[1]!
+      .trim()
+      .split(/\s+/)
+      .map((p) => Number(p.replace(/\/tcp$/, ""))),
+  );
   assert.deepEqual(exposed.sort(), listening.sort());
   assert.match(runtime, /--http-address 0\.0\.0\.0:15014/, "how to reach the debug port is documented");
 });

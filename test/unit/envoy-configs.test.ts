@@ -23,7 +23,10 @@ test("the staleness check notices an edited, a missing and an unknown file", () 
   fs.appendFileSync(path.join(dir, first!), " ");
   fs.rmSync(path.join(dir, second!));
   fs.writeFileSync(path.join(dir, "hand-written.json"), "{}");
-  assert.deepEqual(staleness(dir, wanted), { changed: [first, second].sort((a, b) => [...wanted.keys()].indexOf(a!) - [...wanted.keys()].indexOf(b!)), extra: ["hand-written.json"] });
+  assert.deepEqual(staleness(dir, wanted), {
+    changed: [first, second].sort((a, b) => [...wanted.keys()].indexOf(a!) - [...wanted.keys()].indexOf(b!)),
+    extra: ["hand-written.json"],
+  });
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

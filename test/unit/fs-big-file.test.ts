@@ -14,7 +14,9 @@ import { DirSource } from "../../src/sources/file/dir-source";
 function bigFile(services: number): string {
   const parts: string[] = [];
   for (let i = 0; i < services; i++) {
-    parts.push(`apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-${i}\n  namespace: ns-${i % 50}\n  labels: {app: svc-${i}, team: t${i % 7}}\nspec:\n  selector: {app: svc-${i}}\n  ports:\n    - {name: http, port: 80, targetPort: 8080}\n    - {name: grpc, port: 9090}\n`);
+    parts.push(
+      `apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-${i}\n  namespace: ns-${i % 50}\n  labels: {app: svc-${i}, team: t${i % 7}}\nspec:\n  selector: {app: svc-${i}}\n  ports:\n    - {name: http, port: 80, targetPort: 8080}\n    - {name: grpc, port: 9090}\n`,
+    );
   }
   return parts.join("---\n");
 }
@@ -52,12 +54,22 @@ test("a file whose parse runs out of the worker's memory is an error on that fil
   fs.writeFileSync(file, bigFile(2));
   const store = new ConfigStore();
   let diagnostics: string[] = [];
-  const source = new DirSource({ dirs: [dir], store, pollMs: 0, workerThresholdBytes: 0, workerHeapMb: 8, onDiagnostics: (f, ds) => f === file && (diagnostics = ds.map((d) => d.message)) });
+  const source = new DirSource({
+    dirs: [dir],
+    store,
+    pollMs: 0,
+    workerThresholdBytes: 0,
+    workerHeapMb: 8,
+    onDiagnostics: (f, ds) => f === file && (diagnostics = ds.map((d) => d.message)),
+  });
   t.after(() => source.stop());
   await source.start();
   assert.equal(store.list("Service").length, 2);
   fs.writeFileSync(file, bigFile(20_000));
   await source.scan();
   assert.equal(store.list("Service").length, 2, "the last good objects stay");
-  assert.deepEqual(diagnostics, ["reading this file needs more than the 8 MiB allowed; split it into smaller files", "kept the 2 object(s) last read from this file until it parses again"]);
+  assert.deepEqual(diagnostics, [
+    "reading this file needs more than the 8 MiB allowed; split it into smaller files",
+    "kept the 2 object(s) last read from this file until it parses again",
+  ]);
 });

@@ -20,7 +20,11 @@ function setup() {
   const store = new ConfigStore();
   const diags = new Map<string, Diagnostic[]>();
   const source = new DirSource({ dirs: [dir], store, pollMs: 0, onDiagnostics: (f, d) => diags.set(f, d) });
-  const names = () => store.list().map((o) => o.metadata.name).sort();
+  const names = () =>
+    store
+      .list()
+      .map((o) => o.metadata.name)
+      .sort();
   const all = () => [...diags.values()].flat().map(formatDiagnostic).join("\n");
   return { dir, store, diags, source, names, all };
 }
@@ -59,6 +63,7 @@ test("a subfolder vanishing while it is scanned (ENOENT on scandir) drops its ob
   assert.deepEqual(names(), ["one", "two"]);
   // Remove the folder between the listing of its parent and its own listing.
   // The node:fs module object itself (the `import * as` namespace is a read-only copy).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the mutable CommonJS module object, to inject faults
   const nodeFs = require("node:fs") as typeof fs;
   const realReaddir = nodeFs.readdirSync;
   const sub = path.join(dir, "sub");
@@ -114,7 +119,11 @@ test("permission errors (EACCES) on a folder and a file keep their last objects 
       process.stdout.write(JSON.stringify({ before, after, diagnostics: [...diags.values()].flat().map(formatDiagnostic) }));
     })();
   `;
-  const child = spawnSync(process.execPath, ["-e", `
+  const child = spawnSync(
+    process.execPath,
+    [
+      "-e",
+      `
     const { spawn } = require("node:child_process");
     const fs = require("node:fs");
     const c = spawn(process.execPath, ["-e", ${JSON.stringify(script)}], { uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "inherit"] });
@@ -130,7 +139,10 @@ test("permission errors (EACCES) on a folder and a file keep their last objects 
       fs.rmSync(go);
     }, 10);
     c.on("exit", (code) => { process.stdout.write(out); process.exit(code ?? 1); });
-  `], { encoding: "utf8", timeout: 20000 });
+  `,
+    ],
+    { encoding: "utf8", timeout: 20000 },
+  );
   if (process.getuid?.() !== 0) return t.skip("needs root to switch to uid nobody");
   assert.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout) as { before: string[]; after: string[]; diagnostics: string[] };

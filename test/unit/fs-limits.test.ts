@@ -37,11 +37,24 @@ test("YAML aliases that expand far beyond the document's size are refused with f
   const r = parseManifests(text, "bomb.yaml");
   assert.deepEqual(r.objects, []);
   assert.equal(r.diagnostics.length, 1);
-  assert.match(formatDiagnostic(r.diagnostics[0]!), /^bomb\.yaml:1 YAML aliases expand this 2 KiB document beyond 76 KiB \(more than 10x its size\); write the repeated parts out or use fewer aliases$/);
+  assert.match(
+    formatDiagnostic(r.diagnostics[0]!),
+    /^bomb\.yaml:1 YAML aliases expand this 2 KiB document beyond 76 KiB \(more than 10x its size\); write the repeated parts out or use fewer aliases$/,
+  );
 });
 
 test("ordinary anchors and merge keys stay well inside the expansion limit", () => {
-  const text = ["x-labels: &labels {app: bill, team: payments}", "kind: Pod", "metadata:", "  name: p", "  labels:", "    <<: *labels", "    version: v1", "  annotations: *labels", ""].join("\n");
+  const text = [
+    "x-labels: &labels {app: bill, team: payments}",
+    "kind: Pod",
+    "metadata:",
+    "  name: p",
+    "  labels:",
+    "    <<: *labels",
+    "    version: v1",
+    "  annotations: *labels",
+    "",
+  ].join("\n");
   assert.deepEqual(parseManifests(text, "ok.yaml").diagnostics, []);
 });
 
@@ -76,22 +89,33 @@ test("the folder source refuses a file over the byte or object limit and keeps t
   const file = path.join(dir, "a.yaml");
   fs.writeFileSync(file, svc("one") + "# " + "x".repeat(2000) + "\n");
   await source.scan();
-  assert.deepEqual(store.list().map((o) => o.metadata.name), ["one"]);
+  assert.deepEqual(
+    store.list().map((o) => o.metadata.name),
+    ["one"],
+  );
   assert.deepEqual(diags.get(file)!.map(formatDiagnostic), [
     `${file} file is 0.0 MiB; the limit is 0.0 MiB per file (split it into several files)`,
     `${file} kept the 1 object(s) last read from this file until it parses again`,
   ]);
   fs.writeFileSync(file, [svc("one"), svc("two"), svc("three")].join("---\n"));
   await source.scan();
-  assert.deepEqual(store.list().map((o) => o.metadata.name), ["one"]);
+  assert.deepEqual(
+    store.list().map((o) => o.metadata.name),
+    ["one"],
+  );
   assert.match(diags.get(file)!.map(formatDiagnostic).join("\n"), /more than 2 objects in one file/);
 });
 
 test("validate and translate apply the same byte limit", () => {
   const dir = folder({ "big.yaml": svc("one") + "# " + "x".repeat(17 * 1024 * 1024) + "\n", "ok.yaml": svc("two") });
   const loaded = objectsFromManifests(readManifestPaths([dir]));
-  assert.deepEqual(loaded.objects.map((o) => o.metadata.name), ["two"]);
-  assert.deepEqual(loaded.diagnostics.map(formatDiagnostic), [`${path.join(dir, "big.yaml")} file is 17.0 MiB; the limit is 16.0 MiB per file (split it into several files)`]);
+  assert.deepEqual(
+    loaded.objects.map((o) => o.metadata.name),
+    ["two"],
+  );
+  assert.deepEqual(loaded.diagnostics.map(formatDiagnostic), [
+    `${path.join(dir, "big.yaml")} file is 17.0 MiB; the limit is 16.0 MiB per file (split it into several files)`,
+  ]);
 });
 
 test("a tree past the file cap is read up to it; what lies beyond keeps its objects and the cap is reported", async () => {
@@ -104,7 +128,10 @@ test("a tree past the file cap is read up to it; what lies beyond keeps its obje
   const capped = new DirSource({ dirs: [dir], store, pollMs: 0, limits: { maxFiles: 2 }, onDiagnostics: (f, d) => diags.set(f, d) });
   await capped.start();
   capped.stop();
-  assert.deepEqual(store.list().map((o) => o.metadata.name), ["a", "b", "c"]);
+  assert.deepEqual(
+    store.list().map((o) => o.metadata.name),
+    ["a", "b", "c"],
+  );
   assert.deepEqual(diags.get(dir)!.map(formatDiagnostic), [`${dir} more than 2 manifest files; the rest are not read`]);
 });
 

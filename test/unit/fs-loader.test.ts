@@ -24,7 +24,10 @@ function tree(): string {
   };
   put("b.yaml", svc("b"));
   put("A.YML", svc("upper-ext"));
-  put("a-b.json", JSON.stringify({ apiVersion: "v1", kind: "Service", metadata: { name: "json", namespace: "default" }, spec: { ports: [{ name: "http", port: 80 }] } }));
+  put(
+    "a-b.json",
+    JSON.stringify({ apiVersion: "v1", kind: "Service", metadata: { name: "json", namespace: "default" }, spec: { ports: [{ name: "http", port: 80 }] } }),
+  );
   put("a/x.yaml", svc("nested"));
   put(".hidden.yaml", svc("hidden"));
   put(".git/c.yaml", svc("in-dot-folder"));
@@ -40,10 +43,15 @@ test("folder source, translate and validate read the same files in the same orde
   const source = new DirSource({ dirs: [dir], store, pollMs: 0, onDiagnostics: (f) => seenOrder.push(path.relative(dir, f)) });
   await source.start();
   source.stop();
-  const fromSource = store.list().map((o) => `${path.relative(dir, o.origin!.file!)} ${o.metadata.name}`).sort();
+  const fromSource = store
+    .list()
+    .map((o) => `${path.relative(dir, o.origin!.file!)} ${o.metadata.name}`)
+    .sort();
 
   const files = readManifestDir(dir).map((f) => path.relative(dir, path.resolve(f.file)));
-  const fromTranslate = objectsFromManifests(readManifestDir(dir)).objects.map((o) => `${path.relative(dir, path.resolve(o.origin!.file!))} ${o.metadata.name}`);
+  const fromTranslate = objectsFromManifests(readManifestDir(dir)).objects.map(
+    (o) => `${path.relative(dir, path.resolve(o.origin!.file!))} ${o.metadata.name}`,
+  );
   const fromValidate = validateFiles([dir]).objects.map((o) => `${path.relative(dir, o.origin!.file!)} ${o.metadata.name}`);
 
   const expectedFiles = ["A.YML", "a/x.yaml", "a-b.json", "b.yaml", "z-link.yaml"];
@@ -57,7 +65,10 @@ test("folder source, translate and validate read the same files in the same orde
 
 test("validate -f - reads standard input", () => {
   const cli = path.join(__dirname, "..", "..", "src", "cli", "main.js");
-  const r = spawnSync(process.execPath, [cli, "validate", "-f", "-"], { input: svc("from-stdin") + "---\nkind: Service\nmetadata: {name: [x\n", encoding: "utf8" });
+  const r = spawnSync(process.execPath, [cli, "validate", "-f", "-"], {
+    input: svc("from-stdin") + "---\nkind: Service\nmetadata: {name: [x\n",
+    encoding: "utf8",
+  });
   assert.match(r.stdout, /^<stdin>:9 invalid YAML: Flow sequence/m);
   assert.match(r.stdout, /1 objects, 1 errors/);
 });

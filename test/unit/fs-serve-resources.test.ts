@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { startServe } from "../support/serve-process";
 import { loadResourcesFile } from "../../src/sources/resources-file";
 
-const clusters = (timeout: string) => `clusters:\n  - name: a\n    type: EDS\n    eds_cluster_config: {eds_config: {ads: {}}}\n    connect_timeout: ${timeout}\n`;
+const clusters = (timeout: string) =>
+  `clusters:\n  - name: a\n    type: EDS\n    eds_cluster_config: {eds_config: {ads: {}}}\n    connect_timeout: ${timeout}\n`;
 
 test("loadResourcesFile: a missing file is an error result, not an exception", () => {
   const r = loadResourcesFile("/nonexistent/mini-pilot/r.yaml");

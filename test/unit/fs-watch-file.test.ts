@@ -18,6 +18,7 @@ test("a rename-save reloads; an error on the watcher is survived and the watch c
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-watchfile-"));
   const file = path.join(dir, "resources.yaml");
   fs.writeFileSync(file, "a");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the mutable CommonJS module object, to inject faults
   const nodeFs = require("node:fs") as typeof fs;
   const watchers: fs.FSWatcher[] = [];
   const realWatch = nodeFs.watch;

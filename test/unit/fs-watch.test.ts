@@ -14,7 +14,8 @@ import { ConfigStore } from "../../src/store";
 import { DirSource } from "../../src/sources/file/dir-source";
 import { Diagnostic, formatDiagnostic } from "../../src/model/types";
 
-const svc = (name: string, port = 80) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec:\n  ports: [{name: http, port: ${port}}]\n`;
+const svc = (name: string, port = 80) =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec:\n  ports: [{name: http, port: ${port}}]\n`;
 
 function setup(t: { after(fn: () => void): void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-fswatch-"));
@@ -22,8 +23,13 @@ function setup(t: { after(fn: () => void): void }) {
   const diags = new Map<string, Diagnostic[]>();
   const source = new DirSource({ dirs: [dir], store, pollMs: 0, onDiagnostics: (f, d) => diags.set(f, d) });
   t.after(() => source.stop());
-  const names = () => store.list().map((o) => o.metadata.name).sort();
-  const port = (name: string) => (store.list("Service").find((o) => o.metadata.name === name)?.spec as { ports: { port: number }[] } | undefined)?.ports[0]?.port;
+  const names = () =>
+    store
+      .list()
+      .map((o) => o.metadata.name)
+      .sort();
+  const port = (name: string) =>
+    (store.list("Service").find((o) => o.metadata.name === name)?.spec as { ports: { port: number }[] } | undefined)?.ports[0]?.port;
   const all = () => [...diags.values()].flat().map(formatDiagnostic).join("\n");
   return { dir, store, source, names, port, all };
 }

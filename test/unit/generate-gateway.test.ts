@@ -27,7 +27,10 @@ const INGRESS = router({ istio: "ingressgateway" });
 function mesh(yaml: string): Mesh {
   assert.ok(parseAllDocuments(yaml).every((d) => d.errors.length === 0));
   const loaded = objectsFromManifests([{ file: "test.yaml", text: yaml }]);
-  assert.deepEqual(loaded.diagnostics.filter((d) => d.severity === "error"), []);
+  assert.deepEqual(
+    loaded.diagnostics.filter((d) => d.severity === "error"),
+    [],
+  );
   return buildMesh(loaded.objects).mesh;
 }
 

@@ -56,7 +56,11 @@ function caseFiles(dir: string): ManifestFile[] {
   };
   const include = path.join(dir, "include.txt");
   if (fs.existsSync(include)) {
-    for (const line of fs.readFileSync(include, "utf8").split("\n").map((l) => l.trim())) if (line && !line.startsWith("#")) walk(path.join(REPO, line));
+    for (const line of fs
+      .readFileSync(include, "utf8")
+      .split("\n")
+      .map((l) => l.trim()))
+      if (line && !line.startsWith("#")) walk(path.join(REPO, line));
   }
   if (fs.existsSync(path.join(dir, "input.yaml"))) walk(path.join(dir, "input.yaml"));
   return files;

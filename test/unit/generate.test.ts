@@ -30,7 +30,12 @@ function objects(): MeshObject[] {
       kind: "EndpointSlice",
       apiVersion: "discovery.k8s.io/v1",
       metadata: { name: "api-1", namespace: "default" },
-      spec: { addressType: "IPv4", serviceName: "api", ports: [{ name: "http", port: 8080 }], endpoints: [{ addresses: ["10.0.0.2"] }, { addresses: ["10.0.0.1"] }] },
+      spec: {
+        addressType: "IPv4",
+        serviceName: "api",
+        ports: [{ name: "http", port: 8080 }],
+        endpoints: [{ addresses: ["10.0.0.2"] }, { addresses: ["10.0.0.1"] }],
+      },
     },
     {
       kind: "DestinationRule",
@@ -59,7 +64,9 @@ test("generation is deterministic whatever the input order", () => {
 
 test("a route to an undefined subset keeps the subset cluster name (as Istio) while no such cluster is sent", () => {
   const out = generate(buildMesh(objects()).mesh, SLEEP);
-  const route80 = out.routes.find((r) => (r as { name: string }).name === "80") as { virtual_hosts: { name: string; routes: { route?: { cluster?: string } }[] }[] };
+  const route80 = out.routes.find((r) => (r as { name: string }).name === "80") as {
+    virtual_hosts: { name: string; routes: { route?: { cluster?: string } }[] }[];
+  };
   const apiHost = route80.virtual_hosts.find((v) => v.name === "api.default.svc.cluster.local:80")!;
   const target = outboundClusterName(80, "v7", "api.default.svc.cluster.local");
   assert.equal(apiHost.routes[0]!.route!.cluster, target);
@@ -75,7 +82,10 @@ test("generateEndpoints gives the same assignments as generate, optionally only 
   const only = generateEndpoints(mesh, SLEEP, [wanted, "outbound|80||nope.default.svc.cluster.local"]);
   assert.deepEqual(names(only, "cluster_name"), [wanted]);
   const lb = (only[0] as { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { address: string } } } }[] }[] }).endpoints[0]!.lb_endpoints;
-  assert.deepEqual(lb.map((e) => e.endpoint.address.socket_address.address), ["10.0.0.1", "10.0.0.2"]);
+  assert.deepEqual(
+    lb.map((e) => e.endpoint.address.socket_address.address),
+    ["10.0.0.1", "10.0.0.2"],
+  );
 });
 
 test("routers with no Gateway get the outbound clusters (and BlackHoleCluster) but no listeners", () => {
@@ -111,7 +121,12 @@ test("retries: unset is Istio's default, attempts 0 disables, numeric retryOn to
 });
 
 test("cluster names round-trip", () => {
-  assert.deepEqual(parseClusterName("outbound|9999|v2|bill-service.default.svc.cluster.local"), { direction: "outbound", port: 9999, subset: "v2", host: "bill-service.default.svc.cluster.local" });
+  assert.deepEqual(parseClusterName("outbound|9999|v2|bill-service.default.svc.cluster.local"), {
+    direction: "outbound",
+    port: 9999,
+    subset: "v2",
+    host: "bill-service.default.svc.cluster.local",
+  });
   assert.deepEqual(parseClusterName("inbound|8080||"), { direction: "inbound", port: 8080, subset: "", host: "" });
   assert.equal(parseClusterName("PassthroughCluster"), undefined);
 });

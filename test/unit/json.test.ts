@@ -22,7 +22,13 @@ test("durations parse and format in proto3 JSON form", () => {
 });
 
 test("wrapper types are plain values in both directions (weight: 80 reaches the wire as 80)", () => {
-  const json = { clusters: [{ name: "a", weight: 80 }, { name: "b", weight: 20 }], total_weight: 100 };
+  const json = {
+    clusters: [
+      { name: "a", weight: 80 },
+      { name: "b", weight: 20 },
+    ],
+    total_weight: 100,
+  };
   const t = messageType("envoy.config.route.v3.WeightedCluster");
   const wire = fromJson(t, json) as { clusters: { weight: { value: number } }[] };
   assert.equal(wire.clusters[0]!.weight.value, 80);
@@ -63,7 +69,8 @@ test("unknown keys are refused with the field path instead of silently dropped",
   const bad = { name: "l", filter_chains: [{ filters: [{ name: "f", typo_config: {} }] }] };
   assert.throws(
     () => encodeResource(LISTENER, bad),
-    (e: unknown) => e instanceof ProtoJsonError && e.message === 'filter_chains[0].filters[0].typo_config: unknown field "typo_config" in envoy.config.listener.v3.Filter',
+    (e: unknown) =>
+      e instanceof ProtoJsonError && e.message === 'filter_chains[0].filters[0].typo_config: unknown field "typo_config" in envoy.config.listener.v3.Filter',
   );
   assert.throws(() => encodeResource(CLUSTER, { name: "c", lb_policy: "NOPE" }), /lb_policy: expected one of ROUND_ROBIN/);
   assert.throws(() => encodeResource(CLUSTER, { name: "c", connect_timeout: 5 }), /connect_timeout: expected a duration/);

@@ -44,7 +44,9 @@ test("lint: a type-only import cycle is an error", async () => {
     const eslint = new ESLint({
       cwd: dir,
       overrideConfigFile: true,
-      overrideConfig: [{ files: ["**/*.ts"], languageOptions: { parser: tseslint.parser as never }, plugins: { local }, rules: { "local/no-import-cycle": "error" } }],
+      overrideConfig: [
+        { files: ["**/*.ts"], languageOptions: { parser: tseslint.parser as never }, plugins: { local }, rules: { "local/no-import-cycle": "error" } },
+      ],
     });
     const results = await eslint.lintFiles(["*.ts"]);
     const byFile = Object.fromEntries(results.map((r) => [path.basename(r.filePath), r.messages.map((m) => m.message)]));

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseManifests } from "../../src/model/parse";
 
-const lines = (r: ReturnType<typeof parseManifests>) => r.objects.map((o) => `${o.origin.file}:${o.origin.line} ${String(o.raw.kind)}/${String((o.raw.metadata as { name?: string } | undefined)?.name)}`);
+const lines = (r: ReturnType<typeof parseManifests>) =>
+  r.objects.map((o) => `${o.origin.file}:${o.origin.line} ${String(o.raw.kind)}/${String((o.raw.metadata as { name?: string } | undefined)?.name)}`);
 
 test("multi-document YAML: each object starts on its first content line; empty documents are skipped", () => {
   const text = [

@@ -68,7 +68,14 @@ test("oneof required: a route without an action, with the path down to it", () =
   const rc = {
     name: "80",
     virtual_hosts: [
-      { name: "a:80", domains: ["a"], routes: [{ match: { prefix: "/" }, route: { cluster: "c" } }, { name: "broken", match: { prefix: "/x" } }] },
+      {
+        name: "a:80",
+        domains: ["a"],
+        routes: [
+          { match: { prefix: "/" }, route: { cluster: "c" } },
+          { name: "broken", match: { prefix: "/x" } },
+        ],
+      },
     ],
   };
   const errs = check("envoy.config.route.v3.RouteConfiguration", rc);
@@ -163,7 +170,9 @@ test("uint32 and double ranges, also through wrapper types and on 64-bit Longs",
 test("repeated unique, max_items and per-item rules; string pattern (RE2) and in", () => {
   const irp = "envoy.config.route.v3.InternalRedirectPolicy";
   assert.deepEqual(check(irp, { response_headers_to_copy: ["x-a", "x-b", "x-a"] }), ["response_headers_to_copy: repeated value must contain unique items"]);
-  assert.deepEqual(check(irp, { response_headers_to_copy: ["x-a", "x\rb"] }), ['response_headers_to_copy[1]: value must not contain NUL, CR or LF, got "x\\rb"']);
+  assert.deepEqual(check(irp, { response_headers_to_copy: ["x-a", "x\rb"] }), [
+    'response_headers_to_copy[1]: value must not contain NUL, CR or LF, got "x\\rb"',
+  ]);
   const hhc = "envoy.config.core.v3.HealthCheck.HttpHealthCheck";
   const many = Array.from({ length: 1001 }, (_v, i) => ({ header: { key: `h${i}`, value: "v" } }));
   assert.deepEqual(check(hhc, { path: "/", request_headers_to_add: many }), ["request_headers_to_add: value must contain no more than 1000 item(s)"]);
@@ -218,7 +227,7 @@ test("generic numeric/string rules, exclusive ranges, proto3 optional, recursion
     "b: value must be in list [1, 2, 3]",
     "c: value must not be in list [5]",
     "d: value must be greater than 10 or less than 5",
-    'e: value length must be at most 4 characters',
+    "e: value length must be at most 4 characters",
     'e: value does not have prefix "x-"',
     "f: value must contain no more than 1 item(s)",
     "g: value must equal 7",

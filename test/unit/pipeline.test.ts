@@ -101,7 +101,11 @@ function harness(): Harness {
     onPush: (r) => pushes.push(r),
     log: { info: quiet, warn: quiet, error: (o) => errors.push(o) },
   });
-  const node = { id: "sidecar~10.244.1.30~sleep-1.default~default.svc.cluster.local", cluster: "sleep", metadata: { NAMESPACE: "default", LABELS: { app: "sleep" } } };
+  const node = {
+    id: "sidecar~10.244.1.30~sleep-1.default~default.svc.cluster.local",
+    cluster: "sleep",
+    metadata: { NAMESPACE: "default", LABELS: { app: "sleep" } },
+  };
   const r = pipeline.cache.resolve(node);
   assert.ok(r.ok);
   // The first watcher makes the pipeline build the group (the cache may hand it that snapshot twice).
@@ -230,7 +234,11 @@ spec:
 test("groups that answer generation's questions alike share one generation", () => {
   const h = harness();
   const watch = (pod: string, labels: Record<string, string>) => {
-    const r = h.pipeline.cache.resolve({ id: `sidecar~10.244.3.1~${pod}.default~default.svc.cluster.local`, cluster: "", metadata: { NAMESPACE: "default", LABELS: labels } });
+    const r = h.pipeline.cache.resolve({
+      id: `sidecar~10.244.3.1~${pod}.default~default.svc.cluster.local`,
+      cluster: "",
+      metadata: { NAMESPACE: "default", LABELS: labels },
+    });
     assert.ok(r.ok);
     const got: Snapshot[] = [];
     h.pipeline.cache.watch(r.group, (s) => got.push(s));

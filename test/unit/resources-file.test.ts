@@ -20,7 +20,10 @@ endpoints:
 test("a valid file loads every group, wrappers like load_balancing_weight included", () => {
   const r = loadResourcesText(good, "r.yaml");
   assert.ok(r.ok);
-  assert.deepEqual(r.resources.map((x) => `${x.typeUrl.split(".").pop()}:${x.name}`), ["Cluster:a", "ClusterLoadAssignment:a"]);
+  assert.deepEqual(
+    r.resources.map((x) => `${x.typeUrl.split(".").pop()}:${x.name}`),
+    ["Cluster:a", "ClusterLoadAssignment:a"],
+  );
 });
 
 test("YAML that does not parse: file:line and the parser's reason", () => {

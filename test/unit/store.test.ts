@@ -31,8 +31,14 @@ test("apply adds, updates and reports net changes sorted by key", () => {
   assert.equal((s.get("Service/default/a") as Service).spec.ports[0]?.port, 81);
   // Two writes of one key in a batch: the net effect is one update.
   assert.deepEqual(names(s.apply([svc("b", 90), svc("b", 91)])), { added: [], updated: ["b"], deleted: [] });
-  assert.deepEqual(s.list().map((o) => `${o.kind}/${o.metadata.name}`), ["Pod/p", "Service/a", "Service/b"]);
-  assert.deepEqual(s.list("Pod").map((o) => o.metadata.name), ["p"]);
+  assert.deepEqual(
+    s.list().map((o) => `${o.kind}/${o.metadata.name}`),
+    ["Pod/p", "Service/a", "Service/b"],
+  );
+  assert.deepEqual(
+    s.list("Pod").map((o) => o.metadata.name),
+    ["p"],
+  );
 });
 
 test("writing an equal object is a no-op, whatever its origin, resourceVersion or key order", () => {
@@ -92,8 +98,5 @@ test("subscribers get every non-empty change set until they unsubscribe", () => 
   s.delete(["Service/default/a"]);
   off();
   s.apply([svc("b")]);
-  assert.deepEqual(seen, [
-    JSON.stringify({ added: ["a"], updated: [], deleted: [] }),
-    JSON.stringify({ added: [], updated: [], deleted: ["a"] }),
-  ]);
+  assert.deepEqual(seen, [JSON.stringify({ added: ["a"], updated: [], deleted: [] }), JSON.stringify({ added: [], updated: [], deleted: ["a"] })]);
 });

@@ -21,7 +21,8 @@ async function capture(argv: string[]): Promise<{ code: number; out: string }> {
 }
 
 const SERVICE = "apiVersion: v1\nkind: Service\nmetadata:\n  name: bill-service\nspec:\n  selector: {app: bill}\n  ports:\n  - {name: http, port: 9999}\n";
-const DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: bill-service\nspec:\n  host: bill-service\n  subsets:\n  - {name: v1, labels: {version: v1}}\n";
+const DR =
+  "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: bill-service\nspec:\n  host: bill-service\n  subsets:\n  - {name: v1, labels: {version: v1}}\n";
 
 function tree(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), "mp-validate-"));
@@ -68,16 +69,23 @@ test("errors are listed by file then line; a broken document does not hide the o
 });
 
 test("validateFiles returns the accepted objects, keeps the last of duplicates, and adds cross-object checks", () => {
-  const vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [bill-service]\n  http:\n  - route:\n    - destination: {host: bill-service, subset: v9}\n";
+  const vs =
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [bill-service]\n  http:\n  - route:\n    - destination: {host: bill-service, subset: v9}\n";
   const root = tree({ "1.yaml": SERVICE, "2.yaml": `${SERVICE}---\n${DR}---\n${vs}` });
   try {
     const r = validateFiles([root]);
-    assert.deepEqual(r.objects.map((o) => `${o.kind}@${o.origin?.file?.slice(root.length + 1)}:${o.origin?.line}`), ["Service@2.yaml:1", "DestinationRule@2.yaml:10", "VirtualService@2.yaml:19"]);
+    assert.deepEqual(
+      r.objects.map((o) => `${o.kind}@${o.origin?.file?.slice(root.length + 1)}:${o.origin?.line}`),
+      ["Service@2.yaml:1", "DestinationRule@2.yaml:10", "VirtualService@2.yaml:19"],
+    );
     assert.equal(r.read, 4);
     const messages = r.diagnostics.map((d) => `${d.severity} ${d.kind} ${d.message}`);
     assert.equal(messages[0], `warning Service also defined at ${join(root, "1.yaml")}:1; the later definition wins`);
     // The mesh model (another module) reports the unknown subset; this only checks it is consulted.
-    assert.ok(messages.slice(1).some((m) => m.startsWith("warning VirtualService") && m.includes("v9")), messages.join("\n"));
+    assert.ok(
+      messages.slice(1).some((m) => m.startsWith("warning VirtualService") && m.includes("v9")),
+      messages.join("\n"),
+    );
   } finally {
     rmSync(root, { recursive: true });
   }

@@ -106,7 +106,13 @@ test("the bill-service scenario validates clean", () => {
   assert.deepEqual(diagnostics, []);
   assert.deepEqual(
     objects.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}@${o.origin?.line}`),
-    ["Service/default/bill-service@2", "Pod/default/bill-service-v1@14", "Pod/default/bill-service-v2@31", "DestinationRule/default/bill-service@42", "VirtualService/default/bill-service@54"],
+    [
+      "Service/default/bill-service@2",
+      "Pod/default/bill-service-v1@14",
+      "Pod/default/bill-service-v2@31",
+      "DestinationRule/default/bill-service@42",
+      "VirtualService/default/bill-service@54",
+    ],
   );
 });
 
@@ -126,7 +132,10 @@ test("objects are narrowed to the typed shapes", () => {
   assert.equal((objects[2] as Pod).spec.ready, false);
   const vs = objects[4] as VirtualService;
   assert.deepEqual(vs.spec.http?.[0]?.match, [{ headers: { "end-user": { exact: "jason" } } }]);
-  assert.deepEqual(vs.spec.http?.[1]?.route?.map((r) => r.weight), [90, 10]);
+  assert.deepEqual(
+    vs.spec.http?.[1]?.route?.map((r) => r.weight),
+    [90, 10],
+  );
 });
 
 test("namespace defaults: default for namespaced kinds, empty for cluster-scoped ones", () => {
@@ -141,31 +150,114 @@ test("namespace defaults: default for namespaced kinds, empty for cluster-scoped
 
 test("a diagnostic names the object, the field and where it came from", () => {
   const r = validateObject(
-    { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "r", namespace: "shop" }, spec: { hosts: ["b"], http: [{ route: [{ destination: { host: "b" }, weight: -1 }] }] } },
+    {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "r", namespace: "shop" },
+      spec: { hosts: ["b"], http: [{ route: [{ destination: { host: "b" }, weight: -1 }] }] },
+    },
     { file: "shop/routes.yaml", line: 12 },
   );
   assert.equal(r.ok, false);
   assert.deepEqual(!r.ok && r.diagnostics, [
-    { severity: "error", kind: "VirtualService", namespace: "shop", name: "r", field: "spec.http[0].route[0].weight", message: "weight -1 < 0", origin: { file: "shop/routes.yaml", line: 12 } },
+    {
+      severity: "error",
+      kind: "VirtualService",
+      namespace: "shop",
+      name: "r",
+      field: "spec.http[0].route[0].weight",
+      message: "weight -1 < 0",
+      origin: { file: "shop/routes.yaml", line: 12 },
+    },
   ]);
 });
 
 test("other valid shapes: gateway-bound wildcard, TLS routes, ServiceEntry, HTTPS gateway, rich DestinationRule", () => {
   const ok = (raw: Record<string, unknown>): void => assert.deepEqual(fields(raw), [], JSON.stringify(raw));
   const istio = (kind: string, spec: Record<string, unknown>) => ({ apiVersion: "networking.istio.io/v1", kind, metadata: { name: "x" }, spec });
-  ok(istio("VirtualService", { hosts: ["*"], gateways: ["istio-system/ingress"], http: [{ match: [{ uri: { prefix: "" } }], redirect: { uri: "/", redirectCode: 308 } }] }));
-  ok(istio("VirtualService", { hosts: ["*.example.com"], tls: [{ match: [{ sniHosts: ["a.example.com"], port: 443 }], route: [{ destination: { host: "a.example.com" } }] }] }));
+  ok(
+    istio("VirtualService", {
+      hosts: ["*"],
+      gateways: ["istio-system/ingress"],
+      http: [{ match: [{ uri: { prefix: "" } }], redirect: { uri: "/", redirectCode: 308 } }],
+    }),
+  );
+  ok(
+    istio("VirtualService", {
+      hosts: ["*.example.com"],
+      tls: [{ match: [{ sniHosts: ["a.example.com"], port: 443 }], route: [{ destination: { host: "a.example.com" } }] }],
+    }),
+  );
   ok(istio("VirtualService", { http: [{ route: [{ destination: { host: "reviews" } }] }] })); // a delegate
-  ok(istio("VirtualService", { hosts: ["b"], http: [{ match: [{ uri: { regex: "^/api/v[0-9]+/.*$" }, withoutHeaders: { "x-debug": { regex: "*" } } }], route: [{ destination: { host: "b" } }], timeout: "1.5s", retries: { attempts: 3, perTryTimeout: "500ms", retryOn: "5xx,503,connect-failure" }, fault: { delay: { fixedDelay: "1m", percentage: { value: 0.5 } } }, corsPolicy: { allowOrigins: [{ exact: "https://a.example.com" }], allowMethods: ["GET", "POST"], maxAge: "24h" } }] }));
-  ok(istio("ServiceEntry", { hosts: ["api.example.com"], ports: [{ number: 443, name: "https", protocol: "TLS" }], location: "MESH_EXTERNAL", resolution: "DNS" }));
-  ok(istio("ServiceEntry", { hosts: ["db.internal"], addresses: ["10.1.0.0/16"], ports: [{ number: 5432, name: "pg", protocol: "TCP" }], resolution: "STATIC", endpoints: [{ address: "10.1.0.5", ports: { pg: 6432 }, labels: { version: "v1" } }] }));
-  ok(istio("Gateway", { selector: { istio: "ingressgateway" }, servers: [{ hosts: ["shop/*.example.com"], port: { number: 443, name: "https", protocol: "HTTPS" }, tls: { mode: "SIMPLE", serverCertificate: "/etc/certs/c.pem", privateKey: "/etc/certs/k.pem" } }, { hosts: ["*"], port: { number: 80, name: "http", protocol: "HTTP" }, tls: { httpsRedirect: true } }] }));
-  ok(istio("DestinationRule", { host: "*.example.com", trafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name: "sid", ttl: "0s" }, maglev: { tableSize: 65537 } } }, connectionPool: { tcp: { maxConnections: 100, connectTimeout: "250ms", idleTimeout: "0s" }, http: { http1MaxPendingRequests: 10, maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 100 }, tls: { mode: "MUTUAL", clientCertificate: "/c.pem", privateKey: "/k.pem" }, portLevelSettings: [{ port: { number: 9999 }, loadBalancer: { simple: "ROUND_ROBIN" } }] } }));
+  ok(
+    istio("VirtualService", {
+      hosts: ["b"],
+      http: [
+        {
+          match: [{ uri: { regex: "^/api/v[0-9]+/.*$" }, withoutHeaders: { "x-debug": { regex: "*" } } }],
+          route: [{ destination: { host: "b" } }],
+          timeout: "1.5s",
+          retries: { attempts: 3, perTryTimeout: "500ms", retryOn: "5xx,503,connect-failure" },
+          fault: { delay: { fixedDelay: "1m", percentage: { value: 0.5 } } },
+          corsPolicy: { allowOrigins: [{ exact: "https://a.example.com" }], allowMethods: ["GET", "POST"], maxAge: "24h" },
+        },
+      ],
+    }),
+  );
+  ok(
+    istio("ServiceEntry", {
+      hosts: ["api.example.com"],
+      ports: [{ number: 443, name: "https", protocol: "TLS" }],
+      location: "MESH_EXTERNAL",
+      resolution: "DNS",
+    }),
+  );
+  ok(
+    istio("ServiceEntry", {
+      hosts: ["db.internal"],
+      addresses: ["10.1.0.0/16"],
+      ports: [{ number: 5432, name: "pg", protocol: "TCP" }],
+      resolution: "STATIC",
+      endpoints: [{ address: "10.1.0.5", ports: { pg: 6432 }, labels: { version: "v1" } }],
+    }),
+  );
+  ok(
+    istio("Gateway", {
+      selector: { istio: "ingressgateway" },
+      servers: [
+        {
+          hosts: ["shop/*.example.com"],
+          port: { number: 443, name: "https", protocol: "HTTPS" },
+          tls: { mode: "SIMPLE", serverCertificate: "/etc/certs/c.pem", privateKey: "/etc/certs/k.pem" },
+        },
+        { hosts: ["*"], port: { number: 80, name: "http", protocol: "HTTP" }, tls: { httpsRedirect: true } },
+      ],
+    }),
+  );
+  ok(
+    istio("DestinationRule", {
+      host: "*.example.com",
+      trafficPolicy: {
+        loadBalancer: { consistentHash: { httpCookie: { name: "sid", ttl: "0s" }, maglev: { tableSize: 65537 } } },
+        connectionPool: { tcp: { maxConnections: 100, connectTimeout: "250ms", idleTimeout: "0s" }, http: { http1MaxPendingRequests: 10, maxRetries: 3 } },
+        outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s", maxEjectionPercent: 100 },
+        tls: { mode: "MUTUAL", clientCertificate: "/c.pem", privateKey: "/k.pem" },
+        portLevelSettings: [{ port: { number: 9999 }, loadBalancer: { simple: "ROUND_ROBIN" } }],
+      },
+    }),
+  );
 });
 
 test("warnings ride along with an accepted object", () => {
   const vs = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "r" } };
-  const spec = { hosts: ["b"], http: [{ route: [{ destination: { host: "b" } }], mirrors: [] }, { match: [{ uri: { prefix: "/x" } }], route: [{ destination: { host: "b" } }] }], colour: "blue" };
+  const spec = {
+    hosts: ["b"],
+    http: [
+      { route: [{ destination: { host: "b" } }], mirrors: [] },
+      { match: [{ uri: { prefix: "/x" } }], route: [{ destination: { host: "b" } }] },
+    ],
+    colour: "blue",
+  };
   const r = validateObject({ ...vs, spec }, { file: "t.yaml", line: 3 });
   assert.equal(r.ok, true);
   assert.deepEqual(fields({ ...vs, spec }), [
@@ -176,14 +268,21 @@ test("warnings ride along with an accepted object", () => {
 });
 
 test("proto field names in snake_case are accepted", () => {
-  const raw = { apiVersion: "networking.istio.io/v1", kind: "DestinationRule", metadata: { name: "d" }, spec: { host: "b", traffic_policy: { outlier_detection: { max_ejection_percent: 50 } } } };
+  const raw = {
+    apiVersion: "networking.istio.io/v1",
+    kind: "DestinationRule",
+    metadata: { name: "d" },
+    spec: { host: "b", traffic_policy: { outlier_detection: { max_ejection_percent: 50 } } },
+  };
   const r = validateObject(raw, {});
   assert.ok(r.ok);
   assert.deepEqual(r.object.spec, { host: "b", trafficPolicy: { outlierDetection: { maxEjectionPercent: 50 } } });
 });
 
 test("kinds mini-pilot does not read, and slices without a service, are skipped with a warning", () => {
-  assert.deepEqual(fields({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "bill" } }), ["warning kind: apps/v1 Deployment is not read by mini-pilot; ignored"]);
+  assert.deepEqual(fields({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "bill" } }), [
+    "warning kind: apps/v1 Deployment is not read by mini-pilot; ignored",
+  ]);
   const slice = { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: "s" }, addressType: "IPv4", endpoints: [] };
   const r = validateObject(slice, {});
   assert.equal(r.ok, false);

@@ -42,7 +42,11 @@ function proxy(kind: string, ns: string, labels: Record<string, string>, i: numb
 function proxies(): ProxyView[] {
   const out: ProxyView[] = [];
   let i = 0;
-  for (const [kind, extra] of [["sidecar", {}], ["router", {}], ["sidecar", { GENERATOR: "grpc" }]] as const) {
+  for (const [kind, extra] of [
+    ["sidecar", {}],
+    ["router", {}],
+    ["sidecar", { GENERATOR: "grpc" }],
+  ] as const) {
     for (const ns of ["default", "istio-system", "prod"]) {
       for (const labels of LABEL_SETS) out.push(proxy(kind, ns, labels, ++i, extra));
     }
@@ -50,7 +54,10 @@ function proxies(): ProxyView[] {
   return out;
 }
 
-const cases = fs.readdirSync(GOLDEN_DIR).filter((n) => fs.existsSync(path.join(GOLDEN_DIR, n, "proxy.yaml"))).sort();
+const cases = fs
+  .readdirSync(GOLDEN_DIR)
+  .filter((n) => fs.existsSync(path.join(GOLDEN_DIR, n, "proxy.yaml")))
+  .sort();
 
 function meshOf(name: string): Mesh {
   return buildMesh(objectsFromManifests(caseManifests(path.join(GOLDEN_DIR, name))).objects).mesh;
@@ -67,9 +74,17 @@ test("a shared generation is exactly the proxy's own, for every golden mesh", ()
       total++;
       if (full.find(p)) shared++;
       const own = JSON.stringify(generate(mesh, p));
-      assert.equal(full.get(p, (v) => JSON.stringify(generate(mesh, v))), own, `${name}: ${p.id} ${JSON.stringify(p.labels)}`);
+      assert.equal(
+        full.get(p, (v) => JSON.stringify(generate(mesh, v))),
+        own,
+        `${name}: ${p.id} ${JSON.stringify(p.labels)}`,
+      );
       const ownEds = JSON.stringify(generateEndpoints(mesh, p));
-      assert.equal(eds.get(p, (v) => JSON.stringify(generateEndpoints(mesh, v))), ownEds, `${name}: EDS of ${p.id}`);
+      assert.equal(
+        eds.get(p, (v) => JSON.stringify(generateEndpoints(mesh, v))),
+        ownEds,
+        `${name}: EDS of ${p.id}`,
+      );
     }
     assert.equal(full.conflicts + eds.conflicts, 0, `${name}: generation asked questions in the same order for equal answers`);
   }
@@ -120,7 +135,14 @@ test("whatever a generator starts to read becomes part of the view, with no list
 test("a generation that throws is not kept", () => {
   const index = new ViewIndex<string>();
   const p = proxy("sidecar", "default", {}, 1);
-  assert.throws(() => index.get(p, (v) => { if (v.namespace === "default") throw new Error("boom"); return "x"; }), /boom/);
+  assert.throws(
+    () =>
+      index.get(p, (v) => {
+        if (v.namespace === "default") throw new Error("boom");
+        return "x";
+      }),
+    /boom/,
+  );
   assert.equal(index.find(p), undefined);
   assert.equal(index.size, 0);
 });

@@ -278,7 +278,12 @@ export class DirSource {
       const checked = await this.inFlight.result;
       this.inFlight = undefined;
       const merged = mergeWithLastGood(file, checked, lastGood);
-      return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, checked.dropped), sharded: merged.objects.length > SHARD_ABOVE };
+      return {
+        stamp,
+        objects: merged.objects,
+        diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, checked.dropped),
+        sharded: merged.objects.length > SHARD_ABOVE,
+      };
     }
     let text: string;
     try {
@@ -289,7 +294,12 @@ export class DirSource {
       return this.failed(file, `cannot read: ${describeFsError(e)}`, lastGood, stamp);
     }
     const merged = mergeWithLastGood(file, checkFileText(text, file, this.limits), lastGood);
-    return { stamp, objects: merged.objects, diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, 0), sharded: merged.objects.length > SHARD_ABOVE };
+    return {
+      stamp,
+      objects: merged.objects,
+      diagnostics: capDiagnostics(file, merged.diagnostics, maxDiagnostics, 0),
+      sharded: merged.objects.length > SHARD_ABOVE,
+    };
   }
 
   private failed(file: string, message: string, lastGood: MeshObject[], stamp: string): FileState {

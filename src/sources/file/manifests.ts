@@ -59,11 +59,13 @@ export function readManifestFile(file: string, limits: Pick<LoadLimits, "maxFile
   try {
     if (file === STDIN) {
       const buf = fs.readFileSync(0);
-      if (buf.length > limits.maxFileBytes) return unreadable(STDIN_NAME, `standard input is ${mib(buf.length)}; the limit is ${mib(limits.maxFileBytes)} per file`);
+      if (buf.length > limits.maxFileBytes)
+        return unreadable(STDIN_NAME, `standard input is ${mib(buf.length)}; the limit is ${mib(limits.maxFileBytes)} per file`);
       return { file: STDIN_NAME, text: buf.toString("utf8") };
     }
     const size = fs.statSync(file).size;
-    if (size > limits.maxFileBytes) return unreadable(file, `file is ${mib(size)}; the limit is ${mib(limits.maxFileBytes)} per file (split it into several files)`);
+    if (size > limits.maxFileBytes)
+      return unreadable(file, `file is ${mib(size)}; the limit is ${mib(limits.maxFileBytes)} per file (split it into several files)`);
     return { file, text: fs.readFileSync(file, "utf8") };
   } catch (e) {
     return unreadable(file, `cannot read: ${describeFsError(e)}`);
@@ -78,13 +80,24 @@ export function readManifestFolder(dir: string, opts: { limits?: LoadLimits; rel
     walked = walkManifestDir(dir, limits);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ManifestRootError(dir, code === "ENOENT" ? "does not exist" : code === "ENOTDIR" ? "is not a directory" : `cannot be read: ${describeFsError(e)}`);
+    throw new ManifestRootError(
+      dir,
+      code === "ENOENT" ? "does not exist" : code === "ENOTDIR" ? "is not a directory" : `cannot be read: ${describeFsError(e)}`,
+    );
   }
   const name = (p: string) => (opts.relativeTo === undefined ? p : path.relative(opts.relativeTo, p) || p);
-  const out: ManifestFile[] = walked.problems.map((d) => ({ file: name(d.origin?.file ?? dir), text: "", diagnostics: [{ ...d, origin: { file: name(d.origin?.file ?? dir) } }] }));
+  const out: ManifestFile[] = walked.problems.map((d) => ({
+    file: name(d.origin?.file ?? dir),
+    text: "",
+    diagnostics: [{ ...d, origin: { file: name(d.origin?.file ?? dir) } }],
+  }));
   for (const file of walked.files) {
     const read = readManifestFile(file, limits);
-    out.push({ ...read, file: name(file), ...(read.diagnostics ? { diagnostics: read.diagnostics.map((d) => ({ ...d, origin: { file: name(file) } })) } : {}) });
+    out.push({
+      ...read,
+      file: name(file),
+      ...(read.diagnostics ? { diagnostics: read.diagnostics.map((d) => ({ ...d, origin: { file: name(file) } })) } : {}),
+    });
   }
   return out;
 }
@@ -157,9 +170,7 @@ export function objectsFromManifests(files: readonly ManifestFile[], limits: Par
 }
 
 /** One object's validation outcome, as a worker can send it back (plain data). */
-export type CheckedEntry =
-  | { object: MeshObject; warnings: Diagnostic[] }
-  | { invalidKey?: string; origin: Origin; diagnostics: Diagnostic[] };
+export type CheckedEntry = { object: MeshObject; warnings: Diagnostic[] } | { invalidKey?: string; origin: Origin; diagnostics: Diagnostic[] };
 
 export interface CheckedFile {
   /** Parse problems (and limit breaches); an error here means the file as a whole is unusable. */
@@ -204,7 +215,14 @@ export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: 
     const kept = e.invalidKey ? previous.get(e.invalidKey) : undefined;
     if (kept) {
       objects.push(kept);
-      diagnostics.push({ severity: "warning", kind: kept.kind, namespace: kept.metadata.namespace, name: kept.metadata.name, message: "invalid; still serving its last valid version", origin: e.origin });
+      diagnostics.push({
+        severity: "warning",
+        kind: kept.kind,
+        namespace: kept.metadata.namespace,
+        name: kept.metadata.name,
+        message: "invalid; still serving its last valid version",
+        origin: e.origin,
+      });
     }
   }
   return { objects, diagnostics };
@@ -213,7 +231,8 @@ export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: 
 /** The file as a whole could not be used: serve what it last held, and say so. */
 export function keepLastGood(file: string, lastGood: readonly MeshObject[], diagnostics: Diagnostic[]): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
   const out = [...diagnostics];
-  if (lastGood.length > 0) out.push({ severity: "warning", message: `kept the ${lastGood.length} object(s) last read from this file until it parses again`, origin: { file } });
+  if (lastGood.length > 0)
+    out.push({ severity: "warning", message: `kept the ${lastGood.length} object(s) last read from this file until it parses again`, origin: { file } });
   return { objects: [...lastGood], diagnostics: out };
 }
 
