@@ -20,9 +20,14 @@ export interface Snapshot {
   readonly types: Readonly<Record<XdsTypeUrl, TypeSnapshot>>;
 }
 
-function typeVersion(resources: ReadonlyMap<string, EncodedResource>): string {
+/**
+ * The version of a set of resources, given sorted by name: a hash of names and
+ * content versions. One definition for snapshot types and the server's
+ * per-subscription selections, so equal sets always carry equal versions.
+ */
+export function resourceSetVersion(sortedByName: Iterable<EncodedResource>): string {
   const h = createHash("sha256");
-  for (const [name, r] of resources) h.update(name).update("\0").update(r.version).update("\n");
+  for (const r of sortedByName) h.update(r.name).update("\0").update(r.version).update("\n");
   return h.digest("hex").slice(0, 16);
 }
 
@@ -33,7 +38,7 @@ export function makeTypeSnapshot(resources: Iterable<EncodedResource>): TypeSnap
     if (map.has(r.name)) throw new Error(`duplicate ${r.typeUrl} resource name "${r.name}"`);
     map.set(r.name, r);
   }
-  return { version: typeVersion(map), resources: map };
+  return { version: resourceSetVersion(map.values()), resources: map };
 }
 
 export function makeSnapshot(resources: Iterable<EncodedResource>): Snapshot {

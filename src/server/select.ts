@@ -4,7 +4,7 @@
  * subscription share one answer.
  */
 import { createHash } from "node:crypto";
-import { TypeSnapshot } from "../cache/snapshot";
+import { TypeSnapshot, resourceSetVersion } from "../cache/snapshot";
 import { EncodedResource } from "../xds/resource";
 import { Subscription } from "./should-respond";
 
@@ -71,7 +71,5 @@ function pick(snap: TypeSnapshot, names: ReadonlySet<string>): Selection {
 
 function makeSelection(resources: readonly EncodedResource[]): Selection {
   const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const h = createHash("sha256");
-  for (const r of sorted) h.update(r.name).update("\0").update(r.version).update("\n");
-  return { version: h.digest("hex").slice(0, 16), resources: sorted, byName: new Map(sorted.map((r) => [r.name, r])) };
+  return { version: resourceSetVersion(sorted), resources: sorted, byName: new Map(sorted.map((r) => [r.name, r])) };
 }
