@@ -80,7 +80,7 @@ export function proxyContainer(appContainers: Json[], workload: Workload, s: Inj
     name: PROXY_CONTAINER,
     image: s.image,
     imagePullPolicy: s.imagePullPolicy,
-    args: ["agent", "--xds-address", s.discoveryAddress, "--labels-file", `${PODINFO_DIR}/labels`, "--output", `${ENVOY_DIR}/envoy-rev0.json`, ...s.agentArgs],
+    args: ["agent", "--xds-address", s.discoveryAddress, "--labels-file", `${PODINFO_DIR}/labels`, "--out", `${ENVOY_DIR}/envoy-rev0.json`, ...s.agentArgs],
     env,
     ports: [{ containerPort: 15090, name: "http-envoy-prom", protocol: "TCP" }],
     readinessProbe: { httpGet: { path: "/healthz/ready", port: 15021 }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 4 },

@@ -293,8 +293,8 @@ test("serve logs a hint, once, when a router that no Gateway selects connects", 
   const { startServe } = await import("../support/serve-process");
   const { TestSotwStream, connect } = await import("../support/ads-client");
   const serve = await startServe(["--config-dir", path.join(REPO, "examples")]);
-  // Node metadata in google.protobuf.Struct's message form (the test client encodes it as it is).
-  const labels = { fields: { LABELS: { structValue: { fields: { app: { stringValue: "my-gw" }, istio: { stringValue: "my-gateway" } } } } } };
+  // Node metadata as plain JSON (the test client turns it into a google.protobuf.Struct).
+  const labels = { LABELS: { app: "my-gw", istio: "my-gateway" } };
   t.after(() => serve.stop());
   const node = "router~10.0.0.9~my-gw-1.istio-system~istio-system.svc.cluster.local";
   const s = new TestSotwStream(connect(serve.xdsPort), node, labels);

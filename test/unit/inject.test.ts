@@ -165,7 +165,7 @@ test("the sidecar's command and environment are what `mini-pilot agent` needs: t
   assert.equal(o.workloadName, "bill-service-v2");
   assert.deepEqual(o.xds.address, { host: "mini-pilot.istio-system.svc", port: 15010 });
   assert.equal(o.readinessPort, 15021);
-  assert.equal(parsed.flags.output, "/etc/istio/proxy/envoy-rev0.json");
+  assert.equal(parsed.flags.out, "/etc/istio/proxy/envoy-rev0.json");
 });
 
 test("the init container's arguments are accepted by `mini-pilot iptables` and carry the annotations into the rules", () => {
