@@ -6,7 +6,7 @@
  * refuse is left out and reported in `diagnostics`.
  */
 import type { Diagnostic } from "../model/types";
-import { formatDiagnostic } from "../model/types";
+import { uniqueDiagnostics } from "../model/types";
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import { outboundClusterSpecs } from "./clusters";
@@ -26,17 +26,7 @@ export function generateGrpc(mesh: Mesh, proxy: ProxyView): Generated {
     routes: grpcRouteConfigs(scope, targets, diagnostics),
     clusters: grpcClusters(scope, specs, diagnostics),
     endpoints: grpcEndpoints(scope, specs),
-    diagnostics: unique(diagnostics),
+    // A DestinationRule applies to every subset and port: report each finding once.
+    diagnostics: uniqueDiagnostics(diagnostics),
   };
-}
-
-/** A DestinationRule applies to every subset and port: report each finding once. */
-function unique(diagnostics: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  return diagnostics.filter((d) => {
-    const key = `${d.severity} ${formatDiagnostic(d)}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }

@@ -435,3 +435,16 @@ export function formatDiagnostic(d: Diagnostic): string {
   const field = d.field ? `${d.field}: ` : "";
   return `${where}${obj}${field}${d.message}`.trim();
 }
+
+/** Each diagnostic once (same severity and text), first occurrence first: one rule reported by many subsets, ports or views. */
+export function uniqueDiagnostics(diagnostics: Iterable<Diagnostic>): Diagnostic[] {
+  const seen = new Set<string>();
+  const out: Diagnostic[] = [];
+  for (const d of diagnostics) {
+    const key = `${d.severity} ${formatDiagnostic(d)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(d);
+  }
+  return out;
+}

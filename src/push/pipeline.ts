@@ -12,7 +12,7 @@
  * - A group whose generation fails keeps its last good snapshot.
  */
 import { ConfigStore, ChangeSet, isEmptyChangeSet } from "../store";
-import { Diagnostic } from "../model/types";
+import { Diagnostic, uniqueDiagnostics } from "../model/types";
 import { BuildMeshOptions, Mesh, buildMesh } from "../model/mesh";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
 import { generate, generateEndpoints } from "../generate";
@@ -106,14 +106,7 @@ export class PushPipeline {
 
   /** Cross-object diagnostics of the mesh, then per-view ones (a gateway server left out, a route gRPC refuses). */
   diagnostics(): Diagnostic[] {
-    const seen = new Set<string>();
-    const out: Diagnostic[] = [];
-    for (const d of [...this.meshDiagnostics, ...[...this.groups.values()].flatMap((g) => g.diagnostics)]) {
-      const key = JSON.stringify(d);
-      if (!seen.has(key)) out.push(d);
-      seen.add(key);
-    }
-    return out;
+    return uniqueDiagnostics([...this.meshDiagnostics, ...[...this.groups.values()].flatMap((g) => g.diagnostics)]);
   }
 
   /** The snapshot a connected node id currently gets. */
