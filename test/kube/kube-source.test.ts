@@ -543,7 +543,7 @@ test("RBAC: no list on services rejects start() naming list and services; no wat
     e1.message,
     /^RBAC forbids list on services \(v1, all namespaces\): services is forbidden: User "system:serviceaccount:default:no-services" cannot list resource "services"/,
   );
-  assert.match(e1.message, /grant it get, list and watch on services/);
+  assert.match(e1.message, /grant it list and watch on services/);
 
   const noWatch = await serviceAccountToken("no-watch", [...CORE_READ, { apiGroups: [""], resources: ["services"], verbs: ["get", "list"] }]);
   const e2 = await startError(writeKubeconfig("no-watch", kube.server, noWatch));

@@ -69,6 +69,6 @@ export function rbacFailure(verb: "list" | "watch", r: ResolvedResource, namespa
   const resource = r.group ? `${r.plural}.${r.group}` : r.plural;
   return (
     `RBAC forbids ${verb} on ${describeResource(r, namespace)}: ${oneLine(err.detail ?? err.message)} ` +
-    `(user "${c.user}" from ${c.from}; grant it get, list and watch on ${resource}${r.namespaced && namespace ? ` in namespace ${namespace}` : ""})`
+    `(user "${c.user}" from ${c.from}; grant it list and watch on ${resource}${r.namespaced && namespace ? ` in namespace ${namespace}` : ""})`
   );
 }
