@@ -56,6 +56,7 @@ function requirePod(t: TestContext, defer: (fn: () => unknown) => void): PodNetn
   if (reason) {
     const msg = `SKIPPED: the sidecar path needs a network namespace with iptables: ${reason} (the gateway and --bind-outbound paths in envoy-static/envoy-ads still run)`;
     process.stderr.write(`\n*** ${t.name}: ${msg} ***\n\n`);
+    if (process.env.CI) assert.fail(msg); // CI has netns and iptables: a skip there would hide a broken set-up
     t.skip(msg);
     return undefined;
   }
