@@ -387,6 +387,8 @@ export interface ServerTLSSettings {
   privateKey?: string;
   caCertificates?: string;
   credentialName?: string;
+  /** Up to two credentials (say an RSA and an ECDSA certificate); the first one's CA validates clients. */
+  credentialNames?: string[];
   subjectAltNames?: string[];
   minProtocolVersion?: string;
   maxProtocolVersion?: string;
