@@ -36,9 +36,10 @@ export function installObjects(o: InstallOptions = DEFAULTS): K8sObject[] {
 /** Said in the YAML next to the ClusterRole, where a reader of the RBAC looks. */
 const CLUSTER_ROLE_NOTE = [
   " Exactly what the Kubernetes source uses: list and watch, nothing else (see docs/INSTALL.md).",
-  " Not granted yet, added when mini-pilot verifies proxy tokens and serves SDS:",
+  " Secrets are read for gateway credentialName (served over SDS); the source asks only for",
+  " types that can hold a certificate (a field selector), which RBAC cannot express.",
+  " Not granted yet, added when mini-pilot verifies proxy tokens:",
   "   - apiGroups: [authentication.k8s.io]  resources: [tokenreviews]  verbs: [create]",
-  '   - apiGroups: [""]                     resources: [secrets]       verbs: [get, list, watch]',
 ].join("\n");
 
 function yamlDocument(obj: K8sObject): string {

@@ -11,15 +11,19 @@
  *  - apiextensions `customresourcedefinitions`: CRDs are found through API
  *    discovery (/apis/...), which every authenticated identity may read
  *    (the system:discovery ClusterRole), not by reading CRD objects;
- *  - TokenReview (authentication.k8s.io tokenreviews: create) and Secrets
- *    (get/list/watch, for gateway credentialName): needed once mini-pilot
- *    authenticates proxies and serves SDS, which it does not yet.
+ *  - TokenReview (authentication.k8s.io tokenreviews: create): needed once
+ *    mini-pilot authenticates proxies.
+ *
+ * Secrets are listed and watched (gateway credentialName, served over SDS);
+ * the source asks only for types that can hold a certificate (a field
+ * selector on `type`), but RBAC cannot express that, so the rule is list and
+ * watch on all Secrets.
  */
-import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SERVICES, type ResourceType } from "../sources/kube/resources";
+import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SECRETS, SERVICES, type ResourceType } from "../sources/kube/resources";
 import { LABELS, NAME, type InstallOptions, type K8sObject } from "./objects";
 
 /** What the Kubernetes source watches on a cluster that serves EndpointSlices. */
-export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES];
+export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES, SECRETS];
 
 /** The verbs the source uses: a list, then a watch from its resourceVersion. */
 export const VERBS: readonly string[] = ["list", "watch"];
@@ -50,8 +54,8 @@ export function clusterRole(): K8sObject {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
     metadata: { name: NAME, labels: { ...LABELS } },
-    // Later (see docs/INSTALL.md), when mini-pilot verifies proxy tokens and serves SDS:
-    //   authentication.k8s.io tokenreviews: create;  core secrets: get, list, watch.
+    // Later (see docs/INSTALL.md), when mini-pilot verifies proxy tokens:
+    //   authentication.k8s.io tokenreviews: create.
     rules: clusterRoleRules(),
   };
 }

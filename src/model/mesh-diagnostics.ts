@@ -202,15 +202,17 @@ function destinationRuleChecks(mesh: Mesh): Diagnostic[] {
 }
 
 /**
- * ISTIO_MUTUAL needs Istio's CA and SDS; credentialName needs SDS. Rather than
- * send half a TLS context, mini-pilot leaves the TLS block out (see clusters).
+ * ISTIO_MUTUAL needs Istio's CA and SDS; credentialName is for gateways only
+ * (they get it over SDS). Rather than send half a TLS context, mini-pilot
+ * leaves the TLS block out for sidecars (see clusters).
  */
 export function unsupportedTls(tls: ClientTLSSettings): string | undefined {
   if (tls.mode === "ISTIO_MUTUAL") {
     return "tls mode ISTIO_MUTUAL needs Istio's CA and SDS, which mini-pilot does not provide; the cluster is sent without TLS";
   }
   if ((tls.mode === "SIMPLE" || tls.mode === "MUTUAL") && tls.credentialName) {
-    return "tls credentialName needs SDS, which mini-pilot does not provide; use file paths (caCertificates, clientCertificate, privateKey); the cluster is sent without TLS";
+    // Gateways get it over SDS (generate/gateway.ts); Istio ignores credentialName on sidecars.
+    return "tls credentialName is served (over SDS) to gateways only; sidecars get this cluster without TLS (use caCertificates, clientCertificate, privateKey files for them)";
   }
   if (tls.mode === "MUTUAL" && (!tls.clientCertificate || !tls.privateKey)) {
     return "tls mode MUTUAL needs clientCertificate and privateKey; the cluster is sent without TLS";

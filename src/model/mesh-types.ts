@@ -3,7 +3,7 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { DestinationRule, Gateway, Origin, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
+import type { DestinationRule, Gateway, Origin, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -114,4 +114,6 @@ export interface Mesh {
   virtualServices: MeshVirtualService[];
   gateways: Gateway[];
   pods: Pod[];
+  /** Secrets by "namespace/name" (gateway credentials; key material, never logged). */
+  secrets: ReadonlyMap<string, Secret>;
 }

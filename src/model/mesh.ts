@@ -6,7 +6,20 @@
  * registry, mesh-rules.ts for per-client rule lookup, mesh-diagnostics.ts for
  * the cross-object checks.
  */
-import type { Diagnostic, DestinationRule, EndpointSlice, Endpoints, Gateway, MeshObject, Node, Pod, Service, ServiceEntry, VirtualService } from "./types";
+import type {
+  Diagnostic,
+  DestinationRule,
+  EndpointSlice,
+  Endpoints,
+  Gateway,
+  MeshObject,
+  Node,
+  Pod,
+  Secret,
+  Service,
+  ServiceEntry,
+  VirtualService,
+} from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
@@ -34,6 +47,7 @@ interface ByKind {
   drs: DestinationRule[];
   vss: VirtualService[];
   gateways: Gateway[];
+  secrets: Secret[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -69,6 +83,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
   return { mesh, diagnostics };
@@ -80,7 +95,7 @@ function sourceRank(s: MeshService): number {
 }
 
 function splitByKind(objects: MeshObject[]): ByKind {
-  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [] };
+  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [], secrets: [] };
   for (const o of objects) {
     switch (o.kind) {
       case "Service":
@@ -109,6 +124,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
         break;
       case "Gateway":
         k.gateways.push(o);
+        break;
+      case "Secret":
+        k.secrets.push(o);
         break;
       case "Namespace":
         break;

