@@ -6,7 +6,20 @@
  * registry, mesh-rules.ts for per-client rule lookup, mesh-diagnostics.ts for
  * the cross-object checks.
  */
-import type { Diagnostic, DestinationRule, EndpointSlice, Endpoints, Gateway, MeshObject, Node, Pod, Service, ServiceEntry, VirtualService } from "./types";
+import type {
+  Diagnostic,
+  DestinationRule,
+  EndpointSlice,
+  Endpoints,
+  Gateway,
+  MeshObject,
+  Node,
+  PeerAuthentication,
+  Pod,
+  Service,
+  ServiceEntry,
+  VirtualService,
+} from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
@@ -22,6 +35,8 @@ export interface BuildMeshOptions {
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   domainSuffix?: string;
   includeNotReadyEndpoints?: boolean;
+  trustDomain?: string;
+  enableAutoMtls?: boolean;
 }
 
 interface ByKind {
@@ -34,6 +49,7 @@ interface ByKind {
   drs: DestinationRule[];
   vss: VirtualService[];
   gateways: Gateway[];
+  peerAuthentications: PeerAuthentication[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -42,6 +58,8 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
     includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    trustDomain: options.trustDomain ?? "cluster.local",
+    enableAutoMtls: options.enableAutoMtls ?? true,
   };
   const diagnostics: Diagnostic[] = [];
   const k = splitByKind(objects);
@@ -69,6 +87,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    peerAuthentications: k.peerAuthentications,
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
   return { mesh, diagnostics };
@@ -80,7 +99,7 @@ function sourceRank(s: MeshService): number {
 }
 
 function splitByKind(objects: MeshObject[]): ByKind {
-  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [] };
+  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [], peerAuthentications: [] };
   for (const o of objects) {
     switch (o.kind) {
       case "Service":
@@ -110,6 +129,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
       case "Gateway":
         k.gateways.push(o);
         break;
+      case "PeerAuthentication":
+        k.peerAuthentications.push(o);
+        break;
       case "Namespace":
         break;
     }
@@ -119,6 +141,7 @@ function splitByKind(objects: MeshObject[]): ByKind {
   for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways]) list.sort(byMeta);
   k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.peerAuthentications.sort((a, b) => olderFirst(a.metadata, b.metadata));
   return k;
 }
 

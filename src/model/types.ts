@@ -23,7 +23,18 @@ export interface ObjectMeta {
   uid?: string;
 }
 
-export type Kind = "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node" | "Namespace" | "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry";
+export type Kind =
+  | "Service"
+  | "Endpoints"
+  | "EndpointSlice"
+  | "Pod"
+  | "Node"
+  | "Namespace"
+  | "VirtualService"
+  | "DestinationRule"
+  | "Gateway"
+  | "ServiceEntry"
+  | "PeerAuthentication";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -414,7 +425,22 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
-export type MeshObject = Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry;
+// ------------------------------------------------------------ security.istio.io
+
+/** PeerAuthentication mTLS modes; UNSET inherits from the enclosing scope. */
+export type PeerAuthenticationMode = "UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT";
+
+export interface PeerAuthenticationSpec {
+  /** Workload-level when it has matchLabels; else namespace-level (mesh-level in the root namespace). */
+  selector?: { matchLabels?: Record<string, string> };
+  mtls?: { mode?: PeerAuthenticationMode };
+  /** Per workload (target) port, only with a selector. Keys are port numbers. */
+  portLevelMtls?: Record<string, { mode?: PeerAuthenticationMode }>;
+}
+export type PeerAuthentication = Base<"PeerAuthentication", PeerAuthenticationSpec>;
+
+export type MeshObject =
+  Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | PeerAuthentication;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

@@ -1,0 +1,62 @@
+/**
+ * PeerAuthentication on the inbound side: one workload port's plaintext
+ * filter chain (built by sidecar-listeners.ts, filters and all) becomes the
+ * chains Istio's filterchain_options.go gives that mode:
+ *
+ * - STRICT: only mTLS (`transport_protocol: tls`, the workload certificate,
+ *   a client certificate required);
+ * - PERMISSIVE: mTLS for clients that offer an Istio ALPN, plaintext
+ *   (`transport_protocol: raw_buffer`) for the rest;
+ * - DISABLE: plaintext only, the chain as it was.
+ *
+ * Only the match and the transport socket are added here: the chain's
+ * filters (HTTP connection manager with its HTTP filters, or tcp_proxy) are
+ * the same object in every variant, so filters added to the plaintext chain
+ * (AuthorizationPolicy's RBAC) apply to mTLS traffic too.
+ *
+ * A proxy without a workload certificate (no `tlsMode: istio` label, see
+ * model/mesh-mtls.ts) has nothing to offer under PERMISSIVE and stays
+ * plaintext; STRICT is generated as written.
+ */
+import type { ProxyView } from "../model/proxy";
+import type { Mesh } from "../model/mesh";
+import { type MtlsMode, clientHasWorkloadCert, portMtlsMode, workloadMtls } from "../model/mesh-mtls";
+import type { FilterChain, ListenerFilter } from "./envoy";
+import { ISTIO_MTLS_ALPNS, inboundMtlsTransportSocket } from "./mtls";
+import { tlsInspectorListenerFilter } from "./network-filters";
+
+export interface InboundMtls {
+  /** The chains for one workload port, from its plaintext chain. */
+  chains(targetPort: number, plaintext: FilterChain): FilterChain[];
+  /** virtualInbound's listener filters: tls_inspector added when a chain matches on TLS. */
+  listenerFilters(base: ListenerFilter[]): ListenerFilter[];
+}
+
+export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
+  const workload = workloadMtls(mesh, proxy.namespace, proxy.labels);
+  const hasCert = clientHasWorkloadCert(proxy.labels);
+  let tls = false;
+  return {
+    chains(targetPort, plaintext) {
+      const mode = effectiveMode(portMtlsMode(workload, targetPort), hasCert);
+      if (mode === "DISABLE") return [plaintext];
+      tls = true;
+      const match = plaintext.filter_chain_match ?? {};
+      const secure: FilterChain = {
+        ...plaintext,
+        filter_chain_match:
+          mode === "STRICT" ? { ...match, transport_protocol: "tls" } : { ...match, transport_protocol: "tls", application_protocols: ISTIO_MTLS_ALPNS },
+        transport_socket: inboundMtlsTransportSocket(),
+      };
+      if (mode === "STRICT") return [secure];
+      return [secure, { ...plaintext, filter_chain_match: { ...match, transport_protocol: "raw_buffer" } }];
+    },
+    listenerFilters(base) {
+      return tls ? [...base, tlsInspectorListenerFilter()] : base;
+    },
+  };
+}
+
+function effectiveMode(mode: MtlsMode, hasCert: boolean): MtlsMode {
+  return mode === "PERMISSIVE" && !hasCert ? "DISABLE" : mode;
+}
