@@ -6,7 +6,8 @@
  * - STRICT: only mTLS (`transport_protocol: tls`, the workload certificate,
  *   a client certificate required);
  * - PERMISSIVE: mTLS for clients that offer an Istio ALPN, plaintext
- *   (`transport_protocol: raw_buffer`) for the rest;
+ *   (`transport_protocol: raw_buffer`) for the rest, and on TCP ports TLS
+ *   without an Istio ALPN passed through as it is;
  * - DISABLE: plaintext only, the chain as it was.
  *
  * Only the match and the transport socket are added here: the chain's
@@ -27,7 +28,7 @@ import { tlsInspectorListenerFilter } from "./network-filters";
 
 export interface InboundMtls {
   /** The chains for one workload port, from its plaintext chain. */
-  chains(targetPort: number, plaintext: FilterChain): FilterChain[];
+  chains(targetPort: number, http: boolean, plaintext: FilterChain): FilterChain[];
   /** virtualInbound's listener filters: tls_inspector added when a chain matches on TLS. */
   listenerFilters(base: ListenerFilter[]): ListenerFilter[];
 }
@@ -37,7 +38,7 @@ export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
   const hasCert = clientHasWorkloadCert(proxy.labels);
   let tls = false;
   return {
-    chains(targetPort, plaintext) {
+    chains(targetPort, http, plaintext) {
       const mode = effectiveMode(portMtlsMode(workload, targetPort), hasCert);
       if (mode === "DISABLE") return [plaintext];
       tls = true;
@@ -49,7 +50,10 @@ export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
         transport_socket: inboundMtlsTransportSocket(),
       };
       if (mode === "STRICT") return [secure];
-      return [secure, { ...plaintext, filter_chain_match: { ...match, transport_protocol: "raw_buffer" } }];
+      const raw: FilterChain = { ...plaintext, filter_chain_match: { ...match, transport_protocol: "raw_buffer" } };
+      if (http) return [secure, raw];
+      // TCP ports also pass TLS that is not Istio's (an app's own TLS, no Istio ALPN) through as bytes.
+      return [secure, raw, { ...plaintext, filter_chain_match: { ...match, transport_protocol: "tls" } }];
     },
     listenerFilters(base) {
       return tls ? [...base, tlsInspectorListenerFilter()] : base;

@@ -141,7 +141,7 @@ function virtualInbound(inbound: InboundPort[], mtls: InboundMtls): Listener {
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
-  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, inboundChain(ip)));
+  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip)));
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
