@@ -22,9 +22,9 @@
 import type { ProxyView } from "../model/proxy";
 import type { Mesh } from "../model/mesh";
 import { type MtlsMode, clientHasWorkloadCert, portMtlsMode, workloadMtls } from "../model/mesh-mtls";
-import type { FilterChain, ListenerFilter } from "./envoy";
+import type { FilterChain, HttpConnectionManager, ListenerFilter, NetworkFilter } from "./envoy";
 import { ISTIO_MTLS_ALPNS, inboundMtlsTransportSocket } from "./mtls";
-import { tlsInspectorListenerFilter } from "./network-filters";
+import { HCM_FILTER, tlsInspectorListenerFilter } from "./network-filters";
 
 export interface InboundMtls {
   /** The chains for one workload port, from its plaintext chain. */
@@ -45,6 +45,7 @@ export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
       const match = plaintext.filter_chain_match ?? {};
       const secure: FilterChain = {
         ...plaintext,
+        filters: (plaintext.filters ?? []).map(withClientCertDetails),
         filter_chain_match:
           mode === "STRICT" ? { ...match, transport_protocol: "tls" } : { ...match, transport_protocol: "tls", application_protocols: ISTIO_MTLS_ALPNS },
         transport_socket: inboundMtlsTransportSocket(),
@@ -63,4 +64,18 @@ export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
 
 function effectiveMode(mode: MtlsMode, hasCert: boolean): MtlsMode {
   return mode === "PERMISSIVE" && !hasCert ? "DISABLE" : mode;
+}
+
+/**
+ * On mTLS chains the HTTP connection manager tells the app who called, as
+ * Istio's inbound HCM does: `x-forwarded-client-cert` with the peer's URI SAN
+ * (its SPIFFE id), subject and DNS names, appended to what came in.
+ */
+function withClientCertDetails(f: NetworkFilter): NetworkFilter {
+  if (f.name !== HCM_FILTER || !f.typed_config) return f;
+  const hcm = f.typed_config as HttpConnectionManager & { "@type": string };
+  return {
+    ...f,
+    typed_config: { ...hcm, forward_client_cert_details: "APPEND_FORWARD", set_current_client_cert_details: { subject: true, dns: true, uri: true } },
+  } as NetworkFilter;
 }
