@@ -4,7 +4,9 @@
  * chains Istio's filterchain_options.go gives that mode:
  *
  * - STRICT: only mTLS (`transport_protocol: tls`, the workload certificate,
- *   a client certificate required);
+ *   a client certificate required); plaintext to the port is closed
+ *   (BlackHoleCluster), and under a workload-wide STRICT so is plaintext to
+ *   ports no service declares;
  * - PERMISSIVE: mTLS for clients that offer an Istio ALPN, plaintext
  *   (`transport_protocol: raw_buffer`) for the rest, and on TCP ports TLS
  *   without an Istio ALPN passed through as it is;
@@ -24,12 +26,15 @@ import type { Mesh } from "../model/mesh";
 import { type MtlsMode, clientHasWorkloadCert, portMtlsMode, workloadMtls } from "../model/mesh-mtls";
 import type { FilterChain, HttpConnectionManager, ListenerFilter, NetworkFilter } from "./envoy";
 import { ISTIO_MTLS_ALPNS, inboundMtlsTransportSocket } from "./mtls";
-import { HCM_FILTER, tlsInspectorListenerFilter } from "./network-filters";
+import { HCM_FILTER, tcpProxy, tlsInspectorListenerFilter } from "./network-filters";
+import { BLACKHOLE_CLUSTER } from "./names";
 
 export interface InboundMtls {
   /** The chains for one workload port, from its plaintext chain. */
   chains(targetPort: number, http: boolean, plaintext: FilterChain): FilterChain[];
-  /** virtualInbound's listener filters: tls_inspector added when a chain matches on TLS. */
+  /** The catch-all for ports no service declares: extra chains, and the default chain (none under STRICT). */
+  catchAll(plaintext: FilterChain): { chains: FilterChain[]; default?: FilterChain };
+  /** virtualInbound's listener filters: tls_inspector added when a chain matches on TLS (call last). */
   listenerFilters(base: ListenerFilter[]): ListenerFilter[];
 }
 
@@ -50,11 +55,28 @@ export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
           mode === "STRICT" ? { ...match, transport_protocol: "tls" } : { ...match, transport_protocol: "tls", application_protocols: ISTIO_MTLS_ALPNS },
         transport_socket: inboundMtlsTransportSocket(),
       };
-      if (mode === "STRICT") return [secure];
+      // Envoy falls back to port-less chains, then the default chain, when no chain of a port matches: a
+      // plaintext connection to a STRICT port must be closed here, not passed on to the catch-all.
+      if (mode === "STRICT")
+        return [
+          secure,
+          {
+            filter_chain_match: { ...match, transport_protocol: "raw_buffer" },
+            filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
+            name: plaintext.name ?? "",
+          },
+        ];
       const raw: FilterChain = { ...plaintext, filter_chain_match: { ...match, transport_protocol: "raw_buffer" } };
       if (http) return [secure, raw];
       // TCP ports also pass TLS that is not Istio's (an app's own TLS, no Istio ALPN) through as bytes.
       return [secure, raw, { ...plaintext, filter_chain_match: { ...match, transport_protocol: "tls" } }];
+    },
+    catchAll(plaintext) {
+      // Ports no service declares take the workload's own mode. Under STRICT they accept mTLS only (then pass the
+      // bytes on to the app) and there is no plaintext default chain; otherwise they stay as they were.
+      if (workload.mode !== "STRICT") return { chains: [], default: plaintext };
+      tls = true;
+      return { chains: [{ ...plaintext, filter_chain_match: { transport_protocol: "tls" }, transport_socket: inboundMtlsTransportSocket() }] };
     },
     listenerFilters(base) {
       return tls ? [...base, tlsInspectorListenerFilter()] : base;

@@ -142,11 +142,13 @@ function virtualInbound(inbound: InboundPort[], mtls: InboundMtls): Listener {
     },
   ];
   for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip)));
+  const catchAll = mtls.catchAll({ filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_CATCHALL_CHAIN });
+  chains.push(...catchAll.chains);
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    default_filter_chain: { filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_CATCHALL_CHAIN },
+    ...(catchAll.default ? { default_filter_chain: catchAll.default } : {}),
     listener_filters: mtls.listenerFilters([originalDstListenerFilter()]),
     traffic_direction: "INBOUND",
   };
