@@ -35,12 +35,13 @@ import { httpPorts } from "./sidecar-routes";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
+import { type InboundMtls, inboundMtls } from "./inbound-mtls";
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
   const http = httpPorts(scope).map(outboundHttpListener);
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
-  return [virtualOutbound(scope), virtualInbound(inbound), ...http, ...tcp].sort(byName);
+  return [virtualOutbound(scope), virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy)), ...http, ...tcp].sort(byName);
 }
 
 /** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
@@ -128,8 +129,11 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
   return out;
 }
 
-/** virtualInbound: one chain per workload port, the rest passes through to the app. */
-function virtualInbound(inbound: InboundPort[]): Listener {
+/**
+ * virtualInbound: one chain per workload port (mTLS and/or plaintext as
+ * PeerAuthentication says, inbound-mtls.ts), the rest passes through to the app.
+ */
+function virtualInbound(inbound: InboundPort[], mtls: InboundMtls): Listener {
   const chains: FilterChain[] = [
     {
       filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT },
@@ -137,13 +141,15 @@ function virtualInbound(inbound: InboundPort[]): Listener {
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
-  for (const ip of inbound) chains.push(inboundChain(ip));
+  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip)));
+  const catchAll = mtls.catchAll({ filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_CATCHALL_CHAIN });
+  chains.push(...catchAll.chains);
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    default_filter_chain: { filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_CATCHALL_CHAIN },
-    listener_filters: [originalDstListenerFilter()],
+    ...(catchAll.default ? { default_filter_chain: catchAll.default } : {}),
+    listener_filters: mtls.listenerFilters([originalDstListenerFilter()]),
     traffic_direction: "INBOUND",
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { Kind } from "../model/types";
 import { ISTIO_TYPES, type ResourceType } from "../sources/kube/resources";
-import { DESTINATION_RULE_SPEC, GATEWAY_SPEC, SERVICE_ENTRY_SPEC, VIRTUAL_SERVICE_SPEC } from "./istio-schemas";
+import { DESTINATION_RULE_SPEC, GATEWAY_SPEC, PEER_AUTHENTICATION_SPEC, SERVICE_ENTRY_SPEC, VIRTUAL_SERVICE_SPEC } from "./istio-schemas";
 import type { Schema } from "./schema";
 import { LABELS, type K8sObject } from "./objects";
 
@@ -45,6 +45,12 @@ const EXTRAS: Partial<Record<Kind, CrdExtras>> = {
       { name: "Resolution", type: "string", jsonPath: ".spec.resolution", description: "How the endpoints are found." },
     ],
   },
+  PeerAuthentication: {
+    spec: PEER_AUTHENTICATION_SPEC,
+    shortNames: ["pa"],
+    singular: "peerauthentication",
+    columns: [{ name: "Mode", type: "string", jsonPath: ".spec.mtls.mode", description: "The mutual TLS mode of the workloads the policy applies to." }],
+  },
 };
 
 const AGE = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "When the object was created." };
@@ -73,7 +79,8 @@ function crd(t: ResourceType): K8sObject {
         plural: t.plural,
         singular: extras.singular,
         shortNames: extras.shortNames,
-        categories: ["istio-io", "networking-istio-io"],
+        // "networking-istio-io" or "security-istio-io", as Istio's CRDs.
+        categories: ["istio-io", `${t.group.split(".")[0]}-istio-io`],
       },
       scope: t.namespaced ? "Namespaced" : "Cluster",
       versions: t.versions.map((name, i) => ({

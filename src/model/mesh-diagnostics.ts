@@ -202,14 +202,12 @@ function destinationRuleChecks(mesh: Mesh): Diagnostic[] {
 }
 
 /**
- * ISTIO_MUTUAL needs Istio's CA and SDS; credentialName is for gateways only
- * (they get it over SDS). Rather than send half a TLS context, mini-pilot
- * leaves the TLS block out for sidecars (see clusters).
+ * credentialName is for gateways only (they get it over SDS). ISTIO_MUTUAL is
+ * served (the workload's own certificate over SDS, generate/mtls.ts). Rather
+ * than send half a TLS context, mini-pilot leaves the TLS block out for
+ * sidecars (see clusters).
  */
 export function unsupportedTls(tls: ClientTLSSettings): string | undefined {
-  if (tls.mode === "ISTIO_MUTUAL") {
-    return "tls mode ISTIO_MUTUAL needs Istio's CA and SDS, which mini-pilot does not provide; the cluster is sent without TLS";
-  }
   if ((tls.mode === "SIMPLE" || tls.mode === "MUTUAL") && tls.credentialName) {
     // Gateways get it over SDS (generate/gateway.ts); Istio ignores credentialName on sidecars.
     return "tls credentialName is served (over SDS) to gateways only; sidecars get this cluster without TLS (use caCertificates, clientCertificate, privateKey files for them)";

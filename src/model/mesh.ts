@@ -14,6 +14,7 @@ import type {
   Gateway,
   MeshObject,
   Node,
+  PeerAuthentication,
   Pod,
   Secret,
   Service,
@@ -35,6 +36,8 @@ export interface BuildMeshOptions {
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   domainSuffix?: string;
   includeNotReadyEndpoints?: boolean;
+  trustDomain?: string;
+  enableAutoMtls?: boolean;
 }
 
 interface ByKind {
@@ -48,6 +51,7 @@ interface ByKind {
   vss: VirtualService[];
   gateways: Gateway[];
   secrets: Secret[];
+  peerAuthentications: PeerAuthentication[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -56,6 +60,8 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
     includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    trustDomain: options.trustDomain ?? "cluster.local",
+    enableAutoMtls: options.enableAutoMtls ?? true,
   };
   const diagnostics: Diagnostic[] = [];
   const k = splitByKind(objects);
@@ -84,6 +90,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     gateways: k.gateways,
     pods: k.pods,
     secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
+    peerAuthentications: k.peerAuthentications,
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
   return { mesh, diagnostics };
@@ -95,7 +102,19 @@ function sourceRank(s: MeshService): number {
 }
 
 function splitByKind(objects: MeshObject[]): ByKind {
-  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [], secrets: [] };
+  const k: ByKind = {
+    services: [],
+    entries: [],
+    slices: [],
+    endpoints: [],
+    pods: [],
+    nodes: [],
+    drs: [],
+    vss: [],
+    gateways: [],
+    secrets: [],
+    peerAuthentications: [],
+  };
   for (const o of objects) {
     switch (o.kind) {
       case "Service":
@@ -128,6 +147,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
       case "Secret":
         k.secrets.push(o);
         break;
+      case "PeerAuthentication":
+        k.peerAuthentications.push(o);
+        break;
       case "Namespace":
         break;
     }
@@ -137,6 +159,7 @@ function splitByKind(objects: MeshObject[]): ByKind {
   for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways]) list.sort(byMeta);
   k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.peerAuthentications.sort((a, b) => olderFirst(a.metadata, b.metadata));
   return k;
 }
 

@@ -24,7 +24,18 @@ export interface ObjectMeta {
 }
 
 export type Kind =
-  "Service" | "Endpoints" | "EndpointSlice" | "Pod" | "Node" | "Namespace" | "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry" | "Secret";
+  | "Service"
+  | "Endpoints"
+  | "EndpointSlice"
+  | "Pod"
+  | "Node"
+  | "Namespace"
+  | "VirtualService"
+  | "DestinationRule"
+  | "Gateway"
+  | "ServiceEntry"
+  | "PeerAuthentication"
+  | "Secret";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -432,7 +443,22 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
-export type MeshObject = Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | Secret;
+// ------------------------------------------------------------ security.istio.io
+
+/** PeerAuthentication mTLS modes; UNSET inherits from the enclosing scope. */
+export type PeerAuthenticationMode = "UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT";
+
+export interface PeerAuthenticationSpec {
+  /** Workload-level when it has matchLabels; else namespace-level (mesh-level in the root namespace). */
+  selector?: { matchLabels?: Record<string, string> };
+  mtls?: { mode?: PeerAuthenticationMode };
+  /** Per workload (target) port, only with a selector. Keys are port numbers. */
+  portLevelMtls?: Record<string, { mode?: PeerAuthenticationMode }>;
+}
+export type PeerAuthentication = Base<"PeerAuthentication", PeerAuthenticationSpec>;
+
+export type MeshObject =
+  Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | PeerAuthentication | Secret;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

@@ -58,22 +58,33 @@ function staticBootstrap(dir: string): Obj {
   }
   const secrets = fs.existsSync(path.join(dir, "secrets.yaml")) ? read(dir, "secrets.yaml") : [];
   const known = new Set(secrets.map((s) => s.name as string));
-  const staticResources = { listeners: toStaticSds(listeners, known), clusters: toStaticSds(clusters, known), secrets };
-  if (!JSON.stringify(staticResources).includes('"sds_config"')) return { static_resources: staticResources, admin: {} };
-  // Secrets the proxy is not sent (their Secret is missing or bad) stay ADS references, as Envoy gets them.
-  staticResources.clusters.push({
+  const h2 = {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+  const endpoint = (name: string, address: Obj) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] });
+  // Istio mTLS contexts fetch `default` and `ROOTCA` over SDS from the agent: the bootstrap's `sds-grpc` cluster.
+  const sdsGrpc = {
+    name: "sds-grpc",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: endpoint("sds-grpc", { pipe: { path: "/tmp/mini-pilot-validate-sds.sock" } }),
+    typed_extension_protocol_options: h2,
+  };
+  // Gateway secrets the proxy is not sent (their Secret is missing or bad) stay ADS references, as Envoy gets them.
+  const xdsGrpc = {
     name: "xds-grpc",
     type: "STATIC",
-    typed_extension_protocol_options: {
-      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        explicit_http_config: { http2_protocol_options: {} },
-      },
-    },
-    load_assignment: { cluster_name: "xds-grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 1 } } } }] }] },
-  });
+    typed_extension_protocol_options: h2,
+    load_assignment: endpoint("xds-grpc", { socket_address: { address: "127.0.0.1", port_value: 1 } }),
+  };
+  const staticResources = { listeners: toStaticSds(listeners, known), clusters: [...toStaticSds(clusters, known), sdsGrpc, xdsGrpc], secrets };
   const ads = { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds-grpc" } }] };
-  return { node: { id: "validate", cluster: "validate" }, static_resources: staticResources, dynamic_resources: { ads_config: ads }, admin: {} };
+  // SDS subscriptions need a node id and cluster.
+  const node = { id: "sidecar~10.0.0.1~validate.default~default.svc.cluster.local", cluster: "validate" };
+  return { node, static_resources: staticResources, dynamic_resources: { ads_config: ads }, admin: {} };
 }
 
 /** Every `{name, sds_config}` reference to a secret in `known` becomes a reference to the static secret of that name. */

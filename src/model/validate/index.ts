@@ -12,6 +12,7 @@ import { readEndpointSliceSpec, readEndpointsSpec, readPodSpec, serviceSpec } fr
 import { destinationRuleSpec } from "./destinationrule";
 import { gatewaySpec } from "./gateway";
 import { isDNS1123Label, isDNS1123Subdomain } from "./names";
+import { peerAuthenticationSpec } from "./peerauthentication";
 import { isPlainObject, object, record, str } from "./read";
 import { serviceEntrySpec } from "./serviceentry";
 import { secretSpec } from "./secret";
@@ -23,6 +24,7 @@ export type { DurationResult } from "./duration";
 export type ValidateResult = { ok: true; object: MeshObject; warnings: Diagnostic[] } | { ok: false; diagnostics: Diagnostic[] };
 
 const ISTIO_NETWORKING = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+const ISTIO_SECURITY = ["security.istio.io/v1", "security.istio.io/v1beta1"];
 
 type SpecReader = (raw: Record<string, unknown>, meta: ObjectMeta, ctx: Ctx) => unknown;
 
@@ -48,6 +50,8 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   Gateway: { apiVersions: ISTIO_NETWORKING, read: istioSpec(gatewaySpec) },
   ServiceEntry: { apiVersions: ISTIO_NETWORKING, read: istioSpec(serviceEntrySpec) },
   Secret: { apiVersions: ["v1"], read: (raw, _m, ctx) => secretSpec(raw, ctx) },
+  // An empty PeerAuthentication (no spec) is valid in Istio: every field UNSET.
+  PeerAuthentication: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => peerAuthenticationSpec(raw.spec ?? {}, "spec", ctx) },
 };
 
 function isKind(k: string): k is Kind {
