@@ -33,6 +33,7 @@ import { outboundHttpFilters, routerFilter } from "./route-filters";
 import { timeoutFields } from "./route-action";
 import { httpPorts } from "./sidecar-routes";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
+import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
 
@@ -40,7 +41,7 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   const http = httpPorts(scope).map(outboundHttpListener);
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
-  return [virtualOutbound(scope), virtualInbound(inbound), ...http, ...tcp].sort(byName);
+  return [virtualOutbound(scope), virtualInbound(inbound, authorizationFilters(scope.mesh, scope.proxy)), ...http, ...tcp].sort(byName);
 }
 
 /** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
@@ -128,8 +129,11 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
   return out;
 }
 
-/** virtualInbound: one chain per workload port, the rest passes through to the app. */
-function virtualInbound(inbound: InboundPort[]): Listener {
+/**
+ * virtualInbound: one chain per workload port, the rest passes through to the app.
+ * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough one included.
+ */
+function virtualInbound(inbound: InboundPort[], authz: AuthorizationFilters): Listener {
   const chains: FilterChain[] = [
     {
       filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT },
@@ -137,22 +141,25 @@ function virtualInbound(inbound: InboundPort[]): Listener {
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
-  for (const ip of inbound) chains.push(inboundChain(ip));
+  for (const ip of inbound) chains.push(inboundChain(ip, authz));
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    default_filter_chain: { filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_CATCHALL_CHAIN },
+    default_filter_chain: {
+      filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
+      name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
+    },
     listener_filters: [originalDstListenerFilter()],
     traffic_direction: "INBOUND",
   };
 }
 
-function inboundChain(ip: InboundPort): FilterChain {
+function inboundChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
   const cluster = inboundClusterName(ip.targetPort);
   const match = { destination_port: ip.targetPort };
   const name = `0.0.0.0_${ip.targetPort}`;
-  if (!isHttpProtocol(ip.port.protocol)) return { filter_chain_match: match, filters: [tcpProxy(cluster, cluster)], name };
+  if (!isHttpProtocol(ip.port.protocol)) return { filter_chain_match: match, filters: [...authz.network, tcpProxy(cluster, cluster)], name };
   const routeConfig: RouteConfiguration = {
     name: inboundRouteName(ip.targetPort),
     virtual_hosts: [
@@ -171,6 +178,6 @@ function inboundChain(ip: InboundPort): FilterChain {
     ],
     validate_clusters: false,
   };
-  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [routerFilter()] });
+  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [...authz.http, routerFilter()] });
   return { filter_chain_match: match, filters: [hcm], name };
 }

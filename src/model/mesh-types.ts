@@ -3,7 +3,7 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { DestinationRule, Gateway, Origin, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
+import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -114,4 +114,6 @@ export interface Mesh {
   virtualServices: MeshVirtualService[];
   gateways: Gateway[];
   pods: Pod[];
+  /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
+  authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
 }

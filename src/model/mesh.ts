@@ -6,7 +6,20 @@
  * registry, mesh-rules.ts for per-client rule lookup, mesh-diagnostics.ts for
  * the cross-object checks.
  */
-import type { Diagnostic, DestinationRule, EndpointSlice, Endpoints, Gateway, MeshObject, Node, Pod, Service, ServiceEntry, VirtualService } from "./types";
+import type {
+  AuthorizationPolicy,
+  Diagnostic,
+  DestinationRule,
+  EndpointSlice,
+  Endpoints,
+  Gateway,
+  MeshObject,
+  Node,
+  Pod,
+  Service,
+  ServiceEntry,
+  VirtualService,
+} from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
@@ -34,6 +47,7 @@ interface ByKind {
   drs: DestinationRule[];
   vss: VirtualService[];
   gateways: Gateway[];
+  authz: AuthorizationPolicy[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -69,6 +83,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    authorizationPolicies: byNamespace(k.authz),
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
   return { mesh, diagnostics };
@@ -80,7 +95,7 @@ function sourceRank(s: MeshService): number {
 }
 
 function splitByKind(objects: MeshObject[]): ByKind {
-  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [] };
+  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [], authz: [] };
   for (const o of objects) {
     switch (o.kind) {
       case "Service":
@@ -110,6 +125,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
       case "Gateway":
         k.gateways.push(o);
         break;
+      case "AuthorizationPolicy":
+        k.authz.push(o);
+        break;
       case "Namespace":
         break;
     }
@@ -119,7 +137,15 @@ function splitByKind(objects: MeshObject[]): ByKind {
   for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways]) list.sort(byMeta);
   k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.authz.sort((a, b) => olderFirst(a.metadata, b.metadata));
   return k;
+}
+
+/** Objects by namespace, keeping their order. */
+function byNamespace<T extends { metadata: { namespace: string } }>(objects: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const o of objects) out.set(o.metadata.namespace, [...(out.get(o.metadata.namespace) ?? []), o]);
+  return out;
 }
 
 /** host -> service port -> targetPort name, for the ports whose targetPort is a name. */

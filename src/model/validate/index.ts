@@ -9,6 +9,7 @@ import type { Diagnostic, Kind, MeshObject, ObjectMeta, Origin } from "../types"
 import { Ctx } from "./ctx";
 import { labelMap } from "./common";
 import { readEndpointSliceSpec, readEndpointsSpec, readPodSpec, serviceSpec } from "./core";
+import { authorizationPolicySpec } from "./authorizationpolicy";
 import { destinationRuleSpec } from "./destinationrule";
 import { gatewaySpec } from "./gateway";
 import { isDNS1123Label, isDNS1123Subdomain } from "./names";
@@ -22,6 +23,7 @@ export type { DurationResult } from "./duration";
 export type ValidateResult = { ok: true; object: MeshObject; warnings: Diagnostic[] } | { ok: false; diagnostics: Diagnostic[] };
 
 const ISTIO_NETWORKING = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+const ISTIO_SECURITY = ["security.istio.io/v1", "security.istio.io/v1beta1"];
 
 type SpecReader = (raw: Record<string, unknown>, meta: ObjectMeta, ctx: Ctx) => unknown;
 
@@ -46,6 +48,8 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   DestinationRule: { apiVersions: ISTIO_NETWORKING, read: istioSpec(destinationRuleSpec) },
   Gateway: { apiVersions: ISTIO_NETWORKING, read: istioSpec(gatewaySpec) },
   ServiceEntry: { apiVersions: ISTIO_NETWORKING, read: istioSpec(serviceEntrySpec) },
+  // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing".
+  AuthorizationPolicy: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => authorizationPolicySpec(raw.spec ?? {}, "spec", ctx) },
 };
 
 function isKind(k: string): k is Kind {

@@ -48,6 +48,15 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { id: "destinationrules", kind: "DestinationRule", group: "networking.istio.io", versions: ISTIO, plural: "destinationrules", namespaced: true, crd: true },
   { id: "gateways", kind: "Gateway", group: "networking.istio.io", versions: ISTIO, plural: "gateways", namespaced: true, crd: true },
   { id: "serviceentries", kind: "ServiceEntry", group: "networking.istio.io", versions: ISTIO, plural: "serviceentries", namespaced: true, crd: true },
+  {
+    id: "authorizationpolicies",
+    kind: "AuthorizationPolicy",
+    group: "security.istio.io",
+    versions: ["v1", "v1beta1"],
+    plural: "authorizationpolicies",
+    namespaced: true,
+    crd: true,
+  },
 ];
 
 export function groupVersion(group: string, version: string): string {
