@@ -265,7 +265,8 @@ function checkCustomRule(r: AuthorizationRule, path: string, ctx: Ctx): void {
   ] as const;
   r.from?.forEach((f, j) => {
     for (const k of identity)
-      if (f.source?.[k] !== undefined) ctx.error(at(idx(at(path, "from"), j), `source.${k}`), `From.${title(k)} is currently not supported with CUSTOM action`);
+      if (f.source?.[k] !== undefined)
+        ctx.error(at(at(idx(at(path, "from"), j), "source"), k), `From.${title(k)} is currently not supported with CUSTOM action`);
   });
   r.when?.forEach((c, j) => {
     const k = c.key ?? "";
