@@ -50,6 +50,9 @@ const EXTENSION_PROTOS = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/filters/http/fault/v3/fault.proto",
   "envoy/extensions/filters/http/cors/v3/cors.proto",
+  "envoy/extensions/filters/http/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/network/rbac/v3/rbac.proto",
+  "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
   "envoy/extensions/filters/listener/original_dst/v3/original_dst.proto",
   "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
   "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
@@ -173,7 +176,10 @@ function fieldType(f) {
   const rt = f.resolvedType;
   let t;
   if (rt instanceof protobuf.Type) t = WELL_KNOWN[fullName(rt)] ?? tsName(fullName(rt));
-  else if (rt instanceof protobuf.Enum) t = Object.keys(rt.values).map((v) => JSON.stringify(v)).join(" | ");
+  else if (rt instanceof protobuf.Enum)
+    t = Object.keys(rt.values)
+      .map((v) => JSON.stringify(v))
+      .join(" | ");
   else t = SCALARS[f.type];
   if (!t) throw new Error(`${fullName(f)}: no TypeScript type for ${f.type}`);
   if (f instanceof protobuf.MapField) return `{ [key: string]: ${t} }`;
@@ -198,7 +204,7 @@ function render() {
     `// @grpc/grpc-js-xds@${version} (deps/). Do not edit; \`npm run build\` rewrites it.`,
     "/* eslint-disable */",
     "",
-    "/** A proto3 JSON duration: \"10s\", \"0.250s\". */",
+    '/** A proto3 JSON duration: "10s", "0.250s". */',
     "export type Duration = string;",
     "export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };",
     "",

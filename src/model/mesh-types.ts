@@ -3,7 +3,7 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
+import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -126,4 +126,6 @@ export interface Mesh {
   secrets: ReadonlyMap<string, Secret>;
   /** Oldest first (creationTimestamp, name, namespace); see mesh-mtls.ts. */
   peerAuthentications: PeerAuthentication[];
+  /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
+  authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
 }

@@ -7,6 +7,7 @@
  * the cross-object checks.
  */
 import type {
+  AuthorizationPolicy,
   Diagnostic,
   DestinationRule,
   EndpointSlice,
@@ -52,6 +53,7 @@ interface ByKind {
   gateways: Gateway[];
   secrets: Secret[];
   peerAuthentications: PeerAuthentication[];
+  authz: AuthorizationPolicy[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -91,6 +93,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     pods: k.pods,
     secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
+    authorizationPolicies: byNamespace(k.authz),
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
   return { mesh, diagnostics };
@@ -114,6 +117,7 @@ function splitByKind(objects: MeshObject[]): ByKind {
     gateways: [],
     secrets: [],
     peerAuthentications: [],
+    authz: [],
   };
   for (const o of objects) {
     switch (o.kind) {
@@ -150,6 +154,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
       case "PeerAuthentication":
         k.peerAuthentications.push(o);
         break;
+      case "AuthorizationPolicy":
+        k.authz.push(o);
+        break;
       case "Namespace":
         break;
     }
@@ -160,7 +167,15 @@ function splitByKind(objects: MeshObject[]): ByKind {
   k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.peerAuthentications.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.authz.sort((a, b) => olderFirst(a.metadata, b.metadata));
   return k;
+}
+
+/** Objects by namespace, keeping their order. */
+function byNamespace<T extends { metadata: { namespace: string } }>(objects: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const o of objects) out.set(o.metadata.namespace, [...(out.get(o.metadata.namespace) ?? []), o]);
+  return out;
 }
 
 /** host -> service port -> targetPort name, for the ports whose targetPort is a name. */

@@ -35,7 +35,8 @@ export type Kind =
   | "Gateway"
   | "ServiceEntry"
   | "PeerAuthentication"
-  | "Secret";
+  | "Secret"
+  | "AuthorizationPolicy";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -457,8 +458,85 @@ export interface PeerAuthenticationSpec {
 }
 export type PeerAuthentication = Base<"PeerAuthentication", PeerAuthenticationSpec>;
 
+// ------------------------------------------------------------ Istio security
+
+/** security.istio.io AuthorizationPolicy `rules[].from[].source` (values as written; `*` wildcards are kept). */
+export interface AuthorizationSource {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+}
+
+/** `rules[].to[].operation`. */
+export interface AuthorizationOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+/** `rules[].when[]`: an attribute key ("request.headers[x-user]", "source.ip", ...) and its values. */
+export interface AuthorizationCondition {
+  key: string;
+  values?: string[];
+  notValues?: string[];
+}
+
+export interface AuthorizationRule {
+  /** Absent: any source. (An explicitly empty list is refused by validation, as Istio does.) */
+  from?: { source: AuthorizationSource }[];
+  to?: { operation: AuthorizationOperation }[];
+  when?: AuthorizationCondition[];
+}
+
+export interface PolicyTargetReference {
+  group?: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface AuthorizationPolicySpec {
+  selector?: { matchLabels?: Record<string, string> };
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  /** Default ALLOW. */
+  action?: "ALLOW" | "DENY" | "AUDIT" | "CUSTOM";
+  /** Absent or empty: for ALLOW, allow nothing; for DENY, refused by validation. */
+  rules?: AuthorizationRule[];
+  provider?: { name?: string };
+}
+export type AuthorizationPolicy = Base<"AuthorizationPolicy", AuthorizationPolicySpec>;
+
 export type MeshObject =
-  Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | PeerAuthentication | Secret;
+  | Service
+  | Endpoints
+  | EndpointSlice
+  | Pod
+  | Node
+  | Namespace
+  | VirtualService
+  | DestinationRule
+  | Gateway
+  | ServiceEntry
+  | PeerAuthentication
+  | Secret
+  | AuthorizationPolicy;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

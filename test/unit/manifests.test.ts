@@ -100,7 +100,7 @@ test("the ClusterRole is exactly list and watch on what the Kubernetes source wa
     { apiGroups: [""], resources: ["namespaces", "nodes", "pods", "secrets", "services"], verbs: ["list", "watch"] },
     { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
     { apiGroups: ["networking.istio.io"], resources: ["destinationrules", "gateways", "serviceentries", "virtualservices"], verbs: ["list", "watch"] },
-    { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
+    { apiGroups: ["security.istio.io"], resources: ["authorizationpolicies", "peerauthentications"], verbs: ["list", "watch"] },
   ]);
   const binding = one(installObjects(), "ClusterRoleBinding");
   assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name });
@@ -175,7 +175,7 @@ test("the Service exposes plaintext xDS and monitoring by the container's port n
   assert.equal(byKind(installObjects({ ...DEFAULTS, replicas: 1 }), "PodDisruptionBudget").length, 0);
 });
 
-test("one CRD per served Istio kind: v1 stored, v1beta1 and v1alpha3 served, status subresource", () => {
+test("one CRD per served Istio kind: v1 stored, v1beta1 (and v1alpha3 for networking) served, status subresource", () => {
   const crds = byKind(installObjects(), "CustomResourceDefinition") as any[];
   assert.deepEqual(
     crds.map((c) => c.metadata.name),

@@ -9,6 +9,7 @@ import type { Diagnostic, Kind, MeshObject, ObjectMeta, Origin } from "../types"
 import { Ctx } from "./ctx";
 import { labelMap } from "./common";
 import { readEndpointSliceSpec, readEndpointsSpec, readPodSpec, serviceSpec } from "./core";
+import { authorizationPolicySpec } from "./authorizationpolicy";
 import { destinationRuleSpec } from "./destinationrule";
 import { gatewaySpec } from "./gateway";
 import { isDNS1123Label, isDNS1123Subdomain } from "./names";
@@ -52,6 +53,8 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   Secret: { apiVersions: ["v1"], read: (raw, _m, ctx) => secretSpec(raw, ctx) },
   // An empty PeerAuthentication (no spec) is valid in Istio: every field UNSET.
   PeerAuthentication: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => peerAuthenticationSpec(raw.spec ?? {}, "spec", ctx) },
+  // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing".
+  AuthorizationPolicy: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => authorizationPolicySpec(raw.spec ?? {}, "spec", ctx) },
 };
 
 function isKind(k: string): k is Kind {

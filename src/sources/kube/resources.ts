@@ -80,6 +80,15 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
     namespaced: true,
     crd: true,
   },
+  {
+    id: "authorizationpolicies",
+    kind: "AuthorizationPolicy",
+    group: "security.istio.io",
+    versions: ["v1", "v1beta1"],
+    plural: "authorizationpolicies",
+    namespaced: true,
+    crd: true,
+  },
 ];
 
 export function groupVersion(group: string, version: string): string {
