@@ -19,6 +19,8 @@ export interface ResourceType {
   namespaced: boolean;
   /** A CustomResourceDefinition: may be missing, and may appear later. */
   crd?: boolean;
+  /** Not needed to serve: without it (not served, or RBAC forbids it) the source warns and serves the rest. */
+  optional?: boolean;
 }
 
 export interface ResolvedResource extends ResourceType {
@@ -47,7 +49,7 @@ export const NODES: ResourceType = { id: "nodes", kind: "Node", group: "", versi
  * Watched through SECRET_FIELD_SELECTOR, so the big Secrets that can never be
  * a credential (Helm releases, tokens, registry logins) are not sent at all.
  */
-export const SECRETS: ResourceType = { id: "secrets", kind: "Secret", group: "", versions: ["v1"], plural: "secrets", namespaced: true };
+export const SECRETS: ResourceType = { id: "secrets", kind: "Secret", group: "", versions: ["v1"], plural: "secrets", namespaced: true, optional: true };
 
 /**
  * Istio watches every Secret type but Helm releases and service-account
