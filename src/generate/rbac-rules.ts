@@ -179,19 +179,17 @@ function ruleModel(r: AuthorizationRule, policyNamespace: string): { permissions
   return { permissions: permissions.length > 0 ? permissions : [basePermission], principals: principals.length > 0 ? principals : [basePrincipal] };
 }
 
-/** Dropped: an ALLOW rule that needs an HTTP-only field on a TCP chain. */
-class Dropped extends Error {}
-
+/** The AND of one permission's or principal's entries; undefined when an ALLOW rule needs an HTTP-only field on a TCP chain (the rule is dropped). */
 function build<T extends object>(
   entries: Entry<T>[],
   forTCP: boolean,
   action: RuleAction,
   combine: { or: (xs: T[]) => T; not: (x: T) => T; and: (xs: T[]) => T; any: T },
-): T {
+): T | undefined {
   const and: T[] = [];
   for (const e of entries) {
     if (forTCP && e.attr.httpOnly) {
-      if (action === "ALLOW") throw new Dropped();
+      if (action === "ALLOW") return undefined;
       continue; // DENY: this field is ignored, the rule denies more
     }
     const of = (vs: string[]): T => (e.attr.all ? e.attr.all(vs) : combine.or(vs.map(e.attr.one!)));
@@ -199,6 +197,11 @@ function build<T extends object>(
     if (e.notValues.length > 0) and.push(combine.not(of(e.notValues)));
   }
   return combine.and(and.length > 0 ? and : [combine.any]);
+}
+
+/** Every element built, or undefined when one was dropped. */
+function all<T>(xs: (T | undefined)[]): T[] | undefined {
+  return xs.every((x) => x !== undefined) ? (xs as T[]) : undefined;
 }
 
 const PERMISSION = {
@@ -217,15 +220,10 @@ const PRINCIPAL = {
 /** The Envoy policy for one rule, or undefined when the rule is dropped on this (TCP) chain. */
 export function rulePolicy(r: AuthorizationRule, policyNamespace: string, forTCP: boolean, action: RuleAction): RbacPolicy | undefined {
   const m = ruleModel(r, policyNamespace);
-  try {
-    return {
-      permissions: m.permissions.map((p) => build(p, forTCP, action, PERMISSION)),
-      principals: m.principals.map((p) => build(p, forTCP, action, PRINCIPAL)),
-    };
-  } catch (e) {
-    if (e instanceof Dropped) return undefined;
-    throw e;
-  }
+  const permissions = all(m.permissions.map((p) => build(p, forTCP, action, PERMISSION)));
+  if (!permissions) return undefined;
+  const principals = all(m.principals.map((p) => build(p, forTCP, action, PRINCIPAL)));
+  return principals ? { permissions, principals } : undefined;
 }
 
 /** istiod's policy for a policy without rules: matches nothing (so ALLOW allows nothing). */

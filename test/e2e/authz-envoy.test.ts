@@ -10,19 +10,23 @@
  * ipBlocks and remoteIpBlocks (clients bind 127.0.0.2 / 127.0.0.3), ALLOW vs
  * DENY, the implicit deny of an ALLOW policy, allow-nothing, scope.
  *
- * Principals and namespaces need mutual TLS between sidecars; they are
- * covered by the golden cases and `envoy --mode validate` only.
+ * Peer identity (principals, namespaces, serviceAccounts, trustDomains,
+ * source.principal) through a gateway server with `tls.mode: MUTUAL`: the
+ * clients present certificates whose URI SAN is a SPIFFE id, which Envoy's
+ * RBAC matches as `authenticated.principal_name`, as it does for sidecar
+ * mTLS peers.
  */
-import { after, test } from "node:test";
+import { after, test, TestContext } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { EnvoyProcess, freePort, requireEnvoy, startEnvoy } from "../support/envoy";
-import { CLI, startServe } from "../support/serve-process";
-import { startBillBackends, writeBillService } from "../support/http-backends";
+import { CLI, ServeProcess, startServe } from "../support/serve-process";
+import { BillBackends, startBillBackends, writeBillService } from "../support/http-backends";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-e2e-authz-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -78,13 +82,13 @@ function ask(ports: { http: number; tcp: number }, a: Ask): Promise<string> {
   });
 }
 
-interface Scenario {
+interface Scenario<A = Ask> {
   name: string;
   /** The policy file's text (undefined: no file); `${HTTP_PORT}`/`${TCP_PORT}` are replaced. */
   policies?: string;
   /** The `policy[<name>]` names Envoy's gateway listeners must hold before the checks run. */
   names: string[];
-  checks: [Ask, string][];
+  checks: [A, string][];
 }
 
 const policy = (name: string, spec: string, namespace = "istio-system"): string =>
@@ -239,16 +243,87 @@ async function waitFor(what: string, timeoutMs: number, ok: () => Promise<boolea
   }
 }
 
-test("AuthorizationPolicy through a real gateway Envoy over ADS: allowed 200, denied 403, per rule kind", { timeout: 240_000 }, async (t) => {
+interface Harness {
+  envoy: EnvoyProcess;
+  serve: ServeProcess;
+  dir: string;
+}
+
+/** bill-service's backends, `mini-pilot serve --config-dir` with the bill-service fixtures plus `files`, and the ingress gateway's Envoy bootstrapped against it. */
+async function gatewayHarness(
+  t: TestContext,
+  name: string,
+  parts: string[],
+  files: (b: BillBackends) => Record<string, string>,
+  gatewayPort: number,
+): Promise<Harness | undefined> {
   const bin = requireEnvoy(t);
-  if (!bin) return;
+  if (!bin) return undefined;
   const b = await startBillBackends();
   t.after(() => b.stop());
+  const dir = writeBillService(path.join(tmp, name), parts, { ...b.vars, GATEWAY_PORT: gatewayPort, GATEWAY_BIND: BIND });
+  for (const [f, text] of Object.entries(files(b))) fs.writeFileSync(path.join(dir, f), text);
+  const serve = await startServe(["--config-dir", dir, "--debounce-after", "20ms"]);
+  t.after(() => serve.stop());
+  const [type, ip, podPart, domain] = INGRESS.id.split("~") as [string, string, string, string];
+  const boot = path.join(tmp, `bootstrap-${name}.json`);
+  const env = { ...process.env, POD_NAME: podPart.split(".")[0], POD_NAMESPACE: "istio-system", INSTANCE_IP: ip };
+  const args = [CLI, "bootstrap", "--type", type, "--domain", domain, "--xds-address", `127.0.0.1:${serve.xdsPort}`, "--labels", INGRESS.labels];
+  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", BIND, "--out", boot);
+  const r = spawnSync(process.execPath, args, { env, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const envoy = startEnvoy(bin, boot, { logDir: tmp });
+  t.after(() => envoy.stop());
+  await envoy.waitReady();
+  return { envoy, serve, dir };
+}
+
+/** Per scenario: write the policy file, wait until Envoy's listeners on `ports` hold exactly its policies, run its checks. */
+async function runScenarios<A>(
+  h: Harness,
+  scenarios: Scenario<A>[],
+  ports: number[],
+  vars: Record<string, string>,
+  ask: (a: A) => Promise<string>,
+): Promise<void> {
+  const policyFile = path.join(h.dir, "authz.yaml");
+  for (const s of scenarios) {
+    if (s.policies === undefined) fs.rmSync(policyFile, { force: true });
+    else {
+      let text = s.policies;
+      for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`\${${k}}`, v);
+      // Written in one step so the folder watcher never reads half a file.
+      fs.writeFileSync(`${policyFile}.tmp`, text);
+      fs.renameSync(`${policyFile}.tmp`, policyFile);
+    }
+    await waitFor(
+      `${s.name}: Envoy holds policies [${s.names.join(", ")}]`,
+      20_000,
+      async () => {
+        const l = (await h.envoy.admin("/listeners")).body;
+        return JSON.stringify(await heldPolicies(h.envoy)) === JSON.stringify([...s.names].sort()) && ports.every((p) => l.includes(`:${p}`));
+      },
+      async () => `held: ${JSON.stringify(await heldPolicies(h.envoy))}\n${h.serve.logs.slice(-10).join("\n")}`,
+    );
+    const got: string[] = [];
+    for (const [a] of s.checks) got.push(await ask(a));
+    tally.requests += got.length;
+    tally.scenarios++;
+    assert.deepEqual(
+      s.checks.map(([a], i) => `${JSON.stringify(a)} -> ${got[i]}`),
+      s.checks.map(([a, want]) => `${JSON.stringify(a)} -> ${want}`),
+      s.name,
+    );
+  }
+  const stats = await h.envoy.stats();
+  assert.equal(h.envoy.child.exitCode, null, "one Envoy, never restarted");
+  const rejected = [...stats].filter(([k, v]) => k.endsWith(".update_rejected") && v !== 0);
+  assert.deepEqual(rejected, [], "Envoy accepted every config mini-pilot sent");
+}
+
+test("AuthorizationPolicy through a real gateway Envoy over ADS: allowed 200, denied 403, per rule kind", { timeout: 240_000 }, async (t) => {
   const ports = { http: await freePort(), tcp: await freePort() };
-  const dir = writeBillService(path.join(tmp, "config"), ["gateway", "gateway-default"], { ...b.vars, GATEWAY_PORT: ports.http, GATEWAY_BIND: BIND });
-  fs.writeFileSync(
-    path.join(dir, "tcp-gateway.yaml"),
-    `apiVersion: networking.istio.io/v1
+  const tcpGateway = `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: bill-tcp, namespace: default}
 spec:
@@ -262,58 +337,189 @@ spec:
   hosts: ["*"]
   gateways: [bill-tcp]
   tcp: [{route: [{destination: {host: bill-service, port: {number: 9999}}}]}]
-`,
-  );
-  const serve = await startServe(["--config-dir", dir, "--debounce-after", "20ms"]);
-  t.after(() => serve.stop());
-
-  const [type, ip, podPart, domain] = INGRESS.id.split("~") as [string, string, string, string];
-  const boot = path.join(tmp, "bootstrap.json");
-  const env = { ...process.env, POD_NAME: podPart.split(".")[0], POD_NAMESPACE: "istio-system", INSTANCE_IP: ip };
-  const args = [CLI, "bootstrap", "--type", type, "--domain", domain, "--xds-address", `127.0.0.1:${serve.xdsPort}`, "--labels", INGRESS.labels];
-  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", BIND, "--out", boot);
-  const r = spawnSync(process.execPath, args, { env, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  const envoy = startEnvoy(bin, boot, { logDir: tmp });
-  t.after(() => envoy.stop());
-
-  const policyFile = path.join(dir, "authz.yaml");
+`;
+  const h = await gatewayHarness(t, "plain", ["gateway", "gateway-default"], () => ({ "tcp-gateway.yaml": tcpGateway }), ports.http);
+  if (!h) return;
   try {
-    await envoy.waitReady();
-    for (const s of SCENARIOS) {
-      if (s.policies === undefined) fs.rmSync(policyFile, { force: true });
-      else {
-        // Written in one step so the folder watcher never reads half a file.
-        fs.writeFileSync(`${policyFile}.tmp`, s.policies.replaceAll("${HTTP_PORT}", String(ports.http)).replaceAll("${TCP_PORT}", String(ports.tcp)));
-        fs.renameSync(`${policyFile}.tmp`, policyFile);
-      }
-      await waitFor(
-        `${s.name}: Envoy holds policies [${s.names.join(", ")}]`,
-        20_000,
-        async () => {
-          const l = (await envoy.admin("/listeners")).body;
-          return (
-            JSON.stringify(await heldPolicies(envoy)) === JSON.stringify([...s.names].sort()) && l.includes(`:${ports.http}`) && l.includes(`:${ports.tcp}`)
-          );
-        },
-        async () => `held: ${JSON.stringify(await heldPolicies(envoy))}\n${serve.logs.slice(-10).join("\n")}`,
-      );
-      const got: string[] = [];
-      for (const [a] of s.checks) got.push(await ask(ports, a));
-      tally.requests += got.length;
-      tally.scenarios++;
-      assert.deepEqual(
-        s.checks.map(([a], i) => `${JSON.stringify(a)} -> ${got[i]}`),
-        s.checks.map(([a, want]) => `${JSON.stringify(a)} -> ${want}`),
-        s.name,
-      );
-    }
-    const stats = await envoy.stats();
+    await runScenarios(h, SCENARIOS, [ports.http, ports.tcp], { HTTP_PORT: String(ports.http), TCP_PORT: String(ports.tcp) }, (a) => ask(ports, a));
+    const stats = await h.envoy.stats();
     assert.ok(Number(stats.get("tcp.rbac.denied") ?? 0) > 0, "the network RBAC filter counted its denials (stat prefix tcp.)");
-    assert.equal(envoy.child.exitCode, null, "one Envoy, never restarted");
-    const rejected = [...stats].filter(([k, v]) => k.endsWith(".update_rejected") && v !== 0);
-    assert.deepEqual(rejected, [], "Envoy accepted every config mini-pilot sent");
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- envoy log ---\n${envoy.logTail(30)}`, { cause: e });
+    throw new Error(`${(e as Error).message}\n--- envoy log ---\n${h.envoy.logTail(30)}`, { cause: e });
+  }
+});
+
+// ---------------------------------------------------------------- peer identity: a MUTUAL gateway
+
+/** Client certificates with SPIFFE URI SANs, as workload certificates carry them. */
+const IDENTITIES = {
+  sleep: "spiffe://cluster.local/ns/foo/sa/sleep",
+  curl: "spiffe://cluster.local/ns/bar/sa/curl",
+  foreign: "spiffe://example.org/ns/foo/sa/sleep",
+} as const;
+type Identity = keyof typeof IDENTITIES;
+
+/** A CA, a server certificate for `host` and one client certificate per identity (openssl, ECDSA P-256). */
+function makeCerts(dir: string, host: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const run = (args: string[]): void => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, `openssl ${args.join(" ")}: ${r.stderr}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  run(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=authz test CA"]);
+  const leaf = (name: string, san: string, usage: string): void => {
+    fs.writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`);
+    run(["req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`]);
+    run([
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    ]);
+  };
+  leaf("server", `DNS:${host}`, "serverAuth");
+  for (const [name, uri] of Object.entries(IDENTITIES)) leaf(name, `URI:${uri}`, "clientAuth");
+}
+
+function askTls(port: number, certs: string, host: string, who: Identity): Promise<string> {
+  return new Promise((resolve) => {
+    const req = https.request(
+      {
+        host: BIND,
+        port,
+        servername: host,
+        ca: fs.readFileSync(path.join(certs, "ca.pem")),
+        cert: fs.readFileSync(path.join(certs, `${who}.pem`)),
+        key: fs.readFileSync(path.join(certs, `${who}.key`)),
+        path: "/",
+        agent: false,
+        headers: { host, connection: "close" },
+        timeout: 10_000,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => {
+          if (res.statusCode === 200 && typeof res.headers["x-backend"] === "string") resolve("200");
+          else if (res.statusCode === 403) resolve(body === "RBAC: access denied" ? "403" : `403 (${body})`);
+          else resolve(`${res.statusCode} ${body}`);
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve(`error ${e.message}`));
+    req.end();
+  });
+}
+
+const MTLS_SCENARIOS: Scenario<Identity>[] = [
+  {
+    name: "mTLS, no policy: every client certificate passes",
+    names: [],
+    checks: [
+      ["sleep", "200"],
+      ["curl", "200"],
+      ["foreign", "200"],
+    ],
+  },
+  {
+    name: "ALLOW principals (exact): only that SPIFFE id",
+    policies: policy("allow-sleep", `{${onGateway}, rules: [{from: [{source: {principals: [cluster.local/ns/foo/sa/sleep]}}]}]}`),
+    names: ["allow-sleep"],
+    checks: [
+      ["sleep", "200"],
+      ["curl", "403"],
+      ["foreign", "403"],
+    ],
+  },
+  {
+    name: "ALLOW namespaces: any identity in namespace bar",
+    policies: policy("allow-bar", `{${onGateway}, rules: [{from: [{source: {namespaces: [bar]}}]}]}`),
+    names: ["allow-bar"],
+    checks: [
+      ["sleep", "403"],
+      ["curl", "200"],
+      ["foreign", "403"],
+    ],
+  },
+  {
+    name: "DENY notPrincipals (prefix): everything outside cluster.local/ns/foo/",
+    policies: policy("deny-outside-foo", `{${onGateway}, action: DENY, rules: [{from: [{source: {notPrincipals: ["cluster.local/ns/foo/*"]}}]}]}`),
+    names: ["deny-outside-foo"],
+    checks: [
+      ["sleep", "200"],
+      ["curl", "403"],
+      ["foreign", "403"],
+    ],
+  },
+  {
+    name: "ALLOW serviceAccounts: foo/sleep in any trust domain",
+    policies: policy("allow-sa", `{${onGateway}, rules: [{from: [{source: {serviceAccounts: [foo/sleep]}}]}]}`),
+    names: ["allow-sa"],
+    checks: [
+      ["sleep", "200"],
+      ["curl", "403"],
+      ["foreign", "200"],
+    ],
+  },
+  {
+    name: "ALLOW when source.principal (suffix) and trustDomains",
+    policies:
+      policy("allow-curl", `{${onGateway}, rules: [{when: [{key: source.principal, values: ["*/sa/curl"]}]}]}`) +
+      policy("allow-example-org", `{${onGateway}, rules: [{from: [{source: {trustDomains: [example.org]}}]}]}`),
+    names: ["allow-curl", "allow-example-org"],
+    checks: [
+      ["sleep", "403"],
+      ["curl", "200"],
+      ["foreign", "200"],
+    ],
+  },
+];
+
+test("AuthorizationPolicy on peer identity through a real gateway Envoy: MUTUAL TLS with SPIFFE client certificates", { timeout: 240_000 }, async (t) => {
+  const host = "bill.example.com";
+  const certs = path.join(tmp, "certs");
+  makeCerts(certs, host);
+  const port = await freePort();
+  const mtlsGateway = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bill-mtls, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: ${port}, name: https, protocol: HTTPS}
+      bind: ${BIND}
+      hosts: [${host}]
+      tls: {mode: MUTUAL, serverCertificate: ${certs}/server.pem, privateKey: ${certs}/server.key, caCertificates: ${certs}/ca.pem}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bill-mtls, namespace: default}
+spec:
+  hosts: [${host}]
+  gateways: [bill-mtls]
+  http: [{route: [{destination: {host: bill-service, port: {number: 9999}}}]}]
+`;
+  const h = await gatewayHarness(t, "mtls", [], () => ({ "mtls-gateway.yaml": mtlsGateway }), port);
+  if (!h) return;
+  try {
+    await runScenarios(h, MTLS_SCENARIOS, [port], {}, (who) => askTls(port, certs, host, who));
+    const denied = [...(await h.envoy.stats())].filter(([k]) => k.startsWith("http.") && k.endsWith(".rbac.denied")).reduce((n, [, v]) => n + Number(v), 0);
+    assert.ok(denied > 0, "the HTTP RBAC filter counted its denials");
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- envoy log ---\n${h.envoy.logTail(30)}`, { cause: e });
   }
 });

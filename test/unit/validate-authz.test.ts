@@ -164,6 +164,11 @@ const cases: [string, Raw, string[]][] = [
     ["error spec.rules[0].when[0].values: invalid `value` for `key` request.headers: bad key (request.headers): should have format a[b]"],
   ],
   [
+    "when: a header name Envoy would refuse",
+    rule({ when: [{ key: "request.headers[x user]", values: ["a"] }] }),
+    ["error spec.rules[0].when[0].values: invalid `value` for `key` request.headers[x user]: header name x user is not a valid header name"],
+  ],
+  [
     "when: bad source.ip",
     rule({ when: [{ key: "source.ip", notValues: ["x"] }] }),
     ["error spec.rules[0].when[0].notValues: invalid `notValue` for `key` source.ip: bad IP address (x)"],

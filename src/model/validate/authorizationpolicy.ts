@@ -19,7 +19,7 @@ import type {
   PolicyTargetReference,
 } from "../types";
 import { at, Ctx, idx } from "./ctx";
-import { checkIPOrCIDR } from "./names";
+import { checkIPOrCIDR, checkMatchHeaderName } from "./names";
 import { checked, enumOf, list, object, record, str, type Reader } from "./read";
 
 const strings: Reader<string[]> = list(str);
@@ -195,7 +195,11 @@ function checkAttribute(key: string, values: string[] | undefined, what: "value"
   const fail = (why: string): void => ctx.error(path, `invalid \`${what}\` for \`key\` ${key}: ${why}`);
   if (values.some((v) => v === "")) return fail(`empty value not allowed, found in ${key}`);
   if (key.startsWith("request.headers") || key.startsWith("request.auth.claims") || key.startsWith("experimental.")) {
-    if (!mapKeyOk(key)) fail(`bad key (${key}): should have format a[b]`);
+    if (!mapKeyOk(key)) return fail(`bad key (${key}): should have format a[b]`);
+    // Stricter than Istio: a header name Envoy's HeaderMatcher refuses would make Envoy reject the whole listener.
+    const header = key.startsWith("request.headers[") ? key.slice("request.headers[".length, -1) : undefined;
+    const bad = header === undefined ? undefined : checkMatchHeaderName(header);
+    if (bad) fail(bad);
     return;
   }
   if (key === "source.ip" || key === "remote.ip" || key === "destination.ip") {
