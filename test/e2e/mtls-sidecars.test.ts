@@ -106,7 +106,12 @@ function startApp(pod: PodNetns, dir: string): ChildProcess {
 }
 
 async function envoyStat(pod: PodNetns, name: string): Promise<number> {
-  const out = await pod.exec("curl", ["-s", "--max-time", "2", `http://127.0.0.1:15000/stats?filter=${encodeURIComponent(`^${name}$`)}`]);
+  const out = await pod.exec("curl", [
+    "-s",
+    "--max-time",
+    "2",
+    `http://127.0.0.1:15000/stats?filter=${encodeURIComponent(`^${name.replace(/[.|]/g, "\\$&")}$`)}`,
+  ]);
   const m = /: (\d+)\s*$/m.exec(out);
   return m ? Number(m[1]) : 0;
 }
@@ -179,8 +184,8 @@ test(
       path.join(tmp, "tokens"),
     ]);
     stack.push(() => serve.stop());
-    const started = JSON.parse(serve.logs.find((l) => l.includes("mini-pilot serving"))!) as { secureXds: string };
-    const securePort = Number(started.secureXds.split(":").pop());
+    const securePort = serve.securePort;
+    assert.ok(securePort, "serve has a secure port");
 
     // One agent per pod, as root (the capture rules exempt UID 0, Envoy's here), with a 6s certificate.
     for (const { pod, token } of tokens) {
@@ -288,7 +293,17 @@ test(
     assert.match(stillMtls.xfcc ?? "", /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep/);
 
     // 4. Rotation under load: 6s certificates renewed at half life; ~20s of requests on fresh and kept-alive connections.
-    const serialsBefore = new Set([...(await certSerials(client)), ...(await certSerials(server))]);
+    // Every certificate either Envoy holds, sampled while the load runs: each new serial is one renewal pushed over SDS.
+    const initial = { client: new Set(await certSerials(client)), server: new Set(await certSerials(server)) };
+    const seen = { client: new Set(initial.client), server: new Set(initial.server) };
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        for (const s of await certSerials(client).catch(() => [])) seen.client.add(s);
+        for (const s of await certSerials(server).catch(() => [])) seen.server.add(s);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
     const loadStarted = Date.now();
     const load: Record<string, number> = {};
     let requests = 0;
@@ -298,10 +313,13 @@ test(
       requests += 500;
     }
     const loadMs = Date.now() - loadStarted;
-    const serialsAfter = new Set([...(await certSerials(client)), ...(await certSerials(server))]);
+    sampling = false;
+    await sampler;
     assert.deepEqual(load, { httpbin: requests }, `no failed request during rotation: ${JSON.stringify(load)}`);
-    const rotated = [...serialsAfter].filter((s) => !serialsBefore.has(s)).length;
-    assert.ok(rotated >= 2, `both workload certificates were renewed during the load (${rotated} new serials in ${loadMs}ms)`);
+    const renewed = { client: seen.client.size - initial.client.size, server: seen.server.size - initial.server.size };
+    // 6s certificates renewed at half life: about five renewals each in 15s; at least two each leaves room for a slow machine.
+    assert.ok(renewed.client >= 2 && renewed.server >= 2, `both workload certificates were renewed under load: ${JSON.stringify(renewed)} in ${loadMs}ms`);
+    const rotated = renewed.client + renewed.server;
     process.stderr.write(
       `mTLS e2e: ${clientHandshakes} client / ${serverHandshakes} server handshakes for the first 50 requests; ` +
         `${requests} requests in ${loadMs}ms with ${rotated} certificate renewals, 0 failed\n`,
