@@ -166,6 +166,9 @@ export function nodeMetadata(o: BootstrapOptions): JsonObject {
   meta.NAME = o.podName;
   meta.NAMESPACE = o.namespace;
   meta.POD_NAME = o.podName;
+  // The agent serves this Envoy a workload certificate: the control plane may give it mutual TLS (model/proxy.ts).
+  if (o.sdsSocket !== undefined) meta.SDS = "true";
+  else delete meta.SDS;
   if (o.serviceAccount) meta.SERVICE_ACCOUNT = o.serviceAccount;
   else delete meta.SERVICE_ACCOUNT;
   meta.WORKLOAD_NAME = o.workloadName;
