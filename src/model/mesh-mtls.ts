@@ -156,3 +156,23 @@ export function serviceIdentities(mesh: Mesh, svc: MeshService): string[] {
 }
 
 export { spiffeId };
+
+/**
+ * What of the endpoint data reaches clusters (CDS), not only EDS, once mTLS
+ * is in play: each service's identities (the SANs clients check) and, for
+ * passthrough services, whether every endpoint has a sidecar. A push that
+ * only changed endpoints must be a full push when this changes (Istio
+ * escalates an EDS update to a full push when service accounts change).
+ */
+export function clusterAffectingEndpointFacts(mesh: Mesh): string {
+  const parts: string[] = [];
+  for (const svc of mesh.services) {
+    const ids = serviceIdentities(mesh, svc);
+    const passthrough =
+      svc.resolution === "ORIGINAL_DST"
+        ? [...(mesh.endpoints.get(svc.host)?.values() ?? [])].map((eps) => (eps.length > 0 && eps.every(hasSidecar) ? 1 : 0)).join("")
+        : "";
+    if (ids.length > 0 || passthrough) parts.push(`${svc.host}/${svc.namespace}=${ids.join(",")};${passthrough}`);
+  }
+  return parts.join("\n");
+}
