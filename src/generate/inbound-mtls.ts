@@ -17,7 +17,7 @@
  * the same object in every variant, so filters added to the plaintext chain
  * (AuthorizationPolicy's RBAC) apply to mTLS traffic too.
  *
- * A proxy without a workload certificate (no `tlsMode: istio` label, see
+ * A proxy without a workload certificate (no `SDS` node metadata, see
  * model/mesh-mtls.ts) has nothing to offer under PERMISSIVE and stays
  * plaintext; STRICT is generated as written.
  */
@@ -40,7 +40,7 @@ export interface InboundMtls {
 
 export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
   const workload = workloadMtls(mesh, proxy.namespace, proxy.labels);
-  const hasCert = clientHasWorkloadCert(proxy.labels);
+  const hasCert = clientHasWorkloadCert(proxy);
   let tls = false;
   return {
     chains(targetPort, http, plaintext) {

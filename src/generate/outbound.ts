@@ -11,7 +11,7 @@ import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
 
 /** The outbound clusters of every visible service. */
 export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
-  const clientMtls = clientHasWorkloadCert(scope.proxy.labels);
+  const clientMtls = clientHasWorkloadCert(scope.proxy);
   return specs.map((s) => outboundCluster(scope.mesh, s, clientMtls));
 }
 

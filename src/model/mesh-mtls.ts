@@ -18,6 +18,7 @@ import type { PeerAuthentication, PeerAuthenticationMode } from "./types";
 import type { Mesh, MeshEndpoint, MeshService } from "./mesh-types";
 import { labelsMatch } from "./mesh-hosts";
 import { spiffeId } from "./mesh-identity";
+import type { ProxyView } from "./proxy";
 
 /** The resolved modes: UNSET never survives composition. */
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
@@ -110,18 +111,14 @@ export function serviceMtlsMode(mesh: Mesh, svc: MeshService, port: number, pass
 
 /**
  * Does a proxy hold a workload certificate (SDS `default`/`ROOTCA` from its
- * agent)? A sidecar whose pod carries the injector's `tlsMode: istio` label
- * does. Only such a client sends auto-mTLS, and only such a server offers
- * mTLS under PERMISSIVE: a proxy without the label keeps plaintext (its
- * bootstrap may have no `sds-grpc` cluster). Explicit ISTIO_MUTUAL and STRICT
- * are generated whatever the label says.
+ * agent, node metadata `SDS`)? Only such a proxy sends auto-mTLS and offers
+ * mTLS under PERMISSIVE: one without has no `sds-grpc` cluster, and a TLS
+ * context pointing at a missing SDS cluster makes Envoy refuse the resource.
+ * Explicit ISTIO_MUTUAL and STRICT are generated whatever it says.
  */
-export function clientHasWorkloadCert(labels: Record<string, string>): boolean {
-  // Through labelsMatch with one shared selector object, so the view index records one question.
-  return labelsMatch(SIDECAR_SELECTOR, labels);
+export function clientHasWorkloadCert(proxy: ProxyView): boolean {
+  return proxy.sds === true;
 }
-
-const SIDECAR_SELECTOR: Readonly<Record<string, string>> = Object.freeze({ [TLS_MODE_LABEL]: ISTIO_TLS_MODE });
 
 export function hasSidecar(e: MeshEndpoint): boolean {
   return e.labels[TLS_MODE_LABEL] === ISTIO_TLS_MODE;
@@ -159,3 +156,23 @@ export function serviceIdentities(mesh: Mesh, svc: MeshService): string[] {
 }
 
 export { spiffeId };
+
+/**
+ * What of the endpoint data reaches clusters (CDS), not only EDS, once mTLS
+ * is in play: each service's identities (the SANs clients check) and, for
+ * passthrough services, whether every endpoint has a sidecar. A push that
+ * only changed endpoints must be a full push when this changes (Istio
+ * escalates an EDS update to a full push when service accounts change).
+ */
+export function clusterAffectingEndpointFacts(mesh: Mesh): string {
+  const parts: string[] = [];
+  for (const svc of mesh.services) {
+    const ids = serviceIdentities(mesh, svc);
+    const passthrough =
+      svc.resolution === "ORIGINAL_DST"
+        ? [...(mesh.endpoints.get(svc.host)?.values() ?? [])].map((eps) => (eps.length > 0 && eps.every(hasSidecar) ? 1 : 0)).join("")
+        : "";
+    if (ids.length > 0 || passthrough) parts.push(`${svc.host}/${svc.namespace}=${ids.join(",")};${passthrough}`);
+  }
+  return parts.join("\n");
+}

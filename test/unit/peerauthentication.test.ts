@@ -171,3 +171,40 @@ test("the trust domain comes from the mesh options", () => {
   const m = buildMesh(objects([svc, slice, pod("a", "10.1.0.1", {}, "web")]), { trustDomain: "example.org" }).mesh;
   assert.deepEqual(serviceIdentities(m, m.services[0]!), ["spiffe://example.org/ns/default/sa/web"]);
 });
+
+// ------------------------------------------------------------------ which proxies hold a certificate
+
+test("a bootstrap with the agent's SDS socket says SDS in its node metadata, and the proxy view reads it", async () => {
+  const { renderBootstrap } = await import("../../src/bootstrap/render");
+  const { parseProxy, proxyViewKey } = await import("../../src/model/proxy");
+  const { clientHasWorkloadCert } = await import("../../src/model/mesh-mtls");
+  const options = {
+    proxyType: "sidecar" as const,
+    podName: "sleep-1",
+    namespace: "default",
+    instanceIp: "10.0.0.1",
+    dnsDomain: "default.svc.cluster.local",
+    labels: { app: "sleep" },
+    extraMetadata: { SDS: "true" },
+    clusterId: "Kubernetes",
+    meshId: "cluster.local",
+    istioVersion: "1.26.0",
+    workloadName: "sleep",
+    interceptionMode: "REDIRECT",
+    xds: { address: { host: "127.0.0.1", port: 15010 }, api: "sotw" as const, initialFetchTimeout: "0s" },
+    adminPort: 15000,
+    statsPort: 15090,
+    bindAddress: "0.0.0.0",
+  };
+  const node = (o: object) => (renderBootstrap(o as Parameters<typeof renderBootstrap>[0]) as { node: { id: string; metadata: Record<string, unknown> } }).node;
+  const withSds = node({ ...options, sdsSocket: "/tmp/sds.sock" });
+  const without = node(options);
+  assert.equal(withSds.metadata.SDS, "true");
+  assert.equal(without.metadata.SDS, undefined, "a stale ISTIO_META_SDS does not claim a certificate the agent does not serve");
+  const a = parseProxy(withSds.id, withSds.metadata);
+  const b = parseProxy(without.id, without.metadata);
+  assert.ok(a.ok && b.ok);
+  assert.equal(clientHasWorkloadCert(a.proxy), true);
+  assert.equal(clientHasWorkloadCert(b.proxy), false);
+  assert.notEqual(proxyViewKey(a.proxy), proxyViewKey(b.proxy), "they get different config, so they never share a snapshot");
+});
