@@ -72,6 +72,7 @@ export async function openOrCreateCaSecret(
     });
   } catch (e) {
     const err = apiError(e);
+    if (err.code === 404) throw new Error(`cannot create ${where}: namespace "${namespace}" does not exist (create it, or pass --root-namespace or --ca-dir)`);
     if (err.code !== 409) throw new Error(`cannot create ${where}: ${err.code === 403 ? "forbidden (RBAC: secrets create)" : err.message}`);
     const theirs = await read(); // another replica was first: use its root
     if (!theirs) throw new Error(`${where} was created by someone else and then vanished; restart to try again`);
