@@ -21,13 +21,15 @@ import { grpcEndpoints } from "./grpc-clusters";
 import { outboundClusterSpecs } from "./clusters";
 import { parseClusterName } from "./names";
 import { sidecarScope } from "./scope";
+import { withTelemetry } from "./telemetry";
 
 export type { Generated, GeneratedResources } from "./generated";
 
 export function generate(mesh: Mesh, proxy: ProxyView): Generated {
   if (proxy.generator === "grpc") return generateGrpc(mesh, proxy);
-  if (proxy.kind === "router") return generateRouter(mesh, proxy);
-  return generateSidecar(mesh, proxy);
+  // Tracing and access logs from mesh config go onto every connection manager in one pass.
+  if (proxy.kind === "router") return withTelemetry(generateRouter(mesh, proxy), mesh, proxy);
+  return withTelemetry(generateSidecar(mesh, proxy), mesh, proxy);
 }
 
 /**
