@@ -66,9 +66,9 @@ export type MeshConfigResult = { ok: true; config: MeshConfig; warnings: string[
 
 /** Parse and check one MeshConfig document. `source` names it in every message (a file name, `configmap istio-system/istio`). */
 export function parseMeshConfig(text: string, source: string): MeshConfigResult {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    const errors = doc.errors.map((e) => `${source}:${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`);
+    const errors = doc.errors.map((e) => `${source}:${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`);
     return { ok: false, errors, warnings: [] };
   }
   const value: unknown = doc.toJS();
