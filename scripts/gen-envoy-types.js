@@ -61,6 +61,9 @@ const EXTENSION_PROTOS = [
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
+  "envoy/config/trace/v3/zipkin.proto",
+  "envoy/config/trace/v3/opentelemetry.proto",
+  "envoy/extensions/access_loggers/file/v3/file.proto",
 ];
 
 const RESOURCE_PROTOS = [
@@ -156,14 +159,17 @@ function closure(root, roots) {
   return seen;
 }
 
-/** Top-level messages of envoy.extensions.* in the loaded files: what an Any may carry. */
+/** Tracer configs live outside envoy.extensions.* but are carried in Anys (HCM tracing.provider). */
+const ANYABLE_TRACERS = ["envoy.config.trace.v3.ZipkinConfig", "envoy.config.trace.v3.OpenTelemetryConfig"];
+
+/** Top-level messages of envoy.extensions.* in the loaded files, and the tracers: what an Any may carry. */
 function anyable(root) {
   /** @type {protobuf.Type[]} */
   const out = [];
   const walk = (/** @type {protobuf.NamespaceBase} */ ns) => {
     for (const o of ns.nestedArray) {
       if (o instanceof protobuf.Type) {
-        if (fullName(o).startsWith("envoy.extensions.")) out.push(o);
+        if (fullName(o).startsWith("envoy.extensions.") || ANYABLE_TRACERS.includes(fullName(o))) out.push(o);
       } else if (o instanceof protobuf.Namespace) walk(o);
     }
   };

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
-import { MESH_FLAGS, meshOptions } from "./mesh-flags";
+import { MESH_FLAGS, followMeshConfig, meshConfigSource } from "./mesh-flags";
 import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken } from "./debug-port";
 import { createLogger, LOG_LEVELS, Logger, parseLogLevel } from "../log";
 import { XdsServer } from "../server/grpc-server";
@@ -128,7 +128,7 @@ function durationMs(value: string, flag: string): number {
 }
 
 async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): Promise<ConfigSide> {
-  const mesh = meshOptions(f);
+  const meshConfig = meshConfigSource(f, log);
   const store = new ConfigStore();
   const sourceDiagnostics = new Map<string, Diagnostic[]>();
   const reportDiagnostics = (where: string, ds: Diagnostic[]) => {
@@ -139,7 +139,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
   const pipeline = new PushPipeline(store, {
     debounceAfterMs: durationMs(String(f["debounce-after"]), "debounce-after"),
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
-    mesh,
+    mesh: meshConfig.options(),
     log,
     // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
     // (naming the first proxy seen with it; a Deployment's replicas share their labels).
@@ -175,6 +175,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     ready = () => kube.ready();
     stopSource = () => kube.stop();
   }
+  const stopMeshConfig = await followMeshConfig(meshConfig, pipeline, { log, ...(dirs.length === 0 ? { kube: kubeconfigOf(f) } : {}) });
   pipeline.flush();
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
   return {
@@ -185,13 +186,24 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       const ds = allDiagnostics();
       metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
       metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
-      return { objects: store.size, groups: pipeline.groupCount(), pushes: pipeline.pushes, diagnostics: ds.map(formatDiagnostic) };
+      return {
+        objects: store.size,
+        groups: pipeline.groupCount(),
+        pushes: pipeline.pushes,
+        diagnostics: ds.map(formatDiagnostic),
+        meshConfigErrors: meshConfig.errors(),
+      };
     },
     stop: async () => {
+      await stopMeshConfig();
       await stopSource();
       pipeline.stop();
     },
   };
+}
+
+function kubeconfigOf(f: ParsedFlags): { kubeconfig?: string } {
+  return f.kubeconfig ? { kubeconfig: String(f.kubeconfig) } : {};
 }
 
 interface KubeSourceHandle {

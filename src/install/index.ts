@@ -7,7 +7,7 @@
 import * as YAML from "yaml";
 import { istioCrds } from "./crds";
 import { DEFAULTS, checkOptions, type InstallOptions, type K8sObject } from "./objects";
-import { clusterRole, clusterRoleBinding, serviceAccount } from "./rbac";
+import { clusterRole, clusterRoleBinding, meshConfigRole, meshConfigRoleBinding, serviceAccount } from "./rbac";
 import { deployment, namespace, podDisruptionBudget, service } from "./workload";
 
 export { DEFAULTS, DEFAULT_IMAGE, checkOptions, type InstallOptions, type K8sObject } from "./objects";
@@ -19,7 +19,7 @@ function groups(o: InstallOptions): [file: string, objects: K8sObject[]][] {
   return [
     ["namespace.yaml", [namespace(o)]],
     ["crds.yaml", istioCrds()],
-    ["rbac.yaml", [serviceAccount(o), clusterRole(), clusterRoleBinding(o)]],
+    ["rbac.yaml", [serviceAccount(o), clusterRole(), clusterRoleBinding(o), meshConfigRole(o), meshConfigRoleBinding(o)]],
     ["deployment.yaml", [deployment(o)]],
     ["service.yaml", [service(o)]],
     ...(pdb ? [["pdb.yaml", [pdb]] as [string, K8sObject[]]] : []),

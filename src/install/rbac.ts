@@ -70,6 +70,33 @@ export function clusterRole(): K8sObject {
   };
 }
 
+/** Istio's mesh config: the `istio` ConfigMap in the root namespace (where mini-pilot is installed). */
+export const MESH_CONFIGMAP = "istio";
+
+/**
+ * A Role in the install namespace: list and watch the one `istio` ConfigMap
+ * (serve watches it with fieldSelector metadata.name=istio, which RBAC
+ * authorizes against resourceNames), and no other ConfigMap.
+ */
+export function meshConfigRole(o: InstallOptions): K8sObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: NAME, namespace: o.namespace, labels: { ...LABELS } },
+    rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [MESH_CONFIGMAP], verbs: [...VERBS] }],
+  };
+}
+
+export function meshConfigRoleBinding(o: InstallOptions): K8sObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: NAME, namespace: o.namespace, labels: { ...LABELS } },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAME },
+    subjects: [{ kind: "ServiceAccount", name: NAME, namespace: o.namespace }],
+  };
+}
+
 export function clusterRoleBinding(o: InstallOptions): K8sObject {
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",

@@ -22,7 +22,7 @@ import type {
   ServiceEntry,
   VirtualService,
 } from "./types";
-import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
+import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshTracing, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
 import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
@@ -37,6 +37,10 @@ export interface BuildMeshOptions {
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   domainSuffix?: string;
   includeNotReadyEndpoints?: boolean;
+  tracing?: MeshTracing;
+  accessLog?: MeshOptions["accessLog"];
+  connectTimeoutMs?: number;
+  defaultExportTo?: MeshOptions["defaultExportTo"];
   trustDomain?: string;
   enableAutoMtls?: boolean;
 }
@@ -62,9 +66,13 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
     includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    defaultExportTo: options.defaultExportTo ?? {},
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
   };
+  if (options.tracing) opts.tracing = options.tracing;
+  if (options.accessLog) opts.accessLog = options.accessLog;
   const diagnostics: Diagnostic[] = [];
   const k = splitByKind(objects);
 
@@ -191,7 +199,12 @@ function namedTargetPorts(services: Service[], domainSuffix: string): Map<string
 
 function meshDestinationRule(rule: DestinationRule, opts: MeshOptions): MeshDestinationRule {
   const ns = rule.metadata.namespace;
-  return { rule, namespace: ns, host: resolveHost(rule.spec.host, ns, opts.domainSuffix), exportTo: normaliseExportTo(rule.spec.exportTo, ns) };
+  return {
+    rule,
+    namespace: ns,
+    host: resolveHost(rule.spec.host, ns, opts.domainSuffix),
+    exportTo: normaliseExportTo(rule.spec.exportTo ?? opts.defaultExportTo.destinationRule, ns),
+  };
 }
 
 function meshVirtualService(vs: VirtualService, opts: MeshOptions): MeshVirtualService {
@@ -202,7 +215,7 @@ function meshVirtualService(vs: VirtualService, opts: MeshOptions): MeshVirtualS
     namespace: ns,
     hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, ns, opts.domainSuffix)),
     gateways: [...new Set(gateways)].sort(),
-    exportTo: normaliseExportTo(vs.spec.exportTo, ns),
+    exportTo: normaliseExportTo(vs.spec.exportTo ?? opts.defaultExportTo.virtualService, ns),
   };
 }
 

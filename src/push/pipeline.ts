@@ -81,6 +81,8 @@ export class PushPipeline {
   private mesh: Mesh;
   private views = newViews();
   private meshDiagnostics: Diagnostic[] = [];
+  /** The mesh options in force (mesh config + flags); replaced by setMeshOptions. */
+  private meshOptions: BuildMeshOptions;
   private readonly unsubscribe: () => void;
   pushes = 0;
 
@@ -103,7 +105,8 @@ export class PushPipeline {
       (r) => this.push(r),
       opts.clock ?? realClock,
     );
-    const built = buildMesh(store.list(), opts.mesh);
+    this.meshOptions = opts.mesh ?? {};
+    const built = buildMesh(store.list(), this.meshOptions);
     this.mesh = built.mesh;
     this.meshDiagnostics = built.diagnostics;
     this.unsubscribe = store.subscribe((c: ChangeSet) => {
@@ -124,6 +127,12 @@ export class PushPipeline {
 
   groupCount(): number {
     return this.groups.size;
+  }
+
+  /** New mesh options (a mesh config edit): every proxy's config is regenerated, debounced like any change. */
+  setMeshOptions(mesh: BuildMeshOptions): void {
+    this.meshOptions = mesh;
+    this.debouncer.push({ full: true, reasons: { MeshConfig: 1 } });
   }
 
   /** Push whatever is pending now (shutdown, tests). */
@@ -159,7 +168,7 @@ export class PushPipeline {
     const started = performance.now();
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
-    const built = buildMesh(this.store.list(), this.opts.mesh);
+    const built = buildMesh(this.store.list(), this.meshOptions);
     // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
     const facts = clusterAffectingEndpointFacts(built.mesh);
     const full = req.full || facts !== (this.meshFacts ??= clusterAffectingEndpointFacts(this.mesh));

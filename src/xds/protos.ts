@@ -40,6 +40,7 @@ const ENTRY_PROTOS = [
   "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/config/trace/v3/zipkin.proto",
+  "envoy/config/trace/v3/opentelemetry.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",

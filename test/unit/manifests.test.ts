@@ -159,7 +159,7 @@ test("the probe paths are answered by serve's HTTP port (200 once the config is 
   assert.equal(missing.status, 404, "a wrong path would fail the probe");
 });
 
-test("the Service exposes plaintext xDS and monitoring by the container's port names; the PDB keeps one replica", () => {
+test("the Service exposes plaintext xDS, TLS xDS and monitoring by the container's port names; the PDB keeps one replica", () => {
   const objects = installObjects();
   const svc = one(objects, "Service");
   const d = one(objects, "Deployment");
@@ -224,4 +224,14 @@ test("bad options are refused with the flag and the reason", async () => {
   assert.match(await cliError(["--image", ""]), /^--image "" is not an image reference/);
   assert.match(await cliError(["-o", "xml"]), /^-o\/--output wants yaml or json, got "xml"/);
   assert.match(await cliError(["--out-dir", "x", "-o", "json"]), /--out-dir writes YAML files/);
+});
+
+test("a Role lets serve list and watch the mesh config ConfigMap (istio) in its namespace, and no other ConfigMap", () => {
+  const objects = installObjects({ ...DEFAULTS, namespace: "mesh-cp" });
+  const role = one(objects, "Role");
+  assert.equal(role.metadata.namespace, "mesh-cp");
+  assert.deepEqual(role.rules, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["istio"], verbs: ["list", "watch"] }]);
+  const binding = one(objects, "RoleBinding");
+  assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "mini-pilot" });
+  assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "mesh-cp" }]);
 });
