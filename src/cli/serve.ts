@@ -19,8 +19,7 @@ import { DirSource } from "../sources/file/dir-source";
 import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
-import { resourceToJson } from "../xds/resource";
-import { SHORT_NAME, XdsTypeUrl } from "../xds/types";
+import { envoyConfigDump } from "../debug/config-dump";
 import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
@@ -136,6 +135,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       metrics.pushes.inc({ kind: p.full ? "full" : "eds" });
       metrics.pushSeconds.observe(p.ms / 1000);
       metrics.encodes.inc(p.encodes);
+      metrics.istio.onPush(p);
     },
   });
   let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
@@ -159,6 +159,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     ready = () => kube.ready();
     stopSource = () => kube.stop();
   }
+  const unwatchMetrics = metrics.istio.watchStore(store);
   pipeline.flush();
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
   return {
@@ -173,6 +174,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     },
     stop: async () => {
       await stopSource();
+      unwatchMetrics();
       pipeline.stop();
     },
   };
@@ -232,18 +234,9 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
   };
 }
 
-/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources. */
+/** What a proxy is (or would be) sent, in Envoy's admin ConfigDump shape, secrets redacted. */
 function dumpSnapshot(s: Snapshot | undefined): unknown {
-  if (!s) return undefined;
-  return {
-    version: s.version,
-    ...Object.fromEntries(
-      Object.entries(s.types).map(([t, ts]) => [
-        SHORT_NAME[t as XdsTypeUrl],
-        { version: ts.version, resources: [...ts.resources.values()].map(resourceToJson) },
-      ]),
-    ),
-  };
+  return s ? envoyConfigDump(s) : undefined;
 }
 
 /** "listen EADDRINUSE: address already in use 127.0.0.1:15010" (or grpc-js's wrapping of it) -> "address already in use". */
@@ -287,6 +280,7 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
     log,
     onStreamOpen: () => metrics.streams.inc(),
     onStreamClose: () => metrics.streams.dec(),
+    observer: metrics.istio,
   });
   const failed = async (flag: string, address: { host: string; port: number }, e: Error): Promise<never> => {
     server.forceShutdown();

@@ -4,6 +4,7 @@
  * the response serializer is the identity.
  */
 import * as grpc from "@grpc/grpc-js";
+import { hostname } from "node:os";
 import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, SHORT_NAME } from "../xds/types";
 import { SnapshotSource } from "../cache/snapshot-cache";
 import { Mode, StreamIO, XdsRequest, XdsStream } from "./stream";
@@ -13,6 +14,8 @@ import { decodeRequest } from "./decode";
 import { StreamContext, createStreamContext } from "./context";
 import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
+import { addCsdsService } from "./csds";
+import type { XdsObserver } from "./observer";
 
 export { decodeRequest } from "./decode";
 
@@ -46,6 +49,10 @@ export interface ServerOptions {
   maxConcurrentStreams?: number;
   onStreamOpen?(s: XdsStream): void;
   onStreamClose?(s: XdsStream): void;
+  /** Told about nodes, responses, NACKs and convergence (metrics). */
+  observer?: XdsObserver;
+  /** This server's name in /debug/syncz (the replica a proxy is connected to); default the host name. */
+  replica?: string;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -90,7 +97,9 @@ export class XdsServer {
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 5000,
     });
+    if (options.observer) this.ctx.observer = options.observer;
     for (const m of METHODS) this.addMethod(m);
+    addCsdsService(this.server, () => this.streams);
   }
 
   /** The limits in force (defaults filled in). */
@@ -230,6 +239,10 @@ export class XdsServer {
       .map((s) => ({
         proxy: s.proxyId ?? null,
         stream: s.id,
+        mode: s.mode,
+        server: this.options.replica ?? hostname(),
+        cluster: s.nodeInfo?.cluster ?? null,
+        istioVersion: typeof s.nodeInfo?.metadata.ISTIO_VERSION === "string" ? s.nodeInfo.metadata.ISTIO_VERSION : null,
         connectedAt: new Date(s.connectedAt).toISOString(),
         types: Object.fromEntries(
           s.syncState().map((t) => [

@@ -26,6 +26,7 @@ import { parse, stringify } from "yaml";
 import { EnvoyProcess, freePort, requireEnvoy, startEnvoy } from "../support/envoy";
 import { CLI, getJson, ServeProcess, startServe } from "../support/serve-process";
 import { countBy, HttpClient, startBillBackends, withinBinomial, writeBillService } from "../support/http-backends";
+import { readConfigDump } from "../support/config-dump";
 
 type J = any; // admin and debug JSON, walked freely in assertions
 
@@ -154,14 +155,8 @@ async function served(
 ): Promise<{ version: string; versions: Record<string, string>; types: Record<string, Map<string, unknown>> }> {
   const res = await fetch(`http://127.0.0.1:${serve.httpPort}/debug/config_dump?proxy=${encodeURIComponent(id)}`);
   const body = await res.text();
-  const dump = (res.ok ? JSON.parse(body) : undefined) as J;
-  const types: Record<string, Map<string, unknown>> = {};
-  const versions: Record<string, string> = {};
-  for (const t of ["listeners", "routes", "clusters", "endpoints"]) {
-    types[t] = new Map(((dump?.[t]?.resources ?? []) as J[]).map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
-    versions[t] = String(dump?.[t]?.version ?? "");
-  }
-  return { version: String(dump?.version ?? ""), versions, types };
+  const { types, versions } = readConfigDump(res.ok ? JSON.parse(body) : undefined);
+  return { version: Object.values(versions).join("/"), versions, types };
 }
 
 /**
