@@ -93,10 +93,12 @@ function nodeMatcher(matchers: Wire[]): IdMatcher {
     if (!s) return () => true;
     const fold = (x: string) => (s.ignore_case ? x.toLowerCase() : x);
     const want = (v: unknown) => fold(String(v));
-    if (s.exact !== undefined && s.exact !== null) return (id) => fold(id) === want(s.exact);
-    if (s.prefix) return (id) => fold(id).startsWith(want(s.prefix));
-    if (s.suffix) return (id) => fold(id).endsWith(want(s.suffix));
-    if (s.contains) return (id) => fold(id).includes(want(s.contains));
+    // Decoded messages keep unset fields on the prototype: only own properties were sent.
+    const has = (k: string) => Object.prototype.hasOwnProperty.call(s, k);
+    if (has("exact")) return (id) => fold(id) === want(s.exact);
+    if (has("prefix")) return (id) => fold(id).startsWith(want(s.prefix));
+    if (has("suffix")) return (id) => fold(id).endsWith(want(s.suffix));
+    if (has("contains")) return (id) => fold(id).includes(want(s.contains));
     throw new MatcherError("node_matchers[].node_id: only exact, prefix, suffix and contains are supported");
   });
   return (id) => each.some((m) => m(id));

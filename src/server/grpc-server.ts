@@ -242,6 +242,7 @@ export class XdsServer {
         mode: s.mode,
         server: this.options.replica ?? hostname(),
         cluster: s.nodeInfo?.cluster ?? null,
+        clusterId: typeof s.nodeInfo?.metadata.CLUSTER_ID === "string" ? s.nodeInfo.metadata.CLUSTER_ID : null,
         istioVersion: typeof s.nodeInfo?.metadata.ISTIO_VERSION === "string" ? s.nodeInfo.metadata.ISTIO_VERSION : null,
         connectedAt: new Date(s.connectedAt).toISOString(),
         types: Object.fromEntries(
