@@ -119,6 +119,8 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     sourceDiagnostics.set(where, ds);
     for (const d of ds) if (!before.has(formatDiagnostic(d))) (d.severity === "error" ? log.error.bind(log) : log.warn.bind(log))({}, formatDiagnostic(d));
   };
+  // Set once the diagnostics are reachable (below): the gauge follows every push, not only /debug/configz reads.
+  let countDiagnostics = () => undefined as void;
   const pipeline = new PushPipeline(store, {
     debounceAfterMs: durationMs(String(f["debounce-after"]), "debounce-after"),
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
@@ -136,6 +138,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       metrics.pushSeconds.observe(p.ms / 1000);
       metrics.encodes.inc(p.encodes);
       metrics.istio.onPush(p);
+      countDiagnostics();
     },
   });
   let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
@@ -162,14 +165,19 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
   const unwatchMetrics = metrics.istio.watchStore(store);
   pipeline.flush();
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
+  countDiagnostics = () => {
+    const ds = allDiagnostics();
+    metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
+    metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
+  };
+  countDiagnostics();
   return {
     cache: pipeline.cache,
     ready,
     configDump: (proxy) => dumpSnapshot(pipeline.snapshotForNode(proxy)),
     configz: () => {
+      countDiagnostics();
       const ds = allDiagnostics();
-      metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
-      metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
       return { objects: store.size, groups: pipeline.groupCount(), pushes: pipeline.pushes, diagnostics: ds.map(formatDiagnostic) };
     },
     stop: async () => {
