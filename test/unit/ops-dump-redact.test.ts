@@ -123,8 +123,8 @@ test("dump comparison: equal dumps match; a changed, a missing and an extra reso
     c.differ.map((d) => d.name),
     ["a"],
   );
-  assert.match(c.differ[0]!.diff, /^-  "connect_timeout": "1s"$/m);
-  assert.match(c.differ[0]!.diff, /^\+  "connect_timeout": "5s"$/m);
+  assert.match(c.differ[0]!.diff, /^- {2}"connect_timeout": "1s"$/m);
+  assert.match(c.differ[0]!.diff, /^\+ {2}"connect_timeout": "5s"$/m);
   assert.match(
     formatComparison([c]),
     /^Clusters Don't Match\n {2}b: sent by mini-pilot, not held by Envoy\n {2}stale: held by Envoy, not sent by mini-pilot\n/,
