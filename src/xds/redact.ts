@@ -49,11 +49,13 @@ export function redactBytes(typeUrl: string, bytes: Uint8Array): Uint8Array {
 function redactMessage(type: protobuf.Type, msg: Wire): boolean {
   let changed = false;
   for (const f of type.fieldsArray) {
+    // Decoded messages keep unset fields' defaults on the prototype: only own properties were on the wire.
+    if (!Object.prototype.hasOwnProperty.call(msg, f.name)) continue;
     const value = msg[f.name];
     if (value === undefined || value === null) continue;
     f.resolve();
     if (f.options?.[SENSITIVE] === true) {
-      msg[f.name] = f.repeated ? (value as unknown[]).map(() => redactedValue(f)) : redactedValue(f);
+      msg[f.name] = f.repeated ? (value as unknown[]).map((v) => redactedValue(f, v)) : redactedValue(f, value);
       changed = true;
       continue;
     }
@@ -79,12 +81,29 @@ function redactNested(type: protobuf.Type, msg: Wire): boolean {
   return redactMessage(type, msg);
 }
 
-/** A DataSource becomes an inline string "[redacted]"; strings and bytes become "[redacted]". */
-function redactedValue(f: protobuf.Field): unknown {
-  if (f.resolvedType instanceof protobuf.Type) {
-    return f.resolvedType.fullName === ".envoy.config.core.v3.DataSource" ? { inline_string: REDACTED } : {};
-  }
+/**
+ * As Envoy's MessageUtil::redact does: a sensitive string or bytes field
+ * becomes "[redacted]"; a sensitive message keeps its shape with every string
+ * and bytes inside it "[redacted]" (a DataSource's inline_string,
+ * inline_bytes, even filename). Matching Envoy exactly lets `proxy-status`
+ * compare a redacted dump with Envoy's own.
+ */
+function redactedValue(f: protobuf.Field, value: unknown): unknown {
+  if (f.resolvedType instanceof protobuf.Type) return redactAll(f.resolvedType, value as Wire);
   if (f.type === "bytes") return Buffer.from(REDACTED);
   if (f.type === "string") return REDACTED;
-  return f.typeDefault;
+  return value;
+}
+
+function redactAll(type: protobuf.Type, msg: Wire): Wire {
+  const out: Wire = {};
+  for (const f of type.fieldsArray) {
+    // Decoded messages keep unset fields' defaults on the prototype: only own properties were on the wire.
+    if (!Object.prototype.hasOwnProperty.call(msg, f.name)) continue;
+    const value = msg[f.name];
+    if (value === undefined || value === null) continue;
+    f.resolve();
+    out[f.name] = f.repeated ? (value as unknown[]).map((v) => redactedValue(f, v)) : redactedValue(f, value);
+  }
+  return out;
 }
