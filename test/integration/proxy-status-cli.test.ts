@@ -65,6 +65,15 @@ test("proxy-status: ERROR with the NACK message, NOT SENT, the debug token", asy
   );
   for (const out of [r, without]) assert.ok(!(out.stdout + out.stderr).includes(TOKEN), "the token is never printed");
 
+  // One proxy without --envoy-admin: its row, then each type's versions and the NACK.
+  const one = cli(["proxy-status", "bill-client-1.default", "--server", server, "--debug-token-file", tokenFile]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /^sidecar~10\.1\.0\.5~bill-client-1\.default~default\.svc\.cluster\.local stream sotw-\d+ \(sotw\), connected \S+ to \S+$/m);
+  assert.match(one.stdout, /^ {2}clusters {3}ERROR {4}sent [0-9a-f]{16} {2}acked -$/m);
+  assert.match(one.stdout, /^ {13}rejected at \S+: cluster outbound\|9999\|\|bill-service: rejected by the test$/m);
+  assert.match(one.stdout, /^ {2}listeners {2}STALE {4}sent [0-9a-f]{16} {2}acked -$/m);
+  assert.match(one.stdout, /Give --envoy-admin URL/);
+
   const wrong = path.join(dir, "wrong");
   fs.writeFileSync(wrong, "not-the-token\n");
   const refused = cli(["proxy-status", "--server", server, "--debug-token-file", wrong]);
