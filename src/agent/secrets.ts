@@ -9,7 +9,8 @@ import { messageType } from "../xds/protos";
 
 export const WORKLOAD_SECRET = "default";
 export const ROOT_SECRET = "ROOTCA";
-export const SECRET_TYPE_URL = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+/** The SDS type URL, under the name the agent's code and tests use. */
+export { SECRET as SECRET_TYPE_URL } from "../xds/types";
 
 export interface WorkloadCertificate {
   /** Leaf first, then intermediates (PEM). */

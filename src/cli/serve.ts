@@ -19,8 +19,7 @@ import { DirSource } from "../sources/file/dir-source";
 import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
-import { resourceToRedactedJson } from "../xds/resource";
-import { SHORT_NAME, XdsTypeUrl } from "../xds/types";
+import { envoyConfigDump } from "../debug/config-dump";
 import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
@@ -136,6 +135,8 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     sourceDiagnostics.set(where, ds);
     for (const d of ds) if (!before.has(formatDiagnostic(d))) (d.severity === "error" ? log.error.bind(log) : log.warn.bind(log))({}, formatDiagnostic(d));
   };
+  // Set once the diagnostics are reachable (below): the gauge follows every push, not only /debug/configz reads.
+  let countDiagnostics = () => undefined as void;
   const pipeline = new PushPipeline(store, {
     debounceAfterMs: durationMs(String(f["debounce-after"]), "debounce-after"),
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
@@ -152,6 +153,8 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       metrics.pushes.inc({ kind: p.full ? "full" : "eds" });
       metrics.pushSeconds.observe(p.ms / 1000);
       metrics.encodes.inc(p.encodes);
+      metrics.istio.onPush(p);
+      countDiagnostics();
     },
   });
   let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
@@ -176,16 +179,22 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     stopSource = () => kube.stop();
   }
   const stopMeshConfig = await followMeshConfig(meshConfig, pipeline, { log, ...(dirs.length === 0 ? { kube: kubeconfigOf(f) } : {}) });
+  const unwatchMetrics = metrics.istio.watchStore(store);
   pipeline.flush();
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
+  countDiagnostics = () => {
+    const ds = allDiagnostics();
+    metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
+    metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
+  };
+  countDiagnostics();
   return {
     cache: pipeline.cache,
     ready,
     configDump: (proxy) => dumpSnapshot(pipeline.snapshotForNode(proxy)),
     configz: () => {
+      countDiagnostics();
       const ds = allDiagnostics();
-      metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
-      metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
       return {
         objects: store.size,
         groups: pipeline.groupCount(),
@@ -197,6 +206,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     stop: async () => {
       await stopMeshConfig();
       await stopSource();
+      unwatchMetrics();
       pipeline.stop();
     },
   };
@@ -260,18 +270,9 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
   };
 }
 
-/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources (private keys redacted). */
+/** What a proxy is (or would be) sent, in Envoy's admin ConfigDump shape, secrets redacted. */
 function dumpSnapshot(s: Snapshot | undefined): unknown {
-  if (!s) return undefined;
-  return {
-    version: s.version,
-    ...Object.fromEntries(
-      Object.entries(s.types).map(([t, ts]) => [
-        SHORT_NAME[t as XdsTypeUrl],
-        { version: ts.version, resources: [...ts.resources.values()].map(resourceToRedactedJson) },
-      ]),
-    ),
-  };
+  return s ? envoyConfigDump(s) : undefined;
 }
 
 /** "listen EADDRINUSE: address already in use 127.0.0.1:15010" (or grpc-js's wrapping of it) -> "address already in use". */
@@ -316,6 +317,7 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
     unary: security?.unary ?? [],
     onStreamOpen: () => metrics.streams.inc(),
     onStreamClose: () => metrics.streams.dec(),
+    observer: metrics.istio,
   });
   const failed = async (flag: string, address: { host: string; port: number }, e: Error): Promise<never> => {
     server.forceShutdown();

@@ -1,5 +1,6 @@
 /** Prometheus metrics for /metrics (prom-client, one registry per process). */
 import * as prom from "prom-client";
+import { IstioMetrics } from "./istio-metrics";
 
 export class Metrics {
   readonly registry = new prom.Registry();
@@ -27,6 +28,9 @@ export class Metrics {
     labelNames: ["severity"],
     registers: [this.registry],
   });
+
+  /** Istio's pilot_* series, for Istio's dashboards and alerts. */
+  readonly istio = new IstioMetrics(this.registry);
 
   constructor() {
     prom.collectDefaultMetrics({ register: this.registry, prefix: "mini_pilot_" });

@@ -6,6 +6,7 @@
 import { SelectionCache } from "./select";
 import { SharedSotwResponses } from "./responses";
 import { ServerLimits, SubscriptionBudget, resolveLimits } from "./limits";
+import type { XdsObserver } from "./observer";
 
 export interface StreamContext {
   readonly selections: SelectionCache;
@@ -14,6 +15,8 @@ export interface StreamContext {
   readonly budget: SubscriptionBudget;
   /** Milliseconds; the token buckets' clock. */
   readonly now: () => number;
+  /** Told about nodes, responses, rejections and convergence (metrics). */
+  observer?: XdsObserver;
 }
 
 export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () => number = Date.now): StreamContext {

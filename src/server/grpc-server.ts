@@ -4,6 +4,7 @@
  * the response serializer is the identity.
  */
 import * as grpc from "@grpc/grpc-js";
+import { hostname } from "node:os";
 import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, SECRET, XdsTypeUrl, SHORT_NAME } from "../xds/types";
 import { SnapshotSource } from "../cache/snapshot-cache";
 import { Mode, StreamIO, XdsRequest, XdsStream } from "./stream";
@@ -14,6 +15,8 @@ import { StreamContext, createStreamContext } from "./context";
 import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
 import { ACCESS_STATUS, AccessControl, CallCredentials, UnaryMethod, bearerToken, statusOf } from "./access";
+import { addCsdsService } from "./csds";
+import type { XdsObserver } from "./observer";
 
 export { decodeRequest } from "./decode";
 
@@ -50,6 +53,10 @@ export interface ServerOptions {
   unary?: UnaryMethod[];
   onStreamOpen?(s: XdsStream): void;
   onStreamClose?(s: XdsStream): void;
+  /** Told about nodes, responses, NACKs and convergence (metrics). */
+  observer?: XdsObserver;
+  /** This server's name in /debug/syncz (the replica a proxy is connected to); default the host name. */
+  replica?: string;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -96,8 +103,10 @@ export class XdsServer {
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 5000,
     });
+    if (options.observer) this.ctx.observer = options.observer;
     for (const m of METHODS) this.addMethod(m);
     for (const u of options.unary ?? []) this.addUnary(u);
+    addCsdsService(this.server, () => this.streams);
   }
 
   /** The limits in force (defaults filled in). */
@@ -315,6 +324,11 @@ export class XdsServer {
       .map((s) => ({
         proxy: s.proxyId ?? null,
         stream: s.id,
+        mode: s.mode,
+        server: this.options.replica ?? hostname(),
+        cluster: s.nodeInfo?.cluster ?? null,
+        clusterId: typeof s.nodeInfo?.metadata.CLUSTER_ID === "string" ? s.nodeInfo.metadata.CLUSTER_ID : null,
+        istioVersion: typeof s.nodeInfo?.metadata.ISTIO_VERSION === "string" ? s.nodeInfo.metadata.ISTIO_VERSION : null,
         connectedAt: new Date(s.connectedAt).toISOString(),
         types: Object.fromEntries(
           s.syncState().map((t) => [

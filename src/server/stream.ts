@@ -13,6 +13,7 @@
  */
 import { Snapshot } from "../cache/snapshot";
 import { NodeInfo, SnapshotSource } from "../cache/snapshot-cache";
+import type { EncodedResource } from "../xds/resource";
 import { CLUSTER, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from "../xds/types";
 import { Decision, NO_SUBSCRIPTION, Subscription } from "./should-respond";
 import { TypeSync, typeStatus, SyncStatus } from "./sync-state";
@@ -72,6 +73,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   /** Subscribed names counted against the server's budget. */
   private counted = 0;
   readonly connectedAt = Date.now();
+  /** For metrics: when the latest snapshot arrived, what last made a write necessary, whether the snapshot is all sent. */
+  private snapshotAt = 0;
+  private triggerAt = 0;
+  private queuedSince?: number;
+  private converged = true;
 
   constructor(
     readonly id: string,
@@ -90,9 +96,22 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     return this.node?.id;
   }
 
+  /** The node this stream's first request named (debug, CSDS). */
+  get nodeInfo(): NodeInfo | undefined {
+    return this.node;
+  }
+
+  /** What the latest snapshot gives this stream for a type under its subscription (CSDS, debug). */
+  selected(t: XdsTypeUrl): readonly EncodedResource[] {
+    const st = this.types.get(t);
+    if (!st || !this.snapshot) return [];
+    return this.ctx.selections.select(this.snapshot.types[t], st.subscription).resources;
+  }
+
   /** Handle one request. Protocol errors and exceeded limits end this stream only. */
   onRequest(req: XdsRequest): void {
     if (this.closed) return;
+    this.triggerAt = Date.now();
     const problem = this.checkRequest(req);
     if (problem) return this.fail(problem.code, problem.message);
     // Delta requests are charged before any work on their names is done.
@@ -101,6 +120,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
       const resolved = this.source.resolve(req.node!);
       if (!resolved.ok) return this.fail(STATUS.INVALID_ARGUMENT, `cannot serve node "${req.node!.id}": ${resolved.error}`);
       this.node = req.node;
+      this.ctx.observer?.onNode?.(this.id, req.node!);
       this.unwatch = this.source.watch(resolved.group, (s) => this.onSnapshot(s), req.node!.id);
     }
     const typeUrl = (req.typeUrl || this.allowedTypes[0]) as XdsTypeUrl;
@@ -131,6 +151,9 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
 
   onSnapshot(s: Snapshot): void {
     this.snapshot = s;
+    this.snapshotAt = this.triggerAt = Date.now();
+    this.queuedSince = this.snapshotAt;
+    this.converged = false;
     this.flush();
   }
 
@@ -146,6 +169,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     this.unwatch = undefined;
     this.ctx.budget.change(this.counted, 0);
     this.counted = 0;
+    if (this.node) this.ctx.observer?.onNodeGone?.(this.id, this.node);
   }
 
   /** Per-type sync state for /debug/syncz. */
@@ -240,6 +264,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
         st.awaitingAck = false;
         st.rejectedKey = st.sync.sentRejectKey;
         st.sync.nack = { nonce: req.responseNonce, version: st.sync.sentVersion ?? "", message: d.message, at: Date.now() };
+        this.ctx.observer?.onNack?.(this.id, this.typeOf(st), d.message);
         break;
       case "stale":
         break;
@@ -265,6 +290,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
       if (!st || (st.awaitingAck && !st.mustRespond)) continue;
       this.push(t, st, this.snapshot);
       if (this.blocked || this.closed) return;
+    }
+    if (!this.converged && PUSH_ORDER.every((t) => this.isSettled(t))) {
+      this.converged = true;
+      this.ctx.observer?.onConverged?.(this.id, this.snapshotAt);
     }
   }
 
@@ -294,7 +323,25 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     Object.assign(st.sync, { sentNonce: nonce, sentVersion: version, sentKey: contentKey, sentRejectKey: rejectKey, sentAt: Date.now() });
     st.sync.responses = (st.sync.responses ?? 0) + 1;
     st.sync.bytes = (st.sync.bytes ?? 0) + bytes.length;
+    const started = Date.now();
     if (!this.io.write(bytes)) this.blocked = true;
+    const observer = this.ctx.observer;
+    if (observer?.onResponse) {
+      const now = Date.now();
+      const queuedMs = this.queuedSince !== undefined ? started - this.queuedSince : undefined;
+      this.queuedSince = undefined;
+      observer.onResponse(this.id, this.typeOf(st), {
+        bytes: bytes.length,
+        sinceTriggerMs: now - this.triggerAt,
+        writeMs: now - started,
+        ...(queuedMs !== undefined ? { queuedMs } : {}),
+      });
+    }
+  }
+
+  private typeOf(st: S): XdsTypeUrl {
+    for (const [t, s] of this.types) if (s === st) return t;
+    throw new Error("type state not of this stream");
   }
 
   protected isWildcard(t: XdsTypeUrl): boolean {

@@ -24,6 +24,7 @@ const ENTRY_PROTOS = [
   "envoy/config/endpoint/v3/endpoint.proto",
   "envoy/config/bootstrap/v3/bootstrap.proto",
   "envoy/admin/v3/config_dump.proto",
+  "envoy/service/status/v3/csds.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",

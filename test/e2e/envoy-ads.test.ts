@@ -29,6 +29,14 @@ import { parse, stringify } from "yaml";
 import { EnvoyProcess, freePort, requireEnvoy, startEnvoy } from "../support/envoy";
 import { CLI, getJson, ServeProcess, startServe } from "../support/serve-process";
 import { countBy, HttpClient, startBillBackends, withinBinomial, writeBillService } from "../support/http-backends";
+import { readConfigDump } from "../support/config-dump";
+import { testCa, testLeaf } from "../support/tls-certs";
+import { SdsServer } from "../../src/agent/sds-server";
+import { redactBytes } from "../../src/xds/redact";
+import { encodeResource } from "../../src/xds/resource";
+import { decodeToJson } from "../../src/xds/json";
+import { messageType } from "../../src/xds/protos";
+import { TYPE_BY_SHORT_NAME, messageName } from "../../src/xds/types";
 
 type J = any; // admin and debug JSON, walked freely in assertions
 
@@ -38,7 +46,10 @@ const GOLDEN = path.join(REPO, "test/golden");
 const CERTS = path.join(GOLDEN, "_fixtures/certs");
 const realCerts = (text: string): string => text.replaceAll("/etc/certs/", `${CERTS}/`);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-e2e-ads-"));
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+after(async () => {
+  if (sdsStarted) (await sdsStarted).shutdown();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 const tally = { pushes: 0, envoys: 0, requests: 0, checks: 0, warnings: new Set<string>() };
 after(() => {
   process.stderr.write(`envoy-ads: ${tally.envoys} Envoys, ${tally.pushes} corpus pushes, ${tally.checks} Envoy-side checks, ${tally.requests} requests\n`);
@@ -85,6 +96,7 @@ interface Identity {
 
 /** `mini-pilot bootstrap` for a node id, run as a user would (environment + flags), pointed at `xdsPort`. */
 async function bootstrapFor(who: Identity, api: "sotw" | "delta", xdsPort: number, file: string): Promise<void> {
+  await agentSds();
   const [type, ip, podPart, domain] = who.id.split("~") as [string, string, string, string];
   const dot = podPart.indexOf(".");
   const labels = Object.entries((who.metadata.LABELS ?? {}) as Record<string, string>)
@@ -106,10 +118,44 @@ async function bootstrapFor(who: Identity, api: "sotw" | "delta", xdsPort: numbe
     file,
   );
   if (labels) args.push("--labels", labels);
+  // A golden proxy with a workload certificate (metadata SDS) is bootstrapped as the agent does it.
+  const withAgent = who.metadata.SDS === true || who.metadata.SDS === "true";
+  if (withAgent) args.push("--sds-socket", sdsSocket);
   const r = spawnSync(process.execPath, args, { env, encoding: "utf8" });
   assert.equal(r.status, 0, `mini-pilot bootstrap for ${who.id}: ${r.stderr}`);
   const written = JSON.parse(fs.readFileSync(file, "utf8")) as J;
   assert.equal(written.node.id, who.id, "the bootstrap's node id is the golden proxy's");
+  // ISTIO_MUTUAL clusters take `default` and `ROOTCA` from the agent's `sds-grpc`. The cluster is added by hand, not with
+  // `bootstrap --sds-socket`, because that also sets the SDS metadata, which changes what the golden proxy is sent.
+  if (!withAgent)
+    written.static_resources.clusters.push({
+      name: "sds-grpc",
+      type: "STATIC",
+      connect_timeout: "1s",
+      load_assignment: { cluster_name: "sds-grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: sdsSocket } } } }] }] },
+      typed_extension_protocol_options: {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          explicit_http_config: { http2_protocol_options: {} },
+        },
+      },
+    });
+  if (!withAgent) fs.writeFileSync(file, JSON.stringify(written));
+}
+
+/** The agent's SDS server (the real one `mini-pilot agent` runs), serving a workload certificate from a test CA. */
+const sdsSocket = path.join(tmp, "sds", "socket");
+let sdsStarted: Promise<SdsServer> | undefined;
+function agentSds(): Promise<SdsServer> {
+  sdsStarted ??= (async () => {
+    const server = new SdsServer({ info: () => undefined, warn: () => undefined });
+    await server.listen(sdsSocket);
+    const ca = await testCa();
+    const leaf = await testLeaf(ca, ["sleep.default.svc"]);
+    server.update({ certChainPem: leaf.certPem, keyPem: leaf.keyPem, rootPem: ca.certPem, notAfter: new Date(Date.now() + 3600_000) });
+    return server;
+  })();
+  return sdsStarted;
 }
 
 /** Sum of every stat whose name ends with `suffix`. */
@@ -157,14 +203,8 @@ async function served(
 ): Promise<{ version: string; versions: Record<string, string>; types: Record<string, Map<string, unknown>> }> {
   const res = await fetch(`http://127.0.0.1:${serve.httpPort}/debug/config_dump?proxy=${encodeURIComponent(id)}`);
   const body = await res.text();
-  const dump = (res.ok ? JSON.parse(body) : undefined) as J;
-  const types: Record<string, Map<string, unknown>> = {};
-  const versions: Record<string, string> = {};
-  for (const t of ["listeners", "routes", "clusters", "endpoints", "secrets"]) {
-    types[t] = new Map(((dump?.[t]?.resources ?? []) as J[]).map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
-    versions[t] = String(dump?.[t]?.version ?? "");
-  }
-  return { version: String(dump?.version ?? ""), versions, types };
+  const { types, versions } = readConfigDump(res.ok ? JSON.parse(body) : undefined);
+  return { version: Object.values(versions).join("/"), versions, types };
 }
 
 /**
@@ -257,7 +297,10 @@ function loadCase(name: string): GoldenCase {
   const expected: Record<string, Map<string, unknown>> = {};
   for (const t of ["listeners", "routes", "clusters", "endpoints"]) {
     const list = (parse(realCerts(fs.readFileSync(path.join(dir, `${t}.yaml`), "utf8"))) ?? []) as J[];
-    expected[t] = new Map(list.map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
+    // config_dump shows private keys "[redacted]" (as Envoy's does): expect the golden files redacted the same way.
+    const typeUrl = TYPE_BY_SHORT_NAME[t]!;
+    const redacted = list.map((r) => decodeToJson(messageType(messageName(typeUrl)), redactBytes(typeUrl, encodeResource(typeUrl, r).bytes)) as J);
+    expected[t] = new Map(redacted.map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
   }
   // Served secrets are compared by name: /debug/config_dump shows their private keys redacted.
   const secretsFile = path.join(dir, "secrets.yaml");
@@ -265,7 +308,8 @@ function loadCase(name: string): GoldenCase {
   return {
     name,
     who: { id: proxy.id, metadata: proxy.metadata ?? {} },
-    meshOptions: proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0,
+    // proxy.yaml's mesh options or a mesh-config.yaml: serve (with the default mesh) gives other output.
+    meshOptions: (proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0) || fs.existsSync(path.join(dir, "mesh-config.yaml")),
     text,
     expected,
     secretNames: secrets.map((r) => String(r.name)).sort(),
