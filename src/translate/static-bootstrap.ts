@@ -13,7 +13,7 @@ import { parseProxy, ProxyView } from "../model/proxy";
 import { unselectedRouterHint } from "../model/router-hint";
 import { Diagnostic, MeshObject } from "../model/types";
 import { generate } from "../generate";
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from "../xds/types";
 import { renderStatic, StaticConfigError } from "../bootstrap/static";
 import { checkBootstrap } from "../bootstrap/check";
 import type { JsonValue } from "../bootstrap/render";
@@ -67,12 +67,13 @@ export function buildStatic(req: StaticRequest): StaticResult {
   }
 
   const g = generate(mesh, proxy);
-  diagnostics.push(...(g.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy));
+  diagnostics.push(...(g.diagnostics ?? []), ...(g.credentials?.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy));
   const xds = {
     listeners: wireJson(LISTENER, g.listeners),
     routes: wireJson(ROUTE, g.routes),
     clusters: wireJson(CLUSTER, g.clusters),
     endpoints: wireJson(ENDPOINT, g.endpoints),
+    secrets: wireJson(SECRET, g.credentials?.secrets ?? []),
   };
   const node = {
     id: proxy.id,
