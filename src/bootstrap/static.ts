@@ -30,6 +30,8 @@ export interface XdsResources {
   routes: unknown[];
   clusters: unknown[];
   endpoints: unknown[];
+  /** SDS secrets the listeners and clusters name (gateway credentialName); they become static secrets. */
+  secrets?: unknown[];
 }
 
 export interface StaticNode {
@@ -63,14 +65,32 @@ export function renderStatic(xds: XdsResources, o: StaticOptions): Obj {
   const listeners = (xds.listeners as Obj[]).map((l) => staticListener(clone(l), routes, o));
   checkSockets(listeners);
   const clusters = (xds.clusters as Obj[]).map((c) => staticCluster(clone(c), assignments));
+  const secrets = (xds.secrets ?? []) as Obj[];
+  const known = new Set(secrets.map((x) => String(x.name)));
+  const staticResources: Obj = { listeners: staticSecretRefs(listeners, known), clusters: staticSecretRefs(clusters, known) };
+  if (secrets.length > 0) staticResources.secrets = secrets;
   const out: Obj = {
     node: { id: o.node.id, cluster: o.node.cluster, metadata: o.node.metadata },
     admin: { address: { socket_address: { address: ADMIN_HOST, port_value: o.adminPort } } },
-    static_resources: { listeners, clusters },
+    static_resources: staticResources,
   };
   const ads = findAds(out, "");
   if (ads) throw new StaticConfigError(`${ads} still points at ADS; a static config has no control plane to ask`);
   return out;
+}
+
+/**
+ * An SDS reference `{ name, sds_config }` to a secret the bootstrap holds
+ * becomes `{ name }`: Envoy then takes the static secret of that name. A
+ * reference to a secret that is not there (its Secret is missing or bad)
+ * keeps its ADS source, which the check below reports.
+ */
+function staticSecretRefs<T extends JsonValue>(v: T, known: Set<string>): T {
+  if (Array.isArray(v)) return v.map((x) => staticSecretRefs(x, known)) as T;
+  if (v === null || typeof v !== "object") return v;
+  const o = v as Obj;
+  if (typeof o.name === "string" && o.sds_config !== undefined && known.has(o.name)) return { name: o.name } as unknown as T;
+  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, staticSecretRefs(x, known)])) as T;
 }
 
 /** The ports Envoy binds for this bootstrap's listeners (to pick a free offset, or to document). */

@@ -64,7 +64,10 @@ export const EMPTY_SNAPSHOT: Snapshot = makeSnapshot([]);
 
 /**
  * Names each type refers to in others: EDS names used by EDS clusters, RDS
- * names used by listeners. Read from the decoded messages.
+ * names used by listeners. Read from the decoded messages. SDS names are not
+ * required to exist: a credential whose Secret is missing or broken is left
+ * out on purpose, as istiod leaves it out (Envoy then fails only the
+ * handshakes that need it); the pipeline reports it as a diagnostic instead.
  */
 export function checkConsistency(s: Snapshot): string[] {
   const problems: string[] = [];

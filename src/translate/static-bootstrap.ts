@@ -13,7 +13,7 @@ import { parseProxy, ProxyView } from "../model/proxy";
 import { unselectedRouterHint } from "../model/router-hint";
 import { Diagnostic, MeshObject } from "../model/types";
 import { generate } from "../generate";
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from "../xds/types";
 import { renderStatic, StaticConfigError } from "../bootstrap/static";
 import { checkBootstrap } from "../bootstrap/check";
 import type { JsonValue } from "../bootstrap/render";
@@ -67,12 +67,14 @@ export function buildStatic(req: StaticRequest): StaticResult {
   }
 
   const g = generate(mesh, proxy);
-  diagnostics.push(...(g.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy));
+  diagnostics.push(...(g.diagnostics ?? []), ...(g.credentials?.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy));
+  const secrets = wireJson(SECRET, g.credentials?.secrets ?? []);
   const xds = {
-    listeners: wireJson(LISTENER, g.listeners),
+    listeners: withoutUnservedCredentials(wireJson(LISTENER, g.listeners), secrets, diagnostics),
     routes: wireJson(ROUTE, g.routes),
     clusters: wireJson(CLUSTER, g.clusters),
     endpoints: wireJson(ENDPOINT, g.endpoints),
+    secrets,
   };
   const node = {
     id: proxy.id,
@@ -96,6 +98,40 @@ export function buildStatic(req: StaticRequest): StaticResult {
     return { ok: false, error: `the static bootstrap is not valid Envoy config (a mini-pilot bug):\n${problems.map((p) => `  ${p}`).join("\n")}`, diagnostics };
   }
   return { ok: true, bootstrap, diagnostics, proxy, ...(labelsFrom ? { labelsFrom } : {}) };
+}
+
+/**
+ * Over ADS, a server whose credential cannot be served keeps its filter chain
+ * and fails its handshakes (as with istiod); a static config cannot refer to a
+ * secret it does not hold, so such a chain is left out (a listener left with
+ * no chain goes too), with a warning. The Secret's own diagnostic says why.
+ */
+function withoutUnservedCredentials(listeners: unknown[], secrets: unknown[], diagnostics: Diagnostic[]): unknown[] {
+  const served = new Set(secrets.map((x) => String((x as { name?: unknown }).name)));
+  const out: unknown[] = [];
+  for (const l of listeners as { name?: string; filter_chains?: unknown[] }[]) {
+    const chains = l.filter_chains ?? [];
+    const kept = chains.filter((c) => [...adsSecretNames(c)].every((n) => served.has(n)));
+    for (const c of chains) {
+      if (kept.includes(c)) continue;
+      const missing = [...adsSecretNames(c)].filter((n) => !served.has(n));
+      const message = `listener ${l.name}: a filter chain that needs ${missing.join(", ")} is left out of the static config (its Secret cannot be served)`;
+      diagnostics.push({ severity: "warning", message });
+    }
+    if (kept.length === chains.length) out.push(l);
+    else if (kept.length > 0) out.push({ ...l, filter_chains: kept });
+  }
+  return out;
+}
+
+function adsSecretNames(v: unknown, into = new Set<string>()): Set<string> {
+  if (Array.isArray(v)) for (const x of v) adsSecretNames(x, into);
+  else if (v !== null && typeof v === "object") {
+    const o = v as { name?: unknown; sds_config?: { ads?: unknown } };
+    if (typeof o.name === "string" && o.sds_config?.ads !== undefined) into.add(o.name);
+    for (const x of Object.values(o)) adsSecretNames(x, into);
+  }
+  return into;
 }
 
 function findPod(objects: MeshObject[], name: string, namespace: string): MeshObject | undefined {

@@ -11,6 +11,9 @@
  *   counts per type, and Envoy's LDS/CDS update counters, do not move);
  * - a MUTUAL server (generic Secret with `cacert`) refuses a client without a
  *   certificate and serves one with a certificate from that CA;
+ * - a DestinationRule with MUTUAL `credentialName` makes the gateway originate
+ *   mutual TLS to an HTTPS backend that requires a client certificate, with
+ *   the certificate and CA from a Secret over SDS;
  * - no private key appears in serve's log, /debug/config_dump or
  *   /debug/configz, and config_dump shows the key as "[redacted]".
  */
@@ -20,6 +23,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tls from "node:tls";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
 import { spawnSync, execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { freePort, requireEnvoy, startEnvoy } from "../support/envoy";
@@ -35,7 +40,7 @@ process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 const SECURE = "secure.example.com";
 const MTLS = "mtls.example.com";
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, detail?: () => Promise<string>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -45,7 +50,9 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not within ${timeoutMs}ms${last ? ` (last error: ${(last as Error).message})` : ""}${detail ? `\n${await detail()}` : ""}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -54,6 +61,65 @@ function writeAtomic(file: string, text: string): void {
   const tmpFile = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
   fs.writeFileSync(tmpFile, text);
   fs.renameSync(tmpFile, file);
+}
+
+/** An HTTPS backend that requires a client certificate from `clientCa` and answers with the client's SANs. */
+async function mtlsBackend(server: TestLeaf, clientCa: TestCa): Promise<{ port: number; stop(): Promise<void> }> {
+  const srv = https.createServer(
+    { cert: server.certPem, key: server.keyPem, ca: clientCa.certPem, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
+      res.writeHead(200, { "content-type": "text/plain", "x-backend": "mtls-backend" });
+      res.end(`client ${peer.subjectaltname ?? "(none)"}`);
+    },
+  );
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  return { port: (srv.address() as AddressInfo).port, stop: () => new Promise((r) => srv.close(() => r())) };
+}
+
+/** A plain HTTP gateway server routing to an HTTPS backend; the gateway originates mutual TLS (DestinationRule credentialName). */
+function egressYaml(gatewayPort: number, backendPort: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress-gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+    - port: {number: ${gatewayPort}, name: http-egress, protocol: HTTP}
+      bind: 127.0.0.1
+      hosts: [egress.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: egress-vs, namespace: istio-system}
+spec:
+  hosts: [egress.example.com]
+  gateways: [egress-gw]
+  http:
+    - route: [{destination: {host: secure-backend.default.svc.cluster.local, port: {number: 443}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: secure-backend, namespace: default}
+spec:
+  clusterIP: 10.96.77.7
+  ports: [{name: http, port: 443, targetPort: ${backendPort}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: secure-backend-1, namespace: default, labels: {kubernetes.io/service-name: secure-backend}}
+addressType: IPv4
+ports: [{name: http, port: ${backendPort}}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: secure-backend, namespace: default}
+spec:
+  host: secure-backend.default.svc.cluster.local
+  trafficPolicy:
+    tls: {mode: MUTUAL, credentialName: egress-cred, sni: backend.example.com, subjectAltNames: [backend.example.com]}
+`;
 }
 
 function gatewayYaml(securePort: number, mtlsPort: number): string {
@@ -109,6 +175,21 @@ function curl(host: string, port: number, caFile: string, extra: string[] = []):
       const code = err ? (typeof exit === "number" ? exit : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/** `curl http://127.0.0.1:port/` with a Host header: "<status> <body>". */
+function curlHttp(port: number, host: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      "curl",
+      ["-sS", "--max-time", "10", "-H", `host: ${host}`, "-w", "%{http_code}", "-o", "-", `http://127.0.0.1:${port}/`],
+      { encoding: "utf8" },
+      (_e, out) => {
+        // The status code is appended after the body.
+        resolve(`${out.slice(-3)} ${out.slice(0, -3)}`);
+      },
+    );
   });
 }
 
@@ -182,6 +263,8 @@ async function responseCounts(serve: ServeProcess): Promise<Responses> {
   return out;
 }
 
+const synczText = (serve: ServeProcess) => async () => JSON.stringify(await getJson(serve.httpPort, "/debug/syncz"), null, 1);
+
 async function allSynced(serve: ServeProcess): Promise<true | undefined> {
   const syncz = (await getJson(serve.httpPort, "/debug/syncz")) as J[];
   const mine = syncz.filter((s) => s.proxy === INGRESS);
@@ -194,7 +277,7 @@ async function sds(t: TestContext, api: "sotw" | "delta"): Promise<void> {
   if (!bin) return;
   const b = await startBillBackends();
   t.after(() => b.stop());
-  const [securePort, mtlsPort] = [await freePort(), await freePort()];
+  const [securePort, mtlsPort, egressPort] = [await freePort(), await freePort(), await freePort()];
   const dir = writeBillService(path.join(tmp, `served-${api}`), ["rules"], b.vars);
   const files = path.join(tmp, `pem-${api}`);
   fs.mkdirSync(files, { recursive: true });
@@ -218,6 +301,15 @@ async function sds(t: TestContext, api: "sotw" | "delta"): Promise<void> {
   const [strangerCert, strangerKey] = [pemFile("stranger.pem", stranger.certPem), pemFile("stranger-key.pem", stranger.keyPem)];
 
   fs.writeFileSync(path.join(dir, "sds-gateway.yaml"), gatewayYaml(securePort, mtlsPort));
+  // Egress: the backend's certificate is from CA one; it wants client certificates from the client CA.
+  const backend = await mtlsBackend(await testLeaf(ca1, ["backend.example.com"]), clientCa);
+  t.after(() => backend.stop());
+  const egressClient = await testLeaf(clientCa, ["spiffe://cluster.local/ns/istio-system/sa/egress"]);
+  fs.writeFileSync(path.join(dir, "sds-egress.yaml"), egressYaml(egressPort, backend.port));
+  fs.writeFileSync(
+    path.join(dir, "sds-egress-secret.yaml"),
+    secretYaml("istio-system", "egress-cred", "generic", { cert: egressClient.certPem, key: egressClient.keyPem, ca: ca1.certPem }),
+  );
   const secretFile = path.join(dir, "sds-secret.yaml");
   fs.writeFileSync(secretFile, secretYaml("istio-system", "gw-cred", "tls", { cert: leaf1.certPem, key: leaf1.keyPem }));
   fs.writeFileSync(
@@ -240,7 +332,7 @@ async function sds(t: TestContext, api: "sotw" | "delta"): Promise<void> {
   });
   assert.equal(first.code, 0);
   assert.equal(await presented(securePort, SECURE), fingerprint(leaf1.certPem), "Envoy presents the Secret's certificate");
-  await waitFor("the gateway's streams SYNCED", 20_000, () => allSynced(serve));
+  await waitFor("the gateway's streams SYNCED", 45_000, () => allSynced(serve), synczText(serve));
 
   // A connection opened before the rotation must survive it.
   const kept = new KeptConnection(securePort, SECURE, ca1.certPem);
@@ -275,7 +367,7 @@ async function sds(t: TestContext, api: "sotw" | "delta"): Promise<void> {
   assert.equal(envoy.child.exitCode, null, "the same Envoy, never restarted");
 
   // Only SDS was pushed for the rotation.
-  await waitFor("the gateway's streams SYNCED after the rotation", 20_000, () => allSynced(serve));
+  await waitFor("the gateway's streams SYNCED after the rotation", 45_000, () => allSynced(serve), synczText(serve));
   const after = await responseCounts(serve);
   assert.ok(after.secrets > before.secrets, `an SDS response went out: ${JSON.stringify({ before, after })}`);
   for (const k of ["listeners", "clusters", "routes", "endpoints"] as const) {
@@ -292,14 +384,27 @@ async function sds(t: TestContext, api: "sotw" | "delta"): Promise<void> {
   const wrongCa = await curl(MTLS, mtlsPort, mtlsCa, ["--cert", strangerCert, "--key", strangerKey]);
   assert.notEqual(wrongCa.code, 0, "a client certificate from another CA is refused");
 
+  // Egress: plain HTTP in, mutual TLS out with the Secret's client certificate, the backend verified against its CA.
+  const egress = await waitFor("the gateway originates mutual TLS to the backend", 30_000, async () => {
+    const r = await curlHttp(egressPort, "egress.example.com");
+    return r.startsWith("200 ") ? r : undefined;
+  });
+  assert.equal(egress, "200 client URI:spiffe://cluster.local/ns/istio-system/sa/egress");
+
   // No key material anywhere a person or a log collector can see; config_dump shows the key redacted.
   const dump = await (await fetch(`http://127.0.0.1:${serve.httpPort}/debug/config_dump?proxy=${encodeURIComponent(INGRESS)}`)).text();
   const configz = await (await fetch(`http://127.0.0.1:${serve.httpPort}/debug/configz`)).text();
   const secrets = (JSON.parse(dump) as J).secrets.resources as J[];
-  assert.deepEqual(secrets.map((s) => s.name).sort(), ["kubernetes://gw-cred", "kubernetes://mtls-cred", "kubernetes://mtls-cred-cacert"]);
+  assert.deepEqual(secrets.map((s) => s.name).sort(), [
+    "kubernetes://egress-cred",
+    "kubernetes://egress-cred-cacert",
+    "kubernetes://gw-cred",
+    "kubernetes://mtls-cred",
+    "kubernetes://mtls-cred-cacert",
+  ]);
   assert.equal(secrets.find((s) => s.name === "kubernetes://gw-cred").tls_certificate.private_key, "[redacted]");
   const seen = [serve.logs.join("\n"), dump, configz, envoy.logTail(1000)].join("\n");
-  for (const key of [leaf1.keyPem, leaf2.keyPem, mtlsLeaf.keyPem]) {
+  for (const key of [leaf1.keyPem, leaf2.keyPem, mtlsLeaf.keyPem, egressClient.keyPem]) {
     for (const needle of keyNeedles(key)) assert.ok(!seen.includes(needle), "no private key bytes in logs, config_dump or configz");
   }
 }
