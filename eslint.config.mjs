@@ -30,6 +30,7 @@ const LAYERS = {
   bootstrap: ["xds", "log.ts", "util"],
   translate: ["bootstrap", "generate", "sources", "model", "xds", "log.ts", "util"],
   security: [],
+  agent: ["security", "xds", "log.ts", "util"],
   inject: ["log.ts"],
   install: ["sources", "model"],
   cli: ["*"],

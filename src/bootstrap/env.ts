@@ -39,12 +39,13 @@ export const BOOTSTRAP_FLAGS: Record<string, FlagSpec> = {
     help: "control plane gRPC address (an IP: STATIC cluster; a name: STRICT_DNS)",
   },
   "xds-api": { type: "string", arg: "sotw|delta", default: "sotw", help: "ADS flavour: state of the world (GRPC) or incremental (DELTA_GRPC)" },
-  "xds-tls": { type: "boolean", help: "TLS to the control plane (needs --xds-ca)" },
+  "xds-tls": { type: "boolean", help: "TLS to the control plane (needs --xds-ca, or --sds-socket for the agent's default/ROOTCA)" },
   "xds-ca": { type: "string", arg: "PATH", help: "CA bundle that signed the control plane's certificate" },
   "xds-cert": { type: "string", arg: "PATH", help: "client certificate chain for mutual TLS (with --xds-key)" },
   "xds-key": { type: "string", arg: "PATH", help: "client private key for mutual TLS (with --xds-cert)" },
   "xds-sni": { type: "string", arg: "NAME", help: "SNI to send (default: the --xds-address host when it is a name)" },
   "xds-san": { type: "string", arg: "NAME", multiple: true, help: "DNS SAN the server certificate must have (default: the SNI)" },
+  "sds-socket": { type: "string", arg: "PATH", help: "the agent's SDS socket: adds the sds-grpc cluster (default/ROOTCA secrets)" },
   "initial-fetch-timeout": {
     type: "string",
     arg: "DURATION",
@@ -124,11 +125,12 @@ export function bootstrapOptions(inputs: Inputs): BootstrapOptions {
     workloadName,
     interceptionMode: metaString(meta, "INTERCEPTION_MODE") ?? "REDIRECT",
     ...(locality ? { locality } : {}),
-    xds: xdsOptions(flags, inputs.fileProblem),
+    xds: xdsOptions(flags, inputs.fileProblem, str(flags, "sds-socket")),
     adminPort: port(flags, "admin-port", false)!,
     statsPort: port(flags, "stats-port", false)!,
     ...(readinessPort ? { readinessPort } : {}),
     bindAddress: bindAddress(str(flags, "bind-address") ?? "0.0.0.0"),
+    ...(str(flags, "sds-socket") ? { sdsSocket: str(flags, "sds-socket")! } : {}),
     ...(zipkin ? { zipkin: parseHostPort(zipkin, "zipkin") } : {}),
   };
 }
@@ -226,7 +228,10 @@ function bindAddress(v: string): string {
   return v;
 }
 
-function xdsOptions(flags: ParsedFlags, fileProblem: Inputs["fileProblem"]): BootstrapOptions["xds"] {
+/** The name Envoy checks on the control plane's certificate when the address is an IP and nothing else is said: istiod's. */
+export const DEFAULT_XDS_SERVER_NAME = "istiod.istio-system.svc";
+
+function xdsOptions(flags: ParsedFlags, fileProblem: Inputs["fileProblem"], sdsSocket: string | undefined): BootstrapOptions["xds"] {
   const address = parseHostPort(str(flags, "xds-address") ?? DEFAULT_XDS_ADDRESS, "xds-address");
   if (address.host === "" || address.port === 0) throw new CliError(`--xds-address wants HOST:PORT with a host and a non-zero port`);
   const timeout = str(flags, "initial-fetch-timeout") ?? "0s";
@@ -238,10 +243,13 @@ function xdsOptions(flags: ParsedFlags, fileProblem: Inputs["fileProblem"]): Boo
     return out;
   }
   const caFile = str(flags, "xds-ca");
-  if (!caFile) throw new CliError("--xds-tls needs --xds-ca (the CA that signed the control plane's certificate)");
+  if (!caFile && !sdsSocket) {
+    throw new CliError("--xds-tls needs --xds-ca (the CA that signed the control plane's certificate), or --sds-socket to trust ROOTCA from the agent");
+  }
   const certFile = str(flags, "xds-cert");
   const keyFile = str(flags, "xds-key");
   if ((certFile === undefined) !== (keyFile === undefined)) throw new CliError("--xds-cert and --xds-key go together");
+  const viaSds = sdsSocket !== undefined && certFile === undefined;
   if (fileProblem) {
     for (const [flag, file] of [
       ["xds-ca", caFile],
@@ -252,8 +260,16 @@ function xdsOptions(flags: ParsedFlags, fileProblem: Inputs["fileProblem"]): Boo
       if (problem) throw new CliError(`--${flag} ${file}: ${problem}; Envoy could not read it`);
     }
   }
-  const sni = str(flags, "xds-sni") ?? (net.isIP(address.host) ? undefined : address.host);
+  // With the mesh's own roots (SDS), an IP address still gets a name to check: istiod's, as Istio's agent does.
+  const sni = str(flags, "xds-sni") ?? (net.isIP(address.host) ? (viaSds ? DEFAULT_XDS_SERVER_NAME : undefined) : address.host);
   const sans = (flags["xds-san"] as string[] | undefined) ?? (sni ? [sni] : []);
-  out.tls = { caFile, ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}), ...(sni ? { sni } : {}), subjectAltNames: sans };
+  out.tls = {
+    ...(caFile ? { caFile } : {}),
+    ...(viaSds ? { viaSds } : {}),
+    ...(certFile ? { certFile } : {}),
+    ...(keyFile ? { keyFile } : {}),
+    ...(sni ? { sni } : {}),
+    subjectAltNames: sans,
+  };
   return out;
 }

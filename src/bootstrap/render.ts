@@ -32,7 +32,10 @@ export interface Locality {
 }
 
 export interface XdsTls {
-  caFile: string;
+  /** CA bundle file; omitted when the roots come over SDS (`ROOTCA` from the agent). */
+  caFile?: string;
+  /** Present the workload certificate (SDS `default`) and trust SDS `ROOTCA`, as pilot-agent's Envoy does. */
+  viaSds?: boolean;
   /** Client certificate for mutual TLS; both or neither of certFile/keyFile. */
   certFile?: string;
   keyFile?: string;
@@ -71,6 +74,8 @@ export interface BootstrapOptions {
   readinessPort?: number;
   /** Address the stats and readiness listeners bind, 0.0.0.0 in a pod. */
   bindAddress: string;
+  /** The agent's SDS Unix socket: adds the `sds-grpc` cluster that serves `default` and `ROOTCA`. */
+  sdsSocket?: string;
   zipkin?: HostPort;
 }
 
@@ -78,6 +83,12 @@ export const XDS_CLUSTER = "xds-grpc";
 export const STATS_CLUSTER = "prometheus_stats";
 export const READINESS_CLUSTER = "readiness";
 export const ZIPKIN_CLUSTER = "zipkin";
+export const SDS_CLUSTER = "sds-grpc";
+/** Istio's names for the SDS secrets pilot-agent serves. */
+export const WORKLOAD_SECRET_NAME = "default";
+export const ROOT_SECRET_NAME = "ROOTCA";
+/** Where pilot-agent's SDS socket lives in an Istio pod. */
+export const DEFAULT_SDS_SOCKET = "/var/run/secrets/workload-spiffe-uds/socket";
 const ADMIN_HOST = "127.0.0.1";
 
 export function nodeId(o: Pick<BootstrapOptions, "proxyType" | "instanceIp" | "podName" | "namespace" | "dnsDomain">): string {
@@ -92,6 +103,7 @@ export function serviceCluster(o: Pick<BootstrapOptions, "labels" | "workloadNam
 
 export function renderBootstrap(o: BootstrapOptions): JsonObject {
   const clusters: JsonValue[] = [xdsCluster(o), adminCluster(STATS_CLUSTER, o.adminPort)];
+  if (o.sdsSocket !== undefined) clusters.push(sdsCluster(o.sdsSocket));
   const listeners: JsonValue[] = [
     adminRouteListener("prometheus_stats", o.bindAddress, o.statsPort, "stats", { prefix: "/stats/prometheus" }, { cluster: STATS_CLUSTER }),
   ];
@@ -154,6 +166,9 @@ export function nodeMetadata(o: BootstrapOptions): JsonObject {
   meta.NAME = o.podName;
   meta.NAMESPACE = o.namespace;
   meta.POD_NAME = o.podName;
+  // The agent serves this Envoy a workload certificate: the control plane may give it mutual TLS (model/proxy.ts).
+  if (o.sdsSocket !== undefined) meta.SDS = "true";
+  else delete meta.SDS;
   if (o.serviceAccount) meta.SERVICE_ACCOUNT = o.serviceAccount;
   else delete meta.SERVICE_ACCOUNT;
   meta.WORKLOAD_NAME = o.workloadName;
@@ -232,16 +247,51 @@ function xdsCluster(o: BootstrapOptions): JsonObject {
   return out;
 }
 
+/**
+ * Envoy's way to the agent's SDS server: a Unix socket, HTTP/2 (gRPC), as
+ * Istio's bootstrap spells it.
+ */
+function sdsCluster(socketPath: string): JsonObject {
+  return {
+    name: SDS_CLUSTER,
+    type: "STATIC",
+    connect_timeout: "1s",
+    lb_policy: "ROUND_ROBIN",
+    load_assignment: { cluster_name: SDS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: socketPath } } } }] }] },
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+}
+
+/** An SDS secret from the agent, exactly as istiod writes the reference into generated TLS contexts. */
+export function sdsSecretConfig(name: string): JsonObject {
+  return {
+    name,
+    sds_config: {
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }] },
+      resource_api_version: "V3",
+    },
+  };
+}
+
 function upstreamTls(tls: XdsTls): JsonObject {
-  const validation: JsonObject = { trusted_ca: { filename: tls.caFile } };
+  const validation: JsonObject = tls.caFile !== undefined ? { trusted_ca: { filename: tls.caFile } } : {};
   if (tls.subjectAltNames.length) {
     validation.match_typed_subject_alt_names = tls.subjectAltNames.map((name) => ({ san_type: "DNS", matcher: { exact: name } }));
   }
   const common: JsonObject = { alpn_protocols: ["h2"] };
   if (tls.certFile && tls.keyFile) {
     common.tls_certificates = [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }];
+  } else if (tls.viaSds) {
+    common.tls_certificate_sds_secret_configs = [sdsSecretConfig(WORKLOAD_SECRET_NAME)];
   }
-  common.validation_context = validation;
+  if (tls.viaSds && tls.caFile === undefined) {
+    common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: sdsSecretConfig(ROOT_SECRET_NAME) };
+  } else common.validation_context = validation;
   const ctx: JsonObject = { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", common_tls_context: common };
   if (tls.sni) ctx.sni = tls.sni;
   return { name: "envoy.transport_sockets.tls", typed_config: ctx };

@@ -14,6 +14,8 @@ import { nodeId } from "../bootstrap/render";
 import { findEnvoy } from "../bootstrap/envoy-path";
 import { envoyArgs } from "../bootstrap/envoy-args";
 import { ChildExit, DEFAULT_POLICY, SupervisedChild, Supervisor } from "../bootstrap/supervisor";
+import { AGENT_IDENTITY_FLAGS, identitySettings } from "./agent-identity";
+import { startWorkloadIdentity, type RunningIdentity } from "../agent/workload";
 
 export const summary = "write the bootstrap, then run and supervise Envoy with it (pilot-agent)";
 
@@ -24,9 +26,16 @@ export const spec: CommandSpec = {
     "Writes envoy-rev0.json like `mini-pilot bootstrap`, starts Envoy with it and keeps it running:",
     "a crash restarts Envoy after 1s, 2s, 4s ... up to 30s; SIGTERM and SIGINT are passed to Envoy",
     "and the agent exits with Envoy's status.",
+    "",
+    "With --ca-address (or CA_ADDR) it is also the workload's certificate agent: it makes a private key",
+    "(which never leaves this process), sends a CSR with the service account token to the control",
+    "plane's TLS port, serves the certificate to Envoy over SDS (secrets default and ROOTCA on",
+    "--sds-socket) and renews it at half life. The bootstrap then has the sds-grpc cluster, and",
+    "--xds-tls connects to the control plane with that certificate.",
   ].join("\n"),
   flags: {
     ...BOOTSTRAP_FLAGS,
+    ...AGENT_IDENTITY_FLAGS,
     envoy: { type: "string", arg: "PATH", help: "Envoy binary (default: $ENVOY_BIN, else envoy on PATH)" },
     "log-level": { type: "string", arg: "LEVEL", default: "warning", help: "Envoy log level" },
     concurrency: { type: "string", arg: "N", default: "2", help: "Envoy worker threads" },
@@ -88,6 +97,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   const { flags } = parsed;
   if (parsed.positionals.length) throw new CliError(`unexpected argument "${parsed.positionals[0]}"`);
+  const identity = identitySettings(flags, process.env);
+  if (identity) flags["sds-socket"] = identity.sdsSocket;
   const options = optionsFromProcess(flags);
   const bin = envoyBinary(typeof flags.envoy === "string" ? flags.envoy : undefined);
   const output = String(flags.out);
@@ -108,6 +119,23 @@ export async function run(argv: string[]): Promise<number> {
   });
   const maxRestarts = flags["max-restarts"] !== undefined ? count(flags, "max-restarts", 0) : undefined;
   const log = (m: string): void => void process.stderr.write(`mini-pilot agent: ${m}\n`);
+  let stopping = false;
+  const earlyStop = (): void => void (stopping = true);
+  process.on("SIGTERM", earlyStop);
+  process.on("SIGINT", earlyStop);
+  let running: RunningIdentity | undefined;
+  if (identity) {
+    if (!options.serviceAccount) throw new CliError("a workload certificate needs the service account: set SERVICE_ACCOUNT or pass --service-account");
+    running = await startWorkloadIdentity({
+      ...identity,
+      identity: `spiffe://${identity.trustDomain}/ns/${options.namespace}/sa/${options.serviceAccount}`,
+      log: { info: log, warn: log },
+      cancelled: () => stopping,
+    });
+    if (!running) return 143;
+  }
+  process.off("SIGTERM", earlyStop);
+  process.off("SIGINT", earlyStop);
   log(`wrote ${output} for ${nodeId(options)}; running ${bin} ${args.join(" ")}`);
 
   const supervisor = new Supervisor(
@@ -122,5 +150,6 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
+    running?.stop();
   }
 }

@@ -8,7 +8,14 @@ import { CliError, FlagSpec, ParsedFlags } from "../util/flags";
 
 export const MESH_FLAGS: Record<string, FlagSpec> = {
   "outbound-traffic-policy": { type: "string", arg: "MODE", default: "ALLOW_ANY", help: "ALLOW_ANY or REGISTRY_ONLY (catch-all route)" },
-  "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace whose DestinationRules apply mesh-wide" },
+  "root-namespace": { type: "string", arg: "NS", default: "istio-system", help: "namespace whose DestinationRules and PeerAuthentications apply mesh-wide" },
+  "trust-domain": { type: "string", arg: "DOMAIN", default: "cluster.local", help: "SPIFFE trust domain of workload identities (mTLS SAN checks)" },
+  "enable-auto-mtls": {
+    type: "string",
+    arg: "true|false",
+    default: "true",
+    help: "meshConfig enableAutoMtls: mTLS to endpoints with a sidecar without a DestinationRule",
+  },
 };
 
 const POLICIES = ["ALLOW_ANY", "REGISTRY_ONLY"] as const;
@@ -21,5 +28,10 @@ export function meshOptions(f: ParsedFlags): BuildMeshOptions {
   if (!(POLICIES as readonly string[]).includes(policy)) throw new CliError(`--outbound-traffic-policy wants ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
   const rootNamespace = String(f["root-namespace"] ?? MESH_FLAGS["root-namespace"]!.default);
   if (!NAMESPACE.test(rootNamespace)) throw new CliError(`--root-namespace wants a namespace name (lower-case letters, digits, '-'), got "${rootNamespace}"`);
-  return { outboundTrafficPolicy: policy as BuildMeshOptions["outboundTrafficPolicy"], rootNamespace };
+  const trustDomain = String(f["trust-domain"] ?? MESH_FLAGS["trust-domain"]!.default);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain))
+    throw new CliError(`--trust-domain wants a DNS-like name (e.g. cluster.local), got "${trustDomain}"`);
+  const autoMtls = String(f["enable-auto-mtls"] ?? MESH_FLAGS["enable-auto-mtls"]!.default);
+  if (autoMtls !== "true" && autoMtls !== "false") throw new CliError(`--enable-auto-mtls wants true or false, got "${autoMtls}"`);
+  return { outboundTrafficPolicy: policy as BuildMeshOptions["outboundTrafficPolicy"], rootNamespace, trustDomain, enableAutoMtls: autoMtls === "true" };
 }

@@ -26,7 +26,8 @@ import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
 import { parseIstioDuration } from "../model/validate";
 import { unselectedRouterHint } from "../model/router-hint";
-import { createKubeSource } from "../sources/kube";
+import { createKubeSource, loadKubeConfig } from "../sources/kube";
+import { SECURITY_FLAGS, SecurityPlan, prepareSecurity } from "./serve-security";
 
 export const summary = "run the xDS server (ADS SotW + delta, per-type services) and the debug HTTP port";
 
@@ -59,6 +60,7 @@ export const spec: CommandSpec = {
     "debounce-after": { type: "string", arg: "DURATION", default: "100ms", help: "quiet time before a config push" },
     "debounce-max": { type: "string", arg: "DURATION", default: "10s", help: "longest a push waits during constant change" },
     ...MESH_FLAGS,
+    ...SECURITY_FLAGS,
     ...DEBUG_PORT_FLAGS,
     "log-level": { type: "string", arg: "LEVEL", default: "info", help: LOG_LEVELS.join(", ") },
     "max-file-size": { type: "string", arg: "SIZE", default: "16Mi", help: "--config-dir: a bigger file is refused (its last good objects stay)" },
@@ -73,6 +75,8 @@ interface Endpoints {
   debug: { token?: string; file?: string };
   log: Logger;
   metrics: Metrics;
+  /** The CA and the secure xDS port; undefined with --secure-xds-address off. */
+  security?: SecurityPlan;
 }
 
 /** What the running config side offers the debug port. */
@@ -101,8 +105,20 @@ export async function run(argv: string[]): Promise<number> {
   const chosen = [dirs.length > 0, kube, Boolean(f.resources)].filter(Boolean).length;
   if (chosen === 0) throw new CliError("give a config source: --config-dir DIR, --kubeconfig PATH, --in-cluster or --resources FILE (see --help)");
   if (chosen > 1) throw new CliError("give only one config source: --config-dir, --kubeconfig/--in-cluster or --resources");
+  const kubeConfig = kube ? kubeConfigFor(f) : undefined;
+  const security = await prepareSecurity(f, { log: endpoints.log, xds: endpoints.xds, ...(kubeConfig ? { kube: kubeConfig } : {}), durationMs });
+  if (security) endpoints.security = security;
   const side = f.resources ? resourcesSide(String(f.resources), endpoints.log) : await meshSide(f, dirs, endpoints);
   return serveUntilSignal(side, endpoints);
+}
+
+/** The cluster's client config, for TokenReview and the root ConfigMaps (the config source loads its own). */
+function kubeConfigFor(f: ParsedFlags) {
+  try {
+    return loadKubeConfig({ ...(f.kubeconfig ? { explicit: String(f.kubeconfig) } : {}) }).kc;
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
 }
 
 function durationMs(value: string, flag: string): number {
@@ -282,18 +298,21 @@ async function listenXds(server: XdsServer, address: string): Promise<number> {
  * serve with one line (exit 2): a control plane bound to nothing must not
  * look alive.
  */
-async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics }: Endpoints): Promise<number> {
+async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics, security }: Endpoints): Promise<number> {
   const server = new XdsServer(side.cache, {
     log,
+    unary: security?.unary ?? [],
     onStreamOpen: () => metrics.streams.inc(),
     onStreamClose: () => metrics.streams.dec(),
   });
   const failed = async (flag: string, address: { host: string; port: number }, e: Error): Promise<never> => {
     server.forceShutdown();
     await side.stop();
+    await security?.stop();
     throw new CliError(`cannot listen on --${flag} ${address.host}:${address.port}: ${bindFailure(e)}`);
   };
   const port = await listenXds(server, `${xds.host}:${xds.port}`).catch((e: Error) => failed("xds-address", xds, e));
+  const securePort = security ? await security.listen(server).catch((e: Error) => failed("secure-xds-address", security.address, e)) : undefined;
   const debug = await startDebugServer(
     web.host,
     web.port,
@@ -307,11 +326,15 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
     token.token !== undefined ? { token: token.token } : {},
   ).catch((e: Error) => failed("http-address", web, e));
   announceDebugPort(log, `${web.host}:${debug.port}`, web.host, token);
-  log.info({ xds: `${xds.host}:${port}`, http: `${web.host}:${debug.port}` }, "mini-pilot serving");
+  log.info(
+    { xds: `${xds.host}:${port}`, ...(security ? { secureXds: `${security.address.host}:${securePort}` } : {}), http: `${web.host}:${debug.port}` },
+    "mini-pilot serving",
+  );
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");
       void Promise.resolve(side.stop())
+        .then(() => security?.stop())
         .then(() => Promise.all([server.shutdown(3000), debug.close()]))
         .then(() => {
           resolve(0);

@@ -22,9 +22,9 @@ import {
   isPassthroughLb,
   loadBalancerFields,
   outlierDetectionFields,
-  tlsTransportSocket,
   upstreamConnectionOptions,
 } from "./traffic-policy";
+import { clusterTls } from "./cluster-tls";
 import { subsetEndpoints, clusterLoadAssignment } from "./endpoints";
 import type { InboundPort } from "./instances";
 
@@ -81,7 +81,8 @@ export function isEdsCluster(spec: OutboundClusterSpec): boolean {
   return spec.service.resolution === "EDS" && !isPassthroughLb(spec.policy.loadBalancer);
 }
 
-export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec): Cluster {
+/** `clientMtls`: the client holds a workload certificate, so auto-mTLS may apply (cluster-tls.ts). */
+export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls = false): Cluster {
   const { service: svc, port, policy } = spec;
   const pool = policy.connectionPool;
   const c: Cluster = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool) };
@@ -90,8 +91,9 @@ export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec): Cluster 
   c.circuit_breakers = circuitBreakers(pool);
   Object.assign(c, outlierDetectionFields(policy.outlierDetection));
   Object.assign(c, upstreamConnectionOptions(pool));
-  if (isHttpProtocol(port.protocol)) Object.assign(c, httpProtocolOptions(pool, upstreamHttp(port, pool)));
-  Object.assign(c, tlsTransportSocket(policy.tls));
+  const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : undefined;
+  if (upstream) Object.assign(c, httpProtocolOptions(pool, upstream));
+  Object.assign(c, clusterTls({ mesh, service: svc, port, subset: spec.subset, tls: policy.tls, type: c.type, http2: upstream === "http2", clientMtls }));
   c.metadata = clusterMetadata(svc, spec.dr, spec.subset);
   return c;
 }

@@ -8,9 +8,16 @@ import type { MeshEndpoint } from "../model/mesh";
 import { labelsMatch } from "../model/mesh-hosts";
 import { socketAddress } from "./common";
 import type { ClusterLoadAssignment, Locality, LocalityLbEndpoints } from "./envoy";
+import { TLS_MODE_MATCH, TRANSPORT_SOCKET_MATCH_KEY } from "./mtls";
 
-/** A ClusterLoadAssignment for `clusterName` with these endpoints. */
-export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[]): ClusterLoadAssignment {
+type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
+
+/**
+ * A ClusterLoadAssignment for `clusterName` with these endpoints. Endpoints
+ * for which `mtls` says yes carry `envoy.transport_socket_match: {tlsMode: istio}`
+ * (an auto-mTLS cluster sends them mTLS); the rest carry no metadata.
+ */
+export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[], mtls?: (e: MeshEndpoint) => boolean): ClusterLoadAssignment {
   const groups = new Map<string, MeshEndpoint[]>();
   for (const e of endpoints) {
     const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
@@ -26,11 +33,11 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
     if (l.zone) locality.zone = l.zone;
     if (l.subzone) locality.sub_zone = l.subzone;
     const out: LocalityLbEndpoints = {
-      lb_endpoints: eps.map((e) => ({
-        endpoint: { address: socketAddress(e.address, e.port) },
-        health_status: e.health,
-        load_balancing_weight: e.weight,
-      })),
+      lb_endpoints: eps.map((e) => {
+        const lb: LbEndpoint = { endpoint: { address: socketAddress(e.address, e.port) }, health_status: e.health, load_balancing_weight: e.weight };
+        if (mtls?.(e)) lb.metadata = { filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: { ...TLS_MODE_MATCH } } };
+        return lb;
+      }),
       load_balancing_weight: eps.reduce((sum, e) => sum + e.weight, 0),
     };
     if (Object.keys(locality).length > 0) out.locality = locality;
@@ -52,16 +59,21 @@ export function subsetEndpoints(endpoints: MeshEndpoint[], labels: Record<string
  */
 const shared = new WeakMap<MeshEndpoint[], Map<string, ClusterLoadAssignment>>();
 
-export function sharedAssignment(clusterName: string, all: MeshEndpoint[], labels: Record<string, string> | undefined): ClusterLoadAssignment {
+export function sharedAssignment(
+  clusterName: string,
+  all: MeshEndpoint[],
+  labels: Record<string, string> | undefined,
+  mtls?: { key: string; wants: (e: MeshEndpoint) => boolean },
+): ClusterLoadAssignment {
   let byKey = shared.get(all);
   if (!byKey) {
     byKey = new Map();
     shared.set(all, byKey);
   }
-  const key = labels ? `${clusterName}\n${JSON.stringify(labels)}` : clusterName;
+  const key = `${clusterName}\n${labels ? JSON.stringify(labels) : ""}\n${mtls?.key ?? ""}`;
   let cla = byKey.get(key);
   if (!cla) {
-    cla = clusterLoadAssignment(clusterName, subsetEndpoints(all, labels));
+    cla = clusterLoadAssignment(clusterName, subsetEndpoints(all, labels), mtls?.wants);
     byKey.set(key, cla);
   }
   return cla;

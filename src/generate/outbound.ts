@@ -6,10 +6,13 @@ import type { Cluster, ClusterLoadAssignment } from "./envoy";
 import { isEdsCluster, outboundCluster, outboundClusterSpecs } from "./clusters";
 import { sharedAssignment } from "./endpoints";
 import type { ProxyScope } from "./scope";
+import type { MeshEndpoint } from "../model/mesh";
+import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
 
 /** The outbound clusters of every visible service. */
 export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
-  return specs.map((s) => outboundCluster(scope.mesh, s));
+  const clientMtls = clientHasWorkloadCert(scope.proxy);
+  return specs.map((s) => outboundCluster(scope.mesh, s, clientMtls));
 }
 
 /** One ClusterLoadAssignment per outbound EDS cluster (only those in `only` when given), sorted by cluster name. */
@@ -22,7 +25,10 @@ export function outboundEndpoints(
   for (const spec of specs) {
     if (!isEdsCluster(spec) || (only && !only.has(spec.name))) continue;
     const all = scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [];
-    out.push(sharedAssignment(spec.name, all, spec.subset?.labels));
+    // The rule's TLS mode for this cluster decides with the endpoint's sidecar label and PeerAuthentication (model/mesh-mtls.ts).
+    const ruleTls = spec.policy.tls?.mode;
+    const mtls = { key: ruleTls ?? "", wants: (e: MeshEndpoint) => endpointWantsMtls(scope.mesh, spec.service, e, ruleTls) };
+    out.push(sharedAssignment(spec.name, all, spec.subset?.labels, mtls));
   }
   return out;
 }

@@ -36,12 +36,18 @@ import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
+import { type InboundMtls, inboundMtls } from "./inbound-mtls";
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
   const http = httpPorts(scope).map(outboundHttpListener);
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
-  return [virtualOutbound(scope), virtualInbound(inbound, authorizationFilters(scope.mesh, scope.proxy)), ...http, ...tcp].sort(byName);
+  return [
+    virtualOutbound(scope),
+    virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy), authorizationFilters(scope.mesh, scope.proxy)),
+    ...http,
+    ...tcp,
+  ].sort(byName);
 }
 
 /** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
@@ -130,10 +136,11 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
 }
 
 /**
- * virtualInbound: one chain per workload port, the rest passes through to the app.
+ * virtualInbound: one chain per workload port (mTLS and/or plaintext as
+ * PeerAuthentication says, inbound-mtls.ts), the rest passes through to the app.
  * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough one included.
  */
-function virtualInbound(inbound: InboundPort[], authz: AuthorizationFilters): Listener {
+function virtualInbound(inbound: InboundPort[], mtls: InboundMtls, authz: AuthorizationFilters): Listener {
   const chains: FilterChain[] = [
     {
       filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT },
@@ -141,16 +148,18 @@ function virtualInbound(inbound: InboundPort[], authz: AuthorizationFilters): Li
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
-  for (const ip of inbound) chains.push(inboundChain(ip, authz));
+  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip, authz)));
+  const catchAll = mtls.catchAll({
+    filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
+    name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
+  });
+  chains.push(...catchAll.chains);
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    default_filter_chain: {
-      filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
-      name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
-    },
-    listener_filters: [originalDstListenerFilter()],
+    ...(catchAll.default ? { default_filter_chain: catchAll.default } : {}),
+    listener_filters: mtls.listenerFilters([originalDstListenerFilter()]),
     traffic_direction: "INBOUND",
   };
 }

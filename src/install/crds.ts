@@ -8,7 +8,14 @@
  */
 import type { Kind } from "../model/types";
 import { ISTIO_TYPES, type ResourceType } from "../sources/kube/resources";
-import { AUTHORIZATION_POLICY_SPEC, DESTINATION_RULE_SPEC, GATEWAY_SPEC, SERVICE_ENTRY_SPEC, VIRTUAL_SERVICE_SPEC } from "./istio-schemas";
+import {
+  AUTHORIZATION_POLICY_SPEC,
+  DESTINATION_RULE_SPEC,
+  GATEWAY_SPEC,
+  PEER_AUTHENTICATION_SPEC,
+  SERVICE_ENTRY_SPEC,
+  VIRTUAL_SERVICE_SPEC,
+} from "./istio-schemas";
 import type { Schema } from "./schema";
 import { LABELS, type K8sObject } from "./objects";
 
@@ -46,6 +53,12 @@ const EXTRAS: Partial<Record<Kind, CrdExtras>> = {
       { name: "Resolution", type: "string", jsonPath: ".spec.resolution", description: "How the endpoints are found." },
     ],
   },
+  PeerAuthentication: {
+    spec: PEER_AUTHENTICATION_SPEC,
+    shortNames: ["pa"],
+    singular: "peerauthentication",
+    columns: [{ name: "Mode", type: "string", jsonPath: ".spec.mtls.mode", description: "The mutual TLS mode of the workloads the policy applies to." }],
+  },
   AuthorizationPolicy: {
     spec: AUTHORIZATION_POLICY_SPEC,
     shortNames: ["ap"],
@@ -80,7 +93,7 @@ function crd(t: ResourceType): K8sObject {
         plural: t.plural,
         singular: extras.singular,
         shortNames: extras.shortNames,
-        // Istio's categories: "kubectl get istio-io" lists every kind, "security-istio-io" one group's.
+        // "networking-istio-io" or "security-istio-io", as Istio's CRDs.
         categories: ["istio-io", `${t.group.split(".")[0]}-istio-io`],
       },
       scope: t.namespaced ? "Namespaced" : "Cluster",

@@ -240,6 +240,15 @@ export const SERVICE_ENTRY_SPEC: Schema = obj(
   { required: ["hosts"], description: "A service outside the platform's registry (networking.istio.io ServiceEntry), as mini-pilot reads it." },
 );
 
+// ------------------------------------------------------------ PeerAuthentication
+
+const peerMtls = obj({ mode: oneOfStrings("UNSET", "DISABLE", "PERMISSIVE", "STRICT") });
+
+export const PEER_AUTHENTICATION_SPEC: Schema = obj(
+  { selector: obj({ matchLabels: labels }), mtls: peerMtls, portLevelMtls: map(peerMtls) },
+  { description: "The mutual TLS a workload accepts (security.istio.io PeerAuthentication), as mini-pilot reads it." },
+);
+
 // ------------------------------------------------------------ AuthorizationPolicy (security.istio.io)
 
 const policyTargetRef = obj({ group: str, kind: str, name: str, namespace: str }, { required: ["kind", "name"] });

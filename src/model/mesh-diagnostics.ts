@@ -202,13 +202,11 @@ function destinationRuleChecks(mesh: Mesh): Diagnostic[] {
 }
 
 /**
- * ISTIO_MUTUAL needs Istio's CA and SDS; credentialName needs SDS. Rather than
- * send half a TLS context, mini-pilot leaves the TLS block out (see clusters).
+ * credentialName needs SDS. Rather than send half a TLS context, mini-pilot
+ * leaves the TLS block out (see clusters). ISTIO_MUTUAL is served (the
+ * workload's own certificate over SDS, generate/mtls.ts).
  */
 export function unsupportedTls(tls: ClientTLSSettings): string | undefined {
-  if (tls.mode === "ISTIO_MUTUAL") {
-    return "tls mode ISTIO_MUTUAL needs Istio's CA and SDS, which mini-pilot does not provide; the cluster is sent without TLS";
-  }
   if ((tls.mode === "SIMPLE" || tls.mode === "MUTUAL") && tls.credentialName) {
     return "tls credentialName needs SDS, which mini-pilot does not provide; use file paths (caCertificates, clientCertificate, privateKey); the cluster is sent without TLS";
   }

@@ -8,6 +8,7 @@ import type { EndpointSlice, Endpoints, Node, Pod, ServiceEntry } from "./types"
 import type { Locality, MeshEndpoint, MeshOptions, MeshPort, MeshService } from "./mesh-types";
 import { parseLocality } from "./mesh-services";
 import { cmp, labelsMatch } from "./mesh-hosts";
+import { spiffeId } from "./mesh-identity";
 
 export interface EndpointInputs {
   slices: EndpointSlice[];
@@ -146,7 +147,11 @@ function podEndpoint(
     health: ready ? "HEALTHY" : "UNHEALTHY",
     weight: 1,
   };
-  if (pod) ep.workload = `${pod.metadata.name}.${pod.metadata.namespace}`;
+  if (pod) {
+    ep.workload = `${pod.metadata.name}.${pod.metadata.namespace}`;
+    // Kubernetes gives a pod without serviceAccountName the "default" account.
+    ep.identity = spiffeId(ix.options.trustDomain, pod.metadata.namespace, pod.spec.serviceAccountName || "default");
+  }
   return ep;
 }
 
@@ -177,14 +182,18 @@ function entryEndpoints(svc: MeshService, port: MeshPort, ix: Index): MeshEndpoi
   }
   return declared
     .filter((e) => e.address && !e.address.startsWith("unix://"))
-    .map((e) => ({
-      address: e.address!,
-      port: e.ports?.[port.name] ?? target,
-      labels: { ...(e.labels ?? {}) },
-      locality: e.locality ? parseLocality(e.locality) : NO_LOCALITY,
-      health: "HEALTHY" as const,
-      weight: e.weight && e.weight > 0 ? e.weight : 1,
-    }));
+    .map((e) => {
+      const ep: MeshEndpoint = {
+        address: e.address!,
+        port: e.ports?.[port.name] ?? target,
+        labels: { ...(e.labels ?? {}) },
+        locality: e.locality ? parseLocality(e.locality) : NO_LOCALITY,
+        health: "HEALTHY" as const,
+        weight: e.weight && e.weight > 0 ? e.weight : 1,
+      };
+      if (e.serviceAccount) ep.identity = spiffeId(ix.options.trustDomain, svc.namespace, e.serviceAccount);
+      return ep;
+    });
 }
 
 function selectedPodEndpoints(namespace: string, selector: Record<string, string>, port: number, ix: Index): MeshEndpoint[] {

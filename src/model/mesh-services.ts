@@ -93,6 +93,7 @@ export function servicesFromEntry(se: ServiceEntry, diagnostics: Diagnostic[]): 
       origin: se.origin,
     };
     if (se.spec.workloadSelector?.labels) out.selector = { ...se.spec.workloadSelector.labels };
+    if (se.spec.subjectAltNames?.length) out.subjectAltNames = [...se.spec.subjectAltNames];
     return out;
   });
 }

@@ -3,7 +3,7 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
+import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -15,6 +15,10 @@ export interface MeshOptions {
   domainSuffix: string;
   /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default false). */
   includeNotReadyEndpoints: boolean;
+  /** SPIFFE trust domain of workload identities (default "cluster.local"). */
+  trustDomain: string;
+  /** meshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
+  enableAutoMtls: boolean;
 }
 
 export interface MeshPort {
@@ -52,6 +56,8 @@ export interface MeshService {
   external: boolean;
   /** ExternalName services: the DNS name they alias. */
   externalName?: string;
+  /** ServiceEntry subjectAltNames: identities its endpoints may present, besides their service accounts. */
+  subjectAltNames?: string[];
   origin?: Origin;
 }
 
@@ -71,6 +77,8 @@ export interface MeshEndpoint {
   weight: number;
   /** "pod.namespace" when known, for debugging. */
   workload?: string;
+  /** The workload's SPIFFE id (pods: their service account; ServiceEntry endpoints: serviceAccount). */
+  identity?: string;
 }
 
 /** A DestinationRule with its host resolved against its namespace. */
@@ -114,6 +122,8 @@ export interface Mesh {
   virtualServices: MeshVirtualService[];
   gateways: Gateway[];
   pods: Pod[];
+  /** Oldest first (creationTimestamp, name, namespace); see mesh-mtls.ts. */
+  peerAuthentications: PeerAuthentication[];
   /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
   authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
 }

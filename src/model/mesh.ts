@@ -15,6 +15,7 @@ import type {
   Gateway,
   MeshObject,
   Node,
+  PeerAuthentication,
   Pod,
   Service,
   ServiceEntry,
@@ -35,6 +36,8 @@ export interface BuildMeshOptions {
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   domainSuffix?: string;
   includeNotReadyEndpoints?: boolean;
+  trustDomain?: string;
+  enableAutoMtls?: boolean;
 }
 
 interface ByKind {
@@ -47,6 +50,7 @@ interface ByKind {
   drs: DestinationRule[];
   vss: VirtualService[];
   gateways: Gateway[];
+  peerAuthentications: PeerAuthentication[];
   authz: AuthorizationPolicy[];
 }
 
@@ -56,6 +60,8 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
     includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    trustDomain: options.trustDomain ?? "cluster.local",
+    enableAutoMtls: options.enableAutoMtls ?? true,
   };
   const diagnostics: Diagnostic[] = [];
   const k = splitByKind(objects);
@@ -83,6 +89,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    peerAuthentications: k.peerAuthentications,
     authorizationPolicies: byNamespace(k.authz),
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
@@ -95,7 +102,19 @@ function sourceRank(s: MeshService): number {
 }
 
 function splitByKind(objects: MeshObject[]): ByKind {
-  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [], authz: [] };
+  const k: ByKind = {
+    services: [],
+    entries: [],
+    slices: [],
+    endpoints: [],
+    pods: [],
+    nodes: [],
+    drs: [],
+    vss: [],
+    gateways: [],
+    peerAuthentications: [],
+    authz: [],
+  };
   for (const o of objects) {
     switch (o.kind) {
       case "Service":
@@ -125,6 +144,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
       case "Gateway":
         k.gateways.push(o);
         break;
+      case "PeerAuthentication":
+        k.peerAuthentications.push(o);
+        break;
       case "AuthorizationPolicy":
         k.authz.push(o);
         break;
@@ -137,6 +159,7 @@ function splitByKind(objects: MeshObject[]): ByKind {
   for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways]) list.sort(byMeta);
   k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.peerAuthentications.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.authz.sort((a, b) => olderFirst(a.metadata, b.metadata));
   return k;
 }

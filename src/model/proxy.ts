@@ -23,6 +23,14 @@ export interface ProxyView {
   clusterId?: string;
   /** INSTANCE_IPS, else the node id's IP. */
   instanceIps: string[];
+  /**
+   * Its agent serves it a workload certificate over SDS (`default`/`ROOTCA` on
+   * the bootstrap's `sds-grpc` cluster): node metadata `SDS: "true"`, which
+   * `mini-pilot bootstrap`/`agent` write with `--sds-socket` (the key Istio's
+   * agent sent while SDS was optional). Only such a proxy is given auto-mTLS
+   * and PERMISSIVE mTLS chains (model/mesh-mtls.ts).
+   */
+  sds?: boolean;
 }
 
 export type ParseProxyResult = { ok: true; proxy: ProxyView } | { ok: false; error: string };
@@ -75,6 +83,7 @@ export function parseProxy(nodeId: string, metadata: Record<string, unknown>): P
   if (generator === "grpc") proxy.generator = "grpc";
   if (typeof metadata.ISTIO_VERSION === "string") proxy.istioVersion = metadata.ISTIO_VERSION;
   if (typeof metadata.CLUSTER_ID === "string") proxy.clusterId = metadata.CLUSTER_ID;
+  if (metadata.SDS === true || metadata.SDS === "true" || metadata.SDS === "1") proxy.sds = true;
   return { ok: true, proxy };
 }
 
@@ -120,7 +129,8 @@ function parseInstanceIps(raw: unknown, fallback: string): string[] {
  *   domains, sourceNamespace matches;
  * - labels: inbound listeners/clusters (services whose selector matches),
  *   sourceLabels matches, gateway selection, DR workloadSelector;
- * - dnsDomain: vhost short names are computed against it.
+ * - dnsDomain: vhost short names are computed against it;
+ * - sds: whether it holds a workload certificate (mutual TLS).
  * Not the IP or pod name: inbound clusters are ORIGINAL_DST (no own address in
  * the config), and labels come from metadata, not from a Pod lookup.
  */
@@ -128,5 +138,5 @@ export function proxyViewKey(proxy: ProxyView): string {
   const labels = Object.keys(proxy.labels)
     .sort()
     .map((k) => [k, proxy.labels[k]]);
-  return JSON.stringify([proxy.kind, proxy.generator ?? "", proxy.namespace, proxy.dnsDomain, labels]);
+  return JSON.stringify([proxy.kind, proxy.generator ?? "", proxy.namespace, proxy.dnsDomain, labels, proxy.sds === true]);
 }

@@ -34,6 +34,7 @@ export type Kind =
   | "DestinationRule"
   | "Gateway"
   | "ServiceEntry"
+  | "PeerAuthentication"
   | "AuthorizationPolicy";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
@@ -425,6 +426,20 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
+// ------------------------------------------------------------ security.istio.io
+
+/** PeerAuthentication mTLS modes; UNSET inherits from the enclosing scope. */
+export type PeerAuthenticationMode = "UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT";
+
+export interface PeerAuthenticationSpec {
+  /** Workload-level when it has matchLabels; else namespace-level (mesh-level in the root namespace). */
+  selector?: { matchLabels?: Record<string, string> };
+  mtls?: { mode?: PeerAuthenticationMode };
+  /** Per workload (target) port, only with a selector. Keys are port numbers. */
+  portLevelMtls?: Record<string, { mode?: PeerAuthenticationMode }>;
+}
+export type PeerAuthentication = Base<"PeerAuthentication", PeerAuthenticationSpec>;
+
 // ------------------------------------------------------------ Istio security
 
 /** security.istio.io AuthorizationPolicy `rules[].from[].source` (values as written; `*` wildcards are kept). */
@@ -491,7 +506,18 @@ export interface AuthorizationPolicySpec {
 export type AuthorizationPolicy = Base<"AuthorizationPolicy", AuthorizationPolicySpec>;
 
 export type MeshObject =
-  Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | AuthorizationPolicy;
+  | Service
+  | Endpoints
+  | EndpointSlice
+  | Pod
+  | Node
+  | Namespace
+  | VirtualService
+  | DestinationRule
+  | Gateway
+  | ServiceEntry
+  | PeerAuthentication
+  | AuthorizationPolicy;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

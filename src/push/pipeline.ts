@@ -15,6 +15,7 @@ import { ConfigStore, ChangeSet, isEmptyChangeSet } from "../store";
 import { Diagnostic, uniqueDiagnostics } from "../model/types";
 import { BuildMeshOptions, Mesh, buildMesh } from "../model/mesh";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
+import { clusterAffectingEndpointFacts } from "../model/mesh-mtls";
 import { generate, generateEndpoints } from "../generate";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
@@ -145,26 +146,33 @@ export class PushPipeline {
     this.regenerate(key, g, true);
   }
 
+  /** `clusterAffectingEndpointFacts` of `this.mesh`, once computed. */
+  private meshFacts: string | undefined;
+
   private push(req: PushRequest): void {
     const started = performance.now();
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
     const built = buildMesh(this.store.list(), this.opts.mesh);
+    // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
+    const facts = clusterAffectingEndpointFacts(built.mesh);
+    const full = req.full || facts !== (this.meshFacts ??= clusterAffectingEndpointFacts(this.mesh));
+    this.meshFacts = facts;
     this.mesh = built.mesh;
     this.views = newViews();
     this.meshDiagnostics = built.diagnostics;
     let changed = 0;
-    for (const [key, g] of this.groups) if (this.regenerate(key, g, req.full)) changed++;
+    for (const [key, g] of this.groups) if (this.regenerate(key, g, full)) changed++;
     this.pushes++;
     const report: PushReport = {
-      full: req.full,
+      full,
       reasons: req.reasons,
       groups: this.groups.size,
       changedGroups: changed,
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
     };
-    this.opts.log?.info(report, req.full ? "pushed config" : "pushed endpoints");
+    this.opts.log?.info(report, full ? "pushed config" : "pushed endpoints");
     this.opts.onPush?.(report);
   }
 

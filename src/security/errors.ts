@@ -25,3 +25,21 @@ export class CsrRefusedError extends Error {
     this.name = "CsrRefusedError";
   }
 }
+
+/** gRPC status codes the security plane answers with (numbers as in grpc's status.proto). */
+export const GRPC_CODE = { INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+
+/**
+ * A caller refused: not authenticated, not allowed, or asking for something
+ * malformed. `code` is the gRPC status the call ends with; the message is sent
+ * to the caller, so it never holds a token or a key.
+ */
+export class CallerRefusedError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CallerRefusedError";
+  }
+}

@@ -56,6 +56,11 @@ export class ConnectionGate {
     });
   }
 
+  /** Whether a connection from `peer` is open on this listener. */
+  has(peer: string): boolean {
+    return this.open.has(peer);
+  }
+
   /** Whether the connection a call came in on was over the connection limit. */
   isRefused(peer: string): boolean {
     return this.open.get(peer)?.refused ?? false;

@@ -13,6 +13,7 @@ import { decodeRequest } from "./decode";
 import { StreamContext, createStreamContext } from "./context";
 import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
+import { ACCESS_STATUS, AccessControl, CallCredentials, UnaryMethod, bearerToken, statusOf } from "./access";
 
 export { decodeRequest } from "./decode";
 
@@ -44,6 +45,8 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** Max concurrent streams per HTTP/2 connection (same as limits.maxStreamsPerConnection). */
   maxConcurrentStreams?: number;
+  /** Unary methods (e.g. a certificate service) answered on listeners that have an AccessControl. */
+  unary?: UnaryMethod[];
   onStreamOpen?(s: XdsStream): void;
   onStreamClose?(s: XdsStream): void;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
@@ -67,6 +70,8 @@ export class XdsServer {
   private readonly streams = new Set<XdsStream>();
   private readonly ctx: StreamContext;
   private readonly gates: ConnectionGate[] = [];
+  /** The access control of each listener that has one. */
+  private readonly guarded = new Map<ConnectionGate, AccessControl>();
   /** Rate budgets by connection (peer address), dropped when the connection closes. */
   private readonly rates = new Map<string, RateBudget>();
   private nextId = 0;
@@ -91,6 +96,7 @@ export class XdsServer {
       "grpc.http2.min_ping_interval_without_data_ms": 5000,
     });
     for (const m of METHODS) this.addMethod(m);
+    for (const u of options.unary ?? []) this.addUnary(u);
   }
 
   /** The limits in force (defaults filled in). */
@@ -112,7 +118,73 @@ export class XdsServer {
     this.server.addService({ [m.method]: def } as grpc.ServiceDefinition, { [m.method]: handler });
   }
 
+  private addUnary(u: UnaryMethod): void {
+    const name = u.path.split("/").pop()!;
+    const def: grpc.MethodDefinition<Buffer, Buffer> = {
+      path: u.path,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (b: Buffer) => b,
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    };
+    const handler = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      const access = this.accessFor(call.getPeer());
+      if (!access) {
+        callback({ code: ACCESS_STATUS.UNAUTHENTICATED, details: `${u.path} is served on the TLS port only` });
+        return;
+      }
+      access
+        .authenticate(credentialsOf(call))
+        .then((caller) => u.handle(call.request, caller))
+        .then(
+          (bytes) => callback(null, bytes),
+          (e: Error) => callback({ code: statusOf(e), details: e.message }),
+        );
+    };
+    this.server.addService({ [name]: def } as grpc.ServiceDefinition, { [name]: handler });
+  }
+
+  /**
+   * The access control of the listener a call came in on. Peers are "ip:port"
+   * of the client; should two listeners ever hold the same one, the guarded
+   * listener wins, so a collision can only deny, never skip a check.
+   */
+  private accessFor(peer: string): AccessControl | undefined {
+    for (const [gate, access] of this.guarded) if (gate.has(peer)) return access;
+    return undefined;
+  }
+
   private handle(m: Method, call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    const peer = call.getPeer();
+    const access = this.accessFor(peer);
+    if (!access) {
+      this.serve(m, call, undefined);
+      return;
+    }
+    // Requests wait (in order) until the caller is known: nothing is decoded for an unauthenticated peer.
+    const early: Buffer[] = [];
+    const hold = (b: Buffer) => early.push(b);
+    call.on("data", hold);
+    access.authenticate(credentialsOf(call)).then(
+      (caller) => {
+        call.off("data", hold);
+        this.serve(m, call, { access, caller }, early);
+      },
+      (e: Error) => {
+        this.options.log?.warn({ peer, code: statusOf(e), details: e.message }, "xDS caller refused");
+        call.emit("error", { code: statusOf(e), details: e.message });
+      },
+    );
+  }
+
+  private serve(
+    m: Method,
+    call: grpc.ServerDuplexStream<Buffer, Buffer>,
+    guard: { access: AccessControl; caller: unknown } | undefined,
+    early: Buffer[] = [],
+  ): void {
     const id = `${m.mode}-${++this.nextId}`;
     const peer = call.getPeer();
     if (this.gates.some((g) => g.isRefused(peer))) {
@@ -144,8 +216,9 @@ export class XdsServer {
       stream.close();
       this.options.onStreamClose?.(stream);
     };
-    call.on("data", (bytes: Buffer) => {
-      if (stream.refuseIfOverBudget()) return;
+    let denied = false;
+    const onData = (bytes: Buffer) => {
+      if (denied || stream.refuseIfOverBudget()) return;
       let req: XdsRequest;
       try {
         req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
@@ -154,8 +227,18 @@ export class XdsServer {
         call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(e as Error).message}` });
         return;
       }
+      const why = guard && req.node && stream.proxyId === undefined ? guard.access.authorizeNode(guard.caller, req.node) : undefined;
+      if (why !== undefined) {
+        denied = true;
+        this.options.log?.warn({ stream: id, proxy: req.node?.id, peer, details: why }, "xDS stream denied");
+        stream.close();
+        call.emit("error", { code: ACCESS_STATUS.PERMISSION_DENIED, details: why });
+        return;
+      }
       stream.onRequest(req);
-    });
+    };
+    call.on("data", onData);
+    for (const b of early) onData(b);
     call.on("drain", () => stream.onDrain());
     call.on("end", () => {
       done();
@@ -176,7 +259,7 @@ export class XdsServer {
    * Bind and start; resolves to the bound port (useful with port 0). The
    * socket is ours (see ConnectionGate), gRPC gets connections that speak HTTP/2.
    */
-  async listen(address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  async listen<Caller>(address: string, credentials = grpc.ServerCredentials.createInsecure(), access?: AccessControl<Caller>): Promise<number> {
     const { host, port } = splitAddress(address);
     const injector = this.server.createConnectionInjector(credentials);
     const gate = new ConnectionGate({
@@ -189,6 +272,7 @@ export class XdsServer {
     });
     const bound = await gate.listen(host, port);
     this.gates.push(gate);
+    if (access) this.guarded.set(gate, access as AccessControl);
     return bound;
   }
 
@@ -256,6 +340,13 @@ export class XdsServer {
   get streamCount(): number {
     return this.streams.size;
   }
+}
+
+/** The token and the verified client certificate a call came with. */
+function credentialsOf(call: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>): CallCredentials {
+  const token = bearerToken(call.metadata.get("authorization"));
+  const der = call.getAuthContext().sslPeerCertificate?.raw;
+  return { peer: call.getPeer(), ...(token ? { bearerToken: token } : {}), ...(der ? { peerCertificateDer: der } : {}) };
 }
 
 /** "host:port", "[v6]:port" or ":port" (all interfaces). */

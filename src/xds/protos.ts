@@ -36,6 +36,7 @@ const ENTRY_PROTOS = [
   "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
   "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
   "envoy/extensions/transport_sockets/tls/v3/tls.proto",
+  "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/config/trace/v3/zipkin.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",

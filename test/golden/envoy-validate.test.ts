@@ -53,7 +53,21 @@ function staticBootstrap(dir: string): Obj {
     for (const chain of (l.filter_chains as Obj[] | undefined) ?? []) inline(chain);
     if (l.default_filter_chain) inline(l.default_filter_chain as Obj);
   }
-  return { static_resources: { listeners, clusters }, admin: {} };
+  // Istio mTLS contexts fetch `default` and `ROOTCA` over SDS from the agent: the bootstrap's `sds-grpc` cluster.
+  const sdsGrpc = {
+    name: "sds-grpc",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: { cluster_name: "sds-grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/mini-pilot-validate-sds.sock" } } } }] }] },
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+  // SDS subscriptions need a node id and cluster.
+  return { node: { id: "sidecar~10.0.0.1~validate.default~default.svc.cluster.local", cluster: "validate" }, static_resources: { listeners, clusters: [...clusters, sdsGrpc] }, admin: {} };
 }
 
 /**

@@ -1,9 +1,13 @@
 /** Run `mini-pilot serve` as a child process, the way a user does, and learn its ports from its log. */
 import { ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 export interface ServeProcess {
   xdsPort: number;
+  /** The TLS xDS + certificate service port (undefined with --secure-xds-address off). */
+  securePort?: number;
   httpPort: number;
   child: ChildProcess;
   logs: string[];
@@ -15,7 +19,9 @@ export interface ServeProcess {
 export const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
 export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...args], {
+  // A CA of its own per run (not the user's state folder); the secure port follows --xds-address (127.0.0.1:0).
+  const ca = args.includes("--ca-dir") ? [] : ["--ca-dir", path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-ca-")), "ca")];
+  const child = spawn(process.execPath, [CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...ca, ...args], {
     env: { ...process.env, LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -53,8 +59,9 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise
       child.kill("SIGTERM");
     });
   return waitForLog(/mini-pilot serving/).then((line) => {
-    const o = JSON.parse(line) as { xds: string; http: string };
-    return { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), child, logs, waitForLog, stop };
+    const o = JSON.parse(line) as { xds: string; http: string; secureXds?: string };
+    const securePort = o.secureXds ? { securePort: Number(o.secureXds.split(":").pop()) } : {};
+    return { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), ...securePort, child, logs, waitForLog, stop };
   });
 }
 

@@ -139,9 +139,9 @@ const cases: [string, Raw, string[]][] = [
     ["error spec.trafficPolicy.tls: cannot specify client certificates or CA certificate If credentialName is set"],
   ],
   [
-    "ISTIO_MUTUAL is out of scope",
-    policy({ tls: { mode: "ISTIO_MUTUAL" } }),
-    ["error spec.trafficPolicy.tls.mode: ISTIO_MUTUAL is not supported by mini-pilot (it needs a CA and SDS); use SIMPLE or MUTUAL with files"],
+    "ISTIO_MUTUAL carries no certificates of its own",
+    policy({ tls: { mode: "ISTIO_MUTUAL", caCertificates: "/etc/certs/root.pem" } }),
+    ["error spec.trafficPolicy.tls: cannot specify client certificates or CA certificate or CredentialName If TLS mode is ISTIO_MUTUAL"],
   ],
   [
     "port settings without a port",

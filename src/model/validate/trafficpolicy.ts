@@ -185,8 +185,10 @@ const outlierDetection = object<OutlierDetection>(
 
 function checkClientTLS(t: Partial<ClientTLSSettings>, path: string, ctx: Ctx): void {
   if (t.mode === "ISTIO_MUTUAL") {
-    // Istio mTLS needs a CA and SDS; emitting half of it would fail at Envoy.
-    ctx.error(at(path, "mode"), "ISTIO_MUTUAL is not supported by mini-pilot (it needs a CA and SDS); use SIMPLE or MUTUAL with files");
+    // The certificates are the workload's own (SDS `default` and `ROOTCA` from the agent).
+    if (t.clientCertificate || t.caCertificates || t.privateKey || t.credentialName) {
+      ctx.error(path, "cannot specify client certificates or CA certificate or CredentialName If TLS mode is ISTIO_MUTUAL");
+    }
     return;
   }
   const fileCerts = t.clientCertificate || t.caCertificates || t.privateKey;

@@ -49,6 +49,15 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { id: "gateways", kind: "Gateway", group: "networking.istio.io", versions: ISTIO, plural: "gateways", namespaced: true, crd: true },
   { id: "serviceentries", kind: "ServiceEntry", group: "networking.istio.io", versions: ISTIO, plural: "serviceentries", namespaced: true, crd: true },
   {
+    id: "peerauthentications",
+    kind: "PeerAuthentication",
+    group: "security.istio.io",
+    versions: ["v1", "v1beta1"],
+    plural: "peerauthentications",
+    namespaced: true,
+    crd: true,
+  },
+  {
     id: "authorizationpolicies",
     kind: "AuthorizationPolicy",
     group: "security.istio.io",

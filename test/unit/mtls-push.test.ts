@@ -1,0 +1,92 @@
+/**
+ * Endpoint changes that change a service's identities (the SANs its clients
+ * check) reach clusters: the push becomes a full push, as Istio escalates an
+ * EDS update when service accounts change. Same SA: endpoints only.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigStore } from "../../src/store";
+import { parseManifests } from "../../src/model/parse";
+import { validateObject } from "../../src/model/validate";
+import type { MeshObject } from "../../src/model/types";
+import { PushPipeline, PushReport } from "../../src/push/pipeline";
+import type { Snapshot } from "../../src/cache/snapshot";
+import { CLUSTER, messageName } from "../../src/xds/types";
+import { decodeToJson } from "../../src/xds/json";
+import { messageType } from "../../src/xds/protos";
+import { FakeClock } from "../support/fake-clock";
+
+function objects(yaml: string): MeshObject[] {
+  const parsed = parseManifests(yaml, "test.yaml");
+  assert.deepEqual(parsed.diagnostics, []);
+  return parsed.objects.map(({ raw, origin }) => {
+    const r = validateObject(raw, origin);
+    assert.ok(r.ok, JSON.stringify(r));
+    return r.object;
+  });
+}
+
+const SERVICE = `
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin, namespace: default}
+spec:
+  clusterIP: 10.96.0.20
+  selector: {app: httpbin}
+  ports: [{name: http, port: 8000, targetPort: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: httpbin-x1, namespace: default, labels: {kubernetes.io/service-name: httpbin}}
+addressType: IPv4
+ports: [{name: http, port: 80}]
+endpoints: [{addresses: [10.244.1.10]}, {addresses: [10.244.1.11]}]
+`;
+
+const pod = (name: string, ip: string, sa: string) => `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: default, labels: {app: httpbin, security.istio.io/tlsMode: istio}}
+spec: {serviceAccountName: ${sa}}
+status: {phase: Running, podIP: ${ip}}
+`;
+
+test("a pod with a new service account makes a full push; the client's SANs follow it", () => {
+  const clock = new FakeClock();
+  const store = new ConfigStore();
+  store.apply(objects(SERVICE + "---" + pod("httpbin-1", "10.244.1.10", "httpbin")));
+  const pushes: PushReport[] = [];
+  const quiet = () => undefined;
+  const pipeline = new PushPipeline(store, {
+    clock,
+    debounceAfterMs: 100,
+    debounceMaxMs: 1000,
+    onPush: (r) => pushes.push(r),
+    log: { info: quiet, warn: quiet, error: quiet },
+  });
+  const r = pipeline.cache.resolve({
+    id: "sidecar~10.244.1.30~sleep-1.default~default.svc.cluster.local",
+    cluster: "sleep",
+    metadata: { NAMESPACE: "default", LABELS: { app: "sleep" }, SDS: "true" },
+  });
+  assert.ok(r.ok);
+  const seen: Snapshot[] = [];
+  pipeline.cache.watch(r.group, (s) => seen.push(s));
+  const sans = () => {
+    const res = seen[seen.length - 1]!.types[CLUSTER].resources.get("outbound|8000||httpbin.default.svc.cluster.local")!;
+    return [...JSON.stringify(decodeToJson(messageType(messageName(CLUSTER)), res.bytes)).matchAll(/"exact":"(spiffe:[^"]+)"/g)].map((m) => m[1]);
+  };
+  assert.deepEqual(sans(), ["spiffe://cluster.local/ns/default/sa/httpbin"]);
+
+  // A second pod with the same account: endpoints only.
+  store.apply(objects(pod("httpbin-2", "10.244.1.11", "httpbin")));
+  clock.advance(100);
+  assert.equal(pushes.at(-1)!.full, false);
+
+  // The same pod moves to another account (a Pod change, normally EDS only): clusters are rebuilt.
+  store.apply(objects(pod("httpbin-2", "10.244.1.11", "httpbin-v2")));
+  clock.advance(100);
+  assert.equal(pushes.at(-1)!.full, true);
+  assert.deepEqual(sans(), ["spiffe://cluster.local/ns/default/sa/httpbin", "spiffe://cluster.local/ns/default/sa/httpbin-v2"]);
+  pipeline.stop();
+});
