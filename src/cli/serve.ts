@@ -19,7 +19,7 @@ import { DirSource } from "../sources/file/dir-source";
 import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
-import { resourceToJson } from "../xds/resource";
+import { resourceToRedactedJson } from "../xds/resource";
 import { SHORT_NAME, XdsTypeUrl } from "../xds/types";
 import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
@@ -248,7 +248,7 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
   };
 }
 
-/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources. */
+/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources (private keys redacted). */
 function dumpSnapshot(s: Snapshot | undefined): unknown {
   if (!s) return undefined;
   return {
@@ -256,7 +256,7 @@ function dumpSnapshot(s: Snapshot | undefined): unknown {
     ...Object.fromEntries(
       Object.entries(s.types).map(([t, ts]) => [
         SHORT_NAME[t as XdsTypeUrl],
-        { version: ts.version, resources: [...ts.resources.values()].map(resourceToJson) },
+        { version: ts.version, resources: [...ts.resources.values()].map(resourceToRedactedJson) },
       ]),
     ),
   };

@@ -60,6 +60,10 @@ export type UpstreamTlsContext = E.envoy_extensions_transport_sockets_tls_v3_Ups
 export type CommonTlsContext = E.envoy_extensions_transport_sockets_tls_v3_CommonTlsContext;
 export type CertificateValidationContext = E.envoy_extensions_transport_sockets_tls_v3_CertificateValidationContext;
 export type TlsParameters = E.envoy_extensions_transport_sockets_tls_v3_TlsParameters;
+export type SdsSecretConfig = E.envoy_extensions_transport_sockets_tls_v3_SdsSecretConfig;
+
+// SDS
+export type Secret = E.envoy_extensions_transport_sockets_tls_v3_Secret;
 export type TransportSocket = E.envoy_config_core_v3_TransportSocket;
 export type Metadata = E.envoy_config_core_v3_Metadata;
 

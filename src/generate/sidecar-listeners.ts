@@ -42,12 +42,8 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   const http = httpPorts(scope).map(outboundHttpListener);
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
-  return [
-    virtualOutbound(scope),
-    virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy), authorizationFilters(scope.mesh, scope.proxy)),
-    ...http,
-    ...tcp,
-  ].sort(byName);
+  const authz = authorizationFilters(scope.mesh, scope.proxy);
+  return [virtualOutbound(scope), virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
 }
 
 /** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */

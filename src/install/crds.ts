@@ -93,7 +93,7 @@ function crd(t: ResourceType): K8sObject {
         plural: t.plural,
         singular: extras.singular,
         shortNames: extras.shortNames,
-        // "networking-istio-io" or "security-istio-io", as Istio's CRDs.
+        // Istio's categories: "kubectl get istio-io" lists every kind, "security-istio-io" one group's.
         categories: ["istio-io", `${t.group.split(".")[0]}-istio-io`],
       },
       scope: t.namespaced ? "Namespaced" : "Cluster",

@@ -196,12 +196,13 @@ const serverTLS = withIgnored(
     privateKey: str,
     caCertificates: str,
     credentialName: str,
+    credentialNames: list(str),
     subjectAltNames: list(str),
     minProtocolVersion: tlsVersion,
     maxProtocolVersion: tlsVersion,
     cipherSuites: list(str),
   }),
-  ["caCrl", "tlsCertificates", "credentialNames", "verifyCertificateSpki", "verifyCertificateHash"],
+  ["caCrl", "tlsCertificates", "verifyCertificateSpki", "verifyCertificateHash"],
 );
 
 const gatewayServer = withIgnored(

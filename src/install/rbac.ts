@@ -11,15 +11,19 @@
  *  - apiextensions `customresourcedefinitions`: CRDs are found through API
  *    discovery (/apis/...), which every authenticated identity may read
  *    (the system:discovery ClusterRole), not by reading CRD objects;
- *  - TokenReview (authentication.k8s.io tokenreviews: create) and Secrets
- *    (get/list/watch, for gateway credentialName): needed once mini-pilot
- *    authenticates proxies and serves SDS, which it does not yet.
+ *
+ * Secrets are listed and watched (gateway credentialName, served over SDS);
+ * the source asks only for types that can hold a certificate (a field
+ * selector on `type`), but RBAC cannot express that, so the rule is list and
+ * watch on all Secrets.
+ *
+ * The security plane's own needs are in SECURITY_RULES, beside the watch table.
  */
-import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SERVICES, type ResourceType } from "../sources/kube/resources";
+import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SECRETS, SERVICES, type ResourceType } from "../sources/kube/resources";
 import { LABELS, NAME, type InstallOptions, type K8sObject } from "./objects";
 
 /** What the Kubernetes source watches on a cluster that serves EndpointSlices. */
-export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES];
+export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES, SECRETS];
 
 /** The verbs the source uses: a list, then a watch from its resourceVersion. */
 export const VERBS: readonly string[] = ["list", "watch"];
@@ -29,6 +33,18 @@ export interface PolicyRule {
   resources: string[];
   verbs: string[];
 }
+
+/**
+ * What the CA in serve does on a cluster (src/security/): verify proxies'
+ * tokens (TokenReview), publish the root as the istio-ca-root-cert ConfigMap
+ * in every namespace and keep it (root-publisher.ts), and keep the CA in the
+ * Secret istio-ca-secret (ca-secret.ts: read it, create it on first start).
+ */
+export const SECURITY_RULES: readonly PolicyRule[] = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "update", "watch"] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
+];
 
 /** One rule per API group, resources sorted, groups in first-seen order. */
 export function clusterRoleRules(types: readonly ResourceType[] = WATCHED): PolicyRule[] {
@@ -50,9 +66,7 @@ export function clusterRole(): K8sObject {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
     metadata: { name: NAME, labels: { ...LABELS } },
-    // Later (see docs/INSTALL.md), when mini-pilot verifies proxy tokens and serves SDS:
-    //   authentication.k8s.io tokenreviews: create;  core secrets: get, list, watch.
-    rules: clusterRoleRules(),
+    rules: [...clusterRoleRules(), ...SECURITY_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] }))],
   };
 }
 

@@ -17,6 +17,7 @@ import type {
   Node,
   PeerAuthentication,
   Pod,
+  Secret,
   Service,
   ServiceEntry,
   VirtualService,
@@ -50,6 +51,7 @@ interface ByKind {
   drs: DestinationRule[];
   vss: VirtualService[];
   gateways: Gateway[];
+  secrets: Secret[];
   peerAuthentications: PeerAuthentication[];
   authz: AuthorizationPolicy[];
 }
@@ -89,6 +91,7 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
     authorizationPolicies: byNamespace(k.authz),
   };
@@ -112,6 +115,7 @@ function splitByKind(objects: MeshObject[]): ByKind {
     drs: [],
     vss: [],
     gateways: [],
+    secrets: [],
     peerAuthentications: [],
     authz: [],
   };
@@ -143,6 +147,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
         break;
       case "Gateway":
         k.gateways.push(o);
+        break;
+      case "Secret":
+        k.secrets.push(o);
         break;
       case "PeerAuthentication":
         k.peerAuthentications.push(o);

@@ -35,6 +35,7 @@ export type Kind =
   | "Gateway"
   | "ServiceEntry"
   | "PeerAuthentication"
+  | "Secret"
   | "AuthorizationPolicy";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
@@ -127,6 +128,21 @@ export type Pod = Base<
 >;
 
 export type Node = Base<"Node", Record<string, never>>;
+
+/**
+ * core/v1 Secret, read for gateway credentials (credentialName). `data` holds
+ * the values base64-encoded, as the API serves them; `stringData` from a YAML
+ * file is folded into it. Key material: never log or show these values.
+ */
+export type Secret = Base<
+  "Secret",
+  {
+    /** e.g. "kubernetes.io/tls", "Opaque" (the default). */
+    type: string;
+    /** key -> base64 value. */
+    data: Record<string, string>;
+  }
+>;
 export type Namespace = Base<"Namespace", Record<string, never>>;
 
 // ------------------------------------------------------------ Istio networking
@@ -383,6 +399,8 @@ export interface ServerTLSSettings {
   privateKey?: string;
   caCertificates?: string;
   credentialName?: string;
+  /** Up to two credentials (say an RSA and an ECDSA certificate); the first one's CA validates clients. */
+  credentialNames?: string[];
   subjectAltNames?: string[];
   minProtocolVersion?: string;
   maxProtocolVersion?: string;
@@ -517,6 +535,7 @@ export type MeshObject =
   | Gateway
   | ServiceEntry
   | PeerAuthentication
+  | Secret
   | AuthorizationPolicy;
 
 /** A problem with an input object: which object, which field, why. */

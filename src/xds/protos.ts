@@ -17,6 +17,7 @@ const ENTRY_PROTOS = [
   "envoy/service/route/v3/rds.proto",
   "envoy/service/cluster/v3/cds.proto",
   "envoy/service/endpoint/v3/eds.proto",
+  "envoy/service/secret/v3/sds.proto",
   "envoy/config/listener/v3/listener.proto",
   "envoy/config/route/v3/route.proto",
   "envoy/config/cluster/v3/cluster.proto",

@@ -5,6 +5,7 @@
  *   include.txt    optional: repo-relative files/folders of manifests to load too
  *   proxy.yaml     {id, metadata, mesh?}: the proxy under test and buildMesh options
  *   listeners.yaml routes.yaml clusters.yaml endpoints.yaml   expected output
+ *   secrets.yaml   SDS secrets (absent when the proxy is sent none)
  *   diagnostics.txt  expected diagnostics (absent when there are none)
  *
  * Every resource is converted strictly (unknown fields throw), checked against
@@ -27,7 +28,7 @@ import { parseProxy } from "../../src/model/proxy";
 import { formatDiagnostic } from "../../src/model/types";
 import { generate, GeneratedResources } from "../../src/generate";
 import { encodeResource, resourceToJson, EncodedResource } from "../../src/xds/resource";
-import { CLUSTER, ENDPOINT, LISTENER, NAME_FIELD, ROUTE, XdsTypeUrl, messageName } from "../../src/xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, NAME_FIELD, ROUTE, SECRET, XdsTypeUrl, messageName } from "../../src/xds/types";
 import { fromJson } from "../../src/xds/json";
 import { makeSnapshot, checkConsistency } from "../../src/cache/snapshot";
 import { checkRules } from "../../src/xds/pgv";
@@ -78,8 +79,10 @@ function runCase(name: string): void {
   const encoded: EncodedResource[] = [];
   const actual = new Map<string, string>();
   for (const o of OUTPUTS) actual.set(o.file, stringify(onTheWire(o.url, generated[o.key], encoded), { lineWidth: 0 }));
+  const secrets = generated.credentials?.secrets ?? [];
+  if (secrets.length > 0) actual.set("secrets.yaml", stringify(onTheWire(SECRET, secrets, encoded), { lineWidth: 0 }));
   assert.deepEqual(checkConsistency(makeSnapshot(encoded)), [], "clusters and listeners must only reference resources in the snapshot");
-  const diags = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? [])].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
+  const diags = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? []), ...(generated.credentials?.diagnostics ?? [])].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
   if (diags.length > 0) actual.set("diagnostics.txt", diags.join("\n") + "\n");
 
   if (UPDATE) {

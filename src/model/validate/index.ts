@@ -16,6 +16,7 @@ import { isDNS1123Label, isDNS1123Subdomain } from "./names";
 import { peerAuthenticationSpec } from "./peerauthentication";
 import { isPlainObject, object, record, str } from "./read";
 import { serviceEntrySpec } from "./serviceentry";
+import { secretSpec } from "./secret";
 import { virtualServiceSpec } from "./virtualservice";
 
 export { parseIstioDuration } from "./duration";
@@ -49,6 +50,7 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   DestinationRule: { apiVersions: ISTIO_NETWORKING, read: istioSpec(destinationRuleSpec) },
   Gateway: { apiVersions: ISTIO_NETWORKING, read: istioSpec(gatewaySpec) },
   ServiceEntry: { apiVersions: ISTIO_NETWORKING, read: istioSpec(serviceEntrySpec) },
+  Secret: { apiVersions: ["v1"], read: (raw, _m, ctx) => secretSpec(raw, ctx) },
   // An empty PeerAuthentication (no spec) is valid in Istio: every field UNSET.
   PeerAuthentication: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => peerAuthenticationSpec(raw.spec ?? {}, "spec", ctx) },
   // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing".
