@@ -18,6 +18,7 @@ import { meshAccessControl } from "../security/access";
 import { CREATE_CERTIFICATE_PATH, createCertificateHandler } from "../security/ca-service";
 import { ServerCertRotator } from "../security/server-cert";
 import { RootCertPublisher } from "../security/root-publisher";
+import { openOrCreateCaSecret } from "../security/ca-secret";
 import { TokenAuthenticator, TokenFileAuthenticator, TokenReviewAuthenticator } from "../security/tokens";
 import { checkTrustDomain } from "../security/identity";
 import type { XdsServer } from "../server/grpc-server";
@@ -92,23 +93,30 @@ export async function prepareSecurity(
   const serverTtlMs = ctx.durationMs(String(f["server-cert-ttl"]), "server-cert-ttl");
   if (serverTtlMs < 10_000) throw new CliError("--server-cert-ttl must be at least 10s");
 
-  const caDir = (f["ca-dir"] as string | undefined) ?? path.join(defaultStateDir(), "ca");
+  const explicitDir = f["ca-dir"] as string | undefined;
+  const useSecret = ctx.kube !== undefined && explicitDir === undefined;
+  const caDir = explicitDir ?? path.join(defaultStateDir(), "ca");
   let ca: CertificateAuthority;
   try {
-    const opened = await CertificateAuthority.openOrCreate(caDir, { trustDomain });
+    const opened = useSecret
+      ? await openOrCreateCaSecret(ctx.kube!, String(f["root-namespace"] ?? "istio-system"), { trustDomain })
+      : { ...(await CertificateAuthority.openOrCreate(caDir, { trustDomain })), where: caDir };
     ca = opened.ca;
-    ctx.log.info({ caDir, created: opened.created }, `CA ${opened.created ? "created" : "loaded"}: ${ca.describe()}`);
+    ctx.log.info({ ca: opened.where, created: opened.created }, `CA ${opened.created ? "created" : "loaded"}: ${ca.describe()}`);
+    for (const w of ca.material.warnings) ctx.log.warn({ ca: opened.where }, w);
   } catch (e) {
-    if (e instanceof CaFolderError) throw new CliError(`--ca-dir: ${e.message}`);
-    throw new CliError(`--ca-dir ${caDir}: ${(e as Error).message}`);
+    if (e instanceof CaFolderError) throw new CliError(`${useSecret ? "CA" : "--ca-dir"}: ${e.message}`);
+    throw new CliError(`${useSecret ? "CA" : `--ca-dir ${caDir}`}: ${(e as Error).message}`);
   }
-  const rootFile = (f["root-cert-file"] as string | undefined) ?? path.join(path.dirname(path.resolve(caDir)), "root-cert.pem");
-  try {
-    ca.writeRootBundle(rootFile);
-  } catch (e) {
-    throw new CliError(`--root-cert-file ${rootFile}: ${(e as Error).message}`);
+  const rootFile = (f["root-cert-file"] as string | undefined) ?? (useSecret ? undefined : path.join(path.dirname(path.resolve(caDir)), "root-cert.pem"));
+  if (rootFile) {
+    try {
+      ca.writeRootBundle(rootFile);
+    } catch (e) {
+      throw new CliError(`--root-cert-file ${rootFile}: ${(e as Error).message}`);
+    }
+    ctx.log.info({ file: rootFile }, "root certificate published");
   }
-  ctx.log.info({ file: rootFile }, "root certificate published");
 
   let tokens: TokenAuthenticator | undefined;
   try {

@@ -118,7 +118,7 @@ export function injectPod(template: PodTemplate, ctx: InjectContext, where = "")
   // istio-init runs after the pod's own init containers (they may need the network uncaptured); the proxy goes last.
   out.spec.initContainers = [...inits.map((c) => structuredClone(c)), initContainer(args, ctx.settings)];
   out.spec.containers = [...apps.map((c) => structuredClone(c)), proxyContainer(apps, ctx.workload, ctx.settings)];
-  out.spec.volumes = [...((spec.volumes as Json[] | undefined) ?? []).map((v) => structuredClone(v)), ...volumes()];
+  out.spec.volumes = [...((spec.volumes as Json[] | undefined) ?? []).map((v) => structuredClone(v)), ...volumes(ctx.settings)];
   return { injected: true, decision, template: out };
 }
 

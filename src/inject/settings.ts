@@ -11,6 +11,11 @@ export interface InjectSettings extends CaptureDefaults {
   imagePullPolicy: "Always" | "IfNotPresent" | "Never";
   /** HOST:PORT of the control plane's plaintext xDS, for `mini-pilot agent --xds-address`. */
   discoveryAddress: string;
+  /**
+   * HOST:PORT of the control plane's TLS port, where the agent gets its workload certificate
+   * (env CA_ADDR, as Istio's injector sets it); "" leaves certificates off.
+   */
+  caAddress: string;
   clusterId: string;
   meshId: string;
   trustDomain: string;
@@ -25,6 +30,7 @@ export const DEFAULT_SETTINGS: InjectSettings = {
   image: "mini-pilot:0.1.0",
   imagePullPolicy: "IfNotPresent",
   discoveryAddress: "mini-pilot.istio-system.svc:15010",
+  caAddress: "mini-pilot.istio-system.svc:15012",
   clusterId: "Kubernetes",
   meshId: "cluster.local",
   trustDomain: "cluster.local",

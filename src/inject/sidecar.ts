@@ -14,6 +14,10 @@ export type Json = Record<string, unknown>;
 export const ENVOY_VOLUME = "istio-envoy";
 export const PODINFO_VOLUME = "istio-podinfo";
 const ENVOY_DIR = "/etc/istio/proxy";
+/** Istio's volumes for workload certificates: the projected token, the mesh root, the SDS socket. */
+const TOKEN_VOLUME = "istio-token";
+const ROOT_VOLUME = "istiod-ca-cert";
+const SDS_VOLUME = "workload-socket";
 const PODINFO_DIR = "/etc/istio/pod";
 
 /** Who the proxy works for: fills ISTIO_META_WORKLOAD_NAME and ISTIO_META_OWNER. */
@@ -75,6 +79,13 @@ export function proxyContainer(appContainers: Json[], workload: Workload, s: Inj
     ...(workload.owner ? [{ name: "ISTIO_META_OWNER", value: workload.owner }] : []),
     { name: "ISTIO_META_MESH_ID", value: s.meshId },
     { name: "TRUST_DOMAIN", value: s.trustDomain },
+    // pilot-agent's certificate settings: the agent reads the token and the root from the volumes below.
+    ...(s.caAddress
+      ? [
+          { name: "CA_ADDR", value: s.caAddress },
+          { name: "PILOT_CERT_PROVIDER", value: "istiod" },
+        ]
+      : []),
   ];
   return {
     name: PROXY_CONTAINER,
@@ -97,11 +108,31 @@ export function proxyContainer(appContainers: Json[], workload: Workload, s: Inj
     volumeMounts: [
       { name: ENVOY_VOLUME, mountPath: ENVOY_DIR },
       { name: PODINFO_VOLUME, mountPath: PODINFO_DIR },
+      ...(s.caAddress
+        ? [
+            { name: SDS_VOLUME, mountPath: "/var/run/secrets/workload-spiffe-uds" },
+            { name: TOKEN_VOLUME, mountPath: "/var/run/secrets/tokens", readOnly: true },
+            { name: ROOT_VOLUME, mountPath: "/var/run/secrets/istio", readOnly: true },
+          ]
+        : []),
     ],
   };
 }
 
-export function volumes(): Json[] {
+/**
+ * With certificates on, Istio's three: the SDS socket's folder, a projected service account token
+ * for audience istio-ca (what TokenReview checks), and the istio-ca-root-cert ConfigMap.
+ */
+function certificateVolumes(s: Pick<InjectSettings, "caAddress">): Json[] {
+  if (!s.caAddress) return [];
+  return [
+    { name: SDS_VOLUME, emptyDir: {} },
+    { name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { audience: "istio-ca", expirationSeconds: 43200, path: "istio-token" } }] } },
+    { name: ROOT_VOLUME, configMap: { name: "istio-ca-root-cert" } },
+  ];
+}
+
+export function volumes(s: Pick<InjectSettings, "caAddress"> = { caAddress: "" }): Json[] {
   return [
     { name: ENVOY_VOLUME, emptyDir: { medium: "Memory" } },
     {
@@ -113,5 +144,6 @@ export function volumes(): Json[] {
         ],
       },
     },
+    ...certificateVolumes(s),
   ];
 }

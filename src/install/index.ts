@@ -11,7 +11,7 @@ import { clusterRole, clusterRoleBinding, serviceAccount } from "./rbac";
 import { deployment, namespace, podDisruptionBudget, service } from "./workload";
 
 export { DEFAULTS, DEFAULT_IMAGE, checkOptions, type InstallOptions, type K8sObject } from "./objects";
-export { clusterRoleRules, VERBS, WATCHED, type PolicyRule } from "./rbac";
+export { clusterRoleRules, SECURITY_RULES, VERBS, WATCHED, type PolicyRule } from "./rbac";
 
 /** The objects grouped by the file of manifests/ that holds them, in apply order. */
 function groups(o: InstallOptions): [file: string, objects: K8sObject[]][] {
@@ -35,9 +35,9 @@ export function installObjects(o: InstallOptions = DEFAULTS): K8sObject[] {
 
 /** Said in the YAML next to the ClusterRole, where a reader of the RBAC looks. */
 const CLUSTER_ROLE_NOTE = [
-  " Exactly what the Kubernetes source uses: list and watch, nothing else (see docs/INSTALL.md).",
-  " Not granted yet, added when mini-pilot verifies proxy tokens and serves SDS:",
-  "   - apiGroups: [authentication.k8s.io]  resources: [tokenreviews]  verbs: [create]",
+  " What the Kubernetes source uses (list and watch, see docs/INSTALL.md), then the CA's needs (docs/SECURITY.md):",
+  " tokenreviews create (proxy tokens), configmaps (istio-ca-root-cert in every namespace),",
+  " secrets get/create (the CA in istio-ca-secret). Not granted yet, added when SDS serves gateway credentials:",
   '   - apiGroups: [""]                     resources: [secrets]       verbs: [get, list, watch]',
 ].join("\n");
 

@@ -31,6 +31,8 @@ export const SELECTOR: Readonly<Record<string, string>> = { app: NAME };
 
 /** Ports, named as Istio names istiod's. */
 export const XDS_PORT = 15010;
+/** xDS over TLS and Istio's certificate service, as istiod's 15012. */
+export const SECURE_XDS_PORT = 15012;
 export const MONITORING_PORT = 15014;
 
 /** Why options are unusable, one reason per entry; empty when they are fine. */

@@ -11,9 +11,9 @@
  *  - apiextensions `customresourcedefinitions`: CRDs are found through API
  *    discovery (/apis/...), which every authenticated identity may read
  *    (the system:discovery ClusterRole), not by reading CRD objects;
- *  - TokenReview (authentication.k8s.io tokenreviews: create) and Secrets
- *    (get/list/watch, for gateway credentialName): needed once mini-pilot
- *    authenticates proxies and serves SDS, which it does not yet.
+ *  - Secrets get/list/watch for gateway credentialName (SDS).
+ *
+ * The security plane's own needs are in SECURITY_RULES, beside the watch table.
  */
 import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SERVICES, type ResourceType } from "../sources/kube/resources";
 import { LABELS, NAME, type InstallOptions, type K8sObject } from "./objects";
@@ -29,6 +29,18 @@ export interface PolicyRule {
   resources: string[];
   verbs: string[];
 }
+
+/**
+ * What the CA in serve does on a cluster (src/security/): verify proxies'
+ * tokens (TokenReview), publish the root as the istio-ca-root-cert ConfigMap
+ * in every namespace and keep it (root-publisher.ts), and keep the CA in the
+ * Secret istio-ca-secret (ca-secret.ts: read it, create it on first start).
+ */
+export const SECURITY_RULES: readonly PolicyRule[] = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "update", "watch"] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
+];
 
 /** One rule per API group, resources sorted, groups in first-seen order. */
 export function clusterRoleRules(types: readonly ResourceType[] = WATCHED): PolicyRule[] {
@@ -50,9 +62,7 @@ export function clusterRole(): K8sObject {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
     metadata: { name: NAME, labels: { ...LABELS } },
-    // Later (see docs/INSTALL.md), when mini-pilot verifies proxy tokens and serves SDS:
-    //   authentication.k8s.io tokenreviews: create;  core secrets: get, list, watch.
-    rules: clusterRoleRules(),
+    rules: [...clusterRoleRules(), ...SECURITY_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] }))],
   };
 }
 

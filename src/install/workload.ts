@@ -3,7 +3,7 @@
  * proxies connect to and the PodDisruptionBudget that keeps one replica up
  * during node drains.
  */
-import { LABELS, MONITORING_PORT, NAME, SELECTOR, XDS_PORT, type InstallOptions, type K8sObject } from "./objects";
+import { LABELS, MONITORING_PORT, NAME, SECURE_XDS_PORT, SELECTOR, XDS_PORT, type InstallOptions, type K8sObject } from "./objects";
 
 export function namespace(o: InstallOptions): K8sObject {
   return { apiVersion: "v1", kind: "Namespace", metadata: { name: o.namespace, labels: { ...LABELS } } };
@@ -28,6 +28,7 @@ function container(o: InstallOptions): Record<string, unknown> {
     env: [{ name: "LOG_FORMAT", value: "json" }],
     ports: [
       { name: "grpc-xds", containerPort: XDS_PORT, protocol: "TCP" },
+      { name: "https-xds", containerPort: SECURE_XDS_PORT, protocol: "TCP" },
       { name: "http-monitoring", containerPort: MONITORING_PORT, protocol: "TCP" },
     ],
     // /ready turns 200 once every informer has listed; /healthz answers while the process runs.
@@ -86,9 +87,10 @@ export function service(o: InstallOptions): K8sObject {
     spec: {
       type: "ClusterIP",
       selector: { ...SELECTOR },
-      // 15012 (xDS over TLS) is added when mini-pilot serves it; it does not yet.
       ports: [
         { name: "grpc-xds", port: XDS_PORT, targetPort: "grpc-xds", protocol: "TCP", appProtocol: "grpc" },
+        // xDS over TLS and the certificate service; the CA lives in the Secret istio-ca-secret.
+        { name: "https-xds", port: SECURE_XDS_PORT, targetPort: "https-xds", protocol: "TCP", appProtocol: "grpc" },
         { name: "http-monitoring", port: MONITORING_PORT, targetPort: "http-monitoring", protocol: "TCP", appProtocol: "http" },
       ],
     },

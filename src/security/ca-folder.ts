@@ -57,17 +57,32 @@ function attempt<T>(problems: string[], f: () => T): T | undefined {
   }
 }
 
+/** The four PEM texts of a CA, by part (undefined: missing, with the reason in `problems`). */
+export type CaTexts = Partial<Record<keyof typeof CA_FILES, string>>;
+
 /** Read and check a CA folder at `now`; throws CaFolderError listing every problem. */
 export function readCaFolder(dir: string, now = new Date()): CaMaterial {
   if (!existsSync(dir)) throw new CaFolderError(dir, ["does not exist"]);
   if (!statSync(dir).isDirectory()) throw new CaFolderError(dir, ["is not a directory"]);
   const problems: string[] = [];
-  const text = {
+  const text: CaTexts = {
     caCert: readText(dir, CA_FILES.caCert, problems),
     caKey: readText(dir, CA_FILES.caKey, problems),
     rootCert: readText(dir, CA_FILES.rootCert, problems),
     certChain: readText(dir, CA_FILES.certChain, problems),
   };
+  const material = checkCaTexts(text, dir, now, problems);
+  const mode = statSync(join(dir, CA_FILES.caKey)).mode & 0o777;
+  if ((mode & 0o077) !== 0) material.warnings.push(`${CA_FILES.caKey} is readable by others (mode 0${mode.toString(8)}); chmod 600 it`);
+  return material;
+}
+
+/**
+ * Parse and check a CA's texts from anywhere (a folder, a Kubernetes Secret);
+ * `where` names the source in errors. Throws CaFolderError listing every problem.
+ */
+export function checkCaTexts(text: CaTexts, where: string, now = new Date(), problems: string[] = []): CaMaterial {
+  const dir = where;
   const caCerts = text.caCert === undefined ? undefined : attempt(problems, () => parseCertificates(text.caCert as string, CA_FILES.caCert));
   const caKey = text.caKey === undefined ? undefined : attempt(problems, () => parsePrivateKey(text.caKey as string, CA_FILES.caKey));
   const roots = text.rootCert === undefined ? undefined : attempt(problems, () => parseCertificates(text.rootCert as string, CA_FILES.rootCert));
@@ -80,10 +95,7 @@ export function readCaFolder(dir: string, now = new Date()): CaMaterial {
   const caCert = caCerts[0] as X509Certificate;
   const checked = checkCa({ caCert, caKey, roots, chain }, CA_FILES, now);
   if (!checked.chain) throw new CaFolderError(dir, checked.problems);
-  const warnings = [...checked.warnings];
-  const mode = statSync(join(dir, CA_FILES.caKey)).mode & 0o777;
-  if ((mode & 0o077) !== 0) warnings.push(`${CA_FILES.caKey} is readable by others (mode 0${mode.toString(8)}); chmod 600 it`);
-  return { dir, caCert, caKey, roots, chain: checked.chain, warnings };
+  return { dir, caCert, caKey, roots, chain: checked.chain, warnings: [...checked.warnings] };
 }
 
 /**

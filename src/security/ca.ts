@@ -8,7 +8,7 @@
  * for exactly that identity and nothing else.
  */
 import { X509Certificate } from "node:crypto";
-import { caFolderState, readCaFolder, writeCaFolder, writeFileAtomic, CA_FILES, type CaMaterial } from "./ca-folder";
+import { caFolderState, checkCaTexts, readCaFolder, writeCaFolder, writeFileAtomic, CA_FILES, type CaMaterial, type CaTexts } from "./ca-folder";
 import { checkCsr, describeName } from "./csr";
 import { CaFolderError, CsrRefusedError } from "./errors";
 import { checkTrustDomain, parseSpiffeId } from "./identity";
@@ -60,6 +60,13 @@ export class CertificateAuthority {
   static async load(dir: string, opts: { maxTtlMs?: number; trustDomain?: string; now?: Date } = {}): Promise<CertificateAuthority> {
     if (opts.trustDomain !== undefined) checkTrustDomain(opts.trustDomain);
     const material = readCaFolder(dir, opts.now);
+    return new CertificateAuthority(material, await makeSigner(material.caCert, material.caKey), opts.maxTtlMs ?? DEFAULT_MAX_TTL_MS, opts.trustDomain);
+  }
+
+  /** A CA from its four PEM texts held elsewhere (a Kubernetes Secret); `where` names it in errors. */
+  static async fromTexts(texts: CaTexts, where: string, opts: { maxTtlMs?: number; trustDomain?: string; now?: Date } = {}): Promise<CertificateAuthority> {
+    if (opts.trustDomain !== undefined) checkTrustDomain(opts.trustDomain);
+    const material = checkCaTexts(texts, where, opts.now);
     return new CertificateAuthority(material, await makeSigner(material.caCert, material.caKey), opts.maxTtlMs ?? DEFAULT_MAX_TTL_MS, opts.trustDomain);
   }
 
@@ -222,6 +229,14 @@ function oneLine(name: string): string {
 }
 
 async function createSelfSigned(dir: string, trustDomain: string, opts: CreateOptions & { now?: Date }): Promise<void> {
+  writeCaFolder(dir, await selfSignedCaTexts(trustDomain, opts));
+}
+
+/** A new self-signed root as the four texts of the cacerts layout (ca-cert.pem is the root). */
+export async function selfSignedCaTexts(
+  trustDomain: string,
+  opts: CreateOptions & { now?: Date } = {},
+): Promise<{ caCert: string; caKey: string; rootCert: string; certChain: string }> {
   const now = opts.now ?? new Date();
   const keys = await generateKeys(opts.keyAlgorithm ?? "ecdsa-p256");
   const rootPem = await selfSignedRoot({
@@ -231,7 +246,7 @@ async function createSelfSigned(dir: string, trustDomain: string, opts: CreateOp
     notAfter: new Date(now.getTime() + (opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS)),
   });
   new X509Certificate(rootPem); // fail here, not on load, if the library ever produced something unparsable
-  writeCaFolder(dir, { caCert: rootPem, caKey: privateKeyPem(keys.privateKey), rootCert: rootPem, certChain: rootPem });
+  return { caCert: rootPem, caKey: privateKeyPem(keys.privateKey), rootCert: rootPem, certChain: rootPem };
 }
 
 export { CA_FILES };

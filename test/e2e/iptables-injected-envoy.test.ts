@@ -120,6 +120,9 @@ test(
     };
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", ENVOY_BIN: envoyBin, HOME: tmp };
     for (const e of proxy.env as J[]) env[e.name] = e.value ?? downward[e.valueFrom.fieldRef.fieldPath];
+    // This test is about capture and routing over the plaintext port; workload certificates
+    // (CA_ADDR, the token and root volumes) are tested in secure-xds-agent.test.ts.
+    env.PILOT_CERT_PROVIDER = "none";
     const args = (proxy.args as string[]).map((a) => Object.entries(mounts).reduce((s, [from, to]) => s.replace(from, to), a));
     const uid = String(proxy.securityContext.runAsUser);
     const gid = String(proxy.securityContext.runAsGroup);

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
-import { installObjects, clusterRoleRules, WATCHED, VERBS, type K8sObject } from "../../src/install";
+import { installObjects, clusterRoleRules, SECURITY_RULES, WATCHED, VERBS, type K8sObject } from "../../src/install";
 import type { ResourceType } from "../../src/sources/kube/resources";
 import { ROUTE, CLUSTER, LISTENER } from "../../src/xds/types";
 import { TestSotwStream, connect, type SotwResponse } from "../support/ads-client";
@@ -271,13 +271,15 @@ const label = (t: ResourceType) => (t.group ? `${t.plural}.${t.group}` : t.plura
 test("every verb the ClusterRole grants is needed: with any one removed, serve names that verb and resource", { skip }, async (t) => {
   await install();
   const kubeconfig = await serviceAccountKubeconfig();
-  t.after(() => setRules(clusterRoleRules(), { verb: "watch", group: "", resource: "pods", allowed: true }));
+  t.after(() => setRules([...clusterRoleRules(), ...SECURITY_RULES], { verb: "watch", group: "", resource: "pods", allowed: true }));
   let cases = 0;
   for (const type of WATCHED) {
     for (const verb of VERBS) {
       // The role minus this one verb on this one resource.
+      // The CA's rules stay: serve keeps its CA in the Secret istio-ca-secret before it starts watching.
       const rules = [
         ...clusterRoleRules(WATCHED.filter((w) => w !== type)),
+        ...SECURITY_RULES,
         { apiGroups: [type.group], resources: [type.plural], verbs: VERBS.filter((v) => v !== verb) },
       ];
       await setRules(rules, { verb, group: type.group, resource: type.plural, allowed: false });

@@ -18,9 +18,10 @@ export interface ServeProcess {
 
 export const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  // A CA of its own per run (not the user's state folder); the secure port follows --xds-address (127.0.0.1:0).
-  const ca = args.includes("--ca-dir") ? [] : ["--ca-dir", path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-ca-")), "ca")];
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { caSecret?: boolean } = {}): Promise<ServeProcess> {
+  // A CA of its own per run (not the user's state folder, nor the cluster's istio-ca-secret unless
+  // asked for); the secure port follows --xds-address (127.0.0.1:0).
+  const ca = args.includes("--ca-dir") || opts.caSecret ? [] : ["--ca-dir", path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-ca-")), "ca")];
   const child = spawn(process.execPath, [CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...ca, ...args], {
     env: { ...process.env, LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -100,7 +100,19 @@ test("the injected pod: istio-init last of the init containers, istio-proxy last
   );
   assert.deepEqual(
     t.spec.volumes.map((v: J) => v.name),
-    ["data", "istio-envoy", "istio-podinfo"],
+    ["data", "istio-envoy", "istio-podinfo", "workload-socket", "istio-token", "istiod-ca-cert"],
+  );
+  // Workload certificates the pilot-agent way: CA_ADDR, a projected token for audience istio-ca, the mesh root.
+  const proxyC = t.spec.containers[1];
+  const envOf = (n: string) => proxyC.env.find((e: J) => e.name === n)?.value;
+  assert.equal(envOf("CA_ADDR"), "mini-pilot.istio-system.svc:15012");
+  assert.equal(envOf("PILOT_CERT_PROVIDER"), "istiod");
+  const token = t.spec.volumes.find((v: J) => v.name === "istio-token");
+  assert.deepEqual(token.projected.sources[0].serviceAccountToken, { audience: "istio-ca", expirationSeconds: 43200, path: "istio-token" });
+  assert.deepEqual(t.spec.volumes.find((v: J) => v.name === "istiod-ca-cert").configMap, { name: "istio-ca-root-cert" });
+  assert.deepEqual(
+    proxyC.volumeMounts.map((m: J) => m.mountPath),
+    ["/etc/istio/proxy", "/etc/istio/pod", "/var/run/secrets/workload-spiffe-uds", "/var/run/secrets/tokens", "/var/run/secrets/istio"],
   );
   const init = t.spec.initContainers[1];
   assert.deepEqual(init.securityContext.capabilities, { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] });

@@ -94,19 +94,22 @@ test("the default image is the one `docker build -t mini-pilot:<package.json ver
   assert.equal(DEFAULT_IMAGE, `mini-pilot:${version}`);
 });
 
-test("the ClusterRole is exactly list and watch on what the Kubernetes source watches", () => {
+test("the ClusterRole is list and watch on what the Kubernetes source watches, plus the CA's rules", () => {
   const role = one(installObjects(), "ClusterRole");
   assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["namespaces", "nodes", "pods", "services"], verbs: ["list", "watch"] },
     { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
     { apiGroups: ["networking.istio.io"], resources: ["destinationrules", "gateways", "serviceentries", "virtualservices"], verbs: ["list", "watch"] },
     { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
+    { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "update", "watch"] },
+    { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
   ]);
   const binding = one(installObjects(), "ClusterRoleBinding");
   assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name });
   assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "istio-system" }]);
   // The YAML says what is deliberately not granted yet.
-  assert.match(renderObjects([role], "yaml"), /# Not granted yet.*\n.*tokenreviews.*create.*\n.*secrets.*get, list, watch/);
+  assert.match(renderObjects([role], "yaml"), /Not granted yet.*\n.*secrets.*get, list, watch/);
 });
 
 test("the Deployment runs `serve --in-cluster` hardened, and its args parse as serve flags", () => {
@@ -135,6 +138,7 @@ test("the Deployment runs `serve --in-cluster` hardened, and its args parse as s
     c.ports.map((p: any) => [p.name, p.containerPort]),
     [
       ["grpc-xds", 15010],
+      ["https-xds", 15012],
       ["http-monitoring", 15014],
     ],
   );
@@ -164,6 +168,7 @@ test("the Service exposes plaintext xDS and monitoring by the container's port n
     svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort]),
     [
       ["grpc-xds", 15010, "grpc-xds"],
+      ["https-xds", 15012, "https-xds"],
       ["http-monitoring", 15014, "http-monitoring"],
     ],
   );
