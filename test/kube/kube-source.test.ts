@@ -260,11 +260,18 @@ test("bill-service scenario: objects created before and after start arrive typed
   assert.deepEqual(source.diagnostics(), []);
   assert.deepEqual(
     source.status().map((s) => [s.resource, s.state, s.synced]),
-    ["destinationrules", "endpointslices", "gateways", "namespaces", "nodes", "pods", "serviceentries", "services", "virtualservices"].map((r) => [
-      r,
-      "watching",
-      true,
-    ]),
+    [
+      "destinationrules",
+      "endpointslices",
+      "gateways",
+      "namespaces",
+      "nodes",
+      "peerauthentications",
+      "pods",
+      "serviceentries",
+      "services",
+      "virtualservices",
+    ].map((r) => [r, "watching", true]),
   );
   assert.equal(source.status().find((s) => s.resource === "virtualservices")?.apiVersion, "networking.istio.io/v1");
 });
