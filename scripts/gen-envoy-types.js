@@ -50,6 +50,9 @@ const EXTENSION_PROTOS = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/filters/http/fault/v3/fault.proto",
   "envoy/extensions/filters/http/cors/v3/cors.proto",
+  "envoy/extensions/filters/http/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/network/rbac/v3/rbac.proto",
+  "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
   "envoy/extensions/filters/listener/original_dst/v3/original_dst.proto",
   "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
   "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
@@ -58,6 +61,9 @@ const EXTENSION_PROTOS = [
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
+  "envoy/config/trace/v3/zipkin.proto",
+  "envoy/config/trace/v3/opentelemetry.proto",
+  "envoy/extensions/access_loggers/file/v3/file.proto",
 ];
 
 const RESOURCE_PROTOS = [
@@ -153,14 +159,17 @@ function closure(root, roots) {
   return seen;
 }
 
-/** Top-level messages of envoy.extensions.* in the loaded files: what an Any may carry. */
+/** Tracer configs live outside envoy.extensions.* but are carried in Anys (HCM tracing.provider). */
+const ANYABLE_TRACERS = ["envoy.config.trace.v3.ZipkinConfig", "envoy.config.trace.v3.OpenTelemetryConfig"];
+
+/** Top-level messages of envoy.extensions.* in the loaded files, and the tracers: what an Any may carry. */
 function anyable(root) {
   /** @type {protobuf.Type[]} */
   const out = [];
   const walk = (/** @type {protobuf.NamespaceBase} */ ns) => {
     for (const o of ns.nestedArray) {
       if (o instanceof protobuf.Type) {
-        if (fullName(o).startsWith("envoy.extensions.")) out.push(o);
+        if (fullName(o).startsWith("envoy.extensions.") || ANYABLE_TRACERS.includes(fullName(o))) out.push(o);
       } else if (o instanceof protobuf.Namespace) walk(o);
     }
   };
@@ -173,7 +182,10 @@ function fieldType(f) {
   const rt = f.resolvedType;
   let t;
   if (rt instanceof protobuf.Type) t = WELL_KNOWN[fullName(rt)] ?? tsName(fullName(rt));
-  else if (rt instanceof protobuf.Enum) t = Object.keys(rt.values).map((v) => JSON.stringify(v)).join(" | ");
+  else if (rt instanceof protobuf.Enum)
+    t = Object.keys(rt.values)
+      .map((v) => JSON.stringify(v))
+      .join(" | ");
   else t = SCALARS[f.type];
   if (!t) throw new Error(`${fullName(f)}: no TypeScript type for ${f.type}`);
   if (f instanceof protobuf.MapField) return `{ [key: string]: ${t} }`;
@@ -198,7 +210,7 @@ function render() {
     `// @grpc/grpc-js-xds@${version} (deps/). Do not edit; \`npm run build\` rewrites it.`,
     "/* eslint-disable */",
     "",
-    "/** A proto3 JSON duration: \"10s\", \"0.250s\". */",
+    '/** A proto3 JSON duration: "10s", "0.250s". */',
     "export type Duration = string;",
     "export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };",
     "",

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { createHash } from "node:crypto";
 import { messageType } from "../xds/protos";
 import { SECRET_TYPE_URL, WorkloadCertificate, encodeSecret } from "./secrets";
 
@@ -112,16 +113,17 @@ export class SdsServer {
       sent: new Map(),
       push: () => {
         if (!this.cert) return;
-        const version = String(this.version);
+        // Per-secret versions from the content: a renewal resends `default`, not an unchanged ROOTCA.
         const resources = [...s.names].sort().flatMap((name) => {
-          if (s.sent.get(name) === version) return [];
           const value = encodeSecret(name, this.cert!);
           if (!value) return [];
+          const version = createHash("sha256").update(value).digest("hex").slice(0, 16);
+          if (s.sent.get(name) === version) return [];
           s.sent.set(name, version);
           return [{ name, version, resource: { type_url: SECRET_TYPE_URL, value } }];
         });
         if (resources.length === 0) return;
-        const msg = { system_version_info: version, resources, type_url: SECRET_TYPE_URL, nonce: String(++this.nonce) };
+        const msg = { system_version_info: String(this.version), resources, type_url: SECRET_TYPE_URL, nonce: String(++this.nonce) };
         call.write(Buffer.from(Resp.encode(Resp.fromObject(msg)).finish()));
       },
     };
@@ -135,7 +137,10 @@ export class SdsServer {
       };
       if (req.error_detail?.message) this.log.warn(`Envoy rejected SDS secrets: ${req.error_detail.message}`);
       for (const [n, v] of Object.entries(req.initial_resource_versions ?? {})) s.sent.set(n, v);
-      for (const n of req.resource_names_subscribe ?? []) s.names.add(n);
+      for (const n of req.resource_names_subscribe ?? []) {
+        if (n !== "default" && n !== "ROOTCA") this.log.warn(`Envoy asked for SDS secret "${n}"; this agent serves only default and ROOTCA`);
+        s.names.add(n);
+      }
       for (const n of req.resource_names_unsubscribe ?? []) {
         s.names.delete(n);
         s.sent.delete(n);

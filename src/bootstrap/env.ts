@@ -32,11 +32,11 @@ export const BOOTSTRAP_FLAGS: Record<string, FlagSpec> = {
   labels: { type: "string", arg: "k=v,...", help: "pod labels; win over --labels-file and ISTIO_META_LABELS" },
   "labels-file": { type: "string", arg: "PATH", help: 'downward-API labels file (key="value" per line), e.g. /etc/istio/pod/labels' },
   locality: { type: "string", arg: "REGION/ZONE/SUBZONE", help: "locality (else pod label istio-locality, else ISTIO_META_LOCALITY)" },
+  // No flag default: an unset --xds-address gives way to the mesh config's defaultConfig.discoveryAddress.
   "xds-address": {
     type: "string",
     arg: "HOST:PORT",
-    default: DEFAULT_XDS_ADDRESS,
-    help: "control plane gRPC address (an IP: STATIC cluster; a name: STRICT_DNS)",
+    help: `control plane gRPC address (an IP: STATIC cluster; a name: STRICT_DNS; default ${DEFAULT_XDS_ADDRESS})`,
   },
   "xds-api": { type: "string", arg: "sotw|delta", default: "sotw", help: "ADS flavour: state of the world (GRPC) or incremental (DELTA_GRPC)" },
   "xds-tls": { type: "boolean", help: "TLS to the control plane (needs --xds-ca, or --sds-socket for the agent's default/ROOTCA)" },
@@ -57,6 +57,11 @@ export const BOOTSTRAP_FLAGS: Record<string, FlagSpec> = {
   "readiness-port": { type: "string", arg: "PORT", default: "15021", help: "listener serving /healthz/ready (0: none)" },
   "bind-address": { type: "string", arg: "IP", default: "0.0.0.0", help: "address the stats and readiness listeners bind" },
   zipkin: { type: "string", arg: "HOST:PORT", help: "send traces to this Zipkin collector" },
+  "mesh-config": {
+    type: "string",
+    arg: "FILE",
+    help: "Istio MeshConfig YAML: defaultConfig.discoveryAddress, .proxyMetadata and .tracing.zipkin.address (flags and environment win)",
+  },
   "cluster-id": { type: "string", arg: "ID", help: "CLUSTER_ID metadata (env ISTIO_META_CLUSTER_ID, default Kubernetes)" },
   "mesh-id": { type: "string", arg: "ID", help: "MESH_ID metadata (env ISTIO_META_MESH_ID, default cluster.local)" },
   domain: { type: "string", arg: "DOMAIN", help: "DNS domain in the node id (default <namespace>.svc.cluster.local)" },

@@ -100,9 +100,13 @@ export class SnapshotCache implements SnapshotSource {
       const n = this.nodes.get(nodeId);
       this.nodes.set(nodeId, { group, streams: (n?.streams ?? 0) + 1 });
     }
+    const before = this.snapshots.get(group);
     if (first) this.hooks.onFirstWatch?.(group);
     const current = this.snapshots.get(group);
-    if (current) onSnapshot(current);
+    // A producer that builds the snapshot inside onFirstWatch calls set(), which
+    // has already handed it to this watcher; deliver only what it has not seen.
+    const deliveredBySet = current !== before && current !== undefined && before?.version !== current.version;
+    if (current && !deliveredBySet) onSnapshot(current);
     let done = false;
     return () => {
       if (done) return;

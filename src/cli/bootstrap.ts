@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { CliError, CommandSpec, parseFlags } from "./args";
 import { FORMAT_FLAG, OutputFormat, outputFormat, render, writeOut } from "./output";
 import { BOOTSTRAP_FLAGS, bootstrapOptions } from "../bootstrap/env";
+import { proxyConfigInputs } from "./mesh-flags";
 import { BootstrapOptions, nodeId, renderBootstrap } from "../bootstrap/render";
 import { checkBootstrap } from "../bootstrap/check";
 
@@ -25,9 +26,19 @@ export const spec: CommandSpec = {
   flags: { ...BOOTSTRAP_FLAGS, output: FORMAT_FLAG },
 };
 
-/** Options from this process's environment and files. */
+/** Options from this process's environment and files (and `--mesh-config`'s proxy settings, under both). */
 export function optionsFromProcess(flags: Record<string, unknown>): BootstrapOptions {
-  return bootstrapOptions({ env: process.env, flags: flags as never, readFile: (p) => fs.readFileSync(p, "utf8"), fileProblem: readableFileProblem });
+  const proxy = proxyConfigInputs(flags["mesh-config"] as string | undefined);
+  return bootstrapOptions({
+    env: { ...proxy.env, ...process.env },
+    flags: { ...proxy.flags, ...definedOnly(flags) } as never,
+    readFile: (p) => fs.readFileSync(p, "utf8"),
+    fileProblem: readableFileProblem,
+  });
+}
+
+function definedOnly(flags: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
 }
 
 /** Can this process read `file` as a regular file? (Envoy runs as the same user under the agent.) */

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
-import { MESH_FLAGS, meshOptions } from "./mesh-flags";
+import { MESH_FLAGS, followMeshConfig, meshConfigSource } from "./mesh-flags";
 import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken } from "./debug-port";
 import { createLogger, LOG_LEVELS, Logger, parseLogLevel } from "../log";
 import { XdsServer } from "../server/grpc-server";
@@ -19,7 +19,7 @@ import { DirSource } from "../sources/file/dir-source";
 import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
-import { resourceToJson } from "../xds/resource";
+import { resourceToRedactedJson } from "../xds/resource";
 import { SHORT_NAME, XdsTypeUrl } from "../xds/types";
 import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
@@ -128,7 +128,7 @@ function durationMs(value: string, flag: string): number {
 }
 
 async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): Promise<ConfigSide> {
-  const mesh = meshOptions(f);
+  const meshConfig = meshConfigSource(f, log);
   const store = new ConfigStore();
   const sourceDiagnostics = new Map<string, Diagnostic[]>();
   const reportDiagnostics = (where: string, ds: Diagnostic[]) => {
@@ -139,7 +139,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
   const pipeline = new PushPipeline(store, {
     debounceAfterMs: durationMs(String(f["debounce-after"]), "debounce-after"),
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
-    mesh,
+    mesh: meshConfig.options(),
     log,
     // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
     // (naming the first proxy seen with it; a Deployment's replicas share their labels).
@@ -175,6 +175,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     ready = () => kube.ready();
     stopSource = () => kube.stop();
   }
+  const stopMeshConfig = await followMeshConfig(meshConfig, pipeline, { log, ...(dirs.length === 0 ? { kube: kubeconfigOf(f) } : {}) });
   pipeline.flush();
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
   return {
@@ -185,13 +186,24 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       const ds = allDiagnostics();
       metrics.diagnostics.set({ severity: "error" }, ds.filter((d) => d.severity === "error").length);
       metrics.diagnostics.set({ severity: "warning" }, ds.filter((d) => d.severity === "warning").length);
-      return { objects: store.size, groups: pipeline.groupCount(), pushes: pipeline.pushes, diagnostics: ds.map(formatDiagnostic) };
+      return {
+        objects: store.size,
+        groups: pipeline.groupCount(),
+        pushes: pipeline.pushes,
+        diagnostics: ds.map(formatDiagnostic),
+        meshConfigErrors: meshConfig.errors(),
+      };
     },
     stop: async () => {
+      await stopMeshConfig();
       await stopSource();
       pipeline.stop();
     },
   };
+}
+
+function kubeconfigOf(f: ParsedFlags): { kubeconfig?: string } {
+  return f.kubeconfig ? { kubeconfig: String(f.kubeconfig) } : {};
 }
 
 interface KubeSourceHandle {
@@ -248,7 +260,7 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
   };
 }
 
-/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources. */
+/** Canonical JSON of a snapshot, by type, as Envoy's config_dump shows resources (private keys redacted). */
 function dumpSnapshot(s: Snapshot | undefined): unknown {
   if (!s) return undefined;
   return {
@@ -256,7 +268,7 @@ function dumpSnapshot(s: Snapshot | undefined): unknown {
     ...Object.fromEntries(
       Object.entries(s.types).map(([t, ts]) => [
         SHORT_NAME[t as XdsTypeUrl],
-        { version: ts.version, resources: [...ts.resources.values()].map(resourceToJson) },
+        { version: ts.version, resources: [...ts.resources.values()].map(resourceToRedactedJson) },
       ]),
     ),
   };

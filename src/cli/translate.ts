@@ -79,7 +79,13 @@ export async function run(argv: string[]): Promise<number> {
   const loaded = objectsFromManifests(readManifestDir(dir));
   const { mesh, diagnostics } = buildMesh(loaded.objects, options);
   const generated = generate(mesh, proxy);
-  const all = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? []), ...unselectedRouterHint(mesh, proxy)];
+  const all = [
+    ...loaded.diagnostics,
+    ...diagnostics,
+    ...(generated.diagnostics ?? []),
+    ...(generated.credentials?.diagnostics ?? []),
+    ...unselectedRouterHint(mesh, proxy),
+  ];
   for (const d of all) process.stderr.write(`${d.severity}: ${formatDiagnostic(d)}\n`);
 
   const selected = type === "all" ? Object.keys(TYPES) : [type];

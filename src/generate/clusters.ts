@@ -8,7 +8,7 @@ import type { Mesh, MeshPort, MeshService, ResolvedDestinationRule, Client } fro
 import { destinationRuleFor } from "../model/mesh";
 import type { Subset } from "../model/types";
 import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
-import { adsConfigSource, socketAddress } from "./common";
+import { adsConfigSource, msToDuration, socketAddress } from "./common";
 import type { Cluster, JsonValue, Metadata } from "./envoy";
 import { BLACKHOLE_CLUSTER, INBOUND_BIND_ADDRESS, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./names";
 import {
@@ -85,7 +85,7 @@ export function isEdsCluster(spec: OutboundClusterSpec): boolean {
 export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls = false): Cluster {
   const { service: svc, port, policy } = spec;
   const pool = policy.connectionPool;
-  const c: Cluster = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool) };
+  const c: Cluster = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool, msToDuration(mesh.options.connectTimeoutMs)) };
   const passthrough = c.type === "ORIGINAL_DST";
   Object.assign(c, passthrough ? { lb_policy: "CLUSTER_PROVIDED" } : loadBalancerFields(policy.loadBalancer));
   c.circuit_breakers = circuitBreakers(pool);

@@ -39,6 +39,15 @@ export type FaultAbort = E.envoy_extensions_filters_http_fault_v3_FaultAbort;
 export type CorsPolicy = E.envoy_extensions_filters_http_cors_v3_CorsPolicy;
 export type StringMatcher = E.envoy_type_matcher_v3_StringMatcher;
 
+// RBAC (AuthorizationPolicy)
+export type RbacPolicy = E.envoy_config_rbac_v3_Policy;
+export type RbacRules = E.envoy_config_rbac_v3_RBAC;
+export type RbacPermission = E.envoy_config_rbac_v3_Permission;
+export type RbacPrincipal = E.envoy_config_rbac_v3_Principal;
+export type HttpRbac = E.envoy_extensions_filters_http_rbac_v3_RBAC;
+export type NetworkRbac = E.envoy_extensions_filters_network_rbac_v3_RBAC;
+export type CidrRange = E.envoy_config_core_v3_CidrRange;
+
 // CDS
 export type Cluster = E.envoy_config_cluster_v3_Cluster;
 export type CircuitBreakers = E.envoy_config_cluster_v3_CircuitBreakers;
@@ -51,6 +60,10 @@ export type UpstreamTlsContext = E.envoy_extensions_transport_sockets_tls_v3_Ups
 export type CommonTlsContext = E.envoy_extensions_transport_sockets_tls_v3_CommonTlsContext;
 export type CertificateValidationContext = E.envoy_extensions_transport_sockets_tls_v3_CertificateValidationContext;
 export type TlsParameters = E.envoy_extensions_transport_sockets_tls_v3_TlsParameters;
+export type SdsSecretConfig = E.envoy_extensions_transport_sockets_tls_v3_SdsSecretConfig;
+
+// SDS
+export type Secret = E.envoy_extensions_transport_sockets_tls_v3_Secret;
 export type TransportSocket = E.envoy_config_core_v3_TransportSocket;
 export type Metadata = E.envoy_config_core_v3_Metadata;
 

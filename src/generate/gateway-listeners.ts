@@ -12,12 +12,13 @@
 import type { Diagnostic } from "../model/types";
 import { byName, socketAddress } from "./common";
 import type { FilterChain, HttpConnectionManager, Listener, NetworkFilter } from "./envoy";
-import { httpConnectionManager, tlsInspectorListenerFilter } from "./network-filters";
+import { HCM_FILTER, httpConnectionManager, tlsInspectorListenerFilter } from "./network-filters";
 import { outboundHttpFilters } from "./route-filters";
 import { downstreamTlsSocket } from "./gateway-tls";
 import { gatewayTcpFilter, passthroughChains } from "./gateway-tcp";
 import type { BoundServer, MergedListener } from "./gateway-merge";
 import type { GatewayContext } from "./gateway-routes";
+import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 
 /** Istio bounds TLS handshakes on gateway chains (slow-handshake protection). */
 const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
@@ -35,8 +36,9 @@ const GATEWAY_HCM: HttpConnectionManager = {
 
 export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Listener[] {
   const out: Listener[] = [];
+  const authz = authorizationFilters(ctx.scope.mesh, ctx.scope.proxy);
   for (const l of listeners) {
-    const chains = filterChains(ctx, l, diagnostics);
+    const chains = filterChains(ctx, l, diagnostics).map((c) => withAuthorization(c, authz));
     if (chains.length === 0) continue;
     const listener: Listener = { name: l.name, address: socketAddress(l.bind, l.port), filter_chains: chains };
     if (chains.some((c) => c.filter_chain_match || c.transport_socket)) listener.listener_filters = [tlsInspectorListenerFilter()];
@@ -73,6 +75,22 @@ function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagn
     chains.push(s.kind === "tls-terminate" ? terminating(s, tcp) : withTimeout({ filters: [tcp] }));
   }
   return chains;
+}
+
+/**
+ * AuthorizationPolicy RBAC: HTTP filters first in the connection manager (before fault, cors and the router),
+ * network filters before tcp_proxy on TCP and TLS chains.
+ */
+function withAuthorization(chain: FilterChain, authz: AuthorizationFilters): FilterChain {
+  if (authz.http.length === 0 && authz.network.length === 0) return chain;
+  const original = chain.filters ?? [];
+  if (!original.some((f) => f.name === HCM_FILTER)) return { ...chain, filters: [...authz.network, ...original] };
+  const filters = original.map((f) => {
+    if (f.name !== HCM_FILTER) return f;
+    const hcm = f.typed_config as HttpConnectionManager;
+    return { ...f, typed_config: { ...f.typed_config, http_filters: [...authz.http, ...(hcm.http_filters ?? [])] } as NetworkFilter["typed_config"] };
+  });
+  return { ...chain, filters };
 }
 
 /** A chain that terminates TLS: SNI match (none for `*`), the server's TLS context, then `filter`. */

@@ -114,8 +114,10 @@ function classify(server: GatewayServer, problem: (m: string) => void): ServerKi
     problem("tls.mode AUTO_PASSTHROUGH needs SNI-DNAT clusters, which mini-pilot does not generate; server left out");
     return undefined;
   }
-  if (!tls?.serverCertificate || !tls.privateKey) {
-    problem("tls.credentialName needs SDS, which mini-pilot does not serve; use serverCertificate/privateKey files; server left out");
+  // A credentialName is served over SDS from the proxy's own namespace (gateway-tls.ts, secrets.ts).
+  const fromSecret = !!tls?.credentialName || (tls?.credentialNames?.length ?? 0) > 0;
+  if (!fromSecret && (!tls?.serverCertificate || !tls.privateKey)) {
+    problem("tls needs credentialName or serverCertificate and privateKey; server left out");
     return undefined;
   }
   return protocol === "HTTPS" ? "https" : "tls-terminate";

@@ -1,19 +1,32 @@
 /**
- * DownstreamTlsContext for a TLS-terminating gateway server with file
- * certificates (Istio's BuildListenerTLSContext): ALPN h2 and http/1.1, the
- * server certificate and key, client certificate validation for MUTUAL (and
- * optional for OPTIONAL_MUTUAL), TLS versions and ciphers when set.
+ * DownstreamTlsContext for a TLS-terminating gateway server (Istio's
+ * BuildListenerTLSContext): ALPN h2 and http/1.1, the server certificate and
+ * key, client certificate validation for MUTUAL (and optional for
+ * OPTIONAL_MUTUAL), TLS versions and ciphers when set. Also the
+ * UpstreamTlsContext of a DestinationRule `credentialName` on a gateway.
  *
- * Deviation: Istio hands file paths to Envoy through its agent's SDS server
- * (`file-cert:<cert>~<key>`, `file-root:<ca>`); mini-pilot serves no SDS, so
- * the paths go into the context directly. Envoy reads the same files.
+ * With `credentialName` the certificate comes over SDS on the ADS stream, as
+ * istiod serves it: `kubernetes://<name>` (certificate and key) and
+ * `kubernetes://<name>-cacert` (the CA that validates peers), read from the
+ * Secret in the proxy's own namespace (generate/secrets.ts). The SDS config
+ * source deliberately has no `initial_fetch_timeout: 0s` (unlike LDS/RDS):
+ * when the Secret is missing, Envoy stops waiting after its default 15 s and
+ * activates the listener, so one bad credential does not hold back the other
+ * servers on the port. Handshakes on the bad server fail until it is fixed.
+ *
+ * Deviation: with file paths, Istio hands them to Envoy through its agent's
+ * SDS server (`file-cert:<cert>~<key>`, `file-root:<ca>`); mini-pilot puts the
+ * paths into the context directly. Envoy reads the same files.
  */
-import type { ServerTLSSettings } from "../model/types";
+import type { ClientTLSSettings, ServerTLSSettings } from "../model/types";
+import { CA_SUFFIX } from "../model/credentials";
 import { typed } from "./common";
-import type { CertificateValidationContext, CommonTlsContext, TlsParameters, TransportSocket } from "./envoy";
+import type { CertificateValidationContext, CommonTlsContext, SdsSecretConfig, TlsParameters, TransportSocket, UpstreamTlsContext } from "./envoy";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
 const ALPN_HTTP = ["h2", "http/1.1"];
+/** istiod's prefix for a credential read from a Kubernetes Secret. */
+export const KUBERNETES_SECRET_PREFIX = "kubernetes://";
 
 const TLS_VERSION: Record<string, NonNullable<TlsParameters["tls_minimum_protocol_version"]>> = {
   TLS_AUTO: "TLS_AUTO",
@@ -23,20 +36,47 @@ const TLS_VERSION: Record<string, NonNullable<TlsParameters["tls_minimum_protoco
   TLSV1_3: "TLSv1_3",
 };
 
+/** `kubernetes://<name>`, served over ADS (the shared convention for gateway credentials). */
+export function credentialSdsConfig(resourceName: string): SdsSecretConfig {
+  return { name: resourceName, sds_config: { ads: {}, resource_api_version: "V3" } };
+}
+
+export function certificateResourceName(credentialName: string): string {
+  return KUBERNETES_SECRET_PREFIX + credentialName;
+}
+
+export function caResourceName(credentialName: string): string {
+  return KUBERNETES_SECRET_PREFIX + credentialName + CA_SUFFIX;
+}
+
+function credentialNamesOf(tls: ServerTLSSettings): string[] {
+  if (tls.credentialNames && tls.credentialNames.length > 0) return tls.credentialNames;
+  return tls.credentialName ? [tls.credentialName] : [];
+}
+
+/** Subject alt name matchers: a URI SAN (spiffe://...) or a DNS name. */
+function sanMatchers(sans: string[] | undefined): Pick<CertificateValidationContext, "match_typed_subject_alt_names"> {
+  if (!sans || sans.length === 0) return {};
+  return { match_typed_subject_alt_names: sans.map((san) => ({ san_type: san.includes("://") ? "URI" : "DNS", matcher: { exact: san } })) };
+}
+
 export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
   const requireClient = tls.mode === "MUTUAL";
   const validateClient = requireClient || tls.mode === "OPTIONAL_MUTUAL";
-  const common: CommonTlsContext = {
-    alpn_protocols: ALPN_HTTP,
-    tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }],
-  };
-  if (validateClient && tls.caCertificates) {
-    const vc: CertificateValidationContext = { trusted_ca: { filename: tls.caCertificates } };
-    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) {
-      // Client certificates usually carry a URI SAN (spiffe://...); anything else is matched as a DNS name.
-      vc.match_typed_subject_alt_names = tls.subjectAltNames.map((san) => ({ san_type: san.includes("://") ? "URI" : "DNS", matcher: { exact: san } }));
+  const common: CommonTlsContext = { alpn_protocols: ALPN_HTTP };
+  const credentials = credentialNamesOf(tls);
+  if (credentials.length > 0) {
+    common.tls_certificate_sds_secret_configs = credentials.map((n) => credentialSdsConfig(certificateResourceName(n)));
+    if (validateClient) {
+      // Istio: the SANs stay in the listener, the CA comes over SDS; with several credentials the first one's CA.
+      common.combined_validation_context = {
+        default_validation_context: sanMatchers(tls.subjectAltNames),
+        validation_context_sds_secret_config: credentialSdsConfig(caResourceName(credentials[0]!)),
+      };
     }
-    common.validation_context = vc;
+  } else {
+    common.tls_certificates = [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }];
+    if (validateClient && tls.caCertificates) common.validation_context = { trusted_ca: { filename: tls.caCertificates }, ...sanMatchers(tls.subjectAltNames) };
   }
   const params = tlsParams(tls);
   if (params) common.tls_params = params;
@@ -47,6 +87,29 @@ export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
       require_client_certificate: requireClient,
     }),
   };
+}
+
+/**
+ * A DestinationRule's SIMPLE or MUTUAL TLS with `credentialName`, on a gateway
+ * (Istio honours it only there): MUTUAL presents `kubernetes://<name>`, both
+ * validate the server with `kubernetes://<name>-cacert` unless
+ * insecureSkipVerify. SANs stay in the cluster, as Istio puts them.
+ */
+export function upstreamCredentialTlsContext(tls: ClientTLSSettings & { credentialName: string }): UpstreamTlsContext {
+  const common: CommonTlsContext = {};
+  if (tls.mode === "MUTUAL") common.tls_certificate_sds_secret_configs = [credentialSdsConfig(certificateResourceName(tls.credentialName))];
+  if (!tls.insecureSkipVerify) {
+    const sans = tls.subjectAltNames?.length
+      ? { match_typed_subject_alt_names: tls.subjectAltNames.map((san) => ({ san_type: "DNS" as const, matcher: { exact: san } })) }
+      : {};
+    common.combined_validation_context = {
+      default_validation_context: sans,
+      validation_context_sds_secret_config: credentialSdsConfig(caResourceName(tls.credentialName)),
+    };
+  }
+  const ctx: UpstreamTlsContext = { common_tls_context: common };
+  if (tls.sni) ctx.sni = tls.sni;
+  return ctx;
 }
 
 /** Only what the server sets (Istio leaves Envoy's defaults otherwise). */

@@ -16,6 +16,10 @@ import { gatewayVirtualServices } from "./gateway-hosts";
 import { gatewayListeners } from "./gateway-listeners";
 import { GatewayContext, gatewayRouteConfigs } from "./gateway-routes";
 import type { Generated } from "./generated";
+import type { Cluster } from "./envoy";
+import type { ClientTLSSettings } from "../model/types";
+import { TLS_TRANSPORT_SOCKET, upstreamCredentialTlsContext } from "./gateway-tls";
+import { typed } from "./common";
 
 export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
   const scope = sidecarScope(mesh, proxy);
@@ -28,8 +32,22 @@ export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
   return {
     listeners,
     routes: gatewayRouteConfigs(ctx, merged.listeners),
-    clusters: [...outboundClusters(scope, specs), blackHoleCluster()].sort(byName),
+    clusters: [...outboundClusters(scope, specs).map((c, i) => withCredentialTls(c, specs[i]!.policy.tls)), blackHoleCluster()].sort(byName),
     endpoints: outboundEndpoints(scope, specs),
     diagnostics,
+  };
+}
+
+/**
+ * A DestinationRule's SIMPLE/MUTUAL `credentialName` is honoured on gateways
+ * (an egress gateway originating TLS): the certificate and CA come over SDS.
+ * Sidecars get no TLS for it (model/mesh-diagnostics.ts says so), as before.
+ */
+function withCredentialTls(c: Cluster, tls: ClientTLSSettings | undefined): Cluster {
+  if (!tls?.credentialName || (tls.mode !== "SIMPLE" && tls.mode !== "MUTUAL")) return c;
+  const context = upstreamCredentialTlsContext({ ...tls, credentialName: tls.credentialName });
+  return {
+    ...c,
+    transport_socket: { name: TLS_TRANSPORT_SOCKET, typed_config: typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", context) },
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { Diagnostic } from "../model/types";
 import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from "./envoy";
+import type { Credentials } from "./secrets";
 
 export interface GeneratedResources {
   listeners: Listener[];
@@ -21,4 +22,6 @@ export interface Generated extends GeneratedResources {
    * findings are buildMesh's diagnostics.
    */
   diagnostics?: Diagnostic[];
+  /** SDS: the secrets the listeners and clusters name (set by generate(); absent when none). */
+  credentials?: Credentials;
 }

@@ -21,13 +21,27 @@ import { grpcEndpoints } from "./grpc-clusters";
 import { outboundClusterSpecs } from "./clusters";
 import { parseClusterName } from "./names";
 import { sidecarScope } from "./scope";
+import { credentialSecrets, referencedSecretNames } from "./secrets";
+import { withTelemetry } from "./telemetry";
 
 export type { Generated, GeneratedResources } from "./generated";
 
 export function generate(mesh: Mesh, proxy: ProxyView): Generated {
+  return withCredentials(mesh, proxy, generateByKind(mesh, proxy));
+}
+
+function generateByKind(mesh: Mesh, proxy: ProxyView): Generated {
   if (proxy.generator === "grpc") return generateGrpc(mesh, proxy);
-  if (proxy.kind === "router") return generateRouter(mesh, proxy);
-  return generateSidecar(mesh, proxy);
+  // Tracing and access logs from mesh config go onto every connection manager in one pass.
+  if (proxy.kind === "router") return withTelemetry(generateRouter(mesh, proxy), mesh, proxy);
+  return withTelemetry(generateSidecar(mesh, proxy), mesh, proxy);
+}
+
+/** The SDS secrets the output names, from the proxy's own namespace (asked only when it names any). */
+function withCredentials(mesh: Mesh, proxy: ProxyView, out: Generated): Generated {
+  const names = referencedSecretNames(out.listeners, out.clusters);
+  if (names.length === 0) return out;
+  return { ...out, credentials: credentialSecrets(mesh, proxy.namespace, names) };
 }
 
 /**

@@ -33,6 +33,7 @@ import { outboundHttpFilters, routerFilter } from "./route-filters";
 import { timeoutFields } from "./route-action";
 import { httpPorts } from "./sidecar-routes";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
+import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
 import { type InboundMtls, inboundMtls } from "./inbound-mtls";
@@ -41,7 +42,8 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   const http = httpPorts(scope).map(outboundHttpListener);
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
-  return [virtualOutbound(scope), virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy)), ...http, ...tcp].sort(byName);
+  const authz = authorizationFilters(scope.mesh, scope.proxy);
+  return [virtualOutbound(scope), virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
 }
 
 /** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
@@ -132,8 +134,9 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
 /**
  * virtualInbound: one chain per workload port (mTLS and/or plaintext as
  * PeerAuthentication says, inbound-mtls.ts), the rest passes through to the app.
+ * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough one included.
  */
-function virtualInbound(inbound: InboundPort[], mtls: InboundMtls): Listener {
+function virtualInbound(inbound: InboundPort[], mtls: InboundMtls, authz: AuthorizationFilters): Listener {
   const chains: FilterChain[] = [
     {
       filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT },
@@ -141,8 +144,11 @@ function virtualInbound(inbound: InboundPort[], mtls: InboundMtls): Listener {
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
-  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip)));
-  const catchAll = mtls.catchAll({ filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_CATCHALL_CHAIN });
+  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip, authz)));
+  const catchAll = mtls.catchAll({
+    filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
+    name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
+  });
   chains.push(...catchAll.chains);
   return {
     name: VIRTUAL_INBOUND_LISTENER,
@@ -154,11 +160,11 @@ function virtualInbound(inbound: InboundPort[], mtls: InboundMtls): Listener {
   };
 }
 
-function inboundChain(ip: InboundPort): FilterChain {
+function inboundChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
   const cluster = inboundClusterName(ip.targetPort);
   const match = { destination_port: ip.targetPort };
   const name = `0.0.0.0_${ip.targetPort}`;
-  if (!isHttpProtocol(ip.port.protocol)) return { filter_chain_match: match, filters: [tcpProxy(cluster, cluster)], name };
+  if (!isHttpProtocol(ip.port.protocol)) return { filter_chain_match: match, filters: [...authz.network, tcpProxy(cluster, cluster)], name };
   const routeConfig: RouteConfiguration = {
     name: inboundRouteName(ip.targetPort),
     virtual_hosts: [
@@ -177,6 +183,6 @@ function inboundChain(ip: InboundPort): FilterChain {
     ],
     validate_clusters: false,
   };
-  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [routerFilter()] });
+  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [...authz.http, routerFilter()] });
   return { filter_chain_match: match, filters: [hcm], name };
 }

@@ -73,8 +73,9 @@ export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Circu
 
 export const DEFAULT_CONNECT_TIMEOUT = "10s";
 
-export function connectTimeout(pool: ConnectionPoolSettings | undefined): string {
-  return istioDuration(pool?.tcp?.connectTimeout, DEFAULT_CONNECT_TIMEOUT) ?? DEFAULT_CONNECT_TIMEOUT;
+/** The DestinationRule's connectTimeout, else the mesh's (MeshConfig connectTimeout, default 10s). */
+export function connectTimeout(pool: ConnectionPoolSettings | undefined, meshDefault = DEFAULT_CONNECT_TIMEOUT): string {
+  return istioDuration(pool?.tcp?.connectTimeout, meshDefault) ?? meshDefault;
 }
 
 /** lb_policy and its config; ORIGINAL_DST clusters always use CLUSTER_PROVIDED. */

@@ -119,6 +119,9 @@ export function injectPod(template: PodTemplate, ctx: InjectContext, where = "")
   out.spec.initContainers = [...inits.map((c) => structuredClone(c)), initContainer(args, ctx.settings)];
   out.spec.containers = [...apps.map((c) => structuredClone(c)), proxyContainer(apps, ctx.workload, ctx.settings)];
   out.spec.volumes = [...((spec.volumes as Json[] | undefined) ?? []).map((v) => structuredClone(v)), ...volumes(ctx.settings)];
+  // The projected istio-ca token needs a service account named; the API server's ServiceAccount
+  // admission would fill in "default" anyway, but not every API server runs it.
+  if (ctx.settings.caAddress && !out.spec.serviceAccountName) out.spec.serviceAccountName = "default";
   return { injected: true, decision, template: out };
 }
 

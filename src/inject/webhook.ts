@@ -48,6 +48,10 @@ export function podPatch(before: PodTemplate, after: PodTemplate): JsonPatchOp[]
   for (const key of ["initContainers", "containers", "volumes"]) {
     ops.push({ op: b.spec?.[key] === undefined ? "add" : "replace", path: `/spec/${key}`, value: a.spec[key] });
   }
+  // Set only when the pod named none (the projected istio-ca token needs one).
+  if (b.spec?.serviceAccountName === undefined && a.spec.serviceAccountName !== undefined) {
+    ops.push({ op: "add", path: "/spec/serviceAccountName", value: a.spec.serviceAccountName });
+  }
   return ops;
 }
 

@@ -1,13 +1,21 @@
 /**
- * CustomResourceDefinitions for the Istio networking kinds mini-pilot serves.
- * Group, kinds, plurals and versions come from the Kubernetes source's own
- * table (src/sources/kube/resources.ts), so what is installed is exactly what
- * is watched: v1 stored, v1beta1 and v1alpha3 served with the same schema
- * (they are the same API in Istio; only the version string differs).
+ * CustomResourceDefinitions for the Istio kinds mini-pilot serves (networking
+ * and security). Group, kinds, plurals and versions come from the Kubernetes
+ * source's own table (src/sources/kube/resources.ts), so what is installed is
+ * exactly what is watched: v1 stored, the older versions (v1beta1, and
+ * v1alpha3 for networking) served with the same schema (they are the same API
+ * in Istio; only the version string differs).
  */
 import type { Kind } from "../model/types";
 import { ISTIO_TYPES, type ResourceType } from "../sources/kube/resources";
-import { DESTINATION_RULE_SPEC, GATEWAY_SPEC, PEER_AUTHENTICATION_SPEC, SERVICE_ENTRY_SPEC, VIRTUAL_SERVICE_SPEC } from "./istio-schemas";
+import {
+  AUTHORIZATION_POLICY_SPEC,
+  DESTINATION_RULE_SPEC,
+  GATEWAY_SPEC,
+  PEER_AUTHENTICATION_SPEC,
+  SERVICE_ENTRY_SPEC,
+  VIRTUAL_SERVICE_SPEC,
+} from "./istio-schemas";
 import type { Schema } from "./schema";
 import { LABELS, type K8sObject } from "./objects";
 
@@ -51,6 +59,12 @@ const EXTRAS: Partial<Record<Kind, CrdExtras>> = {
     singular: "peerauthentication",
     columns: [{ name: "Mode", type: "string", jsonPath: ".spec.mtls.mode", description: "The mutual TLS mode of the workloads the policy applies to." }],
   },
+  AuthorizationPolicy: {
+    spec: AUTHORIZATION_POLICY_SPEC,
+    shortNames: ["ap"],
+    singular: "authorizationpolicy",
+    columns: [{ name: "Action", type: "string", jsonPath: ".spec.action", description: "The action to take when a rule is matched." }],
+  },
 };
 
 const AGE = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "When the object was created." };
@@ -79,7 +93,7 @@ function crd(t: ResourceType): K8sObject {
         plural: t.plural,
         singular: extras.singular,
         shortNames: extras.shortNames,
-        // "networking-istio-io" or "security-istio-io", as Istio's CRDs.
+        // Istio's categories: "kubectl get istio-io" lists every kind, "security-istio-io" one group's.
         categories: ["istio-io", `${t.group.split(".")[0]}-istio-io`],
       },
       scope: t.namespaced ? "Namespaced" : "Cluster",

@@ -7,7 +7,7 @@
 import * as YAML from "yaml";
 import { istioCrds } from "./crds";
 import { DEFAULTS, checkOptions, type InstallOptions, type K8sObject } from "./objects";
-import { clusterRole, clusterRoleBinding, serviceAccount } from "./rbac";
+import { clusterRole, clusterRoleBinding, meshConfigRole, meshConfigRoleBinding, serviceAccount } from "./rbac";
 import { deployment, namespace, podDisruptionBudget, service } from "./workload";
 
 export { DEFAULTS, DEFAULT_IMAGE, checkOptions, type InstallOptions, type K8sObject } from "./objects";
@@ -19,7 +19,7 @@ function groups(o: InstallOptions): [file: string, objects: K8sObject[]][] {
   return [
     ["namespace.yaml", [namespace(o)]],
     ["crds.yaml", istioCrds()],
-    ["rbac.yaml", [serviceAccount(o), clusterRole(), clusterRoleBinding(o)]],
+    ["rbac.yaml", [serviceAccount(o), clusterRole(), clusterRoleBinding(o), meshConfigRole(o), meshConfigRoleBinding(o)]],
     ["deployment.yaml", [deployment(o)]],
     ["service.yaml", [service(o)]],
     ...(pdb ? [["pdb.yaml", [pdb]] as [string, K8sObject[]]] : []),
@@ -37,8 +37,9 @@ export function installObjects(o: InstallOptions = DEFAULTS): K8sObject[] {
 const CLUSTER_ROLE_NOTE = [
   " What the Kubernetes source uses (list and watch, see docs/INSTALL.md), then the CA's needs (docs/SECURITY.md):",
   " tokenreviews create (proxy tokens), configmaps (istio-ca-root-cert in every namespace),",
-  " secrets get/create (the CA in istio-ca-secret). Not granted yet, added when SDS serves gateway credentials:",
-  '   - apiGroups: [""]                     resources: [secrets]       verbs: [get, list, watch]',
+  " secrets get/create (the CA in istio-ca-secret).",
+  " Secrets are read for gateway credentialName (served over SDS); the source asks only for",
+  " types that can hold a certificate (a field selector), which RBAC cannot express.",
 ].join("\n");
 
 function yamlDocument(obj: K8sObject): string {

@@ -196,12 +196,13 @@ const serverTLS = withIgnored(
     privateKey: str,
     caCertificates: str,
     credentialName: str,
+    credentialNames: list(str),
     subjectAltNames: list(str),
     minProtocolVersion: tlsVersion,
     maxProtocolVersion: tlsVersion,
     cipherSuites: list(str),
   }),
-  ["caCrl", "tlsCertificates", "credentialNames", "verifyCertificateSpki", "verifyCertificateHash"],
+  ["caCrl", "tlsCertificates", "verifyCertificateSpki", "verifyCertificateHash"],
 );
 
 const gatewayServer = withIgnored(
@@ -247,4 +248,55 @@ const peerMtls = obj({ mode: oneOfStrings("UNSET", "DISABLE", "PERMISSIVE", "STR
 export const PEER_AUTHENTICATION_SPEC: Schema = obj(
   { selector: obj({ matchLabels: labels }), mtls: peerMtls, portLevelMtls: map(peerMtls) },
   { description: "The mutual TLS a workload accepts (security.istio.io PeerAuthentication), as mini-pilot reads it." },
+);
+
+// ------------------------------------------------------------ AuthorizationPolicy (security.istio.io)
+
+const policyTargetRef = obj({ group: str, kind: str, name: str, namespace: str }, { required: ["kind", "name"] });
+
+export const AUTHORIZATION_POLICY_SPEC: Schema = obj(
+  {
+    selector: obj({ matchLabels: labels }),
+    targetRef: policyTargetRef,
+    targetRefs: list(policyTargetRef),
+    action: oneOfStrings("ALLOW", "DENY", "AUDIT", "CUSTOM"),
+    provider: obj({ name: str }),
+    rules: list(
+      obj({
+        from: list(
+          obj({
+            source: obj(
+              Object.fromEntries(
+                [
+                  "principals",
+                  "notPrincipals",
+                  "requestPrincipals",
+                  "notRequestPrincipals",
+                  "namespaces",
+                  "notNamespaces",
+                  "serviceAccounts",
+                  "notServiceAccounts",
+                  "trustDomains",
+                  "notTrustDomains",
+                  "ipBlocks",
+                  "notIpBlocks",
+                  "remoteIpBlocks",
+                  "notRemoteIpBlocks",
+                ].map((f) => [f, list(str)]),
+              ),
+            ),
+          }),
+        ),
+        to: list(
+          obj({
+            operation: obj(
+              Object.fromEntries(["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"].map((f) => [f, list(str)])),
+            ),
+          }),
+        ),
+        when: list(obj({ key: str, values: list(str), notValues: list(str) }, { required: ["key"] })),
+      }),
+    ),
+  },
+  { description: "Access control for workloads and gateways (security.istio.io AuthorizationPolicy), as mini-pilot reads it." },
 );

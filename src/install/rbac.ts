@@ -11,15 +11,19 @@
  *  - apiextensions `customresourcedefinitions`: CRDs are found through API
  *    discovery (/apis/...), which every authenticated identity may read
  *    (the system:discovery ClusterRole), not by reading CRD objects;
- *  - Secrets get/list/watch for gateway credentialName (SDS).
+ *
+ * Secrets are listed and watched (gateway credentialName, served over SDS);
+ * the source asks only for types that can hold a certificate (a field
+ * selector on `type`), but RBAC cannot express that, so the rule is list and
+ * watch on all Secrets.
  *
  * The security plane's own needs are in SECURITY_RULES, beside the watch table.
  */
-import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SERVICES, type ResourceType } from "../sources/kube/resources";
+import { ENDPOINT_SLICES, ISTIO_TYPES, NAMESPACES, NODES, PODS, SECRETS, SERVICES, type ResourceType } from "../sources/kube/resources";
 import { LABELS, NAME, type InstallOptions, type K8sObject } from "./objects";
 
 /** What the Kubernetes source watches on a cluster that serves EndpointSlices. */
-export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES];
+export const WATCHED: readonly ResourceType[] = [SERVICES, PODS, NODES, NAMESPACES, ENDPOINT_SLICES, ...ISTIO_TYPES, SECRETS];
 
 /** The verbs the source uses: a list, then a watch from its resourceVersion. */
 export const VERBS: readonly string[] = ["list", "watch"];
@@ -63,6 +67,33 @@ export function clusterRole(): K8sObject {
     kind: "ClusterRole",
     metadata: { name: NAME, labels: { ...LABELS } },
     rules: [...clusterRoleRules(), ...SECURITY_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] }))],
+  };
+}
+
+/** Istio's mesh config: the `istio` ConfigMap in the root namespace (where mini-pilot is installed). */
+export const MESH_CONFIGMAP = "istio";
+
+/**
+ * A Role in the install namespace: list and watch the one `istio` ConfigMap
+ * (serve watches it with fieldSelector metadata.name=istio, which RBAC
+ * authorizes against resourceNames), and no other ConfigMap.
+ */
+export function meshConfigRole(o: InstallOptions): K8sObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: NAME, namespace: o.namespace, labels: { ...LABELS } },
+    rules: [{ apiGroups: [""], resources: ["configmaps"], resourceNames: [MESH_CONFIGMAP], verbs: [...VERBS] }],
+  };
+}
+
+export function meshConfigRoleBinding(o: InstallOptions): K8sObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: NAME, namespace: o.namespace, labels: { ...LABELS } },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAME },
+    subjects: [{ kind: "ServiceAccount", name: NAME, namespace: o.namespace }],
   };
 }
 

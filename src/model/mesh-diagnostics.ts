@@ -202,13 +202,15 @@ function destinationRuleChecks(mesh: Mesh): Diagnostic[] {
 }
 
 /**
- * credentialName needs SDS. Rather than send half a TLS context, mini-pilot
- * leaves the TLS block out (see clusters). ISTIO_MUTUAL is served (the
- * workload's own certificate over SDS, generate/mtls.ts).
+ * credentialName is for gateways only (they get it over SDS). ISTIO_MUTUAL is
+ * served (the workload's own certificate over SDS, generate/mtls.ts). Rather
+ * than send half a TLS context, mini-pilot leaves the TLS block out for
+ * sidecars (see clusters).
  */
 export function unsupportedTls(tls: ClientTLSSettings): string | undefined {
   if ((tls.mode === "SIMPLE" || tls.mode === "MUTUAL") && tls.credentialName) {
-    return "tls credentialName needs SDS, which mini-pilot does not provide; use file paths (caCertificates, clientCertificate, privateKey); the cluster is sent without TLS";
+    // Gateways get it over SDS (generate/gateway.ts); Istio ignores credentialName on sidecars.
+    return "tls credentialName is served (over SDS) to gateways only; sidecars get this cluster without TLS (use caCertificates, clientCertificate, privateKey files for them)";
   }
   if (tls.mode === "MUTUAL" && (!tls.clientCertificate || !tls.privateKey)) {
     return "tls mode MUTUAL needs clientCertificate and privateKey; the cluster is sent without TLS";

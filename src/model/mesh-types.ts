@@ -3,7 +3,7 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Subset, TrafficPolicy, VirtualService } from "./types";
+import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -15,11 +15,46 @@ export interface MeshOptions {
   domainSuffix: string;
   /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default false). */
   includeNotReadyEndpoints: boolean;
-  /** SPIFFE trust domain of workload identities (default "cluster.local"). */
+  /** HTTP tracing (MeshConfig enableTracing / defaultProviders.tracing); absent: off. */
+  tracing?: MeshTracing;
+  /** MeshConfig accessLogFile/accessLogEncoding; absent: no access log. */
+  accessLog?: { path: string; encoding: "TEXT" | "JSON" };
+  /** MeshConfig connectTimeout in ms: service clusters whose DestinationRule sets none (default 10 s). */
+  connectTimeoutMs: number;
+  /** MeshConfig default*ExportTo: what an object without exportTo is exported to (default everywhere). */
+  defaultExportTo: { virtualService?: string[]; destinationRule?: string[] };
+  /** SPIFFE trust domain of workload identities (MeshConfig trustDomain, default "cluster.local"). */
   trustDomain: string;
-  /** meshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
+  /** MeshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
   enableAutoMtls: boolean;
 }
+
+/** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */
+export interface MeshTracing {
+  /** random_sampling, percent (defaultConfig.tracing.sampling; Istio's default 1). */
+  sampling: number;
+  maxPathTagLength?: number;
+  /** The istio.* custom tags (defaultConfig.tracing.enableIstioTags, default true). */
+  istioTags: boolean;
+  /**
+   * The defaultProviders.tracing provider: the HCM names its tracer and collector cluster.
+   * Absent (enableTracing alone, Istio's legacy mode): the tracer is the bootstrap's (`zipkin` cluster).
+   */
+  provider?: TracingProvider;
+}
+
+export type TracingProvider =
+  | { kind: "zipkin"; name: string; service: string; port: number; path: string; traceId128: boolean; maxTagLength?: number }
+  | {
+      kind: "opentelemetry";
+      name: string;
+      service: string;
+      port: number;
+      maxTagLength?: number;
+      /** OTLP over HTTP (path, timeout); absent: OTLP over gRPC. */
+      http?: { path: string; timeout?: string; headers: { name: string; value: string }[] };
+      grpc?: { timeout?: string; initialMetadata: { name: string; value: string }[] };
+    };
 
 export interface MeshPort {
   /** Service port name ("" when unnamed). */
@@ -122,6 +157,10 @@ export interface Mesh {
   virtualServices: MeshVirtualService[];
   gateways: Gateway[];
   pods: Pod[];
+  /** Secrets by "namespace/name" (gateway credentials; key material, never logged). */
+  secrets: ReadonlyMap<string, Secret>;
   /** Oldest first (creationTimestamp, name, namespace); see mesh-mtls.ts. */
   peerAuthentications: PeerAuthentication[];
+  /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
+  authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
 }

@@ -7,6 +7,7 @@
  * the cross-object checks.
  */
 import type {
+  AuthorizationPolicy,
   Diagnostic,
   DestinationRule,
   EndpointSlice,
@@ -16,11 +17,12 @@ import type {
   Node,
   PeerAuthentication,
   Pod,
+  Secret,
   Service,
   ServiceEntry,
   VirtualService,
 } from "./types";
-import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshVirtualService } from "./mesh-types";
+import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshTracing, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
 import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
@@ -35,6 +37,10 @@ export interface BuildMeshOptions {
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   domainSuffix?: string;
   includeNotReadyEndpoints?: boolean;
+  tracing?: MeshTracing;
+  accessLog?: MeshOptions["accessLog"];
+  connectTimeoutMs?: number;
+  defaultExportTo?: MeshOptions["defaultExportTo"];
   trustDomain?: string;
   enableAutoMtls?: boolean;
 }
@@ -49,7 +55,9 @@ interface ByKind {
   drs: DestinationRule[];
   vss: VirtualService[];
   gateways: Gateway[];
+  secrets: Secret[];
   peerAuthentications: PeerAuthentication[];
+  authz: AuthorizationPolicy[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -58,9 +66,13 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
     includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    defaultExportTo: options.defaultExportTo ?? {},
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
   };
+  if (options.tracing) opts.tracing = options.tracing;
+  if (options.accessLog) opts.accessLog = options.accessLog;
   const diagnostics: Diagnostic[] = [];
   const k = splitByKind(objects);
 
@@ -87,7 +99,9 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
+    authorizationPolicies: byNamespace(k.authz),
   };
   diagnostics.push(...crossObjectDiagnostics(mesh));
   return { mesh, diagnostics };
@@ -99,7 +113,20 @@ function sourceRank(s: MeshService): number {
 }
 
 function splitByKind(objects: MeshObject[]): ByKind {
-  const k: ByKind = { services: [], entries: [], slices: [], endpoints: [], pods: [], nodes: [], drs: [], vss: [], gateways: [], peerAuthentications: [] };
+  const k: ByKind = {
+    services: [],
+    entries: [],
+    slices: [],
+    endpoints: [],
+    pods: [],
+    nodes: [],
+    drs: [],
+    vss: [],
+    gateways: [],
+    secrets: [],
+    peerAuthentications: [],
+    authz: [],
+  };
   for (const o of objects) {
     switch (o.kind) {
       case "Service":
@@ -129,8 +156,14 @@ function splitByKind(objects: MeshObject[]): ByKind {
       case "Gateway":
         k.gateways.push(o);
         break;
+      case "Secret":
+        k.secrets.push(o);
+        break;
       case "PeerAuthentication":
         k.peerAuthentications.push(o);
+        break;
+      case "AuthorizationPolicy":
+        k.authz.push(o);
         break;
       case "Namespace":
         break;
@@ -142,7 +175,15 @@ function splitByKind(objects: MeshObject[]): ByKind {
   k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
   k.peerAuthentications.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  k.authz.sort((a, b) => olderFirst(a.metadata, b.metadata));
   return k;
+}
+
+/** Objects by namespace, keeping their order. */
+function byNamespace<T extends { metadata: { namespace: string } }>(objects: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const o of objects) out.set(o.metadata.namespace, [...(out.get(o.metadata.namespace) ?? []), o]);
+  return out;
 }
 
 /** host -> service port -> targetPort name, for the ports whose targetPort is a name. */
@@ -158,7 +199,12 @@ function namedTargetPorts(services: Service[], domainSuffix: string): Map<string
 
 function meshDestinationRule(rule: DestinationRule, opts: MeshOptions): MeshDestinationRule {
   const ns = rule.metadata.namespace;
-  return { rule, namespace: ns, host: resolveHost(rule.spec.host, ns, opts.domainSuffix), exportTo: normaliseExportTo(rule.spec.exportTo, ns) };
+  return {
+    rule,
+    namespace: ns,
+    host: resolveHost(rule.spec.host, ns, opts.domainSuffix),
+    exportTo: normaliseExportTo(rule.spec.exportTo ?? opts.defaultExportTo.destinationRule, ns),
+  };
 }
 
 function meshVirtualService(vs: VirtualService, opts: MeshOptions): MeshVirtualService {
@@ -169,7 +215,7 @@ function meshVirtualService(vs: VirtualService, opts: MeshOptions): MeshVirtualS
     namespace: ns,
     hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, ns, opts.domainSuffix)),
     gateways: [...new Set(gateways)].sort(),
-    exportTo: normaliseExportTo(vs.spec.exportTo, ns),
+    exportTo: normaliseExportTo(vs.spec.exportTo ?? opts.defaultExportTo.virtualService, ns),
   };
 }
 

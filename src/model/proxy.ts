@@ -21,6 +21,8 @@ export interface ProxyView {
   dnsDomain: string;
   istioVersion?: string;
   clusterId?: string;
+  /** Metadata MESH_ID (tracing tags). */
+  meshId?: string;
   /** INSTANCE_IPS, else the node id's IP. */
   instanceIps: string[];
   /**
@@ -84,6 +86,7 @@ export function parseProxy(nodeId: string, metadata: Record<string, unknown>): P
   if (typeof metadata.ISTIO_VERSION === "string") proxy.istioVersion = metadata.ISTIO_VERSION;
   if (typeof metadata.CLUSTER_ID === "string") proxy.clusterId = metadata.CLUSTER_ID;
   if (metadata.SDS === true || metadata.SDS === "true" || metadata.SDS === "1") proxy.sds = true;
+  if (typeof metadata.MESH_ID === "string") proxy.meshId = metadata.MESH_ID;
   return { ok: true, proxy };
 }
 

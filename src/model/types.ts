@@ -34,7 +34,9 @@ export type Kind =
   | "DestinationRule"
   | "Gateway"
   | "ServiceEntry"
-  | "PeerAuthentication";
+  | "PeerAuthentication"
+  | "Secret"
+  | "AuthorizationPolicy";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -126,6 +128,21 @@ export type Pod = Base<
 >;
 
 export type Node = Base<"Node", Record<string, never>>;
+
+/**
+ * core/v1 Secret, read for gateway credentials (credentialName). `data` holds
+ * the values base64-encoded, as the API serves them; `stringData` from a YAML
+ * file is folded into it. Key material: never log or show these values.
+ */
+export type Secret = Base<
+  "Secret",
+  {
+    /** e.g. "kubernetes.io/tls", "Opaque" (the default). */
+    type: string;
+    /** key -> base64 value. */
+    data: Record<string, string>;
+  }
+>;
 export type Namespace = Base<"Namespace", Record<string, never>>;
 
 // ------------------------------------------------------------ Istio networking
@@ -382,6 +399,8 @@ export interface ServerTLSSettings {
   privateKey?: string;
   caCertificates?: string;
   credentialName?: string;
+  /** Up to two credentials (say an RSA and an ECDSA certificate); the first one's CA validates clients. */
+  credentialNames?: string[];
   subjectAltNames?: string[];
   minProtocolVersion?: string;
   maxProtocolVersion?: string;
@@ -439,8 +458,85 @@ export interface PeerAuthenticationSpec {
 }
 export type PeerAuthentication = Base<"PeerAuthentication", PeerAuthenticationSpec>;
 
+// ------------------------------------------------------------ Istio security
+
+/** security.istio.io AuthorizationPolicy `rules[].from[].source` (values as written; `*` wildcards are kept). */
+export interface AuthorizationSource {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+}
+
+/** `rules[].to[].operation`. */
+export interface AuthorizationOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+/** `rules[].when[]`: an attribute key ("request.headers[x-user]", "source.ip", ...) and its values. */
+export interface AuthorizationCondition {
+  key: string;
+  values?: string[];
+  notValues?: string[];
+}
+
+export interface AuthorizationRule {
+  /** Absent: any source. (An explicitly empty list is refused by validation, as Istio does.) */
+  from?: { source: AuthorizationSource }[];
+  to?: { operation: AuthorizationOperation }[];
+  when?: AuthorizationCondition[];
+}
+
+export interface PolicyTargetReference {
+  group?: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface AuthorizationPolicySpec {
+  selector?: { matchLabels?: Record<string, string> };
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  /** Default ALLOW. */
+  action?: "ALLOW" | "DENY" | "AUDIT" | "CUSTOM";
+  /** Absent or empty: for ALLOW, allow nothing; for DENY, refused by validation. */
+  rules?: AuthorizationRule[];
+  provider?: { name?: string };
+}
+export type AuthorizationPolicy = Base<"AuthorizationPolicy", AuthorizationPolicySpec>;
+
 export type MeshObject =
-  Service | Endpoints | EndpointSlice | Pod | Node | Namespace | VirtualService | DestinationRule | Gateway | ServiceEntry | PeerAuthentication;
+  | Service
+  | Endpoints
+  | EndpointSlice
+  | Pod
+  | Node
+  | Namespace
+  | VirtualService
+  | DestinationRule
+  | Gateway
+  | ServiceEntry
+  | PeerAuthentication
+  | Secret
+  | AuthorizationPolicy;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

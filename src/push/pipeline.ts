@@ -5,8 +5,9 @@
  * - Proxies with the same `proxyViewKey` share a group and one snapshot; groups
  *   that answer every question generation asks of a proxy alike (a ViewIndex
  *   per mesh) share one generation.
- * - Endpoint-only changes regenerate EDS only; the other three types keep their
- *   snapshot objects, so the server sends nothing for them.
+ * - Endpoint-only changes regenerate EDS only, Secret-only changes SDS only;
+ *   the other types keep their snapshot objects, so the server sends nothing
+ *   for them.
  * - Resources are interned by content (EncodeCache): a config change encodes
  *   only the resources whose content changed, whatever the number of views.
  * - A group whose generation fails keeps its last good snapshot.
@@ -19,11 +20,12 @@ import { clusterAffectingEndpointFacts } from "../model/mesh-mtls";
 import { generate, generateEndpoints } from "../generate";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, XdsTypeUrl } from "../xds/types";
 import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
 import { NodeInfo, Resolution, SnapshotCache } from "../cache/snapshot-cache";
 import { Clock, Debouncer, realClock } from "./debounce";
-import { PushRequest, mergeRequests, requestFor } from "./request";
+import { PushRequest, changesEndpoints, changesSecrets, mergeRequests, requestFor } from "./request";
+import { Credentials, credentialSecrets } from "../generate/secrets";
 
 export interface PipelineOptions {
   debounceAfterMs?: number;
@@ -51,11 +53,15 @@ interface Group {
   snapshot?: Snapshot;
   /** What the generator left out for this view, and why. */
   diagnostics: Diagnostic[];
+  /** SDS names its config refers to, and what is wrong with their Secrets (rebuilt alone when only Secrets change). */
+  secretNames: string[];
+  secretDiagnostics: Diagnostic[];
 }
 
 interface FullGeneration {
   snapshot: Snapshot;
   diagnostics: Diagnostic[];
+  credentials?: Credentials;
 }
 
 /** The generations of one mesh, shared by every group that answers alike. */
@@ -75,6 +81,8 @@ export class PushPipeline {
   private mesh: Mesh;
   private views = newViews();
   private meshDiagnostics: Diagnostic[] = [];
+  /** The mesh options in force (mesh config + flags); replaced by setMeshOptions. */
+  private meshOptions: BuildMeshOptions;
   private readonly unsubscribe: () => void;
   pushes = 0;
 
@@ -97,7 +105,8 @@ export class PushPipeline {
       (r) => this.push(r),
       opts.clock ?? realClock,
     );
-    const built = buildMesh(store.list(), opts.mesh);
+    this.meshOptions = opts.mesh ?? {};
+    const built = buildMesh(store.list(), this.meshOptions);
     this.mesh = built.mesh;
     this.meshDiagnostics = built.diagnostics;
     this.unsubscribe = store.subscribe((c: ChangeSet) => {
@@ -107,7 +116,7 @@ export class PushPipeline {
 
   /** Cross-object diagnostics of the mesh, then per-view ones (a gateway server left out, a route gRPC refuses). */
   diagnostics(): Diagnostic[] {
-    return uniqueDiagnostics([...this.meshDiagnostics, ...[...this.groups.values()].flatMap((g) => g.diagnostics)]);
+    return uniqueDiagnostics([...this.meshDiagnostics, ...[...this.groups.values()].flatMap((g) => [...g.diagnostics, ...g.secretDiagnostics])]);
   }
 
   /** The snapshot a connected node id currently gets. */
@@ -118,6 +127,12 @@ export class PushPipeline {
 
   groupCount(): number {
     return this.groups.size;
+  }
+
+  /** New mesh options (a mesh config edit): every proxy's config is regenerated, debounced like any change. */
+  setMeshOptions(mesh: BuildMeshOptions): void {
+    this.meshOptions = mesh;
+    this.debouncer.push({ full: true, reasons: { MeshConfig: 1 } });
   }
 
   /** Push whatever is pending now (shutdown, tests). */
@@ -136,14 +151,14 @@ export class PushPipeline {
     this.opts.onProxy?.(parsed.proxy, this.mesh);
     const key = proxyViewKey(parsed.proxy);
     // A stream watches the group right after resolving; the watch (not this) keeps it alive.
-    if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [] });
+    if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [], secretNames: [], secretDiagnostics: [] });
     return { ok: true, group: key };
   }
 
   private buildGroup(key: string): void {
     const g = this.groups.get(key);
     if (!g) return;
-    this.regenerate(key, g, true);
+    this.regenerate(key, g, undefined);
   }
 
   /** `clusterAffectingEndpointFacts` of `this.mesh`, once computed. */
@@ -153,7 +168,7 @@ export class PushPipeline {
     const started = performance.now();
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
-    const built = buildMesh(this.store.list(), this.opts.mesh);
+    const built = buildMesh(this.store.list(), this.meshOptions);
     // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
     const facts = clusterAffectingEndpointFacts(built.mesh);
     const full = req.full || facts !== (this.meshFacts ??= clusterAffectingEndpointFacts(this.mesh));
@@ -162,7 +177,9 @@ export class PushPipeline {
     this.views = newViews();
     this.meshDiagnostics = built.diagnostics;
     let changed = 0;
-    for (const [key, g] of this.groups) if (this.regenerate(key, g, full)) changed++;
+    const secretsByView = new Map<string, Credentials>();
+    const effective: PushRequest = full === req.full ? req : { ...req, full };
+    for (const [key, g] of this.groups) if (this.regenerate(key, g, effective, secretsByView)) changed++;
     this.pushes++;
     const report: PushReport = {
       full,
@@ -172,20 +189,28 @@ export class PushPipeline {
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
     };
-    this.opts.log?.info(report, full ? "pushed config" : "pushed endpoints");
+    const only = [changesEndpoints(req) && "endpoints", changesSecrets(req) && "secrets"].filter(Boolean).join(" and ");
+    this.opts.log?.info(report, full ? "pushed config" : `pushed ${only}`);
     this.opts.onPush?.(report);
   }
 
-  /** Returns whether the group's snapshot changed. */
-  private regenerate(key: string, g: Group, full: boolean): boolean {
+  /**
+   * Returns whether the group's snapshot changed. `req` undefined: a new group.
+   * `secretsByView` shares one SDS build among groups of a namespace that name the same secrets.
+   */
+  private regenerate(key: string, g: Group, req: PushRequest | undefined, secretsByView = new Map<string, Credentials>()): boolean {
     let next: Snapshot;
     try {
-      if (full || !g.snapshot) {
+      if (!req || req.full || !g.snapshot) {
         const out = this.views.full.get(g.proxy, (view) => this.fullGeneration(view));
         next = out.snapshot;
         g.diagnostics = out.diagnostics;
+        g.secretNames = out.credentials?.names ?? [];
+        g.secretDiagnostics = out.credentials?.diagnostics ?? [];
       } else {
-        next = this.endpointSnapshot(g.snapshot, g.proxy);
+        next = g.snapshot;
+        if (changesEndpoints(req)) next = this.endpointSnapshot(next, g.proxy);
+        if (changesSecrets(req)) next = this.secretSnapshot(next, g, secretsByView);
       }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
@@ -204,8 +229,24 @@ export class PushPipeline {
       ...this.encodeAll(ROUTE, out.routes),
       ...this.encodeAll(CLUSTER, out.clusters),
       ...this.encodeAll(ENDPOINT, out.endpoints),
+      ...this.encodeAll(SECRET, out.credentials?.secrets ?? []),
     ]);
-    return { snapshot, diagnostics: out.diagnostics ?? [] };
+    return { snapshot, diagnostics: out.diagnostics ?? [], ...(out.credentials ? { credentials: out.credentials } : {}) };
+  }
+
+  /**
+   * The group's snapshot with this mesh's SDS for the names its config already
+   * refers to; listeners and clusters name secrets, not their content, so
+   * nothing else can change when only Secrets did.
+   */
+  private secretSnapshot(base: Snapshot, g: Group, secretsByView: Map<string, Credentials>): Snapshot {
+    if (g.secretNames.length === 0) return base;
+    const viewKey = `${g.proxy.namespace}\n${g.secretNames.join("\n")}`;
+    let c = secretsByView.get(viewKey);
+    if (!c) secretsByView.set(viewKey, (c = credentialSecrets(this.mesh, g.proxy.namespace, g.secretNames)));
+    g.secretDiagnostics = c.diagnostics;
+    const sds = makeTypeSnapshot(this.encodeAll(SECRET, c.secrets));
+    return sds.version === base.types[SECRET].version ? base : replaceTypes(base, { [SECRET]: sds });
   }
 
   /** The group's snapshot with this mesh's EDS; the other types are kept as they are. */

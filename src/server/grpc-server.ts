@@ -1,10 +1,10 @@
 /**
- * The gRPC edge: ADS (SotW + delta) and the per-type LDS/RDS/CDS/EDS services.
+ * The gRPC edge: ADS (SotW + delta) and the per-type LDS/RDS/CDS/EDS/SDS services.
  * Requests are decoded with the Envoy protos; responses are already bytes, so
  * the response serializer is the identity.
  */
 import * as grpc from "@grpc/grpc-js";
-import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, SHORT_NAME } from "../xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, SECRET, XdsTypeUrl, SHORT_NAME } from "../xds/types";
 import { SnapshotSource } from "../cache/snapshot-cache";
 import { Mode, StreamIO, XdsRequest, XdsStream } from "./stream";
 import { SotwStream } from "./sotw-stream";
@@ -33,6 +33,7 @@ const METHODS: Method[] = [
       ["envoy.service.route.v3.RouteDiscoveryService", "Routes", ROUTE],
       ["envoy.service.cluster.v3.ClusterDiscoveryService", "Clusters", CLUSTER],
       ["envoy.service.endpoint.v3.EndpointDiscoveryService", "Endpoints", ENDPOINT],
+      ["envoy.service.secret.v3.SecretDiscoveryService", "Secrets", SECRET],
     ] as const
   ).flatMap(([service, noun, type]) => [
     { service, method: `Stream${noun}`, mode: "sotw" as const, types: [type] },

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { fromJson, decodeToJson } from "./json";
 import { messageType } from "./protos";
-import { NAME_FIELD, XdsTypeUrl, messageName } from "./types";
+import { NAME_FIELD, SECRET, XdsTypeUrl, messageName } from "./types";
 import { frameBytes, frameString } from "./wire";
 
 export interface EncodedResource {
@@ -51,4 +51,23 @@ export function fromBytes(typeUrl: XdsTypeUrl, name: string, bytes: Uint8Array):
 /** Canonical JSON of an encoded resource (config_dump, translate, tests). */
 export function resourceToJson(r: EncodedResource): unknown {
   return decodeToJson(messageType(messageName(r.typeUrl)), r.bytes);
+}
+
+/** Fields that hold key material: shown as "[redacted]", as Envoy's own config_dump hides them. */
+const SENSITIVE_FIELDS = new Set(["private_key", "password"]);
+
+/**
+ * Canonical JSON for people to read (/debug/config_dump): an SDS Secret's
+ * private key (and key password) replaced by "[redacted]". Only the Secret
+ * type carries key material; other types are returned as they are.
+ */
+export function resourceToRedactedJson(r: EncodedResource): unknown {
+  const json = resourceToJson(r);
+  return r.typeUrl === SECRET ? redact(json) : json;
+}
+
+function redact(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redact);
+  if (typeof v !== "object" || v === null) return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SENSITIVE_FIELDS.has(k) ? "[redacted]" : redact(x)]));
 }

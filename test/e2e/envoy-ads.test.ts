@@ -8,7 +8,10 @@
  *    /debug/syncz, what is served for the case's proxy equals the case's
  *    golden files, that proxy's Envoys hold exactly the served listeners and
  *    clusters (admin /config_dump, /clusters) and counted a successful update,
- *    and no Envoy has a single `*.update_rejected`.
+ *    the SDS secrets served are the golden ones and Envoy holds them, and no
+ *    Envoy has a single `*.update_rejected`. A listener naming a secret that
+ *    is not served (its Secret is missing or broken) may stay warming: Envoy
+ *    waits for it until its initial fetch timeout, as with istiod.
  * 2. Live changes through an ingress gateway (router) Envoy, without
  *    restarting it: edit the VirtualService weights and the split moves;
  *    remove the v2 endpoint and v2 gets no more traffic; write an invalid
@@ -157,7 +160,7 @@ async function served(
   const dump = (res.ok ? JSON.parse(body) : undefined) as J;
   const types: Record<string, Map<string, unknown>> = {};
   const versions: Record<string, string> = {};
-  for (const t of ["listeners", "routes", "clusters", "endpoints"]) {
+  for (const t of ["listeners", "routes", "clusters", "endpoints", "secrets"]) {
     types[t] = new Map(((dump?.[t]?.resources ?? []) as J[]).map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
     versions[t] = String(dump?.[t]?.version ?? "");
   }
@@ -171,7 +174,7 @@ async function served(
  */
 async function envoyHolds(
   envoy: EnvoyProcess,
-): Promise<{ listeners: Map<string, string>; clusters: Set<string>; routes: Map<string, unknown>; hostCounts: Map<string, number> }> {
+): Promise<{ listeners: Map<string, string>; clusters: Set<string>; routes: Map<string, unknown>; hostCounts: Map<string, number>; secrets: Set<string> }> {
   const lds = JSON.parse((await envoy.admin("/config_dump?resource=dynamic_listeners")).body) as J;
   const listeners = new Map<string, string>();
   for (const c of lds.configs ?? []) {
@@ -190,7 +193,20 @@ async function envoyHolds(
   );
   const status = JSON.parse((await envoy.admin("/clusters?format=json")).body) as J;
   const hostCounts = new Map<string, number>(((status.cluster_statuses ?? []) as J[]).map((c) => [c.name as string, ((c.host_statuses ?? []) as J[]).length]));
-  return { listeners, clusters, routes, hostCounts };
+  const sds = JSON.parse((await envoy.admin("/config_dump?resource=dynamic_active_secrets")).body) as J;
+  const secrets = new Set<string>(((sds.configs ?? []) as J[]).map((c) => c.name as string));
+  return { listeners, clusters, routes, hostCounts, secrets };
+}
+
+/** Names of the ADS-served SDS secrets anywhere in a resource. */
+function sdsNames(v: unknown, into = new Set<string>()): Set<string> {
+  if (Array.isArray(v)) for (const x of v) sdsNames(x, into);
+  else if (typeof v === "object" && v !== null) {
+    const o = v as J;
+    if (typeof o.name === "string" && o.sds_config?.ads !== undefined) into.add(o.name);
+    for (const x of Object.values(o)) sdsNames(x, into);
+  }
+  return into;
 }
 
 /** A stat's value, 0 when Envoy has no such stat (yet). */
@@ -208,6 +224,7 @@ interface GoldenCase {
   meshOptions: boolean;
   text: string;
   expected: Record<string, Map<string, unknown>>;
+  secretNames: string[];
 }
 
 function collect(p: string): string[] {
@@ -242,12 +259,16 @@ function loadCase(name: string): GoldenCase {
     const list = (parse(realCerts(fs.readFileSync(path.join(dir, `${t}.yaml`), "utf8"))) ?? []) as J[];
     expected[t] = new Map(list.map((r) => [String(t === "endpoints" ? r.cluster_name : r.name), r]));
   }
+  // Served secrets are compared by name: /debug/config_dump shows their private keys redacted.
+  const secretsFile = path.join(dir, "secrets.yaml");
+  const secrets = fs.existsSync(secretsFile) ? ((parse(fs.readFileSync(secretsFile, "utf8")) ?? []) as J[]) : [];
   return {
     name,
     who: { id: proxy.id, metadata: proxy.metadata ?? {} },
     meshOptions: proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0,
     text,
     expected,
+    secretNames: secrets.map((r) => String(r.name)).sort(),
   };
 }
 
@@ -341,6 +362,9 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
           if (!isDeepStrictEqual(got.get(name), r)) failures.push(`${c.name}: served ${type} "${name}" differs from the golden file`);
         }
       }
+      const servedSecrets = [...now.types.secrets!.keys()].sort();
+      if (JSON.stringify(servedSecrets) !== JSON.stringify(c.secretNames))
+        failures.push(`${c.name}: served secrets ${servedSecrets.join(",")} but the golden files have ${c.secretNames.join(",")}`);
     }
     for (const [i, e] of mine.entries()) {
       const held = await envoyHolds(e.envoy);
@@ -350,7 +374,12 @@ test("the golden corpus over ADS, SotW and delta: every Envoy in sync after ever
           failures.push(`${label}: Envoy has ${what} ${got.join(",")}; served: ${want.join(",")}`);
       };
       same("listeners", [...held.listeners.keys()], [...now.types.listeners!.keys()]);
-      for (const [name, state] of held.listeners) if (state !== "active") failures.push(`${label}: listener ${name} is ${state}`);
+      for (const [name, state] of held.listeners) {
+        const unserved = [...sdsNames(now.types.listeners!.get(name))].filter((n) => !now.types.secrets!.has(n));
+        if (state === "warming" && unserved.length > 0) continue; // waiting for a secret that is not served, as with istiod
+        if (state !== "active") failures.push(`${label}: listener ${name} is ${state}`);
+      }
+      for (const name of now.types.secrets!.keys()) if (!held.secrets.has(name)) failures.push(`${label}: Envoy lacks SDS secret "${name}"`);
       same("clusters", [...held.clusters], [...now.types.clusters!.keys()]);
       // Route configurations stay while a removed listener that used them drains: Envoy may hold more.
       for (const [name, rc] of now.types.routes!) {

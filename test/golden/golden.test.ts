@@ -4,7 +4,9 @@
  *   input.yaml     manifests (optional when include.txt names them)
  *   include.txt    optional: repo-relative files/folders of manifests to load too
  *   proxy.yaml     {id, metadata, mesh?}: the proxy under test and buildMesh options
+ *   mesh-config.yaml  optional: Istio MeshConfig YAML (as `--mesh-config` reads it); proxy.yaml's mesh wins
  *   listeners.yaml routes.yaml clusters.yaml endpoints.yaml   expected output
+ *   secrets.yaml   SDS secrets (absent when the proxy is sent none)
  *   diagnostics.txt  expected diagnostics (absent when there are none)
  *
  * Every resource is converted strictly (unknown fields throw), checked against
@@ -24,10 +26,12 @@ import { objectsFromManifests } from "../../src/cli/translate";
 import { caseManifests } from "../support/golden-cases";
 import { buildMesh, BuildMeshOptions } from "../../src/model/mesh";
 import { parseProxy } from "../../src/model/proxy";
+import { parseMeshConfig } from "../../src/model/mesh-config";
+import { meshOptionsFromConfig } from "../../src/model/mesh-config-options";
 import { formatDiagnostic } from "../../src/model/types";
 import { generate, GeneratedResources } from "../../src/generate";
 import { encodeResource, resourceToJson, EncodedResource } from "../../src/xds/resource";
-import { CLUSTER, ENDPOINT, LISTENER, NAME_FIELD, ROUTE, XdsTypeUrl, messageName } from "../../src/xds/types";
+import { CLUSTER, ENDPOINT, LISTENER, NAME_FIELD, ROUTE, SECRET, XdsTypeUrl, messageName } from "../../src/xds/types";
 import { fromJson } from "../../src/xds/json";
 import { makeSnapshot, checkConsistency } from "../../src/cache/snapshot";
 import { checkRules } from "../../src/xds/pgv";
@@ -43,7 +47,7 @@ const OUTPUTS: { file: string; url: XdsTypeUrl; key: keyof GeneratedResources }[
   { file: "clusters.yaml", url: CLUSTER, key: "clusters" },
   { file: "endpoints.yaml", url: ENDPOINT, key: "endpoints" },
 ];
-const INPUT_FILES = new Set(["input.yaml", "include.txt", "proxy.yaml", "README.md"]);
+const INPUT_FILES = new Set(["input.yaml", "include.txt", "proxy.yaml", "mesh-config.yaml", "README.md"]);
 
 interface ProxySpec {
   id: string;
@@ -66,20 +70,31 @@ function onTheWire(url: XdsTypeUrl, resources: object[], encoded: EncodedResourc
   });
 }
 
+/** The case's mesh-config.yaml as buildMesh options (none: {}); a refused config fails the case. */
+function meshConfigOptions(dir: string): BuildMeshOptions {
+  const file = path.join(dir, "mesh-config.yaml");
+  if (!fs.existsSync(file)) return {};
+  const parsed = parseMeshConfig(fs.readFileSync(file, "utf8"), "mesh-config.yaml");
+  assert.ok(parsed.ok, parsed.ok ? "" : parsed.errors.join("\n"));
+  return meshOptionsFromConfig(parsed.config);
+}
+
 function runCase(name: string): void {
   const dir = path.join(GOLDEN, name);
   const proxySpec = parse(fs.readFileSync(path.join(dir, "proxy.yaml"), "utf8")) as ProxySpec;
   const parsedProxy = parseProxy(proxySpec.id, proxySpec.metadata ?? {});
   assert.ok(parsedProxy.ok, parsedProxy.ok ? "" : parsedProxy.error);
   const loaded = objectsFromManifests(caseManifests(dir));
-  const { mesh, diagnostics } = buildMesh(loaded.objects, proxySpec.mesh ?? {});
+  const { mesh, diagnostics } = buildMesh(loaded.objects, { ...meshConfigOptions(dir), ...(proxySpec.mesh ?? {}) });
   const generated = generate(mesh, parsedProxy.proxy);
 
   const encoded: EncodedResource[] = [];
   const actual = new Map<string, string>();
   for (const o of OUTPUTS) actual.set(o.file, stringify(onTheWire(o.url, generated[o.key], encoded), { lineWidth: 0 }));
+  const secrets = generated.credentials?.secrets ?? [];
+  if (secrets.length > 0) actual.set("secrets.yaml", stringify(onTheWire(SECRET, secrets, encoded), { lineWidth: 0 }));
   assert.deepEqual(checkConsistency(makeSnapshot(encoded)), [], "clusters and listeners must only reference resources in the snapshot");
-  const diags = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? [])].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
+  const diags = [...loaded.diagnostics, ...diagnostics, ...(generated.diagnostics ?? []), ...(generated.credentials?.diagnostics ?? [])].map((d) => `${d.severity}: ${formatDiagnostic(d)}`);
   if (diags.length > 0) actual.set("diagnostics.txt", diags.join("\n") + "\n");
 
   if (UPDATE) {

@@ -121,7 +121,8 @@ test("a Deployment's pod in a labelled namespace is stored injected, by the API 
   const pod = await api("POST", "/api/v1/namespaces/meshed/pods", replicaSetPod());
   assert.deepEqual(names(pod.spec.initContainers), ["istio-init"]);
   assert.deepEqual(names(pod.spec.containers), ["web", "istio-proxy"]);
-  assert.deepEqual(names(pod.spec.volumes).slice(-2), ["istio-envoy", "istio-podinfo"]);
+  assert.deepEqual(names(pod.spec.volumes).slice(-5), ["istio-envoy", "istio-podinfo", "workload-socket", "istio-token", "istiod-ca-cert"]);
+  assert.equal(pod.spec.serviceAccountName, "default", "named for the projected istio-ca token");
   assert.match(pod.metadata.annotations["sidecar.istio.io/status"], /"containers":\["istio-proxy"\]/);
   const proxy = pod.spec.containers[1];
   assert.equal(proxy.securityContext.runAsUser, 1337);

@@ -44,6 +44,9 @@ const COLLECTIONS: Record<string, [prefix: string, plural: string, namespaced: b
   CustomResourceDefinition: ["/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", false],
   ClusterRole: ["/apis/rbac.authorization.k8s.io/v1", "clusterroles", false],
   ClusterRoleBinding: ["/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", false],
+  Role: ["/apis/rbac.authorization.k8s.io/v1", "roles", true],
+  RoleBinding: ["/apis/rbac.authorization.k8s.io/v1", "rolebindings", true],
+  ConfigMap: ["/api/v1", "configmaps", true],
   Deployment: ["/apis/apps/v1", "deployments", true],
   PodDisruptionBudget: ["/apis/policy/v1", "poddisruptionbudgets", true],
   VirtualService: ["/apis/networking.istio.io/v1", "virtualservices", true],
@@ -101,7 +104,18 @@ test("every generated manifest is accepted by server-side apply (dry run, then r
   const objects = await install();
   assert.deepEqual(
     [...new Set(objects.map((o) => o.kind))],
-    ["Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "PodDisruptionBudget"],
+    [
+      "Namespace",
+      "CustomResourceDefinition",
+      "ServiceAccount",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Role",
+      "RoleBinding",
+      "Deployment",
+      "Service",
+      "PodDisruptionBudget",
+    ],
   );
   // Stored as generated: nothing pruned or defaulted away in what we set.
   for (const o of objects) {
@@ -204,6 +218,15 @@ async function until(s: TestSotwStream, type: string, want: (r: SotwResponse) =>
 test("serve --kubeconfig with the generated ServiceAccount's token serves the bill-service mesh end to end", { skip }, async (t) => {
   await install();
   for (const f of ["workloads.yaml", "services.yaml", "endpointslices.yaml", "destination-rule.yaml", "virtual-service.yaml"]) await applyExample(f);
+  // The mesh config, read through the generated Role (the one ConfigMap it may list and watch).
+  const mesh = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "istio", namespace: NS },
+    data: { mesh: "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n" },
+  };
+  const cm = await serverSideApply(mesh as K8sObject, false);
+  assert.ok(cm.status === 200 || cm.status === 201, cm.body);
   const kubeconfig = await serviceAccountKubeconfig();
   const serve = await startServe(["--kubeconfig", kubeconfig, "--debounce-after", "20ms"]);
   t.after(() => serve.stop());
@@ -225,6 +248,7 @@ test("serve --kubeconfig with the generated ServiceAccount's token serves the bi
   assert.match(text, /outbound\|9999\|v1\|bill-service\.default\.svc\.cluster\.local/);
   assert.match(text, /outbound\|9999\|v2\|bill-service\.default\.svc\.cluster\.local/);
   assert.match(text, /"weight":10/);
+  assert.match(text, /"block_all"/, "the istio ConfigMap's REGISTRY_ONLY, read with the generated Role");
 });
 
 /** Replace the ClusterRole's rules, then wait until the authorizer answers with them for `probe`. */
@@ -285,7 +309,7 @@ test("every verb the ClusterRole grants is needed: with any one removed, serve n
       await setRules(rules, { verb, group: type.group, resource: type.plural, allowed: false });
       const scope = type.namespaced ? "all namespaces" : "cluster-scoped";
       const named = new RegExp(`RBAC forbids ${verb} on ${type.plural} \\([^,]+, ${scope}\\): .*cannot ${verb} resource \\\\?"${type.plural}\\\\?"`);
-      if (!type.crd) {
+      if (!type.crd && !type.optional) {
         // A core type: serve refuses to start, with one line naming the verb and the resource, and only that.
         const { code, stderr } = await serveExit(["--kubeconfig", kubeconfig]);
         assert.equal(code, 2, `${verb} ${label(type)}: exit code; stderr:\n${stderr}`);
@@ -295,7 +319,7 @@ test("every verb the ClusterRole grants is needed: with any one removed, serve n
         assert.equal(line.match(/RBAC forbids/g)?.length, 1, `only the removed verb is reported: ${line}`);
         assert.match(line, new RegExp(`grant it .*${verb}.* on ${label(type).replace(/\./g, "\\.")}`));
       } else {
-        // An Istio CRD: serve keeps serving the rest and warns, naming the verb and the resource.
+        // An Istio CRD or another optional type (Secrets): serve keeps serving the rest and warns, naming the verb and the resource.
         const serve = await startServe(["--kubeconfig", kubeconfig]);
         try {
           const warning = await serve.waitForLog(new RegExp(`RBAC forbids ${verb} on ${type.plural}`));

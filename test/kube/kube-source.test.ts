@@ -11,7 +11,7 @@ import * as path from "node:path";
 import pino from "pino";
 import { kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
 import { ConfigStore, type ChangeSet } from "../../src/store";
-import type { Diagnostic, EndpointSlice, Pod, Service, VirtualService } from "../../src/model/types";
+import type { Diagnostic, EndpointSlice, Pod, Secret, Service, VirtualService } from "../../src/model/types";
 import { createKubeSource, KubeStartError, type KubeSource, type KubeSourceOptions } from "../../src/sources/kube";
 import { loadKubeConfig } from "../../src/sources/kube/kubeconfig";
 import { KubeHttp } from "../../src/sources/kube/http";
@@ -261,6 +261,7 @@ test("bill-service scenario: objects created before and after start arrive typed
   assert.deepEqual(
     source.status().map((s) => [s.resource, s.state, s.synced]),
     [
+      "authorizationpolicies",
       "destinationrules",
       "endpointslices",
       "gateways",
@@ -268,12 +269,46 @@ test("bill-service scenario: objects created before and after start arrive typed
       "nodes",
       "peerauthentications",
       "pods",
+      "secrets",
       "serviceentries",
       "services",
       "virtualservices",
     ].map((r) => [r, "watching", true]),
   );
   assert.equal(source.status().find((s) => s.resource === "virtualservices")?.apiVersion, "networking.istio.io/v1");
+});
+
+test("Secrets: tls and generic ones arrive (data as the API serves it, base64); token and Helm Secrets are never sent (field selector)", { skip }, async () => {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const secret = (name: string, type: string, data: Record<string, string>) => ({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: NS },
+    type,
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+  });
+  await create(`/api/v1/namespaces/${NS}/secrets`, secret("gw-tls", "kubernetes.io/tls", { "tls.crt": "CERT", "tls.key": "KEY" }));
+  await create(`/api/v1/namespaces/${NS}/secrets`, secret("gw-generic", "Opaque", { cert: "CERT", key: "KEY", cacert: "CA" }));
+  await create(`/api/v1/namespaces/${NS}/secrets`, secret("helm-release", "helm.sh/release.v1", { release: "big" }));
+  await create(`/api/v1/namespaces/${NS}/secrets`, {
+    ...secret("token", "kubernetes.io/service-account-token", {}),
+    metadata: { name: "token", namespace: NS, annotations: { "kubernetes.io/service-account.name": "default" } },
+  });
+  const tlsSecret = await waitFor("the tls Secret", () => store.get(`Secret/${NS}/gw-tls`) as Secret | undefined);
+  assert.equal(tlsSecret.spec.type, "kubernetes.io/tls");
+  assert.deepEqual(tlsSecret.spec.data, { "tls.crt": b64("CERT"), "tls.key": b64("KEY") });
+  const generic = await waitFor("the generic Secret", () => store.get(`Secret/${NS}/gw-generic`) as Secret | undefined);
+  assert.deepEqual(Object.keys(generic.spec.data).sort(), ["cacert", "cert", "key"]);
+  // Rotation arrives as an update.
+  await patch(`/api/v1/namespaces/${NS}/secrets/gw-tls`, { data: { "tls.crt": b64("CERT2") } });
+  await waitFor("the rotated Secret", () => (store.get(`Secret/${NS}/gw-tls`) as Secret | undefined)?.spec.data["tls.crt"] === b64("CERT2"));
+  assert.equal(store.get(`Secret/${NS}/helm-release`), undefined, "Helm release Secrets are filtered by the API server");
+  assert.equal(store.get(`Secret/${NS}/token`), undefined, "service-account tokens are filtered by the API server");
+  assert.ok(!store.list("Secret").some((o) => o.metadata.name === "token" || o.metadata.name === "helm-release"));
+  // Key material never reaches the source's log.
+  assert.ok(!JSON.stringify(logs).includes(b64("KEY")));
+  await remove(`/api/v1/namespaces/${NS}/secrets/gw-generic`);
+  await waitFor("the deleted Secret gone", () => store.get(`Secret/${NS}/gw-generic`) === undefined);
 });
 
 test("watch: a VirtualService weight change, an endpoint scale-up and deletes arrive as single-object change sets", { skip }, async () => {

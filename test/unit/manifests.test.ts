@@ -97,10 +97,10 @@ test("the default image is the one `docker build -t mini-pilot:<package.json ver
 test("the ClusterRole is list and watch on what the Kubernetes source watches, plus the CA's rules", () => {
   const role = one(installObjects(), "ClusterRole");
   assert.deepEqual(role.rules, [
-    { apiGroups: [""], resources: ["namespaces", "nodes", "pods", "services"], verbs: ["list", "watch"] },
+    { apiGroups: [""], resources: ["namespaces", "nodes", "pods", "secrets", "services"], verbs: ["list", "watch"] },
     { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
     { apiGroups: ["networking.istio.io"], resources: ["destinationrules", "gateways", "serviceentries", "virtualservices"], verbs: ["list", "watch"] },
-    { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
+    { apiGroups: ["security.istio.io"], resources: ["authorizationpolicies", "peerauthentications"], verbs: ["list", "watch"] },
     { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
     { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "update", "watch"] },
     { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
@@ -109,7 +109,7 @@ test("the ClusterRole is list and watch on what the Kubernetes source watches, p
   assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name });
   assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "istio-system" }]);
   // The YAML says what is deliberately not granted yet.
-  assert.match(renderObjects([role], "yaml"), /Not granted yet.*\n.*secrets.*get, list, watch/);
+  assert.match(renderObjects([role], "yaml"), /Secrets are read for gateway credentialName/);
 });
 
 test("the Deployment runs `serve --in-cluster` hardened, and its args parse as serve flags", () => {
@@ -159,7 +159,7 @@ test("the probe paths are answered by serve's HTTP port (200 once the config is 
   assert.equal(missing.status, 404, "a wrong path would fail the probe");
 });
 
-test("the Service exposes plaintext xDS and monitoring by the container's port names; the PDB keeps one replica", () => {
+test("the Service exposes plaintext xDS, TLS xDS and monitoring by the container's port names; the PDB keeps one replica", () => {
   const objects = installObjects();
   const svc = one(objects, "Service");
   const d = one(objects, "Deployment");
@@ -179,7 +179,7 @@ test("the Service exposes plaintext xDS and monitoring by the container's port n
   assert.equal(byKind(installObjects({ ...DEFAULTS, replicas: 1 }), "PodDisruptionBudget").length, 0);
 });
 
-test("one CRD per served Istio kind: v1 stored, v1beta1 and v1alpha3 served, status subresource", () => {
+test("one CRD per served Istio kind: v1 stored, v1beta1 (and v1alpha3 for networking) served, status subresource", () => {
   const crds = byKind(installObjects(), "CustomResourceDefinition") as any[];
   assert.deepEqual(
     crds.map((c) => c.metadata.name),
@@ -224,4 +224,14 @@ test("bad options are refused with the flag and the reason", async () => {
   assert.match(await cliError(["--image", ""]), /^--image "" is not an image reference/);
   assert.match(await cliError(["-o", "xml"]), /^-o\/--output wants yaml or json, got "xml"/);
   assert.match(await cliError(["--out-dir", "x", "-o", "json"]), /--out-dir writes YAML files/);
+});
+
+test("a Role lets serve list and watch the mesh config ConfigMap (istio) in its namespace, and no other ConfigMap", () => {
+  const objects = installObjects({ ...DEFAULTS, namespace: "mesh-cp" });
+  const role = one(objects, "Role");
+  assert.equal(role.metadata.namespace, "mesh-cp");
+  assert.deepEqual(role.rules, [{ apiGroups: [""], resources: ["configmaps"], resourceNames: ["istio"], verbs: ["list", "watch"] }]);
+  const binding = one(objects, "RoleBinding");
+  assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "mini-pilot" });
+  assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "mesh-cp" }]);
 });

@@ -42,8 +42,8 @@ test("a resource that does not encode: file:line of the resource, field path, re
 test("misspelled keys, unknown groups, wrong @type and duplicate names are refused", () => {
   const typo = loadResourcesText("clusters:\n  - name: a\n    conect_timeout: 1s\n", "f.yaml");
   assert.deepEqual(!typo.ok && typo.errors, ['f.yaml:2: clusters[0].conect_timeout: unknown field "conect_timeout" in envoy.config.cluster.v3.Cluster']);
-  const group = loadResourcesText("secrets: []\n", "f.yaml");
-  assert.match(!group.ok ? group.errors[0]! : "", /f\.yaml:1: unknown group "secrets"/);
+  const group = loadResourcesText("scoped_routes: []\n", "f.yaml");
+  assert.match(!group.ok ? group.errors[0]! : "", /f\.yaml:1: unknown group "scoped_routes"/);
   const wrongType = loadResourcesText('clusters:\n  - "@type": type.googleapis.com/envoy.config.listener.v3.Listener\n    name: a\n', "f.yaml");
   assert.match(!wrongType.ok ? wrongType.errors[0]! : "", /does not belong under this group/);
   const dup = loadResourcesText("clusters:\n  - name: a\n  - name: a\n", "f.yaml");

@@ -207,6 +207,20 @@ const cases: [string, Raw, string[]][] = [
     ["error spec.servers[0].tls.caCertificates: MUTUAL TLS requires a client CA bundle"],
   ],
   [
+    "credentialName and credentialNames together, three credentialNames, an empty one",
+    https({ mode: "SIMPLE", credentialName: "a", credentialNames: ["a", "b", ""] }),
+    [
+      "error spec.servers[0].tls: only one of credentialName or credentialNames can be set",
+      "error spec.servers[0].tls.credentialNames: at most 2 credentialNames can be set (one RSA and one ECDSA certificate)",
+      "error spec.servers[0].tls.credentialNames[2]: credential name cannot be empty",
+    ],
+  ],
+  [
+    "credentialNames with file certificates",
+    https({ mode: "SIMPLE", credentialNames: ["a"], serverCertificate: "/c.pem", privateKey: "/k.pem" }),
+    ["error spec.servers[0].tls: only one of credentialNames or serverCertificate/privateKey should be specified"],
+  ],
+  [
     "TLS settings on plain HTTP",
     server({ tls: { mode: "SIMPLE", credentialName: "c" } }),
     ["error spec.servers[0].tls: server cannot have TLS settings for plain text HTTP ports"],

@@ -25,15 +25,21 @@ function checkServerTLS(t: Partial<ServerTLSSettings>, path: string, ctx: Ctx): 
     return;
   }
   if (t.mode === "PASSTHROUGH" || t.mode === "AUTO_PASSTHROUGH") {
-    if (t.serverCertificate || t.privateKey || t.caCertificates || t.credentialName) {
+    if (t.serverCertificate || t.privateKey || t.caCertificates || t.credentialName || t.credentialNames) {
       ctx.warn(path, `${t.mode} mode does not use certificates, they will be ignored`);
     }
     return;
   }
   if (fileCerts && t.credentialName) ctx.error(path, "only one of credentialName or serverCertificate/privateKey should be specified");
+  if (t.credentialNames) {
+    if (t.credentialName) ctx.error(path, "only one of credentialName or credentialNames can be set");
+    if (fileCerts) ctx.error(path, "only one of credentialNames or serverCertificate/privateKey should be specified");
+    if (t.credentialNames.length > 2) ctx.error(at(path, "credentialNames"), "at most 2 credentialNames can be set (one RSA and one ECDSA certificate)");
+    t.credentialNames.forEach((n, i) => n === "" && ctx.error(idx(at(path, "credentialNames"), i), "credential name cannot be empty"));
+  }
   if (t.mode !== "SIMPLE" && t.mode !== "MUTUAL" && t.mode !== "OPTIONAL_MUTUAL") return;
   // With a credentialName the certificates come from a secret, not from files.
-  if (t.credentialName) return;
+  if (t.credentialName || t.credentialNames?.length) return;
   const prefix = t.mode === "SIMPLE" ? "SIMPLE TLS" : "MUTUAL TLS";
   if (t.mode !== "SIMPLE" && !t.caCertificates) ctx.error(at(path, "caCertificates"), `${prefix} requires a client CA bundle`);
   if (!t.serverCertificate) ctx.error(at(path, "serverCertificate"), `${prefix} requires a server certificate`);
@@ -48,12 +54,13 @@ const serverTLS = object<ServerTLSSettings>(
     privateKey: str,
     caCertificates: str,
     credentialName: str,
+    credentialNames: list(str),
     subjectAltNames: list(str),
     minProtocolVersion: tlsVersion,
     maxProtocolVersion: tlsVersion,
     cipherSuites: list(str),
   },
-  { ignored: ["caCrl", "tlsCertificates", "credentialNames", "verifyCertificateSpki", "verifyCertificateHash"], check: checkServerTLS },
+  { ignored: ["caCrl", "tlsCertificates", "verifyCertificateSpki", "verifyCertificateHash"], check: checkServerTLS },
 );
 
 /** A server host: `host` or `namespace/host`; host a FQDN (wildcards allowed) or an IP, never a short name. */

@@ -9,12 +9,14 @@ import type { Diagnostic, Kind, MeshObject, ObjectMeta, Origin } from "../types"
 import { Ctx } from "./ctx";
 import { labelMap } from "./common";
 import { readEndpointSliceSpec, readEndpointsSpec, readPodSpec, serviceSpec } from "./core";
+import { authorizationPolicySpec } from "./authorizationpolicy";
 import { destinationRuleSpec } from "./destinationrule";
 import { gatewaySpec } from "./gateway";
 import { isDNS1123Label, isDNS1123Subdomain } from "./names";
 import { peerAuthenticationSpec } from "./peerauthentication";
 import { isPlainObject, object, record, str } from "./read";
 import { serviceEntrySpec } from "./serviceentry";
+import { secretSpec } from "./secret";
 import { virtualServiceSpec } from "./virtualservice";
 
 export { parseIstioDuration } from "./duration";
@@ -48,8 +50,11 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   DestinationRule: { apiVersions: ISTIO_NETWORKING, read: istioSpec(destinationRuleSpec) },
   Gateway: { apiVersions: ISTIO_NETWORKING, read: istioSpec(gatewaySpec) },
   ServiceEntry: { apiVersions: ISTIO_NETWORKING, read: istioSpec(serviceEntrySpec) },
+  Secret: { apiVersions: ["v1"], read: (raw, _m, ctx) => secretSpec(raw, ctx) },
   // An empty PeerAuthentication (no spec) is valid in Istio: every field UNSET.
   PeerAuthentication: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => peerAuthenticationSpec(raw.spec ?? {}, "spec", ctx) },
+  // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing".
+  AuthorizationPolicy: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => authorizationPolicySpec(raw.spec ?? {}, "spec", ctx) },
 };
 
 function isKind(k: string): k is Kind {

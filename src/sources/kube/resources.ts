@@ -19,6 +19,8 @@ export interface ResourceType {
   namespaced: boolean;
   /** A CustomResourceDefinition: may be missing, and may appear later. */
   crd?: boolean;
+  /** Not needed to serve: without it (not served, or RBAC forbids it) the source warns and serves the rest. */
+  optional?: boolean;
 }
 
 export interface ResolvedResource extends ResourceType {
@@ -41,6 +43,29 @@ export const ENDPOINT_SLICES: ResourceType = {
 export const ENDPOINTS: ResourceType = { id: "endpoints", kind: "Endpoints", group: "", versions: ["v1"], plural: "endpoints", namespaced: true };
 export const PODS: ResourceType = { id: "pods", kind: "Pod", group: "", versions: ["v1"], plural: "pods", namespaced: true };
 export const NODES: ResourceType = { id: "nodes", kind: "Node", group: "", versions: ["v1"], plural: "nodes", namespaced: false };
+/**
+ * Secrets, for gateway credentials (credentialName). Optional like the CRDs:
+ * without RBAC for them the rest is served and a warning says what is missing.
+ * Watched through SECRET_FIELD_SELECTOR, so the big Secrets that can never be
+ * a credential (Helm releases, tokens, registry logins) are not sent at all.
+ */
+export const SECRETS: ResourceType = { id: "secrets", kind: "Secret", group: "", versions: ["v1"], plural: "secrets", namespaced: true, optional: true };
+
+/**
+ * Istio watches every Secret type but Helm releases and service-account
+ * tokens, since generic (Opaque) Secrets of any type may hold `cert`/`key`;
+ * registry logins and bootstrap tokens cannot be certificates either.
+ */
+export const SECRET_FIELD_SELECTOR = [
+  "helm.sh/release.v1",
+  "kubernetes.io/service-account-token",
+  "kubernetes.io/dockerconfigjson",
+  "kubernetes.io/dockercfg",
+  "bootstrap.kubernetes.io/token",
+]
+  .map((t) => `type!=${t}`)
+  .join(",");
+
 export const NAMESPACES: ResourceType = { id: "namespaces", kind: "Namespace", group: "", versions: ["v1"], plural: "namespaces", namespaced: false };
 
 export const ISTIO_TYPES: readonly ResourceType[] = [
@@ -54,6 +79,15 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
     group: "security.istio.io",
     versions: ["v1", "v1beta1"],
     plural: "peerauthentications",
+    namespaced: true,
+    crd: true,
+  },
+  {
+    id: "authorizationpolicies",
+    kind: "AuthorizationPolicy",
+    group: "security.istio.io",
+    versions: ["v1", "v1beta1"],
+    plural: "authorizationpolicies",
     namespaced: true,
     crd: true,
   },

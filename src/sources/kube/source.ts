@@ -16,6 +16,8 @@
  * warned about once and looked for again every `crdPollMs`; its informer
  * starts when it shows up. Nodes and Namespaces are optional too when the
  * watch is limited to a namespace, since a namespaced Role cannot grant them.
+ * Secrets (gateway credentials) are optional the same way: without RBAC for
+ * them the rest is served, and a gateway credential is reported as missing.
  *
  * Readiness: not ready until every informer that was running has listed once.
  * Once reached it stays (a CRD installed later must not flap /ready and pull
@@ -40,6 +42,8 @@ import {
   NAMESPACES,
   NODES,
   PODS,
+  SECRETS,
+  SECRET_FIELD_SELECTOR,
   SERVICES,
   listPath,
   type ResolvedResource,
@@ -166,7 +170,7 @@ class KubeSourceImpl implements KubeSource {
 
     const ns = this.opts.namespace;
     const required: ResolvedResource[] = [core(SERVICES), slices, core(PODS), ...(ns ? [] : [core(NODES), core(NAMESPACES)])];
-    const optional: ResourceType[] = [...(ns ? [NODES, NAMESPACES] : []), ...ISTIO_TYPES];
+    const optional: ResourceType[] = [...(ns ? [NODES, NAMESPACES] : []), ...ISTIO_TYPES, SECRETS];
     for (const r of required) this.informers.set(r.id, { type: r, required: true, query: this.queryFor(r), resolved: r });
     for (const t of optional) this.informers.set(t.id, { type: t, required: false, query: this.queryFor(t) });
 
@@ -189,8 +193,9 @@ class KubeSourceImpl implements KubeSource {
     return { signal: this.ac.signal, idleTimeoutMs: this.checkTimeoutMs };
   }
 
-  /** With a namespace limit, the Namespace informer watches just that one. */
+  /** With a namespace limit, the Namespace informer watches just that one; Secrets only of types that can be credentials. */
   private queryFor(t: ResourceType): Query {
+    if (t.id === SECRETS.id) return { fieldSelector: SECRET_FIELD_SELECTOR };
     return t.id === NAMESPACES.id && this.opts.namespace ? { fieldSelector: `metadata.name=${this.opts.namespace}` } : {};
   }
 

@@ -1,0 +1,93 @@
+/**
+ * A checked MeshConfig → the options buildMesh takes, with Istio's defaults
+ * where a field is not set. Pure; the config has passed `checkMeshConfig`.
+ */
+import type { BuildMeshOptions } from "./mesh";
+import type { MeshConfig, OpenTelemetryProviderConfig, HeaderConfig } from "./mesh-config";
+import type { MeshTracing, TracingProvider } from "./mesh-types";
+import { parseIstioDuration } from "./validate/duration";
+
+/** PILOT_TRACE_SAMPLING's default: istiod samples 1% when the mesh config does not say. */
+export const DEFAULT_TRACE_SAMPLING = 1;
+
+export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
+  const o: BuildMeshOptions = {};
+  if (c.outboundTrafficPolicy?.mode) o.outboundTrafficPolicy = c.outboundTrafficPolicy.mode;
+  if (c.rootNamespace) o.rootNamespace = c.rootNamespace;
+  if (c.trustDomain) o.trustDomain = c.trustDomain;
+  if (c.enableAutoMtls !== undefined) o.enableAutoMtls = c.enableAutoMtls;
+  if (c.connectTimeout) o.connectTimeoutMs = durationMs(c.connectTimeout);
+  const exportTo: NonNullable<BuildMeshOptions["defaultExportTo"]> = {};
+  if (c.defaultDestinationRuleExportTo?.length) exportTo.destinationRule = c.defaultDestinationRuleExportTo;
+  if (c.defaultVirtualServiceExportTo?.length) exportTo.virtualService = c.defaultVirtualServiceExportTo;
+  if (Object.keys(exportTo).length) o.defaultExportTo = exportTo;
+  // Istio: an empty accessLogFile means no access log.
+  if (c.accessLogFile) o.accessLog = { path: c.accessLogFile, encoding: c.accessLogEncoding ?? "TEXT" };
+  const tracing = meshTracing(c);
+  if (tracing) o.tracing = tracing;
+  return o;
+}
+
+/**
+ * istiod's two ways (pilot/pkg/networking/core/tracing.go): a default tracing
+ * provider (Telemetry API semantics; enableTracing does not matter then), or
+ * the legacy `enableTracing: true`, where the HCM only samples and the tracer
+ * is the one in the proxy's bootstrap.
+ *
+ * mini-pilot's one difference: Istio's built-in default is enableTracing true;
+ * here tracing is off until a mesh config turns it on (so a mesh config that
+ * only sets, say, outboundTrafficPolicy does not start sending spans).
+ */
+function meshTracing(c: MeshConfig): MeshTracing | undefined {
+  const providerName = c.defaultProviders?.tracing?.[0];
+  const provider = providerName !== undefined ? tracingProvider(c, providerName) : undefined;
+  if (!provider && c.enableTracing !== true) return undefined;
+  const t = c.defaultConfig?.tracing;
+  // As istiod: 0 (or unset) means the default rate.
+  const sampling = t?.sampling ? t.sampling : DEFAULT_TRACE_SAMPLING;
+  const out: MeshTracing = { sampling, istioTags: t?.enableIstioTags ?? true };
+  if (t?.maxPathTagLength) out.maxPathTagLength = t.maxPathTagLength;
+  if (provider) out.provider = provider;
+  return out;
+}
+
+function tracingProvider(c: MeshConfig, name: string): TracingProvider | undefined {
+  const p = c.extensionProviders?.find((e) => e.name === name);
+  if (p?.zipkin) {
+    const z = p.zipkin;
+    return {
+      kind: "zipkin",
+      name,
+      service: z.service,
+      port: z.port,
+      path: z.path || "/api/v2/spans",
+      // Istio traces with 128-bit ids unless asked for 64.
+      traceId128: !z.enable64bitTraceId,
+      ...(z.maxTagLength ? { maxTagLength: z.maxTagLength } : {}),
+    };
+  }
+  if (p?.opentelemetry) return otelProvider(name, p.opentelemetry);
+  return undefined;
+}
+
+function otelProvider(name: string, o: OpenTelemetryProviderConfig): TracingProvider {
+  const out: TracingProvider = { kind: "opentelemetry", name, service: o.service, port: o.port };
+  if (o.maxTagLength) out.maxTagLength = o.maxTagLength;
+  if (o.http) out.http = { path: o.http.path ?? "", headers: headers(o.http.headers), ...(o.http.timeout ? { timeout: o.http.timeout } : {}) };
+  else out.grpc = { initialMetadata: headers(o.grpc?.initialMetadata), ...(o.grpc?.timeout ? { timeout: o.grpc.timeout } : {}) };
+  return out;
+}
+
+/**
+ * Header values: a literal `value`; `envName` is read from istiod's environment
+ * in Istio, which would put a control-plane secret into every proxy's config,
+ * so mini-pilot takes literals only (an envName header gets an empty value).
+ */
+function headers(list: HeaderConfig[] | undefined): { name: string; value: string }[] {
+  return (list ?? []).filter((h) => h.name).map((h) => ({ name: h.name!, value: h.value ?? "" }));
+}
+
+function durationMs(text: string): number {
+  const d = parseIstioDuration(text);
+  return d.ok ? d.ms : 0;
+}
