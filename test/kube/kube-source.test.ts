@@ -260,11 +260,20 @@ test("bill-service scenario: objects created before and after start arrive typed
   assert.deepEqual(source.diagnostics(), []);
   assert.deepEqual(
     source.status().map((s) => [s.resource, s.state, s.synced]),
-    ["destinationrules", "endpointslices", "gateways", "namespaces", "nodes", "pods", "secrets", "serviceentries", "services", "virtualservices"].map((r) => [
-      r,
-      "watching",
-      true,
-    ]),
+    [
+      "authorizationpolicies",
+      "destinationrules",
+      "endpointslices",
+      "gateways",
+      "namespaces",
+      "nodes",
+      "peerauthentications",
+      "pods",
+      "secrets",
+      "serviceentries",
+      "services",
+      "virtualservices",
+    ].map((r) => [r, "watching", true]),
   );
   assert.equal(source.status().find((s) => s.resource === "virtualservices")?.apiVersion, "networking.istio.io/v1");
 });
