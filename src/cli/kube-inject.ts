@@ -21,6 +21,12 @@ export const INJECT_SETTINGS_FLAGS: Record<string, FlagSpec> = {
   },
   "image-pull-policy": { type: "string", arg: "POLICY", default: DEFAULT_SETTINGS.imagePullPolicy, help: "Always, IfNotPresent or Never" },
   "discovery-address": { type: "string", arg: "HOST:PORT", default: DEFAULT_SETTINGS.discoveryAddress, help: "the control plane's xDS address, for the agent" },
+  "ca-address": {
+    type: "string",
+    arg: "HOST:PORT",
+    default: DEFAULT_SETTINGS.caAddress,
+    help: 'the control plane\'s TLS port for workload certificates (CA_ADDR); "" for none',
+  },
   "cluster-id": { type: "string", arg: "ID", default: DEFAULT_SETTINGS.clusterId, help: "ISTIO_META_CLUSTER_ID" },
   "mesh-id": { type: "string", arg: "ID", default: DEFAULT_SETTINGS.meshId, help: "ISTIO_META_MESH_ID" },
   "trust-domain": { type: "string", arg: "DOMAIN", default: DEFAULT_SETTINGS.trustDomain, help: "TRUST_DOMAIN" },
@@ -60,12 +66,16 @@ export function settingsFromFlags(flags: ParsedFlags): InjectSettings {
   const address = str("discovery-address");
   if (!/^[^:\s]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address))
     throw new CliError(`--discovery-address wants HOST:PORT, got "${address}"`);
+  const caAddress = str("ca-address");
+  if (caAddress !== "" && !/^[^:\s]+:\d{1,5}$/.test(caAddress) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(caAddress))
+    throw new CliError(`--ca-address wants HOST:PORT (or "" for no workload certificates), got "${caAddress}"`);
   if (str("image").trim() === "") throw new CliError("--image must not be empty");
   return {
     ...DEFAULT_SETTINGS,
     image: str("image"),
     imagePullPolicy: policy,
     discoveryAddress: address,
+    caAddress,
     clusterId: str("cluster-id"),
     meshId: str("mesh-id"),
     trustDomain: str("trust-domain"),

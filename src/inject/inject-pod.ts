@@ -7,7 +7,7 @@
 import { AnnotationError, captureArgs, STATUS } from "./annotations";
 import { decide, Decision, INIT_CONTAINER, PROXY_CONTAINER } from "./policy";
 import type { InjectSettings } from "./settings";
-import { ENVOY_VOLUME, initContainer, Json, PODINFO_VOLUME, proxyContainer, volumes, Workload } from "./sidecar";
+import { initContainer, Json, proxyContainer, volumes, Workload } from "./sidecar";
 
 /** Bad input: `field` is the path inside the object, e.g. spec.template.spec.containers[1].name. */
 export class InjectError extends Error {
@@ -98,7 +98,7 @@ export function injectPod(template: PodTemplate, ctx: InjectContext, where = "")
     throw e;
   }
   const taken = new Set(((spec.volumes as Json[] | undefined) ?? []).map((v) => (isObject(v) ? v.name : undefined)));
-  for (const name of [ENVOY_VOLUME, PODINFO_VOLUME])
+  for (const name of volumes(ctx.settings).map((v) => String(v.name)))
     if (taken.has(name)) throw new InjectError(`${where}spec.volumes`, `already has a volume named ${name}, which the sidecar needs`);
 
   const out = structuredClone(template) as { metadata: Json; spec: Json };
@@ -113,7 +113,7 @@ export function injectPod(template: PodTemplate, ctx: InjectContext, where = "")
     ...annotations,
     [DEFAULT_CONTAINER]: annotations[DEFAULT_CONTAINER] ?? first,
     [DEFAULT_LOGS_CONTAINER]: annotations[DEFAULT_LOGS_CONTAINER] ?? first,
-    [STATUS]: statusAnnotation(ctx.settings.revision),
+    [STATUS]: statusAnnotation(ctx.settings.revision, ctx.settings),
   };
   // istio-init runs after the pod's own init containers (they may need the network uncaptured); the proxy goes last.
   out.spec.initContainers = [...inits.map((c) => structuredClone(c)), initContainer(args, ctx.settings)];
@@ -126,11 +126,11 @@ export function injectPod(template: PodTemplate, ctx: InjectContext, where = "")
 }
 
 /** What injection added, in Istio's format, so a later pass (or a person) can see it. */
-export function statusAnnotation(revision: string): string {
+export function statusAnnotation(revision: string, settings: Pick<InjectSettings, "caAddress"> = { caAddress: "" }): string {
   return JSON.stringify({
     initContainers: [INIT_CONTAINER],
     containers: [PROXY_CONTAINER],
-    volumes: [ENVOY_VOLUME, PODINFO_VOLUME],
+    volumes: volumes(settings).map((v) => String(v.name)),
     imagePullSecrets: null,
     revision,
   });

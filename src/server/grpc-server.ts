@@ -176,10 +176,16 @@ export class XdsServer {
     // Requests wait (in order) until the caller is known: nothing is decoded for an unauthenticated peer.
     const early: Buffer[] = [];
     const hold = (b: Buffer) => early.push(b);
+    let gone = false;
+    const leave = () => (gone = true);
     call.on("data", hold);
+    for (const ev of ["cancelled", "close", "error"]) call.once(ev, leave);
     access.authenticate(credentialsOf(call)).then(
       (caller) => {
         call.off("data", hold);
+        for (const ev of ["cancelled", "close", "error"]) call.off(ev, leave);
+        // A client that left while its token was being checked gets no stream (nothing would clean it up).
+        if (gone || call.cancelled) return;
         this.serve(m, call, { access, caller }, early);
       },
       (e: Error) => {

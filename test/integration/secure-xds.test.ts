@@ -8,11 +8,12 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { CLI, ServeProcess, startServe } from "../support/serve-process";
 import { CallError, createCertificate, secureClient } from "../support/secure-xds";
@@ -178,4 +179,75 @@ test("a corrupt CA folder stops serve with the file and the reason; the folder i
   assert.match(r.stderr, /--ca-dir: CA folder .*corrupt-ca.*ca-key\.pem/);
   assert.doesNotMatch(r.stderr, /not a key|BEGIN PRIVATE KEY/);
   assert.match(fs.readFileSync(path.join(ca, "ca-key.pem"), "utf8"), /not a key/, "never replaced");
+});
+
+test("the agent with a token the control plane rejects: a clear, repeated reason, no token in its output, SIGTERM ends it", async () => {
+  const tokenFile = path.join(tmp, "wrong-token");
+  fs.writeFileSync(tokenFile, "wrong-token-wrong-token-wrong", { mode: 0o600 });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      "agent",
+      ...["--pod-name", "front-tomcat-1", "--namespace", "default", "--ip", "10.0.0.9", "--service-account", "front-tomcat"],
+      ...["--ca-address", `127.0.0.1:${serve.securePort}`, "--ca-root-cert", path.join(tmp, "root-cert.pem"), "--token-file", tokenFile],
+      ...["--sds-socket", path.join(tmp, "agent-sds", "socket"), "--out", path.join(tmp, "agent-envoy.json"), "--envoy", "/bin/true"],
+    ],
+    { env: { PATH: process.env.PATH ?? "" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while ((out.match(/cannot get a workload certificate/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  child.kill("SIGTERM");
+  await exited;
+  assert.match(out, /cannot get a workload certificate: 127\.0\.0\.1:\d+: the bearer token is not in the token file .*; retrying in 1s/);
+  assert.match(out, /retrying in 2s/);
+  assert.doesNotMatch(out, /wrong-token/);
+  assert.doesNotMatch(out, /PRIVATE KEY/);
+  assert.doesNotMatch(out, /envoy started/, "Envoy does not start without a certificate");
+});
+
+test("the secure port's certificate is re-issued at half life; open streams keep going", async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, "short-"));
+  const short = await startServe([
+    "--config-dir",
+    "examples/bill-service",
+    "--ca-dir",
+    path.join(dir, "ca"),
+    "--root-cert-file",
+    path.join(dir, "root.pem"),
+    "--token-file",
+    path.join(tmp, "tokens"),
+    "--server-cert-ttl",
+    "10s",
+  ]);
+  try {
+    const root = fs.readFileSync(path.join(dir, "root.pem"), "utf8");
+    const serial = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: "127.0.0.1", port: short.securePort!, servername: "istiod.istio-system.svc", ca: root, ALPNProtocols: ["h2"] }, () => {
+          const sn = s.getPeerCertificate().serialNumber;
+          s.destroy();
+          resolve(sn);
+        });
+        s.on("error", reject);
+      });
+    const client = secureClient(short.securePort!, { rootPem: root, token: TOKEN });
+    const stream = new TestSotwStream(client, NODE);
+    stream.send({ typeUrl: LISTENER });
+    await stream.next(5000);
+    const first = await serial();
+    await new Promise((r) => setTimeout(r, 6500));
+    const second = await serial();
+    assert.notEqual(second, first, "a new certificate after half of 10s");
+    assert.equal(stream.inbox.ended, undefined, "the stream opened under the old certificate is still open");
+    stream.close();
+    client.close();
+    assert.equal(short.logs.filter((l) => /secure xDS server certificate issued/.test(l)).length >= 2, true);
+  } finally {
+    await short.stop();
+  }
 });

@@ -140,7 +140,11 @@ test("the injected pod: istio-init last of the init containers, istio-proxy last
   assert.equal(t.metadata.labels["security.istio.io/tlsMode"], "istio");
   assert.equal(t.metadata.labels["service.istio.io/canonical-name"], "bill-service");
   assert.equal(t.metadata.labels["service.istio.io/canonical-revision"], "v2");
-  assert.equal(t.metadata.annotations["sidecar.istio.io/status"], statusAnnotation("default"));
+  assert.equal(t.metadata.annotations["sidecar.istio.io/status"], statusAnnotation("default", DEFAULT_SETTINGS));
+  assert.match(
+    t.metadata.annotations["sidecar.istio.io/status"],
+    /"volumes":\["istio-envoy","istio-podinfo","workload-socket","istio-token","istiod-ca-cert"\]/,
+  );
   assert.equal(t.metadata.annotations["kubectl.kubernetes.io/default-container"], "bill");
   // The input is untouched.
   assert.equal((POD.spec as J).containers.length, 1);
