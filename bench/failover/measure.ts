@@ -46,6 +46,8 @@ export interface FailoverResult {
   errors: string[];
 }
 
+const PROXIES_PER_CONNECTION = 50;
+
 async function until(what: string, timeoutMs: number, done: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
@@ -59,9 +61,19 @@ const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(so
 export async function measureFailover(o: FailoverOptions): Promise<FailoverResult> {
   const log = o.log ?? (() => undefined);
   const timeoutMs = o.timeoutMs ?? 60_000;
-  const channels = o.targets.map((t) => new grpc.Client(t, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 64 * 1024 * 1024 }));
+  // One HTTP/2 connection per target for every PROXIES_PER_CONNECTION proxies (a server caps concurrent streams per
+  // connection, and real proxies each have their own); a local subchannel pool keeps grpc-js from sharing them.
+  const channelSets: grpc.Client[][] = [];
+  const channelsFor = (i: number): grpc.Client[] => {
+    const k = Math.floor(i / PROXIES_PER_CONNECTION);
+    channelSets[k] ??= o.targets.map(
+      (t) =>
+        new grpc.Client(t, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 64 * 1024 * 1024, "grpc.use_local_subchannel_pool": 1 }),
+    );
+    return channelSets[k]!;
+  };
   const modeOf = (i: number): Mode => (Math.floor(i / o.targets.length) % 2 === 0 ? "sotw" : "delta");
-  const clients = o.proxies.map((p, i) => new FailoverClient(i, modeOf(i), p, channels, i % o.targets.length));
+  const clients = o.proxies.map((p, i) => new FailoverClient(i, modeOf(i), p, channelsFor(i), i % o.targets.length));
   try {
     for (const c of clients) c.start();
     await until("every proxy configured", timeoutMs, () => clients.every((c) => c.configuredAt !== undefined));
@@ -70,7 +82,7 @@ export async function measureFailover(o: FailoverOptions): Promise<FailoverResul
     // The same identities on the other replica: versions must be identical (deterministic generation).
     const twins = o.proxies
       .slice(0, Math.min(o.proxies.length, 8))
-      .map((p, i) => new FailoverClient(-1 - i, modeOf(i), p, channels, (i + 1) % o.targets.length));
+      .map((p, i) => new FailoverClient(-1 - i, modeOf(i), p, channelsFor(i), (i + 1) % o.targets.length));
     for (const c of twins) c.start();
     await until("the twin proxies configured", timeoutMs, () => twins.every((c) => c.configuredAt !== undefined));
     const sameVersionsAcrossReplicas = twins.every((tw, i) => JSON.stringify(tw.versions()) === JSON.stringify(clients[i]!.versions()));
@@ -113,6 +125,6 @@ export async function measureFailover(o: FailoverOptions): Promise<FailoverResul
     };
   } finally {
     for (const c of clients) c.close();
-    for (const ch of channels) ch.close();
+    for (const ch of channelSets.flat()) ch.close();
   }
 }

@@ -61,6 +61,7 @@ export async function runReplicaFailover(o: ReplicaRunOptions): Promise<ReplicaR
     log(`kube-apiserver up, ${o.services} services`);
     for (let i = 0; i < (o.replicas ?? 2); i++) {
       serves.push(await startServe(["--kubeconfig", cluster.kubeconfigPath, "--debounce-after", "20ms"]));
+      log(`replica ${i} serving xDS on 127.0.0.1:${serves[i]!.xdsPort}`);
     }
     // Both replicas have listed everything before proxies connect (readiness, as the Service would require).
     for (const s of serves) {
@@ -70,6 +71,7 @@ export async function runReplicaFailover(o: ReplicaRunOptions): Promise<ReplicaR
         await new Promise((r) => setTimeout(r, 50));
       }
     }
+    log("replicas ready");
     const proxies: ProxySpec[] = makeClientSpecs(o.proxies).map((c) => ({ nodeId: c.nodeId, metadata: c.metadata }));
     const result = await measureFailover({
       targets: serves.map((s) => `127.0.0.1:${s.xdsPort}`),
