@@ -204,7 +204,7 @@ async function statValue(envoy: EnvoyProcess, name: string): Promise<number> {
 interface GoldenCase {
   name: string;
   who: Identity;
-  /** buildMesh options the golden case was made with (serve uses the defaults). */
+  /** The golden case was made with buildMesh options or a mesh config (serve uses the defaults). */
   meshOptions: boolean;
   text: string;
   expected: Record<string, Map<string, unknown>>;
@@ -245,7 +245,8 @@ function loadCase(name: string): GoldenCase {
   return {
     name,
     who: { id: proxy.id, metadata: proxy.metadata ?? {} },
-    meshOptions: proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0,
+    // proxy.yaml's mesh options or a mesh-config.yaml: serve (with the default mesh) gives other output.
+    meshOptions: (proxy.mesh !== undefined && Object.keys(proxy.mesh).length > 0) || fs.existsSync(path.join(dir, "mesh-config.yaml")),
     text,
     expected,
   };
