@@ -260,7 +260,7 @@ async function statValue(envoy: EnvoyProcess, name: string): Promise<number> {
 interface GoldenCase {
   name: string;
   who: Identity;
-  /** buildMesh options the golden case was made with (serve uses the defaults). */
+  /** The golden case was made with buildMesh options or a mesh config (serve uses the defaults). */
   meshOptions: boolean;
   text: string;
   expected: Record<string, Map<string, unknown>>;

@@ -6,8 +6,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { mergeMeshConfigs, parseMeshConfig } from "../../src/model/mesh-config";
 import { meshOptionsFromConfig } from "../../src/model/mesh-config-options";
+import { optionsFromProcess } from "../../src/cli/bootstrap";
 
 function refused(text: string): string[] {
   const r = parseMeshConfig(text, "mesh.yaml");
@@ -114,4 +118,30 @@ test("layers merge field by field: later wins, objects merge, lists replace", ()
     defaultConfig: { tracing: { sampling: 100, zipkin: { address: "a:1" } } },
     defaultVirtualServiceExportTo: ["c"],
   });
+});
+
+test("bootstrap --mesh-config: discoveryAddress, zipkin address and proxyMetadata, each under the flags and environment", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-mesh-bootstrap-"));
+  try {
+    const file = path.join(dir, "mesh.yaml");
+    fs.writeFileSync(
+      file,
+      "defaultConfig:\n  discoveryAddress: cp.istio-system.svc:15010\n  proxyMetadata: {ISTIO_META_DNS_CAPTURE: 'true'}\n  tracing: {zipkin: {address: zipkin.istio-system:9411}}\n",
+    );
+    const pod = { "pod-name": "web-1", namespace: "shop", ip: "10.1.2.3" };
+    const fromFile = optionsFromProcess({ ...pod, "mesh-config": file });
+    assert.deepEqual(fromFile.xds.address, { host: "cp.istio-system.svc", port: 15010 });
+    assert.deepEqual(fromFile.zipkin, { host: "zipkin.istio-system", port: 9411 });
+    assert.equal(fromFile.extraMetadata.DNS_CAPTURE, "true", "proxyMetadata is the agent's environment (ISTIO_META_*)");
+    const flagsWin = optionsFromProcess({ ...pod, "mesh-config": file, "xds-address": "10.0.0.1:15010", zipkin: "10.0.0.2:9411" });
+    assert.deepEqual(flagsWin.xds.address, { host: "10.0.0.1", port: 15010 });
+    assert.deepEqual(flagsWin.zipkin, { host: "10.0.0.2", port: 9411 });
+    fs.writeFileSync(file, "defaultConfig: {discoveryAdress: x:1}\n");
+    assert.throws(
+      () => optionsFromProcess({ ...pod, "mesh-config": file }),
+      /--mesh-config refused:\n {2}.*mesh\.yaml: defaultConfig\.discoveryAdress: unknown field/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
