@@ -34,7 +34,8 @@ export const spec: CommandSpec = {
   name: "serve",
   usage: "(--config-dir DIR... | --kubeconfig PATH | --in-cluster | --resources FILE) [flags]",
   description: [
-    "Serves Envoy v3 config over gRPC: ADS (state of the world and delta) and the LDS/RDS/CDS/EDS services.",
+    "Serves Envoy v3 config over gRPC: ADS (state of the world and delta), the LDS/RDS/CDS/EDS services and CSDS",
+    "(client status, for tooling; see docs/OPERATIONS.md).",
     "",
     "Config sources (pick one):",
     "  --config-dir DIR   Kubernetes and Istio YAML (Services, EndpointSlices, Pods, VirtualServices, ...),",
