@@ -32,6 +32,7 @@ const LAYERS = {
   security: [],
   inject: ["log.ts"],
   install: ["sources", "model"],
+  canary: ["sources"],
   cli: ["*"],
 };
 
