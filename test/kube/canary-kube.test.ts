@@ -12,7 +12,6 @@ import { spawnSync } from "node:child_process";
 import { kubeRequest, startKube, type KubeCluster, kubeUnavailable } from "./cluster";
 import { CLI } from "../support/serve-process";
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Raw = Record<string, any>;
 
 const NS = "default";
