@@ -92,6 +92,20 @@ function deploymentCopy(stableDeployment: Raw, stable: string, opts: StartOption
   return d;
 }
 
+/** The subsets of the app that its sidecar routes send traffic to (weight above 0). */
+function routedVersions(state: AppState): string[] {
+  const out = new Set<string>();
+  for (const vs of appVirtualServices(state)) {
+    for (const route of vs.spec?.http ?? []) {
+      const ds: Dest[] = route.route ?? [];
+      for (const d of ds)
+        if (namesApp(d.destination?.host, state.app, state.namespace) && (ds.length === 1 || (d.weight ?? 0) > 0) && d.destination.subset)
+          out.add(d.destination.subset);
+    }
+  }
+  return [...out].sort();
+}
+
 export function planStart(state: AppState, opts: StartOptions): Change[] {
   const { app, namespace } = state;
   if (!state.service) throw new Refusal(`no Service ${app} in namespace ${namespace}: a canary splits the traffic of a Service`);
@@ -108,11 +122,14 @@ export function planStart(state: AppState, opts: StartOptions): Change[] {
         : `no Deployment or Pod is selected by Service ${app}`;
     throw new Refusal(`no DestinationRule subset can be made for the running version of ${app}: ${why}`);
   }
-  if (running.versions.length > 1)
+  // Several versions run (old pods not yet retired after a promote): the stable one is the one that gets all the traffic.
+  const routed = routedVersions(state);
+  const stable = running.versions.length === 1 ? running.versions[0]! : routed.length === 1 && running.versions.includes(routed[0]!) ? routed[0]! : undefined;
+  if (stable === undefined)
     throw new Refusal(
-      `${app} already runs versions ${running.versions.join(", ")} (${running.from}); a canary starts from one version: finish the other rollout first`,
+      `${app} already runs versions ${running.versions.join(", ")} (${running.from}) and its routes send traffic to ${routed.join(", ") || "none of them by subset"}; ` +
+        `a canary starts from one version: finish the other rollout first`,
     );
-  const stable = running.versions[0]!;
   if (stable === opts.version) throw new Refusal(`${app} already runs version ${stable}; give the new version with --version`);
 
   const changes: Change[] = [];

@@ -25,16 +25,17 @@ const FLAGS: CommandSpec["flags"] = {
 
 const SPEC: CommandSpec = {
   name: "canary",
-  usage:
-    "start APP --version V [--image IMAGE] | weight APP PERCENT | status APP | abort APP | promote APP   [--namespace NS] [--config-dir DIR | --kubeconfig PATH]",
+  usage: "STEP APP [ARGS] [--namespace NS] [--config-dir DIR | --kubeconfig PATH]",
   description:
-    "Roll out a new version of the app behind Service APP with Istio rules:\n" +
-    "  start    copy APP's Deployment with version=V (cluster only), add subset V to its DestinationRule and\n" +
-    "           a weight-0 destination for V to its VirtualService route (creating either when missing)\n" +
-    "  weight   send PERCENT of the route's traffic to V, the rest to the old version\n" +
-    "  status   weights, and ready endpoints per version\n" +
-    "  abort    remove everything start created\n" +
-    "  promote  all traffic to V; remove the old version's subset, route destination and Deployment\n" +
+    "Roll out a new version of the app behind Service APP with Istio rules. STEP is one of:\n" +
+    "  start APP --version V [--image IMAGE]\n" +
+    "           copy APP's Deployment as version V (cluster only), add subset V to its DestinationRule\n" +
+    "           and a weight-0 destination for V to its VirtualService route (creating either if missing)\n" +
+    "  weight APP PERCENT\n" +
+    "           send PERCENT of the route's traffic to V, the rest to the old version\n" +
+    "  status APP   weights, and ready endpoints per version\n" +
+    "  abort APP    remove everything start created\n" +
+    "  promote APP  all traffic to V; remove the old version's subset, route destination and Deployment\n" +
     "A step that fails half-way undoes what it did and says so.",
   flags: FLAGS,
 };
@@ -53,6 +54,8 @@ type Backend = (KubeCanaryBackend | FolderCanaryBackend) & { load(app: string): 
 
 export async function run(argv: string[]): Promise<number> {
   const renamed = argv.map((a) => (a === "--version" ? "--canary-version" : a.startsWith("--version=") ? `--canary-version=${a.slice(10)}` : a));
+  // Alone, --version is the global one (mini-pilot's version), as for every command.
+  if (argv.length === 1 && argv[0] === "--version") return parseFlags(SPEC, argv) === undefined ? 0 : 2;
   if (argv.includes("--help") || argv.includes("-h") || argv.length === 0) {
     parseFlags(SPEC, ["--help"]);
     return argv.length === 0 ? 2 : 0;
