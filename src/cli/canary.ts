@@ -21,6 +21,7 @@ const FLAGS: CommandSpec["flags"] = {
   namespace: { type: "string", short: "n", arg: "NS", default: "default", help: "the app's namespace" },
   "config-dir": { type: "string", arg: "DIR", help: "work on this folder of YAML instead of a cluster (manages the DestinationRule and VirtualService files)" },
   kubeconfig: { type: "string", arg: "PATH", help: "the cluster (default: KUBECONFIG, the in-cluster service account, ~/.kube/config)" },
+  force: { type: "boolean", help: "promote even when the new version has no ready endpoints (all traffic would fail)" },
 };
 
 const SPEC: CommandSpec = {
@@ -86,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!LABEL_VALUE.test(version) || version.length > 63) throw new CliError(`--version: "${version}" is not a label value (letters, digits, '-', '_', '.')`);
   } else if (version !== undefined) throw new CliError(`--version is for start only`);
   if (f.image !== undefined && (step !== "start" || f["config-dir"])) throw new CliError(`--image is for start on a cluster only`);
+  if (f.force !== undefined && step !== "promote") throw new CliError(`--force is for promote only`);
   if (f["config-dir"] && f.kubeconfig) throw new CliError("give --config-dir or --kubeconfig, not both");
 
   let backend: Backend;
@@ -112,7 +114,7 @@ export async function run(argv: string[]): Promise<number> {
           ? planWeight(state, percent)
           : step === "abort"
             ? planAbort(state)
-            : planPromote(state);
+            : promoteChecked(state, f.force === true);
     const kept: Change[] = folder ? changes.filter((c) => c.kind === "Deployment") : [];
     changes = changes.filter((c) => !kept.includes(c));
     if (backend instanceof FolderCanaryBackend) backend.check(changes);
@@ -136,6 +138,15 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`mini-pilot canary ${step}: ${((e as Error).message ?? String(e)).split("\n")[0]}\n`);
     return 1;
   }
+}
+
+/** Promote only to a version that can take the traffic: one with ready endpoints (or when told to). */
+function promoteChecked(state: AppState, force: boolean): Change[] {
+  const changes = planPromote(state);
+  const version = findRecord(state)[0]!.record.version;
+  if (!force && (readyByVersion(state).get(version) ?? 0) === 0)
+    throw new Refusal(`${version} of ${state.app} has no ready endpoints; all its traffic would fail (wait for its pods, or --force)`);
+  return changes;
 }
 
 /** Weights of the app's routes, and ready endpoints (and Deployments) per version. */

@@ -188,6 +188,26 @@ test(
     assert.match(st.stdout, /VirtualService bill-service-route http\[0\] main: v1 70%, v2 30%/);
     assert.match(st.stdout, /ready endpoints: v1 1, v2 0/);
 
+    // promote waits for the new version to have ready endpoints (no kubelet here: the test plays it).
+    const early = canary(kube, "promote", "bill-service");
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /refused: v2 of bill-service has no ready endpoints; all its traffic would fail \(wait for its pods, or --force\)/);
+    await create(kube, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "bill-service-v2-x1", namespace: NS, labels: { app: "bill-service", version: "v2" } },
+      spec: { containers: [{ name: "app", image: "example/bill:2" }] },
+    });
+    await create(kube, {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: "bill-service-b", namespace: NS, labels: { "kubernetes.io/service-name": "bill-service" } },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+      endpoints: [{ addresses: ["10.1.0.12"], conditions: { ready: true }, targetRef: { kind: "Pod", name: "bill-service-v2-x1", namespace: NS } }],
+    });
+    assert.match(canary(kube, "status", "bill-service").stdout, /ready endpoints: v1 1, v2 1/);
+
     // promote: only v2 is left.
     const p = canary(kube, "promote", "bill-service");
     assert.equal(p.code, 0, p.stderr);
@@ -213,6 +233,7 @@ test(
     // start → abort leaves exactly what was there.
     const s3 = canary(kube, "start", "bill-service", "--version", "v3");
     assert.equal(s3.code, 0, s3.stderr);
+    assert.equal(canary(kube, "promote", "bill-service").code, 1, "v3 has no ready endpoints");
     assert.ok(await get(kube, "Deployment", "bill-service-v3"));
     const a = canary(kube, "abort", "bill-service");
     assert.equal(a.code, 0, a.stderr);
