@@ -101,11 +101,14 @@ export class FolderCanaryBackend implements ChangeWriter {
       let docs: YAML.Document.Parsed[];
       try {
         docs = readDocs(file);
-      } catch {
-        continue; // unreadable: serve and validate report it
+      } catch (e) {
+        throw new Refusal(`${file}: cannot read it (${(e as Error).message.split("\n")[0]}); fix the folder first (mini-pilot validate -f ${this.dir})`);
       }
+      // A rule in a file that does not parse is invisible here: acting anyway could add a second one.
+      const broken = docs.find((d) => d.errors.length > 0);
+      if (broken)
+        throw new Refusal(`${file} does not parse (${broken.errors[0]!.message.split("\n")[0]}); fix the folder first (mini-pilot validate -f ${this.dir})`);
       docs.forEach((d, i) => {
-        if (d.errors.length > 0) return;
         const o = d.toJS() as Raw | null;
         if (!o || typeof o !== "object" || !KINDS.has(o.kind)) return;
         if ((o.metadata?.namespace ?? "default") !== this.namespace) return;
@@ -125,6 +128,23 @@ export class FolderCanaryBackend implements ChangeWriter {
   /** Where a created object goes: `<app>-<kind>.yaml` in the folder, never over an existing file. */
   newFile(c: Change): string {
     return path.join(this.dir, `${c.name}-${c.kind.toLowerCase()}.yaml`);
+  }
+
+  /**
+   * One canary command at a time on a folder: a dot-named lock file (the walk
+   * skips it) created exclusively. A cluster needs none: replace carries the
+   * resourceVersion it read, so a concurrent edit fails there instead.
+   */
+  lock(): () => void {
+    const file = path.join(this.dir, ".mini-pilot-canary.lock");
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST")
+        throw new Refusal(`another mini-pilot canary is working on ${this.dir} (${file} exists; remove it if no canary command is running)`);
+      throw new Refusal(`${this.dir}: cannot write there (${(e as Error).message.split("\n")[0]})`);
+    }
+    return () => fs.rmSync(file, { force: true });
   }
 
   /** Refuse before writing anything when a plan would need a file that is taken. */

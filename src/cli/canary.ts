@@ -100,7 +100,9 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   const out = (s: string) => process.stdout.write(s + "\n");
+  let unlock = () => {};
   try {
+    if (backend instanceof FolderCanaryBackend && step !== "status") unlock = backend.lock();
     const state = await backend.load(app);
     if (step === "status") {
       status(state).forEach((l) => out(l));
@@ -137,6 +139,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     process.stderr.write(`mini-pilot canary ${step}: ${((e as Error).message ?? String(e)).split("\n")[0]}\n`);
     return 1;
+  } finally {
+    unlock();
   }
 }
 

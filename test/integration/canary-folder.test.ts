@@ -219,6 +219,20 @@ test("canary --config-dir with no rules: start creates the DestinationRule and V
     assert.equal(r.stderr.trim().split("\n").length <= 2, true, r.stderr);
     assert.match(r.stderr, /^mini-pilot canary: /);
   }
+  // Another canary at work on the folder (its lock file): refused, nothing written.
+  fs.writeFileSync(path.join(dir, ".mini-pilot-canary.lock"), "12345\n");
+  const locked = mp("canary", "start", "bill-service", "--version", "v2", "--config-dir", dir);
+  assert.equal(locked.code, 1);
+  assert.match(locked.stderr, /refused: another mini-pilot canary is working on .*\.mini-pilot-canary\.lock exists/);
+  fs.rmSync(path.join(dir, ".mini-pilot-canary.lock"));
+  // A file that does not parse could hide a rule: refused until it is fixed.
+  fs.writeFileSync(path.join(dir, "broken.yaml"), "kind: DestinationRule\nmetadata: {name: [oops\n");
+  const broken = mp("canary", "start", "bill-service", "--version", "v2", "--config-dir", dir);
+  assert.equal(broken.code, 1);
+  assert.match(broken.stderr, /refused: .*broken\.yaml does not parse .*; fix the folder first/);
+  fs.rmSync(path.join(dir, "broken.yaml"));
+  assert.deepEqual(fs.readdirSync(dir).sort(), before, "no lock or temp file left behind");
+
   // No Service: refused, nothing written.
   const none = mp("canary", "start", "nosuch", "--version", "v2", "--config-dir", dir);
   assert.equal(none.code, 1);
