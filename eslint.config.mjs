@@ -33,6 +33,7 @@ const LAYERS = {
   agent: ["security", "xds", "log.ts", "util"],
   inject: ["log.ts"],
   install: ["sources", "model"],
+  canary: ["sources"],
   cli: ["*"],
 };
 

@@ -41,6 +41,7 @@ const COMMANDS: Record<string, () => Command> = {
   "kube-inject": () => require("./kube-inject") as Command,
   "inject-webhook": () => require("./inject-webhook") as Command,
   manifests: () => require("./manifests") as Command,
+  canary: () => require("./canary") as Command,
   "proxy-status": () => require("./proxy-status") as Command,
   "proxy-config": () => require("./proxy-config") as Command,
 };

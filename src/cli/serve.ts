@@ -20,6 +20,7 @@ import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
 import { envoyConfigDump } from "../debug/config-dump";
+import { buildMeshView } from "../debug/mesh-view";
 import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
@@ -45,7 +46,7 @@ export const spec: CommandSpec = {
     "  --resources FILE   hand-written Envoy resources (YAML/JSON grouped as listeners/routes/clusters/",
     "                     endpoints, proto3 JSON form), the same for every proxy; reloaded on change.",
     "",
-    "HTTP port: /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID.",
+    "HTTP port: / (the mesh page) /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID /debug/mesh.",
     "It listens on loopback by default; to reach it from elsewhere (a container), give --http-address",
     "0.0.0.0:15014 and guard /debug/* with --debug-token-file FILE.",
   ].join("\n"),
@@ -85,6 +86,8 @@ interface ConfigSide {
   ready(): { ready: boolean; reason?: string };
   configDump(proxy: string): unknown;
   configz(): unknown;
+  /** What the mesh page draws (none for a --resources file). */
+  mesh?(): MeshView;
   stop(): void | Promise<void>;
 }
 
@@ -193,6 +196,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     cache: pipeline.cache,
     ready,
     configDump: (proxy) => dumpSnapshot(pipeline.snapshotForNode(proxy)),
+    mesh: () => buildMeshView(pipeline.currentMesh()),
     configz: () => {
       countDiagnostics();
       const ds = allDiagnostics();
@@ -337,6 +341,7 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
       configz: side.configz,
       configDump: side.configDump,
       metrics: () => metrics.render(),
+      ...(side.mesh ? { mesh: side.mesh } : {}),
     },
     token.token !== undefined ? { token: token.token } : {},
   ).catch((e: Error) => failed("http-address", web, e));

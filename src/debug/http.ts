@@ -1,6 +1,7 @@
 /**
  * The HTTP debug port: /healthz, /ready, /metrics, /debug/syncz,
- * /debug/configz and /debug/config_dump?proxy=ID. Loopback by default.
+ * /debug/configz, /debug/config_dump?proxy=ID, /debug/mesh and the mesh page
+ * at / (docs/MESH-PAGE.md). Loopback by default.
  *
  * /debug/* shows every proxy's id, IP and full config, so with a token set it
  * wants `Authorization: Bearer <token>`; /healthz, /ready and /metrics stay
@@ -9,6 +10,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
+import type { MeshView } from "./mesh-view";
+import { PAGE_ASSETS } from "./page";
 
 export interface DebugProviders {
   ready(): { ready: boolean; reason?: string };
@@ -18,6 +21,8 @@ export interface DebugProviders {
   /** Canonical JSON of what a proxy is (or would be) sent. */
   configDump?(proxyId: string): unknown | undefined;
   metrics?(): Promise<{ contentType: string; body: string }>;
+  /** What the mesh page draws; undefined when there is no mesh model (a --resources file). */
+  mesh?(): MeshView | undefined;
 }
 
 export interface DebugServer {
@@ -97,6 +102,8 @@ async function handle(req: http.IncomingMessage, p: DebugProviders, allowed: (au
   const url = new URL(req.url ?? "/", "http://localhost");
   if (req.method !== "GET") return text(405, "only GET\n");
   // An allow-list, not a "/debug/" prefix test: a path added later is protected by default.
+  const asset = PAGE_ASSETS.get(url.pathname);
+  if (asset) return { status: 200, ...asset };
   if (!OPEN_PATHS.has(url.pathname) && !allowed(req.headers.authorization)) return UNAUTHORIZED;
   switch (url.pathname) {
     case "/healthz":
@@ -120,7 +127,16 @@ async function handle(req: http.IncomingMessage, p: DebugProviders, allowed: (au
       const dump = p.configDump?.(proxy);
       return dump === undefined ? text(404, `no config for proxy "${proxy}"\n`) : json(200, dump);
     }
+    case "/debug/mesh":
+      return json(200, meshDocument(p));
     default:
-      return text(404, "endpoints: /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=ID\n");
+      return text(404, "endpoints: / (the mesh page) /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=ID /debug/mesh\n");
   }
+}
+
+/** /debug/mesh: the mesh model's view, the proxies' sync state and the diagnostics, in one poll. */
+function meshDocument(p: DebugProviders): unknown {
+  const config = (p.configz?.() ?? {}) as { diagnostics?: unknown; errors?: unknown };
+  const diagnostics = Array.isArray(config.diagnostics) ? config.diagnostics : Array.isArray(config.errors) ? config.errors : [];
+  return { mesh: p.mesh?.() ?? null, proxies: p.syncz(), diagnostics };
 }

@@ -125,6 +125,11 @@ export class PushPipeline {
     return g ? this.groups.get(g)?.snapshot : undefined;
   }
 
+  /** The mesh model the current snapshots were built from (the mesh page draws it). */
+  currentMesh(): Mesh {
+    return this.mesh;
+  }
+
   groupCount(): number {
     return this.groups.size;
   }
