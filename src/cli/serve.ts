@@ -82,6 +82,12 @@ interface ConfigSide {
   configDump(proxy: string): unknown;
   configz(): unknown;
   stop(): void | Promise<void>;
+  /**
+   * Settles once the source was read for the first time and its snapshot built;
+   * rejects if the source cannot start (serve then exits). The ports are open
+   * before this: /healthz answers at once, /ready says 503 until then.
+   */
+  loaded: Promise<void>;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -101,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
   const chosen = [dirs.length > 0, kube, Boolean(f.resources)].filter(Boolean).length;
   if (chosen === 0) throw new CliError("give a config source: --config-dir DIR, --kubeconfig PATH, --in-cluster or --resources FILE (see --help)");
   if (chosen > 1) throw new CliError("give only one config source: --config-dir, --kubeconfig/--in-cluster or --resources");
-  const side = f.resources ? resourcesSide(String(f.resources), endpoints.log) : await meshSide(f, dirs, endpoints);
+  const side = f.resources ? resourcesSide(String(f.resources), endpoints.log) : meshSide(f, dirs, endpoints);
   return serveUntilSignal(side, endpoints);
 }
 
@@ -111,7 +117,7 @@ function durationMs(value: string, flag: string): number {
   return d.ms;
 }
 
-async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): Promise<ConfigSide> {
+function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): ConfigSide {
   const mesh = meshOptions(f);
   const store = new ConfigStore();
   const sourceDiagnostics = new Map<string, Diagnostic[]>();
@@ -125,6 +131,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
     mesh,
     log,
+    holdUntilPrimed: true,
     // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
     // (naming the first proxy seen with it; a Deployment's replicas share their labels).
     onProxy: (proxy, mesh) => {
@@ -138,8 +145,9 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       metrics.encodes.inc(p.encodes);
     },
   });
-  let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
+  let sourceReady = () => ({ ready: true }) as { ready: boolean; reason?: string };
   let stopSource: () => void | Promise<void> = () => undefined;
+  let firstRead: Promise<void>;
   if (dirs.length > 0) {
     const maxFileBytes = parseByteSize(String(f["max-file-size"]));
     if (maxFileBytes === undefined) throw new CliError(`--max-file-size wants a size like 16Mi or 50M, got "${String(f["max-file-size"])}"`);
@@ -148,18 +156,25 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       throw new CliError(`--max-objects-per-file wants a positive integer, got "${String(f["max-objects-per-file"])}"`);
     const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics, limits: { maxFileBytes, maxObjects } });
     try {
-      await source.start();
+      firstRead = source.start(); // a missing folder throws here, before any port is opened
     } catch (e) {
       throw new CliError((e as Error).message);
     }
     stopSource = () => source.stop();
-    log.info({ dirs, objects: store.size }, "config folder loaded");
+    firstRead = firstRead.then(() => log.info({ dirs, objects: store.size }, "config folder loaded"));
   } else {
-    const kube = await startKubeSource(f, store, log, reportDiagnostics);
-    ready = () => kube.ready();
-    stopSource = () => kube.stop();
+    let kube: KubeSourceHandle | undefined;
+    firstRead = startKubeSource(f, store, log, reportDiagnostics).then((k) => void (kube = k));
+    sourceReady = () => kube?.ready() ?? { ready: false, reason: "connecting to the cluster" };
+    stopSource = () => kube?.stop();
   }
-  pipeline.flush();
+  const loaded = firstRead.then(() => pipeline.prime());
+  // serve handles a failed start once its ports are up; until then, do not let it count as unhandled.
+  loaded.catch(() => undefined);
+  const ready = () => {
+    if (!pipeline.hasPushed) return { ready: false, reason: dirs.length > 0 ? "reading the config folder" : "listing the cluster" };
+    return sourceReady();
+  };
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
   return {
     cache: pipeline.cache,
@@ -175,6 +190,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       await stopSource();
       pipeline.stop();
     },
+    loaded,
   };
 }
 
@@ -229,6 +245,7 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
     configDump: () => dumpSnapshot(cache.get(group)),
     configz: () => ({ file, errors }),
     stop,
+    loaded: Promise.resolve(),
   };
 }
 
@@ -308,7 +325,14 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
   ).catch((e: Error) => failed("http-address", web, e));
   announceDebugPort(log, `${web.host}:${debug.port}`, web.host, token);
   log.info({ xds: `${xds.host}:${port}`, http: `${web.host}:${debug.port}` }, "mini-pilot serving");
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // The source is read after the ports open; one that cannot start ends serve with its one line.
+    side.loaded.catch(async (e: Error) => {
+      server.forceShutdown();
+      await debug.close();
+      await side.stop();
+      reject(e instanceof CliError ? e : new CliError(e.message));
+    });
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");
       void Promise.resolve(side.stop())

@@ -10,12 +10,19 @@
  * - Resources are interned by content (EncodeCache): a config change encodes
  *   only the resources whose content changed, whatever the number of views.
  * - A group whose generation fails keeps its last good snapshot.
+ * - A big mesh is pushed in slices (model build, then one group at a time),
+ *   returning to the event loop every SLICE_MS, so /healthz, /ready and xDS
+ *   answer while 100,000 Services are indexed. Small meshes are pushed in one
+ *   go, synchronously, as before. One push runs at a time; requests that come
+ *   in meanwhile are merged and pushed right after it.
  */
 import { ConfigStore, ChangeSet, isEmptyChangeSet } from "../store";
-import { Diagnostic, uniqueDiagnostics } from "../model/types";
-import { BuildMeshOptions, Mesh, buildMesh } from "../model/mesh";
+import { Diagnostic, MeshObject, uniqueDiagnostics } from "../model/types";
+import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh";
+import type { Steps } from "../model/steps";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
-import { generate, generateEndpoints } from "../generate";
+import { generate, generateEndpoints, type Generated } from "../generate";
+import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl } from "../xds/types";
@@ -34,7 +41,19 @@ export interface PipelineOptions {
   onPush?(p: PushReport): void;
   /** Called for each proxy that resolves (a stream's first request), with the mesh it is served from (serve logs hints). */
   onProxy?(proxy: ProxyView, mesh: Mesh): void;
+  /** A push over at least this many objects runs in slices (default 5,000); smaller ones run in one go. */
+  sliceAboveObjects?: number;
+  /** Longest stretch of push work between returns to the event loop (default SLICE_MS). */
+  sliceMs?: number;
+  /**
+   * Build no snapshot until prime() (serve: until the source was read once), so
+   * a proxy that connects early waits instead of getting a half-read config.
+   */
+  holdUntilPrimed?: boolean;
 }
+
+/** Longest stretch of a sliced push between returns to the event loop. */
+export const SLICE_MS = 10;
 
 export interface PushReport {
   full: boolean;
@@ -43,6 +62,8 @@ export interface PushReport {
   changedGroups: number;
   encodes: number;
   ms: number;
+  /** Times the push returned to the event loop (0: it ran in one go). */
+  slices: number;
 }
 
 interface Group {
@@ -57,10 +78,19 @@ interface FullGeneration {
   diagnostics: Diagnostic[];
 }
 
+/**
+ * One view's generation: generated in one step (recording the view's answers),
+ * then encoded in slices. The generator's output is dropped once encoded.
+ */
+interface Generation<Raw, Encoded> {
+  raw?: Raw;
+  encoded?: Encoded;
+}
+
 /** The generations of one mesh, shared by every group that answers alike. */
 interface MeshViews {
-  full: ViewIndex<FullGeneration>;
-  endpoints: ViewIndex<TypeSnapshot>;
+  full: ViewIndex<Generation<Generated, FullGeneration>>;
+  endpoints: ViewIndex<Generation<ReturnType<typeof generateEndpoints>, TypeSnapshot>>;
 }
 
 const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex() });
@@ -75,12 +105,24 @@ export class PushPipeline {
   private views = newViews();
   private meshDiagnostics: Diagnostic[] = [];
   private readonly unsubscribe: () => void;
+  /** The push running now (sliced pushes take several turns of the event loop). */
+  private running?: Promise<void>;
+  /** Requests that came in while a push was running: merged, pushed right after it. */
+  private queued?: PushRequest;
+  private stopped = false;
+  private primed: boolean;
+  private pushedSincePrimed: boolean;
+  /** The last push was big enough to be sliced: so is building a newly connected group. */
+  private bigMesh = false;
+  /** Returns to the event loop by the running push. */
+  private slicesOfPush = 0;
   pushes = 0;
 
   constructor(
     private readonly store: ConfigStore,
     private readonly opts: PipelineOptions = {},
   ) {
+    this.primed = this.pushedSincePrimed = !opts.holdUntilPrimed;
     this.cache = new SnapshotCache((node) => this.resolve(node), {
       onFirstWatch: (g) => this.buildGroup(g),
       // The last proxy of a group went away: forget its view and snapshot, so
@@ -96,7 +138,7 @@ export class PushPipeline {
       (r) => this.push(r),
       opts.clock ?? realClock,
     );
-    const built = buildMesh(store.list(), opts.mesh);
+    const built = buildMesh(store.unsorted(), opts.mesh);
     this.mesh = built.mesh;
     this.meshDiagnostics = built.diagnostics;
     this.unsubscribe = store.subscribe((c: ChangeSet) => {
@@ -119,12 +161,33 @@ export class PushPipeline {
     return this.groups.size;
   }
 
-  /** Push whatever is pending now (shutdown, tests). */
+  /** Push whatever is pending now (shutdown, tests). A small mesh is pushed before this returns; see settled(). */
   flush(): void {
     this.debouncer.flush();
   }
 
+  /** The source has been read once: push everything, and build snapshots from now on. Resolves when that push is done. */
+  prime(): Promise<void> {
+    this.primed = true;
+    this.debouncer.flush();
+    const held = this.queued;
+    this.queued = undefined;
+    this.push(held ? { ...held, full: true } : { full: true, reasons: {} });
+    return this.settled();
+  }
+
+  /** Has a push run since prime() (always true unless holdUntilPrimed)? /ready waits for it. */
+  get hasPushed(): boolean {
+    return this.pushedSincePrimed;
+  }
+
+  /** Resolves once no push is running or queued. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   stop(): void {
+    this.stopped = true;
     this.unsubscribe();
     this.debouncer.stop();
   }
@@ -139,22 +202,83 @@ export class PushPipeline {
     return { ok: true, group: key };
   }
 
+  /** A group's first proxy connected: build its snapshot (in slices when the mesh is big). */
   private buildGroup(key: string): void {
     const g = this.groups.get(key);
-    if (!g) return;
-    this.regenerate(key, g, true);
+    // Not primed: the first push builds it.
+    if (!g || !this.primed) return;
+    this.drive(this.regenerateSteps(key, g, true), this.bigMesh ? (this.opts.sliceMs ?? SLICE_MS) : Infinity, () => undefined);
   }
 
   private push(req: PushRequest): void {
+    if (this.stopped) return;
+    if (this.running || !this.primed) {
+      this.queued = this.queued ? mergeRequests(this.queued, req) : req;
+      return;
+    }
+    const objects = this.store.unsorted();
+    const sliced = objects.length >= (this.opts.sliceAboveObjects ?? 5000);
+    this.bigMesh = sliced;
+    let done!: () => void;
+    const running = new Promise<void>((resolve) => (done = resolve));
+    this.running = running;
+    const finish = () => {
+      if (this.running === running) this.running = undefined;
+      this.pushedSincePrimed = true;
+      done();
+      const next = this.queued;
+      this.queued = undefined;
+      if (next) this.push(next);
+    };
+    this.drive(this.pushSteps(req, objects), sliced ? (this.opts.sliceMs ?? SLICE_MS) : Infinity, finish);
+  }
+
+  /**
+   * Run steps until done, returning to the event loop whenever a slice of
+   * `sliceMs` is used up (Infinity: all in one go, before this returns).
+   */
+  private drive(steps: Steps<unknown>, sliceMs: number, finish: () => void): void {
+    const slice = () => {
+      const start = performance.now();
+      try {
+        for (;;) {
+          if (this.stopped) return finish();
+          const r = steps.next();
+          if (r.done) return finish();
+          if (performance.now() - start >= sliceMs) {
+            this.slicesOfPush++;
+            setImmediate(slice);
+            return;
+          }
+        }
+      } catch (e) {
+        this.opts.log?.error({ err: (e as Error).message }, "push failed; keeping the last good snapshots");
+        finish();
+      }
+    };
+    slice();
+  }
+
+  private *pushSteps(req: PushRequest, objects: MeshObject[]): Steps<void> {
     const started = performance.now();
+    this.slicesOfPush = 0;
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
-    const built = buildMesh(this.store.list(), this.opts.mesh);
+    const steps = buildMeshSteps(objects, this.opts.mesh);
+    let r = steps.next();
+    for (; !r.done; r = steps.next()) yield;
+    const built = r.value;
+    // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;
     this.views = newViews();
     this.meshDiagnostics = built.diagnostics;
     let changed = 0;
-    for (const [key, g] of this.groups) if (this.regenerate(key, g, req.full)) changed++;
+    for (const [key, g] of this.groups) {
+      // The group may have gone (its last proxy left) while the push was between slices.
+      if (this.groups.get(key) !== g) continue;
+      if (yield* this.regenerateSteps(key, g, req.full)) changed++;
+      yield;
+    }
     this.pushes++;
     const report: PushReport = {
       full: req.full,
@@ -163,50 +287,74 @@ export class PushPipeline {
       changedGroups: changed,
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
+      slices: this.slicesOfPush,
     };
     this.opts.log?.info(report, req.full ? "pushed config" : "pushed endpoints");
     this.opts.onPush?.(report);
   }
 
-  /** Returns whether the group's snapshot changed. */
-  private regenerate(key: string, g: Group, full: boolean): boolean {
+  /**
+   * Regenerate a group's snapshot from the current mesh; returns whether it
+   * changed. Generation is one step; encoding yields every ENCODE_YIELD_EVERY
+   * resources. If a newer mesh was swapped in meanwhile, or the group went
+   * away, the result is dropped (the push of that mesh sets the group).
+   */
+  private *regenerateSteps(key: string, g: Group, full: boolean): Steps<boolean> {
+    const mesh = this.mesh;
+    const views = this.views;
     let next: Snapshot;
+    let diagnostics = g.diagnostics;
     try {
       if (full || !g.snapshot) {
-        const out = this.views.full.get(g.proxy, (view) => this.fullGeneration(view));
-        next = out.snapshot;
-        g.diagnostics = out.diagnostics;
+        const gen = views.full.get(g.proxy, (view) => ({ raw: generate(mesh, view) }));
+        if (!gen.encoded) {
+          const raw = gen.raw!;
+          const resources = yield* this.encodeSteps([
+            [LISTENER, raw.listeners],
+            [ROUTE, raw.routes],
+            [CLUSTER, raw.clusters],
+            [ENDPOINT, raw.endpoints],
+          ]);
+          gen.encoded ??= { snapshot: makeSnapshot(resources), diagnostics: raw.diagnostics ?? [] };
+          gen.raw = undefined;
+        }
+        next = gen.encoded.snapshot;
+        diagnostics = gen.encoded.diagnostics;
       } else {
-        next = this.endpointSnapshot(g.snapshot, g.proxy);
+        const gen = views.endpoints.get(g.proxy, (view) => ({ raw: generateEndpoints(mesh, view) }));
+        if (!gen.encoded) {
+          const resources = yield* this.encodeSteps([[ENDPOINT, gen.raw!]]);
+          gen.encoded ??= makeTypeSnapshot(resources);
+          gen.raw = undefined;
+        }
+        // The group's snapshot as it is now (another build may have set it while this one was encoding).
+        const base = g.snapshot!;
+        const eds = gen.encoded;
+        next = eds.version === base.types[ENDPOINT].version ? base : replaceTypes(base, { [ENDPOINT]: eds });
       }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
       return false;
     }
+    if (this.mesh !== mesh || this.groups.get(key) !== g) return false;
     const changed = g.snapshot?.version !== next.version;
     g.snapshot = next;
+    g.diagnostics = diagnostics;
     this.cache.set(key, next);
     return changed;
   }
 
-  private fullGeneration(proxy: ProxyView): FullGeneration {
-    const out = generate(this.mesh, proxy);
-    const snapshot = makeSnapshot([
-      ...this.encodeAll(LISTENER, out.listeners),
-      ...this.encodeAll(ROUTE, out.routes),
-      ...this.encodeAll(CLUSTER, out.clusters),
-      ...this.encodeAll(ENDPOINT, out.endpoints),
-    ]);
-    return { snapshot, diagnostics: out.diagnostics ?? [] };
-  }
-
-  /** The group's snapshot with this mesh's EDS; the other types are kept as they are. */
-  private endpointSnapshot(base: Snapshot, proxy: ProxyView): Snapshot {
-    const eds = this.views.endpoints.get(proxy, (view) => makeTypeSnapshot(this.encodeAll(ENDPOINT, generateEndpoints(this.mesh, view))));
-    return eds.version === base.types[ENDPOINT].version ? base : replaceTypes(base, { [ENDPOINT]: eds });
-  }
-
-  private encodeAll(t: XdsTypeUrl, objects: object[]) {
-    return objects.map((o) => this.encoder.encode(t, o));
+  private *encodeSteps(parts: [XdsTypeUrl, object[]][]): Steps<EncodedResource[]> {
+    const out: EncodedResource[] = [];
+    for (const [t, objects] of parts) {
+      for (const o of objects) {
+        out.push(this.encoder.encode(t, o));
+        if (out.length % ENCODE_YIELD_EVERY === 0) yield;
+      }
+    }
+    return out;
   }
 }
+
+/** Resources encoded between yields (an encode takes some 20-50 µs). */
+const ENCODE_YIELD_EVERY = 64;

@@ -14,7 +14,7 @@ export interface ServeProcess {
 
 export const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { noWaitReady?: boolean } = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...args], {
     env: { ...process.env, LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -52,10 +52,27 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise
       child.once("exit", (code) => resolve(code));
       child.kill("SIGTERM");
     });
-  return waitForLog(/mini-pilot serving/).then((line) => {
+  return waitForLog(/mini-pilot serving/).then(async (line) => {
     const o = JSON.parse(line) as { xds: string; http: string };
-    return { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), child, logs, waitForLog, stop };
+    const serve = { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), child, logs, waitForLog, stop };
+    // The ports open before the folder is read; tests of a folder start from its first snapshot (/ready 200).
+    if (args.includes("--config-dir") && !opts.noWaitReady) await waitReady(serve.httpPort, child, logs);
+    return serve;
   });
+}
+
+async function waitReady(port: number, child: ChildProcess, logs: string[], timeoutMs = 60_000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}; logs:\n${logs.join("\n")}`);
+    const status = await fetch(`http://127.0.0.1:${port}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`serve not ready within ${timeoutMs} ms; logs:\n${logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export async function getJson(port: number, p: string): Promise<unknown> {
