@@ -9,6 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
 import { MESH_FLAGS, meshOptions } from "./mesh-flags";
 import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken } from "./debug-port";
+import { LIMIT_FLAGS, serverLimits } from "./limit-flags";
+import type { ServerLimits } from "../server/limits";
 import { createLogger, LOG_LEVELS, Logger, parseLogLevel } from "../log";
 import { XdsServer } from "../server/grpc-server";
 import { SnapshotCache } from "../cache/snapshot-cache";
@@ -63,6 +65,7 @@ export const spec: CommandSpec = {
     "log-level": { type: "string", arg: "LEVEL", default: "info", help: LOG_LEVELS.join(", ") },
     "max-file-size": { type: "string", arg: "SIZE", default: "16Mi", help: "--config-dir: a bigger file is refused (its last good objects stay)" },
     "max-objects-per-file": { type: "string", arg: "N", default: "50000", help: "--config-dir: objects one file may hold" },
+    ...LIMIT_FLAGS,
   },
 };
 
@@ -73,6 +76,8 @@ interface Endpoints {
   debug: { token?: string; file?: string };
   log: Logger;
   metrics: Metrics;
+  /** What one client may cost (--max-xds-message-size, --max-connections, ...). */
+  limits: ServerLimits;
 }
 
 /** What the running config side offers the debug port. */
@@ -101,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     debug: debugToken(f),
     log: createLogger(parseLogLevel(String(f["log-level"]))),
     metrics: new Metrics(),
+    limits: serverLimits(f),
   };
   const dirs = (f["config-dir"] as string[] | undefined) ?? [];
   const kube = Boolean(f.kubeconfig || f["in-cluster"]);
@@ -299,9 +305,10 @@ async function listenXds(server: XdsServer, address: string): Promise<number> {
  * serve with one line (exit 2): a control plane bound to nothing must not
  * look alive.
  */
-async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics }: Endpoints): Promise<number> {
+async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics, limits }: Endpoints): Promise<number> {
   const server = new XdsServer(side.cache, {
     log,
+    limits,
     onStreamOpen: () => metrics.streams.inc(),
     onStreamClose: () => metrics.streams.dec(),
   });

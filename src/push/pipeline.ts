@@ -168,8 +168,8 @@ export class PushPipeline {
 
   /** The source has been read once: push everything, and build snapshots from now on. Resolves when that push is done. */
   prime(): Promise<void> {
+    this.debouncer.flush(); // still held: joins the queued request
     this.primed = true;
-    this.debouncer.flush();
     const held = this.queued;
     this.queued = undefined;
     this.push(held ? { ...held, full: true } : { full: true, reasons: {} });
