@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
 import { MESH_FLAGS, meshOptions } from "./mesh-flags";
-import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken } from "./debug-port";
+import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken, followDebugToken } from "./debug-port";
 import { LIMIT_FLAGS, serverLimits } from "./limit-flags";
 import type { ServerLimits } from "../server/limits";
 import { createLogger, LOG_LEVELS, Logger, parseLogLevel } from "../log";
@@ -318,6 +318,8 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
     throw new CliError(`cannot listen on --${flag} ${address.host}:${address.port}: ${bindFailure(e)}`);
   };
   const port = await listenXds(server, `${xds.host}:${xds.port}`).catch((e: Error) => failed("xds-address", xds, e));
+  // The token file is re-read when it changes: a rotated token works at once, the old one no longer.
+  const rotating = followDebugToken(token, log);
   const debug = await startDebugServer(
     web.host,
     web.port,
@@ -328,13 +330,14 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
       configDump: side.configDump,
       metrics: () => metrics.render(),
     },
-    token.token !== undefined ? { token: token.token } : {},
+    token.token !== undefined ? { token: rotating.current } : {},
   ).catch((e: Error) => failed("http-address", web, e));
   announceDebugPort(log, `${web.host}:${debug.port}`, web.host, token);
   log.info({ xds: `${xds.host}:${port}`, http: `${web.host}:${debug.port}` }, "mini-pilot serving");
   return new Promise((resolve, reject) => {
     // The source is read after the ports open; one that cannot start ends serve with its one line.
     side.loaded.catch(async (e: Error) => {
+      rotating.stop();
       server.forceShutdown();
       await debug.close();
       await side.stop();
@@ -342,6 +345,7 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
     });
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");
+      rotating.stop();
       void Promise.resolve(side.stop())
         .then(() => Promise.all([server.shutdown(3000), debug.close()]))
         .then(() => {
