@@ -138,6 +138,7 @@ function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoints): 
     mesh,
     log,
     holdUntilPrimed: true,
+    releaseMemoryAfterDrops: true,
     // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
     // (naming the first proxy seen with it; a Deployment's replicas share their labels).
     onProxy: (proxy, mesh) => {

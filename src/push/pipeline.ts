@@ -30,6 +30,7 @@ import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } 
 import { NodeInfo, Resolution, SnapshotCache } from "../cache/snapshot-cache";
 import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, mergeRequests, requestFor } from "./request";
+import { MemoryReleaser } from "./release-memory";
 
 export interface PipelineOptions {
   debounceAfterMs?: number;
@@ -50,6 +51,8 @@ export interface PipelineOptions {
    * a proxy that connects early waits instead of getting a half-read config.
    */
   holdUntilPrimed?: boolean;
+  /** After the mesh drops by 10,000+ objects and half, run one full GC (see release-memory.ts). serve sets it. */
+  releaseMemoryAfterDrops?: boolean;
 }
 
 /** Longest stretch of a sliced push between returns to the event loop. */
@@ -110,6 +113,9 @@ export class PushPipeline {
   /** Requests that came in while a push was running: merged, pushed right after it. */
   private queued?: PushRequest;
   private stopped = false;
+  /** Objects the last push was built from (a big drop releases memory). */
+  private objectCount = 0;
+  private readonly releaser?: MemoryReleaser;
   private primed: boolean;
   private pushedSincePrimed: boolean;
   /** The last push was big enough to be sliced: so is building a newly connected group. */
@@ -123,6 +129,7 @@ export class PushPipeline {
     private readonly opts: PipelineOptions = {},
   ) {
     this.primed = this.pushedSincePrimed = !opts.holdUntilPrimed;
+    if (opts.releaseMemoryAfterDrops) this.releaser = new MemoryReleaser(opts.log ? { log: opts.log } : {});
     this.cache = new SnapshotCache((node) => this.resolve(node), {
       onFirstWatch: (g) => this.buildGroup(g),
       // The last proxy of a group went away: forget its view and snapshot, so
@@ -188,6 +195,7 @@ export class PushPipeline {
 
   stop(): void {
     this.stopped = true;
+    this.releaser?.stop();
     this.unsubscribe();
     this.debouncer.stop();
   }
@@ -272,6 +280,8 @@ export class PushPipeline {
     this.mesh = built.mesh;
     this.views = newViews();
     this.meshDiagnostics = built.diagnostics;
+    this.releaser?.shrank(this.objectCount, objects.length);
+    this.objectCount = objects.length;
     let changed = 0;
     for (const [key, g] of this.groups) {
       // The group may have gone (its last proxy left) while the push was between slices.
