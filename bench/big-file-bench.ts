@@ -193,13 +193,13 @@ async function bigFile(o: Options, root: string, dir: string, serve: Serve, base
   const loadedMs = await waitUntil(async () => {
     const c = await configz(serve.httpPort);
     return o.kind === "service" ? c.objects >= base + o.objects : c.diagnostics.some((d) => d.includes("big.yaml"));
-  }, 180_000);
+  }, 600_000);
   await new Promise((r) => setTimeout(r, 1000));
   await p1.stop();
   console.log(`big file: ${(size / 1e6).toFixed(1)} MB, ${o.objects} ${o.kind} objects; served after ${(loadedMs / 1000).toFixed(1)} s`);
   console.log(`  ${summary(p1)}; once loaded: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
   fs.rmSync(path.join(dir, "big.yaml"));
-  await waitUntil(async () => (await configz(serve.httpPort)).objects <= base, 180_000);
+  await waitUntil(async () => (await configz(serve.httpPort)).objects <= base, 600_000);
   await new Promise((r) => setTimeout(r, 10_000));
   console.log(`  10 s after the file is deleted: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
 }
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       for (let i = 0; i < o.flood; i++) fs.writeFileSync(path.join(flood, `f${i}.yaml`), objectYaml("service", 500_000 + i));
       const wroteMs = performance.now() - t0;
-      const floodMs = await waitUntil(async () => (await configz(serve.httpPort)).objects >= base + o.flood, 180_000);
+      const floodMs = await waitUntil(async () => (await configz(serve.httpPort)).objects >= base + o.flood, 600_000);
       await new Promise((r) => setTimeout(r, 500));
       await p2.stop();
       console.log(`flood: ${o.flood} files written in ${(wroteMs / 1000).toFixed(1)} s; all served ${(floodMs / 1000).toFixed(1)} s after the last write`);

@@ -55,8 +55,8 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { 
   return waitForLog(/mini-pilot serving/).then(async (line) => {
     const o = JSON.parse(line) as { xds: string; http: string };
     const serve = { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), child, logs, waitForLog, stop };
-    // The ports open before the folder is read; tests of a folder start from its first snapshot (/ready 200).
-    if (args.includes("--config-dir") && !opts.noWaitReady) await waitReady(serve.httpPort, child, logs);
+    // The ports open before the source is read; tests start from its first snapshot (/ready 200), as before.
+    if (!opts.noWaitReady && !args.includes("--help")) await waitReady(serve.httpPort, child, logs);
     return serve;
   });
 }
