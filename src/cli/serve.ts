@@ -49,6 +49,9 @@ export const spec: CommandSpec = {
     "HTTP port: /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID.",
     "It listens on loopback by default; to reach it from elsewhere (a container), give --http-address",
     "0.0.0.0:15014 and guard /debug/* with --debug-token-file FILE.",
+    "",
+    "Both ports open at once; /ready answers 503 (and proxies wait) until the source was read and its",
+    "first snapshot built. The server limits below (--max-*, --keepalive-*) bound what one client may cost.",
   ].join("\n"),
   flags: {
     "config-dir": { type: "string", multiple: true, arg: "DIR", help: "folder of Kubernetes/Istio YAML to serve" },
