@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import type { Logger } from "../log";
+import { watchFile } from "../sources/watch-file";
 import { CliError, FlagSpec, ParsedFlags } from "../util/flags";
 
 export const DEBUG_PORT_FLAGS: Record<string, FlagSpec> = {
@@ -23,17 +24,65 @@ export function debugToken(f: ParsedFlags, env: NodeJS.ProcessEnv = process.env)
   const file = (f["debug-token-file"] as string | undefined) ?? (env[DEBUG_TOKEN_ENV] || undefined);
   if (file === undefined) return {};
   const flag = f["debug-token-file"] !== undefined ? "--debug-token-file" : DEBUG_TOKEN_ENV;
+  const read = readToken(file);
+  if (!read.ok) throw new CliError(`${flag} ${file}: ${read.problem}`);
+  return { token: read.token, file };
+}
+
+/** The token in `file`, or what is wrong with it. The contents never appear in a message: only what is wrong. */
+function readToken(file: string): { ok: true; token: string } | { ok: false; problem: string } {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new CliError(`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    return { ok: false, problem: `cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
   }
-  // The contents never appear in a message: only the file name and what is wrong.
   const token = text.split(/\r?\n/, 1)[0]!.trim();
-  if (token === "") throw new CliError(`${flag} ${file}: the first line is empty; put the token there`);
-  if (/\s/.test(token)) throw new CliError(`${flag} ${file}: the token contains whitespace; a bearer token is one word`);
-  return { token, file };
+  if (token === "") return { ok: false, problem: "the first line is empty; put the token there" };
+  if (/\s/.test(token)) return { ok: false, problem: "the token contains whitespace; a bearer token is one word" };
+  return { ok: true, token };
+}
+
+export interface RotatingToken {
+  /** The token in force now. */
+  current(): string | undefined;
+  stop(): void;
+}
+
+/**
+ * Follow the token file: a rotated token (the file rewritten, renamed over, or
+ * a Secret volume's `..data` swap) replaces the old one at once, without a
+ * restart. A file that becomes unreadable or empty keeps the last good token
+ * (rotation tools write in steps) and is warned about, by file name only.
+ */
+export function followDebugToken(start: { token?: string; file?: string }, log: Logger, pollMs = 2000): RotatingToken {
+  let token = start.token;
+  const file = start.file;
+  if (token === undefined || file === undefined) return { current: () => token, stop: () => undefined };
+  let lastProblem = "";
+  const reload = () => {
+    const read = readToken(file);
+    if (!read.ok) {
+      if (read.problem !== lastProblem) log.warn({ tokenFile: file }, `debug token file: ${read.problem}; keeping the current token`);
+      lastProblem = read.problem;
+      return;
+    }
+    lastProblem = "";
+    if (read.token === token) return;
+    token = read.token;
+    log.info({ tokenFile: file }, "debug token reloaded; the previous token no longer works");
+  };
+  const stopWatch = watchFile(file, reload);
+  // The backstop for changes a watcher misses (network file systems, a watch limit).
+  const poll = setInterval(reload, pollMs);
+  poll.unref();
+  return {
+    current: () => token,
+    stop: () => {
+      stopWatch();
+      clearInterval(poll);
+    },
+  };
 }
 
 /** Is `host` only reachable from this machine? */

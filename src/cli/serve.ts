@@ -8,7 +8,9 @@ import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { CommandSpec, CliError, ParsedFlags, parseFlags, parseHostPort } from "./args";
 import { MESH_FLAGS, followMeshConfig, meshConfigSource } from "./mesh-flags";
-import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken } from "./debug-port";
+import { DEBUG_PORT_FLAGS, announceDebugPort, debugToken, followDebugToken } from "./debug-port";
+import { LIMIT_FLAGS, serverLimits } from "./limit-flags";
+import type { ServerLimits } from "../server/limits";
 import { createLogger, LOG_LEVELS, Logger, parseLogLevel } from "../log";
 import { XdsServer } from "../server/grpc-server";
 import { SnapshotCache } from "../cache/snapshot-cache";
@@ -20,7 +22,7 @@ import { parseByteSize } from "../sources/file/byte-size";
 import { startDebugServer } from "../debug/http";
 import { Metrics } from "../debug/metrics";
 import { envoyConfigDump } from "../debug/config-dump";
-import { buildMeshView } from "../debug/mesh-view";
+import { buildMeshView, type MeshView } from "../debug/mesh-view";
 import { ConfigStore } from "../store";
 import { PushPipeline } from "../push/pipeline";
 import { Diagnostic, formatDiagnostic } from "../model/types";
@@ -49,6 +51,9 @@ export const spec: CommandSpec = {
     "HTTP port: / (the mesh page) /healthz /ready /metrics /debug/syncz /debug/configz /debug/config_dump?proxy=NODE_ID /debug/mesh.",
     "It listens on loopback by default; to reach it from elsewhere (a container), give --http-address",
     "0.0.0.0:15014 and guard /debug/* with --debug-token-file FILE.",
+    "",
+    "Both ports open at once; /ready answers 503 (and proxies wait) until the source was read and its",
+    "first snapshot built. The server limits below (--max-*, --keepalive-*) bound what one client may cost.",
   ].join("\n"),
   flags: {
     "config-dir": { type: "string", multiple: true, arg: "DIR", help: "folder of Kubernetes/Istio YAML to serve" },
@@ -66,6 +71,7 @@ export const spec: CommandSpec = {
     "log-level": { type: "string", arg: "LEVEL", default: "info", help: LOG_LEVELS.join(", ") },
     "max-file-size": { type: "string", arg: "SIZE", default: "16Mi", help: "--config-dir: a bigger file is refused (its last good objects stay)" },
     "max-objects-per-file": { type: "string", arg: "N", default: "50000", help: "--config-dir: objects one file may hold" },
+    ...LIMIT_FLAGS,
   },
 };
 
@@ -78,6 +84,8 @@ interface Endpoints {
   metrics: Metrics;
   /** The CA and the secure xDS port; undefined with --secure-xds-address off. */
   security?: SecurityPlan;
+  /** What one client may cost (--max-xds-message-size, --max-connections, ...). */
+  limits: ServerLimits;
 }
 
 /** What the running config side offers the debug port. */
@@ -89,6 +97,12 @@ interface ConfigSide {
   /** What the mesh page draws (none for a --resources file). */
   mesh?(): MeshView;
   stop(): void | Promise<void>;
+  /**
+   * Settles once the source was read for the first time and its snapshot built;
+   * rejects if the source cannot start (serve then exits). The ports are open
+   * before this: /healthz answers at once, /ready says 503 until then.
+   */
+  loaded: Promise<void>;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -102,6 +116,7 @@ export async function run(argv: string[]): Promise<number> {
     debug: debugToken(f),
     log: createLogger(parseLogLevel(String(f["log-level"]))),
     metrics: new Metrics(),
+    limits: serverLimits(f),
   };
   const dirs = (f["config-dir"] as string[] | undefined) ?? [];
   const kube = Boolean(f.kubeconfig || f["in-cluster"]);
@@ -146,6 +161,8 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     debounceMaxMs: durationMs(String(f["debounce-max"]), "debounce-max"),
     mesh: meshConfig.options(),
     log,
+    holdUntilPrimed: true,
+    releaseMemoryAfterDrops: true,
     // A router that no Gateway selects gets nothing and Envoy says nothing: log a hint, once per label set
     // (naming the first proxy seen with it; a Deployment's replicas share their labels).
     onProxy: (proxy, mesh) => {
@@ -161,8 +178,9 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       countDiagnostics();
     },
   });
-  let ready = () => ({ ready: true }) as { ready: boolean; reason?: string };
+  let sourceReady = () => ({ ready: true }) as { ready: boolean; reason?: string };
   let stopSource: () => void | Promise<void> = () => undefined;
+  let firstRead: Promise<void>;
   if (dirs.length > 0) {
     const maxFileBytes = parseByteSize(String(f["max-file-size"]));
     if (maxFileBytes === undefined) throw new CliError(`--max-file-size wants a size like 16Mi or 50M, got "${String(f["max-file-size"])}"`);
@@ -171,20 +189,27 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       throw new CliError(`--max-objects-per-file wants a positive integer, got "${String(f["max-objects-per-file"])}"`);
     const source = new DirSource({ dirs, store, onDiagnostics: reportDiagnostics, limits: { maxFileBytes, maxObjects } });
     try {
-      await source.start();
+      firstRead = source.start(); // a missing folder throws here, before any port is opened
     } catch (e) {
       throw new CliError((e as Error).message);
     }
     stopSource = () => source.stop();
-    log.info({ dirs, objects: store.size }, "config folder loaded");
+    firstRead = firstRead.then(() => log.info({ dirs, objects: store.size }, "config folder loaded"));
   } else {
-    const kube = await startKubeSource(f, store, log, reportDiagnostics);
-    ready = () => kube.ready();
-    stopSource = () => kube.stop();
+    let kube: KubeSourceHandle | undefined;
+    firstRead = startKubeSource(f, store, log, reportDiagnostics).then((k) => void (kube = k));
+    sourceReady = () => kube?.ready() ?? { ready: false, reason: "connecting to the cluster" };
+    stopSource = () => kube?.stop();
   }
   const stopMeshConfig = await followMeshConfig(meshConfig, pipeline, { log, ...(dirs.length === 0 ? { kube: kubeconfigOf(f) } : {}) });
   const unwatchMetrics = metrics.istio.watchStore(store);
-  pipeline.flush();
+  const loaded = firstRead.then(() => pipeline.prime());
+  // serve handles a failed start once its ports are up; until then, do not let it count as unhandled.
+  loaded.catch(() => undefined);
+  const ready = () => {
+    if (!pipeline.hasPushed) return { ready: false, reason: dirs.length > 0 ? "reading the config folder" : "listing the cluster" };
+    return sourceReady();
+  };
   const allDiagnostics = () => [...[...sourceDiagnostics.values()].flat(), ...pipeline.diagnostics()];
   countDiagnostics = () => {
     const ds = allDiagnostics();
@@ -214,6 +239,7 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
       unwatchMetrics();
       pipeline.stop();
     },
+    loaded,
   };
 }
 
@@ -272,6 +298,7 @@ function resourcesSide(file: string, log: Logger): ConfigSide {
     configDump: () => dumpSnapshot(cache.get(group)),
     configz: () => ({ file, errors }),
     stop,
+    loaded: Promise.resolve(),
   };
 }
 
@@ -316,9 +343,10 @@ async function listenXds(server: XdsServer, address: string): Promise<number> {
  * serve with one line (exit 2): a control plane bound to nothing must not
  * look alive.
  */
-async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics, security }: Endpoints): Promise<number> {
+async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics, security, limits }: Endpoints): Promise<number> {
   const server = new XdsServer(side.cache, {
     log,
+    limits,
     unary: security?.unary ?? [],
     onStreamOpen: () => metrics.streams.inc(),
     onStreamClose: () => metrics.streams.dec(),
@@ -332,6 +360,8 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
   };
   const port = await listenXds(server, `${xds.host}:${xds.port}`).catch((e: Error) => failed("xds-address", xds, e));
   const securePort = security ? await security.listen(server).catch((e: Error) => failed("secure-xds-address", security.address, e)) : undefined;
+  // The token file is re-read when it changes: a rotated token works at once, the old one no longer.
+  const rotating = followDebugToken(token, log);
   const debug = await startDebugServer(
     web.host,
     web.port,
@@ -343,16 +373,26 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
       metrics: () => metrics.render(),
       ...(side.mesh ? { mesh: side.mesh } : {}),
     },
-    token.token !== undefined ? { token: token.token } : {},
+    token.token !== undefined ? { token: rotating.current } : {},
   ).catch((e: Error) => failed("http-address", web, e));
   announceDebugPort(log, `${web.host}:${debug.port}`, web.host, token);
   log.info(
     { xds: `${xds.host}:${port}`, ...(security ? { secureXds: `${security.address.host}:${securePort}` } : {}), http: `${web.host}:${debug.port}` },
     "mini-pilot serving",
   );
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // The source is read after the ports open; one that cannot start ends serve with its one line.
+    side.loaded.catch(async (e: Error) => {
+      rotating.stop();
+      server.forceShutdown();
+      await debug.close();
+      await side.stop();
+      await security?.stop();
+      reject(e instanceof CliError ? e : new CliError(e.message));
+    });
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");
+      rotating.stop();
       void Promise.resolve(side.stop())
         .then(() => security?.stop())
         .then(() => Promise.all([server.shutdown(3000), debug.close()]))

@@ -31,8 +31,12 @@ export interface DebugServer {
 }
 
 export interface DebugOptions {
-  /** When set, /debug/* needs `Authorization: Bearer <token>`. */
-  token?: string;
+  /**
+   * When set, /debug/* needs `Authorization: Bearer <token>`. A function is
+   * asked on every request, so a rotated token takes effect at once (and the
+   * old one stops working) without a restart.
+   */
+  token?: string | (() => string | undefined);
 }
 
 export function startDebugServer(host: string, port: number, p: DebugProviders, options: DebugOptions = {}): Promise<DebugServer> {
@@ -76,12 +80,16 @@ interface Reply {
  * Compares digests, not the strings: equal length and constant time whatever
  * the client sends, so response timing says nothing about the token.
  */
-function bearerCheck(token: string): (authorization: string | undefined) => boolean {
-  const want = createHash("sha256").update(token).digest();
+function bearerCheck(token: string | (() => string | undefined)): (authorization: string | undefined) => boolean {
+  const current = typeof token === "function" ? token : () => token;
+  let digested: { token: string; digest: Buffer } | undefined;
   return (authorization) => {
+    const now = current();
+    if (now === undefined) return false;
+    if (digested?.token !== now) digested = { token: now, digest: createHash("sha256").update(now).digest() };
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
     if (!m) return false;
-    return timingSafeEqual(createHash("sha256").update(m[1]!).digest(), want);
+    return timingSafeEqual(createHash("sha256").update(m[1]!).digest(), digested.digest);
   };
 }
 

@@ -11,25 +11,35 @@ import type { ClientTLSSettings, Destination, Diagnostic, DestinationRule, Traff
 import type { Mesh, MeshService, MeshVirtualService } from "./mesh-types";
 import { hostMatches, hostSpecificity, resolveHost } from "./mesh-hosts";
 import { isTcpProtocol } from "./mesh-protocol";
+import { Steps, YIELD_EVERY, runSteps } from "./steps";
 
 export function crossObjectDiagnostics(mesh: Mesh): Diagnostic[] {
-  return [
-    ...virtualServiceConflicts(mesh),
-    ...unmatchedVirtualServiceHosts(mesh),
-    ...destinationChecks(mesh),
-    ...destinationRuleChecks(mesh),
-    ...addressConflicts(mesh),
-  ];
+  return runSteps(crossObjectDiagnosticsSteps(mesh));
+}
+
+/** crossObjectDiagnostics with a yield between checks (each is linear in the services; see ./steps). */
+export function* crossObjectDiagnosticsSteps(mesh: Mesh): Steps<Diagnostic[]> {
+  const out: Diagnostic[] = [];
+  // The two checks that visit every service yield as they go; the others visit rules.
+  for (const d of yield* virtualServiceConflicts(mesh)) out.push(d);
+  for (const check of [unmatchedVirtualServiceHosts, destinationChecks, destinationRuleChecks]) {
+    for (const d of check(mesh)) out.push(d);
+    yield;
+  }
+  for (const d of yield* addressConflicts(mesh)) out.push(d);
+  return out;
 }
 
 /**
  * Two services with a TCP port on the same address and port would need the
  * same outbound listener (`<address>_<port>`): the first by host keeps it.
  */
-function addressConflicts(mesh: Mesh): Diagnostic[] {
+function* addressConflicts(mesh: Mesh): Steps<Diagnostic[]> {
   const out: Diagnostic[] = [];
   const owner = new Map<string, MeshService>();
-  for (const svc of mesh.services) {
+  for (let i = 0; i < mesh.services.length; i++) {
+    const svc = mesh.services[i]!;
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) yield;
     for (const p of svc.ports) {
       if (!isTcpProtocol(p.protocol)) continue;
       for (const addr of svc.addresses) {
@@ -72,9 +82,11 @@ function drDiag(dr: DestinationRule, field: string | undefined, message: string)
 const ref = (v: MeshVirtualService) => `${v.namespace}/${v.vs.metadata.name}`;
 
 /** Several mesh VirtualServices for one host: the oldest wins, the others are reported. */
-function virtualServiceConflicts(mesh: Mesh): Diagnostic[] {
+function* virtualServiceConflicts(mesh: Mesh): Steps<Diagnostic[]> {
   const out: Diagnostic[] = [];
   const meshVs = mesh.virtualServices.filter((v) => v.gateways.includes("mesh"));
+  // One rule cannot conflict: skip the walk over every service.
+  if (meshVs.length < 2) return out;
   // host -> VirtualServices naming it exactly (oldest first); wildcard hosts are few and scanned.
   const exact = new Map<string, MeshVirtualService[]>();
   const wildcard: { host: string; v: MeshVirtualService }[] = [];
@@ -85,7 +97,9 @@ function virtualServiceConflicts(mesh: Mesh): Diagnostic[] {
     }
   }
   const reported = new Set<string>();
-  for (const svc of mesh.services) {
+  for (let i = 0; i < mesh.services.length; i++) {
+    const svc = mesh.services[i]!;
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) yield;
     let top = exact.get(svc.host) ?? [];
     if (top.length === 0) {
       const matching = wildcard.filter((w) => hostMatches(w.host, svc.host));

@@ -9,6 +9,7 @@ import type { Locality, MeshEndpoint, MeshOptions, MeshPort, MeshService } from 
 import { parseLocality } from "./mesh-services";
 import { cmp, labelsMatch } from "./mesh-hosts";
 import { spiffeId } from "./mesh-identity";
+import { Steps, YIELD_EVERY, runSteps } from "./steps";
 
 export interface EndpointInputs {
   slices: EndpointSlice[];
@@ -34,9 +35,17 @@ const NO_LOCALITY: Locality = { region: "", zone: "", subzone: "" };
 export type EndpointTable = Map<string, Map<number, MeshEndpoint[]>>;
 
 export function buildEndpoints(services: MeshService[], inputs: EndpointInputs, options: MeshOptions): EndpointTable {
+  return runSteps(buildEndpointsSteps(services, inputs, options));
+}
+
+/** buildEndpoints with a yield every few hundred services (see ./steps). */
+export function* buildEndpointsSteps(services: MeshService[], inputs: EndpointInputs, options: MeshOptions): Steps<EndpointTable> {
   const ix = index(inputs, options);
+  yield;
   const table: EndpointTable = new Map();
-  for (const svc of services) {
+  for (let i = 0; i < services.length; i++) {
+    const svc = services[i]!;
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) yield;
     const byPort = new Map<number, MeshEndpoint[]>();
     for (const port of svc.ports) {
       const eps = endpointsFor(svc, port, ix);

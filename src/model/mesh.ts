@@ -24,9 +24,10 @@ import type {
 } from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshTracing, MeshVirtualService } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
-import { buildEndpoints, resolveTargetPorts } from "./mesh-endpoints";
+import { buildEndpointsSteps, resolveTargetPorts } from "./mesh-endpoints";
 import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
-import { crossObjectDiagnostics } from "./mesh-diagnostics";
+import { crossObjectDiagnosticsSteps } from "./mesh-diagnostics";
+import { Steps, YIELD_EVERY, mapSteps, runSteps, sortSteps } from "./steps";
 
 export * from "./mesh-types";
 export { destinationRuleFor, sidecarVirtualServices, visibleServices, lookupService, bindVirtualServices, bindsTo } from "./mesh-rules";
@@ -61,6 +62,15 @@ interface ByKind {
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
+  return runSteps(buildMeshSteps(objects, options));
+}
+
+/**
+ * buildMesh as cooperative steps (see ./steps): the same result, with a yield
+ * every few hundred objects, so a caller with a big mesh can serve in between.
+ * `objects` must not change while the steps run (the store hands out a copy).
+ */
+export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions = {}): Steps<{ mesh: Mesh; diagnostics: Diagnostic[] }> {
   const opts: MeshOptions = {
     rootNamespace: options.rootNamespace ?? "istio-system",
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
@@ -74,19 +84,26 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
   const diagnostics: Diagnostic[] = [];
-  const k = splitByKind(objects);
+  const k = yield* splitByKind(objects);
 
   const services = [
-    ...k.services.map((s) => serviceFromKube(s, opts.domainSuffix, diagnostics)),
+    ...(yield* mapSteps(k.services, (s) => serviceFromKube(s, opts.domainSuffix, diagnostics))),
     ...k.entries.flatMap((e) => servicesFromEntry(e, diagnostics)),
-  ].sort((a, b) => cmp(a.host, b.host) || sourceRank(a) - sourceRank(b) || cmp(a.namespace, b.namespace));
+  ];
+  yield* sortSteps(services, (a, b) => cmp(a.host, b.host) || sourceRank(a) - sourceRank(b) || cmp(a.namespace, b.namespace));
   const servicesByHost = new Map<string, MeshService[]>();
-  for (const s of services) servicesByHost.set(s.host, [...(servicesByHost.get(s.host) ?? []), s]);
+  for (const s of services) {
+    const same = servicesByHost.get(s.host);
+    if (same) same.push(s);
+    else servicesByHost.set(s.host, [s]);
+  }
+  yield;
 
-  const endpoints = buildEndpoints(services, k, opts);
+  const endpoints = yield* buildEndpointsSteps(services, k, opts);
   resolveTargetPorts(services, endpoints, k.pods, namedTargetPorts(k.services, opts.domainSuffix));
+  yield;
 
-  const destinationRules = k.drs.map((d) => meshDestinationRule(d, opts));
+  const destinationRules = yield* mapSteps(k.drs, (d) => meshDestinationRule(d, opts));
   const destinationRulesByNamespace = new Map<string, MeshDestinationRule[]>();
   for (const d of destinationRules) destinationRulesByNamespace.set(d.namespace, [...(destinationRulesByNamespace.get(d.namespace) ?? []), d]);
   const mesh: Mesh = {
@@ -96,14 +113,15 @@ export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {})
     endpoints,
     destinationRules,
     destinationRulesByNamespace,
-    virtualServices: k.vss.map((v) => meshVirtualService(v, opts)),
+    virtualServices: yield* mapSteps(k.vss, (v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
     secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
     authorizationPolicies: byNamespace(k.authz),
   };
-  diagnostics.push(...crossObjectDiagnostics(mesh));
+  yield;
+  for (const d of yield* crossObjectDiagnosticsSteps(mesh)) diagnostics.push(d);
   return { mesh, diagnostics };
 }
 
@@ -112,7 +130,7 @@ function sourceRank(s: MeshService): number {
   return s.source === "kubernetes" ? 0 : 1;
 }
 
-function splitByKind(objects: MeshObject[]): ByKind {
+function* splitByKind(objects: MeshObject[]): Steps<ByKind> {
   const k: ByKind = {
     services: [],
     entries: [],
@@ -127,7 +145,9 @@ function splitByKind(objects: MeshObject[]): ByKind {
     peerAuthentications: [],
     authz: [],
   };
-  for (const o of objects) {
+  for (let i = 0; i < objects.length; i++) {
+    const o = objects[i]!;
+    if (i % YIELD_EVERY === 0) yield;
     switch (o.kind) {
       case "Service":
         k.services.push(o);
@@ -171,11 +191,12 @@ function splitByKind(objects: MeshObject[]): ByKind {
   }
   const byMeta = (a: { metadata: { name: string; namespace: string } }, b: { metadata: { name: string; namespace: string } }) =>
     cmp(a.metadata.namespace, b.metadata.namespace) || cmp(a.metadata.name, b.metadata.name);
-  for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways]) list.sort(byMeta);
-  k.drs.sort((a, b) => olderFirst(a.metadata, b.metadata));
-  k.vss.sort((a, b) => olderFirst(a.metadata, b.metadata));
-  k.peerAuthentications.sort((a, b) => olderFirst(a.metadata, b.metadata));
-  k.authz.sort((a, b) => olderFirst(a.metadata, b.metadata));
+  for (const list of [k.services, k.entries, k.slices, k.endpoints, k.pods, k.nodes, k.gateways])
+    yield* sortSteps<{ metadata: { name: string; namespace: string } }>(list, byMeta);
+  yield* sortSteps(k.drs, (a, b) => olderFirst(a.metadata, b.metadata));
+  yield* sortSteps(k.vss, (a, b) => olderFirst(a.metadata, b.metadata));
+  yield* sortSteps(k.peerAuthentications, (a, b) => olderFirst(a.metadata, b.metadata));
+  yield* sortSteps(k.authz, (a, b) => olderFirst(a.metadata, b.metadata));
   return k;
 }
 

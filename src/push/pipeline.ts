@@ -11,13 +11,20 @@
  * - Resources are interned by content (EncodeCache): a config change encodes
  *   only the resources whose content changed, whatever the number of views.
  * - A group whose generation fails keeps its last good snapshot.
+ * - A big mesh is pushed in slices (model build, then one group at a time),
+ *   returning to the event loop every SLICE_MS, so /healthz, /ready and xDS
+ *   answer while 100,000 Services are indexed. Small meshes are pushed in one
+ *   go, synchronously, as before. One push runs at a time; requests that come
+ *   in meanwhile are merged and pushed right after it.
  */
 import { ConfigStore, ChangeSet, isEmptyChangeSet } from "../store";
-import { Diagnostic, uniqueDiagnostics } from "../model/types";
-import { BuildMeshOptions, Mesh, buildMesh } from "../model/mesh";
+import { Diagnostic, MeshObject, uniqueDiagnostics } from "../model/types";
+import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh";
+import type { Steps } from "../model/steps";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
 import { clusterAffectingEndpointFacts } from "../model/mesh-mtls";
-import { generate, generateEndpoints } from "../generate";
+import { generate, generateEndpoints, type Generated } from "../generate";
+import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, XdsTypeUrl } from "../xds/types";
@@ -26,6 +33,7 @@ import { NodeInfo, Resolution, SnapshotCache } from "../cache/snapshot-cache";
 import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, changesEndpoints, changesSecrets, mergeRequests, requestFor } from "./request";
 import { Credentials, credentialSecrets } from "../generate/secrets";
+import { MemoryReleaser } from "./release-memory";
 
 export interface PipelineOptions {
   debounceAfterMs?: number;
@@ -37,7 +45,21 @@ export interface PipelineOptions {
   onPush?(p: PushReport): void;
   /** Called for each proxy that resolves (a stream's first request), with the mesh it is served from (serve logs hints). */
   onProxy?(proxy: ProxyView, mesh: Mesh): void;
+  /** A push over at least this many objects runs in slices (default 5,000); smaller ones run in one go. */
+  sliceAboveObjects?: number;
+  /** Longest stretch of push work between returns to the event loop (default SLICE_MS). */
+  sliceMs?: number;
+  /**
+   * Build no snapshot until prime() (serve: until the source was read once), so
+   * a proxy that connects early waits instead of getting a half-read config.
+   */
+  holdUntilPrimed?: boolean;
+  /** After the mesh drops by 10,000+ objects and half, run one full GC (see release-memory.ts). serve sets it. */
+  releaseMemoryAfterDrops?: boolean;
 }
+
+/** Longest stretch of a sliced push between returns to the event loop. */
+export const SLICE_MS = 10;
 
 export interface PushReport {
   full: boolean;
@@ -46,6 +68,8 @@ export interface PushReport {
   changedGroups: number;
   encodes: number;
   ms: number;
+  /** Times the push returned to the event loop (0: it ran in one go). */
+  slices: number;
 }
 
 interface Group {
@@ -64,10 +88,19 @@ interface FullGeneration {
   credentials?: Credentials;
 }
 
+/**
+ * One view's generation: generated in one step (recording the view's answers),
+ * then encoded in slices. The generator's output is dropped once encoded.
+ */
+interface Generation<Raw, Encoded> {
+  raw?: Raw;
+  encoded?: Encoded;
+}
+
 /** The generations of one mesh, shared by every group that answers alike. */
 interface MeshViews {
-  full: ViewIndex<FullGeneration>;
-  endpoints: ViewIndex<TypeSnapshot>;
+  full: ViewIndex<Generation<Generated, FullGeneration>>;
+  endpoints: ViewIndex<Generation<ReturnType<typeof generateEndpoints>, TypeSnapshot>>;
 }
 
 const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex() });
@@ -84,12 +117,28 @@ export class PushPipeline {
   /** The mesh options in force (mesh config + flags); replaced by setMeshOptions. */
   private meshOptions: BuildMeshOptions;
   private readonly unsubscribe: () => void;
+  /** The push running now (sliced pushes take several turns of the event loop). */
+  private running?: Promise<void>;
+  /** Requests that came in while a push was running: merged, pushed right after it. */
+  private queued?: PushRequest;
+  private stopped = false;
+  /** Objects the last push was built from (a big drop releases memory). */
+  private objectCount = 0;
+  private readonly releaser?: MemoryReleaser;
+  private primed: boolean;
+  private pushedSincePrimed: boolean;
+  /** The last push was big enough to be sliced: so is building a newly connected group. */
+  private bigMesh = false;
+  /** Returns to the event loop by the running push. */
+  private slicesOfPush = 0;
   pushes = 0;
 
   constructor(
     private readonly store: ConfigStore,
     private readonly opts: PipelineOptions = {},
   ) {
+    this.primed = this.pushedSincePrimed = !opts.holdUntilPrimed;
+    if (opts.releaseMemoryAfterDrops) this.releaser = new MemoryReleaser(opts.log ? { log: opts.log } : {});
     this.cache = new SnapshotCache((node) => this.resolve(node), {
       onFirstWatch: (g) => this.buildGroup(g),
       // The last proxy of a group went away: forget its view and snapshot, so
@@ -106,7 +155,7 @@ export class PushPipeline {
       opts.clock ?? realClock,
     );
     this.meshOptions = opts.mesh ?? {};
-    const built = buildMesh(store.list(), this.meshOptions);
+    const built = buildMesh(store.unsorted(), this.meshOptions);
     this.mesh = built.mesh;
     this.meshDiagnostics = built.diagnostics;
     this.unsubscribe = store.subscribe((c: ChangeSet) => {
@@ -140,12 +189,34 @@ export class PushPipeline {
     this.debouncer.push({ full: true, reasons: { MeshConfig: 1 } });
   }
 
-  /** Push whatever is pending now (shutdown, tests). */
+  /** Push whatever is pending now (shutdown, tests). A small mesh is pushed before this returns; see settled(). */
   flush(): void {
     this.debouncer.flush();
   }
 
+  /** The source has been read once: push everything, and build snapshots from now on. Resolves when that push is done. */
+  prime(): Promise<void> {
+    this.debouncer.flush(); // still held: joins the queued request
+    this.primed = true;
+    const held = this.queued;
+    this.queued = undefined;
+    this.push(held ? { ...held, full: true } : { full: true, reasons: {} });
+    return this.settled();
+  }
+
+  /** Has a push run since prime() (always true unless holdUntilPrimed)? /ready waits for it. */
+  get hasPushed(): boolean {
+    return this.pushedSincePrimed;
+  }
+
+  /** Resolves once no push is running or queued. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   stop(): void {
+    this.stopped = true;
+    this.releaser?.stop();
     this.unsubscribe();
     this.debouncer.stop();
   }
@@ -160,31 +231,95 @@ export class PushPipeline {
     return { ok: true, group: key };
   }
 
+  /** A group's first proxy connected: build its snapshot (in slices when the mesh is big). */
   private buildGroup(key: string): void {
     const g = this.groups.get(key);
-    if (!g) return;
-    this.regenerate(key, g, undefined);
+    // Not primed: the first push builds it.
+    if (!g || !this.primed) return;
+    this.drive(this.regenerateSteps(key, g, undefined), this.bigMesh ? (this.opts.sliceMs ?? SLICE_MS) : Infinity, () => undefined);
   }
 
   /** `clusterAffectingEndpointFacts` of `this.mesh`, once computed. */
   private meshFacts: string | undefined;
 
   private push(req: PushRequest): void {
+    if (this.stopped) return;
+    if (this.running || !this.primed) {
+      this.queued = this.queued ? mergeRequests(this.queued, req) : req;
+      return;
+    }
+    const objects = this.store.unsorted();
+    const sliced = objects.length >= (this.opts.sliceAboveObjects ?? 5000);
+    this.bigMesh = sliced;
+    let done!: () => void;
+    const running = new Promise<void>((resolve) => (done = resolve));
+    this.running = running;
+    const finish = () => {
+      if (this.running === running) this.running = undefined;
+      this.pushedSincePrimed = true;
+      done();
+      const next = this.queued;
+      this.queued = undefined;
+      if (next) this.push(next);
+    };
+    this.drive(this.pushSteps(req, objects), sliced ? (this.opts.sliceMs ?? SLICE_MS) : Infinity, finish);
+  }
+
+  /**
+   * Run steps until done, returning to the event loop whenever a slice of
+   * `sliceMs` is used up (Infinity: all in one go, before this returns).
+   */
+  private drive(steps: Steps<unknown>, sliceMs: number, finish: () => void): void {
+    const slice = () => {
+      const start = performance.now();
+      try {
+        for (;;) {
+          if (this.stopped) return finish();
+          const r = steps.next();
+          if (r.done) return finish();
+          if (performance.now() - start >= sliceMs) {
+            this.slicesOfPush++;
+            setImmediate(slice);
+            return;
+          }
+        }
+      } catch (e) {
+        this.opts.log?.error({ err: (e as Error).message }, "push failed; keeping the last good snapshots");
+        finish();
+      }
+    };
+    slice();
+  }
+
+  private *pushSteps(req: PushRequest, objects: MeshObject[]): Steps<void> {
     const started = performance.now();
+    this.slicesOfPush = 0;
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
-    const built = buildMesh(this.store.list(), this.meshOptions);
+    const steps = buildMeshSteps(objects, this.meshOptions);
+    let r = steps.next();
+    for (; !r.done; r = steps.next()) yield;
+    const built = r.value;
     // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
     const facts = clusterAffectingEndpointFacts(built.mesh);
     const full = req.full || facts !== (this.meshFacts ??= clusterAffectingEndpointFacts(this.mesh));
     this.meshFacts = facts;
+    // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;
     this.views = newViews();
     this.meshDiagnostics = built.diagnostics;
+    this.releaser?.shrank(this.objectCount, objects.length);
+    this.objectCount = objects.length;
     let changed = 0;
+    // One SDS build is shared among groups of a namespace that name the same secrets.
     const secretsByView = new Map<string, Credentials>();
     const effective: PushRequest = full === req.full ? req : { ...req, full };
-    for (const [key, g] of this.groups) if (this.regenerate(key, g, effective, secretsByView)) changed++;
+    for (const [key, g] of this.groups) {
+      // The group may have gone (its last proxy left) while the push was between slices.
+      if (this.groups.get(key) !== g) continue;
+      if (yield* this.regenerateSteps(key, g, effective, secretsByView)) changed++;
+      yield;
+    }
     this.pushes++;
     const report: PushReport = {
       full,
@@ -193,6 +328,7 @@ export class PushPipeline {
       changedGroups: changed,
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
+      slices: this.slicesOfPush,
     };
     const only = [changesEndpoints(req) && "endpoints", changesSecrets(req) && "secrets"].filter(Boolean).join(" and ");
     this.opts.log?.info(report, full ? "pushed config" : `pushed ${only}`);
@@ -200,67 +336,102 @@ export class PushPipeline {
   }
 
   /**
-   * Returns whether the group's snapshot changed. `req` undefined: a new group.
-   * `secretsByView` shares one SDS build among groups of a namespace that name the same secrets.
+   * Regenerate a group's snapshot from the current mesh; returns whether it
+   * changed. `req` undefined: a new group (built in full). Generation is one
+   * step; encoding yields every ENCODE_YIELD_EVERY resources. If a newer mesh
+   * was swapped in meanwhile, or the group went away, the result is dropped
+   * (the push of that mesh sets the group).
    */
-  private regenerate(key: string, g: Group, req: PushRequest | undefined, secretsByView = new Map<string, Credentials>()): boolean {
+  private *regenerateSteps(key: string, g: Group, req: PushRequest | undefined, secretsByView = new Map<string, Credentials>()): Steps<boolean> {
+    const mesh = this.mesh;
+    const views = this.views;
     let next: Snapshot;
+    let diagnostics = g.diagnostics;
+    let secretNames = g.secretNames;
+    let secretDiagnostics = g.secretDiagnostics;
     try {
       if (!req || req.full || !g.snapshot) {
-        const out = this.views.full.get(g.proxy, (view) => this.fullGeneration(view));
-        next = out.snapshot;
-        g.diagnostics = out.diagnostics;
-        g.secretNames = out.credentials?.names ?? [];
-        g.secretDiagnostics = out.credentials?.diagnostics ?? [];
+        const gen = views.full.get(g.proxy, (view) => ({ raw: generate(mesh, view) }));
+        if (!gen.encoded) {
+          const raw = gen.raw!;
+          const resources = yield* this.encodeSteps([
+            [LISTENER, raw.listeners],
+            [ROUTE, raw.routes],
+            [CLUSTER, raw.clusters],
+            [ENDPOINT, raw.endpoints],
+            [SECRET, raw.credentials?.secrets ?? []],
+          ]);
+          gen.encoded ??= {
+            snapshot: makeSnapshot(resources),
+            diagnostics: raw.diagnostics ?? [],
+            ...(raw.credentials ? { credentials: raw.credentials } : {}),
+          };
+          gen.raw = undefined;
+        }
+        next = gen.encoded.snapshot;
+        diagnostics = gen.encoded.diagnostics;
+        secretNames = gen.encoded.credentials?.names ?? [];
+        secretDiagnostics = gen.encoded.credentials?.diagnostics ?? [];
       } else {
-        next = g.snapshot;
-        if (changesEndpoints(req)) next = this.endpointSnapshot(next, g.proxy);
-        if (changesSecrets(req)) next = this.secretSnapshot(next, g, secretsByView);
+        let eds: TypeSnapshot | undefined;
+        if (changesEndpoints(req)) {
+          const gen = views.endpoints.get(g.proxy, (view) => ({ raw: generateEndpoints(mesh, view) }));
+          if (!gen.encoded) {
+            const resources = yield* this.encodeSteps([[ENDPOINT, gen.raw!]]);
+            gen.encoded ??= makeTypeSnapshot(resources);
+            gen.raw = undefined;
+          }
+          eds = gen.encoded;
+        }
+        // The group's snapshot as it is now (another build may have set it while this one was encoding).
+        next = g.snapshot!;
+        if (eds && eds.version !== next.types[ENDPOINT].version) next = replaceTypes(next, { [ENDPOINT]: eds });
+        if (changesSecrets(req)) {
+          const sds = this.secretTypeSnapshot(mesh, g, secretsByView);
+          if (sds) {
+            secretDiagnostics = sds.diagnostics;
+            if (sds.snapshot.version !== next.types[SECRET].version) next = replaceTypes(next, { [SECRET]: sds.snapshot });
+          }
+        }
       }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
       return false;
     }
+    if (this.mesh !== mesh || this.groups.get(key) !== g) return false;
     const changed = g.snapshot?.version !== next.version;
     g.snapshot = next;
+    g.diagnostics = diagnostics;
+    g.secretNames = secretNames;
+    g.secretDiagnostics = secretDiagnostics;
     this.cache.set(key, next);
     return changed;
   }
 
-  private fullGeneration(proxy: ProxyView): FullGeneration {
-    const out = generate(this.mesh, proxy);
-    const snapshot = makeSnapshot([
-      ...this.encodeAll(LISTENER, out.listeners),
-      ...this.encodeAll(ROUTE, out.routes),
-      ...this.encodeAll(CLUSTER, out.clusters),
-      ...this.encodeAll(ENDPOINT, out.endpoints),
-      ...this.encodeAll(SECRET, out.credentials?.secrets ?? []),
-    ]);
-    return { snapshot, diagnostics: out.diagnostics ?? [], ...(out.credentials ? { credentials: out.credentials } : {}) };
-  }
-
   /**
-   * The group's snapshot with this mesh's SDS for the names its config already
-   * refers to; listeners and clusters name secrets, not their content, so
-   * nothing else can change when only Secrets did.
+   * This mesh's SDS for the names the group's config already refers to;
+   * listeners and clusters name secrets, not their content, so nothing else
+   * can change when only Secrets did. Undefined when it names none.
    */
-  private secretSnapshot(base: Snapshot, g: Group, secretsByView: Map<string, Credentials>): Snapshot {
-    if (g.secretNames.length === 0) return base;
+  private secretTypeSnapshot(mesh: Mesh, g: Group, secretsByView: Map<string, Credentials>): { snapshot: TypeSnapshot; diagnostics: Diagnostic[] } | undefined {
+    if (g.secretNames.length === 0) return undefined;
     const viewKey = `${g.proxy.namespace}\n${g.secretNames.join("\n")}`;
     let c = secretsByView.get(viewKey);
-    if (!c) secretsByView.set(viewKey, (c = credentialSecrets(this.mesh, g.proxy.namespace, g.secretNames)));
-    g.secretDiagnostics = c.diagnostics;
-    const sds = makeTypeSnapshot(this.encodeAll(SECRET, c.secrets));
-    return sds.version === base.types[SECRET].version ? base : replaceTypes(base, { [SECRET]: sds });
+    if (!c) secretsByView.set(viewKey, (c = credentialSecrets(mesh, g.proxy.namespace, g.secretNames)));
+    return { snapshot: makeTypeSnapshot(c.secrets.map((o) => this.encoder.encode(SECRET, o))), diagnostics: c.diagnostics };
   }
 
-  /** The group's snapshot with this mesh's EDS; the other types are kept as they are. */
-  private endpointSnapshot(base: Snapshot, proxy: ProxyView): Snapshot {
-    const eds = this.views.endpoints.get(proxy, (view) => makeTypeSnapshot(this.encodeAll(ENDPOINT, generateEndpoints(this.mesh, view))));
-    return eds.version === base.types[ENDPOINT].version ? base : replaceTypes(base, { [ENDPOINT]: eds });
-  }
-
-  private encodeAll(t: XdsTypeUrl, objects: object[]) {
-    return objects.map((o) => this.encoder.encode(t, o));
+  private *encodeSteps(parts: [XdsTypeUrl, object[]][]): Steps<EncodedResource[]> {
+    const out: EncodedResource[] = [];
+    for (const [t, objects] of parts) {
+      for (const o of objects) {
+        out.push(this.encoder.encode(t, o));
+        if (out.length % ENCODE_YIELD_EVERY === 0) yield;
+      }
+    }
+    return out;
   }
 }
+
+/** Resources encoded between yields (an encode takes some 20-50 µs). */
+const ENCODE_YIELD_EVERY = 64;

@@ -104,6 +104,11 @@ export class ConfigStore {
       .map(([, e]) => e.object);
   }
 
+  /** All objects in no particular order: a cheap copy for readers that sort for themselves (buildMesh). */
+  unsorted(): MeshObject[] {
+    return Array.from(this.live.values(), (e) => e.object);
+  }
+
   get size(): number {
     return this.live.size;
   }

@@ -117,3 +117,33 @@ test("the start-up notice: a warning beyond loopback without a token, info with 
   announceDebugPort(loopback.log, "127.0.0.1:15014", "127.0.0.1", {});
   assert.deepEqual(loopback.lines, []);
 });
+
+test("a rotated token file takes effect without a restart: the new token works, the old one is refused, neither is logged", { timeout: 60_000 }, async (t) => {
+  const file = path.join(tmp, "rotating-token");
+  const NEW = "n3w-Tok3n-77c1e0b9a2f4";
+  fs.writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
+  const serve = await startServe(["--config-dir", EXAMPLES, "--debug-token-file", file, "--log-level", "debug"]);
+  t.after(() => serve.stop());
+  const status = async (token: string) => (await get(serve.httpPort, "/debug/configz", { authorization: `Bearer ${token}` })).status;
+  assert.equal(await status(TOKEN), 200);
+  assert.equal(await status(NEW), 401);
+
+  // Rotated the way a Secret volume or a careful script does it: written aside, renamed over.
+  fs.writeFileSync(`${file}.tmp`, `${NEW}\n`, { mode: 0o600 });
+  fs.renameSync(`${file}.tmp`, file);
+  const start = Date.now();
+  while ((await status(NEW)) !== 200) {
+    assert.ok(Date.now() - start < 5000, "the new token is accepted within 5 s");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(await status(TOKEN), 401, "the old token no longer works");
+
+  // Half-way through a rotation the file is empty: the current token stays, a warning names the file only.
+  fs.writeFileSync(file, "");
+  await serve.waitForLog(/debug token file: the first line is empty.*; keeping the current token/, 5000);
+  assert.equal(await status(NEW), 200);
+  await serve.stop();
+  const logs = serve.logs.join("\n");
+  assert.match(logs, /debug token reloaded/);
+  assert.ok(!logs.includes(TOKEN) && !logs.includes(NEW), "no token in the log");
+});

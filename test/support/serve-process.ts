@@ -18,7 +18,7 @@ export interface ServeProcess {
 
 export const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { caSecret?: boolean } = {}): Promise<ServeProcess> {
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { caSecret?: boolean; noWaitReady?: boolean } = {}): Promise<ServeProcess> {
   // A CA of its own per run (not the user's state folder, nor the cluster's istio-ca-secret unless
   // asked for); the secure port follows --xds-address (127.0.0.1:0).
   const ca = args.includes("--ca-dir") || opts.caSecret ? [] : ["--ca-dir", path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-ca-")), "ca")];
@@ -59,11 +59,28 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { 
       child.once("exit", (code) => resolve(code));
       child.kill("SIGTERM");
     });
-  return waitForLog(/mini-pilot serving/).then((line) => {
+  return waitForLog(/mini-pilot serving/).then(async (line) => {
     const o = JSON.parse(line) as { xds: string; http: string; secureXds?: string };
     const securePort = o.secureXds ? { securePort: Number(o.secureXds.split(":").pop()) } : {};
-    return { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), ...securePort, child, logs, waitForLog, stop };
+    const serve = { xdsPort: Number(o.xds.split(":").pop()), httpPort: Number(o.http.split(":").pop()), ...securePort, child, logs, waitForLog, stop };
+    // The ports open before the source is read; tests start from its first snapshot (/ready 200), as before.
+    if (!opts.noWaitReady && !args.includes("--help")) await waitReady(serve.httpPort, child, logs);
+    return serve;
   });
+}
+
+async function waitReady(port: number, child: ChildProcess, logs: string[], timeoutMs = 60_000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}; logs:\n${logs.join("\n")}`);
+    const status = await fetch(`http://127.0.0.1:${port}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`serve not ready within ${timeoutMs} ms; logs:\n${logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export async function getJson(port: number, p: string): Promise<unknown> {

@@ -73,3 +73,31 @@ test("a file whose parse runs out of the worker's memory is an error on that fil
     "kept the 2 object(s) last read from this file until it parses again",
   ]);
 });
+
+test("deleting a big file never stalls the event loop for long either (its objects leave in slices)", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-big-del-"));
+  const n = 17_000;
+  fs.writeFileSync(path.join(dir, "big.yaml"), bigFile(n));
+  fs.writeFileSync(path.join(dir, "small.yaml"), bigFile(1).replace(/svc-0/g, "small"));
+  const store = new ConfigStore();
+  const source = new DirSource({ dirs: [dir], store, pollMs: 0 });
+  t.after(() => source.stop());
+  await source.start();
+  assert.equal(store.size, n + 1);
+  let last = performance.now();
+  let maxMs = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxMs = Math.max(maxMs, now - last);
+    last = now;
+  }, 2);
+  await new Promise((r) => setTimeout(r, 20));
+  fs.rmSync(path.join(dir, "big.yaml"));
+  await source.scan();
+  await new Promise((r) => setTimeout(r, 20));
+  clearInterval(ticker);
+  assert.equal(store.size, 1, "only the small file's object is left");
+  console.log(`deleting ${n} objects: longest event-loop stall ${maxMs.toFixed(0)} ms`);
+  // Before, the 64 shards were emptied in one go: ~250-700 ms here; now each shard is its own slice.
+  assert.ok(maxMs < 150, `longest event-loop stall ${maxMs.toFixed(0)} ms`);
+});

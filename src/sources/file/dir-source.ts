@@ -209,7 +209,7 @@ export class DirSource {
     // Apply the scan in one go, so a push never sees some files of a change and not others.
     // Only work too big for one turn of the event loop is spread over several: a flood of
     // thousands of files (yielding every SLICE_MS), and big files (written in shards after).
-    const big: [string, FileState, boolean][] = [];
+    const big: [string, FileState | undefined, boolean][] = [];
     sliceStart = performance.now();
     for (const [file, state] of results) {
       if (performance.now() - sliceStart > SLICE_MS) {
@@ -221,16 +221,22 @@ export class DirSource {
       if (state) this.files.set(file, state);
       else this.files.delete(file);
       this.opts.onDiagnostics?.(file, state?.diagnostics ?? []);
-      if (state?.sharded) {
+      // A big file coming, changing or going (deleting 100,000 objects costs as much as adding them).
+      if (state?.sharded || wasSharded) {
         big.push([file, state, wasSharded]);
         continue;
       }
       this.opts.store.replaceSource(sourceId(file), state?.objects ?? []);
-      if (wasSharded) for (let i = 0; i < SHARDS; i++) this.opts.store.replaceSource(shardId(file, i), []);
     }
     for (const [file, state, wasSharded] of big) {
-      if (!(await this.writeSharded(file, state, epoch))) return;
-      if (!wasSharded) this.opts.store.replaceSource(sourceId(file), []);
+      if (state?.sharded) {
+        if (!(await this.writeSharded(file, state.objects, epoch))) return;
+        if (!wasSharded) this.opts.store.replaceSource(sourceId(file), []);
+      } else {
+        // Now small or gone: its objects first (a key in both is never seen deleted), then empty the shards.
+        this.opts.store.replaceSource(sourceId(file), state?.objects ?? []);
+        if (!(await this.writeSharded(file, [], epoch))) return;
+      }
     }
     const added = this.watch(dirs, addProblem);
     this.setProblems(problems);
@@ -239,13 +245,14 @@ export class DirSource {
   }
 
   /**
-   * Write a big file's objects as SHARDS store sources, yielding between them.
+   * Write a big file's objects as SHARDS store sources, yielding between them
+   * ([] empties them: the file went away or became small).
    * An object's shard follows from its key, so an edit never moves it between
    * shards and no write shows it deleted in between. Returns false if stopped.
    */
-  private async writeSharded(file: string, state: FileState, epoch: number): Promise<boolean> {
+  private async writeSharded(file: string, objects: MeshObject[], epoch: number): Promise<boolean> {
     const shards: MeshObject[][] = Array.from({ length: SHARDS }, () => []);
-    for (const o of state.objects) shards[shardOf(keyOf(o))]!.push(o);
+    for (const o of objects) shards[shardOf(keyOf(o))]!.push(o);
     let sliceStart = performance.now();
     for (let i = 0; i < SHARDS; i++) {
       if (this.epoch !== epoch) return false;
