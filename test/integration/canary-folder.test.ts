@@ -7,6 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readConfigDump } from "../support/config-dump";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -86,8 +87,8 @@ type RouteConfig = {
 
 /** What the connected proxy is served for bill-service's route `name`: one cluster, or weighted ones. */
 async function served(port: number, name: string): Promise<string> {
-  const dump = (await getJson(port, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`)) as { routes?: { resources: RouteConfig[] } };
-  const vh = dump.routes?.resources.flatMap((r) => r.virtual_hosts).find((v) => v.name === `${HOST}:9999`);
+  const routes = readConfigDump(await getJson(port, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`)).types.routes!;
+  const vh = ([...routes.values()] as unknown as RouteConfig[]).flatMap((r) => r.virtual_hosts).find((v) => v.name === `${HOST}:9999`);
   const r = vh?.routes.find((x) => x.name === name)?.route;
   if (!r) return "none";
   return r.cluster ?? r.weighted_clusters!.clusters.map((c) => `${c.name} ${c.weight}`).join(", ");

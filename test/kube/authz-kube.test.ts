@@ -9,6 +9,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readConfigDump } from "../support/config-dump";
 import * as path from "node:path";
 import { installIstioCrds, kubeRequest, startKube, kubeUnavailable } from "./cluster";
 import { CLUSTER, LISTENER } from "../../src/xds/types";
@@ -114,8 +115,8 @@ test(
       assert.ok(Date.now() < deadline, `no diagnostic for bad-cidr: ${JSON.stringify(z.diagnostics)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const dump = (await getJson(serve.httpPort, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`)) as { listeners: { resources: unknown[] } };
-    const held = [...new Set([...JSON.stringify(dump.listeners).matchAll(/-policy\[([^\]]+)\]/g)].map((m) => m[1]!))].sort();
+    const dump = readConfigDump(await getJson(serve.httpPort, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`));
+    const held = [...new Set([...JSON.stringify([...dump.types.listeners!.values()]).matchAll(/-policy\[([^\]]+)\]/g)].map((m) => m[1]!))].sort();
     assert.deepEqual(held, ["allow-get", "deny-admin"], "the refused policy is left out, the others keep their effect");
 
     // Delete both valid ones: the RBAC filters go away.
