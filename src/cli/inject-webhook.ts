@@ -9,7 +9,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import { CliError, CommandSpec, parseFlags, parseHostPort } from "./args";
-import { INJECT_SETTINGS_FLAGS, settingsFromFlags } from "./kube-inject";
+import { INJECT_SETTINGS_FLAGS, INJECT_XDS_HELP, settingsFromFlags } from "./kube-inject";
 import { startWebhook } from "../inject/webhook-server";
 import { KubeCall, syncCaBundle } from "../inject/ca-bundle";
 import { KubeConfigError, loadKubeConfig } from "../sources/kube";
@@ -25,6 +25,7 @@ const spec: CommandSpec = {
     "Which namespaces are sent here is the MutatingWebhookConfiguration's namespaceSelector (istio-injection=enabled),",
     "as with Istio. The certificate and key are re-read when either file changes. With --ca-bundle, the",
     "configuration's caBundle is set to that CA at start, on every certificate change and every --ca-bundle-resync.",
+    ...INJECT_XDS_HELP,
   ].join("\n"),
   flags: {
     address: { type: "string", arg: "HOST:PORT", default: "127.0.0.1:15017", help: "where to listen (0.0.0.0:15017 in a cluster)" },

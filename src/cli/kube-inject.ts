@@ -7,9 +7,18 @@
 import * as fs from "node:fs";
 import { CliError, CommandSpec, FlagSpec, ParsedFlags, parseFlags, parseLabels } from "./args";
 import { injectDocuments } from "../inject/documents";
-import { DEFAULT_SETTINGS, InjectSettings } from "../inject/settings";
+import { DEFAULT_SETTINGS, InjectSettings, PLAINTEXT_DISCOVERY_ADDRESS, xdsTarget } from "../inject/settings";
 
 export const summary = "add the sidecar (istio-init + istio-proxy) to the workloads in a manifest, offline (istioctl kube-inject)";
+
+/** How the injected sidecar reaches the control plane, for both commands' --help. */
+export const INJECT_XDS_HELP = [
+  "",
+  "Secure by default: with --ca-address (default " + DEFAULT_SETTINGS.caAddress + ") the sidecar's agent gets its workload",
+  "certificate from that TLS port and its Envoy fetches xDS from the same port over TLS (agent --xds-tls), presenting",
+  "that certificate. Plaintext xDS (" + PLAINTEXT_DISCOVERY_ADDRESS + ') only when asked: --ca-address "" (no certificates),',
+  "or --plaintext-xds (certificates, but config over the plaintext port).",
+];
 
 /** Mesh-wide injection settings; shared with the webhook command. */
 export const INJECT_SETTINGS_FLAGS: Record<string, FlagSpec> = {
@@ -20,12 +29,20 @@ export const INJECT_SETTINGS_FLAGS: Record<string, FlagSpec> = {
     help: "image of the init and proxy containers (mini-pilot as entrypoint, with Envoy)",
   },
   "image-pull-policy": { type: "string", arg: "POLICY", default: DEFAULT_SETTINGS.imagePullPolicy, help: "Always, IfNotPresent or Never" },
-  "discovery-address": { type: "string", arg: "HOST:PORT", default: DEFAULT_SETTINGS.discoveryAddress, help: "the control plane's xDS address, for the agent" },
   "ca-address": {
     type: "string",
     arg: "HOST:PORT",
     default: DEFAULT_SETTINGS.caAddress,
-    help: 'the control plane\'s TLS port for workload certificates (CA_ADDR); "" for none',
+    help: 'the control plane\'s TLS port: workload certificates (CA_ADDR) and, by default, xDS over TLS; "" for neither (plaintext xDS)',
+  },
+  "discovery-address": {
+    type: "string",
+    arg: "HOST:PORT",
+    help: `the agent's xDS address (default: the --ca-address, over TLS; with --ca-address "" or --plaintext-xds: ${PLAINTEXT_DISCOVERY_ADDRESS}, plaintext)`,
+  },
+  "plaintext-xds": {
+    type: "boolean",
+    help: "fetch xDS over the plaintext port even with workload certificates on (local development; anyone on the network can read config there)",
   },
   "cluster-id": { type: "string", arg: "ID", default: DEFAULT_SETTINGS.clusterId, help: "ISTIO_META_CLUSTER_ID" },
   "mesh-id": { type: "string", arg: "ID", default: DEFAULT_SETTINGS.meshId, help: "ISTIO_META_MESH_ID" },
@@ -42,6 +59,7 @@ const spec: CommandSpec = {
     "to every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job and CronJob that does not",
     "opt out (sidecar.istio.io/inject). Other documents are copied unchanged. One note per workload goes to stderr.",
     "A bad document fails the run (exit 1) with its number, kind/name, field and reason, and nothing is printed.",
+    ...INJECT_XDS_HELP,
   ].join("\n"),
   flags: {
     filename: { type: "string", short: "f", arg: "FILE|-", help: "manifest to read; - for stdin" },
@@ -57,24 +75,45 @@ const spec: CommandSpec = {
   },
 };
 
+const HOST_PORT = /^[^:\s]+:\d{1,5}$/;
+const HOST_PORT6 = /^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+
+/**
+ * Istio's well-known ports say which side is which: 15010 speaks plaintext, 15012 TLS. A sidecar
+ * told to use TLS on 15010 (or plaintext on 15012) would never get config, so refuse it here.
+ */
+function checkXdsPort(s: Pick<InjectSettings, "discoveryAddress" | "caAddress" | "plaintextXds">): void {
+  const { address, tls } = xdsTarget(s);
+  const port = address.slice(address.lastIndexOf(":") + 1);
+  if (tls && port === "15010")
+    throw new CliError(
+      `--discovery-address ${address} is the plaintext xDS port, but the sidecar fetches xDS over TLS when --ca-address is set: use the TLS port (15012), or add --plaintext-xds`,
+    );
+  if (!tls && port === "15012")
+    throw new CliError(`--discovery-address ${address} is the TLS xDS port, but the sidecar would fetch xDS in plaintext: use 15010, or drop --plaintext-xds`);
+}
+
 /** Settings from the flags above, each checked. */
 export function settingsFromFlags(flags: ParsedFlags): InjectSettings {
   const str = (name: string): string => String(flags[name] ?? INJECT_SETTINGS_FLAGS[name]!.default);
   const policy = str("image-pull-policy");
   if (policy !== "Always" && policy !== "IfNotPresent" && policy !== "Never")
     throw new CliError(`--image-pull-policy wants Always, IfNotPresent or Never, got "${policy}"`);
-  const address = str("discovery-address");
-  if (!/^[^:\s]+:\d{1,5}$/.test(address) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address))
+  const address = typeof flags["discovery-address"] === "string" ? flags["discovery-address"] : "";
+  if (flags["discovery-address"] !== undefined && !HOST_PORT.test(address) && !HOST_PORT6.test(address))
     throw new CliError(`--discovery-address wants HOST:PORT, got "${address}"`);
   const caAddress = str("ca-address");
-  if (caAddress !== "" && !/^[^:\s]+:\d{1,5}$/.test(caAddress) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(caAddress))
+  if (caAddress !== "" && !HOST_PORT.test(caAddress) && !HOST_PORT6.test(caAddress))
     throw new CliError(`--ca-address wants HOST:PORT (or "" for no workload certificates), got "${caAddress}"`);
+  const plaintextXds = flags["plaintext-xds"] === true;
+  checkXdsPort({ discoveryAddress: address, caAddress, plaintextXds });
   if (str("image").trim() === "") throw new CliError("--image must not be empty");
   return {
     ...DEFAULT_SETTINGS,
     image: str("image"),
     imagePullPolicy: policy,
     discoveryAddress: address,
+    plaintextXds,
     caAddress,
     clusterId: str("cluster-id"),
     meshId: str("mesh-id"),

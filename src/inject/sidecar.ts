@@ -4,9 +4,10 @@
  *    root with NET_ADMIN/NET_RAW only (it changes the pod's netns and exits);
  *  - istio-proxy: `mini-pilot agent` as UID/GID 1337 (the exempt owner), with
  *    the downward-API environment src/bootstrap/env.ts reads, the labels file,
- *    the readiness probe on 15021 /healthz/ready.
+ *    the readiness probe on 15021 /healthz/ready; with a CA address, xDS over
+ *    TLS to it (`--xds-tls`) unless plaintext is asked for (settings.ts).
  */
-import type { InjectSettings } from "./settings";
+import { xdsTarget, type InjectSettings } from "./settings";
 import { INIT_CONTAINER, PROXY_CONTAINER } from "./policy";
 
 export type Json = Record<string, unknown>;
@@ -87,11 +88,14 @@ export function proxyContainer(appContainers: Json[], workload: Workload, s: Inj
         ]
       : []),
   ];
+  const xds = xdsTarget(s);
+  // --xds-tls: Envoy's xds-grpc presents the agent's SDS `default` certificate and trusts `ROOTCA`.
+  const tls = xds.tls && !s.agentArgs.includes("--xds-tls") ? ["--xds-tls"] : [];
   return {
     name: PROXY_CONTAINER,
     image: s.image,
     imagePullPolicy: s.imagePullPolicy,
-    args: ["agent", "--xds-address", s.discoveryAddress, "--labels-file", `${PODINFO_DIR}/labels`, "--out", `${ENVOY_DIR}/envoy-rev0.json`, ...s.agentArgs],
+    args: ["agent", "--xds-address", xds.address, ...tls, "--labels-file", `${PODINFO_DIR}/labels`, "--out", `${ENVOY_DIR}/envoy-rev0.json`, ...s.agentArgs],
     env,
     ports: [{ containerPort: 15090, name: "http-envoy-prom", protocol: "TCP" }],
     readinessProbe: { httpGet: { path: "/healthz/ready", port: 15021 }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 4 },

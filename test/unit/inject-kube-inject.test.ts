@@ -150,4 +150,34 @@ test("usage errors exit 2 with the flag named", () => {
   assert.match(kubeInject(["-f", path.join(tmp, "missing.yaml")]).stderr, /cannot read .*missing\.yaml: ENOENT/);
   assert.match(kubeInject(["-f", "-", "-o", "xml"], "").stderr, /-o wants yaml or json/);
   assert.match(kubeInject(["-f", "-", "--discovery-address", "nope"], "").stderr, /--discovery-address wants HOST:PORT/);
+  // Istio's well-known ports: TLS on the plaintext port (or the reverse) would leave the sidecar without config.
+  const tlsOn15010 = kubeInject(["-f", "-", "--discovery-address", "mini-pilot.istio-system.svc:15010"], "");
+  assert.equal(tlsOn15010.status, 2);
+  assert.match(
+    tlsOn15010.stderr,
+    /--discovery-address mini-pilot\.istio-system\.svc:15010 is the plaintext xDS port, .* use the TLS port \(15012\), or add --plaintext-xds/,
+  );
+  assert.match(kubeInject(["-f", "-", "--plaintext-xds", "--discovery-address", "cp:15012"], "").stderr, /cp:15012 is the TLS xDS port/);
+  assert.match(kubeInject(["-f", "-", "--ca-address", "", "--discovery-address", "cp:15012"], "").stderr, /cp:15012 is the TLS xDS port/);
+});
+
+test('xDS transport per flags: TLS to the CA address by default, plaintext 15010 with --ca-address "" or --plaintext-xds', () => {
+  const proxyArgs = (flags: string[]): string[] => {
+    const r = kubeInject(["-f", "-", "-o", "json", "-q", ...flags], DEPLOYMENT);
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout) as J).spec.template.spec.containers.find((c: J) => c.name === "istio-proxy").args.slice(1, 5);
+  };
+  assert.deepEqual(proxyArgs([]), ["--xds-address", "mini-pilot.istio-system.svc:15012", "--xds-tls", "--labels-file"]);
+  assert.deepEqual(proxyArgs(["--ca-address", "cp.mesh.svc:15012"]), ["--xds-address", "cp.mesh.svc:15012", "--xds-tls", "--labels-file"]);
+  assert.deepEqual(proxyArgs(["--ca-address", ""]), ["--xds-address", "mini-pilot.istio-system.svc:15010", "--labels-file", "/etc/istio/pod/labels"]);
+  assert.deepEqual(proxyArgs(["--plaintext-xds"]), ["--xds-address", "mini-pilot.istio-system.svc:15010", "--labels-file", "/etc/istio/pod/labels"]);
+  assert.deepEqual(proxyArgs(["--plaintext-xds", "--discovery-address", "127.0.0.1:31010"]), [
+    "--xds-address",
+    "127.0.0.1:31010",
+    "--labels-file",
+    "/etc/istio/pod/labels",
+  ]);
+  const help = kubeInject(["--help"]).stdout;
+  assert.match(help, /Secure by default: .*\n.*xDS from the same port over TLS/);
+  assert.match(help, /Plaintext xDS \(mini-pilot\.istio-system\.svc:15010\) only when asked/);
 });

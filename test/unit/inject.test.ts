@@ -5,9 +5,10 @@ import * as path from "node:path";
 import { decide, PodFacts } from "../../src/inject/policy";
 import { injectPod, InjectError, PodTemplate, statusAnnotation } from "../../src/inject/inject-pod";
 import { injectObject, INJECTABLE_KINDS, podWorkload } from "../../src/inject/workloads";
-import { DEFAULT_SETTINGS } from "../../src/inject/settings";
+import { DEFAULT_SETTINGS, InjectSettings } from "../../src/inject/settings";
 import { parseFlags } from "../../src/cli/args";
 import { spec as agentSpec } from "../../src/cli/agent";
+import { identitySettings } from "../../src/cli/agent-identity";
 import { bootstrapOptions } from "../../src/bootstrap/env";
 
 type J = any; // Kubernetes JSON
@@ -150,38 +151,99 @@ test("the injected pod: istio-init last of the init containers, istio-proxy last
   assert.equal((POD.spec as J).containers.length, 1);
 });
 
-test("the sidecar's command and environment are what `mini-pilot agent` needs: the bootstrap options resolve from them", () => {
-  const t = injectPod(POD, CTX).template as J;
+/** What the kubelet would put in the environment for this pod. */
+const DOWNWARD: Record<string, string> = {
+  "metadata.name": "bill-service-v2-7f9c-abcde",
+  "metadata.namespace": "shop",
+  "status.podIP": "10.1.2.3",
+  "spec.serviceAccountName": "bill",
+  "status.hostIP": "192.168.1.10",
+  "spec.nodeName": "node-1",
+};
+const LABELS_FILE = 'app="bill-service"\nversion="v2"\npod-template-hash="7f9c"\nsecurity.istio.io/tlsMode="istio"\n';
+
+/**
+ * The injected sidecar's agent, resolved as `mini-pilot agent` resolves it (src/cli/agent.ts): its
+ * certificate settings from the flags and env, which set the SDS socket, then the bootstrap options.
+ */
+function resolveAgent(settings: InjectSettings, envOver: Record<string, string> = {}) {
+  const t = injectPod(POD, { ...CTX, settings }).template as J;
   const proxy = t.spec.containers.find((c: J) => c.name === "istio-proxy");
-  // What the kubelet would put in the environment for this pod.
-  const downward: Record<string, string> = {
-    "metadata.name": "bill-service-v2-7f9c-abcde",
-    "metadata.namespace": "shop",
-    "status.podIP": "10.1.2.3",
-    "spec.serviceAccountName": "bill",
-    "status.hostIP": "192.168.1.10",
-    "spec.nodeName": "node-1",
-  };
-  const env = Object.fromEntries(proxy.env.map((e: J) => [e.name, e.value ?? downward[e.valueFrom.fieldRef.fieldPath]]));
+  const env = { ...Object.fromEntries(proxy.env.map((e: J) => [e.name, e.value ?? DOWNWARD[e.valueFrom.fieldRef.fieldPath]])), ...envOver };
   const parsed = parseFlags(agentSpec, proxy.args.slice(1))!;
-  const labelsFile = 'app="bill-service"\nversion="v2"\npod-template-hash="7f9c"\nsecurity.istio.io/tlsMode="istio"\n';
-  const o = bootstrapOptions({
-    env,
-    flags: parsed.flags,
-    readFile: (p) => {
-      assert.equal(p, "/etc/istio/pod/labels");
-      return labelsFile;
-    },
-  });
+  const identity = identitySettings(parsed.flags, env);
+  if (identity) parsed.flags["sds-socket"] = identity.sdsSocket;
+  const options = () =>
+    bootstrapOptions({
+      env,
+      flags: parsed.flags,
+      readFile: (p) => {
+        assert.equal(p, "/etc/istio/pod/labels");
+        return LABELS_FILE;
+      },
+    });
+  return { proxy, env, parsed, identity, options };
+}
+
+test("the sidecar's command and environment are what `mini-pilot agent` needs: the bootstrap options resolve from them", () => {
+  const { parsed, options } = resolveAgent(DEFAULT_SETTINGS);
+  const o = options();
   assert.equal(o.podName, "bill-service-v2-7f9c-abcde");
   assert.equal(o.namespace, "shop");
   assert.equal(o.instanceIp, "10.1.2.3");
   assert.equal(o.serviceAccount, "bill");
   assert.deepEqual(o.labels, { app: "bill-service", version: "v2", "security.istio.io/tlsMode": "istio" });
   assert.equal(o.workloadName, "bill-service-v2");
-  assert.deepEqual(o.xds.address, { host: "mini-pilot.istio-system.svc", port: 15010 });
+  assert.deepEqual(o.xds.address, { host: "mini-pilot.istio-system.svc", port: 15012 });
   assert.equal(o.readinessPort, 15021);
   assert.equal(parsed.flags.out, "/etc/istio/proxy/envoy-rev0.json");
+});
+
+test("secure by default: the injected agent gets its certificate on 15012 and its Envoy fetches xDS there over TLS with it", () => {
+  const { proxy, env, identity, options } = resolveAgent(DEFAULT_SETTINGS);
+  assert.deepEqual(proxy.args.slice(0, 4), ["agent", "--xds-address", "mini-pilot.istio-system.svc:15012", "--xds-tls"]);
+  assert.equal(env.CA_ADDR, "mini-pilot.istio-system.svc:15012");
+  assert.equal(env.PILOT_CERT_PROVIDER, "istiod");
+  // The agent's certificate job: the install's TLS port, the projected token, the mounted root, the SDS socket.
+  assert.ok(identity);
+  assert.equal(identity.caAddress, "mini-pilot.istio-system.svc:15012");
+  assert.equal(identity.caServerName, "mini-pilot.istio-system.svc");
+  assert.equal(identity.tokenFile, "/var/run/secrets/tokens/istio-token");
+  assert.equal(identity.caRootFile, "/var/run/secrets/istio/root-cert.pem");
+  assert.equal(identity.sdsSocket, "/var/run/secrets/workload-spiffe-uds/socket");
+  const mounts = proxy.volumeMounts.map((m: J) => m.mountPath);
+  for (const f of [identity.tokenFile, identity.caRootFile, identity.sdsSocket]) assert.ok(mounts.includes(path.dirname(f)), `${f} is on a mounted volume`);
+  // Envoy's xds-grpc: TLS to the secure port, the SDS `default` certificate presented, ROOTCA trusted, the Service name checked.
+  const o = options();
+  assert.deepEqual(o.xds.address, { host: "mini-pilot.istio-system.svc", port: 15012 });
+  assert.deepEqual(o.xds.tls, { viaSds: true, sni: "mini-pilot.istio-system.svc", subjectAltNames: ["mini-pilot.istio-system.svc"] });
+  assert.equal(o.sdsSocket, "/var/run/secrets/workload-spiffe-uds/socket");
+  // An explicit TLS address is TLS too; an old `--agent-arg=--xds-tls` is not doubled.
+  const custom = resolveAgent({ ...DEFAULT_SETTINGS, discoveryAddress: "10.96.0.10:15012", agentArgs: ["--xds-tls", "--xds-api=delta"] });
+  assert.deepEqual(custom.proxy.args.slice(1, 4), ["--xds-address", "10.96.0.10:15012", "--labels-file"]);
+  assert.equal(custom.proxy.args.filter((a: string) => a === "--xds-tls").length, 1);
+  assert.equal(custom.options().xds.tls?.sni, "istiod.istio-system.svc", "an IP address checks istiod's name, as Istio's agent");
+});
+
+test("plaintext xDS only when asked: no CA address (no certificates), --plaintext-xds, or PILOT_CERT_PROVIDER=none with it", () => {
+  const none = resolveAgent({ ...DEFAULT_SETTINGS, caAddress: "" });
+  assert.deepEqual(none.proxy.args.slice(0, 4), ["agent", "--xds-address", "mini-pilot.istio-system.svc:15010", "--labels-file"]);
+  assert.equal(none.env.CA_ADDR, undefined);
+  assert.equal(none.identity, undefined);
+  assert.equal(none.options().xds.tls, undefined);
+
+  // Certificates (for mTLS between sidecars) but config over the plaintext port.
+  const plain = resolveAgent({ ...DEFAULT_SETTINGS, plaintextXds: true });
+  assert.ok(!plain.proxy.args.includes("--xds-tls"));
+  assert.equal(plain.env.CA_ADDR, "mini-pilot.istio-system.svc:15012");
+  assert.ok(plain.identity);
+  assert.deepEqual(plain.options().xds.address, { host: "mini-pilot.istio-system.svc", port: 15010 });
+  assert.equal(plain.options().xds.tls, undefined);
+  // ... and PILOT_CERT_PROVIDER=none in the pod turns the certificate off too (the netns e2e's path).
+  const off = resolveAgent({ ...DEFAULT_SETTINGS, plaintextXds: true, discoveryAddress: "10.0.0.1:31010" }, { PILOT_CERT_PROVIDER: "none" });
+  assert.equal(off.identity, undefined);
+  assert.deepEqual(off.options().xds.address, { host: "10.0.0.1", port: 31010 });
+  assert.equal(off.options().xds.tls, undefined);
 });
 
 test("the init container's arguments are accepted by `mini-pilot iptables` and carry the annotations into the rules", () => {
