@@ -35,10 +35,11 @@ test("Dockerfile: the default command serves the cluster the pod runs in", () =>
 test("Dockerfile: EXPOSE is exactly the ports the default command listens on beyond loopback", () => {
   const parsed = parseFlags(serveSpec, jsonInstruction("CMD").slice(1));
   assert.ok(parsed);
-  const listening = ["xds-address", "http-address"]
-    .map((flag) => parseHostPort(String(parsed.flags[flag]), flag))
-    .filter((a) => !isLoopback(a.host))
-    .map((a) => a.port);
+  const addresses = ["xds-address", "http-address"].map((flag) => parseHostPort(String(parsed.flags[flag]), flag));
+  // The secure port listens on the --xds-address host, port 15012, unless --secure-xds-address says otherwise.
+  const secure = parsed.flags["secure-xds-address"];
+  if (secure !== "off") addresses.push(secure ? parseHostPort(String(secure), "secure-xds-address") : { host: addresses[0]!.host, port: 15012 });
+  const listening = addresses.filter((a) => !isLoopback(a.host)).map((a) => a.port);
   const exposed = [...runtime.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap((m) =>
     m[1]!
       .trim()
@@ -47,6 +48,11 @@ test("Dockerfile: EXPOSE is exactly the ports the default command listens on bey
   );
   assert.deepEqual(exposed.sort(), listening.sort());
   assert.match(runtime, /--http-address 0\.0\.0\.0:15014/, "how to reach the debug port is documented");
+});
+
+test("Dockerfile: the image carries what the injected containers run: Envoy and iptables", () => {
+  assert.match(runtime, /^COPY --from=envoy \/usr\/local\/bin\/envoy \/usr\/local\/bin\/envoy$/m);
+  assert.match(runtime, /apt-get install -y --no-install-recommends iptables/);
 });
 
 test("Dockerfile: the image ships dist/src only; bench is left out on purpose", () => {
