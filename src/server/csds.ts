@@ -34,7 +34,12 @@ type Wire = Record<string, unknown>;
 /** A node_matchers entry, reduced to what mini-pilot matches on: the node id. */
 type IdMatcher = (id: string) => boolean;
 
-export function addCsdsService(server: grpc.Server, streams: () => Iterable<XdsStream>): void {
+/**
+ * `refuse(peer)` says why a caller may not read client status (undefined: it
+ * may): CSDS shows every proxy's config, so a listener that authenticates
+ * callers and limits them to their own namespace must not answer it.
+ */
+export function addCsdsService(server: grpc.Server, streams: () => Iterable<XdsStream>, refuse: (peer: string) => string | undefined = () => undefined): void {
   const request = messageType("envoy.service.status.v3.ClientStatusRequest");
   const response = messageType("envoy.service.status.v3.ClientStatusResponse");
   const answer = (bytes: Buffer): Buffer => {
@@ -58,6 +63,8 @@ export function addCsdsService(server: grpc.Server, streams: () => Iterable<XdsS
     { FetchClientStatus: method("FetchClientStatus", false), StreamClientStatus: method("StreamClientStatus", true) } as grpc.ServiceDefinition,
     {
       FetchClientStatus: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const why = refuse(call.getPeer());
+        if (why) return callback({ code: grpc.status.PERMISSION_DENIED, details: why });
         try {
           callback(null, answer(call.request));
         } catch (e) {
@@ -65,6 +72,8 @@ export function addCsdsService(server: grpc.Server, streams: () => Iterable<XdsS
         }
       },
       StreamClientStatus: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        const why = refuse(call.getPeer());
+        if (why) return call.emit("error", { code: grpc.status.PERMISSION_DENIED, details: why });
         call.on("data", (bytes: Buffer) => {
           try {
             call.write(answer(bytes));

@@ -106,7 +106,16 @@ export class XdsServer {
     if (options.observer) this.ctx.observer = options.observer;
     for (const m of METHODS) this.addMethod(m);
     for (const u of options.unary ?? []) this.addUnary(u);
-    addCsdsService(this.server, () => this.streams);
+    // CSDS shows every proxy's config: answered on open (plaintext, local) listeners only, never on one that
+    // authenticates callers and limits each to its own namespace.
+    addCsdsService(
+      this.server,
+      () => this.streams,
+      (peer) =>
+        this.accessFor(peer)
+          ? "client status (CSDS) is not served on the secure xDS port: it would show every proxy's config to any caller; read it on the plaintext port or the debug port"
+          : undefined,
+    );
   }
 
   /** The limits in force (defaults filled in). */

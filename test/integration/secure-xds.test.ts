@@ -251,3 +251,26 @@ test("the secure port's certificate is re-issued at half life; open streams keep
     await short.stop();
   }
 });
+
+test("CSDS is refused on the secure port (it shows every proxy's config) and answered on the plaintext one", async () => {
+  const fetchStatus = (client: grpc.Client): Promise<unknown> =>
+    new Promise((resolve, reject) =>
+      client.makeUnaryRequest(
+        "/envoy.service.status.v3.ClientStatusDiscoveryService/FetchClientStatus",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 15_000 },
+        (err, value) => (err ? reject({ code: err.code, details: err.details } as CallError) : resolve(value)),
+      ),
+    );
+  const secure = secureClient(serve.securePort!, { rootPem, token: TOKEN });
+  const refused = await refusal(fetchStatus(secure));
+  secure.close();
+  assert.equal(refused.code, grpc.status.PERMISSION_DENIED);
+  assert.match(refused.details, /not served on the secure xDS port/);
+  const plain = new grpc.Client(`127.0.0.1:${serve.xdsPort}`, grpc.credentials.createInsecure());
+  await fetchStatus(plain);
+  plain.close();
+});
