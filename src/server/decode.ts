@@ -43,9 +43,39 @@ function metadataBytes(request: Uint8Array, nodeField: number): number {
   return total;
 }
 
+/**
+ * Resource names a request carries, counted on the wire without decoding it:
+ * one top-level scan that skips over every field, so a request the name
+ * budget will refuse costs a pass over its bytes, not a decode of its strings.
+ * SotW: `resource_names` (3). Delta: `resource_names_subscribe` (3),
+ * `resource_names_unsubscribe` (4) and `initial_resource_versions` (5) map
+ * entries. For a request without repeated map keys this equals
+ * `namesInRequest` of its decoded form; a repeated key counts every time it is
+ * sent (each one is decoding work). Throws on bytes that are not a message.
+ */
+export function namesOnWire(mode: Mode, bytes: Uint8Array): number {
+  const fields = mode === "sotw" ? SOTW_NAME_FIELDS : DELTA_NAME_FIELDS;
+  let n = 0;
+  walkTopLevel(bytes, (field) => {
+    if (fields.has(field)) n++;
+  });
+  return n;
+}
+
+const SOTW_NAME_FIELDS: ReadonlySet<number> = new Set([3]);
+const DELTA_NAME_FIELDS: ReadonlySet<number> = new Set([3, 4, 5]);
+
 /** The payloads of every length-delimited occurrence of `field` at the top level of `buf`. */
 function lengthDelimited(buf: Uint8Array, field: number): Uint8Array[] {
   const out: Uint8Array[] = [];
+  walkTopLevel(buf, (f, start, end) => {
+    if (f === field) out.push(buf.subarray(start, end));
+  });
+  return out;
+}
+
+/** Call `onField` for each top-level length-delimited field of `buf` (its number and payload bounds); skip all others. */
+function walkTopLevel(buf: Uint8Array, onField: (field: number, start: number, end: number) => void): void {
   let i = 0;
   const varint = (): number => {
     let n = 0;
@@ -58,19 +88,25 @@ function lengthDelimited(buf: Uint8Array, field: number): Uint8Array[] {
       mul *= 128;
     }
   };
+  /** Open groups (deprecated wire types 3/4, which a decoder still accepts): their field numbers. */
+  const groups: number[] = [];
   while (i < buf.length) {
     const tag = varint();
     const wire = tag % 8;
+    const field = Math.floor(tag / 8);
     if (wire === 0) varint();
     else if (wire === 1) i += 8;
     else if (wire === 5) i += 4;
     else if (wire === 2) {
       const len = varint();
-      if (Math.floor(tag / 8) === field) out.push(buf.subarray(i, i + len));
+      if (i + len > buf.length) throw new Error("truncated length-delimited field");
+      if (groups.length === 0) onField(field, i, i + len);
       i += len;
-    } else throw new Error(`unexpected wire type ${wire}`);
+    } else if (wire === 3) groups.push(field);
+    else if (wire === 4 && groups.at(-1) === field) groups.pop();
+    else throw new Error(`unexpected wire type ${wire}`);
   }
-  return out;
+  if (i > buf.length || groups.length > 0) throw new Error("truncated message");
 }
 
 function nodeInfo(n: Decoded): NodeInfo {

@@ -37,6 +37,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     return namesInRequest(req);
   }
 
+  protected upfrontCostOnWire(namesOnWire: number): number {
+    return namesOnWire;
+  }
+
   protected decidedCost(): number {
     return 0;
   }

@@ -10,7 +10,7 @@ import { SnapshotSource } from "../cache/snapshot-cache";
 import { Mode, StreamIO, XdsRequest, XdsStream } from "./stream";
 import { SotwStream } from "./sotw-stream";
 import { DeltaStream } from "./delta-stream";
-import { decodeRequest } from "./decode";
+import { decodeRequest, namesOnWire } from "./decode";
 import { StreamContext, createStreamContext } from "./context";
 import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
@@ -243,9 +243,11 @@ export class XdsServer {
     };
     let denied = false;
     const onData = (bytes: Buffer) => {
-      if (denied || stream.refuseIfOverBudget()) return;
+      if (denied) return;
       let req: XdsRequest;
       try {
+        // Names are counted on the wire first: a request over its budget is refused before it is decoded.
+        if (stream.refuseIfOverBudget(namesOnWire(m.mode, bytes))) return;
         req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
       } catch (e) {
         stream.close();

@@ -34,6 +34,11 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     return 0;
   }
 
+  /** A SotW request may repeat names it holds (an ACK), so its names on the wire are no lower bound of a change. */
+  protected upfrontCostOnWire(): number {
+    return 0;
+  }
+
   /** A SotW request repeats the whole subscription; only what it adds or drops is a change. */
   protected decidedCost(before: Subscription, d: Decision): number {
     const added = d.kind === "initial" ? d.subscription.names.size : d.subscribed.filter((n) => n !== "*").length;

@@ -136,16 +136,28 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   }
 
   /**
-   * Refuse before decoding when the connection has no budget left, so a client
-   * that keeps sending big requests does not even cost their decoding.
+   * Refuse before decoding what the decoded request would be refused for, so a
+   * client that keeps sending big requests does not even cost their decoding:
+   * no request left in the budget, more names than one request may carry, or
+   * (delta) fewer name tokens than the names it carries. `namesOnWire` is the
+   * count `namesOnWire()` read from the bytes; for a request without repeated
+   * map keys it is what `onRequest` counts and charges, and tokens only grow
+   * until then, so a request refused here would be refused after decoding too.
    */
-  refuseIfOverBudget(): boolean {
+  refuseIfOverBudget(namesOnWire = 0): boolean {
     if (this.closed) return true;
-    if (this.rate.requests.peek() >= 1 && this.rate.names.peek() > 0) return false;
+    const l = this.ctx.limits;
     if (this.rate.requests.peek() < 1) {
-      const l = this.ctx.limits;
       this.fail(STATUS.RESOURCE_EXHAUSTED, `more than ${l.requestsPerSecond} requests per second (burst ${l.requestBurst}) on one connection`);
-    } else this.failNameRate();
+      return true;
+    }
+    if (namesOnWire > l.maxNamesPerRequest) {
+      this.fail(STATUS.RESOURCE_EXHAUSTED, tooManyNames(namesOnWire, l.maxNamesPerRequest));
+      return true;
+    }
+    const tokens = this.rate.names.peek();
+    if (tokens > 0 && tokens >= this.upfrontCostOnWire(namesOnWire)) return false;
+    this.failNameRate();
     return true;
   }
 
@@ -191,6 +203,8 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   protected abstract apply(st: S, d: Decision, req: XdsRequest): void;
   /** Names a request is charged before the decision (delta: all it carries). */
   protected abstract upfrontCost(req: XdsRequest): number;
+  /** The same, from the names counted on the wire before decoding (never more than `upfrontCost` of the decoded request). */
+  protected abstract upfrontCostOnWire(namesOnWire: number): number;
   /** Names charged once the decision changed the subscription (SotW: added + removed). */
   protected abstract decidedCost(before: Subscription, d: Decision): number;
   /** Send what this type needs now, if anything. */
@@ -215,7 +229,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     if (!req.typeUrl && this.allowedTypes.length > 1) return invalid("type_url is required on an aggregated (ADS) stream");
     const initial = req.initialVersions ? Object.keys(req.initialVersions) : [];
     const count = namesInRequest(req);
-    if (count > limits.maxNamesPerRequest) return exhausted(`a request names ${count} resources; the limit is ${limits.maxNamesPerRequest} per request`);
+    if (count > limits.maxNamesPerRequest) return exhausted(tooManyNames(count, limits.maxNamesPerRequest));
     for (const list of [req.names, req.subscribe, req.unsubscribe, initial]) {
       for (const n of list ?? []) {
         // eslint-disable-next-line no-control-regex -- refusing control characters is the point
@@ -366,6 +380,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     this.close();
     this.io.fail(code, message);
   }
+}
+
+function tooManyNames(count: number, limit: number): string {
+  return `a request names ${count} resources; the limit is ${limit} per request`;
 }
 
 /** Resource names a request carries, of either variant. */

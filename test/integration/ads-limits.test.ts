@@ -12,6 +12,7 @@ import { SnapshotCache } from "../../src/cache/snapshot-cache";
 import { makeSnapshot } from "../../src/cache/snapshot";
 import { XdsServer } from "../../src/server/grpc-server";
 import { ServerLimits } from "../../src/server/limits";
+import * as decode from "../../src/server/decode";
 import { TestDeltaStream, TestSotwStream } from "../support/ads-client";
 import { baseResources } from "../support/fixtures";
 
@@ -29,6 +30,23 @@ function ownConnection(port: number): grpc.Client {
 }
 
 const nodeId = (i: number) => `sidecar~10.0.0.${i}~p${i}.default~default.svc.cluster.local`;
+
+/** Count the requests the server decodes (the gRPC edge calls `decodeRequest` through the module's exports). */
+function countDecodes(): { readonly count: number; restore(): void } {
+  const mod = decode as { decodeRequest: typeof decode.decodeRequest };
+  const original = mod.decodeRequest;
+  let count = 0;
+  mod.decodeRequest = (...args) => {
+    count++;
+    return original(...args);
+  };
+  return {
+    get count() {
+      return count;
+    },
+    restore: () => (mod.decodeRequest = original),
+  };
+}
 
 /** A healthy client still gets answers. */
 async function stillServed(port: number): Promise<void> {
@@ -64,13 +82,49 @@ test("limits: node metadata over the limit ends the stream, naming node.metadata
   await ts.stop();
 });
 
-test("limits: too many names in one request", async () => {
+test("limits: too many names in one request (refused before it is decoded)", async () => {
   const ts = await serve({ maxNamesPerRequest: 10 });
-  const s = new TestDeltaStream(ownConnection(ts.port));
-  s.send({ typeUrl: ENDPOINT, subscribe: Array.from({ length: 11 }, (_, i) => `n${i}`) });
-  const end = await s.inbox.whenEnded(3000);
-  assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(end.details, /names 11 resources; the limit is 10 per request/);
+  const decodes = countDecodes();
+  try {
+    for (const s of [new TestDeltaStream(ownConnection(ts.port)), new TestSotwStream(ownConnection(ts.port))]) {
+      const names = Array.from({ length: 11 }, (_, i) => `n${i}`);
+      s.send(s instanceof TestDeltaStream ? { typeUrl: ENDPOINT, subscribe: names } : { typeUrl: ENDPOINT, names });
+      const end = await s.inbox.whenEnded(3000);
+      assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(end.details, /names 11 resources; the limit is 10 per request/);
+    }
+    assert.equal(decodes.count, 0, "names are counted on the wire");
+  } finally {
+    decodes.restore();
+  }
+  await stillServed(ts.port);
+  await ts.stop();
+});
+
+test("limits: a delta request over the connection's name budget is refused before it is decoded", async () => {
+  // The greedy client of bench/greedy-client.ts: 100,000 names in, out, in again. Refill is slow here so timing cannot matter.
+  const ts = await serve({ subscribedNamesPerSecond: 1000, subscribedNamesBurst: 200_000 });
+  const names = Array.from({ length: 100_000 }, (_, i) => `greedy-unknown-name-${i}`);
+  const decodes = countDecodes();
+  try {
+    const client = ownConnection(ts.port);
+    const s = new TestDeltaStream(client);
+    s.send({ typeUrl: ENDPOINT, subscribe: names });
+    assert.equal((await s.next(20_000)).removed.length, 100_000);
+    s.send({ typeUrl: ENDPOINT, unsubscribe: names });
+    s.send({ typeUrl: ENDPOINT, subscribe: names });
+    const end = await s.inbox.whenEnded(10_000);
+    assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(end.details, /subscription changes of more than 1000 names per second \(burst 200000\) on one connection/);
+    assert.equal(decodes.count, 2, "the third request was refused from its size on the wire, not decoded");
+    // Reopening at once does not buy a decode either: the budget is the connection's.
+    const again = new TestDeltaStream(client);
+    again.send({ typeUrl: ENDPOINT, subscribe: names });
+    assert.equal((await again.inbox.whenEnded(10_000)).code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal(decodes.count, 2);
+  } finally {
+    decodes.restore();
+  }
   await stillServed(ts.port);
   await ts.stop();
 });
