@@ -49,6 +49,7 @@ const COLLECTIONS: Record<string, [prefix: string, plural: string, namespaced: b
   ConfigMap: ["/api/v1", "configmaps", true],
   Deployment: ["/apis/apps/v1", "deployments", true],
   PodDisruptionBudget: ["/apis/policy/v1", "poddisruptionbudgets", true],
+  MutatingWebhookConfiguration: ["/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", false],
   VirtualService: ["/apis/networking.istio.io/v1", "virtualservices", true],
   DestinationRule: ["/apis/networking.istio.io/v1", "destinationrules", true],
 };
@@ -115,6 +116,7 @@ test("every generated manifest is accepted by server-side apply (dry run, then r
       "Deployment",
       "Service",
       "PodDisruptionBudget",
+      "MutatingWebhookConfiguration",
     ],
   );
   // Stored as generated: nothing pruned or defaulted away in what we set.
