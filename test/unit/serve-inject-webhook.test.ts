@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as https from "node:https";
+import * as tls from "node:tls";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
@@ -77,4 +78,39 @@ test("--inject-webhook-address needs the CA, and a HOST:PORT", () => {
   const bad = run(["--secure-xds-address", "off", "--inject-webhook-address", "nope"]);
   assert.equal(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /inject-webhook-address/);
+});
+
+test("the webhook's certificate is issued again at half its life and served without a restart", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-serve-webhook-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const serve = await startServe([
+    "--config-dir",
+    path.join(ROOT, "examples"),
+    "--ca-dir",
+    path.join(dir, "ca"),
+    "--inject-webhook-address",
+    "127.0.0.1:0",
+    "--server-cert-ttl",
+    "10s",
+  ]);
+  t.after(() => serve.stop());
+  const port = Number((JSON.parse(await serve.waitForLog(/mini-pilot serving/)) as { injectWebhook: string }).injectWebhook.split(":").pop());
+  const root = fs.readFileSync(path.join(dir, "root-cert.pem"), "utf8");
+  const serial = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = tls.connect({ host: "127.0.0.1", port, servername: "mini-pilot.istio-system.svc", ca: root }, () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.end();
+      });
+      s.once("error", reject);
+    });
+  const first = await serial();
+  const issued = () => serve.logs.filter((l) => /injection webhook certificate issued/.test(l)).length;
+  const deadline = Date.now() + 15_000;
+  while (issued() < 2) {
+    assert.ok(Date.now() < deadline, `no second webhook certificate within 15 s:\n${serve.logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const second = await serial();
+  assert.notEqual(second, first, "the new certificate is the one served");
 });
