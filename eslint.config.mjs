@@ -32,7 +32,7 @@ const LAYERS = {
   security: [],
   agent: ["security", "xds", "log.ts", "util"],
   inject: ["log.ts"],
-  install: ["sources", "model"],
+  install: ["sources", "model", "inject"],
   canary: ["sources"],
   cli: ["*"],
 };

@@ -12,6 +12,7 @@ import { CliError, CommandSpec, parseFlags, parseHostPort } from "./args";
 import { INJECT_SETTINGS_FLAGS, INJECT_XDS_HELP, settingsFromFlags } from "./kube-inject";
 import { startWebhook } from "../inject/webhook-server";
 import { KubeCall, syncCaBundle } from "../inject/ca-bundle";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeConfigError, loadKubeConfig } from "../sources/kube";
 import { createLogger, Logger } from "../log";
 
@@ -130,7 +131,11 @@ function kubeCall(kubeconfig: string | undefined): KubeCall {
     if (e instanceof KubeConfigError) throw new CliError(`--ca-bundle needs Kubernetes credentials: ${e.message}`);
     throw e;
   }
-  const { kc, server } = loaded;
+  return kubeCallFor(loaded.kc, loaded.server);
+}
+
+/** The same for a loaded client config (serve's): `server` is the API server's URL. */
+export function kubeCallFor(kc: KubeConfig, server: string): KubeCall {
   return async (method, urlPath, body, contentType) => {
     const url = new URL(server + urlPath);
     const options: https.RequestOptions = {

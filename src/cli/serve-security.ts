@@ -62,6 +62,11 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
 
 export interface SecurityPlan {
   address: { host: string; port: number };
+  /** The CA (the injection webhook's certificate and caBundle come from it too). */
+  ca(): CertificateAuthority;
+  /** --tls-dns-names and --server-cert-ttl, which the webhook's certificate follows. */
+  dnsNames: string[];
+  serverTtlMs: number;
   unary: UnaryMethod[];
   /** Bind the secure port on `server`; resolves to the bound port. */
   listen(server: XdsServer): Promise<number>;
@@ -141,6 +146,9 @@ export async function prepareSecurity(
   const access = meshAccessControl({ trustDomain, ...(tokens ? { tokens } : {}) });
   return {
     address,
+    ca: () => ca,
+    dnsNames,
+    serverTtlMs,
     unary: [{ path: CREATE_CERTIFICATE_PATH, handle: createCertificateHandler(() => ca, { log: ctx.log }) }],
     listen: async (server) => {
       await rotator.start();

@@ -30,6 +30,7 @@ import { parseIstioDuration } from "../model/validate";
 import { unselectedRouterHint } from "../model/router-hint";
 import { createKubeSource, loadKubeConfig } from "../sources/kube";
 import { SECURITY_FLAGS, SecurityPlan, prepareSecurity } from "./serve-security";
+import { WEBHOOK_FLAGS, WebhookPlan, prepareWebhook } from "./serve-webhook";
 
 export const summary = "run the xDS server (ADS SotW + delta, per-type services) and the debug HTTP port";
 
@@ -67,6 +68,7 @@ export const spec: CommandSpec = {
     "debounce-max": { type: "string", arg: "DURATION", default: "10s", help: "longest a push waits during constant change" },
     ...MESH_FLAGS,
     ...SECURITY_FLAGS,
+    ...WEBHOOK_FLAGS,
     ...DEBUG_PORT_FLAGS,
     "log-level": { type: "string", arg: "LEVEL", default: "info", help: LOG_LEVELS.join(", ") },
     "max-file-size": { type: "string", arg: "SIZE", default: "16Mi", help: "--config-dir: a bigger file is refused (its last good objects stay)" },
@@ -84,6 +86,8 @@ interface Endpoints {
   metrics: Metrics;
   /** The CA and the secure xDS port; undefined with --secure-xds-address off. */
   security?: SecurityPlan;
+  /** The sidecar injection webhook; undefined unless --inject-webhook-address. */
+  webhook?: WebhookPlan;
   /** What one client may cost (--max-xds-message-size, --max-connections, ...). */
   limits: ServerLimits;
 }
@@ -126,6 +130,8 @@ export async function run(argv: string[]): Promise<number> {
   const kubeConfig = kube ? kubeConfigFor(f) : undefined;
   const security = await prepareSecurity(f, { log: endpoints.log, xds: endpoints.xds, ...(kubeConfig ? { kube: kubeConfig } : {}), durationMs });
   if (security) endpoints.security = security;
+  const webhook = prepareWebhook(f, { log: endpoints.log, ...(security ? { security } : {}), ...(kubeConfig ? { kube: kubeConfig } : {}) });
+  if (webhook) endpoints.webhook = webhook;
   const side = f.resources ? resourcesSide(String(f.resources), endpoints.log) : await meshSide(f, dirs, endpoints);
   return serveUntilSignal(side, endpoints);
 }
@@ -201,6 +207,8 @@ async function meshSide(f: ParsedFlags, dirs: string[], { log, metrics }: Endpoi
     sourceReady = () => kube?.ready() ?? { ready: false, reason: "connecting to the cluster" };
     stopSource = () => kube?.stop();
   }
+  // The source may fail while the mesh config is being read (below); `loaded` reports it, so it must not count as unhandled meanwhile.
+  firstRead.catch(() => undefined);
   const stopMeshConfig = await followMeshConfig(meshConfig, pipeline, { log, ...(dirs.length === 0 ? { kube: kubeconfigOf(f) } : {}) });
   const unwatchMetrics = metrics.istio.watchStore(store);
   const loaded = firstRead.then(() => pipeline.prime());
@@ -343,7 +351,7 @@ async function listenXds(server: XdsServer, address: string): Promise<number> {
  * serve with one line (exit 2): a control plane bound to nothing must not
  * look alive.
  */
-async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics, security, limits }: Endpoints): Promise<number> {
+async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log, metrics, security, webhook, limits }: Endpoints): Promise<number> {
   const server = new XdsServer(side.cache, {
     log,
     limits,
@@ -356,10 +364,12 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
     server.forceShutdown();
     await side.stop();
     await security?.stop();
+    await webhook?.stop();
     throw new CliError(`cannot listen on --${flag} ${address.host}:${address.port}: ${bindFailure(e)}`);
   };
   const port = await listenXds(server, `${xds.host}:${xds.port}`).catch((e: Error) => failed("xds-address", xds, e));
   const securePort = security ? await security.listen(server).catch((e: Error) => failed("secure-xds-address", security.address, e)) : undefined;
+  const webhookPort = webhook ? await webhook.listen().catch((e: Error) => failed("inject-webhook-address", webhook.address, e)) : undefined;
   // The token file is re-read when it changes: a rotated token works at once, the old one no longer.
   const rotating = followDebugToken(token, log);
   const debug = await startDebugServer(
@@ -377,7 +387,12 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
   ).catch((e: Error) => failed("http-address", web, e));
   announceDebugPort(log, `${web.host}:${debug.port}`, web.host, token);
   log.info(
-    { xds: `${xds.host}:${port}`, ...(security ? { secureXds: `${security.address.host}:${securePort}` } : {}), http: `${web.host}:${debug.port}` },
+    {
+      xds: `${xds.host}:${port}`,
+      ...(security ? { secureXds: `${security.address.host}:${securePort}` } : {}),
+      ...(webhook ? { injectWebhook: `${webhook.address.host}:${webhookPort}` } : {}),
+      http: `${web.host}:${debug.port}`,
+    },
     "mini-pilot serving",
   );
   return new Promise((resolve, reject) => {
@@ -388,6 +403,7 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
       await debug.close();
       await side.stop();
       await security?.stop();
+      await webhook?.stop();
       reject(e instanceof CliError ? e : new CliError(e.message));
     });
     const stop = (signal: string) => {
@@ -395,6 +411,7 @@ async function serveUntilSignal(side: ConfigSide, { xds, web, debug: token, log,
       rotating.stop();
       void Promise.resolve(side.stop())
         .then(() => security?.stop())
+        .then(() => webhook?.stop())
         .then(() => Promise.all([server.shutdown(3000), debug.close()]))
         .then(() => {
           resolve(0);

@@ -6,9 +6,10 @@
  */
 import * as YAML from "yaml";
 import { istioCrds } from "./crds";
-import { DEFAULTS, checkOptions, type InstallOptions, type K8sObject } from "./objects";
+import { DEFAULTS, NAME, checkOptions, type InstallOptions, type K8sObject } from "./objects";
 import { clusterRole, clusterRoleBinding, meshConfigRole, meshConfigRoleBinding, serviceAccount } from "./rbac";
 import { deployment, namespace, podDisruptionBudget, service } from "./workload";
+import { injectorClusterRole, injectorClusterRoleBinding, mutatingWebhookConfiguration } from "./injector";
 
 export { DEFAULTS, DEFAULT_IMAGE, checkOptions, type InstallOptions, type K8sObject } from "./objects";
 export { clusterRoleRules, SECURITY_RULES, VERBS, WATCHED, type PolicyRule } from "./rbac";
@@ -19,10 +20,23 @@ function groups(o: InstallOptions): [file: string, objects: K8sObject[]][] {
   return [
     ["namespace.yaml", [namespace(o)]],
     ["crds.yaml", istioCrds()],
-    ["rbac.yaml", [serviceAccount(o), clusterRole(), clusterRoleBinding(o), meshConfigRole(o), meshConfigRoleBinding(o)]],
+    [
+      "rbac.yaml",
+      [
+        serviceAccount(o),
+        clusterRole(),
+        clusterRoleBinding(o),
+        meshConfigRole(o),
+        meshConfigRoleBinding(o),
+        injectorClusterRole(),
+        injectorClusterRoleBinding(o),
+      ],
+    ],
     ["deployment.yaml", [deployment(o)]],
     ["service.yaml", [service(o)]],
     ...(pdb ? [["pdb.yaml", [pdb]] as [string, K8sObject[]]] : []),
+    // Last: the API server starts sending pods here only once the rest is in place.
+    ["injector.yaml", [mutatingWebhookConfiguration(o)]],
   ];
 }
 
@@ -45,7 +59,7 @@ const CLUSTER_ROLE_NOTE = [
 function yamlDocument(obj: K8sObject): string {
   // Shared schema parts are written out in full: anchors and aliases would puzzle readers and some tools.
   const doc = new YAML.Document(obj, { aliasDuplicateObjects: false });
-  if (obj.kind === "ClusterRole") doc.commentBefore = CLUSTER_ROLE_NOTE;
+  if (obj.kind === "ClusterRole" && obj.metadata.name === NAME) doc.commentBefore = CLUSTER_ROLE_NOTE;
   return doc.toString({ lineWidth: 0 });
 }
 

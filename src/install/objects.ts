@@ -34,6 +34,9 @@ export const XDS_PORT = 15010;
 /** xDS over TLS and Istio's certificate service, as istiod's 15012. */
 export const SECURE_XDS_PORT = 15012;
 export const MONITORING_PORT = 15014;
+/** The injection webhook in the pod (istiod's 15017) and on the Service (443, what the API server dials). */
+export const WEBHOOK_PORT = 15017;
+export const WEBHOOK_SERVICE_PORT = 443;
 
 /** Why options are unusable, one reason per entry; empty when they are fine. */
 export function checkOptions(o: InstallOptions): string[] {

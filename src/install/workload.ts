@@ -3,7 +3,18 @@
  * proxies connect to and the PodDisruptionBudget that keeps one replica up
  * during node drains.
  */
-import { LABELS, MONITORING_PORT, NAME, SECURE_XDS_PORT, SELECTOR, XDS_PORT, type InstallOptions, type K8sObject } from "./objects";
+import {
+  LABELS,
+  MONITORING_PORT,
+  NAME,
+  SECURE_XDS_PORT,
+  SELECTOR,
+  WEBHOOK_PORT,
+  WEBHOOK_SERVICE_PORT,
+  XDS_PORT,
+  type InstallOptions,
+  type K8sObject,
+} from "./objects";
 
 export function namespace(o: InstallOptions): K8sObject {
   return { apiVersion: "v1", kind: "Namespace", metadata: { name: o.namespace, labels: { ...LABELS } } };
@@ -24,12 +35,26 @@ function container(o: InstallOptions): Record<string, unknown> {
     image: o.image,
     imagePullPolicy: "IfNotPresent",
     // The debug/metrics port binds to loopback unless told otherwise; probes and scrapes come from the pod network.
-    args: ["serve", "--in-cluster", "--http-address", `0.0.0.0:${MONITORING_PORT}`],
-    env: [{ name: "LOG_FORMAT", value: "json" }],
+    // The injection webhook injects this same image; its certificate names mini-pilot.<POD_NAMESPACE>.svc.
+    args: [
+      "serve",
+      "--in-cluster",
+      "--http-address",
+      `0.0.0.0:${MONITORING_PORT}`,
+      "--inject-webhook-address",
+      `0.0.0.0:${WEBHOOK_PORT}`,
+      "--inject-image",
+      o.image,
+    ],
+    env: [
+      { name: "LOG_FORMAT", value: "json" },
+      { name: "POD_NAMESPACE", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } } },
+    ],
     ports: [
       { name: "grpc-xds", containerPort: XDS_PORT, protocol: "TCP" },
       { name: "https-xds", containerPort: SECURE_XDS_PORT, protocol: "TCP" },
       { name: "http-monitoring", containerPort: MONITORING_PORT, protocol: "TCP" },
+      { name: "https-webhook", containerPort: WEBHOOK_PORT, protocol: "TCP" },
     ],
     // /ready turns 200 once every informer has listed; /healthz answers while the process runs.
     readinessProbe: probe("/ready", 5, 3),
@@ -92,6 +117,8 @@ export function service(o: InstallOptions): K8sObject {
         // xDS over TLS and the certificate service; the CA lives in the Secret istio-ca-secret.
         { name: "https-xds", port: SECURE_XDS_PORT, targetPort: "https-xds", protocol: "TCP", appProtocol: "grpc" },
         { name: "http-monitoring", port: MONITORING_PORT, targetPort: "http-monitoring", protocol: "TCP", appProtocol: "http" },
+        // The sidecar injection webhook: the API server calls https://mini-pilot.<ns>.svc:443/inject.
+        { name: "https-webhook", port: WEBHOOK_SERVICE_PORT, targetPort: "https-webhook", protocol: "TCP" },
       ],
     },
   };

@@ -18,6 +18,8 @@ export interface ServerCertOptions {
   /** Default 24h. */
   ttlMs?: number;
   onIssued(cert: ServerCertificate): void;
+  /** What the certificate is for, in log lines (default "secure xDS server certificate"). */
+  purpose?: string;
   log?: { info(o: object, msg: string): void; error(o: object, msg: string): void };
 }
 
@@ -47,7 +49,10 @@ export class ServerCertRotator {
     const cert = await this.ca().issueServerCertificate({ dnsNames: this.opts.dnsNames, ...(this.opts.ttlMs !== undefined ? { ttlMs: this.opts.ttlMs } : {}) });
     this.current = { certChainPem: cert.certChainPem, keyPem: cert.keyPem, rootCertPem: cert.rootCertPem, notAfter: cert.notAfter };
     this.opts.onIssued(this.current);
-    this.opts.log?.info({ dnsNames: this.opts.dnsNames, notAfter: cert.notAfter.toISOString() }, "secure xDS server certificate issued");
+    this.opts.log?.info(
+      { dnsNames: this.opts.dnsNames, notAfter: cert.notAfter.toISOString() },
+      `${this.opts.purpose ?? "secure xDS server certificate"} issued`,
+    );
     this.schedule(Math.max(1000, (cert.notAfter.getTime() - now) / 2));
   }
 
@@ -55,7 +60,7 @@ export class ServerCertRotator {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.issue().catch((e: Error) => {
-        this.opts.log?.error({ err: e.message }, "cannot re-issue the secure xDS server certificate; retrying");
+        this.opts.log?.error({ err: e.message }, `cannot re-issue the ${this.opts.purpose ?? "secure xDS server certificate"}; retrying`);
         const left = (this.current?.notAfter.getTime() ?? 0) - Date.now();
         this.schedule(Math.max(1000, Math.min(30_000, left / 4)));
       });

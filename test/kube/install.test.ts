@@ -49,6 +49,7 @@ const COLLECTIONS: Record<string, [prefix: string, plural: string, namespaced: b
   ConfigMap: ["/api/v1", "configmaps", true],
   Deployment: ["/apis/apps/v1", "deployments", true],
   PodDisruptionBudget: ["/apis/policy/v1", "poddisruptionbudgets", true],
+  MutatingWebhookConfiguration: ["/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", false],
   VirtualService: ["/apis/networking.istio.io/v1", "virtualservices", true],
   DestinationRule: ["/apis/networking.istio.io/v1", "destinationrules", true],
 };
@@ -115,6 +116,7 @@ test("every generated manifest is accepted by server-side apply (dry run, then r
       "Deployment",
       "Service",
       "PodDisruptionBudget",
+      "MutatingWebhookConfiguration",
     ],
   );
   // Stored as generated: nothing pruned or defaulted away in what we set.
@@ -250,6 +252,44 @@ test("serve --kubeconfig with the generated ServiceAccount's token serves the bi
   assert.match(text, /"weight":10/);
   assert.match(text, /"block_all"/, "the istio ConfigMap's REGISTRY_ONLY, read with the generated Role");
 });
+
+test(
+  "with the generated RBAC, serve's injection webhook keeps the installed configuration's caBundle; without the injector binding it names the verb",
+  { skip },
+  async (t) => {
+    const objects = await install();
+    const kubeconfig = await serviceAccountKubeconfig();
+    const CONFIG = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mini-pilot-sidecar-injector";
+    let serve = await startServe(["--kubeconfig", kubeconfig, "--inject-webhook-address", "127.0.0.1:0"], {}, { caSecret: true });
+    try {
+      await serve.waitForLog(/caBundle of MutatingWebhookConfiguration mini-pilot-sidecar-injector set to the CA root/);
+    } finally {
+      await serve.stop();
+    }
+    const secret = JSON.parse((await kubeRequest(kube, "GET", `/api/v1/namespaces/${NS}/secrets/istio-ca-secret`)).body) as any;
+    const config = JSON.parse((await kubeRequest(kube, "GET", CONFIG)).body) as any;
+    assert.deepEqual(
+      config.webhooks.map((w: any) => w.clientConfig.caBundle),
+      config.webhooks.map(() => secret.data["root-cert.pem"]),
+      "every webhook's caBundle is the CA root",
+    );
+    assert.equal(config.webhooks[0].clientConfig.service.port, 443, "the installed configuration, not a test one");
+
+    // Without the mini-pilot-injector binding: one line naming the verb and the object to grant, and serve keeps serving.
+    const binding = objects.find((o) => o.kind === "ClusterRoleBinding" && o.metadata.name === "mini-pilot-injector")!;
+    assert.equal((await kubeRequest(kube, "DELETE", objectPath(binding))).status, 200);
+    t.after(async () => void (await serverSideApply(binding, false)));
+    await new Promise((r) => setTimeout(r, 500)); // the authorizer's RBAC cache
+    serve = await startServe(["--kubeconfig", kubeconfig, "--inject-webhook-address", "127.0.0.1:0"], {}, { caSecret: true });
+    try {
+      const line = await serve.waitForLog(/caBundle not updated/);
+      assert.match(line, /forbidden: grant \\?"get\\?" on mutatingwebhookconfigurations\.admissionregistration\.k8s\.io \(name mini-pilot-sidecar-injector\)/);
+      assert.equal((await fetch(`http://127.0.0.1:${serve.httpPort}/ready`)).status, 200);
+    } finally {
+      await serve.stop();
+    }
+  },
+);
 
 /** Replace the ClusterRole's rules, then wait until the authorizer answers with them for `probe`. */
 async function setRules(rules: object[], probe: { verb: string; group: string; resource: string; allowed: boolean }): Promise<void> {

@@ -77,6 +77,7 @@ test("--out-dir writes the folder, rewrites only what changed and names files it
     assert.deepEqual(fs.readdirSync(dir).sort(), [
       "crds.yaml",
       "deployment.yaml",
+      "injector.yaml",
       "kustomization.yaml",
       "mine.yaml",
       "namespace.yaml",
@@ -95,7 +96,7 @@ test("the default image is the one `docker build -t mini-pilot:<package.json ver
 });
 
 test("the ClusterRole is list and watch on what the Kubernetes source watches, plus the CA's rules", () => {
-  const role = one(installObjects(), "ClusterRole");
+  const role = installObjects().find((o) => o.kind === "ClusterRole" && o.metadata.name === "mini-pilot") as any;
   assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["namespaces", "nodes", "pods", "secrets", "services"], verbs: ["list", "watch"] },
     { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
@@ -105,7 +106,7 @@ test("the ClusterRole is list and watch on what the Kubernetes source watches, p
     { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "update", "watch"] },
     { apiGroups: [""], resources: ["secrets"], verbs: ["create", "get"] },
   ]);
-  const binding = one(installObjects(), "ClusterRoleBinding");
+  const binding = installObjects().find((o) => o.kind === "ClusterRoleBinding" && o.metadata.name === "mini-pilot") as any;
   assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name });
   assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "istio-system" }]);
   // The YAML says what is deliberately not granted yet.
@@ -122,10 +123,29 @@ test("the Deployment runs `serve --in-cluster` hardened, and its args parse as s
   assert.equal(pod.containers.length, 1);
   const c = pod.containers[0];
   assert.equal(c.image, DEFAULTS.image);
-  assert.deepEqual(c.args, ["serve", "--in-cluster", "--http-address", "0.0.0.0:15014"]);
+  assert.deepEqual(c.args, [
+    "serve",
+    "--in-cluster",
+    "--http-address",
+    "0.0.0.0:15014",
+    "--inject-webhook-address",
+    "0.0.0.0:15017",
+    "--inject-image",
+    DEFAULTS.image,
+  ]);
   const parsed = parseFlags(serveSpec, c.args.slice(1));
   assert.equal(parsed?.flags["in-cluster"], true);
   assert.equal(parsed?.flags["http-address"], "0.0.0.0:15014");
+  assert.equal(parsed?.flags["inject-webhook-address"], "0.0.0.0:15017");
+  assert.equal(parsed?.flags["inject-image"], DEFAULTS.image, "pods are injected with the image the install runs");
+  // The webhook's certificate names mini-pilot.<this namespace>.svc: serve learns it from the downward API.
+  assert.deepEqual(
+    c.env.find((e: any) => e.name === "POD_NAMESPACE"),
+    {
+      name: "POD_NAMESPACE",
+      valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } },
+    },
+  );
   assert.equal(parsed?.flags["xds-address"], "0.0.0.0:15010", "xDS listens where the container port says");
   const sc = c.securityContext;
   assert.equal(sc.runAsNonRoot, true);
@@ -140,6 +160,7 @@ test("the Deployment runs `serve --in-cluster` hardened, and its args parse as s
       ["grpc-xds", 15010],
       ["https-xds", 15012],
       ["http-monitoring", 15014],
+      ["https-webhook", 15017],
     ],
   );
   assert.equal(c.readinessProbe.httpGet.path, "/ready");
@@ -170,6 +191,7 @@ test("the Service exposes plaintext xDS, TLS xDS and monitoring by the container
       ["grpc-xds", 15010, "grpc-xds"],
       ["https-xds", 15012, "https-xds"],
       ["http-monitoring", 15014, "http-monitoring"],
+      ["https-webhook", 443, "https-webhook"],
     ],
   );
   const pdb = one(objects, "PodDisruptionBudget");
@@ -202,13 +224,19 @@ test("options: namespace, image and replicas reach every object; -o json is one 
   assert.equal(code, 0);
   const list = JSON.parse(out) as { apiVersion: string; kind: string; items: any[] };
   assert.equal(list.kind, "List");
-  const namespaced = list.items.filter((o) => !["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(o.kind));
+  const namespaced = list.items.filter(
+    (o) => !["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"].includes(o.kind),
+  );
   assert.deepEqual([...new Set(namespaced.map((o) => o.metadata.namespace))], ["mesh"]);
   assert.equal(list.items.find((o) => o.kind === "Namespace").metadata.name, "mesh");
   assert.equal(list.items.find((o) => o.kind === "ClusterRoleBinding").subjects[0].namespace, "mesh");
   const d = list.items.find((o) => o.kind === "Deployment");
   assert.equal(d.spec.replicas, 3);
   assert.equal(d.spec.template.spec.containers[0].image, "registry.example/mp:1");
+  assert.deepEqual(d.spec.template.spec.containers[0].args.slice(-2), ["--inject-image", "registry.example/mp:1"]);
+  const webhook = list.items.find((o) => o.kind === "MutatingWebhookConfiguration");
+  for (const w of webhook.webhooks) assert.deepEqual(w.clientConfig.service, { name: "mini-pilot", namespace: "mesh", port: 443, path: "/inject" });
+  for (const b of list.items.filter((o) => o.kind === "ClusterRoleBinding")) assert.equal(b.subjects[0].namespace, "mesh");
   // YAML output is the same objects.
   const yaml = await capture(["--namespace", "mesh", "--image", "registry.example/mp:1", "--replicas", "3"]);
   assert.deepEqual(
@@ -234,4 +262,51 @@ test("a Role lets serve list and watch the mesh config ConfigMap (istio) in its 
   const binding = one(objects, "RoleBinding");
   assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "mini-pilot" });
   assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "mesh-cp" }]);
+});
+
+test("the injection webhook: Istio's MutatingWebhookConfiguration on Service port 443, and get/patch on that one object only", () => {
+  const objects = installObjects();
+  const config = one(objects, "MutatingWebhookConfiguration");
+  assert.equal(config.metadata.name, "mini-pilot-sidecar-injector");
+  assert.deepEqual(
+    config.webhooks.map((w: any) => [w.name, w.namespaceSelector, w.objectSelector, w.failurePolicy]),
+    [
+      [
+        "namespace.sidecar-injector.mini-pilot.io",
+        { matchExpressions: [{ key: "istio-injection", operator: "In", values: ["enabled"] }] },
+        { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] }] },
+        "Fail",
+      ],
+      [
+        "object.sidecar-injector.mini-pilot.io",
+        { matchExpressions: [{ key: "istio-injection", operator: "DoesNotExist" }] },
+        { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "In", values: ["true"] }] },
+        "Fail",
+      ],
+    ],
+  );
+  for (const w of config.webhooks) {
+    assert.deepEqual(
+      w.clientConfig,
+      { service: { name: "mini-pilot", namespace: "istio-system", port: 443, path: "/inject" } },
+      "no caBundle: serve writes it",
+    );
+    assert.deepEqual(w.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }]);
+  }
+  // Port 443 of the Service leads to the container port the webhook listens on.
+  const svcPort = one(objects, "Service").spec.ports.find((p: any) => p.port === 443);
+  const containerPort = one(objects, "Deployment").spec.template.spec.containers[0].ports.find((p: any) => p.name === svcPort.targetPort);
+  assert.equal(containerPort.containerPort, 15017);
+  const role = objects.find((o) => o.kind === "ClusterRole" && o.metadata.name === "mini-pilot-injector") as any;
+  assert.deepEqual(role.rules, [
+    {
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["mutatingwebhookconfigurations"],
+      resourceNames: ["mini-pilot-sidecar-injector"],
+      verbs: ["get", "patch"],
+    },
+  ]);
+  const binding = objects.find((o) => o.kind === "ClusterRoleBinding" && o.metadata.name === "mini-pilot-injector") as any;
+  assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "mini-pilot-injector" });
+  assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "mini-pilot", namespace: "istio-system" }]);
 });
