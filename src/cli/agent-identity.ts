@@ -12,6 +12,7 @@ import { parseIstioDuration } from "../model/validate";
 import { checkTrustDomain } from "../security/identity";
 import { DEFAULT_SDS_SOCKET } from "../bootstrap/render";
 import { DEFAULT_XDS_SERVER_NAME } from "../bootstrap/env";
+import type { WorkloadIdentityOptions } from "../agent/workload";
 
 export const DEFAULT_TOKEN_FILE = "/var/run/secrets/tokens/istio-token";
 export const DEFAULT_CA_ROOT_FILE = "/var/run/secrets/istio/root-cert.pem";
@@ -29,16 +30,13 @@ export const AGENT_IDENTITY_FLAGS: Record<string, FlagSpec> = {
   "trust-domain": { type: "string", arg: "DOMAIN", help: "SPIFFE trust domain (env TRUST_DOMAIN, default cluster.local)" },
 };
 
-export interface IdentitySettings {
-  caAddress: string;
-  caServerName: string;
-  caRootFile: string;
-  tokenFile: string;
-  ttlSeconds: number;
-  graceRatio: number;
-  sdsSocket: string;
+/** What the flags and environment decide of the workload identity: its CA connection, TTL and SDS socket. */
+export type IdentitySettings = Pick<
+  WorkloadIdentityOptions,
+  "caAddress" | "caServerName" | "caRootFile" | "tokenFile" | "ttlSeconds" | "graceRatio" | "sdsSocket"
+> & {
   trustDomain: string;
-}
+};
 
 function str(flags: ParsedFlags, name: string): string | undefined {
   const v = flags[name];
