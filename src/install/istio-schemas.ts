@@ -10,6 +10,7 @@
  * ignored, as it does for a file. The lists match the `ignored` lists of
  * src/model/validate.
  */
+import { AUTHORIZATION_OPERATION_FIELDS, AUTHORIZATION_SOURCE_FIELDS } from "../model/validate";
 import { bool, duration, int32, list, map, num, obj, oneOfStrings, str, uint32, withIgnored, type Schema } from "./schema";
 
 // ------------------------------------------------------------ shared
@@ -265,33 +266,12 @@ export const AUTHORIZATION_POLICY_SPEC: Schema = obj(
       obj({
         from: list(
           obj({
-            source: obj(
-              Object.fromEntries(
-                [
-                  "principals",
-                  "notPrincipals",
-                  "requestPrincipals",
-                  "notRequestPrincipals",
-                  "namespaces",
-                  "notNamespaces",
-                  "serviceAccounts",
-                  "notServiceAccounts",
-                  "trustDomains",
-                  "notTrustDomains",
-                  "ipBlocks",
-                  "notIpBlocks",
-                  "remoteIpBlocks",
-                  "notRemoteIpBlocks",
-                ].map((f) => [f, list(str)]),
-              ),
-            ),
+            source: obj(Object.fromEntries(AUTHORIZATION_SOURCE_FIELDS.map((f) => [f, list(str)]))),
           }),
         ),
         to: list(
           obj({
-            operation: obj(
-              Object.fromEntries(["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"].map((f) => [f, list(str)])),
-            ),
+            operation: obj(Object.fromEntries(AUTHORIZATION_OPERATION_FIELDS.map((f) => [f, list(str)]))),
           }),
         ),
         when: list(obj({ key: str, values: list(str), notValues: list(str) }, { required: ["key"] })),

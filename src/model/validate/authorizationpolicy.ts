@@ -102,7 +102,8 @@ function checkPathTemplates(values: string[] | undefined, name: string, path: st
   });
 }
 
-const SOURCE_FIELDS = [
+/** The `from.source` fields (each a list of strings); the CRD schema is made from the same list. */
+export const SOURCE_FIELDS = [
   "principals",
   "notPrincipals",
   "requestPrincipals",
@@ -119,7 +120,8 @@ const SOURCE_FIELDS = [
   "notRemoteIpBlocks",
 ] as const;
 
-const OPERATION_FIELDS = ["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"] as const;
+/** The `to.operation` fields (each a list of strings). */
+export const OPERATION_FIELDS = ["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"] as const;
 
 /** Istio's name for a field in its messages ("NotIpBlocks"). */
 const title = (f: string): string => f[0]!.toUpperCase() + f.slice(1);

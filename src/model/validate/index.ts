@@ -20,6 +20,7 @@ import { secretSpec } from "./secret";
 import { virtualServiceSpec } from "./virtualservice";
 
 export { parseIstioDuration } from "./duration";
+export { OPERATION_FIELDS as AUTHORIZATION_OPERATION_FIELDS, SOURCE_FIELDS as AUTHORIZATION_SOURCE_FIELDS } from "./authorizationpolicy";
 export type { DurationResult } from "./duration";
 
 export type ValidateResult = { ok: true; object: MeshObject; warnings: Diagnostic[] } | { ok: false; diagnostics: Diagnostic[] };
