@@ -29,8 +29,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     });
   }
 
-  protected newTypeState(): DeltaTypeState {
-    return { ...this.baseTypeState(), newlySubscribed: [], clientHas: new Map() };
+  protected newTypeState(typeUrl: XdsTypeUrl): DeltaTypeState {
+    return { ...this.baseTypeState(typeUrl), newlySubscribed: [], clientHas: new Map() };
   }
 
   protected upfrontCost(req: XdsRequest): number {

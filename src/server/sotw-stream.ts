@@ -26,8 +26,8 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     });
   }
 
-  protected newTypeState(): SotwTypeState {
-    return { ...this.baseTypeState(), lastSent: new Map() };
+  protected newTypeState(typeUrl: XdsTypeUrl): SotwTypeState {
+    return { ...this.baseTypeState(typeUrl), lastSent: new Map() };
   }
 
   protected upfrontCost(): number {

@@ -47,6 +47,8 @@ export interface XdsRequest {
 
 /** What both variants keep per type. */
 export interface TypeState {
+  /** The type this state is for (metrics and NACK reports name it). */
+  typeUrl: XdsTypeUrl;
   subscription: Subscription;
   namesGiven: boolean;
   sentNonce?: string;
@@ -126,7 +128,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     const typeUrl = (req.typeUrl || this.allowedTypes[0]) as XdsTypeUrl;
     let st = this.types.get(typeUrl);
     const d = this.decide(st, typeUrl, req);
-    if (!st) this.types.set(typeUrl, (st = this.newTypeState()));
+    if (!st) this.types.set(typeUrl, (st = this.newTypeState(typeUrl)));
     if (d.subscription !== st.subscription && !this.rate.names.take(this.decidedCost(st.subscription, d))) return this.failNameRate();
     const over = this.countSubscriptions(st, d.subscription);
     if (over) return this.fail(over.code, over.message);
@@ -198,7 +200,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
 
   /** The protocol decision for this variant (a pure function of should-respond.ts). */
   protected abstract decide(st: S | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Decision;
-  protected abstract newTypeState(): S;
+  protected abstract newTypeState(typeUrl: XdsTypeUrl): S;
   /** Variant-specific bookkeeping after the shared part of a decision is recorded. */
   protected abstract apply(st: S, d: Decision, req: XdsRequest): void;
   /** Names a request is charged before the decision (delta: all it carries). */
@@ -278,7 +280,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
         st.awaitingAck = false;
         st.rejectedKey = st.sync.sentRejectKey;
         st.sync.nack = { nonce: req.responseNonce, version: st.sync.sentVersion ?? "", message: d.message, at: Date.now() };
-        this.ctx.observer?.onNack?.(this.id, this.typeOf(st), d.message);
+        this.ctx.observer?.onNack?.(this.id, st.typeUrl, d.message);
         break;
       case "stale":
         break;
@@ -290,8 +292,8 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     return st && { subscription: st.subscription, sentNonce: st.sentNonce, namesGiven: st.namesGiven };
   }
 
-  protected baseTypeState(): TypeState {
-    return { subscription: NO_SUBSCRIPTION, namesGiven: false, awaitingAck: false, mustRespond: false, sync: {} };
+  protected baseTypeState(typeUrl: XdsTypeUrl): TypeState {
+    return { typeUrl, subscription: NO_SUBSCRIPTION, namesGiven: false, awaitingAck: false, mustRespond: false, sync: {} };
   }
 
   // ------------------------------------------------------------- pushes
@@ -344,18 +346,13 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
       const now = Date.now();
       const queuedMs = this.queuedSince !== undefined ? started - this.queuedSince : undefined;
       this.queuedSince = undefined;
-      observer.onResponse(this.id, this.typeOf(st), {
+      observer.onResponse(this.id, st.typeUrl, {
         bytes: bytes.length,
         sinceTriggerMs: now - this.triggerAt,
         writeMs: now - started,
         ...(queuedMs !== undefined ? { queuedMs } : {}),
       });
     }
-  }
-
-  private typeOf(st: S): XdsTypeUrl {
-    for (const [t, s] of this.types) if (s === st) return t;
-    throw new Error("type state not of this stream");
   }
 
   protected isWildcard(t: XdsTypeUrl): boolean {
