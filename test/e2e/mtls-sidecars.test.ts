@@ -24,7 +24,7 @@ import * as path from "node:path";
 import { ChildProcess, spawnSync } from "node:child_process";
 import { findEnvoy, requireEnvoy } from "../support/envoy";
 import { CLI, startServe } from "../support/serve-process";
-import { APP_UID, PodNetns, createPodNetns, netnsUnavailable, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, PodNetns, createPodNetns, linkPods, until, netnsUnavailable, podReadableTmp, writeClientScript } from "./netns";
 
 const HTTPBIN_VIP = "192.168.77.20";
 const APP_PORT = 8080;
@@ -37,29 +37,6 @@ interface Pod {
   name: string;
   sa: string;
   app: string;
-}
-
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-/** A veth between the two pods (no forwarding on the host needed): a gets .1, b gets .2 of a /30. */
-function linkPods(a: PodNetns, b: PodNetns): { aIp: string; bIp: string; destroy(): void } {
-  const id = `${process.pid % 10_000}`;
-  const subnet = (process.pid % 200) + 20;
-  const [ia, ib] = [`mpa${id}`, `mpb${id}`];
-  const aIp = `10.214.${subnet}.1`;
-  const bIp = `10.214.${subnet}.2`;
-  sh("ip", ["link", "add", ia, "type", "veth", "peer", "name", ib]);
-  sh("ip", ["link", "set", ia, "netns", a.name]);
-  sh("ip", ["link", "set", ib, "netns", b.name]);
-  sh("ip", ["netns", "exec", a.name, "ip", "addr", "add", `${aIp}/30`, "dev", ia]);
-  sh("ip", ["netns", "exec", b.name, "ip", "addr", "add", `${bIp}/30`, "dev", ib]);
-  sh("ip", ["netns", "exec", a.name, "ip", "link", "set", ia, "up"]);
-  sh("ip", ["netns", "exec", b.name, "ip", "link", "set", ib, "up"]);
-  return { aIp, bIp, destroy: () => spawnSync("ip", ["netns", "exec", a.name, "ip", "link", "del", ia]) };
 }
 
 function meshYaml(pods: Pod[], mode: "STRICT" | "PERMISSIVE"): string {
@@ -116,15 +93,6 @@ async function envoyStat(pod: PodNetns, name: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn().catch(() => false)) return;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 /** The serial numbers of the workload certificates the pod's Envoy holds now. */
 async function certSerials(pod: PodNetns): Promise<string[]> {
   const certs = JSON.parse(await pod.exec("curl", ["-s", "--max-time", "2", "http://127.0.0.1:15000/certs"])) as {
@@ -155,7 +123,7 @@ test(
     stack.push(() => client.destroy());
     const server = createPodNetns();
     stack.push(() => server.destroy());
-    const link = linkPods(client, server);
+    const link = linkPods(client, server, { net: "10.214", prefix: "mp" });
     stack.push(() => link.destroy());
     const pods: Pod[] = [
       { ns: client, meshIp: link.aIp, name: "sleep-5d8f7c9b6-aaaaa", sa: "sleep", app: "sleep" },

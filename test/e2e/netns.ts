@@ -178,3 +178,40 @@ export function podReadableTmp(prefix: string): string {
   fs.chmodSync(dir, 0o755);
   return dir;
 }
+
+/** Run a command; its output, or an error with what it printed. */
+export function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * A veth between two pods (no forwarding on the host needed): a gets .1, b gets .2 of a /30 in
+ * `<net>.<subnet>.0`. Tests that may run at once pass different `net`s and `prefix`es (interface names).
+ */
+export function linkPods(a: PodNetns, b: PodNetns, o: { net: string; prefix: string }): { aIp: string; bIp: string; destroy(): void } {
+  const id = `${process.pid % 10_000}`;
+  const subnet = (process.pid % 200) + 20;
+  const [ia, ib] = [`${o.prefix}a${id}`, `${o.prefix}b${id}`];
+  const aIp = `${o.net}.${subnet}.1`;
+  const bIp = `${o.net}.${subnet}.2`;
+  sh("ip", ["link", "add", ia, "type", "veth", "peer", "name", ib]);
+  sh("ip", ["link", "set", ia, "netns", a.name]);
+  sh("ip", ["link", "set", ib, "netns", b.name]);
+  sh("ip", ["netns", "exec", a.name, "ip", "addr", "add", `${aIp}/30`, "dev", ia]);
+  sh("ip", ["netns", "exec", b.name, "ip", "addr", "add", `${bIp}/30`, "dev", ib]);
+  sh("ip", ["netns", "exec", a.name, "ip", "link", "set", ia, "up"]);
+  sh("ip", ["netns", "exec", b.name, "ip", "link", "set", ib, "up"]);
+  return { aIp, bIp, destroy: () => spawnSync("ip", ["netns", "exec", a.name, "ip", "link", "del", ia]) };
+}
+
+/** Poll `fn` until it says true (a throw counts as not yet); fails naming `what` after `timeoutMs`. */
+export async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn().catch(() => false)) return;
+    if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
