@@ -26,6 +26,7 @@ import {
 } from "./traffic-policy";
 import { clusterTls } from "./cluster-tls";
 import { subsetEndpoints, clusterLoadAssignment } from "./endpoints";
+import { INBOUND_CLEANUP_INTERVAL, dnsClusterFields, noPanicLbConfig } from "./istio-defaults";
 import type { InboundPort } from "./instances";
 
 /** One outbound cluster to build: a service port, optionally a subset, and the rule that shapes it. */
@@ -89,7 +90,8 @@ export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtl
   const passthrough = c.type === "ORIGINAL_DST";
   Object.assign(c, passthrough ? { lb_policy: "CLUSTER_PROVIDED" } : loadBalancerFields(policy.loadBalancer));
   c.circuit_breakers = circuitBreakers(pool);
-  Object.assign(c, outlierDetectionFields(policy.outlierDetection));
+  // Panic mode off (not-ready endpoints are sent as UNHEALTHY); an outlier detection's minHealthPercent replaces it.
+  Object.assign(c, noPanicLbConfig(), outlierDetectionFields(policy.outlierDetection));
   Object.assign(c, upstreamConnectionOptions(pool));
   const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : undefined;
   if (upstream) Object.assign(c, httpProtocolOptions(pool, upstream));
@@ -106,19 +108,27 @@ function upstreamHttp(port: MeshPort, pool: EffectivePolicy["connectionPool"]): 
 }
 
 /** type + how hosts are found: EDS, ORIGINAL_DST (headless / NONE / PASSTHROUGH lb), DNS with inline endpoints. */
-function discovery(mesh: Mesh, spec: OutboundClusterSpec): Pick<Cluster, "type" | "eds_cluster_config" | "dns_lookup_family" | "load_assignment"> {
+function discovery(
+  mesh: Mesh,
+  spec: OutboundClusterSpec,
+): Pick<Cluster, "type" | "eds_cluster_config" | "load_assignment"> & ReturnType<typeof dnsClusterFields> {
   const svc = spec.service;
   if (svc.resolution === "ORIGINAL_DST" || isPassthroughLb(spec.policy.loadBalancer)) return { type: "ORIGINAL_DST" };
   if (svc.resolution === "EDS") return { type: "EDS", eds_cluster_config: { eds_config: adsConfigSource(), service_name: spec.name } };
   let eps = subsetEndpoints(mesh.endpoints.get(svc.host)?.get(spec.port.port) ?? [], spec.subset?.labels);
   // LOGICAL_DNS takes exactly one host (Envoy refuses more), as Istio's DNS_ROUND_ROBIN does.
   if (svc.resolution === "LOGICAL_DNS") eps = eps.slice(0, 1);
-  return { type: svc.resolution, dns_lookup_family: "V4_ONLY", load_assignment: clusterLoadAssignment(spec.name, eps) };
+  return { type: svc.resolution, ...dnsClusterFields(), load_assignment: clusterLoadAssignment(spec.name, eps) };
 }
 
-/** filter_metadata.istio as Istio writes it: the service behind the cluster and the rule applied. */
+/**
+ * filter_metadata.istio as Istio writes it: the service behind the cluster and
+ * the rule applied. A ServiceEntry's service is named after its host (istiod's
+ * service Attributes.Name), not after the entry.
+ */
 function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefined, subset: Subset | undefined): Metadata {
-  const istio: { [key: string]: JsonValue } = { services: [{ host: svc.host, name: svc.name, namespace: svc.namespace }] };
+  const name = svc.source === "serviceentry" ? svc.host : svc.name;
+  const istio: { [key: string]: JsonValue } = { services: [{ host: svc.host, name, namespace: svc.namespace }] };
   const first = dr?.sources[0];
   if (first) istio.config = `/apis/networking.istio.io/v1/namespaces/${first.metadata.namespace}/destination-rule/${first.metadata.name}`;
   if (subset) istio.subset = subset.name;
@@ -161,6 +171,8 @@ export function inboundCluster(ip: InboundPort): Cluster {
     type: "ORIGINAL_DST",
     connect_timeout: DEFAULT_CONNECT_TIMEOUT,
     lb_policy: "CLUSTER_PROVIDED",
+    // buildInboundCluster: the one host (this pod) is never cleaned up.
+    cleanup_interval: INBOUND_CLEANUP_INTERVAL,
     circuit_breakers: circuitBreakers(undefined),
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
     metadata: clusterMetadata(ip.service, undefined, undefined),

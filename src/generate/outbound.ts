@@ -3,7 +3,7 @@
  * gateways share (proxyless gRPC builds its own, grpc-clusters.ts).
  */
 import type { Cluster, ClusterLoadAssignment } from "./envoy";
-import { isEdsCluster, outboundCluster, outboundClusterSpecs } from "./clusters";
+import { type OutboundClusterSpec, isEdsCluster, outboundCluster, outboundClusterSpecs } from "./clusters";
 import { sharedAssignment } from "./endpoints";
 import type { ProxyScope } from "./scope";
 import type { MeshEndpoint } from "../model/mesh";
@@ -28,7 +28,17 @@ export function outboundEndpoints(
     // The rule's TLS mode for this cluster decides with the endpoint's sidecar label and PeerAuthentication (model/mesh-mtls.ts).
     const ruleTls = spec.policy.tls?.mode;
     const mtls = { key: ruleTls ?? "", wants: (e: MeshEndpoint) => endpointWantsMtls(scope.mesh, spec.service, e, ruleTls) };
-    out.push(sharedAssignment(spec.name, all, spec.subset?.labels, mtls));
+    out.push(sharedAssignment(spec.name, all, spec.subset?.labels, mtls, keepsPanicMode(spec)));
   }
   return out;
+}
+
+/**
+ * supportsUnhealthyEndpoints (xds/endpoints/endpoint_builder.go): an outlier
+ * detection with minHealthPercent > 0 turns Envoy's panic mode back on, and a
+ * panicking cluster would send traffic to UNHEALTHY hosts, so istiod leaves
+ * them out of that cluster's endpoints.
+ */
+function keepsPanicMode(spec: OutboundClusterSpec): boolean {
+  return (spec.policy.outlierDetection?.minHealthPercent ?? 0) > 0;
 }

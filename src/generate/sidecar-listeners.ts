@@ -29,8 +29,8 @@ import {
   wildcardListenerName,
 } from "./names";
 import { httpConnectionManager, originalDstListenerFilter, tcpProxy, tlsInspectorListenerFilter } from "./network-filters";
-import { outboundHttpFilters, routerFilter } from "./route-filters";
-import { timeoutFields } from "./route-action";
+import { outboundHttpFilters } from "./route-filters";
+import { inboundRouteAction } from "./route-action";
 import { httpPorts } from "./sidecar-routes";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
@@ -175,7 +175,7 @@ function inboundChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain
           {
             name: "default",
             match: { prefix: "/" },
-            route: { cluster, ...timeoutFields(undefined) },
+            route: inboundRouteAction(cluster, ip.port.protocol),
             decorator: { operation: `${ip.service.host}:${ip.port.port}/*` },
           },
         ],
@@ -183,6 +183,12 @@ function inboundChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain
     ],
     validate_clusters: false,
   };
-  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [...authz.http, routerFilter()] });
+  // Inbound has the same fault and CORS filters as outbound (istiod adds them to every class), after RBAC.
+  const hcm = httpConnectionManager({
+    statPrefix: `inbound_${name}`,
+    routeConfig,
+    httpFilters: [...authz.http, ...outboundHttpFilters()],
+    listenerClass: "sidecar-inbound",
+  });
   return { filter_chain_match: match, filters: [hcm], name };
 }

@@ -10,6 +10,7 @@ import { parseLocality } from "./mesh-services";
 import { cmp, labelsMatch } from "./mesh-hosts";
 import { spiffeId } from "./mesh-identity";
 import { Steps, YIELD_EVERY, runSteps } from "./steps";
+import { istioWorkloadValue } from "./workload-meta";
 
 export interface EndpointInputs {
   slices: EndpointSlice[];
@@ -97,9 +98,9 @@ function sliceEndpoints(slice: EndpointSlice, port: MeshPort, ix: Index): MeshEn
   if (!sp) return [];
   const out: MeshEndpoint[] = [];
   for (const e of slice.spec.endpoints) {
-    const c = e.conditions ?? {};
-    if (c.terminating === true) continue; // draining: never sent
-    const ready = c.ready !== false; // unset means ready (Kubernetes API semantics)
+    const health = sliceEndpointHealth(e.conditions ?? {});
+    if (health === "TERMINATING") continue; // istiod never sends these, not even as UNHEALTHY
+    const ready = health === "HEALTHY";
     if (!ready && !ix.options.includeNotReadyEndpoints) continue;
     const ns = e.targetRef?.namespace ?? slice.metadata.namespace;
     for (const address of e.addresses) {
@@ -108,6 +109,20 @@ function sliceEndpoints(slice: EndpointSlice, port: MeshPort, ix: Index): MeshEn
     }
   }
   return out;
+}
+
+/**
+ * istiod's endpointHealthStatus (kube/controller/endpointslice.go): ready
+ * (or unset) is HEALTHY whatever else is set; a not-ready endpoint is
+ * TERMINATING unless `terminating` is explicitly false (a pod starting up,
+ * which Kubernetes always marks so), and only then UNHEALTHY. TERMINATING
+ * endpoints are left out so a rollout's old pods do not count as unhealthy
+ * hosts; UNHEALTHY ones are sent and get no traffic (panic mode is off).
+ */
+export function sliceEndpointHealth(c: NonNullable<EndpointSlice["spec"]["endpoints"][number]["conditions"]>): "HEALTHY" | "UNHEALTHY" | "TERMINATING" {
+  if (c.ready !== false) return "HEALTHY";
+  if (c.terminating !== false) return "TERMINATING";
+  return "UNHEALTHY";
 }
 
 function legacyEndpoints(eps: Endpoints, port: MeshPort, ix: Index): MeshEndpoint[] {
@@ -156,6 +171,8 @@ function podEndpoint(
     health: ready ? "HEALTHY" : "UNHEALTHY",
     weight: 1,
   };
+  // Without a pod istiod knows neither workload nor namespace: ";;;;Kubernetes".
+  ep.istioWorkload = pod ? istioWorkloadValue(pod.spec.workloadName ?? pod.metadata.name, pod.metadata.namespace, labels) : istioWorkloadValue("", "", {});
   if (pod) {
     ep.workload = `${pod.metadata.name}.${pod.metadata.namespace}`;
     // Kubernetes gives a pod without serviceAccountName the "default" account.
@@ -187,22 +204,28 @@ function entryEndpoints(svc: MeshService, port: MeshPort, ix: Index): MeshEndpoi
   if (declared.length === 0) {
     // DNS entries without endpoints resolve the host itself (never a wildcard).
     const dns = svc.resolution === "STRICT_DNS" || svc.resolution === "LOGICAL_DNS";
-    return dns && !svc.host.startsWith("*") ? [plainEndpoint(svc.host, target)] : [];
+    if (!dns || svc.host.startsWith("*")) return [];
+    // The host's own endpoint belongs to a workload named after the entry.
+    return [{ ...plainEndpoint(svc.host, target), istioWorkload: istioWorkloadValue(se.metadata.name, svc.namespace, {}) }];
   }
-  return declared
-    .filter((e) => e.address && !e.address.startsWith("unix://"))
-    .map((e) => {
-      const ep: MeshEndpoint = {
-        address: e.address!,
-        port: e.ports?.[port.name] ?? target,
-        labels: { ...(e.labels ?? {}) },
-        locality: e.locality ? parseLocality(e.locality) : NO_LOCALITY,
-        health: "HEALTHY" as const,
-        weight: e.weight && e.weight > 0 ? e.weight : 1,
-      };
-      if (e.serviceAccount) ep.identity = spiffeId(ix.options.trustDomain, svc.namespace, e.serviceAccount);
-      return ep;
-    });
+  const out: MeshEndpoint[] = [];
+  declared.forEach((e, i) => {
+    if (!e.address || e.address.startsWith("unix://")) return;
+    const labels = { ...(e.labels ?? {}) };
+    const ep: MeshEndpoint = {
+      address: e.address,
+      port: e.ports?.[port.name] ?? target,
+      labels,
+      locality: e.locality ? parseLocality(e.locality) : NO_LOCALITY,
+      health: "HEALTHY" as const,
+      weight: e.weight && e.weight > 0 ? e.weight : 1,
+      // istiod names an inline endpoint's workload "<entry>-<index>".
+      istioWorkload: istioWorkloadValue(`${se.metadata.name}-${i}`, svc.namespace, labels),
+    };
+    if (e.serviceAccount) ep.identity = spiffeId(ix.options.trustDomain, svc.namespace, e.serviceAccount);
+    out.push(ep);
+  });
+  return out;
 }
 
 function selectedPodEndpoints(namespace: string, selector: Record<string, string>, port: number, ix: Index): MeshEndpoint[] {

@@ -13,7 +13,7 @@ export interface MeshOptions {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
   /** Cluster DNS suffix (default "cluster.local"). */
   domainSuffix: string;
-  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default false). */
+  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default true, as istiod's PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS). */
   includeNotReadyEndpoints: boolean;
   /** HTTP tracing (MeshConfig enableTracing / defaultProviders.tracing); absent: off. */
   tracing?: MeshTracing;
@@ -114,6 +114,8 @@ export interface MeshEndpoint {
   workload?: string;
   /** The workload's SPIFFE id (pods: their service account; ServiceEntry endpoints: serviceAccount). */
   identity?: string;
+  /** istiod's `istio.workload` endpoint metadata: "workload;namespace;canonical name;canonical revision;cluster" (workload-meta.ts). */
+  istioWorkload?: string;
 }
 
 /** A DestinationRule with its host resolved against its namespace. */

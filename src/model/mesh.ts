@@ -75,7 +75,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     rootNamespace: options.rootNamespace ?? "istio-system",
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
-    includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? true,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     defaultExportTo: options.defaultExportTo ?? {},
     trustDomain: options.trustDomain ?? "cluster.local",

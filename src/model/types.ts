@@ -124,6 +124,8 @@ export type Pod = Base<
     podIPs?: string[];
     phase?: string;
     ready?: boolean;
+    /** The workload the pod belongs to (its Deployment, ...; from metadata, see workload-meta.ts). */
+    workloadName?: string;
   }
 >;
 
