@@ -4,7 +4,7 @@
  * (BlackHole, Passthrough, InboundPassthrough) and the proxy's inbound
  * clusters `inbound|targetPort||`.
  */
-import type { Mesh, MeshPort, MeshService, ResolvedDestinationRule, Client } from "../model/mesh";
+import type { Mesh, MeshEndpoint, MeshPort, MeshService, ResolvedDestinationRule, Client } from "../model/mesh";
 import { destinationRuleFor } from "../model/mesh";
 import type { Subset } from "../model/types";
 import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
@@ -115,10 +115,14 @@ function discovery(
   const svc = spec.service;
   if (svc.resolution === "ORIGINAL_DST" || isPassthroughLb(spec.policy.loadBalancer)) return { type: "ORIGINAL_DST" };
   if (svc.resolution === "EDS") return { type: "EDS", eds_cluster_config: { eds_config: adsConfigSource(), service_name: spec.name } };
-  let eps = subsetEndpoints(mesh.endpoints.get(svc.host)?.get(spec.port.port) ?? [], spec.subset?.labels);
+  return { type: svc.resolution, ...dnsClusterFields(), load_assignment: clusterLoadAssignment(spec.name, inlineEndpoints(mesh, spec)) };
+}
+
+/** The endpoints a DNS cluster carries in its own load_assignment. */
+export function inlineEndpoints(mesh: Mesh, spec: OutboundClusterSpec): MeshEndpoint[] {
+  const eps = subsetEndpoints(mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [], spec.subset?.labels);
   // LOGICAL_DNS takes exactly one host (Envoy refuses more), as Istio's DNS_ROUND_ROBIN does.
-  if (svc.resolution === "LOGICAL_DNS") eps = eps.slice(0, 1);
-  return { type: svc.resolution, ...dnsClusterFields(), load_assignment: clusterLoadAssignment(spec.name, eps) };
+  return spec.service.resolution === "LOGICAL_DNS" ? eps.slice(0, 1) : eps;
 }
 
 /**

@@ -19,15 +19,7 @@ type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
  * carry istiod's `istio: {workload: ...}` telemetry metadata.
  */
 export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[], mtls?: (e: MeshEndpoint) => boolean): ClusterLoadAssignment {
-  const groups = new Map<string, MeshEndpoint[]>();
-  for (const e of endpoints) {
-    const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
-    const group = groups.get(key);
-    if (group) group.push(e);
-    else groups.set(key, [e]);
-  }
-  const localities = [...groups.keys()].sort().map((key) => {
-    const eps = groups.get(key)!;
+  const localities = localityGroups(endpoints).map((eps) => {
     const l = eps[0]!.locality;
     const locality: Locality = {};
     if (l.region) locality.region = l.region;
@@ -48,6 +40,18 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
     return out;
   });
   return localities.length > 0 ? { cluster_name: clusterName, endpoints: localities } : { cluster_name: clusterName };
+}
+
+/** Endpoints grouped by locality, in the order of the assignment's LocalityLbEndpoints (sorted by region/zone/subzone). */
+export function localityGroups(endpoints: MeshEndpoint[]): MeshEndpoint[][] {
+  const groups = new Map<string, MeshEndpoint[]>();
+  for (const e of endpoints) {
+    const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
+    const group = groups.get(key);
+    if (group) group.push(e);
+    else groups.set(key, [e]);
+  }
+  return [...groups.keys()].sort().map((key) => groups.get(key)!);
 }
 
 /** Endpoints of a subset: those whose labels include all of the subset's labels. */

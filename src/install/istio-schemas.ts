@@ -114,8 +114,13 @@ const loadBalancer = withIgnored(
       maglev: obj({ tableSize: uint32 }),
       minimumRingSize: uint32,
     }),
-    // Kept as written: mini-pilot passes the locality settings through without reading their parts.
-    localityLbSetting: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+    // The structure only; weights, regions and overlaps are checked by the validator (model/validate/locality-lb.ts).
+    localityLbSetting: obj({
+      distribute: list(obj({ from: str, to: map(uint32) })),
+      failover: list(obj({ from: str, to: str })),
+      failoverPriority: list(str),
+      enabled: bool,
+    }),
     warmupDurationSecs: duration,
   }),
   ["warmup"],

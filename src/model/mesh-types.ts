@@ -3,7 +3,19 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
+import type {
+  AuthorizationPolicy,
+  DestinationRule,
+  Gateway,
+  LocalityLbSetting,
+  Origin,
+  PeerAuthentication,
+  Pod,
+  Secret,
+  Subset,
+  TrafficPolicy,
+  VirtualService,
+} from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -27,6 +39,12 @@ export interface MeshOptions {
   trustDomain: string;
   /** MeshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
   enableAutoMtls: boolean;
+  /**
+   * MeshConfig localityLbSetting, used where a DestinationRule sets none
+   * (Istio's default `{enabled: true}`; undefined when the mesh config says
+   * `enabled: false`, as istiod's GetEffectiveLbSetting then finds none).
+   */
+  localityLbSetting?: LocalityLbSetting;
 }
 
 /** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */
@@ -112,6 +130,8 @@ export interface MeshEndpoint {
   weight: number;
   /** "pod.namespace" when known, for debugging. */
   workload?: string;
+  /** The Kubernetes node it runs on (failoverPriority's kubernetes.io/hostname). */
+  nodeName?: string;
   /** The workload's SPIFFE id (pods: their service account; ServiceEntry endpoints: serviceAccount). */
   identity?: string;
   /** istiod's `istio.workload` endpoint metadata: "workload;namespace;canonical name;canonical revision;cluster" (workload-meta.ts). */

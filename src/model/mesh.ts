@@ -13,6 +13,7 @@ import type {
   EndpointSlice,
   Endpoints,
   Gateway,
+  LocalityLbSetting,
   MeshObject,
   Node,
   PeerAuthentication,
@@ -44,6 +45,8 @@ export interface BuildMeshOptions {
   defaultExportTo?: MeshOptions["defaultExportTo"];
   trustDomain?: string;
   enableAutoMtls?: boolean;
+  /** MeshConfig localityLbSetting (default Istio's `{enabled: true}`). */
+  localityLbSetting?: LocalityLbSetting;
 }
 
 interface ByKind {
@@ -81,6 +84,8 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
   };
+  const locality = options.localityLbSetting ?? { enabled: true };
+  if (locality.enabled !== false) opts.localityLbSetting = locality;
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
   const diagnostics: Diagnostic[] = [];

@@ -306,10 +306,21 @@ export interface ConsistentHashLB {
   minimumRingSize?: number;
 }
 
+/** DestinationRule (and MeshConfig) localityLbSetting. */
+export interface LocalityLbSetting {
+  /** From a client locality ("region/zone/subzone", "*" wildcards) to weights (percent) per endpoint locality. */
+  distribute?: { from?: string; to?: Record<string, number> }[];
+  /** Region to region: where a client in `from` goes when its own region has no healthy endpoints. */
+  failover?: { from?: string; to?: string }[];
+  /** Labels ("key" or "key=value") whose match with the client orders endpoints into priorities. */
+  failoverPriority?: string[];
+  enabled?: boolean;
+}
+
 export interface LoadBalancerSettings {
   simple?: "UNSPECIFIED" | "LEAST_CONN" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST";
   consistentHash?: ConsistentHashLB;
-  localityLbSetting?: unknown;
+  localityLbSetting?: LocalityLbSetting;
   warmupDurationSecs?: string;
 }
 

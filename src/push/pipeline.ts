@@ -222,7 +222,7 @@ export class PushPipeline {
   }
 
   private resolve(node: NodeInfo): Resolution {
-    const parsed = parseProxy(node.id, node.metadata);
+    const parsed = parseProxy(node.id, node.metadata, node.locality);
     if (!parsed.ok) return { ok: false, error: parsed.error };
     this.opts.onProxy?.(parsed.proxy, this.mesh);
     const key = proxyViewKey(parsed.proxy);
