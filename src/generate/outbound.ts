@@ -12,7 +12,8 @@ import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
 /** The outbound clusters of every visible service. */
 export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
   const clientMtls = clientHasWorkloadCert(scope.proxy);
-  return specs.map((s) => outboundCluster(scope.mesh, s, clientMtls));
+  const sidecar = scope.proxy.kind === "sidecar";
+  return specs.map((s) => outboundCluster(scope.mesh, s, clientMtls, sidecar));
 }
 
 /** One ClusterLoadAssignment per outbound EDS cluster (only those in `only` when given), sorted by cluster name. */

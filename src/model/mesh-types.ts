@@ -27,6 +27,8 @@ export interface MeshOptions {
   trustDomain: string;
   /** MeshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
   enableAutoMtls: boolean;
+  /** MeshConfig protocolDetectionTimeout in ms: listener_filters_timeout where an inspector runs (Istio's default 0: no timeout). */
+  protocolDetectionTimeoutMs: number;
 }
 
 /** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */

@@ -44,6 +44,7 @@ export interface BuildMeshOptions {
   defaultExportTo?: MeshOptions["defaultExportTo"];
   trustDomain?: string;
   enableAutoMtls?: boolean;
+  protocolDetectionTimeoutMs?: number;
 }
 
 interface ByKind {
@@ -80,6 +81,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     defaultExportTo: options.defaultExportTo ?? {},
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
+    protocolDetectionTimeoutMs: options.protocolDetectionTimeoutMs ?? 0,
   };
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
