@@ -168,5 +168,7 @@ export function inboundCluster(ip: InboundPort): Cluster {
     metadata: clusterMetadata(ip.service, undefined, undefined),
   };
   if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
+  // A sniffed port forwards HTTP to the app in the protocol the client spoke (h2c stays h2c), as istiod does.
+  else if (isSniffedProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "downstream"));
   return c;
 }

@@ -86,6 +86,8 @@ test("inbound: an auto port gets an HTTP and a TCP chain per mTLS variant, as Is
       ["tls", ""],
     ],
   );
+  const inbound = generate(buildMesh(objs).mesh, proxy({ app: "sleep" })).clusters.find((c) => c.name === "inbound|8080||")!;
+  assert.ok(JSON.stringify(inbound.typed_extension_protocol_options).includes("use_downstream_protocol_config"), "the app gets h2c as h2c");
   // The HTTP inspector runs on 8080 only; the TLS inspector where a chain matches TLS.
   const lf = permissive.listener_filters!.map((f) => [f.name, JSON.stringify(f.filter_disabled ?? null)]);
   assert.deepEqual(lf[0], ["envoy.filters.listener.original_dst", "null"]);
