@@ -7,7 +7,7 @@
 import type { Mesh, MeshEndpoint, MeshPort, MeshService, ResolvedDestinationRule, Client } from "../model/mesh";
 import { destinationRuleFor } from "../model/mesh";
 import type { Subset } from "../model/types";
-import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
+import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { adsConfigSource, msToDuration, socketAddress } from "./common";
 import type { Cluster, JsonValue, Metadata } from "./envoy";
 import { BLACKHOLE_CLUSTER, INBOUND_BIND_ADDRESS, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./names";
@@ -83,7 +83,7 @@ export function isEdsCluster(spec: OutboundClusterSpec): boolean {
 }
 
 /** `clientMtls`: the client holds a workload certificate, so auto-mTLS may apply (cluster-tls.ts). */
-export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls = false): Cluster {
+export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls = false, sidecar = false): Cluster {
   const { service: svc, port, policy } = spec;
   const pool = policy.connectionPool;
   const c: Cluster = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool, msToDuration(mesh.options.connectTimeoutMs)) };
@@ -93,7 +93,9 @@ export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtl
   // Panic mode off (not-ready endpoints are sent as UNHEALTHY); an outlier detection's minHealthPercent replaces it.
   Object.assign(c, noPanicLbConfig(), outlierDetectionFields(policy.outlierDetection));
   Object.assign(c, upstreamConnectionOptions(pool));
-  const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : undefined;
+  // A sidecar sniffs ports without a protocol and sends on in the protocol the client spoke (Istio's
+  // setUseDownstreamProtocol; gateways do not sniff).
+  const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : sidecar && isSniffedProtocol(port.protocol) ? "downstream" : undefined;
   if (upstream) Object.assign(c, httpProtocolOptions(pool, upstream));
   Object.assign(c, clusterTls({ mesh, service: svc, port, subset: spec.subset, tls: policy.tls, type: c.type, http2: upstream === "http2", clientMtls }));
   c.metadata = clusterMetadata(svc, spec.dr, spec.subset);
@@ -182,5 +184,7 @@ export function inboundCluster(ip: InboundPort): Cluster {
     metadata: clusterMetadata(ip.service, undefined, undefined),
   };
   if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
+  // A sniffed port forwards HTTP to the app in the protocol the client spoke (h2c stays h2c), as istiod does.
+  else if (isSniffedProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "downstream"));
   return c;
 }

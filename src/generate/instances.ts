@@ -6,7 +6,7 @@
 import type { Mesh, MeshPort, MeshService } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import { hasLabels, labelsMatch } from "../model/mesh-hosts";
-import { isTcpProtocol, isHttpProtocol } from "../model/mesh-protocol";
+import { isTcpProtocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { isCapturePort } from "./names";
 
 export interface InboundPort {
@@ -26,7 +26,7 @@ export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {
     for (const port of svc.ports) {
       // A capture port would duplicate virtualInbound's own blackhole chain.
       if (port.targetPort === undefined || isCapturePort(port.targetPort)) continue;
-      if (!isHttpProtocol(port.protocol) && !isTcpProtocol(port.protocol)) continue;
+      if (!isHttpProtocol(port.protocol) && !isTcpProtocol(port.protocol) && !isSniffedProtocol(port.protocol)) continue;
       if (!byPort.has(port.targetPort)) byPort.set(port.targetPort, { targetPort: port.targetPort, service: svc, port });
     }
   }

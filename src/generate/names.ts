@@ -73,6 +73,11 @@ export function sidecarRouteName(port: number): string {
   return String(port);
 }
 
+/** RDS name of an auto-detected service port's own listener: `<host>:<port>` (Istio's, for sniffed services). */
+export function sniffedRouteName(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
 /** Inline route configuration of an inbound HTTP port. */
 export function inboundRouteName(targetPort: number): string {
   return inboundClusterName(targetPort);

@@ -13,7 +13,8 @@ import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
 /** The outbound clusters of every visible service. */
 export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
   const clientMtls = clientHasWorkloadCert(scope.proxy);
-  return specs.map((s) => withLocalityLb(scope, s, outboundCluster(scope.mesh, s, clientMtls)));
+  const sidecar = scope.proxy.kind === "sidecar";
+  return specs.map((s) => withLocalityLb(scope, s, outboundCluster(scope.mesh, s, clientMtls, sidecar)));
 }
 
 /** istiod's ApplyToCluster: locality_weighted_lb_config, and a DNS cluster's own endpoints made relative to the proxy. */

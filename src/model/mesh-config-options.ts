@@ -18,6 +18,7 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   if (c.enableAutoMtls !== undefined) o.enableAutoMtls = c.enableAutoMtls;
   if (c.connectTimeout) o.connectTimeoutMs = durationMs(c.connectTimeout);
   if (c.localityLbSetting) o.localityLbSetting = c.localityLbSetting;
+  if (c.protocolDetectionTimeout) o.protocolDetectionTimeoutMs = durationMs(c.protocolDetectionTimeout);
   const exportTo: NonNullable<BuildMeshOptions["defaultExportTo"]> = {};
   if (c.defaultDestinationRuleExportTo?.length) exportTo.destinationRule = c.defaultDestinationRuleExportTo;
   if (c.defaultVirtualServiceExportTo?.length) exportTo.virtualService = c.defaultVirtualServiceExportTo;

@@ -23,7 +23,7 @@ export function serviceFromKube(svc: Service, domainSuffix: string, diagnostics:
         field: `spec.ports[${i}]`,
         message:
           `port ${p.port} (name "${p.name ?? ""}") has no recognisable protocol (appProtocol or a name prefix like http-, grpc-, tcp-); ` +
-          "Istio would sniff it, mini-pilot treats it as TCP",
+          "protocol detection is applied to it (HTTP is recognised per connection, the rest is proxied as TCP), as Istio does (IST0118)",
         origin: svc.origin,
       });
     }
@@ -71,7 +71,7 @@ export function servicesFromEntry(se: ServiceEntry, diagnostics: Diagnostic[]): 
         namespace,
         name,
         field: `spec.ports[${i}].protocol`,
-        message: `port ${p.number} has no recognisable protocol; treated as TCP`,
+        message: `port ${p.number} has no recognisable protocol; protocol detection is applied to it (HTTP is recognised per connection, the rest is proxied as TCP)`,
         origin: se.origin,
       });
     }

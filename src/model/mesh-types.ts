@@ -45,6 +45,8 @@ export interface MeshOptions {
    * `enabled: false`, as istiod's GetEffectiveLbSetting then finds none).
    */
   localityLbSetting?: LocalityLbSetting;
+  /** MeshConfig protocolDetectionTimeout in ms: listener_filters_timeout where an inspector runs (Istio's default 0: no timeout). */
+  protocolDetectionTimeoutMs: number;
 }
 
 /** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */

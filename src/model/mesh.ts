@@ -47,6 +47,7 @@ export interface BuildMeshOptions {
   enableAutoMtls?: boolean;
   /** MeshConfig localityLbSetting (default Istio's `{enabled: true}`). */
   localityLbSetting?: LocalityLbSetting;
+  protocolDetectionTimeoutMs?: number;
 }
 
 interface ByKind {
@@ -83,6 +84,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     defaultExportTo: options.defaultExportTo ?? {},
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
+    protocolDetectionTimeoutMs: options.protocolDetectionTimeoutMs ?? 0,
   };
   const locality = options.localityLbSetting ?? { enabled: true };
   if (locality.enabled !== false) opts.localityLbSetting = locality;

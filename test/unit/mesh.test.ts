@@ -54,14 +54,15 @@ function vs(name: string, namespace: string, hosts: string[], created: string, s
   };
 }
 
-test("protocol: appProtocol first, then the name prefix; unknown is TCP with a warning", () => {
+test("protocol: appProtocol first, then the name prefix; unknown is AUTO (sniffed) with a warning", () => {
   assert.equal(servicePortProtocol({ name: "tcp-x", appProtocol: "grpc", port: 1 } as never).protocol, "GRPC");
   assert.equal(servicePortProtocol({ name: "HTTP2-api" }).protocol, "HTTP2");
   assert.equal(servicePortProtocol({ name: "grpc-web" }).protocol, "GRPC-WEB");
   assert.equal(servicePortProtocol({ name: "dns", protocol: "UDP" }).protocol, "UDP");
-  assert.deepEqual(servicePortProtocol({ name: "metrics" }), { protocol: "TCP", known: false });
+  assert.deepEqual(servicePortProtocol({ name: "metrics" }), { protocol: "AUTO", known: false });
+  assert.deepEqual(servicePortProtocol({}), { protocol: "AUTO", known: false });
   const { mesh, diagnostics } = buildMesh([svc("a", "default", [{ name: "metrics", port: 9090 }])]);
-  assert.equal(mesh.services[0]!.ports[0]!.protocol, "TCP");
+  assert.equal(mesh.services[0]!.ports[0]!.protocol, "AUTO");
   assert.equal(diagnostics.length, 1);
   assert.equal(diagnostics[0]!.severity, "warning");
   assert.equal(diagnostics[0]!.field, "spec.ports[0]");
