@@ -3,7 +3,19 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
+import type {
+  AuthorizationPolicy,
+  DestinationRule,
+  Gateway,
+  Origin,
+  PeerAuthentication,
+  Pod,
+  Secret,
+  Sidecar,
+  Subset,
+  TrafficPolicy,
+  VirtualService,
+} from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -163,4 +175,16 @@ export interface Mesh {
   peerAuthentications: PeerAuthentication[];
   /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
   authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
+  /** Sidecar resources in istiod's lookup order; see mesh-sidecar.ts. */
+  sidecars: MeshSidecars;
+}
+
+/**
+ * Sidecars per namespace as istiod orders them: those with a workloadSelector
+ * first, then those without; each group oldest first. `root` is the oldest
+ * selector-less Sidecar of the root namespace (the mesh-wide default).
+ */
+export interface MeshSidecars {
+  byNamespace: ReadonlyMap<string, Sidecar[]>;
+  root?: Sidecar;
 }
