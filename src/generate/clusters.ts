@@ -183,6 +183,17 @@ export function inboundCluster(ip: InboundPort): Cluster {
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
     metadata: clusterMetadata(ip.service, undefined, undefined),
   };
+  const ep = ip.endpoint;
+  if (ep && "originalDestinationPort" in ep) c.original_dst_lb_config = { upstream_port_override: ep.originalDestinationPort };
+  else if (ep) {
+    // A Sidecar ingress defaultEndpoint on loopback or a Unix socket: one static endpoint (istiod's buildInboundLocalityLbEndpoints).
+    const address = "pipe" in ep ? { pipe: { path: ep.pipe } } : socketAddress(ep.address, ep.port);
+    c.type = "STATIC";
+    delete c.lb_policy; // ROUND_ROBIN, the default, as istiod leaves it
+    // Loopback needs no bind address to escape capture (iptables does not redirect it); istiod leaves it out there.
+    if (!("pipe" in ep)) delete c.upstream_bind_config;
+    c.load_assignment = { cluster_name: c.name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] };
+  }
   if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
   // A sniffed port forwards HTTP to the app in the protocol the client spoke (h2c stays h2c), as istiod does.
   else if (isSniffedProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "downstream"));

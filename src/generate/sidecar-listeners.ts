@@ -58,7 +58,7 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
 
 /** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
 function outboundFallbackCluster(scope: ProxyScope): string {
-  return scope.mesh.options.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  return scope.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
 }
 
 function virtualOutbound(scope: ProxyScope): Listener {

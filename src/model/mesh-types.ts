@@ -12,6 +12,7 @@ import type {
   PeerAuthentication,
   Pod,
   Secret,
+  Sidecar,
   Subset,
   TrafficPolicy,
   VirtualService,
@@ -187,4 +188,16 @@ export interface Mesh {
   peerAuthentications: PeerAuthentication[];
   /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
   authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
+  /** Sidecar resources in istiod's lookup order; see mesh-sidecar.ts. */
+  sidecars: MeshSidecars;
+}
+
+/**
+ * Sidecars per namespace as istiod orders them: those with a workloadSelector
+ * first, then those without; each group oldest first. `root` is the oldest
+ * selector-less Sidecar of the root namespace (the mesh-wide default).
+ */
+export interface MeshSidecars {
+  byNamespace: ReadonlyMap<string, Sidecar[]>;
+  root?: Sidecar;
 }

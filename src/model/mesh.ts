@@ -21,6 +21,7 @@ import type {
   Secret,
   Service,
   ServiceEntry,
+  Sidecar,
   VirtualService,
 } from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshTracing, MeshVirtualService } from "./mesh-types";
@@ -28,6 +29,8 @@ import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpointsSteps, resolveTargetPorts } from "./mesh-endpoints";
 import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
 import { crossObjectDiagnosticsSteps } from "./mesh-diagnostics";
+import { indexSidecars } from "./mesh-sidecar";
+import { sidecarDiagnostics } from "./sidecar-diagnostics";
 import { Steps, YIELD_EVERY, mapSteps, runSteps, sortSteps } from "./steps";
 
 export * from "./mesh-types";
@@ -63,6 +66,7 @@ interface ByKind {
   secrets: Secret[];
   peerAuthentications: PeerAuthentication[];
   authz: AuthorizationPolicy[];
+  sidecars: Sidecar[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -126,9 +130,11 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
     authorizationPolicies: byNamespace(k.authz),
+    sidecars: indexSidecars(k.sidecars, opts.rootNamespace),
   };
   yield;
   for (const d of yield* crossObjectDiagnosticsSteps(mesh)) diagnostics.push(d);
+  for (const d of sidecarDiagnostics(mesh, k.sidecars)) diagnostics.push(d);
   return { mesh, diagnostics };
 }
 
@@ -151,6 +157,7 @@ function* splitByKind(objects: MeshObject[]): Steps<ByKind> {
     secrets: [],
     peerAuthentications: [],
     authz: [],
+    sidecars: [],
   };
   for (let i = 0; i < objects.length; i++) {
     const o = objects[i]!;
@@ -191,6 +198,9 @@ function* splitByKind(objects: MeshObject[]): Steps<ByKind> {
         break;
       case "AuthorizationPolicy":
         k.authz.push(o);
+        break;
+      case "Sidecar":
+        k.sidecars.push(o);
         break;
       case "Namespace":
         break;

@@ -36,7 +36,8 @@ export type Kind =
   | "ServiceEntry"
   | "PeerAuthentication"
   | "Secret"
-  | "AuthorizationPolicy";
+  | "AuthorizationPolicy"
+  | "Sidecar";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -457,6 +458,45 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
+// ------------------------------------------------------------ Sidecar (networking.istio.io)
+
+/** A Sidecar listener port: number 0 on egress means a Unix domain socket `bind`. */
+export interface SidecarPort {
+  number: number;
+  protocol: string;
+  name?: string;
+  targetPort?: number;
+}
+
+export type CaptureMode = "DEFAULT" | "IPTABLES" | "NONE";
+
+/** `egress[]`: which hosts (as `namespace/dnsName`) the workload may reach, optionally only on one port. */
+export interface SidecarEgressListener {
+  port?: SidecarPort;
+  bind?: string;
+  captureMode?: CaptureMode;
+  hosts: string[];
+}
+
+/** `ingress[]`: a port the workload receives on and where the traffic goes (127.0.0.1:port, 0.0.0.0:port or unix://path). */
+export interface SidecarIngressListener {
+  port: SidecarPort;
+  bind?: string;
+  captureMode?: CaptureMode;
+  defaultEndpoint?: string;
+  tls?: ServerTLSSettings;
+  connectionPool?: ConnectionPoolSettings;
+}
+
+export interface SidecarSpec {
+  workloadSelector?: { labels?: Record<string, string> };
+  ingress?: SidecarIngressListener[];
+  egress?: SidecarEgressListener[];
+  outboundTrafficPolicy?: { mode?: "ALLOW_ANY" | "REGISTRY_ONLY"; egressProxy?: Destination };
+  inboundConnectionPool?: ConnectionPoolSettings;
+}
+export type Sidecar = Base<"Sidecar", SidecarSpec>;
+
 // ------------------------------------------------------------ security.istio.io
 
 /** PeerAuthentication mTLS modes; UNSET inherits from the enclosing scope. */
@@ -549,7 +589,8 @@ export type MeshObject =
   | ServiceEntry
   | PeerAuthentication
   | Secret
-  | AuthorizationPolicy;
+  | AuthorizationPolicy
+  | Sidecar;
 
 /** A problem with an input object: which object, which field, why. */
 export interface Diagnostic {

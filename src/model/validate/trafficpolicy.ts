@@ -145,7 +145,7 @@ const httpPool = object<HTTPPool>(
   },
 );
 
-const connectionPool = object<ConnectionPoolSettings>(
+export const connectionPool = object<ConnectionPoolSettings>(
   { tcp: tcpPool, http: httpPool },
   {
     check: (c, path, ctx) => {
