@@ -62,6 +62,14 @@ const PROXY_CONFIG: FieldSpec = {
     discoveryAddress: { t: "string" },
     proxyMetadata: { t: "stringMap" },
     tracing: PROXY_TRACING,
+    gatewayTopology: {
+      t: "object",
+      fields: {
+        numTrustedProxies: { t: "number", min: 0, max: 2 ** 32 - 1 },
+        forwardClientCertDetails: { t: "enum", values: ["UNDEFINED", "SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"] },
+      },
+      known: ["proxyProtocol"],
+    },
   },
   known: [
     "configPath",
@@ -85,7 +93,6 @@ const PROXY_CONFIG: FieldSpec = {
     "runtimeValues",
     "statusPort",
     "extraStatTags",
-    "gatewayTopology",
     "terminationDrainDuration",
     "meshId",
     "readinessProbe",

@@ -40,6 +40,9 @@ export interface ExtensionProviderConfig {
   other?: string;
 }
 
+export type { ForwardClientCertDetails } from "./mesh-types";
+import type { ForwardClientCertDetails } from "./mesh-types";
+
 /** MeshConfig as written (camelCase, as in Istio's YAML), every field optional. */
 export interface MeshConfig {
   outboundTrafficPolicy?: { mode?: "ALLOW_ANY" | "REGISTRY_ONLY" };
@@ -49,6 +52,7 @@ export interface MeshConfig {
     discoveryAddress?: string;
     proxyMetadata?: Record<string, string>;
     tracing?: { sampling?: number; zipkin?: { address?: string }; maxPathTagLength?: number; enableIstioTags?: boolean };
+    gatewayTopology?: { numTrustedProxies?: number; forwardClientCertDetails?: ForwardClientCertDetails | "UNDEFINED" };
   };
   enableTracing?: boolean;
   accessLogFile?: string;

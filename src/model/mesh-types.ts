@@ -27,6 +27,18 @@ export interface MeshOptions {
   trustDomain: string;
   /** MeshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
   enableAutoMtls: boolean;
+  /** MeshConfig defaultConfig.gatewayTopology: how gateways treat X-Forwarded-For and client certificate headers. */
+  gatewayTopology?: GatewayTopology;
+}
+
+/** Istio's ForwardClientCertDetails values (the same names as Envoy's). */
+export type ForwardClientCertDetails = "SANITIZE" | "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
+
+export interface GatewayTopology {
+  /** Trusted proxies in front of the gateway: xff_num_trusted_hops. */
+  numTrustedProxies?: number;
+  /** Default SANITIZE_SET. */
+  forwardClientCertDetails?: ForwardClientCertDetails;
 }
 
 /** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */

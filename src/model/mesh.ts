@@ -44,6 +44,7 @@ export interface BuildMeshOptions {
   defaultExportTo?: MeshOptions["defaultExportTo"];
   trustDomain?: string;
   enableAutoMtls?: boolean;
+  gatewayTopology?: MeshOptions["gatewayTopology"];
 }
 
 interface ByKind {
@@ -83,6 +84,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
   };
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
+  if (options.gatewayTopology) opts.gatewayTopology = options.gatewayTopology;
   const diagnostics: Diagnostic[] = [];
   const k = yield* splitByKind(objects);
 

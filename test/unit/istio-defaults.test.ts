@@ -14,6 +14,9 @@ import { retryPolicy, defaultRetryPolicy } from "../../src/generate/route-action
 import { podWorkloadName, istioWorkloadValue } from "../../src/model/workload-meta";
 import { sliceEndpointHealth } from "../../src/model/mesh-endpoints";
 import { validateObject } from "../../src/model/validate";
+import { parseMeshConfig } from "../../src/model/mesh-config";
+import { meshOptionsFromConfig } from "../../src/model/mesh-config-options";
+import { classHcmFields } from "../../src/generate/istio-defaults";
 
 type Json = Record<string, unknown>;
 const j = (v: unknown): Json => v as Json;
@@ -229,4 +232,26 @@ test("a Pod read from YAML carries its workload name", () => {
   );
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal((r.object as { spec: { workloadName?: string } }).spec.workloadName, "reviews-v1");
+});
+
+test("gateway topology from the mesh config: forwardClientCertDetails and numTrustedProxies; bad values refused", () => {
+  const ok = parseMeshConfig("defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: 2\n    forwardClientCertDetails: APPEND_FORWARD\n", "mesh.yaml");
+  assert.ok(ok.ok, JSON.stringify(ok));
+  assert.deepEqual(meshOptionsFromConfig(ok.config).gatewayTopology, { numTrustedProxies: 2, forwardClientCertDetails: "APPEND_FORWARD" });
+  const undef = parseMeshConfig("defaultConfig:\n  gatewayTopology:\n    forwardClientCertDetails: UNDEFINED\n", "mesh.yaml");
+  assert.ok(undef.ok);
+  assert.equal(meshOptionsFromConfig(undef.config).gatewayTopology, undefined, "UNDEFINED keeps the gateway default");
+  const bad = parseMeshConfig("defaultConfig:\n  gatewayTopology:\n    forwardClientCertDetails: SOMETIMES\n", "mesh.yaml");
+  assert.ok(!bad.ok);
+  assert.match(bad.errors.join("\n"), /mesh\.yaml.*defaultConfig\.gatewayTopology\.forwardClientCertDetails/);
+
+  const hcm = (fcc?: "APPEND_FORWARD" | "FORWARD_ONLY") => {
+    const gw = classHcmFields("gateway", fcc ? { forwardClientCertDetails: fcc, numTrustedProxies: 1 } : {});
+    return gw;
+  };
+  assert.equal(hcm().forward_client_cert_details, "SANITIZE_SET");
+  assert.ok(hcm().set_current_client_cert_details);
+  assert.equal(hcm("APPEND_FORWARD").xff_num_trusted_hops, 1);
+  assert.ok(hcm("APPEND_FORWARD").set_current_client_cert_details);
+  assert.equal(hcm("FORWARD_ONLY").set_current_client_cert_details, undefined, "details are set only when Envoy forwards its own");
 });
