@@ -119,12 +119,17 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
   }
   const perTry = istioDuration(r.perTryTimeout);
   if (perTry) p.per_try_timeout = perTry;
+  // retryIgnorePreviousHosts, when set, decides the predicate whatever the hashing.
+  if (r.retryIgnorePreviousHosts === true) p.retry_host_predicate = previousHostsPredicate();
+  if (r.retryIgnorePreviousHosts === false) delete p.retry_host_predicate;
   if (r.retryRemoteLocalities) {
     p.retry_priority = {
       name: "envoy.retry_priorities.previous_priorities",
       typed_config: typed("envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", { update_frequency: 2 }),
     };
   }
+  const backoff = istioDuration(r.backoff);
+  if (backoff) p.retry_back_off = { base_interval: backoff };
   return p;
 }
 

@@ -255,3 +255,10 @@ test("gateway topology from the mesh config: forwardClientCertDetails and numTru
   assert.ok(hcm("APPEND_FORWARD").set_current_client_cert_details);
   assert.equal(hcm("FORWARD_ONLY").set_current_client_cert_details, undefined, "details are set only when Envoy forwards its own");
 });
+
+test("VirtualService retries: retryIgnorePreviousHosts decides the predicate, backoff is the base interval", () => {
+  assert.ok(j(retryPolicy({ attempts: 2, retryIgnorePreviousHosts: true }, true)).retry_host_predicate, "set: on even with hashing");
+  assert.equal(j(retryPolicy({ attempts: 2, retryIgnorePreviousHosts: false }, false)).retry_host_predicate, undefined, "false: off");
+  assert.deepEqual(j(retryPolicy({ attempts: 2, backoff: "25ms" }, false)).retry_back_off, { base_interval: "0.025s" });
+  assert.equal(j(retryPolicy({ attempts: 2 }, false)).retry_back_off, undefined);
+});
