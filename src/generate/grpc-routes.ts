@@ -91,7 +91,12 @@ function grpcRoute(route: Route): Route[] {
     else delete out.typed_per_filter_config;
   }
   const action = route.route;
-  if (action) out.route = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
+  if (action) {
+    // istiod's setTimeout: proxyless gRPC reads max_stream_duration; max_grpc_timeout is for Envoy only.
+    const grpcAction = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
+    delete grpcAction.max_grpc_timeout;
+    out.route = grpcAction;
+  }
   return [out];
 }
 
