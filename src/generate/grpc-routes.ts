@@ -58,7 +58,7 @@ export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagn
     // No applicable rule: Istio gives the service its default route, as if it had no VirtualService.
     if (routes.length === 0) {
       const cluster = outboundClusterName(port, undefined, service.host);
-      routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx))];
+      routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx), scope.mesh.options.defaultHttpRetryPolicy)];
     }
     const vhost: VirtualHost = {
       name: virtualHostName(service.host, port),

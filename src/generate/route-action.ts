@@ -98,8 +98,14 @@ export function defaultRetryPolicy(consistentHash: boolean): RetryPolicy {
   return p;
 }
 
-/** `retries` -> retry_policy; attempts 0 switches retries off; numeric retryOn tokens become status codes. */
-export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): RetryPolicy | undefined {
+/**
+ * `retries` -> retry_policy (istiod's ConvertPolicy); attempts 0 switches
+ * retries off; numeric retryOn tokens become status codes. Without `retries`
+ * the MeshConfig defaultHttpRetryPolicy (`meshDefault`) applies, else Istio's
+ * built-in policy.
+ */
+export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: boolean, meshDefault?: HTTPRetry): RetryPolicy | undefined {
+  const r = retries ?? meshDefault;
   const p = defaultRetryPolicy(consistentHash);
   if (!r) return p;
   if (!r.attempts || r.attempts <= 0) return undefined;

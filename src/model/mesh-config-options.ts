@@ -31,6 +31,10 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
     if (topology.forwardClientCertDetails && topology.forwardClientCertDetails !== "UNDEFINED") t.forwardClientCertDetails = topology.forwardClientCertDetails;
     if (Object.keys(t).length > 0) o.gatewayTopology = t;
   }
+  const normalization = c.pathNormalization?.normalization;
+  // DEFAULT is BASE in istiod.
+  if (normalization && normalization !== "DEFAULT" && normalization !== "BASE") o.pathNormalization = normalization;
+  if (c.defaultHttpRetryPolicy) o.defaultHttpRetryPolicy = c.defaultHttpRetryPolicy;
   const tracing = meshTracing(c);
   if (tracing) o.tracing = tracing;
   return o;

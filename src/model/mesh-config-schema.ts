@@ -150,6 +150,21 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
       },
     },
     defaultProviders: { t: "object", fields: { tracing: { t: "stringList" } }, known: ["metrics", "accessLogging"] },
+    pathNormalization: {
+      t: "object",
+      fields: { normalization: { t: "enum", values: ["DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"] } },
+    },
+    defaultHttpRetryPolicy: {
+      t: "object",
+      fields: {
+        attempts: { t: "number", min: 0, max: 2 ** 31 - 1 },
+        perTryTimeout: { t: "duration" },
+        retryOn: { t: "string" },
+        retryRemoteLocalities: { t: "bool" },
+        retryIgnorePreviousHosts: { t: "bool" },
+        backoff: { t: "duration" },
+      },
+    },
   },
   known: [
     "defaultServiceExportTo",
@@ -179,8 +194,6 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     "verifyCertificateAtClient",
     "ca",
     "discoverySelectors",
-    "pathNormalization",
-    "defaultHttpRetryPolicy",
     "meshMTLS",
     "tlsDefaults",
     "serviceScopeConfigs",

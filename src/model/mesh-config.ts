@@ -41,7 +41,8 @@ export interface ExtensionProviderConfig {
 }
 
 export type { ForwardClientCertDetails } from "./mesh-types";
-import type { ForwardClientCertDetails } from "./mesh-types";
+import type { ForwardClientCertDetails, PathNormalization } from "./mesh-types";
+import type { HTTPRetry } from "./types";
 
 /** MeshConfig as written (camelCase, as in Istio's YAML), every field optional. */
 export interface MeshConfig {
@@ -64,6 +65,8 @@ export interface MeshConfig {
   enableAutoMtls?: boolean;
   extensionProviders?: ExtensionProviderConfig[];
   defaultProviders?: { tracing?: string[] };
+  pathNormalization?: { normalization?: PathNormalization | "DEFAULT" };
+  defaultHttpRetryPolicy?: HTTPRetry;
 }
 
 export type MeshConfigResult = { ok: true; config: MeshConfig; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };

@@ -3,7 +3,19 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
+import type {
+  AuthorizationPolicy,
+  DestinationRule,
+  Gateway,
+  HTTPRetry,
+  Origin,
+  PeerAuthentication,
+  Pod,
+  Secret,
+  Subset,
+  TrafficPolicy,
+  VirtualService,
+} from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -29,7 +41,13 @@ export interface MeshOptions {
   enableAutoMtls: boolean;
   /** MeshConfig defaultConfig.gatewayTopology: how gateways treat X-Forwarded-For and client certificate headers. */
   gatewayTopology?: GatewayTopology;
+  /** MeshConfig pathNormalization.normalization; absent: BASE (istiod's DEFAULT). */
+  pathNormalization?: PathNormalization;
+  /** MeshConfig defaultHttpRetryPolicy: the retries of routes whose VirtualService sets none; absent: istiod's built-in policy. */
+  defaultHttpRetryPolicy?: HTTPRetry;
 }
+
+export type PathNormalization = "NONE" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";
 
 /** Istio's ForwardClientCertDetails values (the same names as Envoy's). */
 export type ForwardClientCertDetails = "SANITIZE" | "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";

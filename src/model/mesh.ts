@@ -45,6 +45,8 @@ export interface BuildMeshOptions {
   trustDomain?: string;
   enableAutoMtls?: boolean;
   gatewayTopology?: MeshOptions["gatewayTopology"];
+  pathNormalization?: MeshOptions["pathNormalization"];
+  defaultHttpRetryPolicy?: MeshOptions["defaultHttpRetryPolicy"];
 }
 
 interface ByKind {
@@ -85,6 +87,8 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
   if (options.gatewayTopology) opts.gatewayTopology = options.gatewayTopology;
+  if (options.pathNormalization) opts.pathNormalization = options.pathNormalization;
+  if (options.defaultHttpRetryPolicy) opts.defaultHttpRetryPolicy = options.defaultHttpRetryPolicy;
   const diagnostics: Diagnostic[] = [];
   const k = yield* splitByKind(objects);
 

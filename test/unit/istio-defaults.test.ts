@@ -262,3 +262,29 @@ test("VirtualService retries: retryIgnorePreviousHosts decides the predicate, ba
   assert.deepEqual(j(retryPolicy({ attempts: 2, backoff: "25ms" }, false)).retry_back_off, { base_interval: "0.025s" });
   assert.equal(j(retryPolicy({ attempts: 2 }, false)).retry_back_off, undefined);
 });
+
+test("mesh config pathNormalization and defaultHttpRetryPolicy reach the options; bad values refused", () => {
+  const ok = parseMeshConfig("pathNormalization: {normalization: DECODE_AND_MERGE_SLASHES}\ndefaultHttpRetryPolicy: {attempts: 0}\n", "mesh.yaml");
+  assert.ok(ok.ok, JSON.stringify(ok));
+  const o = meshOptionsFromConfig(ok.config);
+  assert.equal(o.pathNormalization, "DECODE_AND_MERGE_SLASHES");
+  assert.deepEqual(o.defaultHttpRetryPolicy, { attempts: 0 });
+  const base = parseMeshConfig("pathNormalization: {normalization: DEFAULT}\n", "mesh.yaml");
+  assert.ok(base.ok);
+  assert.equal(meshOptionsFromConfig(base.config).pathNormalization, undefined, "DEFAULT is BASE, the built-in");
+  const bad = parseMeshConfig("pathNormalization: {normalization: SOMETIMES}\ndefaultHttpRetryPolicy: {attempts: many}\n", "mesh.yaml");
+  assert.ok(!bad.ok);
+  assert.match(bad.errors.join("\n"), /pathNormalization\.normalization/);
+  assert.match(bad.errors.join("\n"), /defaultHttpRetryPolicy\.attempts/);
+
+  // attempts 0 in the mesh default: routes without VirtualService retries get none, default routes included.
+  const mesh = buildMesh(objects(), { defaultHttpRetryPolicy: { attempts: 0 }, pathNormalization: "DECODE_AND_MERGE_SLASHES" }).mesh;
+  const g = generate(mesh, WEB);
+  const vh = g.routes.find((r) => r.name === "80")!.virtual_hosts!.find((v) => v.name === "api.default.svc.cluster.local:80")!;
+  assert.equal(j(vh.routes![0]!.route).retry_policy, undefined);
+  const hcm = hcmOf(g.listeners.find((l) => l.name === "0.0.0.0_80")!.filter_chains![0]);
+  assert.equal(hcm.merge_slashes, true);
+  assert.equal(hcm.path_with_escaped_slashes_action, "UNESCAPE_AND_FORWARD");
+  const inbound = hcmOf(g.listeners.find((l) => l.name === "virtualInbound")!.filter_chains!.find((c) => c.name === "0.0.0.0_8080"));
+  assert.equal(inbound.merge_slashes, true, "inbound too");
+});
