@@ -98,8 +98,14 @@ export function defaultRetryPolicy(consistentHash: boolean): RetryPolicy {
   return p;
 }
 
-/** `retries` -> retry_policy; attempts 0 switches retries off; numeric retryOn tokens become status codes. */
-export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): RetryPolicy | undefined {
+/**
+ * `retries` -> retry_policy (istiod's ConvertPolicy); attempts 0 switches
+ * retries off; numeric retryOn tokens become status codes. Without `retries`
+ * the MeshConfig defaultHttpRetryPolicy (`meshDefault`) applies, else Istio's
+ * built-in policy.
+ */
+export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: boolean, meshDefault?: HTTPRetry): RetryPolicy | undefined {
+  const r = retries ?? meshDefault;
   const p = defaultRetryPolicy(consistentHash);
   if (!r) return p;
   if (!r.attempts || r.attempts <= 0) return undefined;
@@ -119,12 +125,17 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
   }
   const perTry = istioDuration(r.perTryTimeout);
   if (perTry) p.per_try_timeout = perTry;
+  // retryIgnorePreviousHosts, when set, decides the predicate whatever the hashing.
+  if (r.retryIgnorePreviousHosts === true) p.retry_host_predicate = previousHostsPredicate();
+  if (r.retryIgnorePreviousHosts === false) delete p.retry_host_predicate;
   if (r.retryRemoteLocalities) {
     p.retry_priority = {
       name: "envoy.retry_priorities.previous_priorities",
       typed_config: typed("envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", { update_frequency: 2 }),
     };
   }
+  const backoff = istioDuration(r.backoff);
+  if (backoff) p.retry_back_off = { base_interval: backoff };
   return p;
 }
 

@@ -4,7 +4,7 @@
  * catch-all and ends the list. Shared by sidecars (gateway "mesh") and
  * gateways (their "namespace/name").
  */
-import type { HTTPRoute, HTTPRedirect } from "../model/types";
+import type { HTTPRetry, HTTPRoute, HTTPRedirect } from "../model/types";
 import type { MeshVirtualService } from "../model/mesh";
 import { resolveGateway } from "../model/mesh";
 import type { HashPolicy, DirectResponseAction, RedirectAction, Route, RouteAction, RouteMatch } from "./envoy";
@@ -20,7 +20,6 @@ import {
   singleDestinationHeaders,
   timeoutFields,
   ResolvedDestination,
-  defaultRetryPolicy,
 } from "./route-action";
 import { headerOperations, mergeHeaders } from "./route-headers";
 import { CORS_FILTER, FAULT_FILTER, corsConfig, faultConfig } from "./route-filters";
@@ -77,7 +76,7 @@ function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext
   const fields: RouteAction = { ...spec.fields, ...timeoutFields(rule.timeout) };
   // istiod only looks for consistent hashing on a single destination; weighted routes keep the previous-hosts predicate.
   const hashing = spec.destinations.length === 1 && rule.route?.length === 1 && consistentHashOf(spec.destinations[0]!, ctx) !== undefined;
-  const retry = retryPolicy(rule.retries, hashing);
+  const retry = retryPolicy(rule.retries, hashing, ctx.mesh.options.defaultHttpRetryPolicy);
   if (retry) fields.retry_policy = retry;
   const hash = hashPolicy(spec.destinations, ctx);
   if (hash) fields.hash_policy = hash;
@@ -123,8 +122,10 @@ function operationName(route: Route, dests: ResolvedDestination[], vsName: strin
  * default retries. BuildDefaultHTTPOutboundRoute builds the retry policy before
  * it looks at the DestinationRule's hash, so it keeps previous_hosts even then.
  */
-export function defaultRoute(cluster: string, host: string, port: number, hash?: HashPolicy[]): Route {
-  const route: RouteAction = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(false) };
+export function defaultRoute(cluster: string, host: string, port: number, hash?: HashPolicy[], meshRetry?: HTTPRetry): Route {
+  const route: RouteAction = { cluster, ...timeoutFields(undefined) };
+  const retry = retryPolicy(undefined, false, meshRetry);
+  if (retry) route.retry_policy = retry;
   if (hash) route.hash_policy = hash;
   return { name: "default", match: { prefix: "/" }, route, decorator: { operation: `${host}:${port}/*` } };
 }

@@ -85,7 +85,7 @@ function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: R
   if (vs) return virtualServiceRoutes(vs, ctx);
   const cluster = outboundClusterName(port, undefined, svc.host);
   const hash = hashPolicy([{ cluster, service: svc, port }], ctx);
-  return [defaultRoute(cluster, svc.host, port, hash)];
+  return [defaultRoute(cluster, svc.host, port, hash, scope.mesh.options.defaultHttpRetryPolicy)];
 }
 
 /**

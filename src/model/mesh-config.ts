@@ -43,6 +43,10 @@ export interface ExtensionProviderConfig {
   other?: string;
 }
 
+export type { ForwardClientCertDetails } from "./mesh-types";
+import type { ForwardClientCertDetails, PathNormalization } from "./mesh-types";
+import type { HTTPRetry } from "./types";
+
 /** MeshConfig as written (camelCase, as in Istio's YAML), every field optional. */
 export interface MeshConfig {
   outboundTrafficPolicy?: { mode?: "ALLOW_ANY" | "REGISTRY_ONLY" };
@@ -52,6 +56,7 @@ export interface MeshConfig {
     discoveryAddress?: string;
     proxyMetadata?: Record<string, string>;
     tracing?: { sampling?: number; zipkin?: { address?: string }; maxPathTagLength?: number; enableIstioTags?: boolean };
+    gatewayTopology?: { numTrustedProxies?: number; forwardClientCertDetails?: ForwardClientCertDetails | "UNDEFINED" };
   };
   enableTracing?: boolean;
   accessLogFile?: string;
@@ -65,6 +70,8 @@ export interface MeshConfig {
   localityLbSetting?: LocalityLbSetting;
   extensionProviders?: ExtensionProviderConfig[];
   defaultProviders?: { tracing?: string[] };
+  pathNormalization?: { normalization?: PathNormalization | "DEFAULT" };
+  defaultHttpRetryPolicy?: HTTPRetry;
 }
 
 export type MeshConfigResult = { ok: true; config: MeshConfig; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };

@@ -8,6 +8,7 @@ import type {
   DestinationRule,
   Gateway,
   LocalityLbSetting,
+  HTTPRetry,
   Origin,
   PeerAuthentication,
   Pod,
@@ -48,6 +49,24 @@ export interface MeshOptions {
   localityLbSetting?: LocalityLbSetting;
   /** MeshConfig protocolDetectionTimeout in ms: listener_filters_timeout where an inspector runs (Istio's default 0: no timeout). */
   protocolDetectionTimeoutMs: number;
+  /** MeshConfig defaultConfig.gatewayTopology: how gateways treat X-Forwarded-For and client certificate headers. */
+  gatewayTopology?: GatewayTopology;
+  /** MeshConfig pathNormalization.normalization; absent: BASE (istiod's DEFAULT). */
+  pathNormalization?: PathNormalization;
+  /** MeshConfig defaultHttpRetryPolicy: the retries of routes whose VirtualService sets none; absent: istiod's built-in policy. */
+  defaultHttpRetryPolicy?: HTTPRetry;
+}
+
+export type PathNormalization = "NONE" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";
+
+/** Istio's ForwardClientCertDetails values (the same names as Envoy's). */
+export type ForwardClientCertDetails = "SANITIZE" | "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
+
+export interface GatewayTopology {
+  /** Trusted proxies in front of the gateway: xff_num_trusted_hops. */
+  numTrustedProxies?: number;
+  /** Default SANITIZE_SET. */
+  forwardClientCertDetails?: ForwardClientCertDetails;
 }
 
 /** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */

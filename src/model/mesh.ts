@@ -51,6 +51,9 @@ export interface BuildMeshOptions {
   /** MeshConfig localityLbSetting (default Istio's `{enabled: true}`). */
   localityLbSetting?: LocalityLbSetting;
   protocolDetectionTimeoutMs?: number;
+  gatewayTopology?: MeshOptions["gatewayTopology"];
+  pathNormalization?: MeshOptions["pathNormalization"];
+  defaultHttpRetryPolicy?: MeshOptions["defaultHttpRetryPolicy"];
 }
 
 interface ByKind {
@@ -94,6 +97,9 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
   if (locality.enabled !== false) opts.localityLbSetting = locality;
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
+  if (options.gatewayTopology) opts.gatewayTopology = options.gatewayTopology;
+  if (options.pathNormalization) opts.pathNormalization = options.pathNormalization;
+  if (options.defaultHttpRetryPolicy) opts.defaultHttpRetryPolicy = options.defaultHttpRetryPolicy;
   const diagnostics: Diagnostic[] = [];
   const k = yield* splitByKind(objects);
 

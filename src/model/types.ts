@@ -121,7 +121,7 @@ export type Pod = Base<
     podIPs?: string[];
     phase?: string;
     ready?: boolean;
-    /** The workload the pod belongs to (its Deployment, ...; from metadata, see workload-meta.ts). */
+    /** The workload the pod belongs to (its Deployment, ...; from metadata, see workload-meta.ts), when not the pod itself. */
     workloadName?: string;
   }
 >;
@@ -195,10 +195,14 @@ export interface Headers {
 }
 
 export interface HTTPRetry {
+  /** Set: previous_hosts predicate on (true) or off (false); unset: Istio's default (on unless hashing). */
+  retryIgnorePreviousHosts?: boolean;
   attempts?: number;
   perTryTimeout?: string;
   retryOn?: string;
   retryRemoteLocalities?: boolean;
+  /** Base interval between retries (Envoy's retry_back_off.base_interval). */
+  backoff?: string;
 }
 
 export interface Percent {

@@ -14,6 +14,9 @@ import { retryPolicy, defaultRetryPolicy } from "../../src/generate/route-action
 import { podWorkloadName, istioWorkloadValue } from "../../src/model/workload-meta";
 import { sliceEndpointHealth } from "../../src/model/mesh-endpoints";
 import { validateObject } from "../../src/model/validate";
+import { parseMeshConfig } from "../../src/model/mesh-config";
+import { meshOptionsFromConfig } from "../../src/model/mesh-config-options";
+import { classHcmFields } from "../../src/generate/istio-defaults";
 
 type Json = Record<string, unknown>;
 const j = (v: unknown): Json => v as Json;
@@ -229,4 +232,59 @@ test("a Pod read from YAML carries its workload name", () => {
   );
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal((r.object as { spec: { workloadName?: string } }).spec.workloadName, "reviews-v1");
+});
+
+test("gateway topology from the mesh config: forwardClientCertDetails and numTrustedProxies; bad values refused", () => {
+  const ok = parseMeshConfig("defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: 2\n    forwardClientCertDetails: APPEND_FORWARD\n", "mesh.yaml");
+  assert.ok(ok.ok, JSON.stringify(ok));
+  assert.deepEqual(meshOptionsFromConfig(ok.config).gatewayTopology, { numTrustedProxies: 2, forwardClientCertDetails: "APPEND_FORWARD" });
+  const undef = parseMeshConfig("defaultConfig:\n  gatewayTopology:\n    forwardClientCertDetails: UNDEFINED\n", "mesh.yaml");
+  assert.ok(undef.ok);
+  assert.equal(meshOptionsFromConfig(undef.config).gatewayTopology, undefined, "UNDEFINED keeps the gateway default");
+  const bad = parseMeshConfig("defaultConfig:\n  gatewayTopology:\n    forwardClientCertDetails: SOMETIMES\n", "mesh.yaml");
+  assert.ok(!bad.ok);
+  assert.match(bad.errors.join("\n"), /mesh\.yaml.*defaultConfig\.gatewayTopology\.forwardClientCertDetails/);
+
+  const hcm = (fcc?: "APPEND_FORWARD" | "FORWARD_ONLY") => {
+    const gw = classHcmFields("gateway", fcc ? { forwardClientCertDetails: fcc, numTrustedProxies: 1 } : {});
+    return gw;
+  };
+  assert.equal(hcm().forward_client_cert_details, "SANITIZE_SET");
+  assert.ok(hcm().set_current_client_cert_details);
+  assert.equal(hcm("APPEND_FORWARD").xff_num_trusted_hops, 1);
+  assert.ok(hcm("APPEND_FORWARD").set_current_client_cert_details);
+  assert.equal(hcm("FORWARD_ONLY").set_current_client_cert_details, undefined, "details are set only when Envoy forwards its own");
+});
+
+test("VirtualService retries: retryIgnorePreviousHosts decides the predicate, backoff is the base interval", () => {
+  assert.ok(j(retryPolicy({ attempts: 2, retryIgnorePreviousHosts: true }, true)).retry_host_predicate, "set: on even with hashing");
+  assert.equal(j(retryPolicy({ attempts: 2, retryIgnorePreviousHosts: false }, false)).retry_host_predicate, undefined, "false: off");
+  assert.deepEqual(j(retryPolicy({ attempts: 2, backoff: "25ms" }, false)).retry_back_off, { base_interval: "0.025s" });
+  assert.equal(j(retryPolicy({ attempts: 2 }, false)).retry_back_off, undefined);
+});
+
+test("mesh config pathNormalization and defaultHttpRetryPolicy reach the options; bad values refused", () => {
+  const ok = parseMeshConfig("pathNormalization: {normalization: DECODE_AND_MERGE_SLASHES}\ndefaultHttpRetryPolicy: {attempts: 0}\n", "mesh.yaml");
+  assert.ok(ok.ok, JSON.stringify(ok));
+  const o = meshOptionsFromConfig(ok.config);
+  assert.equal(o.pathNormalization, "DECODE_AND_MERGE_SLASHES");
+  assert.deepEqual(o.defaultHttpRetryPolicy, { attempts: 0 });
+  const base = parseMeshConfig("pathNormalization: {normalization: DEFAULT}\n", "mesh.yaml");
+  assert.ok(base.ok);
+  assert.equal(meshOptionsFromConfig(base.config).pathNormalization, undefined, "DEFAULT is BASE, the built-in");
+  const bad = parseMeshConfig("pathNormalization: {normalization: SOMETIMES}\ndefaultHttpRetryPolicy: {attempts: many}\n", "mesh.yaml");
+  assert.ok(!bad.ok);
+  assert.match(bad.errors.join("\n"), /pathNormalization\.normalization/);
+  assert.match(bad.errors.join("\n"), /defaultHttpRetryPolicy\.attempts/);
+
+  // attempts 0 in the mesh default: routes without VirtualService retries get none, default routes included.
+  const mesh = buildMesh(objects(), { defaultHttpRetryPolicy: { attempts: 0 }, pathNormalization: "DECODE_AND_MERGE_SLASHES" }).mesh;
+  const g = generate(mesh, WEB);
+  const vh = g.routes.find((r) => r.name === "80")!.virtual_hosts!.find((v) => v.name === "api.default.svc.cluster.local:80")!;
+  assert.equal(j(vh.routes![0]!.route).retry_policy, undefined);
+  const hcm = hcmOf(g.listeners.find((l) => l.name === "0.0.0.0_80")!.filter_chains![0]);
+  assert.equal(hcm.merge_slashes, true);
+  assert.equal(hcm.path_with_escaped_slashes_action, "UNESCAPE_AND_FORWARD");
+  const inbound = hcmOf(g.listeners.find((l) => l.name === "virtualInbound")!.filter_chains!.find((c) => c.name === "0.0.0.0_8080"));
+  assert.equal(inbound.merge_slashes, true, "inbound too");
 });

@@ -178,7 +178,9 @@ export function readPodSpec(raw: Record<string, unknown>, ctx: Ctx): Pod["spec"]
   if (podIPs) out.podIPs = podIPs.map((p) => p.ip).filter((ip): ip is string => typeof ip === "string");
   if (phase !== undefined) out.phase = phase;
   if (ready !== undefined) out.ready = ready;
-  const workloadName = podWorkloadName(isPlainObject(raw.metadata) ? raw.metadata : {});
-  if (workloadName) out.workloadName = workloadName;
+  // Kept only when it is not the pod's own name (a controller's pod), to keep plain pods as they were.
+  const metadata = isPlainObject(raw.metadata) ? raw.metadata : {};
+  const workloadName = podWorkloadName(metadata);
+  if (workloadName && workloadName !== metadata.name) out.workloadName = workloadName;
   return out;
 }

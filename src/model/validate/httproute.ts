@@ -102,9 +102,8 @@ const retryOn: Reader<string> = checked(str, (value, path, ctx) => {
 });
 
 const retries = object<HTTPRetry>(
-  { attempts: int, perTryTimeout: duration(), retryOn, retryRemoteLocalities: bool },
+  { attempts: int, perTryTimeout: duration(), retryOn, retryRemoteLocalities: bool, backoff: duration(), retryIgnorePreviousHosts: bool },
   {
-    ignored: ["backoff", "retryIgnorePreviousHosts"],
     check: (r, path, ctx) => {
       if ((r.attempts ?? 0) < 0) ctx.error(at(path, "attempts"), "attempts cannot be negative");
       if (!r.attempts && (r.perTryTimeout !== undefined || r.retryOn !== undefined || r.retryRemoteLocalities !== undefined)) {
