@@ -126,3 +126,24 @@ test("EDS per locality: each proxy's own priorities; one encoded assignment per 
   assert.deepEqual(priorities(h.latest.get(b1.id)!), { "10.244.1.1": 0, "10.244.2.1": 0 }, "b1: one remote zone, renumbered from 0");
   h.pipeline.stop();
 });
+
+test("a proxy whose Pod is known takes its locality from the Pod's Node (as istiod), over what its Envoy node says", () => {
+  const h = setUp();
+  h.store.apply(
+    objects(`
+apiVersion: v1
+kind: Pod
+metadata: {name: sleep-9, namespace: default, labels: {app: sleep}}
+spec: {nodeName: node-b, containers: [{name: sleep, image: sleep}]}
+status: {phase: Running, podIP: 10.244.9.9}
+`),
+  );
+  h.clock.advance(10);
+  const onNodeB = sidecar(9, "r1-a"); // its Envoy claims r1-a; its Pod runs on node-b (r1-b)
+  h.join(onNodeB);
+  assert.deepEqual(priorities(h.latest.get(onNodeB.id)!), { "10.244.1.1": 1, "10.244.2.1": 0 });
+  const unknownPod = sidecar(8, "r1-a");
+  h.join(unknownPod);
+  assert.deepEqual(priorities(h.latest.get(unknownPod.id)!), { "10.244.1.1": 0, "10.244.2.1": 1 }, "no Pod: the Envoy node's locality");
+  h.pipeline.stop();
+});
