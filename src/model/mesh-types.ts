@@ -9,6 +9,7 @@ import type {
   Gateway,
   LocalityLbSetting,
   HTTPRetry,
+  Node,
   Origin,
   PeerAuthentication,
   Pod,
@@ -201,6 +202,8 @@ export interface Mesh {
   virtualServices: MeshVirtualService[];
   gateways: Gateway[];
   pods: Pod[];
+  /** Kubernetes Nodes by name (their topology labels are the localities of the pods on them). */
+  nodes: ReadonlyMap<string, Node>;
   /** Secrets by "namespace/name" (gateway credentials; key material, never logged). */
   secrets: ReadonlyMap<string, Secret>;
   /** Oldest first (creationTimestamp, name, namespace); see mesh-mtls.ts. */

@@ -133,6 +133,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     virtualServices: yield* mapSteps(k.vss, (v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    nodes: new Map(k.nodes.map((n) => [n.metadata.name, n])),
     secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
     authorizationPolicies: byNamespace(k.authz),

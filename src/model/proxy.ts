@@ -4,8 +4,9 @@
  * depends on. Generators see this view, never the raw node.
  */
 
-import type { Locality } from "./mesh-types";
-import { NO_LOCALITY, TOPOLOGY_REGION, TOPOLOGY_SUBZONE, TOPOLOGY_ZONE, localityFromLabel } from "./locality";
+import type { Locality, Mesh } from "./mesh-types";
+import type { Pod } from "./types";
+import { NO_LOCALITY, TOPOLOGY_REGION, TOPOLOGY_SUBZONE, TOPOLOGY_ZONE, localityFromLabel, localityFromNodeLabels } from "./locality";
 
 export type ProxyKind = "sidecar" | "router";
 
@@ -117,6 +118,30 @@ function proxyLocality(labels: Record<string, string>, node: NodeLocality | unde
   if (fromLabel) return fromLabel;
   if (!node) return NO_LOCALITY;
   return { region: node.region ?? "", zone: node.zone ?? "", subzone: node.sub_zone ?? "" };
+}
+
+/**
+ * The proxy with the locality istiod would give it on Kubernetes: when its pod
+ * (the node id's `<pod>.<namespace>`) is in the mesh, the pod's locality
+ * label, else its Node's topology labels, win over what the proxy says about
+ * itself (istiod reads the proxy's labels from the registry first). Unchanged
+ * when the pod or its Node is unknown or has no locality. Read once, when the
+ * proxy connects.
+ */
+export function withWorkloadLocality(proxy: ProxyView, mesh: Mesh): ProxyView {
+  const pod = podsByName(mesh).get(`${proxy.namespace}/${proxy.podName}`);
+  if (!pod) return proxy;
+  const node = pod.spec.nodeName ? mesh.nodes.get(pod.spec.nodeName) : undefined;
+  const locality = localityFromLabel(pod.metadata.labels ?? {}) ?? localityFromNodeLabels(node?.metadata.labels ?? {});
+  return locality ? { ...proxy, locality } : proxy;
+}
+
+/** "namespace/name" → Pod, built once per mesh (proxies connect one by one; a mesh may hold many pods). */
+const podIndex = new WeakMap<Mesh, Map<string, Pod>>();
+function podsByName(mesh: Mesh): Map<string, Pod> {
+  let m = podIndex.get(mesh);
+  if (!m) podIndex.set(mesh, (m = new Map(mesh.pods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]))));
+  return m;
 }
 
 function fail(error: string): ParseProxyResult {

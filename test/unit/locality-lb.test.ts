@@ -274,3 +274,20 @@ test("DNS clusters: their own load_assignment gets the proxy's priorities too", 
   const c = generate(mesh, IN_R1A).clusters.find((x) => x.name === "outbound|80||ext.example.com")!;
   assert.deepEqual(summary(c.load_assignment!), ["r1/r1-a: p0 w1 [a.ext.example.com]", "r2/r2-a: p1 w1 [b.ext.example.com]"]);
 });
+
+test("proxyless gRPC clients get the same priorities (istiod's EDS is one for both)", () => {
+  const mesh = meshOf(OUTLIER);
+  const r = parseProxy(
+    "sidecar~10.1.0.50~grpc-1.default~default.svc.cluster.local",
+    { GENERATOR: "grpc", NAMESPACE: "default" },
+    { region: "r1", zone: "r1-a" },
+  );
+  assert.ok(r.ok);
+  assert.deepEqual(summary(cla(mesh, r.proxy)), [
+    "r1/r1-a: p0 w1 [10.0.0.1]",
+    "r1/r1-b: p1 w1 [10.0.0.2]",
+    "r2/r2-a/rack1: p2 w1 [10.0.0.3]",
+    "r3/r3-a: p2 w1 [10.0.0.4]",
+    "r4/r4-a: p2 w1 [10.0.0.5]",
+  ]);
+});
