@@ -16,7 +16,7 @@ import {
   PASSTHROUGH_CLUSTER,
   PASSTHROUGH_FILTER_CHAIN,
   VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
-  VIRTUAL_INBOUND_CATCHALL_CHAIN,
+  VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
   VIRTUAL_INBOUND_LISTENER,
   VIRTUAL_INBOUND_PORT,
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
@@ -24,7 +24,6 @@ import {
   VIRTUAL_OUTBOUND_PORT,
   inboundClusterName,
   isCapturePort,
-  inboundRouteName,
   inboundVirtualHostName,
   sidecarRouteName,
   sniffedRouteName,
@@ -175,8 +174,9 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
 
 /**
  * virtualInbound: chains per workload port (mTLS and/or plaintext as PeerAuthentication says, HTTP and/or
- * TCP as the port's protocol says: inbound-mtls.ts), the rest passes through to the app.
- * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough one included.
+ * TCP as the port's protocol says: inbound-mtls.ts); the rest passes through to the app, its protocol
+ * detected the same way (Istio's passthrough chains). No default chain: what no chain matches is closed.
+ * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough ones included.
  */
 function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: InboundMtls, authz: AuthorizationFilters): Listener {
   const chains: FilterChain[] = [
@@ -186,59 +186,43 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
+  const passthrough = {
+    http: inboundHttpChain(INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN, INBOUND_PASSTHROUGH_CLUSTER, 0, ":0/*", authz),
+    tcp: { filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_LISTENER },
+  };
+  chains.push(...mtls.catchAll(new Set(inbound.map((ip) => ip.targetPort)), passthrough));
   for (const ip of inbound) {
     const kind: InboundKind = isHttpProtocol(ip.port.protocol) ? "http" : isSniffedProtocol(ip.port.protocol) ? "auto" : "tcp";
+    const cluster = inboundClusterName(ip.targetPort);
+    const name = wildcardListenerName(ip.targetPort);
     const bodies: InboundBodies = {};
-    if (kind !== "tcp") bodies.http = inboundHttpChain(ip, authz);
-    if (kind !== "http") bodies.tcp = inboundTcpChain(ip, authz);
+    if (kind !== "tcp") bodies.http = inboundHttpChain(cluster, name, `inbound_${name}`, ip.targetPort, `${ip.service.host}:${ip.port.port}/*`, authz);
+    if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };
     chains.push(...mtls.chains(ip.targetPort, kind, bodies));
   }
-  const catchAll = mtls.catchAll({
-    filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
-    name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
-  });
-  chains.push(...catchAll.chains);
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    ...(catchAll.default ? { default_filter_chain: catchAll.default } : {}),
     listener_filters: [originalDstListenerFilter(), ...inboundInspectors(chains)],
     ...inboundInspectionFields(scope.mesh.options.protocolDetectionTimeoutMs),
     traffic_direction: "INBOUND",
   };
 }
 
-function inboundChainName(ip: InboundPort): string {
-  return wildcardListenerName(ip.targetPort);
-}
-
-function inboundTcpChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
-  const cluster = inboundClusterName(ip.targetPort);
-  return { filters: [...authz.network, tcpProxy(cluster, cluster)], name: inboundChainName(ip) };
-}
-
-function inboundHttpChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
-  const cluster = inboundClusterName(ip.targetPort);
-  const name = inboundChainName(ip);
+/** An inbound HTTP chain without match: HCM with an inline route config sending everything to `cluster`. */
+function inboundHttpChain(cluster: string, name: string, statPrefix: string, port: number, operation: string, authz: AuthorizationFilters): FilterChain {
   const routeConfig: RouteConfiguration = {
-    name: inboundRouteName(ip.targetPort),
+    name: cluster,
     virtual_hosts: [
       {
-        name: inboundVirtualHostName(ip.targetPort),
+        name: inboundVirtualHostName(port),
         domains: ["*"],
-        routes: [
-          {
-            name: "default",
-            match: { prefix: "/" },
-            route: { cluster, ...timeoutFields(undefined) },
-            decorator: { operation: `${ip.service.host}:${ip.port.port}/*` },
-          },
-        ],
+        routes: [{ name: "default", match: { prefix: "/" }, route: { cluster, ...timeoutFields(undefined) }, decorator: { operation } }],
       },
     ],
     validate_clusters: false,
   };
-  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [...authz.http, routerFilter()] });
+  const hcm = httpConnectionManager({ statPrefix, routeConfig, httpFilters: [...authz.http, routerFilter()] });
   return { filters: [hcm], name };
 }
