@@ -4,9 +4,9 @@
  * chains Istio's filterchain_options.go gives that mode:
  *
  * - STRICT: only mTLS (`transport_protocol: tls`, the workload certificate,
- *   a client certificate required); plaintext to the port is closed
- *   (BlackHoleCluster), and under a workload-wide STRICT so is plaintext to
- *   ports no service declares;
+ *   a client certificate required); plaintext to the port matches no chain
+ *   and is closed, and under a workload-wide STRICT so is plaintext to ports
+ *   no service declares;
  * - PERMISSIVE: mTLS for clients that offer an Istio ALPN, plaintext
  *   (`transport_protocol: raw_buffer`) for the rest, and on TCP and
  *   auto-detected ports TLS without an Istio ALPN passed through as it is;
@@ -33,8 +33,7 @@ import type { Mesh } from "../model/mesh";
 import { type MtlsMode, clientHasWorkloadCert, portMtlsMode, workloadMtls } from "../model/mesh-mtls";
 import type { FilterChain, HttpConnectionManager, NetworkFilter } from "./envoy";
 import { ISTIO_MTLS_ALPNS, inboundMtlsTransportSocket } from "./mtls";
-import { HCM_FILTER, tcpProxy } from "./network-filters";
-import { BLACKHOLE_CLUSTER } from "./names";
+import { HCM_FILTER } from "./network-filters";
 import { MTLS_HTTP_ALPNS, MTLS_TCP_ALPNS, PLAINTEXT_HTTP_ALPNS, TRANSPORT_RAW, TRANSPORT_TLS } from "./sniffing";
 
 type FilterChainMatch = NonNullable<FilterChain["filter_chain_match"]>;
@@ -51,8 +50,8 @@ export interface InboundBodies {
 export interface InboundMtls {
   /** The chains for one workload port, from its plaintext chain bodies. */
   chains(targetPort: number, kind: InboundKind, bodies: InboundBodies): FilterChain[];
-  /** The catch-all for ports no service declares: extra chains, and the default chain (none under STRICT). */
-  catchAll(plaintext: FilterChain): { chains: FilterChain[]; default?: FilterChain };
+  /** The passthrough chains for ports no service declares (`declared`: the workload ports that have chains). */
+  catchAll(declared: ReadonlySet<number>, bodies: Required<InboundBodies>): FilterChain[];
 }
 
 /** One filter chain match option (Istio's FilterChainMatchOptions): ALPNs, transport, which body, TLS terminated here. */
@@ -110,39 +109,41 @@ export function inboundMtls(mesh: Mesh, proxy: ProxyView): InboundMtls {
   const hasCert = clientHasWorkloadCert(proxy);
   return {
     chains(targetPort, kind, bodies) {
-      const mode = effectiveMode(portMtlsMode(workload, targetPort), hasCert);
-      const out: FilterChain[] = [];
-      let name = "";
-      for (const o of OPTIONS[kind][mode]) {
-        const body = bodies[o.body];
-        if (!body) throw new Error(`inbound port ${targetPort}: no ${o.body} chain for a ${kind} port`);
-        name = body.name ?? name;
-        const match: FilterChainMatch = { destination_port: targetPort, transport_protocol: o.transport };
-        if (o.alpn) match.application_protocols = o.alpn;
-        const chain: FilterChain = { ...body, filter_chain_match: match };
-        if (o.mtls) {
-          chain.filters = (body.filters ?? []).map(withClientCertDetails);
-          chain.transport_socket = inboundMtlsTransportSocket();
-        }
-        out.push(chain);
+      return matchChains(targetPort, effectiveMode(portMtlsMode(workload, targetPort), hasCert), kind, bodies);
+    },
+    catchAll(declared, bodies) {
+      // Ports no service declares take the workload's own mode, sniffed (Istio's buildInboundPassthroughChains);
+      // a port-level mode for a port no service declares gets chains of its own (Istio's ForPassthrough).
+      const out = matchChains(undefined, effectiveMode(workload.mode, hasCert), "auto", bodies);
+      for (const [port, mode] of [...workload.perPort].sort((a, b) => a[0] - b[0])) {
+        if (!declared.has(port)) out.push(...matchChains(port, effectiveMode(mode, hasCert), "auto", bodies));
       }
-      // Not Istio's: a plaintext connection to a STRICT port is closed here. Istio has no default chain on
-      // virtualInbound; mini-pilot's catch-all is one, and Envoy takes it when no chain of the port matches.
-      if (mode === "STRICT")
-        out.push({
-          filter_chain_match: { destination_port: targetPort, transport_protocol: TRANSPORT_RAW },
-          filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
-          name,
-        });
       return out;
     },
-    catchAll(plaintext) {
-      // Ports no service declares take the workload's own mode. Under STRICT they accept mTLS only (then pass the
-      // bytes on to the app) and there is no plaintext default chain; otherwise they stay as they were.
-      if (workload.mode !== "STRICT") return { chains: [], default: plaintext };
-      return { chains: [{ ...plaintext, filter_chain_match: { transport_protocol: TRANSPORT_TLS }, transport_socket: inboundMtlsTransportSocket() }] };
-    },
   };
+}
+
+/**
+ * The chains of one port (or, `port` undefined, of every port: the catch-all) in one mode. There is no default
+ * chain on virtualInbound: a connection no chain of its port matches (plaintext to a STRICT port) is closed;
+ * Envoy does not fall back from a port's chains to the port-less ones.
+ */
+function matchChains(port: number | undefined, mode: MtlsMode, kind: InboundKind, bodies: InboundBodies): FilterChain[] {
+  const out: FilterChain[] = [];
+  for (const o of OPTIONS[kind][mode]) {
+    const body = bodies[o.body];
+    if (!body) throw new Error(`inbound port ${port ?? "(any)"}: no ${o.body} chain for a ${kind} port`);
+    const match: FilterChainMatch = port === undefined ? {} : { destination_port: port };
+    if (o.alpn) match.application_protocols = o.alpn;
+    match.transport_protocol = o.transport;
+    const chain: FilterChain = { ...body, filter_chain_match: match };
+    if (o.mtls) {
+      chain.filters = (body.filters ?? []).map(withClientCertDetails);
+      chain.transport_socket = inboundMtlsTransportSocket();
+    }
+    out.push(chain);
+  }
+  return out;
 }
 
 function effectiveMode(mode: MtlsMode, hasCert: boolean): MtlsMode {

@@ -25,7 +25,8 @@ export const BLOCK_ALL_VHOST = "block_all";
 export const PASSTHROUGH_FILTER_CHAIN = "PassthroughFilterChain";
 export const VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN = "virtualOutbound-blackhole";
 export const VIRTUAL_INBOUND_BLACKHOLE_CHAIN = "virtualInbound-blackhole";
-export const VIRTUAL_INBOUND_CATCHALL_CHAIN = "virtualInbound-catchall-tcp";
+/** virtualInbound's passthrough chain for HTTP (its TCP one is named like the listener). */
+export const VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN = "virtualInbound-catchall-http";
 
 /** Source address inbound traffic is sent from, so iptables lets it through to the app. */
 export const INBOUND_BIND_ADDRESS = "127.0.0.6";
@@ -76,11 +77,6 @@ export function sidecarRouteName(port: number): string {
 /** RDS name of an auto-detected service port's own listener: `<host>:<port>` (Istio's, for sniffed services). */
 export function sniffedRouteName(host: string, port: number): string {
   return `${host}:${port}`;
-}
-
-/** Inline route configuration of an inbound HTTP port. */
-export function inboundRouteName(targetPort: number): string {
-  return inboundClusterName(targetPort);
 }
 
 /** Inbound virtual host name. */

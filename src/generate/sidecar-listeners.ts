@@ -7,7 +7,7 @@
  * protocol (HTTP detected, RDS `<host>:<port>`, else tcp_proxy; sniffing.ts),
  * and `0.0.0.0_<port>` with SNI chains for TLS ports of services without address.
  */
-import { isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
+import { type Protocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { byName, socketAddress } from "./common";
 import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
@@ -16,7 +16,7 @@ import {
   PASSTHROUGH_CLUSTER,
   PASSTHROUGH_FILTER_CHAIN,
   VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
-  VIRTUAL_INBOUND_CATCHALL_CHAIN,
+  VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
   VIRTUAL_INBOUND_LISTENER,
   VIRTUAL_INBOUND_PORT,
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
@@ -24,7 +24,6 @@ import {
   VIRTUAL_OUTBOUND_PORT,
   inboundClusterName,
   isCapturePort,
-  inboundRouteName,
   inboundVirtualHostName,
   sidecarRouteName,
   sniffedRouteName,
@@ -175,8 +174,9 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
 
 /**
  * virtualInbound: chains per workload port (mTLS and/or plaintext as PeerAuthentication says, HTTP and/or
- * TCP as the port's protocol says: inbound-mtls.ts), the rest passes through to the app.
- * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough one included.
+ * TCP as the port's protocol says: inbound-mtls.ts); the rest passes through to the app, its protocol
+ * detected the same way (Istio's passthrough chains). No default chain: what no chain matches is closed.
+ * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough ones included.
  */
 function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: InboundMtls, authz: AuthorizationFilters): Listener {
   const chains: FilterChain[] = [
@@ -186,65 +186,74 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
+  const passthrough = {
+    http: inboundHttpChain(
+      {
+        cluster: INBOUND_PASSTHROUGH_CLUSTER,
+        name: VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
+        statPrefix: INBOUND_PASSTHROUGH_CLUSTER,
+        port: 0,
+        operation: ":0/*",
+        protocol: "HTTP",
+      },
+      authz,
+    ),
+    tcp: { filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_LISTENER },
+  };
+  chains.push(...mtls.catchAll(new Set(inbound.map((ip) => ip.targetPort)), passthrough));
   for (const ip of inbound) {
     const kind: InboundKind = isHttpProtocol(ip.port.protocol) ? "http" : isSniffedProtocol(ip.port.protocol) ? "auto" : "tcp";
+    const cluster = inboundClusterName(ip.targetPort);
+    const name = wildcardListenerName(ip.targetPort);
     const bodies: InboundBodies = {};
-    if (kind !== "tcp") bodies.http = inboundHttpChain(ip, authz);
-    if (kind !== "http") bodies.tcp = inboundTcpChain(ip, authz);
+    if (kind !== "tcp")
+      bodies.http = inboundHttpChain(
+        { cluster, name, statPrefix: `inbound_${name}`, port: ip.targetPort, operation: `${ip.service.host}:${ip.port.port}/*`, protocol: ip.port.protocol },
+        authz,
+      );
+    if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };
     chains.push(...mtls.chains(ip.targetPort, kind, bodies));
   }
-  const catchAll = mtls.catchAll({
-    filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
-    name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
-  });
-  chains.push(...catchAll.chains);
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    ...(catchAll.default ? { default_filter_chain: catchAll.default } : {}),
     listener_filters: [originalDstListenerFilter(), ...inboundInspectors(chains)],
     ...inboundInspectionFields(scope.mesh.options.protocolDetectionTimeoutMs),
     traffic_direction: "INBOUND",
   };
 }
 
-function inboundChainName(ip: InboundPort): string {
-  return wildcardListenerName(ip.targetPort);
+/** What one inbound HTTP chain serves: its cluster, chain name, stat prefix, port, decorator operation and protocol. */
+interface InboundHttpTarget {
+  cluster: string;
+  name: string;
+  statPrefix: string;
+  port: number;
+  operation: string;
+  /** gRPC routes get no retry policy (istiod's default inbound route). */
+  protocol: Protocol;
 }
 
-function inboundTcpChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
-  const cluster = inboundClusterName(ip.targetPort);
-  return { filters: [...authz.network, tcpProxy(cluster, cluster)], name: inboundChainName(ip) };
-}
-
-function inboundHttpChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
-  const cluster = inboundClusterName(ip.targetPort);
-  const name = inboundChainName(ip);
+/** An inbound HTTP chain without match: HCM with an inline route config sending everything to `cluster`. */
+function inboundHttpChain(c: InboundHttpTarget, authz: AuthorizationFilters): FilterChain {
   const routeConfig: RouteConfiguration = {
-    name: inboundRouteName(ip.targetPort),
+    name: c.cluster,
     virtual_hosts: [
       {
-        name: inboundVirtualHostName(ip.targetPort),
+        name: inboundVirtualHostName(c.port),
         domains: ["*"],
-        routes: [
-          {
-            name: "default",
-            match: { prefix: "/" },
-            route: inboundRouteAction(cluster, ip.port.protocol),
-            decorator: { operation: `${ip.service.host}:${ip.port.port}/*` },
-          },
-        ],
+        routes: [{ name: "default", match: { prefix: "/" }, route: inboundRouteAction(c.cluster, c.protocol), decorator: { operation: c.operation } }],
       },
     ],
     validate_clusters: false,
   };
   // Inbound has the same fault and CORS filters as outbound (istiod adds them to every class), after RBAC.
   const hcm = httpConnectionManager({
-    statPrefix: `inbound_${name}`,
+    statPrefix: c.statPrefix,
     routeConfig,
     httpFilters: [...authz.http, ...outboundHttpFilters()],
     listenerClass: "sidecar-inbound",
   });
-  return { filters: [hcm], name };
+  return { filters: [hcm], name: c.name };
 }

@@ -12,7 +12,8 @@
  *   takes), and `continue_on_listener_filters_timeout` lets a timed-out
  *   connection go on as TCP;
  * - on the inbound listener each inspector runs only for the ports whose
- *   chains need it (`filter_disabled` on the other ports).
+ *   chains need it (`filter_disabled` on the other ports); undeclared ports
+ *   take the passthrough chains, sniffed the same way.
  */
 import { msToDuration, typed } from "./common";
 import type { EnvoyMessages, FilterChain, Listener, ListenerFilter, NetworkFilter } from "./envoy";
@@ -99,14 +100,12 @@ export function inboundInspectors(chains: FilterChain[]): ListenerFilter[] {
     if (ports.length > 0) tls.filter_disabled = defaultOn ? excludePorts(ports) : { not_match: excludePorts(ports) };
     out.push(tls);
   }
-  // After the TLS inspector: a connection it marked as TLS is not inspected for HTTP. Istio opts ports out
-  // only (its catch-all always sniffs); mini-pilot's catch-all is TCP, so without it the ports that need the
-  // inspector opt in, and a server-first protocol on an undeclared port is not held up waiting for HTTP.
+  // After the TLS inspector: a connection it marked as TLS is not inspected for HTTP. Turned off on every port
+  // (port 0, the catch-all, included: a range that matches nothing, as istiod writes it) whose chains do not need it.
   if (all.some(([, i]) => i.http)) {
     const http = httpInspectorListenerFilter();
-    const defaultOn = byPort.get(0)?.http ?? false;
-    const ports = all.filter(([p, i]) => (defaultOn ? !i.http : p !== 0 && i.http)).map(([p]) => p);
-    if (ports.length > 0) http.filter_disabled = defaultOn ? excludePorts(ports) : { not_match: excludePorts(ports) };
+    const ports = all.filter(([, i]) => !i.http).map(([p]) => p);
+    if (ports.length > 0) http.filter_disabled = excludePorts(ports);
     out.push(http);
   }
   return out;

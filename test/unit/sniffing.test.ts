@@ -88,13 +88,13 @@ test("inbound: an auto port gets an HTTP and a TCP chain per mTLS variant, as Is
   );
   const inbound = generate(buildMesh(objs).mesh, proxy({ app: "sleep" })).clusters.find((c) => c.name === "inbound|8080||")!;
   assert.ok(JSON.stringify(inbound.typed_extension_protocol_options).includes("use_downstream_protocol_config"), "the app gets h2c as h2c");
-  // The HTTP inspector runs on 8080 only; the TLS inspector where a chain matches TLS.
+  // The HTTP inspector runs on 8080 and the undeclared ports (the passthrough sniffs too), not on 15006.
   const lf = permissive.listener_filters!.map((f) => [f.name, JSON.stringify(f.filter_disabled ?? null)]);
   assert.deepEqual(lf[0], ["envoy.filters.listener.original_dst", "null"]);
-  assert.deepEqual(lf[2], ["envoy.filters.listener.http_inspector", JSON.stringify({ not_match: { destination_port_range: { start: 8080, end: 8081 } } })]);
+  assert.deepEqual(lf[2], ["envoy.filters.listener.http_inspector", JSON.stringify({ destination_port_range: { start: 15006, end: 15007 } })]);
 });
 
-test("inspectors: opted in per port when the catch-all does not need them, opted out when it does", () => {
+test("inspectors: TLS opted in per port when the catch-all does not need it, out when it does; HTTP always opted out", () => {
   const chain = (port: number | undefined, transport?: string, alpn?: string[]): FilterChain => ({
     filter_chain_match: {
       ...(port ? { destination_port: port } : {}),
@@ -111,7 +111,18 @@ test("inspectors: opted in per port when the catch-all does not need them, opted
         "envoy.filters.listener.tls_inspector",
         { not_match: { or_match: { rules: [{ destination_port_range: { start: 80, end: 81 } }, { destination_port_range: { start: 81, end: 82 } }] } } },
       ],
-      ["envoy.filters.listener.http_inspector", { not_match: { destination_port_range: { start: 82, end: 83 } } }],
+      [
+        "envoy.filters.listener.http_inspector",
+        {
+          or_match: {
+            rules: [
+              { destination_port_range: { start: 80, end: 81 } },
+              { destination_port_range: { start: 81, end: 82 } },
+              { destination_port_range: { start: 15006, end: 15007 } },
+            ],
+          },
+        },
+      ],
     ],
   );
   // A catch-all matching TLS (workload STRICT): on everywhere but the ports that do not need it.
