@@ -15,6 +15,14 @@ import { bindVirtualServices, destinationRuleFor, sidecarVirtualServices, visibl
 import { sidecarFor, sidecarImports } from "../model/mesh-sidecar";
 import type { ProxyView } from "../model/proxy";
 import type { Sidecar } from "../model/types";
+import { outboundClusterName } from "./names";
+
+/** istiod's GetDestinationCluster for the egressProxy: `outbound|<port>|<subset>|<host>`, the host as written. */
+function egressProxy(sidecar: Sidecar): string | undefined {
+  const p = sidecar.spec.outboundTrafficPolicy;
+  if (!p?.egressProxy || p.mode !== "ALLOW_ANY") return undefined;
+  return outboundClusterName(p.egressProxy.port?.number ?? 0, p.egressProxy.subset, p.egressProxy.host);
+}
 
 export interface ProxyScope {
   mesh: Mesh;
@@ -29,6 +37,8 @@ export interface ProxyScope {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
   /** The Sidecar resource that applies (sidecars only). */
   sidecar?: Sidecar;
+  /** Under ALLOW_ANY, the Sidecar's outboundTrafficPolicy.egressProxy cluster: unknown traffic goes there instead of PassthroughCluster. */
+  egressProxyCluster?: string;
 }
 
 export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
@@ -38,11 +48,13 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   let services: MeshService[];
   let virtualServices: ReadonlyMap<string, MeshVirtualService>;
   let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
+  let egressProxyCluster: string | undefined;
   if (sidecar) {
     const imports = sidecarImports(mesh, sidecar, proxy.namespace);
     services = imports.services;
     virtualServices = bindVirtualServices(imports.virtualServices, services);
     outboundTrafficPolicy = imports.outboundTrafficPolicy;
+    egressProxyCluster = egressProxy(sidecar);
   } else {
     services = visibleServices(mesh, proxy.namespace);
     virtualServices = sidecarVirtualServices(mesh, proxy.namespace, services);
@@ -57,6 +69,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     virtualServices,
     outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),
+    ...(egressProxyCluster ? { egressProxyCluster } : {}),
     destinationRule(svc) {
       let dr = drCache.get(svc);
       if (dr === undefined && !drCache.has(svc)) {

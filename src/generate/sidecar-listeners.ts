@@ -46,9 +46,9 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   return [virtualOutbound(scope), virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
 }
 
-/** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
+/** Where unmatched outbound traffic goes: on to its destination (or the Sidecar's egressProxy), or nowhere under REGISTRY_ONLY. */
 function outboundFallbackCluster(scope: ProxyScope): string {
-  return scope.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  return scope.outboundTrafficPolicy === "ALLOW_ANY" ? (scope.egressProxyCluster ?? PASSTHROUGH_CLUSTER) : BLACKHOLE_CLUSTER;
 }
 
 function virtualOutbound(scope: ProxyScope): Listener {
