@@ -28,8 +28,15 @@ export interface ProxyScope {
   mesh: Mesh;
   proxy: ProxyView;
   client: Client;
-  /** Visible services, sorted by host. */
+  /** Visible services, sorted by host: one cluster each (per port). */
   services: MeshService[];
+  /**
+   * The services that get outbound listeners and virtual hosts, sorted by
+   * host: all of `services`, except under a Sidecar, where a service reached
+   * only through a selected VirtualService gets clusters but no listener or
+   * virtual host of its own (as in istiod).
+   */
+  listenerServices: MeshService[];
   /** host -> the VirtualService that routes it for this proxy. */
   virtualServices: ReadonlyMap<string, MeshVirtualService>;
   destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
@@ -46,17 +53,20 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   // Gateways always get the default scope (istiod's DefaultSidecarScopeForGateway); asking nothing more keeps their view keys as they were.
   const sidecar = proxy.kind === "router" || mesh.sidecars.byNamespace.size === 0 ? undefined : sidecarFor(mesh, proxy.namespace, proxy.labels);
   let services: MeshService[];
+  let listenerServices: MeshService[];
   let virtualServices: ReadonlyMap<string, MeshVirtualService>;
   let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
   let egressProxyCluster: string | undefined;
   if (sidecar) {
     const imports = sidecarImports(mesh, sidecar, proxy.namespace);
     services = imports.services;
+    listenerServices = imports.listenerServices;
     virtualServices = bindVirtualServices(imports.virtualServices, services);
     outboundTrafficPolicy = imports.outboundTrafficPolicy;
     egressProxyCluster = egressProxy(sidecar);
   } else {
     services = visibleServices(mesh, proxy.namespace);
+    listenerServices = services;
     virtualServices = sidecarVirtualServices(mesh, proxy.namespace, services);
   }
   // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
@@ -66,6 +76,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     proxy,
     client,
     services,
+    listenerServices,
     virtualServices,
     outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),

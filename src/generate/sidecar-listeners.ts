@@ -90,7 +90,7 @@ function outboundHttpListener(port: number): Listener {
 function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[] {
   const out: Listener[] = [];
   const sni = new Map<number, { chains: FilterChain[]; names: Set<string> }>();
-  for (const svc of scope.services) {
+  for (const svc of scope.listenerServices) {
     for (const p of svc.ports) {
       if (!isTcpProtocol(p.protocol)) continue;
       if (svc.addresses.length === 0) {

@@ -13,12 +13,12 @@ import { hashPolicy, timeoutFields } from "./route-action";
 import type { ProxyScope } from "./scope";
 
 /**
- * Outbound HTTP ports of the visible services, ascending. The capture ports
+ * Outbound HTTP ports of the services with listeners (scope.listenerServices), ascending. The capture ports
  * are left out: a `0.0.0.0_15001` listener would clash with virtualOutbound.
  */
 export function httpPorts(scope: ProxyScope): number[] {
   const ports = new Set<number>();
-  for (const s of scope.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && !isCapturePort(p.port)) ports.add(p.port);
+  for (const s of scope.listenerServices) for (const p of s.ports) if (isHttpProtocol(p.protocol) && !isCapturePort(p.port)) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
 }
 
@@ -37,7 +37,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
   };
   const used = new Set<string>();
   const vhosts: VirtualHost[] = [];
-  for (const svc of scope.services) {
+  for (const svc of scope.listenerServices) {
     if (!svc.ports.some((p) => p.port === port && isHttpProtocol(p.protocol))) continue;
     const routes = serviceRoutes(scope, svc, port, ctx);
     if (routes.length === 0) continue;
