@@ -12,12 +12,12 @@ import { addressListenerName, isCapturePort } from "./names";
 import type { ProxyScope } from "./scope";
 
 /**
- * Ports of the wildcard HTTP listeners (and their RDS), ascending. The capture ports are left out: a
+ * Ports of the wildcard HTTP listeners (and their RDS) of the services with listeners (scope.listenerServices), ascending. The capture ports are left out: a
  * `0.0.0.0_15001` listener would clash with virtualOutbound.
  */
 export function httpPorts(scope: ProxyScope): number[] {
   const ports = new Set<number>();
-  for (const s of scope.services) {
+  for (const s of scope.listenerServices) {
     for (const p of s.ports) {
       if (isCapturePort(p.port)) continue;
       if (isHttpProtocol(p.protocol) || (isSniffedProtocol(p.protocol) && s.addresses.length === 0)) ports.add(p.port);
@@ -38,7 +38,7 @@ export interface AddressBinding {
 export function addressBindings(scope: ProxyScope): AddressBinding[] {
   const out: AddressBinding[] = [];
   const taken = new Set<string>();
-  for (const svc of scope.services) {
+  for (const svc of scope.listenerServices) {
     for (const p of svc.ports) {
       if (!isTcpProtocol(p.protocol) && !isSniffedProtocol(p.protocol)) continue;
       for (const address of svc.addresses) {

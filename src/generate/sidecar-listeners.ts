@@ -55,9 +55,9 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
 }
 
-/** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
+/** Where unmatched outbound traffic goes: on to its destination (or the Sidecar's egressProxy), or nowhere under REGISTRY_ONLY. */
 function outboundFallbackCluster(scope: ProxyScope): string {
-  return scope.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  return scope.outboundTrafficPolicy === "ALLOW_ANY" ? (scope.egressProxyCluster ?? PASSTHROUGH_CLUSTER) : BLACKHOLE_CLUSTER;
 }
 
 function virtualOutbound(scope: ProxyScope): Listener {
@@ -146,7 +146,7 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
     });
   }
   const sni = new Map<number, { chains: FilterChain[]; names: Set<string> }>();
-  for (const svc of scope.services) {
+  for (const svc of scope.listenerServices) {
     if (svc.addresses.length > 0) continue;
     for (const p of svc.ports) {
       if ((p.protocol !== "TLS" && p.protocol !== "HTTPS") || isCapturePort(p.port)) continue;

@@ -34,7 +34,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
   };
   const used = new Set<string>();
   const vhosts: VirtualHost[] = [];
-  for (const svc of scope.services) {
+  for (const svc of scope.listenerServices) {
     if (!svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)))) continue;
     const routes = serviceRoutes(scope, svc, port, ctx);
     if (routes.length === 0) continue;
@@ -44,7 +44,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
     vhosts.push({ name: virtualHostName(svc.host, port), domains, routes, include_request_attempt_count: true });
   }
   vhosts.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
-  vhosts.push(catchAllVirtualHost(scope.outboundTrafficPolicy));
+  vhosts.push(catchAllVirtualHost(scope.outboundTrafficPolicy, scope.egressProxyCluster));
   return {
     name: sidecarRouteName(port),
     virtual_hosts: vhosts,
@@ -115,13 +115,13 @@ function kubeAltHosts(host: string, proxyDomain: string): string[] {
   return sameNamespace ? [name, `${nameNs}.svc`, nameNs] : [nameNs, `${nameNs}.svc`];
 }
 
-/** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY) or answer 502 (REGISTRY_ONLY). */
-export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost {
+/** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY; to `passthrough`, a Sidecar's egressProxy) or answer 502 (REGISTRY_ONLY). */
+export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY", passthrough = PASSTHROUGH_CLUSTER): VirtualHost {
   if (policy === "ALLOW_ANY") {
     return {
       name: ALLOW_ANY_VHOST,
       domains: ["*"],
-      routes: [{ name: ALLOW_ANY_VHOST, match: { prefix: "/" }, route: { cluster: PASSTHROUGH_CLUSTER, ...timeoutFields(undefined) } }],
+      routes: [{ name: ALLOW_ANY_VHOST, match: { prefix: "/" }, route: { cluster: passthrough, ...timeoutFields(undefined) } }],
       include_request_attempt_count: true,
     };
   }

@@ -51,6 +51,12 @@ export interface SidecarImports {
   sidecar: Sidecar;
   /** Sorted by host; one per host. May be copies of the mesh's services with fewer ports. */
   services: MeshService[];
+  /**
+   * The services the egress hosts import themselves (not those only reached
+   * through a VirtualService): istiod builds outbound listeners and virtual
+   * hosts from these, clusters from `services`. Sorted by host.
+   */
+  listenerServices: MeshService[];
   /** The selected VirtualServices, oldest first (bind with bindVirtualServices). */
   virtualServices: MeshVirtualService[];
   /** The Sidecar's outboundTrafficPolicy mode, else the mesh's. */
@@ -170,9 +176,13 @@ function computeImports(mesh: Mesh, sidecar: Sidecar, namespace: string): Sideca
   const candidates = mesh.virtualServices.filter((v) => bindsTo(v, "mesh") && visibleTo(v.exportTo, namespace));
   const visible = mesh.services.filter((s) => visibleTo(s.exportTo, namespace));
   const merged = new Map<string, MeshService>();
+  const explicit = new Map<string, MeshService>();
   const vsSelected = new Set<MeshVirtualService>();
   for (const l of listenersOf(sidecar, namespace)) {
-    for (const s of selectServices(visible, l, namespace)) appendService(merged, s);
+    for (const s of selectServices(visible, l, namespace)) {
+      appendService(merged, s);
+      appendService(explicit, s);
+    }
     const vss = selectVirtualServices(candidates, l.hosts);
     for (const vs of vss) {
       vsSelected.add(vs);
@@ -183,10 +193,11 @@ function computeImports(mesh: Mesh, sidecar: Sidecar, namespace: string): Sideca
       }
     }
   }
-  const services = [...merged.values()].sort((a, b) => cmp(a.host, b.host));
+  const byHost = (a: MeshService, b: MeshService) => cmp(a.host, b.host);
   return {
     sidecar,
-    services,
+    services: [...merged.values()].sort(byHost),
+    listenerServices: [...explicit.values()].sort(byHost),
     virtualServices: candidates.filter((v) => vsSelected.has(v)),
     outboundTrafficPolicy: sidecarOutboundPolicy(mesh, sidecar),
   };

@@ -460,34 +460,18 @@ export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
 // ------------------------------------------------------------ Sidecar (networking.istio.io)
 
-/** A Sidecar listener port: number 0 on egress means a Unix domain socket `bind`. */
-export interface SidecarPort {
-  number: number;
-  protocol: string;
-  name?: string;
-  targetPort?: number;
-}
-
+/** A Sidecar listener port; number 0 on egress means a Unix socket `bind`. */
+export type SidecarPort = { number: number; protocol: string; name?: string; targetPort?: number };
 export type CaptureMode = "DEFAULT" | "IPTABLES" | "NONE";
-
-/** `egress[]`: which hosts (as `namespace/dnsName`) the workload may reach, optionally only on one port. */
-export interface SidecarEgressListener {
-  port?: SidecarPort;
-  bind?: string;
-  captureMode?: CaptureMode;
-  hosts: string[];
-}
-
-/** `ingress[]`: a port the workload receives on and where the traffic goes (127.0.0.1:port, 0.0.0.0:port or unix://path). */
-export interface SidecarIngressListener {
+/** `egress[]`: the hosts (`namespace/dnsName`) the workload may reach, optionally on one port only. */
+export type SidecarEgressListener = { port?: SidecarPort; bind?: string; captureMode?: CaptureMode; hosts: string[] };
+/** `ingress[]`: a port the workload receives on and where traffic goes (127.0.0.1:port, 0.0.0.0:port, unix://path). */
+export type SidecarIngressListener = Omit<SidecarEgressListener, "hosts" | "port"> & {
   port: SidecarPort;
-  bind?: string;
-  captureMode?: CaptureMode;
   defaultEndpoint?: string;
   tls?: ServerTLSSettings;
   connectionPool?: ConnectionPoolSettings;
-}
-
+};
 export interface SidecarSpec {
   workloadSelector?: { labels?: Record<string, string> };
   ingress?: SidecarIngressListener[];

@@ -212,6 +212,22 @@ test("outboundTrafficPolicy of the Sidecar overrides the mesh's", () => {
   assert.deepEqual(catchAll(meshWide, proxy("a", {})), ["block_all", "BlackHoleCluster"]);
 });
 
+test("egressProxy: under ALLOW_ANY unknown traffic goes to its cluster, not PassthroughCluster", () => {
+  const m = mesh(
+    sidecar(
+      "default",
+      "a",
+      "{egress: [{hosts: [./*, c/mail.c.svc.cluster.local]}], outboundTrafficPolicy: {mode: ALLOW_ANY, egressProxy: {host: mail.c.svc.cluster.local, port: {number: 80}}}}",
+    ),
+  ).mesh;
+  const out = generate(m, proxy("a", {}));
+  const vo = out.listeners.find((l) => l.name === "virtualOutbound") as { default_filter_chain: { filters: { typed_config: { cluster: string } }[] } };
+  assert.equal(vo.default_filter_chain.filters[0]?.typed_config.cluster, "outbound|80||mail.c.svc.cluster.local");
+  const vhosts = (out.routes.find((r) => r.name === "80")?.virtual_hosts ?? []) as { name: string; routes: { route: { cluster: string } }[] }[];
+  assert.deepEqual([vhosts.at(-1)?.name, vhosts.at(-1)?.routes[0]?.route.cluster], ["allow_any", "outbound|80||mail.c.svc.cluster.local"]);
+  assert.ok(out.clusters.some((c) => c.name === "outbound|80||mail.c.svc.cluster.local"));
+});
+
 test("endpoints follow the visible services", () => {
   const m = mesh(sidecar("default", "a", "{egress: [{hosts: [./*]}]}")).mesh;
   const names = (p: ProxyView) => generateEndpoints(m, p).map((e) => e.cluster_name);
