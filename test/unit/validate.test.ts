@@ -253,7 +253,7 @@ test("warnings ride along with an accepted object", () => {
   const spec = {
     hosts: ["b"],
     http: [
-      { route: [{ destination: { host: "b" } }], mirrors: [] },
+      { route: [{ destination: { host: "b" } }], retries: { attempts: 2, retryIgnorePreviousHosts: false } },
       { match: [{ uri: { prefix: "/x" } }], route: [{ destination: { host: "b" } }] },
     ],
     colour: "blue",
@@ -262,8 +262,8 @@ test("warnings ride along with an accepted object", () => {
   assert.equal(r.ok, true);
   assert.deepEqual(fields({ ...vs, spec }), [
     "warning spec.colour: unknown field; ignored",
-    "warning spec.http[0].mirrors: field is not supported by mini-pilot; ignored",
-    "warning spec.http[1]: rule not used: rule #0 has no match and catches every request",
+    "warning spec.http[0].retries.retryIgnorePreviousHosts: field is not supported by mini-pilot; ignored",
+    "warning spec.http[1]: virtualService rule #1 not used (route without matches defined before)",
   ]);
 });
 
