@@ -200,8 +200,15 @@ function checkResolution(spec: Partial<RawSpec>, path: string, ctx: Ctx): void {
       ctx.error(at(path, "endpoints"), "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
     }
     endpoints.forEach((e, i) => checkDNSEndpoint(e, portNames, endpointPath(i), ctx));
+    const tcp = spec.ports?.some((p) => TCP_LIKE.has((p.protocol ?? "").toUpperCase())) ?? false;
+    if ((spec.addresses?.length ?? 0) > 0 && tcp && (spec.hosts?.length ?? 0) > 1) {
+      ctx.warn(at(path, "hosts"), "service entry can not have more than one host specified simultaneously with address and tcp port");
+    }
   }
 }
+
+// Protocols carried over plain TCP connections (Istio's protocol.IsTCP).
+const TCP_LIKE = new Set(["TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL"]);
 
 const rawServiceEntrySpec = object<RawSpec>(
   {
