@@ -184,7 +184,7 @@ const uriRegexRewrite = object<RegexRewrite>(
     check: (r, path, ctx) => {
       if (!r.match || !r.rewrite) ctx.error(path, "UriRegexRewrite requires both Rewrite and Match fields to be specified");
       else {
-        const e = r.match.length > 1024 ? "regex is too large, max length allowed is 1024" : checkRE2(r.match);
+        const e = checkRE2(r.match);
         if (e) ctx.error(at(path, "match"), e);
       }
     },
