@@ -146,8 +146,9 @@ const connectionPool = obj({
       h2UpgradePolicy: oneOfStrings("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"),
       useClientProtocol: bool,
       maxConcurrentStreams: int32,
+      http2KeepAlive: obj({ interval: duration, timeout: duration }),
     }),
-    ["http2KeepAlive"],
+    [],
   ),
 });
 

@@ -342,6 +342,8 @@ export interface ConnectionPoolSettings {
     h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
     useClientProtocol?: boolean;
     maxConcurrentStreams?: number;
+    /** HTTP/2 PING keepalive on upstream HTTP/2 connections. */
+    http2KeepAlive?: { interval?: string; timeout?: string };
   };
 }
 

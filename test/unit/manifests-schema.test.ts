@@ -122,7 +122,7 @@ test("schemas are structural, and open only where that is justified", () => {
     // status (written by Istio's controllers, never read), localityLbSetting (passed through as written),
     // and Istio fields mini-pilot does not implement (kept so it can warn): nothing else.
     const justified =
-      /^(status|.*\.localityLbSetting|.*\.(statPrefix|retryIgnorePreviousHosts|allowOrigin|unmatchedPreflights|warmup|http2KeepAlive|caCrl|tunnel|proxyProtocol|retryBudget|verifyCertificateSpki|verifyCertificateHash|defaultEndpoint))$/;
+      /^(status|.*\.localityLbSetting|.*\.(statPrefix|retryIgnorePreviousHosts|allowOrigin|unmatchedPreflights|warmup|caCrl|tunnel|proxyProtocol|retryBudget|verifyCertificateSpki|verifyCertificateHash|defaultEndpoint))$/;
     for (const p of openNodes(root, "").map((x) => x.slice(1))) assert.match(p, justified, `${o.metadata.name}: ${p} keeps unknown fields`);
     const untyped = (s: Schema, at: string): string[] => [
       ...(s.type || s["x-kubernetes-preserve-unknown-fields"] ? [] : [at]),

@@ -156,17 +156,18 @@ const tcpPool = object<TCPPool>({
   idleTimeout: duration({ allowZero: true }),
 });
 
-/** HTTP/2 keepalive pings: checked as Istio does, reported as not programmed yet. */
-const http2KeepAlive: Reader<true> = (v, path, ctx) => {
-  const k = object<{ interval: string; timeout: string }>({ interval: duration(), timeout: duration() })(v, path, ctx);
-  if (!k) return undefined;
-  if (k.interval === undefined) ctx.error(at(path, "interval"), "http2 keepalive interval is required");
-  if (k.timeout === undefined) ctx.error(at(path, "timeout"), "http2 keepalive timeout is required");
-  ctx.warn(path, NOT_PROGRAMMED);
-  return true;
-};
+/** HTTP/2 keepalive pings: both interval and timeout. */
+const http2KeepAlive = object<NonNullable<HTTPPool["http2KeepAlive"]>>(
+  { interval: duration(), timeout: duration() },
+  {
+    check: (k, path, ctx) => {
+      if (k.interval === undefined) ctx.error(at(path, "interval"), "http2 keepalive interval is required");
+      if (k.timeout === undefined) ctx.error(at(path, "timeout"), "http2 keepalive timeout is required");
+    },
+  },
+);
 
-const httpPool = object<HTTPPool & { http2KeepAlive?: true }>(
+const httpPool = object<HTTPPool>(
   {
     http1MaxPendingRequests: count("http1 max pending requests"),
     http2MaxRequests: count("http2 max requests"),
