@@ -125,6 +125,8 @@ export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: bool
   }
   const perTry = istioDuration(r.perTryTimeout);
   if (perTry) p.per_try_timeout = perTry;
+  const backoff = istioDuration(r.backoff);
+  if (backoff) p.retry_back_off = { base_interval: backoff };
   // retryIgnorePreviousHosts, when set, decides the predicate whatever the hashing.
   if (r.retryIgnorePreviousHosts === true) p.retry_host_predicate = previousHostsPredicate();
   if (r.retryIgnorePreviousHosts === false) delete p.retry_host_predicate;
@@ -134,8 +136,6 @@ export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: bool
       typed_config: typed("envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", { update_frequency: 2 }),
     };
   }
-  const backoff = istioDuration(r.backoff);
-  if (backoff) p.retry_back_off = { base_interval: backoff };
   return p;
 }
 
@@ -184,6 +184,8 @@ export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext
   if (first.httpCookie) {
     const cookie: HashPolicyCookie = { name: first.httpCookie.name };
     if (first.httpCookie.path) cookie.path = first.httpCookie.path;
+    if (first.httpCookie.attributes?.length)
+      cookie.attributes = first.httpCookie.attributes.map((a) => ({ name: a.name, ...(a.value !== undefined ? { value: a.value } : {}) }));
     const ttl = istioDuration(first.httpCookie.ttl);
     if (ttl) cookie.ttl = ttl;
     return [{ cookie }];
@@ -193,18 +195,29 @@ export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext
   return undefined;
 }
 
-/** mirror + mirrorPercentage (default 100%). */
+/**
+ * mirror (mirrorPercentage, else the deprecated mirrorPercent, else 100%) and
+ * mirrors (each with its own percentage, default 100%), as istiod builds them:
+ * an explicit 0% mirrors nothing, so it is left out.
+ */
 export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): Pick<RouteAction, "request_mirror_policies"> {
-  if (!route.mirror) return {};
-  const d = resolveDestination(route.mirror, vsNamespace, ctx);
-  const pct = route.mirrorPercentage?.value ?? 100;
-  return { request_mirror_policies: [{ cluster: d.cluster, runtime_fraction: { default_value: percentPerMillion(pct) }, trace_sampled: false }] };
+  const policies: NonNullable<RouteAction["request_mirror_policies"]> = [];
+  const add = (dest: HTTPRoute["mirror"], pct: number): void => {
+    if (!dest || pct <= 0) return;
+    const d = resolveDestination(dest, vsNamespace, ctx);
+    policies.push({ cluster: d.cluster, runtime_fraction: { default_value: percentPerMillion(pct) }, trace_sampled: false });
+  };
+  add(route.mirror, route.mirrorPercentage?.value ?? route.mirrorPercent ?? 100);
+  for (const m of route.mirrors ?? []) add(m.destination, m.percentage?.value ?? 100);
+  return policies.length > 0 ? { request_mirror_policies: policies } : {};
 }
 
-/** rewrite.uri -> prefix_rewrite, rewrite.authority -> host_rewrite_literal. */
-export function rewriteFields(route: HTTPRoute): Pick<RouteAction, "prefix_rewrite" | "host_rewrite_literal"> {
-  const out: Pick<RouteAction, "prefix_rewrite" | "host_rewrite_literal"> = {};
-  if (route.rewrite?.uri !== undefined) out.prefix_rewrite = route.rewrite.uri;
+/** rewrite.uri -> prefix_rewrite, rewrite.uriRegexRewrite -> regex_rewrite, rewrite.authority -> host_rewrite_literal. */
+export function rewriteFields(route: HTTPRoute): Pick<RouteAction, "prefix_rewrite" | "regex_rewrite" | "host_rewrite_literal"> {
+  const out: Pick<RouteAction, "prefix_rewrite" | "regex_rewrite" | "host_rewrite_literal"> = {};
+  const regex = route.rewrite?.uriRegexRewrite;
+  if (regex) out.regex_rewrite = { pattern: { regex: regex.match }, substitution: regex.rewrite };
+  else if (route.rewrite?.uri) out.prefix_rewrite = route.rewrite.uri;
   if (route.rewrite?.authority) out.host_rewrite_literal = route.rewrite.authority;
   return out;
 }

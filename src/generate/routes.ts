@@ -63,7 +63,8 @@ function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: R
   }
   Object.assign(out, headerOperations(mergeHeaders(rule.headers, singleDestinationHeaders(rule))));
   const perFilter: NonNullable<Route["typed_per_filter_config"]> = {};
-  if (rule.fault) perFilter[FAULT_FILTER] = faultConfig(rule.fault);
+  const fault = rule.fault && faultConfig(rule.fault);
+  if (fault) perFilter[FAULT_FILTER] = fault;
   if (rule.corsPolicy) perFilter[CORS_FILTER] = corsConfig(rule.corsPolicy);
   if (Object.keys(perFilter).length > 0) out.typed_per_filter_config = perFilter;
   out.metadata = { filter_metadata: { istio: { config: `/apis/networking.istio.io/v1/namespaces/${mvs.namespace}/virtual-service/${mvs.vs.metadata.name}` } } };
@@ -94,7 +95,9 @@ const REDIRECT_CODES: Record<number, NonNullable<RedirectAction["response_code"]
 
 function redirectAction(r: HTTPRedirect): RedirectAction {
   const out: RedirectAction = {};
-  if (r.uri !== undefined) out.path_redirect = r.uri;
+  // prefixRewrite replaces the matched prefix (validation keeps it to prefix matches); else uri replaces the path.
+  if (r.prefixRewrite) out.prefix_rewrite = r.prefixRewrite;
+  else if (r.uri !== undefined) out.path_redirect = r.uri;
   if (r.authority) out.host_redirect = r.authority;
   if (r.port) out.port_redirect = r.port;
   if (r.scheme) out.scheme_redirect = r.scheme;

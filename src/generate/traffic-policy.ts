@@ -167,7 +167,13 @@ export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, up
   const body: UpstreamHttpProtocolOptions = {};
   if (hasCommon) body.common_http_protocol_options = common;
   if (upstream === "downstream") body.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: h2 };
-  else body.explicit_http_config = upstream === "http2" ? { http2_protocol_options: h2 } : { http_protocol_options: {} };
+  else if (upstream === "http2") {
+    // As istiod: keepalive pings only where the upstream is known to speak HTTP/2.
+    const ka = pool?.http?.http2KeepAlive;
+    const interval = istioDuration(ka?.interval);
+    const timeout = istioDuration(ka?.timeout);
+    body.explicit_http_config = { http2_protocol_options: interval && timeout ? { ...h2, connection_keepalive: { interval, timeout } } : h2 };
+  } else body.explicit_http_config = { http_protocol_options: {} };
   return {
     typed_extension_protocol_options: {
       "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", body),

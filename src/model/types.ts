@@ -221,6 +221,8 @@ export interface HTTPRedirect {
   derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT";
   scheme?: string;
   redirectCode?: number;
+  /** Replace the matched URI prefix in the redirect (only with prefix URI matches). */
+  prefixRewrite?: string;
 }
 
 export interface HTTPDirectResponse {
@@ -231,6 +233,13 @@ export interface HTTPDirectResponse {
 export interface HTTPRewrite {
   uri?: string;
   authority?: string;
+  /** Rewrite the path with an RE2 match and substitution (Envoy's regex_rewrite). */
+  uriRegexRewrite?: { match: string; rewrite: string };
+}
+
+export interface HTTPMirrorPolicy {
+  destination: Destination;
+  percentage?: Percent;
 }
 
 export interface CorsPolicy {
@@ -255,6 +264,9 @@ export interface HTTPRoute {
   fault?: HTTPFaultInjection;
   mirror?: Destination;
   mirrorPercentage?: Percent;
+  /** Deprecated integer form of mirrorPercentage (used only when that is absent). */
+  mirrorPercent?: number;
+  mirrors?: HTTPMirrorPolicy[];
   corsPolicy?: CorsPolicy;
   headers?: Headers;
 }
@@ -299,7 +311,7 @@ export interface Duration {
 
 export interface ConsistentHashLB {
   httpHeaderName?: string;
-  httpCookie?: { name: string; path?: string; ttl?: string };
+  httpCookie?: { name: string; path?: string; ttl?: string; attributes?: { name: string; value?: string }[] };
   useSourceIp?: boolean;
   httpQueryParameterName?: string;
   ringHash?: { minimumRingSize?: number };
@@ -342,6 +354,8 @@ export interface ConnectionPoolSettings {
     h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
     useClientProtocol?: boolean;
     maxConcurrentStreams?: number;
+    /** HTTP/2 PING keepalive on upstream HTTP/2 connections. */
+    http2KeepAlive?: { interval?: string; timeout?: string };
   };
 }
 
@@ -415,6 +429,8 @@ export interface ServerTLSSettings {
   credentialName?: string;
   /** Up to two credentials (say an RSA and an ECDSA certificate); the first one's CA validates clients. */
   credentialNames?: string[];
+  /** Up to two certificate/key file pairs (say RSA and ECDSA). */
+  tlsCertificates?: { serverCertificate?: string; privateKey?: string; caCertificates?: string }[];
   subjectAltNames?: string[];
   minProtocolVersion?: string;
   maxProtocolVersion?: string;

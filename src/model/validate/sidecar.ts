@@ -15,6 +15,8 @@ import { connectionPool } from "./trafficpolicy";
 
 const UNIX = "unix://";
 
+type TLSCertificate = NonNullable<ServerTLSSettings["tlsCertificates"]>[number];
+
 const sidecarPort = object<SidecarPort>({ number: int, protocol: str, name: str, targetPort: int });
 const captureMode = enumOf<CaptureMode>("DEFAULT", "IPTABLES", "NONE");
 
@@ -27,12 +29,13 @@ const ingressTLS = object<ServerTLSSettings>(
     caCertificates: str,
     credentialName: str,
     credentialNames: list(str),
+    tlsCertificates: list(object<TLSCertificate>({ serverCertificate: str, privateKey: str, caCertificates: str })),
     subjectAltNames: list(str),
     minProtocolVersion: enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"),
     maxProtocolVersion: enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"),
     cipherSuites: list(str),
   },
-  { ignored: ["caCrl", "tlsCertificates", "verifyCertificateSpki", "verifyCertificateHash"] },
+  { ignored: ["caCrl", "verifyCertificateSpki", "verifyCertificateHash"] },
 );
 
 const egressListener = object<SidecarEgressListener>({ port: sidecarPort, bind: str, captureMode, hosts: list(str) });
@@ -165,6 +168,7 @@ function checkIngressTLS(tls: Partial<ServerTLSSettings>, protocol: string | und
   if (tls.httpsRedirect) ctx.error(at(path, "httpsRedirect"), "sidecar: httpsRedirect is not supported");
   if (tls.credentialName) ctx.error(at(path, "credentialName"), "sidecar: credentialName is not currently supported");
   if (tls.credentialNames?.length) ctx.error(at(path, "credentialNames"), "sidecar: credentialNames is not currently supported");
+  if (tls.tlsCertificates?.length) ctx.error(at(path, "tlsCertificates"), "sidecar: tls_certificates is not currently supported");
   if (tls.mode === "ISTIO_MUTUAL" || tls.mode === "AUTO_PASSTHROUGH") {
     ctx.error(at(path, "mode"), `configuration is invalid: cannot set mode to ${tls.mode} in sidecar ingress tls`);
   }
