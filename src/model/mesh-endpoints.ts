@@ -103,6 +103,8 @@ function sliceEndpoints(slice: EndpointSlice, port: MeshPort, ix: Index): MeshEn
     const ns = e.targetRef?.namespace ?? slice.metadata.namespace;
     for (const address of e.addresses) {
       const pod = findPod(ix, ns, e.targetRef, address);
+      // istiod's getPod: an endpoint naming a Pod it has not seen yet waits for that Pod (its labels, identity, TLS mode).
+      if (!pod && (e.targetRef?.kind ?? "") === "Pod") continue;
       out.push(podEndpoint(address, sp.port, pod, e.nodeName, ready, ix));
     }
   }

@@ -288,3 +288,26 @@ test("mesh config pathNormalization and defaultHttpRetryPolicy reach the options
   const inbound = hcmOf(g.listeners.find((l) => l.name === "virtualInbound")!.filter_chains!.find((c) => c.name === "0.0.0.0_8080"));
   assert.equal(inbound.merge_slashes, true, "inbound too");
 });
+
+test("an endpoint whose targetRef Pod is not known yet is held back (istiod waits for the Pod)", () => {
+  const objs = objects().map((o) =>
+    o.kind === "EndpointSlice"
+      ? { ...o, spec: { ...o.spec, endpoints: [...o.spec.endpoints, { addresses: ["10.0.0.9"], targetRef: { kind: "Pod", name: "api-later" } }] } }
+      : o,
+  );
+  const eps = buildMesh(objs).mesh.endpoints.get("api.default.svc.cluster.local")!.get(80)!;
+  assert.deepEqual(
+    eps.map((e) => e.address),
+    ["10.0.0.2", "10.0.0.3"],
+  );
+  const withPod = buildMesh([
+    ...objs,
+    { kind: "Pod", apiVersion: "v1", metadata: { name: "api-later", namespace: "default", labels: { app: "api" } }, spec: { podIP: "10.0.0.9" } },
+  ])
+    .mesh.endpoints.get("api.default.svc.cluster.local")!
+    .get(80)!;
+  assert.deepEqual(
+    withPod.map((e) => e.address),
+    ["10.0.0.2", "10.0.0.3", "10.0.0.9"],
+  );
+});
