@@ -13,13 +13,12 @@ import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
   BLACKHOLE_CLUSTER,
   INBOUND_PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_FILTER_CHAIN,
   VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
   VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
   VIRTUAL_INBOUND_LISTENER,
   VIRTUAL_INBOUND_PORT,
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
+  VIRTUAL_OUTBOUND_CATCHALL_CHAIN,
   VIRTUAL_OUTBOUND_LISTENER,
   VIRTUAL_OUTBOUND_PORT,
   inboundClusterName,
@@ -42,6 +41,7 @@ import {
   httpInspectorListenerFilter,
   inboundInspectionFields,
   inboundInspectors,
+  outboundCatchAllFilters,
   outboundInspectionFields,
   outboundPassthroughChain,
   sniffedHttpMatch,
@@ -55,13 +55,12 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
 }
 
-/** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
-function outboundFallbackCluster(scope: ProxyScope): string {
-  return scope.mesh.options.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
-}
-
+/**
+ * virtualOutbound: `use_original_dst` hands each captured connection to the listener of its original
+ * destination (Envoy adds the original_dst listener filter itself); what no listener takes goes through the
+ * catch-all chain, as istiod writes it.
+ */
 function virtualOutbound(scope: ProxyScope): Listener {
-  const fallback = outboundFallbackCluster(scope);
   return {
     name: VIRTUAL_OUTBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_OUTBOUND_PORT),
@@ -72,10 +71,9 @@ function virtualOutbound(scope: ProxyScope): Listener {
         filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
         name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
       },
+      { filters: outboundCatchAllFilters(scope.mesh.options.outboundTrafficPolicy), name: VIRTUAL_OUTBOUND_CATCHALL_CHAIN },
     ],
-    default_filter_chain: { filters: [tcpProxy(fallback, fallback)], name: PASSTHROUGH_FILTER_CHAIN },
     use_original_dst: true,
-    listener_filters: [originalDstListenerFilter()],
     traffic_direction: "OUTBOUND",
   };
 }
@@ -196,7 +194,8 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
     const cluster = inboundClusterName(ip.targetPort);
     const name = wildcardListenerName(ip.targetPort);
     const bodies: InboundBodies = {};
-    if (kind !== "tcp") bodies.http = inboundHttpChain(cluster, name, `inbound_${name}`, ip.targetPort, `${ip.service.host}:${ip.port.port}/*`, authz);
+    // The virtual host is named by the service port (Istio's inbound|http|<port>), the rest by the target port.
+    if (kind !== "tcp") bodies.http = inboundHttpChain(cluster, name, `inbound_${name}`, ip.port.port, `${ip.service.host}:${ip.port.port}/*`, authz);
     if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };
     chains.push(...mtls.chains(ip.targetPort, kind, bodies));
   }
