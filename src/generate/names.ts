@@ -24,6 +24,7 @@ export const BLOCK_ALL_VHOST = "block_all";
 /** Filter chain names Istio uses on the capture listeners. */
 export const PASSTHROUGH_FILTER_CHAIN = "PassthroughFilterChain";
 export const VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN = "virtualOutbound-blackhole";
+export const VIRTUAL_OUTBOUND_CATCHALL_CHAIN = "virtualOutbound-catchall-tcp";
 export const VIRTUAL_INBOUND_BLACKHOLE_CHAIN = "virtualInbound-blackhole";
 /** virtualInbound's passthrough chain for HTTP (its TCP one is named like the listener). */
 export const VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN = "virtualInbound-catchall-http";
@@ -80,8 +81,8 @@ export function sniffedRouteName(host: string, port: number): string {
 }
 
 /** Inbound virtual host name. */
-export function inboundVirtualHostName(targetPort: number): string {
-  return `inbound|http|${targetPort}`;
+export function inboundVirtualHostName(port: number): string {
+  return `inbound|http|${port}`;
 }
 
 /** Virtual host of one service on one port. */

@@ -53,9 +53,10 @@ export function originalDstListenerFilter(): ListenerFilter {
   };
 }
 
+/** Istio's TLS inspector: a 512-byte first read (Envoy's default is 64 KiB), enough for a ClientHello's SNI and ALPN. */
 export function tlsInspectorListenerFilter(): ListenerFilter {
   return {
     name: "envoy.filters.listener.tls_inspector",
-    typed_config: typed("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"),
+    typed_config: typed("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", { initial_read_buffer_size: 512 }),
   };
 }

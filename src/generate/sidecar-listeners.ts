@@ -12,14 +12,14 @@ import { byName, socketAddress } from "./common";
 import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
   BLACKHOLE_CLUSTER,
-  INBOUND_PASSTHROUGH_CLUSTER,
   PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_FILTER_CHAIN,
+  INBOUND_PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
   VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
   VIRTUAL_INBOUND_LISTENER,
   VIRTUAL_INBOUND_PORT,
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
+  VIRTUAL_OUTBOUND_CATCHALL_CHAIN,
   VIRTUAL_OUTBOUND_LISTENER,
   VIRTUAL_OUTBOUND_PORT,
   inboundClusterName,
@@ -42,6 +42,7 @@ import {
   httpInspectorListenerFilter,
   inboundInspectionFields,
   inboundInspectors,
+  outboundCatchAllFilters,
   outboundInspectionFields,
   outboundPassthroughChain,
   sniffedHttpMatch,
@@ -60,8 +61,12 @@ function outboundFallbackCluster(scope: ProxyScope): string {
   return scope.outboundTrafficPolicy === "ALLOW_ANY" ? (scope.egressProxyCluster ?? PASSTHROUGH_CLUSTER) : BLACKHOLE_CLUSTER;
 }
 
+/**
+ * virtualOutbound: `use_original_dst` hands each captured connection to the listener of its original
+ * destination (Envoy adds the original_dst listener filter itself); what no listener takes goes through the
+ * catch-all chain, as istiod writes it.
+ */
 function virtualOutbound(scope: ProxyScope): Listener {
-  const fallback = outboundFallbackCluster(scope);
   return {
     name: VIRTUAL_OUTBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_OUTBOUND_PORT),
@@ -72,10 +77,9 @@ function virtualOutbound(scope: ProxyScope): Listener {
         filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
         name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
       },
+      { filters: outboundCatchAllFilters(outboundFallbackCluster(scope)), name: VIRTUAL_OUTBOUND_CATCHALL_CHAIN },
     ],
-    default_filter_chain: { filters: [tcpProxy(fallback, fallback)], name: PASSTHROUGH_FILTER_CHAIN },
     use_original_dst: true,
-    listener_filters: [originalDstListenerFilter()],
     traffic_direction: "OUTBOUND",
   };
 }
@@ -92,7 +96,7 @@ function outboundHttpListener(scope: ProxyScope, port: number): Listener {
     name,
     address: socketAddress("0.0.0.0", port),
     filter_chains: [{ filter_chain_match: sniffedHttpMatch(), filters: [hcm] }],
-    default_filter_chain: outboundPassthroughChain(scope.mesh.options.outboundTrafficPolicy),
+    default_filter_chain: outboundPassthroughChain(outboundFallbackCluster(scope)),
     listener_filters: [httpInspectorListenerFilter()],
     ...outboundInspectionFields(true, scope.mesh.options.protocolDetectionTimeoutMs),
     bind_to_port: false,
@@ -162,7 +166,7 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
       name,
       address: socketAddress("0.0.0.0", port),
       filter_chains: chains,
-      default_filter_chain: outboundPassthroughChain(scope.mesh.options.outboundTrafficPolicy),
+      default_filter_chain: outboundPassthroughChain(outboundFallbackCluster(scope)),
       listener_filters: [tlsInspectorListenerFilter()],
       ...outboundInspectionFields(false, scope.mesh.options.protocolDetectionTimeoutMs),
       bind_to_port: false,
@@ -206,9 +210,10 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
     const cluster = inboundClusterName(ip.targetPort);
     const name = wildcardListenerName(ip.targetPort);
     const bodies: InboundBodies = {};
+    // The virtual host is named by the service port (Istio's inbound|http|<port>), the rest by the target port.
     if (kind !== "tcp")
       bodies.http = inboundHttpChain(
-        { cluster, name, statPrefix: `inbound_${name}`, port: ip.targetPort, operation: `${ip.service.host}:${ip.port.port}/*`, protocol: ip.port.protocol },
+        { cluster, name, statPrefix: `inbound_${name}`, port: ip.port.port, operation: `${ip.service.host}:${ip.port.port}/*`, protocol: ip.port.protocol },
         authz,
       );
     if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };

@@ -17,7 +17,7 @@
  */
 import { msToDuration, typed } from "./common";
 import type { EnvoyMessages, FilterChain, Listener, ListenerFilter, NetworkFilter } from "./envoy";
-import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN } from "./names";
+import { PASSTHROUGH_FILTER_CHAIN } from "./names";
 import { tcpProxy, tlsInspectorListenerFilter } from "./network-filters";
 
 type ListenerFilterChainMatchPredicate = EnvoyMessages["envoy.config.listener.v3.ListenerFilterChainMatchPredicate"];
@@ -48,14 +48,13 @@ export function sniffedHttpMatch(): FilterChainMatch {
  * Where outbound traffic no chain takes goes (Istio's buildOutboundCatchAllNetworkFiltersOnly):
  * on to its original destination under ALLOW_ANY, nowhere under REGISTRY_ONLY.
  */
-export function outboundCatchAllFilters(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): NetworkFilter[] {
-  const cluster = policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+export function outboundCatchAllFilters(cluster: string): NetworkFilter[] {
   return [tcpProxy(cluster, cluster)];
 }
 
 /** The default chain of an outbound listener whose chains all match on something (Istio's PassthroughFilterChain). */
-export function outboundPassthroughChain(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): FilterChain {
-  return { filter_chain_match: {}, filters: outboundCatchAllFilters(policy), name: PASSTHROUGH_FILTER_CHAIN };
+export function outboundPassthroughChain(cluster: string): FilterChain {
+  return { filter_chain_match: {}, filters: outboundCatchAllFilters(cluster), name: PASSTHROUGH_FILTER_CHAIN };
 }
 
 /**
