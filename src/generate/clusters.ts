@@ -159,9 +159,11 @@ export function inboundCluster(ip: InboundPort): Cluster {
   const c: Cluster = {
     name: inboundClusterName(ip.targetPort),
     type: "ORIGINAL_DST",
-    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: ip.connectionPool ? connectTimeout(ip.connectionPool) : DEFAULT_CONNECT_TIMEOUT,
     lb_policy: "CLUSTER_PROVIDED",
-    circuit_breakers: circuitBreakers(undefined),
+    // A Sidecar's inbound connection pool sets the receiving side's limits (istiod's buildInboundCluster).
+    circuit_breakers: circuitBreakers(ip.connectionPool),
+    ...upstreamConnectionOptions(ip.connectionPool),
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
     metadata: clusterMetadata(ip.service, undefined, undefined),
   };
@@ -176,6 +178,7 @@ export function inboundCluster(ip: InboundPort): Cluster {
     if (!("pipe" in ep)) delete c.upstream_bind_config;
     c.load_assignment = { cluster_name: c.name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] };
   }
-  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
+  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "http2"));
+  else if (ip.connectionPool && isHttpProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "http1"));
   return c;
 }
