@@ -175,11 +175,13 @@ export function inboundCluster(ip: InboundPort): Cluster {
   const c: Cluster = {
     name: inboundClusterName(ip.targetPort),
     type: "ORIGINAL_DST",
-    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: ip.connectionPool ? connectTimeout(ip.connectionPool) : DEFAULT_CONNECT_TIMEOUT,
     lb_policy: "CLUSTER_PROVIDED",
     // buildInboundCluster: the one host (this pod) is never cleaned up.
     cleanup_interval: INBOUND_CLEANUP_INTERVAL,
-    circuit_breakers: circuitBreakers(undefined),
+    // A Sidecar's inbound connection pool sets the receiving side's limits (istiod's buildInboundCluster).
+    circuit_breakers: circuitBreakers(ip.connectionPool),
+    ...upstreamConnectionOptions(ip.connectionPool),
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
     metadata: clusterMetadata(ip.service, undefined, undefined),
   };
@@ -194,8 +196,9 @@ export function inboundCluster(ip: InboundPort): Cluster {
     if (!("pipe" in ep)) delete c.upstream_bind_config;
     c.load_assignment = { cluster_name: c.name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] };
   }
-  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
+  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "http2"));
   // A sniffed port forwards HTTP to the app in the protocol the client spoke (h2c stays h2c), as istiod does.
-  else if (isSniffedProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "downstream"));
+  else if (isSniffedProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "downstream"));
+  else if (ip.connectionPool && isHttpProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "http1"));
   return c;
 }

@@ -4,6 +4,7 @@
  * and clusters are built from these.
  */
 import type { Mesh, MeshPort, MeshService } from "../model/mesh";
+import type { ConnectionPoolSettings } from "../model/types";
 import type { ProxyView } from "../model/proxy";
 import { hasLabels, labelsMatch } from "../model/mesh-hosts";
 import { isTcpProtocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
@@ -17,6 +18,8 @@ export interface InboundPort {
   port: MeshPort;
   /** Where the inbound cluster sends traffic (a Sidecar ingress `defaultEndpoint`); absent: the original destination. */
   endpoint?: InboundEndpoint;
+  /** The Sidecar's connection pool for this port (its ingress listener's, else `inboundConnectionPool`). */
+  connectionPool?: ConnectionPoolSettings;
 }
 
 /** A Sidecar ingress defaultEndpoint: a loopback address, a Unix socket, or the original destination on another port. */

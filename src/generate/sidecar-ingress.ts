@@ -15,10 +15,14 @@
  * Ingress `tls` is ignored, as istiod ignores it unless
  * ENABLE_TLS_ON_SIDECAR_INGRESS is set; `bind` and `captureMode` are not
  * implemented (the chain is on virtualInbound, reached through capture).
+ *
+ * Connection pools (istiod's InboundConnectionPoolForPort): an ingress
+ * listener's `connectionPool` for its port, else the Sidecar's
+ * `inboundConnectionPool`, on every inbound cluster, service ports included.
  */
 import type { MeshService } from "../model/mesh";
 import { namedProtocol } from "../model/mesh-protocol";
-import type { Sidecar, SidecarIngressListener } from "../model/types";
+import type { ConnectionPoolSettings, Sidecar, SidecarIngressListener } from "../model/types";
 import type { InboundEndpoint, InboundPort } from "./instances";
 
 /** The Sidecar's ingress ports, sorted by port; undefined when it has none (service ports apply). */
@@ -56,4 +60,17 @@ function defaultEndpoint(l: SidecarIngressListener): InboundEndpoint | undefined
   if (host === "127.0.0.1" || host === "::1") return { address: host, port };
   if (host === "0.0.0.0" || host === "::") return { originalDestinationPort: port };
   return undefined;
+}
+
+/** The inbound ports with the Sidecar's connection pool for each (ports without one are returned as they are). */
+export function withInboundConnectionPools(sidecar: Sidecar | undefined, ports: InboundPort[]): InboundPort[] {
+  if (!sidecar) return ports;
+  return ports.map((p) => {
+    const pool = inboundConnectionPoolFor(sidecar, p.targetPort);
+    return pool ? { ...p, connectionPool: pool } : p;
+  });
+}
+
+function inboundConnectionPoolFor(sidecar: Sidecar, port: number): ConnectionPoolSettings | undefined {
+  return sidecar.spec.ingress?.find((l) => l.port.number === port && l.connectionPool)?.connectionPool ?? sidecar.spec.inboundConnectionPool;
 }

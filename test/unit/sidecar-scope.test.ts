@@ -228,6 +228,31 @@ test("egressProxy: under ALLOW_ANY unknown traffic goes to its cluster, not Pass
   assert.ok(out.clusters.some((c) => c.name === "outbound|80||mail.c.svc.cluster.local"));
 });
 
+test("inbound connection pools: an ingress listener's for its port, else inboundConnectionPool, on service ports too", () => {
+  const m = mesh(
+    sidecar(
+      "default",
+      "a",
+      "{inboundConnectionPool: {tcp: {maxConnections: 7, connectTimeout: 3s}}, ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: '127.0.0.1:8080', connectionPool: {http: {http2MaxRequests: 11, maxRequestsPerConnection: 2}}}, {port: {number: 9000, protocol: TCP, name: tcp}}]}",
+    ),
+  ).mesh;
+  const byName = new Map(generate(m, proxy("a", { app: "web" })).clusters.map((c) => [String(c.name), c as Record<string, unknown>]));
+  const limits = (n: string) => {
+    const c = byName.get(n) as { connect_timeout: string; circuit_breakers: { thresholds: { max_connections: number; max_requests: number }[] } };
+    return [c.connect_timeout, c.circuit_breakers.thresholds[0]!.max_connections, c.circuit_breakers.thresholds[0]!.max_requests];
+  };
+  assert.deepEqual(limits("inbound|9080||"), ["10s", 4294967295, 11]);
+  assert.deepEqual(limits("inbound|9000||"), ["3s", 7, 4294967295]);
+  const http = byName.get("inbound|9080||") as { typed_extension_protocol_options?: Record<string, { common_http_protocol_options?: unknown }> };
+  assert.deepEqual(Object.values(http.typed_extension_protocol_options ?? {})[0]?.common_http_protocol_options, { max_requests_per_connection: 2 });
+  // Without ingress listeners the service ports keep their clusters and get inboundConnectionPool.
+  const m2 = mesh(sidecar("default", "a", "{inboundConnectionPool: {tcp: {maxConnections: 5}}, egress: [{hosts: [./*]}]}")).mesh;
+  const svcPort = generate(m2, proxy("a", { app: "web" })).clusters.find((c) => c.name === "inbound|80||") as {
+    circuit_breakers: { thresholds: { max_connections: number }[] };
+  };
+  assert.equal(svcPort.circuit_breakers.thresholds[0]!.max_connections, 5);
+});
+
 test("endpoints follow the visible services", () => {
   const m = mesh(sidecar("default", "a", "{egress: [{hosts: [./*]}]}")).mesh;
   const names = (p: ProxyView) => generateEndpoints(m, p).map((e) => e.cluster_name);
