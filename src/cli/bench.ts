@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { CommandSpec, CliError, parseFlags, parseHostPort } from "./args";
 import { BenchOptions, runBench } from "../../bench/run";
 import { SCENARIOS, SCENARIO_HELP, ScenarioName } from "../../bench/scenarios";
-import { DEFAULT_SERVERS, SERVERS, SERVER_KINDS, ServerKind, buildPeer, probe, startServer, usesGoPeer } from "../../bench/servers/launch";
+import { DEFAULT_SERVERS, SERVERS, SERVER_KINDS, ServerKind, checkPeers } from "../../bench/servers/launch";
 import { table, writeOutputs } from "../../bench/report";
 import { summarizeProfiles } from "../../bench/profile-summary";
 
@@ -110,31 +110,11 @@ export function optionsFromFlags(f: Record<string, unknown>): BenchOptions & { o
 
 /** Build/probe the peer before anything is measured; any failure is a CliError (exit 2). */
 export async function preparePeer(o: BenchOptions): Promise<void> {
-  const kind = o.servers.find(usesGoPeer);
-  if (!kind) return;
-  if (o.peerExternal) {
-    await probe(o.peerExternal.http).catch((e: Error) => {
-      throw new CliError(`the go-control-plane peer at ${o.peerExternal!.http} does not answer: ${e.message}`);
-    });
-    return;
-  }
-  if (!o.peerBinary) {
-    try {
-      o.peerBinary = buildPeer();
-    } catch (e) {
-      throw new CliError(`${(e as Error).message}\n(run without go-control-plane: --servers mini-pilot,floor)`);
-    }
-  }
-  const s = await startServer(kind, { peerBinary: o.peerBinary }).catch((e: Error) => {
-    throw new CliError(`the go-control-plane peer does not start: ${e.message}`);
+  const lo = { ...(o.peerBinary ? { peerBinary: o.peerBinary } : {}), ...(o.peerExternal ? { peerExternal: o.peerExternal } : {}) };
+  await checkPeers(o.servers, lo).catch((e: Error) => {
+    throw new CliError(e.message);
   });
-  try {
-    await probe(s.http);
-  } catch (e) {
-    throw new CliError(`the go-control-plane peer does not answer: ${(e as Error).message}`);
-  } finally {
-    await s.stop();
-  }
+  if (lo.peerBinary) o.peerBinary = lo.peerBinary;
 }
 
 export async function run(argv: string[]): Promise<number> {
