@@ -43,6 +43,7 @@ export const spec: CommandSpec = {
     "cpu-prof": { type: "boolean", help: "run the mini-pilot server with --cpu-prof (profiles in DIR/profiles)" },
     pin: { type: "boolean", help: "pin the server to CPU 0 and the fleet to the others (taskset)" },
     retries: { type: "string", arg: "N", default: "2", help: "re-measure a run disturbed by other processes up to N times" },
+    "quiet-wait": { type: "string", arg: "S", default: "30", help: "before each run, wait up to S seconds for other processes to go quiet (0: don't)" },
     "noise-threshold": { type: "string", arg: "PCT", default: "15", help: "a run is disturbed when other processes use more than PCT% of the CPUs" },
     peer: { type: "string", arg: "BIN", help: "go-control-plane peer binary (default: build it with build.sh)" },
     "peer-address": { type: "string", arg: "XDS,HTTP", help: "use a running peer at HOST:PORT,HOST:PORT instead of starting one" },
@@ -86,7 +87,7 @@ export function optionsFromFlags(f: Record<string, unknown>): BenchOptions & { o
     pin: Boolean(f.pin),
     retries: int(f.retries, "retries", 0, 10),
     noiseThresholdPct: int(f["noise-threshold"], "noise-threshold", 1, 100),
-    quietWaitS: 30,
+    quietWaitS: int(f["quiet-wait"], "quiet-wait", 0, 3600),
     out: String(f.out),
   };
   if (o.routes! > o.services) throw new CliError(`--routes (${o.routes}) cannot exceed --services (${o.services})`);
