@@ -182,7 +182,7 @@ export function preflight(clients: number, services: number, endpoints: number, 
 
 const log = (line: string) => process.stderr.write(line + "\n");
 
-async function sweep(o: ScaleOptions, kind: "clients" | "services", points: ScalePoint[], missing: Missing[]): Promise<void> {
+async function sweep(o: ScaleOptions, kind: "clients" | "services", points: ScalePoint[], missing: Missing[], save: () => void): Promise<void> {
   const sizes = kind === "clients" ? o.clientSizes : o.serviceSizes;
   for (const mode of kind === "clients" ? o.modes : o.serviceModes) {
     for (const size of sizes) {
@@ -243,6 +243,7 @@ async function sweep(o: ScaleOptions, kind: "clients" | "services", points: Scal
           otherCpuPct: r.otherCpuPct,
         });
       }
+      save();
     }
   }
 }
@@ -317,6 +318,24 @@ export function scaleTable(points: ScalePoint[], missing: Missing[]): string {
   return out + "\n";
 }
 
+function writeScaleOutputs(o: ScaleOptions, stamp: string, startedAt: string, points: ScalePoint[], missing: Missing[]): string[] {
+  fs.mkdirSync(o.out, { recursive: true });
+  const json = path.join(o.out, `${stamp}.json`);
+  fs.writeFileSync(
+    json,
+    JSON.stringify({ startedAt, options: o, machine: { cpus: os.cpus().length, node: process.version }, points, missing }, (_k, v: unknown) =>
+      typeof v === "number" && !Number.isFinite(v) ? null : v,
+    ) + "\n",
+  );
+  const files = [json];
+  for (const [name, svg] of Object.entries(charts(points, o, startedAt))) {
+    const f = path.join(o.out, `${stamp}-${name}.svg`);
+    fs.writeFileSync(f, svg);
+    files.push(f);
+  }
+  return files;
+}
+
 async function main(): Promise<number> {
   let o: ScaleOptions;
   try {
@@ -337,23 +356,12 @@ async function main(): Promise<number> {
   log(`bench:scale: open-file limit ${openFileLimit()}, ${round(availableMemoryBytes() / 2 ** 30, 1)} GiB available, ${os.cpus().length} CPUs`);
   const points: ScalePoint[] = [];
   const missing: Missing[] = [];
-  await sweep(o, "clients", points, missing);
-  await sweep(o, "services", points, missing);
-  fs.mkdirSync(o.out, { recursive: true });
   const stamp = `scale-${startedAt.replace(/[:.]/g, "-")}`;
-  const json = path.join(o.out, `${stamp}.json`);
-  fs.writeFileSync(
-    json,
-    JSON.stringify({ startedAt, options: o, machine: { cpus: os.cpus().length, node: process.version }, points, missing }, (_k, v: unknown) =>
-      typeof v === "number" && !Number.isFinite(v) ? null : v,
-    ) + "\n",
-  );
-  const files = [json];
-  for (const [name, svg] of Object.entries(charts(points, o, startedAt))) {
-    const f = path.join(o.out, `${stamp}-${name}.svg`);
-    fs.writeFileSync(f, svg);
-    files.push(f);
-  }
+  // The JSON and charts are rewritten after every size, so a run that is stopped keeps what it measured.
+  const save = () => writeScaleOutputs(o, stamp, startedAt, points, missing);
+  await sweep(o, "clients", points, missing, save);
+  await sweep(o, "services", points, missing, save);
+  const files = save();
   process.stdout.write("\n" + scaleTable(points, missing) + "\nwrote " + files.join("\n      ") + "\n");
   return missing.length ? 1 : 0;
 }
