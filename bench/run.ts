@@ -142,16 +142,21 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     mesh: { resources: 0, bytes: 0, shape },
     results: [],
   };
-  // The floor replays mini-pilot's responses of the same scenario: mini-pilot runs first
-  // (recording), or, when it is not among the servers, an unreported recording run is made.
+  // The floor replays mini-pilot's responses of the same scenario, recorded in a run of
+  // its own before the measured ones, so the measured mini-pilot run carries no recording
+  // (which would keep every delta response it wrote in memory).
   const wantsFloor = o.servers.includes("floor");
-  const order = wantsFloor ? ["mini-pilot" as const, ...o.servers.filter((k) => k !== "mini-pilot")] : o.servers;
   for (const name of o.scenarios) {
     const plan = planScenario(name, planOpts);
     report.mesh = { resources: plan.resourceCount, bytes: plan.initialBytes, shape };
     const recording = wantsFloor ? path.join(os.tmpdir(), `mini-pilot-bench-${process.pid}-${name}`) : undefined;
     try {
-      for (const kind of order) await measureServer(report, plan, kind, { ...o, recording, unreported: !o.servers.includes(kind) }, progress);
+      if (recording) {
+        const rec: RunSettings = { ...o, recordTo: recording, unreported: true, retries: 0, quietWaitS: 0 };
+        delete rec.cpuProfDir; // profiles are of the measured run only
+        await measureServer(report, plan, "mini-pilot", rec, progress);
+      }
+      for (const kind of o.servers) await measureServer(report, plan, kind, { ...o, ...(kind === "floor" ? { replayFrom: recording } : {}) }, progress);
     } finally {
       if (recording) removeTrace(recording);
     }
@@ -159,9 +164,12 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
   return report;
 }
 
-/** Per-run settings that are not flags: where mini-pilot's recording goes and whether the run is reported. */
+/** Per-run settings that are not flags: recording and replaying for the floor, and whether the run is reported. */
 interface RunSettings extends BenchOptions {
-  recording?: string;
+  /** mini-pilot: record its responses to this file (response-trace.ts). */
+  recordTo?: string;
+  /** floor: replay this recording. */
+  replayFrom?: string;
   unreported?: boolean;
 }
 
@@ -170,7 +178,7 @@ async function measureServer(report: BenchReport, plan: ScenarioPlan, kind: Serv
   progress(
     `[${name}] ${kind}: ${o.clients} ${o.mode} clients, ${plan.resourceCount} resources (${round(plan.initialBytes / 1024)} KiB), ${plan.changes.length} change(s)`,
   );
-  if (o.unreported) progress(`[${name}] mini-pilot: recording its responses for the floor (not reported)`);
+  if (o.unreported) progress(`[${name}] mini-pilot: recording its responses for the floor (a run of its own, not reported)`);
   let result: ScenarioResult | undefined;
   let attempts = 0;
   const threshold = o.noiseThresholdPct ?? 15;
@@ -186,7 +194,7 @@ async function measureServer(report: BenchReport, plan: ScenarioPlan, kind: Serv
     attempts = attempt;
     if (!result || (!r.error && (result.error || r.otherCpuPct < result.otherCpuPct))) result = r;
     // Long runs are not repeated (they would make the suite too slow); their noise is reported.
-    if (r.error || !(r.otherCpuPct > threshold) || r.windowMs > 60_000) break;
+    if (r.error || !(r.otherCpuPct > threshold) || r.windowMs > 60_000 || attempt > (o.retries ?? 0)) break;
     progress(`[${name}] ${kind}: other processes used ${round(r.otherCpuPct, 0)}% of the machine; measuring again`);
   }
   result!.attempts = attempts;
@@ -232,7 +240,7 @@ function oneLine(r: ScenarioResult): string {
 async function runOne(plan: ScenarioPlan, kind: ServerKind, o: RunSettings, progress: Progress): Promise<ScenarioResult> {
   const cpus = os.cpus().length;
   const serverCpus = o.pin && cpus > 1 ? "0" : undefined;
-  if (kind === "floor" && !(o.recording && fs.existsSync(`${o.recording}.json`)))
+  if (kind === "floor" && !(o.replayFrom && fs.existsSync(`${o.replayFrom}.json`)))
     throw new Error("no recording of mini-pilot's responses for this scenario (mini-pilot's run failed), so the floor has nothing to replay");
   const fleetCpus = o.pin && cpus > 1 ? `1-${cpus - 1}` : undefined;
   const server = await startServer(kind, {
@@ -240,8 +248,8 @@ async function runOne(plan: ScenarioPlan, kind: ServerKind, o: RunSettings, prog
     ...(o.peerExternal ? { peerExternal: o.peerExternal } : {}),
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     ...(serverCpus ? { cpus: serverCpus } : {}),
-    ...(kind === "mini-pilot" && o.recording ? { record: true } : {}),
-    ...(kind === "floor" ? { replayFile: o.recording } : {}),
+    ...(kind === "mini-pilot" && o.recordTo ? { record: true } : {}),
+    ...(kind === "floor" && o.replayFrom ? { replayFile: o.replayFrom } : {}),
     log: (l) => progress(l),
   });
   let fleet: Fleet | undefined;
@@ -257,11 +265,10 @@ async function runOne(plan: ScenarioPlan, kind: ServerKind, o: RunSettings, prog
     });
     if (fleetCpus) for (const w of fleet.pids()) pin(w, fleetCpus);
     const result = plan.name === "storm" ? await storm(plan, server, fleet, o, progress) : await changes(plan, server, fleet, o, progress);
-    if (kind === "mini-pilot" && o.recording) {
-      const saved = await server.saveRecording(o.recording);
+    if (kind === "mini-pilot" && o.recordTo) {
+      const saved = await server.saveRecording(o.recordTo);
       progress(
-        `[${plan.name}] mini-pilot: recorded ${String(saved.writes)} responses (${String(saved.blobs)} distinct) on ${String(saved.streams)} streams for the floor`,
-        true,
+        `[${plan.name}] mini-pilot: recorded ${String(saved.writes)} responses (${String(saved.blobs)} distinct, ${round(Number(saved.bytes) / 2 ** 20, 1)} MiB) on ${String(saved.streams)} streams for the floor`,
       );
     }
     return result;

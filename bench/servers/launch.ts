@@ -297,3 +297,37 @@ function external(kind: ServerKind, a: { xds: string; http: string }): RunningSe
 export function pin(pid: number, cpus: string): void {
   spawnSync("taskset", ["-pc", cpus, String(pid)], { stdio: "ignore" });
 }
+
+/**
+ * Make sure every peer in `servers` can run before anything is measured: the Go
+ * peer is built (or taken from the cache, or `o.peerBinary`), started and probed.
+ * Throws an Error that says what failed and how to run without that peer.
+ */
+export async function checkPeers(servers: readonly ServerKind[], o: LaunchOptions): Promise<void> {
+  const kind = servers.find(usesGoPeer);
+  if (!kind) return;
+  const without = servers.filter((k) => !usesGoPeer(k)).join(",") || "mini-pilot,floor";
+  if (o.peerExternal) {
+    await probe(o.peerExternal.http).catch((e: Error) => {
+      throw new Error(`the go-control-plane peer at ${o.peerExternal!.http} does not answer: ${e.message}`);
+    });
+    return;
+  }
+  if (!o.peerBinary) {
+    try {
+      o.peerBinary = buildPeer();
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n(run without go-control-plane: --servers ${without})`);
+    }
+  }
+  const s = await startServer(kind, { peerBinary: o.peerBinary }).catch((e: Error) => {
+    throw new Error(`the go-control-plane peer does not start: ${e.message}\n(run without it: --servers ${without})`);
+  });
+  try {
+    await probe(s.http);
+  } catch (e) {
+    throw new Error(`the go-control-plane peer does not answer: ${(e as Error).message}`);
+  } finally {
+    await s.stop();
+  }
+}
