@@ -2,7 +2,7 @@
  * Does reading big input stall serving? `mini-pilot serve --config-dir` runs as
  * a user runs it; while it reads (1) one ~50 MB file of 100,000 objects and
  * (2) a flood of 5,000 small files written at once, this probes /healthz back
- * to back and samples the server's RSS. Reported: /healthz latency (p50, p99,
+ * to back (each followed by /ready) and samples the server's RSS. Reported: /healthz and /ready latency (p50, p99,
  * max), time until the objects are served, RSS peak, RSS once loaded and RSS
  * 10 s and 30 s after the big file is deleted again.
  *
@@ -120,6 +120,8 @@ function rssMiB(pid: number): number {
 
 interface Probe {
   latencies: number[];
+  /** /ready, probed right after each /healthz (its answer does not matter here, only how long it took). */
+  ready: number[];
   errors: number;
   rssPeak: number;
   stop(): Promise<void>;
@@ -127,7 +129,7 @@ interface Probe {
 
 /** /healthz back to back (10 ms apart) and RSS every 100 ms, until stopped. */
 function probe(port: number, pid: number): Probe {
-  const p: Probe = { latencies: [], errors: 0, rssPeak: 0, stop: async () => undefined };
+  const p: Probe = { latencies: [], ready: [], errors: 0, rssPeak: 0, stop: async () => undefined };
   let running = true;
   const rssTimer = setInterval(() => (p.rssPeak = Math.max(p.rssPeak, rssMiB(pid))), 100);
   const loop = (async () => {
@@ -139,6 +141,13 @@ function probe(port: number, pid: number): Probe {
         p.errors++; // e.g. a kept-alive connection reset by a server that froze past its keep-alive timeout
       }
       p.latencies.push(performance.now() - t);
+      const r0 = performance.now();
+      try {
+        await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.arrayBuffer());
+      } catch {
+        p.errors++;
+      }
+      p.ready.push(performance.now() - r0);
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
@@ -176,7 +185,8 @@ function quantile(xs: number[], q: number): number {
 }
 
 function summary(p: Probe): string {
-  return `/healthz n=${p.latencies.length} p50=${quantile(p.latencies, 0.5).toFixed(1)}ms p99=${quantile(p.latencies, 0.99).toFixed(1)}ms max=${Math.max(...p.latencies).toFixed(1)}ms${p.errors ? ` (${p.errors} failed)` : ""}; RSS peak ${p.rssPeak.toFixed(0)} MiB`;
+  const q = (xs: number[]) => `n=${xs.length} p50=${quantile(xs, 0.5).toFixed(1)}ms p99=${quantile(xs, 0.99).toFixed(1)}ms max=${Math.max(...xs).toFixed(1)}ms`;
+  return `/healthz ${q(p.latencies)}; /ready ${q(p.ready)}${p.errors ? ` (${p.errors} failed)` : ""}; RSS peak ${p.rssPeak.toFixed(0)} MiB`;
 }
 
 /** One big file, written elsewhere and renamed in, so it appears whole; then deleted again. */

@@ -17,9 +17,19 @@ export interface StreamContext {
   readonly now: () => number;
   /** Told about nodes, responses, rejections and convergence (metrics). */
   observer?: XdsObserver;
+  /** Longest stretch of one stream's work before the event loop gets a turn (STREAM_SLICE_MS; tests set 0). */
+  readonly sliceMs: number;
 }
 
-export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () => number = Date.now): StreamContext {
+/**
+ * Longest stretch of one stream's work (a request, a flush) before the event
+ * loop gets a turn. Ordinary requests finish well within it, synchronously;
+ * a request of 100,000 names is handled over several turns, so other streams'
+ * pushes, /healthz and new connections are not held behind it.
+ */
+export const STREAM_SLICE_MS = 5;
+
+export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () => number = Date.now, sliceMs = STREAM_SLICE_MS): StreamContext {
   const resolved = resolveLimits(limits);
   return {
     selections: new SelectionCache(),
@@ -27,5 +37,6 @@ export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () 
     limits: resolved,
     budget: new SubscriptionBudget(resolved.maxSubscribedNamesTotal),
     now,
+    sliceMs,
   };
 }

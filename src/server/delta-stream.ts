@@ -5,8 +5,11 @@
  */
 import { Snapshot } from "../cache/snapshot";
 import { CLUSTER, ENDPOINT, XdsTypeUrl } from "../xds/types";
-import { Decision, decideDelta } from "./should-respond";
-import { deltaResponse } from "./responses";
+import { Decision, NAMES_PER_STEP, decideDeltaSteps } from "./should-respond";
+import { Steps, sortSteps } from "../util/steps";
+import { createHash } from "node:crypto";
+import { deltaResponseSteps } from "./responses";
+import type { EncodedResource } from "../xds/resource";
 import { TypeState, XdsRequest, XdsStream, namesInRequest } from "./stream";
 
 interface DeltaTypeState extends TypeState {
@@ -19,8 +22,8 @@ interface DeltaTypeState extends TypeState {
 export class DeltaStream extends XdsStream<DeltaTypeState> {
   readonly mode = "delta" as const;
 
-  protected decide(st: DeltaTypeState | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Decision {
-    return decideDelta(this.watchState(st), {
+  protected decide(st: DeltaTypeState | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Steps<Decision> {
+    return decideDeltaSteps(this.watchState(st), {
       wildcardType: this.isWildcard(typeUrl),
       subscribe: req.subscribe ?? [],
       unsubscribe: req.unsubscribe ?? [],
@@ -45,39 +48,71 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     return 0;
   }
 
-  protected apply(st: DeltaTypeState, d: Decision, req: XdsRequest): void {
-    for (const n of req.unsubscribe ?? []) st.clientHas.delete(n);
+  protected *apply(st: DeltaTypeState, d: Decision, req: XdsRequest): Steps<void> {
+    let i = 0;
+    for (const n of req.unsubscribe ?? []) {
+      st.clientHas.delete(n);
+      if (++i % NAMES_PER_STEP === 0) yield;
+    }
     if (d.kind === "initial") {
-      st.newlySubscribed = [...d.subscription.names];
-      for (const [n, v] of Object.entries(req.initialVersions ?? {})) st.clientHas.set(n, v);
+      st.newlySubscribed = [];
+      for (const n of d.subscription.names) {
+        st.newlySubscribed.push(n);
+        if (++i % NAMES_PER_STEP === 0) yield;
+      }
+      for (const n in req.initialVersions ?? {}) {
+        st.clientHas.set(n, req.initialVersions![n]!);
+        if (++i % NAMES_PER_STEP === 0) yield;
+      }
       return;
     }
     // A loop, not push(...names): a spread of 100,000 arguments overflows the stack.
-    for (const n of d.subscribed) if (n !== "*") st.newlySubscribed.push(n);
+    for (const n of d.subscribed) {
+      if (n !== "*") st.newlySubscribed.push(n);
+      if (++i % NAMES_PER_STEP === 0) yield;
+    }
   }
 
-  protected push(t: XdsTypeUrl, st: DeltaTypeState, snapshot: Snapshot): void {
+  /**
+   * Linear in the names involved and in steps: a response removing 100,000
+   * just-subscribed unknown names is sorted, keyed and framed over several
+   * turns of the event loop (the stream's work queue holds its other work
+   * until it is sent).
+   */
+  protected *push(t: XdsTypeUrl, st: DeltaTypeState, snapshot: Snapshot): Steps<void> {
     const typeSnap = snapshot.types[t];
     const selected = this.ctx.selections.select(typeSnap, st.subscription);
     const updates = selected.resources.filter((r) => st.clientHas.get(r.name) !== r.version);
     // A set, not an array: checking each just-subscribed name against an array
     // of removals was quadratic (100,000 unknown names took 12-22 s).
     const removed = new Set<string>();
+    let i = 0;
     if (!this.holdRemovedClusters(t)) {
-      for (const name of st.clientHas.keys()) if (!selected.byName.has(name)) removed.add(name);
+      for (const name of st.clientHas.keys()) {
+        if (!selected.byName.has(name)) removed.add(name);
+        if (++i % NAMES_PER_STEP === 0) yield;
+      }
     }
     // Names just subscribed that do not exist: say so, so the client need not wait for a timeout.
-    for (const n of st.newlySubscribed) if (!selected.byName.has(n) && !st.clientHas.has(n)) removed.add(n);
-    const removedNames = [...removed].sort();
-    const key = `${selected.version}|${updates.map((r) => r.name + "@" + r.version).join(",")}|${removedNames.join(",")}`;
+    for (const n of st.newlySubscribed) {
+      if (!selected.byName.has(n) && !st.clientHas.has(n)) removed.add(n);
+      if (++i % NAMES_PER_STEP === 0) yield;
+    }
+    const removedNames = yield* sortSteps([...removed], (a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const nothing = updates.length === 0 && removedNames.length === 0;
-    if (!st.mustRespond && (nothing || key === st.rejectedKey)) return;
+    if (!st.mustRespond && nothing) return;
+    const key = yield* contentKey(selected.version, updates, removedNames);
+    if (!st.mustRespond && key === st.rejectedKey) return;
     const nonce = this.nextNonce();
-    this.send(st, nonce, typeSnap.version, selected.version, deltaResponse(t, typeSnap.version, updates, removedNames, nonce), key);
+    const bytes = yield* deltaResponseSteps(t, typeSnap.version, updates, removedNames, nonce);
+    this.send(st, nonce, typeSnap.version, selected.version, bytes, key);
     st.newlySubscribed = [];
     const changedNames = updates.filter((r) => st.clientHas.has(r.name)).map((r) => r.name);
     for (const r of updates) st.clientHas.set(r.name, r.version);
-    for (const n of removedNames) st.clientHas.delete(n);
+    for (const n of removedNames) {
+      st.clientHas.delete(n);
+      if (++i % NAMES_PER_STEP === 0) yield;
+    }
     if (t === CLUSTER) this.resendEndpointsOf(changedNames);
   }
 
@@ -89,4 +124,24 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     for (const n of clusterNames) any = eds.clientHas.delete(n) || any;
     if (any) eds.mustRespond = true;
   }
+}
+
+/** What a response carries, as a digest (a NACKed content is not sent again), hashed in steps. */
+function* contentKey(selectionVersion: string, updates: readonly EncodedResource[], removedNames: readonly string[]): Steps<string> {
+  const h = createHash("sha256").update(selectionVersion).update("|");
+  for (let i = 0; i < updates.length; i += NAMES_PER_STEP) {
+    h.update(
+      updates
+        .slice(i, i + NAMES_PER_STEP)
+        .map((r) => r.name + "@" + r.version)
+        .join(",") + ",",
+    );
+    if (i + NAMES_PER_STEP < updates.length) yield;
+  }
+  h.update("|");
+  for (let i = 0; i < removedNames.length; i += NAMES_PER_STEP) {
+    h.update(removedNames.slice(i, i + NAMES_PER_STEP).join(",") + ",");
+    if (i + NAMES_PER_STEP < removedNames.length) yield;
+  }
+  return h.digest("base64");
 }

@@ -72,7 +72,7 @@ export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {
 }
 
 /** gRPC status codes the server sends. */
-export const STATUS = { INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8 } as const;
+export const STATUS = { INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, INTERNAL: 13 } as const;
 
 /** A limit was hit: the stream ends with this status. */
 export interface LimitError {

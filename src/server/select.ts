@@ -6,7 +6,8 @@
 import { createHash } from "node:crypto";
 import { TypeSnapshot, resourceSetVersion } from "../cache/snapshot";
 import { EncodedResource } from "../xds/resource";
-import { Subscription } from "./should-respond";
+import { NAMES_PER_STEP, Subscription } from "./should-respond";
+import { Steps, runSteps, sortSteps } from "../util/steps";
 
 export interface Selection {
   /** Equal content, equal version. */
@@ -47,24 +48,55 @@ export class SelectionCache {
     return sel;
   }
 
-  /** A digest, not the names themselves: a subscription of 100,000 names keys the memo with 32 characters. */
+  /**
+   * Compute a subscription's memo key in steps ahead of its first select()
+   * (a stream does so while it handles the request that made it), so a
+   * 100,000-name subscription never sorts and hashes its names in one go.
+   */
+  *primeKey(s: Subscription): Steps<void> {
+    if (this.keys.has(s)) return;
+    const key = yield* subscriptionKey(s);
+    this.keys.set(s, key);
+  }
+
+  /** A digest, not the names themselves: a subscription of 100,000 names keys the memo with 44 characters. */
   private keyOf(s: Subscription): string {
     let key = this.keys.get(s);
     if (key === undefined) {
-      const h = createHash("sha256").update(s.wildcard ? "*\n" : "\n");
-      for (const n of [...s.names].sort()) h.update(n).update("\n");
-      key = h.digest("base64");
+      key = runSteps(subscriptionKey(s));
       this.keys.set(s, key);
     }
     return key;
   }
 }
 
+/** SHA-256 over the sorted names, hashed a few thousand names per update (one update per name cost more than the sort). */
+function* subscriptionKey(s: Subscription): Steps<string> {
+  const h = createHash("sha256").update(s.wildcard ? "*\n" : "\n");
+  if (s.names.size === 0) return h.digest("base64");
+  const sorted: string[] = [];
+  for (const n of s.names) {
+    sorted.push(n);
+    if (sorted.length % NAMES_PER_STEP === 0) yield;
+  }
+  yield* sortSteps(sorted, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (let i = 0; i < sorted.length; i += NAMES_PER_STEP) {
+    h.update(sorted.slice(i, i + NAMES_PER_STEP).join("\n") + "\n");
+    if (i + NAMES_PER_STEP < sorted.length) yield;
+  }
+  return h.digest("base64");
+}
+
+/** Walks the smaller side: a subscription of 100,000 unknown names costs the snapshot's size, not the names'. */
 function pick(snap: TypeSnapshot, names: ReadonlySet<string>): Selection {
   const chosen: EncodedResource[] = [];
-  for (const n of names) {
-    const r = snap.resources.get(n);
-    if (r) chosen.push(r);
+  if (names.size > snap.resources.size) {
+    for (const r of snap.resources.values()) if (names.has(r.name)) chosen.push(r);
+  } else {
+    for (const n of names) {
+      const r = snap.resources.get(n);
+      if (r) chosen.push(r);
+    }
   }
   return makeSelection(chosen);
 }

@@ -14,6 +14,14 @@
  *   only until names were given ("legacy" wildcard); "*" asks for wildcard
  *   explicitly, alongside any names.
  */
+import { Steps, runSteps } from "../util/steps";
+
+/**
+ * Names handled between two yields of the `...Steps` variants: a request of
+ * 100,000 names is decided in slices, so one client's big request does not
+ * hold the event loop for everyone else (see XdsStream's work queue).
+ */
+export const NAMES_PER_STEP = 2048;
 
 export interface Subscription {
   readonly wildcard: boolean;
@@ -51,24 +59,35 @@ export interface SotwRequest {
 
 /** State-of-the-world: a request carries the full subscription every time. */
 export function decideSotw(state: WatchState | undefined, req: SotwRequest): Decision {
-  const { subscription, namesGiven } = sotwSubscription(state, req);
+  return runSteps(decideSotwSteps(state, req));
+}
+
+/** decideSotw, yielding every NAMES_PER_STEP names. */
+export function* decideSotwSteps(state: WatchState | undefined, req: SotwRequest): Steps<Decision> {
+  const { subscription, namesGiven } = yield* sotwSubscription(state, req);
   const before = state?.subscription ?? NO_SUBSCRIPTION;
-  const subscribed = addedNames(before, subscription);
   if (state === undefined || req.responseNonce === "") {
     return { kind: "initial", subscription, namesGiven };
   }
+  const subscribed = subscription === before ? [] : yield* addedNamesSteps(before, subscription);
   if (req.responseNonce !== state.sentNonce) return { kind: "stale", subscription, namesGiven, subscribed };
   if (req.errorMessage !== undefined) return { kind: "nack", message: req.errorMessage, subscription, namesGiven, subscribed };
   return { kind: "ack", subscription, namesGiven, subscribed };
 }
 
-function sotwSubscription(state: WatchState | undefined, req: SotwRequest): { subscription: Subscription; namesGiven: boolean } {
-  const explicitWildcard = req.names.includes("*");
-  const names = new Set(req.names.filter((n) => n !== "*"));
+function* sotwSubscription(state: WatchState | undefined, req: SotwRequest): Steps<{ subscription: Subscription; namesGiven: boolean }> {
+  let explicitWildcard = false;
+  const names = new Set<string>();
+  for (let i = 0; i < req.names.length; i++) {
+    const n = req.names[i]!;
+    if (n === "*") explicitWildcard = true;
+    else names.add(n);
+    if (i % NAMES_PER_STEP === NAMES_PER_STEP - 1) yield;
+  }
   const namesGiven = (state?.namesGiven ?? false) || names.size > 0;
   // Legacy wildcard: an empty list is wildcard until the client has named something.
   const wildcard = req.wildcardType && (explicitWildcard || (req.names.length === 0 && !namesGiven));
-  return { subscription: sameOrNew(state?.subscription, wildcard, names), namesGiven };
+  return { subscription: yield* sameOrNew(state?.subscription, wildcard, names), namesGiven };
 }
 
 /**
@@ -76,10 +95,17 @@ function sotwSubscription(state: WatchState | undefined, req: SotwRequest): { su
  * cluster). An unchanged one keeps its object, so what is derived from it
  * (the selection memo's key) is not computed again for every ACK.
  */
-function sameOrNew(before: Subscription | undefined, wildcard: boolean, names: Set<string>): Subscription {
+function* sameOrNew(before: Subscription | undefined, wildcard: boolean, names: Set<string>): Steps<Subscription> {
   if (before && before.wildcard === wildcard && before.names.size === names.size) {
+    let i = 0;
     let same = true;
-    for (const n of names) if (!before.names.has(n)) same = false;
+    for (const n of names) {
+      if (!before.names.has(n)) {
+        same = false;
+        break;
+      }
+      if (++i % NAMES_PER_STEP === 0) yield;
+    }
     if (same) return before;
   }
   return { wildcard, names };
@@ -87,9 +113,17 @@ function sameOrNew(before: Subscription | undefined, wildcard: boolean, names: S
 
 /** Names (or wildcard, as "*") that `after` wants and `before` did not. */
 export function addedNames(before: Subscription, after: Subscription): string[] {
+  return runSteps(addedNamesSteps(before, after));
+}
+
+function* addedNamesSteps(before: Subscription, after: Subscription): Steps<string[]> {
   const added: string[] = [];
   if (after.wildcard && !before.wildcard) added.push("*");
-  for (const n of after.names) if (!before.names.has(n)) added.push(n);
+  let i = 0;
+  for (const n of after.names) {
+    if (!before.names.has(n)) added.push(n);
+    if (++i % NAMES_PER_STEP === 0) yield;
+  }
   return added;
 }
 
@@ -107,8 +141,13 @@ export interface DeltaRequest {
  * "*" subscribes or unsubscribes wildcard explicitly.
  */
 export function decideDelta(state: WatchState | undefined, req: DeltaRequest): Decision {
+  return runSteps(decideDeltaSteps(state, req));
+}
+
+/** decideDelta, yielding every NAMES_PER_STEP names. */
+export function* decideDeltaSteps(state: WatchState | undefined, req: DeltaRequest): Steps<Decision> {
   const before = state?.subscription ?? NO_SUBSCRIPTION;
-  const { subscription, subscribed } = applyDeltaChanges(before, state === undefined && req.wildcardType && req.subscribe.length === 0, req);
+  const { subscription, subscribed } = yield* applyDeltaChanges(before, state === undefined && req.wildcardType && req.subscribe.length === 0, req);
   const namesGiven = true;
   if (state === undefined) return { kind: "initial", subscription, namesGiven };
   if (req.responseNonce === "" || req.responseNonce !== state.sentNonce) {
@@ -124,28 +163,37 @@ export function decideDelta(state: WatchState | undefined, req: DeltaRequest): D
  * The subscription after a delta request, and the names (or "*") it added.
  * An ACK without changes keeps the subscription object and costs nothing;
  * otherwise the cost is the copy plus the request's own names, never a scan
- * per name over the subscription.
+ * per name over the subscription, and it yields every NAMES_PER_STEP names.
  */
-function applyDeltaChanges(before: Subscription, initialWildcard: boolean, req: DeltaRequest): { subscription: Subscription; subscribed: string[] } {
+function* applyDeltaChanges(before: Subscription, initialWildcard: boolean, req: DeltaRequest): Steps<{ subscription: Subscription; subscribed: string[] }> {
   if (!initialWildcard && req.subscribe.length === 0 && req.unsubscribe.length === 0) return { subscription: before, subscribed: [] };
-  const names = new Set(before.names);
+  const names = new Set<string>();
+  let i = 0;
+  for (const n of before.names) {
+    names.add(n);
+    if (++i % NAMES_PER_STEP === 0) yield;
+  }
   let wildcard = before.wildcard || initialWildcard;
+  // Added names in the order first subscribed; a Set dedupes them.
+  const added = new Set<string>();
   for (const n of req.subscribe) {
     if (n === "*") wildcard = true;
-    else names.add(n);
+    else if (!names.has(n)) {
+      names.add(n);
+      added.add(n);
+    }
+    if (++i % NAMES_PER_STEP === 0) yield;
   }
   for (const n of req.unsubscribe) {
     if (n === "*") wildcard = false;
-    else names.delete(n);
+    else {
+      names.delete(n);
+      added.delete(n);
+    }
+    if (++i % NAMES_PER_STEP === 0) yield;
   }
   const subscribed: string[] = [];
   if (wildcard && !before.wildcard) subscribed.push("*");
-  const seen = new Set<string>();
-  for (const n of req.subscribe) {
-    if (n !== "*" && names.has(n) && !before.names.has(n) && !seen.has(n)) {
-      seen.add(n);
-      subscribed.push(n);
-    }
-  }
+  for (const n of added) subscribed.push(n);
   return { subscription: { wildcard, names }, subscribed };
 }

@@ -6,7 +6,8 @@
 import { Snapshot } from "../cache/snapshot";
 import { EncodedResource } from "../xds/resource";
 import { CLUSTER, ENDPOINT, XdsTypeUrl } from "../xds/types";
-import { Decision, Subscription, decideSotw } from "./should-respond";
+import { Decision, Subscription, decideSotwSteps } from "./should-respond";
+import type { Steps } from "../util/steps";
 import { TypeState, XdsRequest, XdsStream } from "./stream";
 
 interface SotwTypeState extends TypeState {
@@ -17,8 +18,8 @@ interface SotwTypeState extends TypeState {
 export class SotwStream extends XdsStream<SotwTypeState> {
   readonly mode = "sotw" as const;
 
-  protected decide(st: SotwTypeState | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Decision {
-    return decideSotw(this.watchState(st), {
+  protected decide(st: SotwTypeState | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Steps<Decision> {
+    return decideSotwSteps(this.watchState(st), {
       wildcardType: this.isWildcard(typeUrl),
       names: req.names ?? [],
       responseNonce: req.responseNonce,
@@ -46,11 +47,11 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     return added + removed + (d.subscription.wildcard !== before.wildcard ? 1 : 0);
   }
 
-  protected apply(): void {
-    // SotW requests carry the whole subscription: nothing beyond the shared record.
-  }
+  /** SotW requests carry the whole subscription: nothing beyond the shared record. */
+  protected *apply(): Steps<void> {}
 
-  protected push(t: XdsTypeUrl, st: SotwTypeState, snapshot: Snapshot): void {
+  // eslint-disable-next-line require-yield -- linear in the snapshot's resources, not in the names a client sends: one step
+  protected *push(t: XdsTypeUrl, st: SotwTypeState, snapshot: Snapshot): Steps<void> {
     const selections = this.ctx.selections;
     let selected = selections.select(snapshot.types[t], st.subscription);
     if (this.holdRemovedClusters(t)) {

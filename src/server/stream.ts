@@ -15,7 +15,8 @@ import { Snapshot } from "../cache/snapshot";
 import { NodeInfo, SnapshotSource } from "../cache/snapshot-cache";
 import type { EncodedResource } from "../xds/resource";
 import { CLUSTER, LISTENER, PUSH_ORDER, ROUTE, XdsTypeUrl, isWildcardType } from "../xds/types";
-import { Decision, NO_SUBSCRIPTION, Subscription } from "./should-respond";
+import { Decision, NAMES_PER_STEP, NO_SUBSCRIPTION, Subscription } from "./should-respond";
+import type { Steps } from "../util/steps";
 import { TypeSync, typeStatus, SyncStatus } from "./sync-state";
 import { StreamContext, createStreamContext } from "./context";
 import { LimitError, RateBudget, STATUS, newRateBudget } from "./limits";
@@ -80,6 +81,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   private triggerAt = 0;
   private queuedSince?: number;
   private converged = true;
+  /** This stream's work, run in order and in slices: requests and flushes. */
+  private readonly work: Steps<void>[] = [];
+  private working = false;
+  /** A flush is queued and has not started: another request for one joins it. */
+  private flushQueued = false;
 
   constructor(
     readonly id: string,
@@ -110,14 +116,32 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     return this.ctx.selections.select(this.snapshot.types[t], st.subscription).resources;
   }
 
-  /** Handle one request. Protocol errors and exceeded limits end this stream only. */
+  /**
+   * Handle one request. Protocol errors and exceeded limits end this stream
+   * only. Handled at once unless this stream is still busy with earlier work;
+   * a big one continues over later turns of the event loop (ctx.sliceMs).
+   * The stream's state changes only when a request is decided whole, so what
+   * a flush in between sees is always a state the client asked for.
+   */
   onRequest(req: XdsRequest): void {
     if (this.closed) return;
-    this.triggerAt = Date.now();
-    const problem = this.checkRequest(req);
-    if (problem) return this.fail(problem.code, problem.message);
+    // Charged on arrival, not when its turn comes: requests queued behind a big
+    // one spend the same budget, so a client cannot queue more than it may send.
+    const l = this.ctx.limits;
+    if (!this.rate.requests.take()) {
+      return this.fail(STATUS.RESOURCE_EXHAUSTED, `more than ${l.requestsPerSecond} requests per second (burst ${l.requestBurst}) on one connection`);
+    }
+    const count = namesInRequest(req);
+    if (count > l.maxNamesPerRequest) return this.fail(STATUS.RESOURCE_EXHAUSTED, tooManyNames(count, l.maxNamesPerRequest));
     // Delta requests are charged before any work on their names is done.
     if (!this.rate.names.take(this.upfrontCost(req))) return this.failNameRate();
+    this.enqueue(this.requestSteps(req));
+  }
+
+  private *requestSteps(req: XdsRequest): Steps<void> {
+    this.triggerAt = Date.now();
+    const problem = yield* this.checkRequest(req);
+    if (problem) return this.fail(problem.code, problem.message);
     if (!this.node) {
       const resolved = this.source.resolve(req.node!);
       if (!resolved.ok) return this.fail(STATUS.INVALID_ARGUMENT, `cannot serve node "${req.node!.id}": ${resolved.error}`);
@@ -127,14 +151,49 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     }
     const typeUrl = (req.typeUrl || this.allowedTypes[0]) as XdsTypeUrl;
     let st = this.types.get(typeUrl);
-    const d = this.decide(st, typeUrl, req);
+    const d = yield* this.decide(st, typeUrl, req);
+    // The memo key of a new subscription, in steps, before anything selects with it.
+    if (d.subscription !== st?.subscription) yield* this.ctx.selections.primeKey(d.subscription);
+    if (this.closed) return;
     if (!st) this.types.set(typeUrl, (st = this.newTypeState(typeUrl)));
     if (d.subscription !== st.subscription && !this.rate.names.take(this.decidedCost(st.subscription, d))) return this.failNameRate();
     const over = this.countSubscriptions(st, d.subscription);
     if (over) return this.fail(over.code, over.message);
     this.record(st, d, req);
-    this.apply(st, d, req);
-    this.flush();
+    yield* this.apply(st, d, req);
+    // Answered before the next queued request is looked at, as when handled in one go.
+    yield* this.flushNow();
+  }
+
+  /** Queue work on this stream and run what is queued, if nothing is running it already. */
+  private enqueue(steps: Steps<void>): void {
+    this.work.push(steps);
+    if (!this.working) this.runWork();
+  }
+
+  /** Run queued work until done or until the slice is used up; then continue on a later turn. */
+  private runWork(): void {
+    this.working = true;
+    const start = performance.now();
+    try {
+      while (this.work.length > 0) {
+        if (this.closed) {
+          this.work.length = 0;
+          break;
+        }
+        if (this.work[0]!.next().done) this.work.shift();
+        else if (performance.now() - start >= this.ctx.sliceMs) {
+          setImmediate(() => this.runWork());
+          return;
+        }
+      }
+    } catch (e) {
+      this.work.length = 0;
+      this.working = false;
+      this.fail(STATUS.INTERNAL, `internal error: ${(e as Error).message}`);
+      return;
+    }
+    this.working = false;
   }
 
   /**
@@ -199,10 +258,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   // ------------------------------------------------------------- what a variant adds
 
   /** The protocol decision for this variant (a pure function of should-respond.ts). */
-  protected abstract decide(st: S | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Decision;
+  protected abstract decide(st: S | undefined, typeUrl: XdsTypeUrl, req: XdsRequest): Steps<Decision>;
   protected abstract newTypeState(typeUrl: XdsTypeUrl): S;
   /** Variant-specific bookkeeping after the shared part of a decision is recorded. */
-  protected abstract apply(st: S, d: Decision, req: XdsRequest): void;
+  protected abstract apply(st: S, d: Decision, req: XdsRequest): Steps<void>;
   /** Names a request is charged before the decision (delta: all it carries). */
   protected abstract upfrontCost(req: XdsRequest): number;
   /** The same, from the names counted on the wire before decoding (never more than `upfrontCost` of the decoded request). */
@@ -210,17 +269,14 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   /** Names charged once the decision changed the subscription (SotW: added + removed). */
   protected abstract decidedCost(before: Subscription, d: Decision): number;
   /** Send what this type needs now, if anything. */
-  protected abstract push(t: XdsTypeUrl, st: S, snapshot: Snapshot): void;
+  protected abstract push(t: XdsTypeUrl, st: S, snapshot: Snapshot): Steps<void>;
 
   // ------------------------------------------------------------- requests
 
-  private checkRequest(req: XdsRequest): LimitError | undefined {
+  private *checkRequest(req: XdsRequest): Steps<LimitError | undefined> {
     const limits = this.ctx.limits;
     const invalid = (message: string) => ({ code: STATUS.INVALID_ARGUMENT, message });
     const exhausted = (message: string) => ({ code: STATUS.RESOURCE_EXHAUSTED, message });
-    if (!this.rate.requests.take()) {
-      return exhausted(`more than ${limits.requestsPerSecond} requests per second (burst ${limits.requestBurst}) on one connection`);
-    }
     if (!this.node && (!req.node || !req.node.id)) return invalid("the first request on a stream must carry node.id");
     if (!this.node && req.nodeMetadataBytes !== undefined && req.nodeMetadataBytes > limits.maxNodeMetadataBytes) {
       return exhausted(`node.metadata is ${req.nodeMetadataBytes} bytes; the limit is ${limits.maxNodeMetadataBytes}`);
@@ -230,14 +286,14 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     }
     if (!req.typeUrl && this.allowedTypes.length > 1) return invalid("type_url is required on an aggregated (ADS) stream");
     const initial = req.initialVersions ? Object.keys(req.initialVersions) : [];
-    const count = namesInRequest(req);
-    if (count > limits.maxNamesPerRequest) return exhausted(tooManyNames(count, limits.maxNamesPerRequest));
+    let checked = 0;
     for (const list of [req.names, req.subscribe, req.unsubscribe, initial]) {
       for (const n of list ?? []) {
         // eslint-disable-next-line no-control-regex -- refusing control characters is the point
         if (n.length === 0 || n.length > 4096 || /[\u0000-\u001f\u007f]/.test(n)) {
           return invalid(`invalid resource name ${JSON.stringify(n.slice(0, 80))}: names must be 1-4096 characters without control characters`);
         }
+        if (++checked % NAMES_PER_STEP === 0) yield;
       }
     }
     return undefined;
@@ -298,13 +354,24 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
 
   // ------------------------------------------------------------- pushes
 
-  /** Write whatever the latest snapshot and subscriptions call for, in make-before-break order. */
+  /** Write whatever the latest snapshot and subscriptions call for, in make-before-break order (queued behind this stream's earlier work). */
   protected flush(): void {
+    if (this.closed || this.flushQueued) return;
+    this.flushQueued = true;
+    this.enqueue(this.flushSteps());
+  }
+
+  private *flushSteps(): Steps<void> {
+    this.flushQueued = false;
+    yield* this.flushNow();
+  }
+
+  private *flushNow(): Steps<void> {
     if (this.closed || this.blocked || !this.snapshot) return;
     for (const t of PUSH_ORDER) {
       const st = this.types.get(t);
       if (!st || (st.awaitingAck && !st.mustRespond)) continue;
-      this.push(t, st, this.snapshot);
+      yield* this.push(t, st, this.snapshot);
       if (this.blocked || this.closed) return;
     }
     if (!this.converged && PUSH_ORDER.every((t) => this.isSettled(t))) {
