@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { CommandSpec, CliError, parseFlags, parseHostPort } from "./args";
 import { BenchOptions, runBench } from "../../bench/run";
 import { SCENARIOS, SCENARIO_HELP, ScenarioName } from "../../bench/scenarios";
-import { SERVER_KINDS, ServerKind, buildPeer, probe, startServer } from "../../bench/servers/launch";
+import { DEFAULT_SERVERS, SERVERS, SERVER_KINDS, ServerKind, buildPeer, probe, startServer, usesGoPeer } from "../../bench/servers/launch";
 import { table, writeOutputs } from "../../bench/report";
 import { summarizeProfiles } from "../../bench/profile-summary";
 
@@ -23,6 +23,8 @@ export const spec: CommandSpec = {
     "Latency = time from applying a change to each client's ACK of the first response carrying it.",
     "Scenarios:",
     ...SCENARIOS.map((s) => `  ${s.padEnd(12)} ${SCENARIO_HELP[s]}`),
+    "Servers:",
+    ...SERVER_KINDS.map((k) => `  ${k.padEnd(26)} ${SERVERS[k].help}`),
   ].join("\n"),
   flags: {
     scenarios: { type: "string", arg: "LIST", default: SCENARIOS.join(","), help: "comma-separated scenarios" },
@@ -31,7 +33,7 @@ export const spec: CommandSpec = {
     endpoints: { type: "string", arg: "N", default: "10", help: "endpoints per service" },
     routes: { type: "string", arg: "N", default: "20", help: "routing objects (weighted routes over v1/v2 subsets)" },
     mode: { type: "string", arg: "sotw|delta", default: "sotw", help: "xDS variant the fleet uses" },
-    servers: { type: "string", arg: "LIST", default: SERVER_KINDS.join(","), help: "servers under test" },
+    servers: { type: "string", arg: "LIST", default: DEFAULT_SERVERS.join(","), help: "servers under test" },
     "churn-interval": { type: "string", arg: "MS", default: "500", help: "churn: ms between changes" },
     duration: { type: "string", arg: "S", default: "10", help: "churn: seconds of changes" },
     workers: { type: "string", arg: "N", default: "2", help: "fleet worker processes" },
@@ -108,7 +110,8 @@ export function optionsFromFlags(f: Record<string, unknown>): BenchOptions & { o
 
 /** Build/probe the peer before anything is measured; any failure is a CliError (exit 2). */
 export async function preparePeer(o: BenchOptions): Promise<void> {
-  if (!o.servers.includes("go-control-plane")) return;
+  const kind = o.servers.find(usesGoPeer);
+  if (!kind) return;
   if (o.peerExternal) {
     await probe(o.peerExternal.http).catch((e: Error) => {
       throw new CliError(`the go-control-plane peer at ${o.peerExternal!.http} does not answer: ${e.message}`);
@@ -122,7 +125,7 @@ export async function preparePeer(o: BenchOptions): Promise<void> {
       throw new CliError(`${(e as Error).message}\n(run without go-control-plane: --servers mini-pilot,floor)`);
     }
   }
-  const s = await startServer("go-control-plane", { peerBinary: o.peerBinary }).catch((e: Error) => {
+  const s = await startServer(kind, { peerBinary: o.peerBinary }).catch((e: Error) => {
     throw new CliError(`the go-control-plane peer does not start: ${e.message}`);
   });
   try {

@@ -14,7 +14,7 @@
 import * as prom from "prom-client";
 import type { XdsObserver } from "../server/observer";
 import type { NodeInfo } from "../cache/snapshot-cache";
-import type { ChangeSet, ConfigStore } from "../store";
+import { keyOf, type ChangeSet, type ConfigStore } from "../store";
 import type { PushReport } from "../push/pipeline";
 import type { MeshObject } from "../model/types";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from "../xds/types";
@@ -141,12 +141,19 @@ export class IstioMetrics implements XdsObserver {
 
   // ------------------------------------------------------------- config side
 
-  /** Count what the store already holds and every change set from now on; returns the unsubscribe. */
+  /**
+   * Count what the store holds now, then follow its change sets; returns the
+   * unsubscribe. Counted from each change set, never by a pass over the store:
+   * a big file reaches the store as 64 shards, and counting the whole store
+   * (sorted) after each one held the event loop for seconds.
+   */
   watchStore(store: ConfigStore): () => void {
-    this.countObjects(store.list());
+    this.serviceCount = this.vsCount = 0;
+    this.entryHosts.clear();
+    this.countChanges({ added: store.unsorted(), updated: [], deleted: [] });
     return store.subscribe((c) => {
       this.onChanges(c);
-      this.countObjects(store.list());
+      this.countChanges(c);
     });
   }
 
@@ -181,16 +188,31 @@ export class IstioMetrics implements XdsObserver {
     this.pendingSince = undefined;
   }
 
-  private countObjects(objects: MeshObject[]): void {
-    let services = 0;
-    let vs = 0;
-    for (const o of objects) {
-      if (o.kind === "Service") services++;
-      else if (o.kind === "ServiceEntry") services += ((o.spec as { hosts?: unknown[] }).hosts ?? []).length;
-      else if (o.kind === "VirtualService") vs++;
-    }
-    this.services.set(services);
-    this.virtServices.set(vs);
+  private serviceCount = 0;
+  private vsCount = 0;
+  /** Hosts of each ServiceEntry counted (an update may change them). */
+  private readonly entryHosts = new Map<string, number>();
+
+  private countChanges(c: ChangeSet): void {
+    const hosts = (o: MeshObject) => ((o.spec as { hosts?: unknown[] }).hosts ?? []).length;
+    const count = (o: MeshObject, sign: 1 | -1) => {
+      if (o.kind === "Service") this.serviceCount += sign;
+      else if (o.kind === "VirtualService") this.vsCount += sign;
+      else if (o.kind === "ServiceEntry") {
+        const key = keyOf(o);
+        this.serviceCount -= this.entryHosts.get(key) ?? 0;
+        this.entryHosts.delete(key);
+        if (sign > 0) {
+          this.entryHosts.set(key, hosts(o));
+          this.serviceCount += hosts(o);
+        }
+      }
+    };
+    for (const o of c.added) count(o, 1);
+    for (const o of c.updated) if (o.kind === "ServiceEntry") count(o, 1);
+    for (const o of c.deleted) count(o, -1);
+    this.services.set(this.serviceCount);
+    this.virtServices.set(this.vsCount);
   }
 
   // ------------------------------------------------------------- xDS side (XdsObserver)

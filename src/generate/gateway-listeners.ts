@@ -23,17 +23,6 @@ import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters"
 /** Istio bounds TLS handshakes on gateway chains (slow-handshake protection). */
 const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
 
-/** Edge settings of Istio's gateway connection manager. */
-const GATEWAY_HCM: HttpConnectionManager = {
-  use_remote_address: true,
-  forward_client_cert_details: "SANITIZE_SET",
-  set_current_client_cert_details: { subject: true, cert: true, dns: true, uri: true },
-  server_name: "istio-envoy",
-  http_protocol_options: {},
-  normalize_path: true,
-  path_with_escaped_slashes_action: "KEEP_UNCHANGED",
-};
-
 export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Listener[] {
   const out: Listener[] = [];
   const authz = authorizationFilters(ctx.scope.mesh, ctx.scope.proxy);
@@ -108,7 +97,7 @@ function withTimeout(chain: FilterChain): FilterChain {
 }
 
 function gatewayHcm(statPrefix: string, rds: string): NetworkFilter {
-  return httpConnectionManager({ statPrefix, rds, httpFilters: outboundHttpFilters(), extra: GATEWAY_HCM });
+  return httpConnectionManager({ statPrefix, rds, httpFilters: outboundHttpFilters(), listenerClass: "gateway" });
 }
 
 function unrouted(s: BoundServer, why: string): Diagnostic {

@@ -15,7 +15,12 @@ export interface InboundPort {
   /** The first service (by host) exposing it decides protocol and naming. */
   service: MeshService;
   port: MeshPort;
+  /** Where the inbound cluster sends traffic (a Sidecar ingress `defaultEndpoint`); absent: the original destination. */
+  endpoint?: InboundEndpoint;
 }
+
+/** A Sidecar ingress defaultEndpoint: a loopback address, a Unix socket, or the original destination on another port. */
+export type InboundEndpoint = { address: string; port: number } | { pipe: string } | { originalDestinationPort: number };
 
 /** One entry per target port, sorted by port; UDP and unresolved named ports are left out. */
 export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {

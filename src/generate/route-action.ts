@@ -12,6 +12,15 @@ import type { ClusterWeight, HashPolicy, HashPolicyCookie, RetryPolicy, RouteAct
 import { outboundClusterName } from "./names";
 import { effectivePolicy } from "./traffic-policy";
 import { headerOperations } from "./route-headers";
+import {
+  DEFAULT_NUM_RETRIES,
+  DEFAULT_RETRY_ON,
+  HOST_SELECTION_RETRY_MAX_ATTEMPTS,
+  NO_TIMEOUT,
+  inboundRetryPolicy,
+  previousHostsPredicate,
+} from "./istio-defaults";
+import type { Protocol } from "../model/mesh-protocol";
 
 export interface DestinationContext {
   mesh: Mesh;
@@ -78,18 +87,14 @@ export function singleDestinationHeaders(route: HTTPRoute): Headers | undefined 
   return route.route && route.route.length === 1 ? route.route[0]!.headers : undefined;
 }
 
-const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
-
-/** Istio's default: 2 retries, prefer other hosts (not with consistent hashing), retry 503. */
+/**
+ * Istio's default policy (istio-defaults.ts): 2 retries on connection-level
+ * failures, never on a 503 answer; other hosts preferred unless the route hashes.
+ */
 export function defaultRetryPolicy(consistentHash: boolean): RetryPolicy {
-  const p: RetryPolicy = { retry_on: DEFAULT_RETRY_ON, num_retries: 2 };
-  if (!consistentHash) {
-    p.retry_host_predicate = [
-      { name: "envoy.retry_host_predicates.previous_hosts", typed_config: typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate") },
-    ];
-  }
-  p.host_selection_retry_max_attempts = 5;
-  p.retriable_status_codes = [503];
+  const p: RetryPolicy = { retry_on: DEFAULT_RETRY_ON, num_retries: DEFAULT_NUM_RETRIES };
+  if (!consistentHash) p.retry_host_predicate = previousHostsPredicate();
+  p.host_selection_retry_max_attempts = HOST_SELECTION_RETRY_MAX_ATTEMPTS;
   return p;
 }
 
@@ -104,12 +109,13 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
       .split(",")
       .map((t) => t.trim())
       .filter((t) => t !== "");
+    // parseRetryOn: integers that are HTTP status codes become retriable_status_codes, the rest stays in retry_on.
     const codes = tokens.filter((t) => /^\d+$/.test(t) && Number(t) >= 100 && Number(t) <= 599).map(Number);
-    const names = tokens.filter((t) => !/^\d+$/.test(t));
-    if (codes.length > 0 && !names.includes("retriable-status-codes")) names.push("retriable-status-codes");
+    const names = tokens.filter((t) => !(/^\d+$/.test(t) && Number(t) >= 100 && Number(t) <= 599));
     p.retry_on = names.join(",");
-    p.retriable_status_codes = codes;
-    if (codes.length === 0) delete p.retriable_status_codes;
+    // istiod appends ",retriable-status-codes" as text, so codes alone give a leading comma (Envoy skips empty tokens).
+    if (codes.length > 0 && !p.retry_on.includes("retriable-status-codes")) p.retry_on += ",retriable-status-codes";
+    if (codes.length > 0) p.retriable_status_codes = codes;
   }
   const perTry = istioDuration(r.perTryTimeout);
   if (perTry) p.per_try_timeout = perTry;
@@ -128,8 +134,25 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
  * the route timeout (the end-to-end timeout test with the real Envoy caught it).
  * Proxyless gRPC reads max_stream_duration instead; grpc-routes.ts sets it.
  */
-export function timeoutFields(timeout: string | undefined): Pick<RouteAction, "timeout"> {
-  return { timeout: istioDuration(timeout, "0s") ?? "0s" };
+export function timeoutFields(timeout: string | undefined): Pick<RouteAction, "timeout" | "max_grpc_timeout"> {
+  const t = istioDuration(timeout, NO_TIMEOUT) ?? NO_TIMEOUT;
+  // setTimeout: a gRPC client's grpc-timeout header is honoured, capped by the route timeout (0s: no cap).
+  return { timeout: t, max_grpc_timeout: t };
+}
+
+/**
+ * BuildDefaultHTTPInboundRoute: no timeout, a gRPC client's grpc-timeout
+ * header not applied (max_stream_duration 0s), and the inbound retry policy
+ * except on gRPC ports.
+ */
+export function inboundRouteAction(cluster: string, protocol: Protocol): RouteAction {
+  const action: RouteAction = {
+    cluster,
+    timeout: NO_TIMEOUT,
+    max_stream_duration: { max_stream_duration: NO_TIMEOUT, grpc_timeout_header_max: NO_TIMEOUT },
+  };
+  if (protocol !== "GRPC" && protocol !== "GRPC-WEB") action.retry_policy = inboundRetryPolicy();
+  return action;
 }
 
 /** The consistent-hash settings of a destination (subset and port aware). */

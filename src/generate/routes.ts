@@ -75,7 +75,8 @@ function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: R
 function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext): { fields: RouteAction; destinations: ResolvedDestination[] } {
   const spec = clusterSpecifier(rule, mvs.namespace, ctx);
   const fields: RouteAction = { ...spec.fields, ...timeoutFields(rule.timeout) };
-  const hashing = spec.destinations.some((d) => consistentHashOf(d, ctx) !== undefined);
+  // istiod only looks for consistent hashing on a single destination; weighted routes keep the previous-hosts predicate.
+  const hashing = spec.destinations.length === 1 && rule.route?.length === 1 && consistentHashOf(spec.destinations[0]!, ctx) !== undefined;
   const retry = retryPolicy(rule.retries, hashing);
   if (retry) fields.retry_policy = retry;
   const hash = hashPolicy(spec.destinations, ctx);
@@ -117,9 +118,13 @@ function operationName(route: Route, dests: ResolvedDestination[], vsName: strin
   return single ? `${single.host}:${single.port}${path}` : `${vsName}:${port}${path}`;
 }
 
-/** The route of a host without VirtualService: prefix "/" to its cluster, default retries. */
+/**
+ * The route of a host without VirtualService: prefix "/" to its cluster,
+ * default retries. BuildDefaultHTTPOutboundRoute builds the retry policy before
+ * it looks at the DestinationRule's hash, so it keeps previous_hosts even then.
+ */
 export function defaultRoute(cluster: string, host: string, port: number, hash?: HashPolicy[]): Route {
-  const route: RouteAction = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(hash !== undefined) };
+  const route: RouteAction = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(false) };
   if (hash) route.hash_policy = hash;
   return { name: "default", match: { prefix: "/" }, route, decorator: { operation: `${host}:${port}/*` } };
 }

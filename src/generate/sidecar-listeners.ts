@@ -7,7 +7,7 @@
  * protocol (HTTP detected, RDS `<host>:<port>`, else tcp_proxy; sniffing.ts),
  * and `0.0.0.0_<port>` with SNI chains for TLS ports of services without address.
  */
-import { isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
+import { type Protocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { byName, socketAddress } from "./common";
 import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
@@ -29,8 +29,8 @@ import {
   wildcardListenerName,
 } from "./names";
 import { httpConnectionManager, originalDstListenerFilter, tcpProxy, tlsInspectorListenerFilter } from "./network-filters";
-import { outboundHttpFilters, routerFilter } from "./route-filters";
-import { timeoutFields } from "./route-action";
+import { outboundHttpFilters } from "./route-filters";
+import { inboundRouteAction } from "./route-action";
 import { type AddressBinding, addressBindings, httpPorts } from "./outbound-ports";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
@@ -71,7 +71,7 @@ function virtualOutbound(scope: ProxyScope): Listener {
         filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
         name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
       },
-      { filters: outboundCatchAllFilters(scope.mesh.options.outboundTrafficPolicy), name: VIRTUAL_OUTBOUND_CATCHALL_CHAIN },
+      { filters: outboundCatchAllFilters(scope.outboundTrafficPolicy), name: VIRTUAL_OUTBOUND_CATCHALL_CHAIN },
     ],
     use_original_dst: true,
     traffic_direction: "OUTBOUND",
@@ -90,7 +90,7 @@ function outboundHttpListener(scope: ProxyScope, port: number): Listener {
     name,
     address: socketAddress("0.0.0.0", port),
     filter_chains: [{ filter_chain_match: sniffedHttpMatch(), filters: [hcm] }],
-    default_filter_chain: outboundPassthroughChain(scope.mesh.options.outboundTrafficPolicy),
+    default_filter_chain: outboundPassthroughChain(scope.outboundTrafficPolicy),
     listener_filters: [httpInspectorListenerFilter()],
     ...outboundInspectionFields(true, scope.mesh.options.protocolDetectionTimeoutMs),
     bind_to_port: false,
@@ -160,7 +160,7 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
       name,
       address: socketAddress("0.0.0.0", port),
       filter_chains: chains,
-      default_filter_chain: outboundPassthroughChain(scope.mesh.options.outboundTrafficPolicy),
+      default_filter_chain: outboundPassthroughChain(scope.outboundTrafficPolicy),
       listener_filters: [tlsInspectorListenerFilter()],
       ...outboundInspectionFields(false, scope.mesh.options.protocolDetectionTimeoutMs),
       bind_to_port: false,
@@ -185,7 +185,7 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
     },
   ];
   const passthrough = {
-    http: inboundHttpChain(INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN, INBOUND_PASSTHROUGH_CLUSTER, 0, ":0/*", authz),
+    http: inboundHttpChain(INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN, INBOUND_PASSTHROUGH_CLUSTER, 0, "AUTO", ":0/*", authz),
     tcp: { filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_LISTENER },
   };
   chains.push(...mtls.catchAll(new Set(inbound.map((ip) => ip.targetPort)), passthrough));
@@ -195,7 +195,8 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
     const name = wildcardListenerName(ip.targetPort);
     const bodies: InboundBodies = {};
     // The virtual host is named by the service port (Istio's inbound|http|<port>), the rest by the target port.
-    if (kind !== "tcp") bodies.http = inboundHttpChain(cluster, name, `inbound_${name}`, ip.port.port, `${ip.service.host}:${ip.port.port}/*`, authz);
+    if (kind !== "tcp")
+      bodies.http = inboundHttpChain(cluster, name, `inbound_${name}`, ip.port.port, ip.port.protocol, `${ip.service.host}:${ip.port.port}/*`, authz);
     if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };
     chains.push(...mtls.chains(ip.targetPort, kind, bodies));
   }
@@ -210,18 +211,27 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
 }
 
 /** An inbound HTTP chain without match: HCM with an inline route config sending everything to `cluster`. */
-function inboundHttpChain(cluster: string, name: string, statPrefix: string, port: number, operation: string, authz: AuthorizationFilters): FilterChain {
+function inboundHttpChain(
+  cluster: string,
+  name: string,
+  statPrefix: string,
+  port: number,
+  protocol: Protocol,
+  operation: string,
+  authz: AuthorizationFilters,
+): FilterChain {
   const routeConfig: RouteConfiguration = {
     name: cluster,
     virtual_hosts: [
       {
         name: inboundVirtualHostName(port),
         domains: ["*"],
-        routes: [{ name: "default", match: { prefix: "/" }, route: { cluster, ...timeoutFields(undefined) }, decorator: { operation } }],
+        routes: [{ name: "default", match: { prefix: "/" }, route: inboundRouteAction(cluster, protocol), decorator: { operation } }],
       },
     ],
     validate_clusters: false,
   };
-  const hcm = httpConnectionManager({ statPrefix, routeConfig, httpFilters: [...authz.http, routerFilter()] });
+  // Inbound has the same fault and CORS filters as outbound (istiod adds them to every class), after RBAC.
+  const hcm = httpConnectionManager({ statPrefix, routeConfig, httpFilters: [...authz.http, ...outboundHttpFilters()], listenerClass: "sidecar-inbound" });
   return { filters: [hcm], name };
 }

@@ -44,7 +44,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
     vhosts.push({ name: virtualHostName(svc.host, port), domains, routes, include_request_attempt_count: true });
   }
   vhosts.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
-  vhosts.push(catchAllVirtualHost(scope.mesh.options.outboundTrafficPolicy));
+  vhosts.push(catchAllVirtualHost(scope.outboundTrafficPolicy));
   return {
     name: sidecarRouteName(port),
     virtual_hosts: vhosts,

@@ -116,11 +116,15 @@ export function outlierDetectionFields(od: OutlierDetection | undefined): Pick<C
     out.consecutive_gateway_failure = od.consecutiveGatewayErrors;
     out.enforcing_consecutive_gateway_failure = od.consecutiveGatewayErrors > 0 ? 100 : 0;
   }
-  if (od.consecutiveLocalOriginFailures !== undefined) {
-    out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures;
-    out.enforcing_consecutive_local_origin_failure = od.consecutiveLocalOriginFailures > 0 ? 100 : 0;
+  // Local-origin failures only count apart when they are split from upstream errors (istiod's applyOutlierDetection).
+  if (od.splitExternalLocalOriginErrors) {
+    out.split_external_local_origin_errors = true;
+    if ((od.consecutiveLocalOriginFailures ?? 0) > 0) {
+      out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures!;
+      out.enforcing_consecutive_local_origin_failure = 100;
+    }
+    out.enforcing_local_origin_success_rate = 0;
   }
-  if (od.splitExternalLocalOriginErrors) out.split_external_local_origin_errors = true;
   const interval = istioDuration(od.interval);
   if (interval) out.interval = interval;
   const base = istioDuration(od.baseEjectionTime);

@@ -114,8 +114,13 @@ const loadBalancer = withIgnored(
       maglev: obj({ tableSize: uint32 }),
       minimumRingSize: uint32,
     }),
-    // Kept as written: mini-pilot passes the locality settings through without reading their parts.
-    localityLbSetting: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+    // The structure only; weights, regions and overlaps are checked by the validator (model/validate/locality-lb.ts).
+    localityLbSetting: obj({
+      distribute: list(obj({ from: str, to: map(uint32) })),
+      failover: list(obj({ from: str, to: str })),
+      failoverPriority: list(str),
+      enabled: bool,
+    }),
     warmupDurationSecs: duration,
   }),
   ["warmup"],
@@ -240,6 +245,42 @@ export const SERVICE_ENTRY_SPEC: Schema = obj(
     subjectAltNames: list(str),
   },
   { required: ["hosts"], description: "A service outside the platform's registry (networking.istio.io ServiceEntry), as mini-pilot reads it." },
+);
+
+// ------------------------------------------------------------ Sidecar
+
+const sidecarPort = obj({ number: uint32, protocol: str, name: str, targetPort: uint32 });
+const captureMode = oneOfStrings("DEFAULT", "IPTABLES", "NONE");
+
+export const SIDECAR_SPEC: Schema = obj(
+  {
+    workloadSelector: obj({ labels }),
+    ingress: list(
+      obj(
+        {
+          port: sidecarPort,
+          bind: str,
+          captureMode,
+          defaultEndpoint: str,
+          tls: obj({
+            mode: str,
+            serverCertificate: str,
+            privateKey: str,
+            caCertificates: str,
+            minProtocolVersion: str,
+            maxProtocolVersion: str,
+            cipherSuites: list(str),
+          }),
+          connectionPool,
+        },
+        { required: ["port"] },
+      ),
+    ),
+    egress: list(obj({ port: sidecarPort, bind: str, captureMode, hosts: list(str) }, { required: ["hosts"] })),
+    outboundTrafficPolicy: obj({ mode: oneOfStrings("ALLOW_ANY", "REGISTRY_ONLY"), egressProxy: destination }),
+    inboundConnectionPool: connectionPool,
+  },
+  { description: "What a workload's sidecar proxy sees and receives (networking.istio.io Sidecar), as mini-pilot reads it." },
 );
 
 // ------------------------------------------------------------ PeerAuthentication

@@ -17,6 +17,7 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   if (c.trustDomain) o.trustDomain = c.trustDomain;
   if (c.enableAutoMtls !== undefined) o.enableAutoMtls = c.enableAutoMtls;
   if (c.connectTimeout) o.connectTimeoutMs = durationMs(c.connectTimeout);
+  if (c.localityLbSetting) o.localityLbSetting = c.localityLbSetting;
   if (c.protocolDetectionTimeout) o.protocolDetectionTimeoutMs = durationMs(c.protocolDetectionTimeout);
   const exportTo: NonNullable<BuildMeshOptions["defaultExportTo"]> = {};
   if (c.defaultDestinationRuleExportTo?.length) exportTo.destinationRule = c.defaultDestinationRuleExportTo;

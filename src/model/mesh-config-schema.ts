@@ -119,6 +119,8 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     connectTimeout: { t: "duration" },
     protocolDetectionTimeout: { t: "duration" },
     enableAutoMtls: { t: "bool" },
+    // Checked with the DestinationRule field's reader (validate/locality-lb.ts) in checkMeshConfig.
+    localityLbSetting: { t: "any" },
     extensionProviders: {
       t: "list",
       item: {
@@ -161,7 +163,6 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     "configSources",
     "trustDomainAliases",
     "caCertificates",
-    "localityLbSetting",
     "dnsRefreshRate",
     "h2UpgradePolicy",
     "inboundClusterStatName",

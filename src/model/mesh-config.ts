@@ -9,6 +9,9 @@
 import { parseDocument } from "yaml";
 import { MESH_CONFIG_SCHEMA, type FieldSpec } from "./mesh-config-schema";
 import { parseIstioDuration } from "./validate/duration";
+import { Ctx } from "./validate/ctx";
+import { localityLbSetting } from "./validate/locality-lb";
+import type { LocalityLbSetting } from "./types";
 
 export interface ZipkinProviderConfig {
   service: string;
@@ -58,6 +61,8 @@ export interface MeshConfig {
   connectTimeout?: string;
   protocolDetectionTimeout?: string;
   enableAutoMtls?: boolean;
+  /** Istio's default is `{enabled: true}`: failover by locality wherever a DestinationRule sets outlier detection. */
+  localityLbSetting?: LocalityLbSetting;
   extensionProviders?: ExtensionProviderConfig[];
   defaultProviders?: { tracing?: string[] };
 }
@@ -85,7 +90,8 @@ export function checkMeshConfig(value: unknown, source: string): MeshConfigResul
     error: (p, m) => void errors.push(`${source}: ${p || "(top)"}: ${m}`),
     warn: (p, m) => void warnings.push(`${source}: ${p}: ${m}`),
   };
-  const out = check(MESH_CONFIG_SCHEMA, value, "", report);
+  const out = check(MESH_CONFIG_SCHEMA, value, "", report) as MeshConfig | undefined;
+  if (out?.localityLbSetting !== undefined) out.localityLbSetting = checkLocalityLb(out.localityLbSetting, report);
   if (errors.length === 0) checkProviders(out as MeshConfig, (p, m) => errors.push(`${source}: ${p}: ${m}`));
   return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, config: out as MeshConfig, warnings };
 }
@@ -201,6 +207,21 @@ function checkOneOf(spec: Extract<FieldSpec, { t: "oneOf" }>, v: unknown, path: 
   if (choice) out[kind] = check(choice, v[kind], join(path, kind), r);
   else if (spec.knownChoices.includes(kind)) out.other = kind;
   else r.error(join(path, kind), `unknown provider (known: ${all.join(", ")})`);
+  return out;
+}
+
+/**
+ * The same rules as a DestinationRule's localityLbSetting; the mesh-wide one
+ * is checked as if outlier detection were set (Istio does so: it has no
+ * outlier detection of its own).
+ */
+function checkLocalityLb(v: unknown, r: Report): LocalityLbSetting | undefined {
+  const ctx = new Ctx({});
+  const out = localityLbSetting(v, "localityLbSetting", ctx);
+  for (const d of ctx.diagnostics) {
+    if (d.severity === "error") r.error(d.field ?? "localityLbSetting", d.message);
+    else r.warn(d.field ?? "localityLbSetting", d.message);
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@ import type { Mesh, MeshEndpoint, MeshService } from "./mesh-types";
 import { labelsMatch } from "./mesh-hosts";
 import { spiffeId } from "./mesh-identity";
 import type { ProxyView } from "./proxy";
+import { Steps, YIELD_EVERY, runSteps } from "./steps";
 
 /** The resolved modes: UNSET never survives composition. */
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
@@ -165,7 +166,13 @@ export { spiffeId };
  * escalates an EDS update to a full push when service accounts change).
  */
 export function clusterAffectingEndpointFacts(mesh: Mesh): string {
+  return runSteps(clusterAffectingEndpointFactsSteps(mesh));
+}
+
+/** The same, yielding every YIELD_EVERY services (a sliced push over 100,000 Services). */
+export function* clusterAffectingEndpointFactsSteps(mesh: Mesh): Steps<string> {
   const parts: string[] = [];
+  let i = 0;
   for (const svc of mesh.services) {
     const ids = serviceIdentities(mesh, svc);
     const passthrough =
@@ -173,6 +180,7 @@ export function clusterAffectingEndpointFacts(mesh: Mesh): string {
         ? [...(mesh.endpoints.get(svc.host)?.values() ?? [])].map((eps) => (eps.length > 0 && eps.every(hasSidecar) ? 1 : 0)).join("")
         : "";
     if (ids.length > 0 || passthrough) parts.push(`${svc.host}/${svc.namespace}=${ids.join(",")};${passthrough}`);
+    if (++i % YIELD_EVERY === 0) yield;
   }
   return parts.join("\n");
 }

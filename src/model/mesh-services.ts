@@ -111,12 +111,6 @@ function entryResolution(r: ServiceEntry["spec"]["resolution"]): MeshService["re
   }
 }
 
-/** "region/zone/subzone" (or Istio's dotted label form) -> Locality. */
-export function parseLocality(text: string): { region: string; zone: string; subzone: string } {
-  const parts = text.includes("/") ? text.split("/") : text.split(".");
-  return { region: parts[0] ?? "", zone: parts[1] ?? "", subzone: parts[2] ?? "" };
-}
-
 function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }

@@ -3,7 +3,20 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
+import type {
+  AuthorizationPolicy,
+  DestinationRule,
+  Gateway,
+  LocalityLbSetting,
+  Origin,
+  PeerAuthentication,
+  Pod,
+  Secret,
+  Sidecar,
+  Subset,
+  TrafficPolicy,
+  VirtualService,
+} from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -13,7 +26,7 @@ export interface MeshOptions {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
   /** Cluster DNS suffix (default "cluster.local"). */
   domainSuffix: string;
-  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default false). */
+  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default true, as istiod's PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS). */
   includeNotReadyEndpoints: boolean;
   /** HTTP tracing (MeshConfig enableTracing / defaultProviders.tracing); absent: off. */
   tracing?: MeshTracing;
@@ -27,6 +40,12 @@ export interface MeshOptions {
   trustDomain: string;
   /** MeshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
   enableAutoMtls: boolean;
+  /**
+   * MeshConfig localityLbSetting, used where a DestinationRule sets none
+   * (Istio's default `{enabled: true}`; undefined when the mesh config says
+   * `enabled: false`, as istiod's GetEffectiveLbSetting then finds none).
+   */
+  localityLbSetting?: LocalityLbSetting;
   /** MeshConfig protocolDetectionTimeout in ms: listener_filters_timeout where an inspector runs (Istio's default 0: no timeout). */
   protocolDetectionTimeoutMs: number;
 }
@@ -114,8 +133,12 @@ export interface MeshEndpoint {
   weight: number;
   /** "pod.namespace" when known, for debugging. */
   workload?: string;
+  /** The Kubernetes node it runs on (failoverPriority's kubernetes.io/hostname). */
+  nodeName?: string;
   /** The workload's SPIFFE id (pods: their service account; ServiceEntry endpoints: serviceAccount). */
   identity?: string;
+  /** istiod's `istio.workload` endpoint metadata: "workload;namespace;canonical name;canonical revision;cluster" (workload-meta.ts). */
+  istioWorkload?: string;
 }
 
 /** A DestinationRule with its host resolved against its namespace. */
@@ -165,4 +188,16 @@ export interface Mesh {
   peerAuthentications: PeerAuthentication[];
   /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
   authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
+  /** Sidecar resources in istiod's lookup order; see mesh-sidecar.ts. */
+  sidecars: MeshSidecars;
+}
+
+/**
+ * Sidecars per namespace as istiod orders them: those with a workloadSelector
+ * first, then those without; each group oldest first. `root` is the oldest
+ * selector-less Sidecar of the root namespace (the mesh-wide default).
+ */
+export interface MeshSidecars {
+  byNamespace: ReadonlyMap<string, Sidecar[]>;
+  root?: Sidecar;
 }

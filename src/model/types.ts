@@ -3,14 +3,10 @@
  * shapes (camelCase, as users write them). Only the fields mini-pilot uses are
  * typed; validation narrows a raw object into one of these or reports why not.
  */
+import type { Origin } from "./diagnostic";
 
-/** Where an object came from, for diagnostics: a file and line, or a cluster. */
-export interface Origin {
-  file?: string;
-  line?: number;
-  /** e.g. "kubernetes" */
-  source?: string;
-}
+export type { Origin, Diagnostic } from "./diagnostic";
+export { formatDiagnostic, uniqueDiagnostics } from "./diagnostic";
 
 export interface ObjectMeta {
   name: string;
@@ -36,7 +32,8 @@ export type Kind =
   | "ServiceEntry"
   | "PeerAuthentication"
   | "Secret"
-  | "AuthorizationPolicy";
+  | "AuthorizationPolicy"
+  | "Sidecar";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -124,6 +121,8 @@ export type Pod = Base<
     podIPs?: string[];
     phase?: string;
     ready?: boolean;
+    /** The workload the pod belongs to (its Deployment, ...; from metadata, see workload-meta.ts). */
+    workloadName?: string;
   }
 >;
 
@@ -304,10 +303,21 @@ export interface ConsistentHashLB {
   minimumRingSize?: number;
 }
 
+/** DestinationRule (and MeshConfig) localityLbSetting. */
+export interface LocalityLbSetting {
+  /** From a client locality ("region/zone/subzone", "*" wildcards) to weights (percent) per endpoint locality. */
+  distribute?: { from?: string; to?: Record<string, number> }[];
+  /** Region to region: where a client in `from` goes when its own region has no healthy endpoints. */
+  failover?: { from?: string; to?: string }[];
+  /** Labels ("key" or "key=value") whose match with the client orders endpoints into priorities. */
+  failoverPriority?: string[];
+  enabled?: boolean;
+}
+
 export interface LoadBalancerSettings {
   simple?: "UNSPECIFIED" | "LEAST_CONN" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST";
   consistentHash?: ConsistentHashLB;
-  localityLbSetting?: unknown;
+  localityLbSetting?: LocalityLbSetting;
   warmupDurationSecs?: string;
 }
 
@@ -444,6 +454,45 @@ export interface ServiceEntrySpec {
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
 
+// ------------------------------------------------------------ Sidecar (networking.istio.io)
+
+/** A Sidecar listener port: number 0 on egress means a Unix domain socket `bind`. */
+export interface SidecarPort {
+  number: number;
+  protocol: string;
+  name?: string;
+  targetPort?: number;
+}
+
+export type CaptureMode = "DEFAULT" | "IPTABLES" | "NONE";
+
+/** `egress[]`: which hosts (as `namespace/dnsName`) the workload may reach, optionally only on one port. */
+export interface SidecarEgressListener {
+  port?: SidecarPort;
+  bind?: string;
+  captureMode?: CaptureMode;
+  hosts: string[];
+}
+
+/** `ingress[]`: a port the workload receives on and where the traffic goes (127.0.0.1:port, 0.0.0.0:port or unix://path). */
+export interface SidecarIngressListener {
+  port: SidecarPort;
+  bind?: string;
+  captureMode?: CaptureMode;
+  defaultEndpoint?: string;
+  tls?: ServerTLSSettings;
+  connectionPool?: ConnectionPoolSettings;
+}
+
+export interface SidecarSpec {
+  workloadSelector?: { labels?: Record<string, string> };
+  ingress?: SidecarIngressListener[];
+  egress?: SidecarEgressListener[];
+  outboundTrafficPolicy?: { mode?: "ALLOW_ANY" | "REGISTRY_ONLY"; egressProxy?: Destination };
+  inboundConnectionPool?: ConnectionPoolSettings;
+}
+export type Sidecar = Base<"Sidecar", SidecarSpec>;
+
 // ------------------------------------------------------------ security.istio.io
 
 /** PeerAuthentication mTLS modes; UNSET inherits from the enclosing scope. */
@@ -536,37 +585,5 @@ export type MeshObject =
   | ServiceEntry
   | PeerAuthentication
   | Secret
-  | AuthorizationPolicy;
-
-/** A problem with an input object: which object, which field, why. */
-export interface Diagnostic {
-  severity: "error" | "warning";
-  kind?: Kind | string;
-  namespace?: string;
-  name?: string;
-  /** e.g. "spec.http[0].route[1].weight" */
-  field?: string;
-  message: string;
-  origin?: Origin;
-}
-
-/** `file:line kind namespace/name field: message` (the `validate` output form). */
-export function formatDiagnostic(d: Diagnostic): string {
-  const where = d.origin?.file ? `${d.origin.file}${d.origin.line ? `:${d.origin.line}` : ""} ` : "";
-  const obj = d.kind ? `${d.kind} ${d.namespace ? `${d.namespace}/` : ""}${d.name ?? ""} ` : "";
-  const field = d.field ? `${d.field}: ` : "";
-  return `${where}${obj}${field}${d.message}`.trim();
-}
-
-/** Each diagnostic once (same severity and text), first occurrence first: one rule reported by many subsets, ports or views. */
-export function uniqueDiagnostics(diagnostics: Iterable<Diagnostic>): Diagnostic[] {
-  const seen = new Set<string>();
-  const out: Diagnostic[] = [];
-  for (const d of diagnostics) {
-    const key = `${d.severity} ${formatDiagnostic(d)}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(d);
-  }
-  return out;
-}
+  | AuthorizationPolicy
+  | Sidecar;

@@ -22,7 +22,7 @@ import { Diagnostic, MeshObject, uniqueDiagnostics } from "../model/types";
 import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh";
 import type { Steps } from "../model/steps";
 import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
-import { clusterAffectingEndpointFacts } from "../model/mesh-mtls";
+import { clusterAffectingEndpointFactsSteps } from "../model/mesh-mtls";
 import { generate, generateEndpoints, type Generated } from "../generate";
 import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
@@ -222,7 +222,7 @@ export class PushPipeline {
   }
 
   private resolve(node: NodeInfo): Resolution {
-    const parsed = parseProxy(node.id, node.metadata);
+    const parsed = parseProxy(node.id, node.metadata, node.locality);
     if (!parsed.ok) return { ok: false, error: parsed.error };
     this.opts.onProxy?.(parsed.proxy, this.mesh);
     const key = proxyViewKey(parsed.proxy);
@@ -301,8 +301,9 @@ export class PushPipeline {
     for (; !r.done; r = steps.next()) yield;
     const built = r.value;
     // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
-    const facts = clusterAffectingEndpointFacts(built.mesh);
-    const full = req.full || facts !== (this.meshFacts ??= clusterAffectingEndpointFacts(this.mesh));
+    const facts = yield* clusterAffectingEndpointFactsSteps(built.mesh);
+    this.meshFacts ??= yield* clusterAffectingEndpointFactsSteps(this.mesh);
+    const full = req.full || facts !== this.meshFacts;
     this.meshFacts = facts;
     // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;

@@ -135,8 +135,12 @@ export class ConfigStore {
     t.touch(key, this.live.get(key)?.object);
     this.sources.get(sourceId)?.delete(key);
     if (this.live.get(key)?.source !== sourceId) return;
-    const fallback = [...this.sources.entries()].filter(([, held]) => held.has(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))[0];
-    if (fallback) this.live.set(key, { object: fallback[1].get(key) as MeshObject, source: fallback[0] });
+    // The first other source (by id) holding the key takes over. A loop, not a
+    // sorted copy of every source per key: a big file leaves the store as 64
+    // shards of thousands of keys each.
+    let fallback: string | undefined;
+    for (const [id, held] of this.sources) if (held.has(key) && (fallback === undefined || id < fallback)) fallback = id;
+    if (fallback !== undefined) this.live.set(key, { object: this.sources.get(fallback)!.get(key) as MeshObject, source: fallback });
     else this.live.delete(key);
   }
 

@@ -74,7 +74,7 @@ test("short hosts resolve against the namespace; dotted names are taken as writt
   assert.equal(resolveHost("*", "x", "cluster.local"), "*");
 });
 
-test("endpoints: slices win over Endpoints; terminating and not-ready left out; pod labels and node locality attached", () => {
+test("endpoints: slices win over Endpoints; istiod's health rules; pod labels and node locality attached", () => {
   const node: Node = {
     kind: "Node",
     apiVersion: "v1",
@@ -93,29 +93,42 @@ test("endpoints: slices win over Endpoints; terminating and not-ready left out; 
     node,
     legacy,
     slice("web-a", "web", [
+      // not ready, terminating unset: istiod counts it as terminating and leaves it out
       { addresses: ["10.0.0.2"], conditions: { ready: false } },
       { addresses: ["10.0.0.1"], targetRef: { kind: "Pod", name: "web-1" } },
+      // ready wins over terminating (Kubernetes never writes this pair, istiod says healthy)
       { addresses: ["10.0.0.3"], conditions: { ready: true, terminating: true } },
+      // a pod starting up: sent as UNHEALTHY
+      { addresses: ["10.0.0.4"], conditions: { ready: false, serving: false, terminating: false } },
+      // serving but terminating: left out (no persistent sessions)
+      { addresses: ["10.0.0.5"], conditions: { ready: false, serving: true, terminating: true } },
     ]),
   ];
   const { mesh } = buildMesh(objects);
   const eps = mesh.endpoints.get("web.default.svc.cluster.local")!.get(80)!;
   assert.deepEqual(
-    eps.map((e) => e.address),
-    ["10.0.0.1"],
+    eps.map((e) => [e.address, e.health]),
+    [
+      ["10.0.0.1", "HEALTHY"],
+      ["10.0.0.3", "HEALTHY"],
+      ["10.0.0.4", "UNHEALTHY"],
+    ],
   );
   assert.deepEqual(eps[0]!.labels, { app: "web", version: "v1" });
   assert.deepEqual(eps[0]!.locality, { region: "r", zone: "z", subzone: "" });
   assert.equal(eps[0]!.port, 8080);
+  assert.equal(
+    eps[0]!.istioWorkload,
+    "web-1;default;web;v1;Kubernetes",
+    "istio.workload: pod name (no controller), canonical name and revision from app/version",
+  );
+  assert.equal(eps[1]!.istioWorkload, ";;;;Kubernetes", "an address without a pod has no workload");
   assert.equal(mesh.services[0]!.ports[0]!.targetPort, 8080, "the named targetPort resolves through the endpoints");
 
-  const withNotReady = buildMesh(objects, { includeNotReadyEndpoints: true }).mesh.endpoints.get("web.default.svc.cluster.local")!.get(80)!;
+  const readyOnly = buildMesh(objects, { includeNotReadyEndpoints: false }).mesh.endpoints.get("web.default.svc.cluster.local")!.get(80)!;
   assert.deepEqual(
-    withNotReady.map((e) => [e.address, e.health]),
-    [
-      ["10.0.0.1", "HEALTHY"],
-      ["10.0.0.2", "UNHEALTHY"],
-    ],
+    readyOnly.map((e) => e.address),
+    ["10.0.0.1", "10.0.0.3"],
   );
 
   const onlyLegacy = buildMesh(objects.filter((o) => o.kind !== "EndpointSlice")).mesh;

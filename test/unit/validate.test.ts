@@ -128,6 +128,8 @@ test("objects are narrowed to the typed shapes", () => {
     podIPs: ["10.0.0.11"],
     phase: "Running",
     ready: true,
+    // A pod without an owner is its own workload (istiod's workload name for a bare pod).
+    workloadName: "bill-service-v1",
   });
   assert.equal((objects[2] as Pod).spec.ready, false);
   const vs = objects[4] as VirtualService;

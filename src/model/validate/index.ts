@@ -16,6 +16,7 @@ import { isDNS1123Label, isDNS1123Subdomain } from "./names";
 import { peerAuthenticationSpec } from "./peerauthentication";
 import { isPlainObject, object, record, str } from "./read";
 import { serviceEntrySpec } from "./serviceentry";
+import { sidecarSpec } from "./sidecar";
 import { secretSpec } from "./secret";
 import { virtualServiceSpec } from "./virtualservice";
 
@@ -56,6 +57,8 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   PeerAuthentication: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => peerAuthenticationSpec(raw.spec ?? {}, "spec", ctx) },
   // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing".
   AuthorizationPolicy: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => authorizationPolicySpec(raw.spec ?? {}, "spec", ctx) },
+  // A Sidecar without spec is "empty configuration" to Istio: sidecarSpec reports it.
+  Sidecar: { apiVersions: ISTIO_NETWORKING, read: (raw, _m, ctx) => sidecarSpec(raw.spec ?? {}, "spec", ctx) },
 };
 
 function isKind(k: string): k is Kind {

@@ -15,7 +15,8 @@ import type {
 import { at, type Ctx } from "./ctx";
 import { duration } from "./duration";
 import { intPercent, portSelector } from "./common";
-import { anything, bool, checked, enumOf, int, list, object, str, type Reader } from "./read";
+import { bool, checked, enumOf, int, list, object, str, type Reader } from "./read";
+import { checkFailoverNeedsOutlier, localityLbSetting } from "./locality-lb";
 
 /** A count that must not be negative; `what` names it in Istio's words. */
 /** Istio declares these counters int32; the uint32 ones (wrapped counts, keepalive probes) pass `UINT32_MAX`. */
@@ -101,7 +102,7 @@ const loadBalancer = object<LoadBalancerSettings>(
   {
     simple: enumOf("UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"),
     consistentHash,
-    localityLbSetting: anything,
+    localityLbSetting,
     warmupDurationSecs: duration(),
   },
   {
@@ -144,7 +145,7 @@ const httpPool = object<HTTPPool>(
   },
 );
 
-const connectionPool = object<ConnectionPoolSettings>(
+export const connectionPool = object<ConnectionPoolSettings>(
   { tcp: tcpPool, http: httpPool },
   {
     check: (c, path, ctx) => {
@@ -227,6 +228,7 @@ const portTrafficPolicy = object<PortTrafficPolicy>(
   {
     check: (p, path, ctx) => {
       if (p.port?.number === undefined) ctx.error(at(path, "port"), "portTrafficPolicy must have valid port");
+      checkFailoverNeedsOutlier(p.loadBalancer?.localityLbSetting, p.outlierDetection !== undefined, at(path, "loadBalancer"), ctx);
       if (!p.loadBalancer && !p.connectionPool && !p.outlierDetection && !p.tls) {
         ctx.error(path, "port traffic policy must have at least one field");
       }
@@ -242,6 +244,7 @@ export const trafficPolicy = object<TrafficPolicy>(
       if (!t.loadBalancer && !t.connectionPool && !t.outlierDetection && !t.tls && !t.portLevelSettings) {
         ctx.error(path, "traffic policy must have at least one field");
       }
+      checkFailoverNeedsOutlier(t.loadBalancer?.localityLbSetting, t.outlierDetection !== undefined, at(path, "loadBalancer"), ctx);
     },
   },
 );

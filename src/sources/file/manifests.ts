@@ -203,7 +203,8 @@ export function checkFileText(text: string, file: string, limits: ParseLimits = 
 export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: readonly MeshObject[]): { objects: MeshObject[]; diagnostics: Diagnostic[] } {
   const diagnostics = [...checked.parseDiagnostics];
   if (diagnostics.some((d) => d.severity === "error")) return keepLastGood(file, lastGood, diagnostics);
-  const previous = new Map(lastGood.map((o) => [keyOf(o), o]));
+  // Built only when an object is invalid: a big valid file pays nothing for it.
+  let previous: Map<string, MeshObject> | undefined;
   const objects: MeshObject[] = [];
   for (const e of checked.entries) {
     if ("object" in e) {
@@ -212,7 +213,8 @@ export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: 
       continue;
     }
     diagnostics.push(...e.diagnostics);
-    const kept = e.invalidKey ? previous.get(e.invalidKey) : undefined;
+    if (e.invalidKey && !previous) previous = new Map(lastGood.map((o) => [keyOf(o), o]));
+    const kept = e.invalidKey ? previous!.get(e.invalidKey) : undefined;
     if (kept) {
       objects.push(kept);
       diagnostics.push({
