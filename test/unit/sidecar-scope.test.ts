@@ -201,7 +201,14 @@ test("outboundTrafficPolicy of the Sidecar overrides the mesh's", () => {
     const out = generate(m, p);
     const route = out.routes.find((r) => r.name === "80");
     const vhosts = (route?.virtual_hosts ?? []) as { name: string }[];
-    return [vhosts[vhosts.length - 1]?.name, catchAllCluster(out.listeners)];
+    type Chain = { name?: string; filters: { typed_config: { cluster: string } }[] };
+    const vo = out.listeners.find((l) => l.name === "virtualOutbound") as { filter_chains: Chain[] };
+    const catchAllChain = vo.filter_chains.find((c) => c.name === "virtualOutbound-catchall-tcp");
+    // The HTTP port's fallback (what its HTTP inspector does not recognise) follows the same policy.
+    const http = out.listeners.find((l) => l.name === "0.0.0.0_80") as { default_filter_chain?: Chain } | undefined;
+    const fallback = catchAllChain?.filters[0]?.typed_config.cluster;
+    if (http) assert.equal(http.default_filter_chain?.filters[0]?.typed_config.cluster, fallback, "0.0.0.0_80's fallback chain");
+    return [vhosts[vhosts.length - 1]?.name, fallback];
   };
   const blocked = mesh(sidecar("default", "a", "{outboundTrafficPolicy: {mode: REGISTRY_ONLY}}")).mesh;
   assert.deepEqual(catchAll(blocked, proxy("a", {})), ["block_all", "BlackHoleCluster"]);
