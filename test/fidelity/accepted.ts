@@ -54,7 +54,8 @@ export function loadAccepted(file: string): AcceptedFile {
       if (e.type !== undefined && !TYPES.has(String(e.type))) throw new Error(`${at}.type: "${String(e.type)}" is not one of ${[...TYPES].join(", ")}`);
       if (e.side !== undefined && !SIDES.has(String(e.side))) throw new Error(`${at}.side: "${String(e.side)}" is not one of ${[...SIDES].join(", ")}`);
       if (e.side !== undefined && name === "normalize") throw new Error(`${at}.side: normalize entries apply to both sides`);
-      if (e.cases !== undefined && (!Array.isArray(e.cases) || e.cases.some((c) => typeof c !== "string"))) throw new Error(`${at}.cases: must be a list of globs`);
+      if (e.cases !== undefined && (!Array.isArray(e.cases) || e.cases.some((c) => typeof c !== "string")))
+        throw new Error(`${at}.cases: must be a list of globs`);
       return e as unknown as Entry;
     });
   };

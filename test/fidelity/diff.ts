@@ -56,7 +56,8 @@ function elementKey(field: string, v: unknown): string | undefined {
     const l = v.locality;
     return `locality ${String(l.region ?? "")}/${String(l.zone ?? "")}/${String(l.sub_zone ?? "")} priority ${String(v.priority ?? 0)}`;
   }
-  if (field === "endpoints" && "lb_endpoints" in v && !("locality" in v)) return `locality -/-/- priority ${String(v.priority ?? 0)}`;
+  // An absent locality and an empty one are the same to Envoy.
+  if (field === "endpoints" && "lb_endpoints" in v && !("locality" in v)) return `locality // priority ${String(v.priority ?? 0)}`;
   if (field === "filter_chains" && "filter_chain_match" in v) return `match ${JSON.stringify(v.filter_chain_match)}`;
   if (field === "filter_chains") return "match {}";
   return undefined;
@@ -93,7 +94,8 @@ class Walker {
   /** One side only has `v` at `path` (unless skipped). */
   private onlyOne(path: string, side: Side, v: unknown): void {
     if (this.skip(this.type, this.resource, path)) return;
-    side === "istiod-only" ? this.differ(path, side, v, undefined, leaves(v)) : this.differ(path, side, undefined, v, leaves(v));
+    if (side === "istiod-only") this.differ(path, side, v, undefined, leaves(v));
+    else this.differ(path, side, undefined, v, leaves(v));
   }
 
   walk(a: unknown, b: unknown, path: string, field: string): void {
@@ -107,9 +109,13 @@ class Walker {
       for (const k of keys) {
         const p = path ? `${path}.${k}` : k;
         // A list one side leaves out is an empty list (proto3 has no other kind): its members are compared one by one.
-        if (!(k in b)) Array.isArray(a[k]) ? this.walk(a[k], [], p, k) : this.onlyOne(p, "istiod-only", a[k]);
-        else if (!(k in a)) Array.isArray(b[k]) ? this.walk([], b[k], p, k) : this.onlyOne(p, "mini-pilot-only", b[k]);
-        else this.walk(a[k], b[k], p, k);
+        if (!(k in b)) {
+          if (Array.isArray(a[k])) this.walk(a[k], [], p, k);
+          else this.onlyOne(p, "istiod-only", a[k]);
+        } else if (!(k in a)) {
+          if (Array.isArray(b[k])) this.walk([], b[k], p, k);
+          else this.onlyOne(p, "mini-pilot-only", b[k]);
+        } else this.walk(a[k], b[k], p, k);
       }
       return;
     }

@@ -34,7 +34,11 @@ export function workloadName(pod: string): string {
  * tells mini-pilot what every pilot-agent does (serve the workload
  * certificate over SDS); istiod ignores the key.
  */
-export function agentMetadata(spec: ProxySpec, pod: { serviceAccount?: string; nodeName?: string } = {}, proxyConfig?: Record<string, unknown>): Record<string, unknown> {
+export function agentMetadata(
+  spec: ProxySpec,
+  pod: { serviceAccount?: string; nodeName?: string } = {},
+  proxyConfig?: Record<string, unknown>,
+): Record<string, unknown> {
   const [, ip = "", podPart = ""] = spec.id.split("~");
   const dot = podPart.indexOf(".");
   const podName = dot > 0 ? podPart.slice(0, dot) : podPart;
@@ -58,4 +62,10 @@ export function agentMetadata(spec: ProxySpec, pod: { serviceAccount?: string; n
     ISTIO_VERSION: AGENT_ISTIO_VERSION,
   };
   return meta;
+}
+
+/** The node's `cluster` as pilot-agent sets it (tracingServiceName APP_LABEL_AND_NAMESPACE: `<app label or workload>.<namespace>`). */
+export function agentServiceCluster(metadata: Record<string, unknown>): string {
+  const labels = (metadata.LABELS ?? {}) as Record<string, string>;
+  return `${labels.app ?? String(metadata.WORKLOAD_NAME ?? "istio-proxy")}.${String(metadata.NAMESPACE ?? "default")}`;
 }

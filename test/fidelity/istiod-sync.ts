@@ -59,7 +59,12 @@ export async function configKeys(httpAddress: string): Promise<Set<string>> {
 export async function setMeshConfig(cluster: Cluster, httpAddress: string, mesh: Record<string, unknown>, marker: string): Promise<void> {
   const defaultConfig = { ...((mesh.defaultConfig as Record<string, unknown> | undefined) ?? {}) };
   defaultConfig.proxyMetadata = { ...((defaultConfig.proxyMetadata as Record<string, string> | undefined) ?? {}), FIDELITY_MARKER: marker };
-  const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio", namespace: "istio-system" }, data: { mesh: stringify({ ...mesh, defaultConfig }) } };
+  const cm = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "istio", namespace: "istio-system" },
+    data: { mesh: stringify({ ...mesh, defaultConfig }) },
+  };
   const url = "/api/v1/namespaces/istio-system/configmaps";
   const put = await kubeRequest(cluster, "PUT", `${url}/istio`, cm);
   if (put.status === 404) {

@@ -6,7 +6,8 @@
  * The API server needs a few things the golden files leave out, none of which
  * istiod or mini-pilot read: a container in every Pod, the Pod's status set
  * through the status subresource (a create drops it), the `default` service
- * account a real cluster's admission fills in, and a ServiceCIDR
+ * account a real cluster's admission fills in, the namespace the EndpointSlice
+ * controller always writes into a targetRef, and a ServiceCIDR
  * covering each clusterIP outside the server's own range.
  */
 import * as YAML from "yaml";
@@ -14,7 +15,7 @@ import { kubeRequest, type KubeCluster } from "../kube/cluster";
 import type { ManifestFile } from "../../src/cli/translate";
 
 type Cluster = Pick<KubeCluster, "server" | "token" | "caPem">;
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 /** Where each kind the golden cases use lives in the API (namespaced unless marked). */
 const COLLECTIONS: Record<string, { group: string; plural: string; cluster?: boolean }> = {
@@ -89,7 +90,9 @@ async function ensureServiceCidr(cluster: Cluster, ip: string): Promise<void> {
   const url = "/apis/networking.k8s.io/v1/servicecidrs";
   await must(cluster, "POST", url, { apiVersion: "networking.k8s.io/v1", kind: "ServiceCIDR", metadata: { name }, spec: { cidrs: [cidr] } }, [201, 409]);
   const current = await must(cluster, "GET", `${url}/${name}`, undefined, [200]);
-  current.status = { conditions: [{ type: "Ready", status: "True", reason: "Ready", message: "", lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") }] };
+  current.status = {
+    conditions: [{ type: "Ready", status: "True", reason: "Ready", message: "", lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") }],
+  };
   await must(cluster, "PUT", `${url}/${name}/status`, current, [200]);
   readyCidrs.add(cidr);
 }
@@ -115,7 +118,14 @@ export async function applyObjects(cluster: Cluster, objects: Obj[], applied: Ap
   for (const o of objects) if (o.kind === "Namespace") namespaces.delete(String(o.metadata.name));
   for (const ns of namespaces) await ensureNamespace(cluster, ns);
 
-  for (const original of objects) {
+  // The API server sets creationTimestamp itself (to the second). Cases that order objects by it (the oldest
+  // VirtualService wins a conflict) get them created oldest first, a second apart when the stamps differ.
+  const stamp = (o: Obj): string => String(o.metadata?.creationTimestamp ?? "");
+  const ordered = objects.map((o, i) => ({ o, i })).sort((a, b) => (stamp(a.o) < stamp(b.o) ? -1 : stamp(a.o) > stamp(b.o) ? 1 : a.i - b.i));
+  let lastStamp = "";
+  for (const { o: original } of ordered) {
+    if (stamp(original) !== "" && lastStamp !== "" && stamp(original) !== lastStamp) await new Promise((r) => setTimeout(r, 1_100));
+    if (stamp(original) !== "") lastStamp = stamp(original);
     const o = structuredClone(original);
     const kind = String(o.kind);
     const ns = COLLECTIONS[kind]?.cluster ? undefined : String(o.metadata?.namespace ?? "default");
@@ -132,6 +142,7 @@ export async function applyObjects(cluster: Cluster, objects: Obj[], applied: Ap
     if (ns) o.metadata.namespace = ns;
     const status = o.status;
     delete o.status;
+    if (o.metadata) delete o.metadata.creationTimestamp;
     if (kind === "Pod") {
       o.spec ??= {};
       if (!Array.isArray(o.spec.containers) || o.spec.containers.length === 0) o.spec.containers = [{ name: "app", image: "example/app:1" }];
@@ -139,10 +150,19 @@ export async function applyObjects(cluster: Cluster, objects: Obj[], applied: Ap
       // What the ServiceAccount admission plugin (off in the test server: no controller makes the account) fills in.
       o.spec.serviceAccountName ??= "default";
     }
+    if (kind === "EndpointSlice") {
+      // The EndpointSlice controller always names the Pod's namespace; istiod skips an endpoint whose Pod it cannot find.
+      for (const e of o.endpoints ?? []) if (e.targetRef && e.targetRef.kind === "Pod" && !e.targetRef.namespace) e.targetRef.namespace = ns;
+    }
     if (kind === "Service") {
       for (const ip of [o.spec?.clusterIP, ...(o.spec?.clusterIPs ?? [])]) if (typeof ip === "string") await ensureServiceCidr(cluster, ip);
     }
-    if (kind === "Secret" && o.type === "kubernetes.io/tls" && !(o.data?.["tls.crt"] && o.data?.["tls.key"]) && !(o.stringData?.["tls.crt"] && o.stringData?.["tls.key"])) {
+    if (
+      kind === "Secret" &&
+      o.type === "kubernetes.io/tls" &&
+      !(o.data?.["tls.crt"] && o.data?.["tls.key"]) &&
+      !(o.stringData?.["tls.crt"] && o.stringData?.["tls.key"])
+    ) {
       // The API server insists on both keys for this type; istiod and mini-pilot read the keys, not the type.
       o.type = "Opaque";
     }

@@ -50,9 +50,9 @@ const byName = (resources: Json[], key: string): Map<string, Json> => new Map(re
  * One ADS stream to `address` as `nodeId` with `metadata`; resolves with the
  * four types once each has answered what was asked. Every response is ACKed.
  */
-export async function fetchXds(address: string, nodeId: string, metadata: Json, timeoutMs = 15_000): Promise<XdsConfig> {
+export async function fetchXds(address: string, nodeId: string, metadata: Json, nodeCluster: string, timeoutMs = 15_000): Promise<XdsConfig> {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const stream = new TestSotwStream(client, nodeId, metadata);
+  const stream = new TestSotwStream(client, nodeId, metadata, undefined, nodeCluster);
   const latest = new Map<string, SotwResponse>();
   const asked = new Map<string, string[]>();
   const ask = (typeUrl: string, names: string[]): void => {
@@ -77,7 +77,9 @@ export async function fetchXds(address: string, nodeId: string, metadata: Json, 
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await stream.next(Math.max(1, deadline - Date.now())).catch((e: Error) => {
-        const missing = [...asked].filter(([t]) => !answered(t)).map(([t, n]) => `${t.split(".").pop()} ${n.filter((x) => !have(t).includes(x)).join(",") || "(wildcard)"}`);
+        const missing = [...asked]
+          .filter(([t]) => !answered(t))
+          .map(([t, n]) => `${t.split(".").pop()} ${n.filter((x) => !have(t).includes(x)).join(",") || "(wildcard)"}`);
         throw new Error(`${e.message}; not answered: ${missing.join("; ")}`);
       });
       latest.set(r.typeUrl, r);

@@ -226,6 +226,22 @@ export async function startIstiod(kubeconfigPath: string, env: Record<string, st
   }
   killLiveOnExit();
   live.add(child);
+  // If node dies by a signal or SIGKILL, no exit hook runs: a watchdog shell kills istiod when node is gone.
+  const watchdog = spawn(
+    "sh",
+    [
+      "-c",
+      'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null',
+      "sh",
+      String(process.pid),
+      String(child.pid),
+    ],
+    {
+      stdio: "ignore",
+      detached: true,
+    },
+  );
+  watchdog.unref();
   let exitInfo: string | undefined;
   const exited = new Promise<void>((resolve) => {
     child.once("exit", (code, signal) => {
@@ -250,6 +266,7 @@ export async function startIstiod(kubeconfigPath: string, env: Record<string, st
       await exited;
       clearTimeout(timer);
     }
+    watchdog.kill("SIGKILL");
     if (!keepDir) fs.rmSync(dir, { recursive: true, force: true });
   };
 
@@ -265,7 +282,8 @@ export async function startIstiod(kubeconfigPath: string, env: Record<string, st
       if (xdsAddress && httpAddress && (await httpStatus(`http://${httpAddress}/ready`).catch(() => 0)) === 200) {
         return { xdsAddress, httpAddress, monitoringAddress, logPath, stop };
       }
-      if (Date.now() > deadline) throw new Error(`istiod not ready after ${opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms; last lines of ${logPath}:\n${tail(logPath)}`);
+      if (Date.now() > deadline)
+        throw new Error(`istiod not ready after ${opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms; last lines of ${logPath}:\n${tail(logPath)}`);
       await sleep(200);
     }
   } catch (err) {
@@ -275,6 +293,7 @@ export async function startIstiod(kubeconfigPath: string, env: Record<string, st
       child.kill("SIGKILL");
       await exited;
     }
+    watchdog.kill("SIGKILL");
     throw err;
   }
 }
