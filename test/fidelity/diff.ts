@@ -48,6 +48,8 @@ export function leaves(v: unknown): number {
 function elementKey(field: string, v: unknown): string | undefined {
   if (!isObj(v)) return undefined;
   if (typeof v.name === "string" && v.name !== "") return v.name;
+  // Header mutations are keyed by header name (VirtualService set/add are maps: their order means nothing).
+  if (field.endsWith("headers_to_add") && isObj(v.header) && typeof v.header.key === "string") return v.header.key;
   if (field === "lb_endpoints") {
     const sa = ((v.endpoint as Json | undefined)?.address as Json | undefined)?.socket_address as Json | undefined;
     if (sa) return `${String(sa.address)}:${String(sa.port_value ?? "")}`;
