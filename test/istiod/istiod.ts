@@ -34,6 +34,8 @@ export interface Istiod {
   monitoringAddress: string;
   /** istiod's stdout+stderr. */
   logPath: string;
+  /** The pilot-discovery process (for CPU and memory readings). */
+  pid: number;
   /** SIGTERM, then SIGKILL after graceMs (default 5 s); removes the temp dir. Idempotent. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -280,7 +282,7 @@ export async function startIstiod(kubeconfigPath: string, env: Record<string, st
       xdsAddress ??= loggedAddress(log, "gRPC discovery service");
       httpAddress ??= loggedAddress(log, "HTTP service");
       if (xdsAddress && httpAddress && (await httpStatus(`http://${httpAddress}/ready`).catch(() => 0)) === 200) {
-        return { xdsAddress, httpAddress, monitoringAddress, logPath, stop };
+        return { xdsAddress, httpAddress, monitoringAddress, logPath, pid: child.pid!, stop };
       }
       if (Date.now() > deadline)
         throw new Error(`istiod not ready after ${opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms; last lines of ${logPath}:\n${tail(logPath)}`);
