@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { startKube, kubeRequest, type KubeCluster } from "../kube/cluster";
+import { installIstioCrds, startKube, kubeRequest, type KubeCluster } from "../kube/cluster";
 import { istioModuleVersion, startIstiod, type Istiod } from "../istiod/istiod";
 import { caseManifests, GOLDEN_DIR } from "../support/golden-cases";
 import { applyObjects, deleteApplied, manifestObjects, type Applied, type Refused } from "./kube-apply";
@@ -280,6 +280,8 @@ export async function runFidelity(opts: RunOptions = {}): Promise<FidelityRun> {
     const kube = await startKube();
     let istiod: Istiod | undefined;
     try {
+      // Istio kinds istiod reads that the test API server's own CRD file lacks (Sidecar).
+      await installIstioCrds(kube, { file: path.join(__dirname, "..", "..", "..", "test", "fidelity", "crds", "extra-istio-crds.yaml") });
       const ns = await kubeRequest(kube, "POST", "/api/v1/namespaces", { metadata: { name: "istio-system" } });
       if (ns.status !== 201 && ns.status !== 409) throw new Error(`creating istio-system: HTTP ${ns.status} ${ns.body}`);
       // Short debounce: only how soon istiod recomputes after a change, never what it computes.
