@@ -44,9 +44,22 @@ export function leaves(v: unknown): number {
   return 1;
 }
 
+/** A filter chain match as a key: fields in name order, set-like lists (ALPN, server names, source ranges) sorted. */
+function canonicalMatch(m: unknown): string {
+  if (!isObj(m)) return "{}";
+  const out: Json = {};
+  for (const k of Object.keys(m).sort()) {
+    const v = m[k];
+    out[k] = !Array.isArray(v) ? v : v.every((x) => typeof x === "string") ? [...(v as string[])].sort() : v.map((x) => JSON.stringify(x)).sort();
+  }
+  return JSON.stringify(out);
+}
+
 /** The key that identifies a list element across both sides, or undefined when the list is compared by position. */
 function elementKey(field: string, v: unknown): string | undefined {
   if (!isObj(v)) return undefined;
+  // Filter chains are told apart by what they match (names repeat: istiod and mini-pilot name per-port chains by port).
+  if (field === "filter_chains") return `match ${canonicalMatch(v.filter_chain_match)}`;
   if (typeof v.name === "string" && v.name !== "") return v.name;
   // Header mutations are keyed by header name (VirtualService set/add are maps: their order means nothing).
   if (field.endsWith("headers_to_add") && isObj(v.header) && typeof v.header.key === "string") return v.header.key;
@@ -60,15 +73,23 @@ function elementKey(field: string, v: unknown): string | undefined {
   }
   // An absent locality and an empty one are the same to Envoy.
   if (field === "endpoints" && "lb_endpoints" in v && !("locality" in v)) return `locality // priority ${String(v.priority ?? 0)}`;
-  if (field === "filter_chains" && "filter_chain_match" in v) return `match ${JSON.stringify(v.filter_chain_match)}`;
-  if (field === "filter_chains") return "match {}";
   return undefined;
 }
 
 /** Keys for every element of both lists when they are all present and unique, else undefined. */
 function keyed(field: string, a: unknown[], b: unknown[]): { ka: string[]; kb: string[] } | undefined {
-  const ka = a.map((x) => elementKey(field, x));
-  const kb = b.map((x) => elementKey(field, x));
+  // A name that repeats (two RBAC filters: enforcing and shadow) gets its occurrence number: name, name#2, ...
+  const numbered = (ks: (string | undefined)[]): (string | undefined)[] => {
+    const seen = new Map<string, number>();
+    return ks.map((k) => {
+      if (k === undefined) return k;
+      const n = (seen.get(k) ?? 0) + 1;
+      seen.set(k, n);
+      return n === 1 ? k : `${k}#${n}`;
+    });
+  };
+  const ka = numbered(a.map((x) => elementKey(field, x)));
+  const kb = numbered(b.map((x) => elementKey(field, x)));
   const ok = (ks: (string | undefined)[]): ks is string[] => ks.every((k) => k !== undefined) && new Set(ks).size === ks.length;
   return ok(ka) && ok(kb) ? { ka, kb } : undefined;
 }
@@ -133,6 +154,11 @@ class Walker {
   }
 
   private walkList(a: unknown[], b: unknown[], path: string, field: string): void {
+    // Normalised members (e.g. an Istio-only filter) leave the list before matching, so they shift no positions.
+    const kept = (list: unknown[]): unknown[] =>
+      list.filter((x) => !(isObj(x) && typeof x.name === "string" && this.skip(this.type, this.resource, `${path}[${x.name}]`)));
+    a = kept(a);
+    b = kept(b);
     if (a.length === 0 && b.length === 0) {
       this.aspects++;
       this.identical++;

@@ -62,7 +62,25 @@ test("skipped (normalised) subtrees are neither aspects nor differences", () => 
     p.endsWith("[istio.metadata_exchange]"),
   );
   assert.equal(c.differences.length, 0);
-  assert.equal(c.aspects, 2); // name and a
+  assert.equal(c.aspects, 3); // name, a, and the filter list, empty on both sides once the Istio-only filter is out
+});
+
+test("filter chains match by their filter_chain_match (set-like lists sorted); repeated names are numbered", () => {
+  const chain = (alpn: string[], ...filters: string[]) => ({
+    name: "0.0.0.0_80",
+    filter_chain_match: { transport_protocol: "tls", application_protocols: alpn },
+    filters: filters.map((name) => ({ name })),
+  });
+  const c = compareResources(
+    "listeners",
+    one("l", { filter_chains: [chain(["istio", "h2"], "rbac", "rbac", "tcp_proxy")] }),
+    one("l", { filter_chains: [chain(["h2", "istio"], "rbac", "tcp_proxy")] }),
+  );
+  const at = 'filter_chains[match {"application_protocols":["h2","istio"],"transport_protocol":"tls"}]';
+  assert.deepEqual(c.differences.map((d) => `${d.side} ${d.path}`).sort(), [
+    `differs ${at}.filter_chain_match.application_protocols(order)`,
+    `istiod-only ${at}.filters[rbac#2]`,
+  ]);
 });
 
 function tmpFile(text: string): string {
