@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BenchReport, ScenarioResult } from "./run";
 import { round } from "./stats";
+import { colorOf, esc, legend, textWidth, tickLabel } from "./chart";
 
 const fmt = (n: number, d = 1) => (Number.isFinite(n) ? String(round(n, d)) : "—");
 const mib = (b: number) => fmt(b / 2 ** 20, 1);
@@ -80,7 +81,7 @@ function markdownTable(head: string[], rows: string[][]): string {
   return [line(head), "| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |", ...rows.map(line)].join("\n") + "\n";
 }
 
-/** mini-pilot ÷ go-control-plane and mini-pilot ÷ floor, per scenario (below 1: mini-pilot is faster). */
+/** mini-pilot ÷ each other server, per scenario (below 1: mini-pilot is faster; ÷ floor is ≥ 1 by construction, up to noise). */
 export function ratios(report: BenchReport): string {
   const by = (s: string, k: string) => report.results.find((r) => r.scenario === s && r.server === k && !r.error);
   const scenarios = [...new Set(report.results.map((r) => r.scenario))];
@@ -89,10 +90,9 @@ export function ratios(report: BenchReport): string {
     const mp = by(s, "mini-pilot");
     if (!mp) continue;
     const parts: string[] = [];
-    for (const [k, label] of [
-      ["go-control-plane", "÷ go-control-plane"],
-      ["floor", "÷ floor"],
-    ] as const) {
+    const others = [...new Set(report.results.map((r) => r.server))].filter((k) => k !== "mini-pilot");
+    for (const k of others) {
+      const label = `÷ ${k}`;
       const o = by(s, k);
       if (!o) continue;
       parts.push(
@@ -104,45 +104,53 @@ export function ratios(report: BenchReport): string {
   return lines.length ? "Ratios (below 1 = mini-pilot lower):\n" + lines.map((l) => "  " + l).join("\n") + "\n" : "";
 }
 
-const COLORS: Record<string, string> = { "mini-pilot": "#2b6cb0", "go-control-plane": "#2f855a", floor: "#718096" };
-
-/** Grouped bars per scenario: one bar per server, solid to p50, lighter to p99; log scale. */
+/** Grouped bars per scenario: one bar per server, solid to p50, lighter to p99; log scale. Sized to hold every label (chart.ts). */
 export function svg(report: BenchReport): string {
   const results = report.results.filter((r) => !r.error && Number.isFinite(r.latency.p99));
   const scenarios = [...new Set(results.map((r) => r.scenario))];
   const servers = [...new Set(results.map((r) => r.server))];
-  const W = 160 * Math.max(1, scenarios.length) + 120;
-  const H = 420;
-  const top = 50,
-    bottom = 340,
-    left = 70;
+  const o = report.options;
+  const title = `Push latency to ACK (ms, log scale): ${o.clients} ${o.mode} clients, ${o.services} services × ${o.endpoints} endpoints`;
+  const subtitle = `solid: p50, light: p99 — ${report.startedAt} — ${report.machine.cpus} CPUs, node ${report.machine.node}`;
+  const barW = 30;
+  const groupW = Math.max(90, servers.length * (barW + 4) + 30, ...scenarios.map((s) => textWidth(s, 12) + 20));
   const values = results.flatMap((r) => [r.latency.p50, r.latency.p99]).filter((v) => v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.max(0.1, Math.min(...values, 1)))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values, 10))));
+  const ticks: number[] = [];
+  for (let v = lo; v <= hi * 1.0001; v *= 10) ticks.push(v);
+  const left = 16 + Math.max(...ticks.map((v) => textWidth(tickLabel(v), 12)));
+  const W = Math.ceil(Math.max(left + 20 + groupW * Math.max(1, scenarios.length) + 20, textWidth(title, 14, true) + 40, textWidth(subtitle, 12) + 40));
+  const top = 60,
+    bottom = 350;
+  const lg = legend(
+    servers.map((k, i) => ({ label: k, color: colorOf(k, i) })),
+    left,
+    bottom + 44,
+    W - left - 20,
+  );
+  const H = Math.ceil(bottom + 44 + lg.height + 4);
   const y = (v: number) => bottom - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (bottom - top);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
-  const o = report.options;
-  out.push(
-    `<text x="${left}" y="20" font-size="14" font-weight="bold">Push latency to ACK (ms, log scale): ${o.clients} ${o.mode} clients, ${o.services} services × ${o.endpoints} endpoints</text>`,
-  );
-  out.push(
-    `<text x="${left}" y="38" fill="#555">solid: p50, light: p99 — ${report.startedAt} — ${report.machine.cpus} CPUs, node ${report.machine.node}</text>`,
-  );
-  for (let v = lo; v <= hi; v *= 10) {
+  out.push(`<text x="20" y="22" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  out.push(`<text x="20" y="40" fill="#555">${esc(subtitle)}</text>`);
+  for (const v of ticks) {
     out.push(`<line x1="${left}" x2="${W - 20}" y1="${y(v)}" y2="${y(v)}" stroke="#e2e8f0"/>`);
-    out.push(`<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#555">${v >= 1 ? v : v.toFixed(1)}</text>`);
+    out.push(`<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#555">${tickLabel(v)}</text>`);
   }
-  const groupW = 160,
-    barW = Math.min(36, (groupW - 30) / Math.max(1, servers.length));
   scenarios.forEach((s, gi) => {
     const gx = left + 20 + gi * groupW;
+    const inner = servers.length * (barW + 4);
+    const x0 = gx + (groupW - inner) / 2;
     servers.forEach((k, si) => {
       const r = results.find((x) => x.scenario === s && x.server === k);
       if (!r) return;
-      const x = gx + si * (barW + 4);
-      const c = COLORS[k] ?? "#999";
+      const x = x0 + si * (barW + 4);
+      const c = colorOf(k, si);
       out.push(
         `<rect x="${x}" y="${y(r.latency.p99)}" width="${barW}" height="${bottom - y(r.latency.p99)}" fill="${c}" opacity="0.35"><title>${k} ${s} p99 ${fmt(r.latency.p99)} ms</title></rect>`,
       );
@@ -151,13 +159,9 @@ export function svg(report: BenchReport): string {
       );
       out.push(`<text x="${x + barW / 2}" y="${y(r.latency.p99) - 4}" text-anchor="middle" font-size="10">${fmt(r.latency.p99, 0)}</text>`);
     });
-    out.push(`<text x="${gx + (servers.length * (barW + 4)) / 2}" y="${bottom + 18}" text-anchor="middle">${s}</text>`);
+    out.push(`<text x="${gx + groupW / 2}" y="${bottom + 18}" text-anchor="middle">${esc(s)}</text>`);
   });
-  servers.forEach((k, i) => {
-    const lx = left + i * 170,
-      ly = H - 30;
-    out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[k] ?? "#999"}"/><text x="${lx + 18}" y="${ly}">${k}</text>`);
-  });
+  out.push(lg.svg);
   out.push(`</svg>`);
   return out.join("\n") + "\n";
 }

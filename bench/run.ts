@@ -9,10 +9,13 @@
  * same clock when it ACKs the first response carrying the change. Same
  * machine, same clock source, sub-millisecond precision.
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import { Fleet, makeClientSpecs } from "./fleet/fleet";
 import type { Mode } from "./fleet/client";
 import { RunningServer, ServerKind, pin, startServer } from "./servers/launch";
+import { removeTrace } from "./servers/response-trace";
 import { PlanOptions, ScenarioName, ScenarioPlan, planScenario } from "./scenarios";
 import { Summary, round, summarize } from "./stats";
 import { Mark, diff, mark, settle, waitForQuiet } from "./measure";
@@ -139,37 +142,65 @@ export async function runBench(o: BenchOptions, progress: Progress = () => {}): 
     mesh: { resources: 0, bytes: 0, shape },
     results: [],
   };
+  // The floor replays mini-pilot's responses of the same scenario, recorded in a run of
+  // its own before the measured ones, so the measured mini-pilot run carries no recording
+  // (which would keep every delta response it wrote in memory).
+  const wantsFloor = o.servers.includes("floor");
   for (const name of o.scenarios) {
     const plan = planScenario(name, planOpts);
     report.mesh = { resources: plan.resourceCount, bytes: plan.initialBytes, shape };
-    for (const kind of o.servers) {
-      progress(
-        `[${name}] ${kind}: ${o.clients} ${o.mode} clients, ${plan.resourceCount} resources (${round(plan.initialBytes / 1024)} KiB), ${plan.changes.length} change(s)`,
-      );
-      let result: ScenarioResult | undefined;
-      let attempts = 0;
-      const threshold = o.noiseThresholdPct ?? 15;
-      for (let attempt = 1; attempt <= 1 + (o.retries ?? 0); attempt++) {
-        if (o.quietWaitS) await waitForQuiet(threshold, o.quietWaitS, progress);
-        let r: ScenarioResult;
-        try {
-          r = await runOne(plan, kind, o, progress);
-        } catch (e) {
-          r = failed(plan, kind, o, (e as Error).message);
-          progress(`[${name}] ${kind}: FAILED: ${(e as Error).message}`);
-        }
-        attempts = attempt;
-        if (!result || (!r.error && (result.error || r.otherCpuPct < result.otherCpuPct))) result = r;
-        // Long runs are not repeated (they would make the suite too slow); their noise is reported.
-        if (r.error || !(r.otherCpuPct > threshold) || r.windowMs > 60_000) break;
-        progress(`[${name}] ${kind}: other processes used ${round(r.otherCpuPct, 0)}% of the machine; measuring again`);
+    const recording = wantsFloor ? path.join(os.tmpdir(), `mini-pilot-bench-${process.pid}-${name}`) : undefined;
+    try {
+      if (recording) {
+        const rec: RunSettings = { ...o, recordTo: recording, unreported: true, retries: 0, quietWaitS: 0 };
+        delete rec.cpuProfDir; // profiles are of the measured run only
+        await measureServer(report, plan, "mini-pilot", rec, progress);
       }
-      result!.attempts = attempts;
-      report.results.push(result!);
-      progress(`[${name}] ${kind}: ${oneLine(result!)}`);
+      for (const kind of o.servers) await measureServer(report, plan, kind, { ...o, ...(kind === "floor" ? { replayFrom: recording } : {}) }, progress);
+    } finally {
+      if (recording) removeTrace(recording);
     }
   }
   return report;
+}
+
+/** Per-run settings that are not flags: recording and replaying for the floor, and whether the run is reported. */
+interface RunSettings extends BenchOptions {
+  /** mini-pilot: record its responses to this file (response-trace.ts). */
+  recordTo?: string;
+  /** floor: replay this recording. */
+  replayFrom?: string;
+  unreported?: boolean;
+}
+
+async function measureServer(report: BenchReport, plan: ScenarioPlan, kind: ServerKind, o: RunSettings, progress: Progress): Promise<void> {
+  const name = plan.name;
+  progress(
+    `[${name}] ${kind}: ${o.clients} ${o.mode} clients, ${plan.resourceCount} resources (${round(plan.initialBytes / 1024)} KiB), ${plan.changes.length} change(s)`,
+  );
+  if (o.unreported) progress(`[${name}] mini-pilot: recording its responses for the floor (a run of its own, not reported)`);
+  let result: ScenarioResult | undefined;
+  let attempts = 0;
+  const threshold = o.noiseThresholdPct ?? 15;
+  for (let attempt = 1; attempt <= 1 + (o.retries ?? 0); attempt++) {
+    if (o.quietWaitS) await waitForQuiet(threshold, o.quietWaitS, progress);
+    let r: ScenarioResult;
+    try {
+      r = await runOne(plan, kind, o, progress);
+    } catch (e) {
+      r = failed(plan, kind, o, (e as Error).message);
+      progress(`[${name}] ${kind}: FAILED: ${(e as Error).message}`);
+    }
+    attempts = attempt;
+    if (!result || (!r.error && (result.error || r.otherCpuPct < result.otherCpuPct))) result = r;
+    // Long runs are not repeated (they would make the suite too slow); their noise is reported.
+    if (r.error || !(r.otherCpuPct > threshold) || r.windowMs > 60_000 || attempt > (o.retries ?? 0)) break;
+    progress(`[${name}] ${kind}: other processes used ${round(r.otherCpuPct, 0)}% of the machine; measuring again`);
+  }
+  result!.attempts = attempts;
+  if (o.unreported) return;
+  report.results.push(result!);
+  progress(`[${name}] ${kind}: ${oneLine(result!)}`);
 }
 
 function failed(plan: ScenarioPlan, kind: ServerKind, o: BenchOptions, error: string): ScenarioResult {
@@ -206,15 +237,19 @@ function oneLine(r: ScenarioResult): string {
   return `p50 ${round(l.p50)} ms, p99 ${round(l.p99)} ms, max ${round(l.max)} ms, missed ${r.missed}, NACKs ${r.nacks}, disconnects ${r.disconnects}, server CPU ${round(r.serverCpuMs)} ms, peak RSS ${round(r.peakRssBytes / 2 ** 20)} MiB`;
 }
 
-async function runOne(plan: ScenarioPlan, kind: ServerKind, o: BenchOptions, progress: Progress): Promise<ScenarioResult> {
+async function runOne(plan: ScenarioPlan, kind: ServerKind, o: RunSettings, progress: Progress): Promise<ScenarioResult> {
   const cpus = os.cpus().length;
   const serverCpus = o.pin && cpus > 1 ? "0" : undefined;
+  if (kind === "floor" && !(o.replayFrom && fs.existsSync(`${o.replayFrom}.json`)))
+    throw new Error("no recording of mini-pilot's responses for this scenario (mini-pilot's run failed), so the floor has nothing to replay");
   const fleetCpus = o.pin && cpus > 1 ? `1-${cpus - 1}` : undefined;
   const server = await startServer(kind, {
     ...(o.peerBinary ? { peerBinary: o.peerBinary } : {}),
     ...(o.peerExternal ? { peerExternal: o.peerExternal } : {}),
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     ...(serverCpus ? { cpus: serverCpus } : {}),
+    ...(kind === "mini-pilot" && o.recordTo ? { record: true } : {}),
+    ...(kind === "floor" && o.replayFrom ? { replayFile: o.replayFrom } : {}),
     log: (l) => progress(l),
   });
   let fleet: Fleet | undefined;
@@ -229,7 +264,14 @@ async function runOne(plan: ScenarioPlan, kind: ServerKind, o: BenchOptions, pro
       ...(o.nackMarker ? { nackMarker: o.nackMarker } : {}),
     });
     if (fleetCpus) for (const w of fleet.pids()) pin(w, fleetCpus);
-    return plan.name === "storm" ? await storm(plan, server, fleet, o, progress) : await changes(plan, server, fleet, o, progress);
+    const result = plan.name === "storm" ? await storm(plan, server, fleet, o, progress) : await changes(plan, server, fleet, o, progress);
+    if (kind === "mini-pilot" && o.recordTo) {
+      const saved = await server.saveRecording(o.recordTo);
+      progress(
+        `[${plan.name}] mini-pilot: recorded ${String(saved.writes)} responses (${String(saved.blobs)} distinct, ${round(Number(saved.bytes) / 2 ** 20, 1)} MiB) on ${String(saved.streams)} streams for the floor`,
+      );
+    }
+    return result;
   } finally {
     await fleet?.stop().catch(() => {});
     await server.stop();

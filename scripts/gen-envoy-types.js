@@ -61,6 +61,8 @@ const EXTENSION_PROTOS = [
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
+  "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.proto",
+  "envoy/extensions/request_id/uuid/v3/uuid.proto",
   "envoy/config/trace/v3/zipkin.proto",
   "envoy/config/trace/v3/opentelemetry.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",

@@ -39,9 +39,13 @@ export function rawResource(typeUrl: string, b64: string): RawResource {
 
 export interface ControlHandlers {
   snapshot(body: SnapshotBody): object;
+  /** Don't parse the body: the server only needs to know that a snapshot was posted (the floor). */
+  rawSnapshot?: boolean;
   stats(): object;
   /** GET /debug?proxy=ID: the server's view of one proxy (diagnostics). */
   debug?(proxy: string): object;
+  /** POST /recording?file=PATH: write the responses recorded so far (mini-pilot with BENCH_RECORD=1). */
+  saveRecording?(file: string): object;
 }
 
 /**
@@ -101,9 +105,20 @@ export function startControlHttp(handlers: ControlHandlers): Promise<http.Server
       );
       return;
     }
+    if (req.url?.startsWith("/recording?") && req.method === "POST") {
+      const file = new URL(req.url, "http://x").searchParams.get("file") ?? "";
+      if (!handlers.saveRecording) return reply(400, { ok: false, error: "this server records nothing (start it with BENCH_RECORD=1)" });
+      if (!file) return reply(400, { ok: false, error: "file= is required" });
+      try {
+        return reply(200, { ok: true, ...handlers.saveRecording(file) });
+      } catch (e) {
+        return reply(500, { ok: false, error: (e as Error).message });
+      }
+    }
     if (req.url === "/snapshot" && req.method === "POST") {
       readBody(req).then(
         (text) => {
+          if (handlers.rawSnapshot) return reply(200, { ok: true, ...handlers.snapshot(undefined as unknown as SnapshotBody) });
           try {
             const body = JSON.parse(text) as SnapshotBody;
             if (!body.node || !body.version || typeof body.resources !== "object")

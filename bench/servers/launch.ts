@@ -1,16 +1,41 @@
 /**
  * Starting, feeding, measuring and stopping the servers under test, each in its
  * own process: mini-pilot (bench/servers/mini-pilot-server), the
- * go-control-plane peer (bench/peers/go-control-plane) and the floor
- * (bench/servers/null-server). All three speak the same control API.
+ * go-control-plane peer (bench/peers/go-control-plane) in its fair and its
+ * per-node setup, and the floor (bench/servers/replay-server, which replays
+ * mini-pilot's recorded responses). All speak the same control API. A new peer
+ * is one more row in SERVERS: how to start it, and a line saying how it is set up.
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 
-export type ServerKind = "mini-pilot" | "go-control-plane" | "floor";
-export const SERVER_KINDS: readonly ServerKind[] = ["mini-pilot", "go-control-plane", "floor"];
+export type ServerKind = "mini-pilot" | "go-control-plane" | "go-control-plane-per-node" | "floor";
+
+interface ServerInfo {
+  /** How this server is set up, one line (--help, reports). */
+  help: string;
+  /** Runs the go-control-plane peer binary with these flags. */
+  goPeerArgs?: string[];
+}
+
+export const SERVERS: Record<ServerKind, ServerInfo> = {
+  "mini-pilot": { help: "mini-pilot's XdsServer + SnapshotCache, proxies grouped by namespace" },
+  "go-control-plane": {
+    help: "go-control-plane SnapshotCache(ads=true), NodeHash grouping proxies by namespace, one SetSnapshot per group, a version per type",
+    goPeerArgs: ["--node-hash", "group", "--versions", "per-type"],
+  },
+  "go-control-plane-per-node": {
+    help: "go-control-plane as first benchmarked (extra row): IDHash, one SetSnapshot per node, one version for all types",
+    goPeerArgs: ["--node-hash", "id", "--versions", "single"],
+  },
+  floor: { help: "replays mini-pilot's recorded responses byte for byte, doing nothing else" },
+};
+export const SERVER_KINDS = Object.keys(SERVERS) as ServerKind[];
+/** What `bench` runs without --servers (the per-node go-control-plane row only on request). */
+export const DEFAULT_SERVERS: readonly ServerKind[] = ["mini-pilot", "go-control-plane", "floor"];
+export const usesGoPeer = (k: ServerKind) => SERVERS[k].goPeerArgs !== undefined;
 
 export interface ServerStats {
   cpuMicros: number;
@@ -33,6 +58,8 @@ export interface RunningServer {
   profile(action: "start" | "stop", name?: string): Promise<void>;
   /** Peak RSS of the process (VmHWM), when it is ours. */
   peakRssBytes(): number | undefined;
+  /** mini-pilot started with `record`: write its recorded responses to FILE.json/.bin. */
+  saveRecording(file: string): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -44,6 +71,10 @@ export interface LaunchOptions {
   cpuProfDir?: string;
   /** CPU list for taskset (e.g. "0"), or undefined for no pinning. */
   cpus?: string;
+  /** mini-pilot: record every response it writes (for the floor). */
+  record?: boolean;
+  /** floor: the recording to replay (response-trace.ts). */
+  replayFile?: string;
   log?: (line: string) => void;
 }
 
@@ -142,26 +173,30 @@ function toStats(raw: Record<string, unknown>): ServerStats {
 
 /** Start one server process and wait for its address line. */
 export async function startServer(kind: ServerKind, o: LaunchOptions = {}): Promise<RunningServer> {
-  if (kind === "go-control-plane" && o.peerExternal) return external(kind, o.peerExternal);
+  const info = SERVERS[kind];
+  if (info.goPeerArgs && o.peerExternal) return external(kind, o.peerExternal);
   let cmd: string;
   let args: string[];
-  if (kind === "go-control-plane") {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  if (info.goPeerArgs) {
     if (!o.peerBinary) throw new Error("no go-control-plane peer binary");
     cmd = o.peerBinary;
-    args = ["--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"];
+    args = ["--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...info.goPeerArgs];
   } else {
-    const script = path.join(__dirname, kind === "mini-pilot" ? "mini-pilot-server.js" : "null-server.js");
+    if (kind === "floor" && !o.replayFile) throw new Error("the floor replays mini-pilot's recorded responses, and there is no recording");
+    const script = path.join(__dirname, kind === "mini-pilot" ? "mini-pilot-server.js" : "replay-server.js");
     cmd = process.execPath;
     const prof = kind === "mini-pilot" && o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : [];
     args = [...prof, "--max-old-space-size=4096", script];
+    if (kind === "mini-pilot" && o.cpuProfDir) env.BENCH_PROFILE_DIR = o.cpuProfDir;
+    if (kind === "mini-pilot" && o.record) env.BENCH_RECORD = "1";
+    if (kind === "floor") env.BENCH_REPLAY_FILE = o.replayFile;
   }
   if (o.cpus) {
     args = ["-c", o.cpus, cmd, ...args];
     cmd = "taskset";
   }
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  if (kind === "mini-pilot" && o.cpuProfDir) env.BENCH_PROFILE_DIR = o.cpuProfDir;
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
   const addr = await waitForAddress(child, kind, o.log);
   const pid = child.pid!;
@@ -183,6 +218,7 @@ export async function startServer(kind: ServerKind, o: LaunchOptions = {}): Prom
       await httpJson(addr.http, "POST", `/profile/${action}${name ? `?name=${encodeURIComponent(name)}` : ""}`);
     },
     peakRssBytes: () => readProcStatus(pid, "VmHWM"),
+    saveRecording: (file) => httpJson(addr.http, "POST", `/recording?file=${encodeURIComponent(file)}`, undefined, 120_000),
     stop: () =>
       new Promise<void>((resolve) => {
         if (exited) return resolve();
@@ -252,6 +288,7 @@ function external(kind: ServerKind, a: { xds: string; http: string }): RunningSe
     profile: async () => {},
     debug: async () => undefined,
     peakRssBytes: () => undefined,
+    saveRecording: () => Promise.reject(new Error(`${kind} at ${a.http} records nothing`)),
     stop: async () => {},
   };
 }
@@ -259,4 +296,38 @@ function external(kind: ServerKind, a: { xds: string; http: string }): RunningSe
 /** Pin a running process to CPUs (best effort). */
 export function pin(pid: number, cpus: string): void {
   spawnSync("taskset", ["-pc", cpus, String(pid)], { stdio: "ignore" });
+}
+
+/**
+ * Make sure every peer in `servers` can run before anything is measured: the Go
+ * peer is built (or taken from the cache, or `o.peerBinary`), started and probed.
+ * Throws an Error that says what failed and how to run without that peer.
+ */
+export async function checkPeers(servers: readonly ServerKind[], o: LaunchOptions): Promise<void> {
+  const kind = servers.find(usesGoPeer);
+  if (!kind) return;
+  const without = servers.filter((k) => !usesGoPeer(k)).join(",") || "mini-pilot,floor";
+  if (o.peerExternal) {
+    await probe(o.peerExternal.http).catch((e: Error) => {
+      throw new Error(`the go-control-plane peer at ${o.peerExternal!.http} does not answer: ${e.message}`);
+    });
+    return;
+  }
+  if (!o.peerBinary) {
+    try {
+      o.peerBinary = buildPeer();
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n(run without go-control-plane: --servers ${without})`);
+    }
+  }
+  const s = await startServer(kind, { peerBinary: o.peerBinary }).catch((e: Error) => {
+    throw new Error(`the go-control-plane peer does not start: ${e.message}\n(run without it: --servers ${without})`);
+  });
+  try {
+    await probe(s.http);
+  } catch (e) {
+    throw new Error(`the go-control-plane peer does not answer: ${(e as Error).message}`);
+  } finally {
+    await s.stop();
+  }
 }

@@ -16,6 +16,31 @@ import { EncodedResource, fromBytes } from "../../src/xds/resource";
 import { envoyRoot } from "../../src/xds/protos";
 import { ALL_TYPES, XdsTypeUrl, isXdsTypeUrl } from "../../src/xds/types";
 import { SnapshotBody, announce, processStats, rawResource, startControlHttp } from "./control-http";
+import { TraceRecorder } from "./response-trace";
+import type { StreamIO, XdsRequest } from "../../src/server/stream";
+
+/** BENCH_RECORD=1: record every response for the floor to replay (response-trace.ts). */
+const recorder = process.env.BENCH_RECORD === "1" ? new TraceRecorder() : undefined;
+
+/** Wraps a stream's request and write paths for the recorder (the bench's own hook; src/server has none). */
+function recordStream(st: XdsStream): void {
+  if (!recorder) return;
+  const hooks = recorder.open(st.id.startsWith("delta") ? "delta" : "sotw");
+  const inner = st as unknown as { io: StreamIO; onRequest(r: XdsRequest): void };
+  const io = inner.io;
+  inner.io = {
+    write: (b) => {
+      hooks.onWrite(b);
+      return io.write(b);
+    },
+    fail: (code, message) => io.fail(code, message),
+  };
+  const onRequest = inner.onRequest.bind(st);
+  inner.onRequest = (r) => {
+    hooks.onRequest(r.node?.id ?? st.proxyId);
+    onRequest(r);
+  };
+}
 
 let current: Snapshot | undefined;
 const groups = new Set<string>();
@@ -40,6 +65,7 @@ const cache = new SnapshotCache(
 
 function applySnapshot(body: SnapshotBody): object {
   const started = process.hrtime.bigint();
+  if (recorder) recorder.snapshots++;
   const nextInterned = new Map<string, EncodedResource>();
   const changed: Partial<Record<XdsTypeUrl, TypeSnapshot>> = {};
   const all: EncodedResource[] = [];
@@ -85,12 +111,19 @@ async function main(): Promise<void> {
   // Load the Envoy protos now, as `mini-pilot serve` does while loading its config,
   // so the first requests do not pay for it.
   envoyRoot();
-  const server = new XdsServer(cache, { onStreamOpen: (st) => streams.add(st), onStreamClose: (st) => streams.delete(st) });
+  const server = new XdsServer(cache, {
+    onStreamOpen: (st) => {
+      streams.add(st);
+      recordStream(st);
+    },
+    onStreamClose: (st) => streams.delete(st),
+  });
   const port = await server.listen("127.0.0.1:0");
   const web = await startControlHttp({
     snapshot: applySnapshot,
     stats: () => ({ ...processStats(), encodes: wrapped, streamsOpen: server.streamCount, groups: groups.size, snapshotsSet }),
     debug: (proxy) => debugStreams(server, proxy),
+    ...(recorder ? { saveRecording: (file: string) => recorder.save(file) } : {}),
   });
   announce(port, web, () => server.shutdown(1000));
 }

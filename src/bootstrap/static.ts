@@ -104,7 +104,9 @@ export function boundListeners(bootstrap: Obj): { name: string; address: string;
 function staticListener(l: Obj, routes: Map<string, Obj>, o: StaticOptions): Obj {
   const name = String(l.name);
   for (const chain of chainsOf(l)) inlineRoutes(name, chain, routes);
-  if (o.bindOutbound !== undefined && l.bind_to_port === false && l.traffic_direction === "OUTBOUND" && isHttp(l)) {
+  // Only the wildcard HTTP listeners (`0.0.0.0_<port>`): a sniffed port's `<address>_<port>` listener has an HTTP
+  // chain too, but bound on one local address it would clash with the wildcard listener of the same port.
+  if (o.bindOutbound !== undefined && l.bind_to_port === false && l.traffic_direction === "OUTBOUND" && isHttp(l) && socketOf(l).address === "0.0.0.0") {
     const { port } = socketOf(l);
     delete l.bind_to_port;
     l.address = { socket_address: { address: o.bindOutbound, port_value: shift(port, o.portOffset, name) } };

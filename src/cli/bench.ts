@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { CommandSpec, CliError, parseFlags, parseHostPort } from "./args";
 import { BenchOptions, runBench } from "../../bench/run";
 import { SCENARIOS, SCENARIO_HELP, ScenarioName } from "../../bench/scenarios";
-import { SERVER_KINDS, ServerKind, buildPeer, probe, startServer } from "../../bench/servers/launch";
+import { DEFAULT_SERVERS, SERVERS, SERVER_KINDS, ServerKind, checkPeers } from "../../bench/servers/launch";
 import { table, writeOutputs } from "../../bench/report";
 import { summarizeProfiles } from "../../bench/profile-summary";
 
@@ -23,6 +23,8 @@ export const spec: CommandSpec = {
     "Latency = time from applying a change to each client's ACK of the first response carrying it.",
     "Scenarios:",
     ...SCENARIOS.map((s) => `  ${s.padEnd(12)} ${SCENARIO_HELP[s]}`),
+    "Servers:",
+    ...SERVER_KINDS.map((k) => `  ${k.padEnd(26)} ${SERVERS[k].help}`),
   ].join("\n"),
   flags: {
     scenarios: { type: "string", arg: "LIST", default: SCENARIOS.join(","), help: "comma-separated scenarios" },
@@ -31,7 +33,7 @@ export const spec: CommandSpec = {
     endpoints: { type: "string", arg: "N", default: "10", help: "endpoints per service" },
     routes: { type: "string", arg: "N", default: "20", help: "routing objects (weighted routes over v1/v2 subsets)" },
     mode: { type: "string", arg: "sotw|delta", default: "sotw", help: "xDS variant the fleet uses" },
-    servers: { type: "string", arg: "LIST", default: SERVER_KINDS.join(","), help: "servers under test" },
+    servers: { type: "string", arg: "LIST", default: DEFAULT_SERVERS.join(","), help: "servers under test" },
     "churn-interval": { type: "string", arg: "MS", default: "500", help: "churn: ms between changes" },
     duration: { type: "string", arg: "S", default: "10", help: "churn: seconds of changes" },
     workers: { type: "string", arg: "N", default: "2", help: "fleet worker processes" },
@@ -41,6 +43,7 @@ export const spec: CommandSpec = {
     "cpu-prof": { type: "boolean", help: "run the mini-pilot server with --cpu-prof (profiles in DIR/profiles)" },
     pin: { type: "boolean", help: "pin the server to CPU 0 and the fleet to the others (taskset)" },
     retries: { type: "string", arg: "N", default: "2", help: "re-measure a run disturbed by other processes up to N times" },
+    "quiet-wait": { type: "string", arg: "S", default: "30", help: "before each run, wait up to S seconds for other processes to go quiet (0: don't)" },
     "noise-threshold": { type: "string", arg: "PCT", default: "15", help: "a run is disturbed when other processes use more than PCT% of the CPUs" },
     peer: { type: "string", arg: "BIN", help: "go-control-plane peer binary (default: build it with build.sh)" },
     "peer-address": { type: "string", arg: "XDS,HTTP", help: "use a running peer at HOST:PORT,HOST:PORT instead of starting one" },
@@ -84,7 +87,7 @@ export function optionsFromFlags(f: Record<string, unknown>): BenchOptions & { o
     pin: Boolean(f.pin),
     retries: int(f.retries, "retries", 0, 10),
     noiseThresholdPct: int(f["noise-threshold"], "noise-threshold", 1, 100),
-    quietWaitS: 30,
+    quietWaitS: int(f["quiet-wait"], "quiet-wait", 0, 3600),
     out: String(f.out),
   };
   if (o.routes! > o.services) throw new CliError(`--routes (${o.routes}) cannot exceed --services (${o.services})`);
@@ -108,30 +111,11 @@ export function optionsFromFlags(f: Record<string, unknown>): BenchOptions & { o
 
 /** Build/probe the peer before anything is measured; any failure is a CliError (exit 2). */
 export async function preparePeer(o: BenchOptions): Promise<void> {
-  if (!o.servers.includes("go-control-plane")) return;
-  if (o.peerExternal) {
-    await probe(o.peerExternal.http).catch((e: Error) => {
-      throw new CliError(`the go-control-plane peer at ${o.peerExternal!.http} does not answer: ${e.message}`);
-    });
-    return;
-  }
-  if (!o.peerBinary) {
-    try {
-      o.peerBinary = buildPeer();
-    } catch (e) {
-      throw new CliError(`${(e as Error).message}\n(run without go-control-plane: --servers mini-pilot,floor)`);
-    }
-  }
-  const s = await startServer("go-control-plane", { peerBinary: o.peerBinary }).catch((e: Error) => {
-    throw new CliError(`the go-control-plane peer does not start: ${e.message}`);
+  const lo = { ...(o.peerBinary ? { peerBinary: o.peerBinary } : {}), ...(o.peerExternal ? { peerExternal: o.peerExternal } : {}) };
+  await checkPeers(o.servers, lo).catch((e: Error) => {
+    throw new CliError(e.message);
   });
-  try {
-    await probe(s.http);
-  } catch (e) {
-    throw new CliError(`the go-control-plane peer does not answer: ${(e as Error).message}`);
-  } finally {
-    await s.stop();
-  }
+  if (lo.peerBinary) o.peerBinary = lo.peerBinary;
 }
 
 export async function run(argv: string[]): Promise<number> {

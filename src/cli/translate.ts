@@ -8,7 +8,7 @@ import { CliError, CommandSpec, parseFlags, parseLabels } from "./args";
 import { MESH_FLAGS, meshOptions } from "./mesh-flags";
 import { ManifestFile, ManifestRootError, objectsFromManifests, readManifestFolder } from "../sources/file/manifests";
 import { buildMesh } from "../model/mesh";
-import { parseProxy, ProxyView } from "../model/proxy";
+import { parseProxy, ProxyView, withWorkloadLocality } from "../model/proxy";
 import { unselectedRouterHint } from "../model/router-hint";
 import { formatDiagnostic } from "../model/types";
 import { generate, GeneratedResources } from "../generate";
@@ -78,7 +78,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const loaded = objectsFromManifests(readManifestDir(dir));
   const { mesh, diagnostics } = buildMesh(loaded.objects, options);
-  const generated = generate(mesh, proxy);
+  // As serve: a proxy whose Pod is in the folder runs where that Pod's Node is.
+  const generated = generate(mesh, withWorkloadLocality(proxy, mesh));
   const all = [
     ...loaded.diagnostics,
     ...diagnostics,

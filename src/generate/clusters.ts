@@ -4,10 +4,10 @@
  * (BlackHole, Passthrough, InboundPassthrough) and the proxy's inbound
  * clusters `inbound|targetPort||`.
  */
-import type { Mesh, MeshPort, MeshService, ResolvedDestinationRule, Client } from "../model/mesh";
+import type { Mesh, MeshEndpoint, MeshPort, MeshService, ResolvedDestinationRule, Client } from "../model/mesh";
 import { destinationRuleFor } from "../model/mesh";
 import type { Subset } from "../model/types";
-import { isHttp2Protocol, isHttpProtocol } from "../model/mesh-protocol";
+import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { adsConfigSource, msToDuration, socketAddress } from "./common";
 import type { Cluster, JsonValue, Metadata } from "./envoy";
 import { BLACKHOLE_CLUSTER, INBOUND_BIND_ADDRESS, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./names";
@@ -26,6 +26,7 @@ import {
 } from "./traffic-policy";
 import { clusterTls } from "./cluster-tls";
 import { subsetEndpoints, clusterLoadAssignment } from "./endpoints";
+import { INBOUND_CLEANUP_INTERVAL, dnsClusterFields, noPanicLbConfig } from "./istio-defaults";
 import type { InboundPort } from "./instances";
 
 /** One outbound cluster to build: a service port, optionally a subset, and the rule that shapes it. */
@@ -82,16 +83,19 @@ export function isEdsCluster(spec: OutboundClusterSpec): boolean {
 }
 
 /** `clientMtls`: the client holds a workload certificate, so auto-mTLS may apply (cluster-tls.ts). */
-export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls = false): Cluster {
+export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls = false, sidecar = false): Cluster {
   const { service: svc, port, policy } = spec;
   const pool = policy.connectionPool;
   const c: Cluster = { name: spec.name, ...discovery(mesh, spec), connect_timeout: connectTimeout(pool, msToDuration(mesh.options.connectTimeoutMs)) };
   const passthrough = c.type === "ORIGINAL_DST";
   Object.assign(c, passthrough ? { lb_policy: "CLUSTER_PROVIDED" } : loadBalancerFields(policy.loadBalancer));
   c.circuit_breakers = circuitBreakers(pool);
-  Object.assign(c, outlierDetectionFields(policy.outlierDetection));
+  // Panic mode off (not-ready endpoints are sent as UNHEALTHY); an outlier detection's minHealthPercent replaces it.
+  Object.assign(c, noPanicLbConfig(), outlierDetectionFields(policy.outlierDetection));
   Object.assign(c, upstreamConnectionOptions(pool));
-  const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : undefined;
+  // A sidecar sniffs ports without a protocol and sends on in the protocol the client spoke (Istio's
+  // setUseDownstreamProtocol; gateways do not sniff).
+  const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : sidecar && isSniffedProtocol(port.protocol) ? "downstream" : undefined;
   if (upstream) Object.assign(c, httpProtocolOptions(pool, upstream));
   Object.assign(c, clusterTls({ mesh, service: svc, port, subset: spec.subset, tls: policy.tls, type: c.type, http2: upstream === "http2", clientMtls }));
   c.metadata = clusterMetadata(svc, spec.dr, spec.subset);
@@ -106,19 +110,31 @@ function upstreamHttp(port: MeshPort, pool: EffectivePolicy["connectionPool"]): 
 }
 
 /** type + how hosts are found: EDS, ORIGINAL_DST (headless / NONE / PASSTHROUGH lb), DNS with inline endpoints. */
-function discovery(mesh: Mesh, spec: OutboundClusterSpec): Pick<Cluster, "type" | "eds_cluster_config" | "dns_lookup_family" | "load_assignment"> {
+function discovery(
+  mesh: Mesh,
+  spec: OutboundClusterSpec,
+): Pick<Cluster, "type" | "eds_cluster_config" | "load_assignment"> & ReturnType<typeof dnsClusterFields> {
   const svc = spec.service;
   if (svc.resolution === "ORIGINAL_DST" || isPassthroughLb(spec.policy.loadBalancer)) return { type: "ORIGINAL_DST" };
   if (svc.resolution === "EDS") return { type: "EDS", eds_cluster_config: { eds_config: adsConfigSource(), service_name: spec.name } };
-  let eps = subsetEndpoints(mesh.endpoints.get(svc.host)?.get(spec.port.port) ?? [], spec.subset?.labels);
-  // LOGICAL_DNS takes exactly one host (Envoy refuses more), as Istio's DNS_ROUND_ROBIN does.
-  if (svc.resolution === "LOGICAL_DNS") eps = eps.slice(0, 1);
-  return { type: svc.resolution, dns_lookup_family: "V4_ONLY", load_assignment: clusterLoadAssignment(spec.name, eps) };
+  return { type: svc.resolution, ...dnsClusterFields(), load_assignment: clusterLoadAssignment(spec.name, inlineEndpoints(mesh, spec)) };
 }
 
-/** filter_metadata.istio as Istio writes it: the service behind the cluster and the rule applied. */
+/** The endpoints a DNS cluster carries in its own load_assignment. */
+export function inlineEndpoints(mesh: Mesh, spec: OutboundClusterSpec): MeshEndpoint[] {
+  const eps = subsetEndpoints(mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [], spec.subset?.labels);
+  // LOGICAL_DNS takes exactly one host (Envoy refuses more), as Istio's DNS_ROUND_ROBIN does.
+  return spec.service.resolution === "LOGICAL_DNS" ? eps.slice(0, 1) : eps;
+}
+
+/**
+ * filter_metadata.istio as Istio writes it: the service behind the cluster and
+ * the rule applied. A ServiceEntry's service is named after its host (istiod's
+ * service Attributes.Name), not after the entry.
+ */
 function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefined, subset: Subset | undefined): Metadata {
-  const istio: { [key: string]: JsonValue } = { services: [{ host: svc.host, name: svc.name, namespace: svc.namespace }] };
+  const name = svc.source === "serviceentry" ? svc.host : svc.name;
+  const istio: { [key: string]: JsonValue } = { services: [{ host: svc.host, name, namespace: svc.namespace }] };
   const first = dr?.sources[0];
   if (first) istio.config = `/apis/networking.istio.io/v1/namespaces/${first.metadata.namespace}/destination-rule/${first.metadata.name}`;
   if (subset) istio.subset = subset.name;
@@ -159,12 +175,30 @@ export function inboundCluster(ip: InboundPort): Cluster {
   const c: Cluster = {
     name: inboundClusterName(ip.targetPort),
     type: "ORIGINAL_DST",
-    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: ip.connectionPool ? connectTimeout(ip.connectionPool) : DEFAULT_CONNECT_TIMEOUT,
     lb_policy: "CLUSTER_PROVIDED",
-    circuit_breakers: circuitBreakers(undefined),
+    // buildInboundCluster: the one host (this pod) is never cleaned up.
+    cleanup_interval: INBOUND_CLEANUP_INTERVAL,
+    // A Sidecar's inbound connection pool sets the receiving side's limits (istiod's buildInboundCluster).
+    circuit_breakers: circuitBreakers(ip.connectionPool),
+    ...upstreamConnectionOptions(ip.connectionPool),
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
     metadata: clusterMetadata(ip.service, undefined, undefined),
   };
-  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(undefined, "http2"));
+  const ep = ip.endpoint;
+  if (ep && "originalDestinationPort" in ep) c.original_dst_lb_config = { upstream_port_override: ep.originalDestinationPort };
+  else if (ep) {
+    // A Sidecar ingress defaultEndpoint on loopback or a Unix socket: one static endpoint (istiod's buildInboundLocalityLbEndpoints).
+    const address = "pipe" in ep ? { pipe: { path: ep.pipe } } : socketAddress(ep.address, ep.port);
+    c.type = "STATIC";
+    delete c.lb_policy; // ROUND_ROBIN, the default, as istiod leaves it
+    // Loopback needs no bind address to escape capture (iptables does not redirect it); istiod leaves it out there.
+    if (!("pipe" in ep)) delete c.upstream_bind_config;
+    c.load_assignment = { cluster_name: c.name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] };
+  }
+  if (isHttp2Protocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "http2"));
+  // A sniffed port forwards HTTP to the app in the protocol the client spoke (h2c stays h2c), as istiod does.
+  else if (isSniffedProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "downstream"));
+  else if (ip.connectionPool && isHttpProtocol(ip.port.protocol)) Object.assign(c, httpProtocolOptions(ip.connectionPool, "http1"));
   return c;
 }

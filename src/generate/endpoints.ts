@@ -7,7 +7,7 @@
 import type { MeshEndpoint } from "../model/mesh";
 import { labelsMatch } from "../model/mesh-hosts";
 import { socketAddress } from "./common";
-import type { ClusterLoadAssignment, Locality, LocalityLbEndpoints } from "./envoy";
+import type { ClusterLoadAssignment, Locality, LocalityLbEndpoints, Metadata } from "./envoy";
 import { TLS_MODE_MATCH, TRANSPORT_SOCKET_MATCH_KEY } from "./mtls";
 
 type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
@@ -15,18 +15,11 @@ type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
 /**
  * A ClusterLoadAssignment for `clusterName` with these endpoints. Endpoints
  * for which `mtls` says yes carry `envoy.transport_socket_match: {tlsMode: istio}`
- * (an auto-mTLS cluster sends them mTLS); the rest carry no metadata.
+ * (an auto-mTLS cluster sends them mTLS); endpoints whose workload is known
+ * carry istiod's `istio: {workload: ...}` telemetry metadata.
  */
 export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoint[], mtls?: (e: MeshEndpoint) => boolean): ClusterLoadAssignment {
-  const groups = new Map<string, MeshEndpoint[]>();
-  for (const e of endpoints) {
-    const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
-    const group = groups.get(key);
-    if (group) group.push(e);
-    else groups.set(key, [e]);
-  }
-  const localities = [...groups.keys()].sort().map((key) => {
-    const eps = groups.get(key)!;
+  const localities = localityGroups(endpoints).map((eps) => {
     const l = eps[0]!.locality;
     const locality: Locality = {};
     if (l.region) locality.region = l.region;
@@ -35,7 +28,10 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
     const out: LocalityLbEndpoints = {
       lb_endpoints: eps.map((e) => {
         const lb: LbEndpoint = { endpoint: { address: socketAddress(e.address, e.port) }, health_status: e.health, load_balancing_weight: e.weight };
-        if (mtls?.(e)) lb.metadata = { filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: { ...TLS_MODE_MATCH } } };
+        const meta: NonNullable<Metadata["filter_metadata"]> = {};
+        if (mtls?.(e)) meta[TRANSPORT_SOCKET_MATCH_KEY] = { ...TLS_MODE_MATCH };
+        if (e.istioWorkload !== undefined) meta.istio = { workload: e.istioWorkload };
+        if (Object.keys(meta).length > 0) lb.metadata = { filter_metadata: meta };
         return lb;
       }),
       load_balancing_weight: eps.reduce((sum, e) => sum + e.weight, 0),
@@ -44,6 +40,18 @@ export function clusterLoadAssignment(clusterName: string, endpoints: MeshEndpoi
     return out;
   });
   return localities.length > 0 ? { cluster_name: clusterName, endpoints: localities } : { cluster_name: clusterName };
+}
+
+/** Endpoints grouped by locality, in the order of the assignment's LocalityLbEndpoints (sorted by region/zone/subzone). */
+export function localityGroups(endpoints: MeshEndpoint[]): MeshEndpoint[][] {
+  const groups = new Map<string, MeshEndpoint[]>();
+  for (const e of endpoints) {
+    const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
+    const group = groups.get(key);
+    if (group) group.push(e);
+    else groups.set(key, [e]);
+  }
+  return [...groups.keys()].sort().map((key) => groups.get(key)!);
 }
 
 /** Endpoints of a subset: those whose labels include all of the subset's labels. */
@@ -64,16 +72,18 @@ export function sharedAssignment(
   all: MeshEndpoint[],
   labels: Record<string, string> | undefined,
   mtls?: { key: string; wants: (e: MeshEndpoint) => boolean },
+  healthyOnly = false,
 ): ClusterLoadAssignment {
   let byKey = shared.get(all);
   if (!byKey) {
     byKey = new Map();
     shared.set(all, byKey);
   }
-  const key = `${clusterName}\n${labels ? JSON.stringify(labels) : ""}\n${mtls?.key ?? ""}`;
+  const key = `${clusterName}\n${labels ? JSON.stringify(labels) : ""}\n${mtls?.key ?? ""}\n${healthyOnly}`;
   let cla = byKey.get(key);
   if (!cla) {
-    cla = clusterLoadAssignment(clusterName, subsetEndpoints(all, labels), mtls?.wants);
+    const eps = subsetEndpoints(all, labels);
+    cla = clusterLoadAssignment(clusterName, healthyOnly ? eps.filter((e) => e.health === "HEALTHY") : eps, mtls?.wants);
     byKey.set(key, cla);
   }
   return cla;

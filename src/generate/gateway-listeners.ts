@@ -23,17 +23,6 @@ import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters"
 /** Istio bounds TLS handshakes on gateway chains (slow-handshake protection). */
 const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
 
-/** Edge settings of Istio's gateway connection manager. */
-const GATEWAY_HCM: HttpConnectionManager = {
-  use_remote_address: true,
-  forward_client_cert_details: "SANITIZE_SET",
-  set_current_client_cert_details: { subject: true, cert: true, dns: true, uri: true },
-  server_name: "istio-envoy",
-  http_protocol_options: {},
-  normalize_path: true,
-  path_with_escaped_slashes_action: "KEEP_UNCHANGED",
-};
-
 export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Listener[] {
   const out: Listener[] = [];
   const authz = authorizationFilters(ctx.scope.mesh, ctx.scope.proxy);
@@ -52,7 +41,7 @@ export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[
 function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagnostic[]): FilterChain[] {
   const first = l.servers[0]!;
   if (first.kind === "http") {
-    return [{ filters: [gatewayHcm(`outbound_${l.name}`, first.routeName!)], transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT }];
+    return [{ filters: [gatewayHcm(ctx, `outbound_${l.name}`, first.routeName!)], transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT }];
   }
   const chains: FilterChain[] = [];
   const claimed = new Set(l.claimedSni);
@@ -64,7 +53,7 @@ function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagn
       continue;
     }
     if (s.kind === "https") {
-      chains.push(terminating(s, gatewayHcm(s.server.name || `outbound_${l.name}`, s.routeName!)));
+      chains.push(terminating(s, gatewayHcm(ctx, s.server.name || `outbound_${l.name}`, s.routeName!)));
       continue;
     }
     const tcp = gatewayTcpFilter(ctx, s);
@@ -107,8 +96,15 @@ function withTimeout(chain: FilterChain): FilterChain {
   return { ...chain, transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT };
 }
 
-function gatewayHcm(statPrefix: string, rds: string): NetworkFilter {
-  return httpConnectionManager({ statPrefix, rds, httpFilters: outboundHttpFilters(), extra: GATEWAY_HCM });
+function gatewayHcm(ctx: GatewayContext, statPrefix: string, rds: string): NetworkFilter {
+  const gatewayTopology = ctx.scope.mesh.options.gatewayTopology;
+  return httpConnectionManager({
+    statPrefix,
+    rds,
+    httpFilters: outboundHttpFilters(),
+    listenerClass: "gateway",
+    ...(gatewayTopology ? { gatewayTopology } : {}),
+  });
 }
 
 function unrouted(s: BoundServer, why: string): Diagnostic {

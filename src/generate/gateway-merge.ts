@@ -116,7 +116,8 @@ function classify(server: GatewayServer, problem: (m: string) => void): ServerKi
   }
   // A credentialName is served over SDS from the proxy's own namespace (gateway-tls.ts, secrets.ts).
   const fromSecret = !!tls?.credentialName || (tls?.credentialNames?.length ?? 0) > 0;
-  if (!fromSecret && (!tls?.serverCertificate || !tls.privateKey)) {
+  const files = tls?.tlsCertificates?.length ? tls.tlsCertificates : [{ serverCertificate: tls?.serverCertificate, privateKey: tls?.privateKey }];
+  if (!fromSecret && files.some((c) => !c.serverCertificate || !c.privateKey)) {
     problem("tls needs credentialName or serverCertificate and privateKey; server left out");
     return undefined;
   }

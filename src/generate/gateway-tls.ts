@@ -20,6 +20,7 @@
  */
 import type { ClientTLSSettings, ServerTLSSettings } from "../model/types";
 import { CA_SUFFIX } from "../model/credentials";
+import { filterCipherSuites } from "../model/validate/ciphers";
 import { typed } from "./common";
 import type { CertificateValidationContext, CommonTlsContext, SdsSecretConfig, TlsParameters, TransportSocket, UpstreamTlsContext } from "./envoy";
 
@@ -75,7 +76,9 @@ export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
       };
     }
   } else {
-    common.tls_certificates = [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }];
+    // tlsCertificates: up to two file pairs (RSA and ECDSA); else the single serverCertificate/privateKey.
+    const files = tls.tlsCertificates?.length ? tls.tlsCertificates : [{ serverCertificate: tls.serverCertificate, privateKey: tls.privateKey }];
+    common.tls_certificates = files.map((f) => ({ certificate_chain: { filename: f.serverCertificate }, private_key: { filename: f.privateKey } }));
     if (validateClient && tls.caCertificates) common.validation_context = { trusted_ca: { filename: tls.caCertificates }, ...sanMatchers(tls.subjectAltNames) };
   }
   const params = tlsParams(tls);
@@ -119,6 +122,8 @@ function tlsParams(tls: ServerTLSSettings): TlsParameters | undefined {
   const max = tls.maxProtocolVersion && tls.maxProtocolVersion !== "TLS_AUTO" ? TLS_VERSION[tls.maxProtocolVersion] : undefined;
   if (min) out.tls_minimum_protocol_version = min;
   if (max) out.tls_maximum_protocol_version = max;
-  if (tls.cipherSuites && tls.cipherSuites.length > 0) out.cipher_suites = tls.cipherSuites;
+  // Like istiod: unknown names and repeats are dropped (validation warns about them).
+  const ciphers = filterCipherSuites(tls.cipherSuites ?? []);
+  if (ciphers.length > 0) out.cipher_suites = ciphers;
   return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -15,7 +15,9 @@
  *   breakers or outlier detection (grpcgen leaves them out too).
  * Every ClusterLoadAssignment locality carries `locality` (gRPC refuses an
  * assignment without it) and `load_balancing_weight` (gRPC drops localities
- * without it); duplicate addresses are dropped (gRPC refuses them).
+ * without it); duplicate addresses are dropped (gRPC refuses them). Locality
+ * load balancing applies as for Envoy (istiod's EDS is the same for both):
+ * priorities and weights relative to the client's locality (locality-lb.ts).
  */
 import { isIP } from "node:net";
 import type { Diagnostic } from "../model/types";
@@ -23,7 +25,8 @@ import type { MeshEndpoint } from "../model/mesh";
 import { adsConfigSource } from "./common";
 import type { Cluster, ClusterLoadAssignment } from "./envoy";
 import type { OutboundClusterSpec } from "./clusters";
-import { clusterLoadAssignment, subsetEndpoints } from "./endpoints";
+import { clusterLoadAssignment, localityGroups, subsetEndpoints } from "./endpoints";
+import { effectiveLocalityLb, localityAssignment, localityLbApplies } from "./locality-lb";
 import type { ProxyScope } from "./scope";
 
 const isDns = (spec: OutboundClusterSpec) => spec.service.resolution === "STRICT_DNS" || spec.service.resolution === "LOGICAL_DNS";
@@ -79,7 +82,12 @@ export function grpcEndpoints(scope: ProxyScope, specs: OutboundClusterSpec[], o
   for (const spec of specs) {
     if (isDns(spec) || (only && !only.has(spec.name))) continue;
     // A fresh empty list for a port without endpoints: nothing worth keeping in the shared map.
-    out.push(sharedGrpcAssignment(spec, scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? []));
+    const all = scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [];
+    const cla = sharedGrpcAssignment(spec, all);
+    const setting = effectiveLocalityLb(spec.policy, scope.mesh.options);
+    const outlier = spec.policy.outlierDetection !== undefined;
+    const groups = () => localityGroups(grpcUsable(subsetEndpoints(all, spec.subset?.labels), true));
+    out.push(localityLbApplies(setting, outlier) ? localityAssignment(cla, groups, scope.proxy, setting, outlier) : cla);
   }
   return out;
 }
@@ -109,16 +117,20 @@ function endpointsOf(scope: ProxyScope, spec: OutboundClusterSpec): MeshEndpoint
 
 /** clusterLoadAssignment, made acceptable to gRPC: IP endpoints only (for EDS), no duplicates, every locality set. */
 function grpcAssignment(name: string, endpoints: MeshEndpoint[], ipOnly: boolean): ClusterLoadAssignment {
+  const cla = clusterLoadAssignment(name, grpcUsable(endpoints, ipOnly));
+  const localities = cla.endpoints;
+  return localities ? { ...cla, endpoints: localities.map((l) => (l.locality ? l : { locality: {}, ...l })) } : cla;
+}
+
+/** The endpoints gRPC accepts: IP addresses only (for EDS), each address once. */
+function grpcUsable(endpoints: MeshEndpoint[], ipOnly: boolean): MeshEndpoint[] {
   const seen = new Set<string>();
-  const usable = endpoints.filter((e) => {
+  return endpoints.filter((e) => {
     const key = `${e.address}:${e.port}`;
     if ((ipOnly && isIP(e.address) === 0) || seen.has(key)) return false;
     seen.add(key);
     return true;
   });
-  const cla = clusterLoadAssignment(name, usable);
-  const localities = cla.endpoints;
-  return localities ? { ...cla, endpoints: localities.map((l) => (l.locality ? l : { locality: {}, ...l })) } : cla;
 }
 
 function drDiagnostic(spec: OutboundClusterSpec, message: string): Diagnostic {

@@ -9,8 +9,8 @@
  * no original destination, no 0.0.0.0 socket).
  *
  * Only HTTP-family ports get listeners: Istio's route config for any other
- * port has no virtual host, so a client could not use it either (mini-pilot
- * treats unnamed ports as TCP where Istio would sniff).
+ * port has no virtual host, so a client could not use it either (ports
+ * without a protocol are sniffed by Envoy sidecars; a proxyless client cannot).
  */
 import type { MeshService } from "../model/mesh";
 import { isHttpProtocol } from "../model/mesh-protocol";

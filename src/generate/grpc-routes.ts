@@ -58,7 +58,7 @@ export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagn
     // No applicable rule: Istio gives the service its default route, as if it had no VirtualService.
     if (routes.length === 0) {
       const cluster = outboundClusterName(port, undefined, service.host);
-      routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx))];
+      routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx), scope.mesh.options.defaultHttpRetryPolicy)];
     }
     const vhost: VirtualHost = {
       name: virtualHostName(service.host, port),
@@ -91,7 +91,12 @@ function grpcRoute(route: Route): Route[] {
     else delete out.typed_per_filter_config;
   }
   const action = route.route;
-  if (action) out.route = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
+  if (action) {
+    // istiod's setTimeout: proxyless gRPC reads max_stream_duration; max_grpc_timeout is for Envoy only.
+    const grpcAction = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
+    delete grpcAction.max_grpc_timeout;
+    out.route = grpcAction;
+  }
   return [out];
 }
 

@@ -23,6 +23,7 @@ import { parseClusterName } from "./names";
 import { sidecarScope } from "./scope";
 import { credentialSecrets, referencedSecretNames } from "./secrets";
 import { withTelemetry } from "./telemetry";
+import { withPathNormalization } from "./path-normalization";
 
 export type { Generated, GeneratedResources } from "./generated";
 
@@ -33,8 +34,9 @@ export function generate(mesh: Mesh, proxy: ProxyView): Generated {
 function generateByKind(mesh: Mesh, proxy: ProxyView): Generated {
   if (proxy.generator === "grpc") return generateGrpc(mesh, proxy);
   // Tracing and access logs from mesh config go onto every connection manager in one pass.
-  if (proxy.kind === "router") return withTelemetry(generateRouter(mesh, proxy), mesh, proxy);
-  return withTelemetry(generateSidecar(mesh, proxy), mesh, proxy);
+  // So do MeshConfig path normalization settings.
+  if (proxy.kind === "router") return withTelemetry(withPathNormalization(generateRouter(mesh, proxy), mesh), mesh, proxy);
+  return withTelemetry(withPathNormalization(generateSidecar(mesh, proxy), mesh), mesh, proxy);
 }
 
 /** The SDS secrets the output names, from the proxy's own namespace (asked only when it names any). */

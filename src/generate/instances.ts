@@ -4,9 +4,10 @@
  * and clusters are built from these.
  */
 import type { Mesh, MeshPort, MeshService } from "../model/mesh";
+import type { ConnectionPoolSettings } from "../model/types";
 import type { ProxyView } from "../model/proxy";
 import { hasLabels, labelsMatch } from "../model/mesh-hosts";
-import { isTcpProtocol, isHttpProtocol } from "../model/mesh-protocol";
+import { isTcpProtocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { isCapturePort } from "./names";
 
 export interface InboundPort {
@@ -15,7 +16,14 @@ export interface InboundPort {
   /** The first service (by host) exposing it decides protocol and naming. */
   service: MeshService;
   port: MeshPort;
+  /** Where the inbound cluster sends traffic (a Sidecar ingress `defaultEndpoint`); absent: the original destination. */
+  endpoint?: InboundEndpoint;
+  /** The Sidecar's connection pool for this port (its ingress listener's, else `inboundConnectionPool`). */
+  connectionPool?: ConnectionPoolSettings;
 }
+
+/** A Sidecar ingress defaultEndpoint: a loopback address, a Unix socket, or the original destination on another port. */
+export type InboundEndpoint = { address: string; port: number } | { pipe: string } | { originalDestinationPort: number };
 
 /** One entry per target port, sorted by port; UDP and unresolved named ports are left out. */
 export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {
@@ -26,7 +34,7 @@ export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {
     for (const port of svc.ports) {
       // A capture port would duplicate virtualInbound's own blackhole chain.
       if (port.targetPort === undefined || isCapturePort(port.targetPort)) continue;
-      if (!isHttpProtocol(port.protocol) && !isTcpProtocol(port.protocol)) continue;
+      if (!isHttpProtocol(port.protocol) && !isTcpProtocol(port.protocol) && !isSniffedProtocol(port.protocol)) continue;
       if (!byPort.has(port.targetPort)) byPort.set(port.targetPort, { targetPort: port.targetPort, service: svc, port });
     }
   }

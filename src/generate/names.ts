@@ -24,8 +24,10 @@ export const BLOCK_ALL_VHOST = "block_all";
 /** Filter chain names Istio uses on the capture listeners. */
 export const PASSTHROUGH_FILTER_CHAIN = "PassthroughFilterChain";
 export const VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN = "virtualOutbound-blackhole";
+export const VIRTUAL_OUTBOUND_CATCHALL_CHAIN = "virtualOutbound-catchall-tcp";
 export const VIRTUAL_INBOUND_BLACKHOLE_CHAIN = "virtualInbound-blackhole";
-export const VIRTUAL_INBOUND_CATCHALL_CHAIN = "virtualInbound-catchall-tcp";
+/** virtualInbound's passthrough chain for HTTP (its TCP one is named like the listener). */
+export const VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN = "virtualInbound-catchall-http";
 
 /** Source address inbound traffic is sent from, so iptables lets it through to the app. */
 export const INBOUND_BIND_ADDRESS = "127.0.0.6";
@@ -73,14 +75,14 @@ export function sidecarRouteName(port: number): string {
   return String(port);
 }
 
-/** Inline route configuration of an inbound HTTP port. */
-export function inboundRouteName(targetPort: number): string {
-  return inboundClusterName(targetPort);
+/** RDS name of an auto-detected service port's own listener: `<host>:<port>` (Istio's, for sniffed services). */
+export function sniffedRouteName(host: string, port: number): string {
+  return `${host}:${port}`;
 }
 
 /** Inbound virtual host name. */
-export function inboundVirtualHostName(targetPort: number): string {
-  return `inbound|http|${targetPort}`;
+export function inboundVirtualHostName(port: number): string {
+  return `inbound|http|${port}`;
 }
 
 /** Virtual host of one service on one port. */

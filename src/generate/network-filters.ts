@@ -4,6 +4,7 @@
  */
 import { adsConfigSource, typed } from "./common";
 import type { HttpConnectionManager, HttpFilter, ListenerFilter, NetworkFilter, RouteConfiguration, TcpProxy, TcpProxyClusterWeight } from "./envoy";
+import { type GatewayTopology, type ListenerClass, classHcmFields, commonHcmFields } from "./istio-defaults";
 
 export const HCM_FILTER = "envoy.filters.network.http_connection_manager";
 export const TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy";
@@ -15,7 +16,11 @@ export interface HcmOptions {
   /** ... or an inline RouteConfiguration. */
   routeConfig?: RouteConfiguration;
   httpFilters: HttpFilter[];
-  /** Fields that replace or extend the sidecar defaults (gateways: edge settings). */
+  /** Which of istiod's connection managers this is (default sidecar outbound): decides the class defaults. */
+  listenerClass?: ListenerClass;
+  /** Gateways: MeshConfig gatewayTopology. */
+  gatewayTopology?: GatewayTopology;
+  /** Fields that replace or extend the defaults. */
   extra?: HttpConnectionManager;
 }
 
@@ -24,10 +29,8 @@ export function httpConnectionManager(o: HcmOptions): NetworkFilter {
   if (o.rds !== undefined) hcm.rds = { config_source: adsConfigSource(), route_config_name: o.rds };
   else if (o.routeConfig) hcm.route_config = o.routeConfig;
   hcm.http_filters = o.httpFilters;
-  // Istio: no idle stream timeout, websockets allowed, client address not trusted.
-  hcm.stream_idle_timeout = "0s";
-  hcm.use_remote_address = false;
-  hcm.upgrade_configs = [{ upgrade_type: "websocket" }];
+  // istiod's defaults (istio-defaults.ts): shared ones, then the class's (remote address, client cert details, server name).
+  Object.assign(hcm, commonHcmFields(), classHcmFields(o.listenerClass ?? "sidecar-outbound", o.gatewayTopology));
   if (o.extra) Object.assign(hcm, o.extra);
   return {
     name: HCM_FILTER,
@@ -50,9 +53,10 @@ export function originalDstListenerFilter(): ListenerFilter {
   };
 }
 
+/** Istio's TLS inspector: a 512-byte first read (Envoy's default is 64 KiB), enough for a ClientHello's SNI and ALPN. */
 export function tlsInspectorListenerFilter(): ListenerFilter {
   return {
     name: "envoy.filters.listener.tls_inspector",
-    typed_config: typed("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"),
+    typed_config: typed("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", { initial_read_buffer_size: 512 }),
   };
 }

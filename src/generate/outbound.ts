@@ -3,8 +3,9 @@
  * gateways share (proxyless gRPC builds its own, grpc-clusters.ts).
  */
 import type { Cluster, ClusterLoadAssignment } from "./envoy";
-import { isEdsCluster, outboundCluster, outboundClusterSpecs } from "./clusters";
-import { sharedAssignment } from "./endpoints";
+import { type OutboundClusterSpec, inlineEndpoints, isEdsCluster, outboundCluster, outboundClusterSpecs } from "./clusters";
+import { localityGroups, sharedAssignment, subsetEndpoints } from "./endpoints";
+import { effectiveLocalityLb, localityAssignment, localityLbApplies, wantsLocalityWeightedConfig, withLocalityWeightedConfig } from "./locality-lb";
 import type { ProxyScope } from "./scope";
 import type { MeshEndpoint } from "../model/mesh";
 import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
@@ -12,7 +13,20 @@ import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
 /** The outbound clusters of every visible service. */
 export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
   const clientMtls = clientHasWorkloadCert(scope.proxy);
-  return specs.map((s) => outboundCluster(scope.mesh, s, clientMtls));
+  const sidecar = scope.proxy.kind === "sidecar";
+  return specs.map((s) => withLocalityLb(scope, s, outboundCluster(scope.mesh, s, clientMtls, sidecar)));
+}
+
+/** istiod's ApplyToCluster: locality_weighted_lb_config, and a DNS cluster's own endpoints made relative to the proxy. */
+function withLocalityLb(scope: ProxyScope, spec: OutboundClusterSpec, c: Cluster): Cluster {
+  const setting = effectiveLocalityLb(spec.policy, scope.mesh.options);
+  const outlier = spec.policy.outlierDetection !== undefined;
+  let out = wantsLocalityWeightedConfig(setting, outlier) ? withLocalityWeightedConfig(c) : c;
+  if (out.load_assignment && localityLbApplies(setting, outlier)) {
+    const groups = () => localityGroups(inlineEndpoints(scope.mesh, spec));
+    out = { ...out, load_assignment: localityAssignment(out.load_assignment, groups, scope.proxy, setting, outlier) };
+  }
+  return out;
 }
 
 /** One ClusterLoadAssignment per outbound EDS cluster (only those in `only` when given), sorted by cluster name. */
@@ -28,7 +42,23 @@ export function outboundEndpoints(
     // The rule's TLS mode for this cluster decides with the endpoint's sidecar label and PeerAuthentication (model/mesh-mtls.ts).
     const ruleTls = spec.policy.tls?.mode;
     const mtls = { key: ruleTls ?? "", wants: (e: MeshEndpoint) => endpointWantsMtls(scope.mesh, spec.service, e, ruleTls) };
-    out.push(sharedAssignment(spec.name, all, spec.subset?.labels, mtls));
+    const healthyOnly = keepsPanicMode(spec);
+    const cla = sharedAssignment(spec.name, all, spec.subset?.labels, mtls, healthyOnly);
+    // Priorities and weights relative to the proxy: only where locality load balancing applies, so only there is the proxy's locality asked.
+    const setting = effectiveLocalityLb(spec.policy, scope.mesh.options);
+    const outlier = spec.policy.outlierDetection !== undefined;
+    const groups = () => localityGroups(subsetEndpoints(all, spec.subset?.labels).filter((e) => !healthyOnly || e.health === "HEALTHY"));
+    out.push(localityLbApplies(setting, outlier) ? localityAssignment(cla, groups, scope.proxy, setting, outlier) : cla);
   }
   return out;
+}
+
+/**
+ * supportsUnhealthyEndpoints (xds/endpoints/endpoint_builder.go): an outlier
+ * detection with minHealthPercent > 0 turns Envoy's panic mode back on, and a
+ * panicking cluster would send traffic to UNHEALTHY hosts, so istiod leaves
+ * them out of that cluster's endpoints.
+ */
+function keepsPanicMode(spec: OutboundClusterSpec): boolean {
+  return (spec.policy.outlierDetection?.minHealthPercent ?? 0) > 0;
 }

@@ -12,6 +12,15 @@ import type { ClusterWeight, HashPolicy, HashPolicyCookie, RetryPolicy, RouteAct
 import { outboundClusterName } from "./names";
 import { effectivePolicy } from "./traffic-policy";
 import { headerOperations } from "./route-headers";
+import {
+  DEFAULT_NUM_RETRIES,
+  DEFAULT_RETRY_ON,
+  HOST_SELECTION_RETRY_MAX_ATTEMPTS,
+  NO_TIMEOUT,
+  inboundRetryPolicy,
+  previousHostsPredicate,
+} from "./istio-defaults";
+import type { Protocol } from "../model/mesh-protocol";
 
 export interface DestinationContext {
   mesh: Mesh;
@@ -78,23 +87,25 @@ export function singleDestinationHeaders(route: HTTPRoute): Headers | undefined 
   return route.route && route.route.length === 1 ? route.route[0]!.headers : undefined;
 }
 
-const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
-
-/** Istio's default: 2 retries, prefer other hosts (not with consistent hashing), retry 503. */
+/**
+ * Istio's default policy (istio-defaults.ts): 2 retries on connection-level
+ * failures, never on a 503 answer; other hosts preferred unless the route hashes.
+ */
 export function defaultRetryPolicy(consistentHash: boolean): RetryPolicy {
-  const p: RetryPolicy = { retry_on: DEFAULT_RETRY_ON, num_retries: 2 };
-  if (!consistentHash) {
-    p.retry_host_predicate = [
-      { name: "envoy.retry_host_predicates.previous_hosts", typed_config: typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate") },
-    ];
-  }
-  p.host_selection_retry_max_attempts = 5;
-  p.retriable_status_codes = [503];
+  const p: RetryPolicy = { retry_on: DEFAULT_RETRY_ON, num_retries: DEFAULT_NUM_RETRIES };
+  if (!consistentHash) p.retry_host_predicate = previousHostsPredicate();
+  p.host_selection_retry_max_attempts = HOST_SELECTION_RETRY_MAX_ATTEMPTS;
   return p;
 }
 
-/** `retries` -> retry_policy; attempts 0 switches retries off; numeric retryOn tokens become status codes. */
-export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): RetryPolicy | undefined {
+/**
+ * `retries` -> retry_policy (istiod's ConvertPolicy); attempts 0 switches
+ * retries off; numeric retryOn tokens become status codes. Without `retries`
+ * the MeshConfig defaultHttpRetryPolicy (`meshDefault`) applies, else Istio's
+ * built-in policy.
+ */
+export function retryPolicy(retries: HTTPRetry | undefined, consistentHash: boolean, meshDefault?: HTTPRetry): RetryPolicy | undefined {
+  const r = retries ?? meshDefault;
   const p = defaultRetryPolicy(consistentHash);
   if (!r) return p;
   if (!r.attempts || r.attempts <= 0) return undefined;
@@ -104,15 +115,21 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
       .split(",")
       .map((t) => t.trim())
       .filter((t) => t !== "");
+    // parseRetryOn: integers that are HTTP status codes become retriable_status_codes, the rest stays in retry_on.
     const codes = tokens.filter((t) => /^\d+$/.test(t) && Number(t) >= 100 && Number(t) <= 599).map(Number);
-    const names = tokens.filter((t) => !/^\d+$/.test(t));
-    if (codes.length > 0 && !names.includes("retriable-status-codes")) names.push("retriable-status-codes");
+    const names = tokens.filter((t) => !(/^\d+$/.test(t) && Number(t) >= 100 && Number(t) <= 599));
     p.retry_on = names.join(",");
-    p.retriable_status_codes = codes;
-    if (codes.length === 0) delete p.retriable_status_codes;
+    // istiod appends ",retriable-status-codes" as text, so codes alone give a leading comma (Envoy skips empty tokens).
+    if (codes.length > 0 && !p.retry_on.includes("retriable-status-codes")) p.retry_on += ",retriable-status-codes";
+    if (codes.length > 0) p.retriable_status_codes = codes;
   }
   const perTry = istioDuration(r.perTryTimeout);
   if (perTry) p.per_try_timeout = perTry;
+  const backoff = istioDuration(r.backoff);
+  if (backoff) p.retry_back_off = { base_interval: backoff };
+  // retryIgnorePreviousHosts, when set, decides the predicate whatever the hashing.
+  if (r.retryIgnorePreviousHosts === true) p.retry_host_predicate = previousHostsPredicate();
+  if (r.retryIgnorePreviousHosts === false) delete p.retry_host_predicate;
   if (r.retryRemoteLocalities) {
     p.retry_priority = {
       name: "envoy.retry_priorities.previous_priorities",
@@ -128,8 +145,25 @@ export function retryPolicy(r: HTTPRetry | undefined, consistentHash: boolean): 
  * the route timeout (the end-to-end timeout test with the real Envoy caught it).
  * Proxyless gRPC reads max_stream_duration instead; grpc-routes.ts sets it.
  */
-export function timeoutFields(timeout: string | undefined): Pick<RouteAction, "timeout"> {
-  return { timeout: istioDuration(timeout, "0s") ?? "0s" };
+export function timeoutFields(timeout: string | undefined): Pick<RouteAction, "timeout" | "max_grpc_timeout"> {
+  const t = istioDuration(timeout, NO_TIMEOUT) ?? NO_TIMEOUT;
+  // setTimeout: a gRPC client's grpc-timeout header is honoured, capped by the route timeout (0s: no cap).
+  return { timeout: t, max_grpc_timeout: t };
+}
+
+/**
+ * BuildDefaultHTTPInboundRoute: no timeout, a gRPC client's grpc-timeout
+ * header not applied (max_stream_duration 0s), and the inbound retry policy
+ * except on gRPC ports.
+ */
+export function inboundRouteAction(cluster: string, protocol: Protocol): RouteAction {
+  const action: RouteAction = {
+    cluster,
+    timeout: NO_TIMEOUT,
+    max_stream_duration: { max_stream_duration: NO_TIMEOUT, grpc_timeout_header_max: NO_TIMEOUT },
+  };
+  if (protocol !== "GRPC" && protocol !== "GRPC-WEB") action.retry_policy = inboundRetryPolicy();
+  return action;
 }
 
 /** The consistent-hash settings of a destination (subset and port aware). */
@@ -150,6 +184,8 @@ export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext
   if (first.httpCookie) {
     const cookie: HashPolicyCookie = { name: first.httpCookie.name };
     if (first.httpCookie.path) cookie.path = first.httpCookie.path;
+    if (first.httpCookie.attributes?.length)
+      cookie.attributes = first.httpCookie.attributes.map((a) => ({ name: a.name, ...(a.value !== undefined ? { value: a.value } : {}) }));
     const ttl = istioDuration(first.httpCookie.ttl);
     if (ttl) cookie.ttl = ttl;
     return [{ cookie }];
@@ -159,18 +195,29 @@ export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext
   return undefined;
 }
 
-/** mirror + mirrorPercentage (default 100%). */
+/**
+ * mirror (mirrorPercentage, else the deprecated mirrorPercent, else 100%) and
+ * mirrors (each with its own percentage, default 100%), as istiod builds them:
+ * an explicit 0% mirrors nothing, so it is left out.
+ */
 export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: DestinationContext): Pick<RouteAction, "request_mirror_policies"> {
-  if (!route.mirror) return {};
-  const d = resolveDestination(route.mirror, vsNamespace, ctx);
-  const pct = route.mirrorPercentage?.value ?? 100;
-  return { request_mirror_policies: [{ cluster: d.cluster, runtime_fraction: { default_value: percentPerMillion(pct) }, trace_sampled: false }] };
+  const policies: NonNullable<RouteAction["request_mirror_policies"]> = [];
+  const add = (dest: HTTPRoute["mirror"], pct: number): void => {
+    if (!dest || pct <= 0) return;
+    const d = resolveDestination(dest, vsNamespace, ctx);
+    policies.push({ cluster: d.cluster, runtime_fraction: { default_value: percentPerMillion(pct) }, trace_sampled: false });
+  };
+  add(route.mirror, route.mirrorPercentage?.value ?? route.mirrorPercent ?? 100);
+  for (const m of route.mirrors ?? []) add(m.destination, m.percentage?.value ?? 100);
+  return policies.length > 0 ? { request_mirror_policies: policies } : {};
 }
 
-/** rewrite.uri -> prefix_rewrite, rewrite.authority -> host_rewrite_literal. */
-export function rewriteFields(route: HTTPRoute): Pick<RouteAction, "prefix_rewrite" | "host_rewrite_literal"> {
-  const out: Pick<RouteAction, "prefix_rewrite" | "host_rewrite_literal"> = {};
-  if (route.rewrite?.uri !== undefined) out.prefix_rewrite = route.rewrite.uri;
+/** rewrite.uri -> prefix_rewrite, rewrite.uriRegexRewrite -> regex_rewrite, rewrite.authority -> host_rewrite_literal. */
+export function rewriteFields(route: HTTPRoute): Pick<RouteAction, "prefix_rewrite" | "regex_rewrite" | "host_rewrite_literal"> {
+  const out: Pick<RouteAction, "prefix_rewrite" | "regex_rewrite" | "host_rewrite_literal"> = {};
+  const regex = route.rewrite?.uriRegexRewrite;
+  if (regex) out.regex_rewrite = { pattern: { regex: regex.match }, substitution: regex.rewrite };
+  else if (route.rewrite?.uri) out.prefix_rewrite = route.rewrite.uri;
   if (route.rewrite?.authority) out.host_rewrite_literal = route.rewrite.authority;
   return out;
 }

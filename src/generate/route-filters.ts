@@ -33,19 +33,24 @@ const GRPC_CODES: Record<string, number> = {
   UNAUTHENTICATED: 16,
 };
 
-/** Percentages unset mean 0% (Istio: "if left unspecified, no request will be ..."). */
-export function faultConfig(f: HTTPFaultInjection): AnyOf<"envoy.extensions.filters.http.fault.v3.HTTPFault"> {
+/**
+ * Percentages unset mean 0% (Istio: "if left unspecified, no request will be ...").
+ * As istiod does, a delay without fixedDelay and an abort without a status are
+ * left out, and a fault with neither left is no fault (undefined).
+ */
+export function faultConfig(f: HTTPFaultInjection): AnyOf<"envoy.extensions.filters.http.fault.v3.HTTPFault"> | undefined {
   const out: HTTPFault = {};
-  if (f.delay) {
+  if (f.delay?.fixedDelay !== undefined) {
     const pct = f.delay.percentage?.value ?? f.delay.percent ?? 0;
     out.delay = { fixed_delay: istioDuration(f.delay.fixedDelay, "0s"), percentage: percentPerMillion(pct) };
   }
-  if (f.abort) {
+  if (f.abort && (f.abort.grpcStatus !== undefined || f.abort.httpStatus !== undefined)) {
     const abort: FaultAbort = { percentage: percentPerMillion(f.abort.percentage?.value ?? 0) };
     if (f.abort.grpcStatus !== undefined) abort.grpc_status = grpcCode(f.abort.grpcStatus);
-    else abort.http_status = f.abort.httpStatus ?? 503;
+    else abort.http_status = f.abort.httpStatus;
     out.abort = abort;
   }
+  if (!out.delay && !out.abort) return undefined;
   return typed("envoy.extensions.filters.http.fault.v3.HTTPFault", out);
 }
 

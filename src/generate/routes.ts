@@ -4,7 +4,7 @@
  * catch-all and ends the list. Shared by sidecars (gateway "mesh") and
  * gateways (their "namespace/name").
  */
-import type { HTTPRoute, HTTPRedirect } from "../model/types";
+import type { HTTPRetry, HTTPRoute, HTTPRedirect } from "../model/types";
 import type { MeshVirtualService } from "../model/mesh";
 import { resolveGateway } from "../model/mesh";
 import type { HashPolicy, DirectResponseAction, RedirectAction, Route, RouteAction, RouteMatch } from "./envoy";
@@ -20,7 +20,6 @@ import {
   singleDestinationHeaders,
   timeoutFields,
   ResolvedDestination,
-  defaultRetryPolicy,
 } from "./route-action";
 import { headerOperations, mergeHeaders } from "./route-headers";
 import { CORS_FILTER, FAULT_FILTER, corsConfig, faultConfig } from "./route-filters";
@@ -64,7 +63,8 @@ function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: R
   }
   Object.assign(out, headerOperations(mergeHeaders(rule.headers, singleDestinationHeaders(rule))));
   const perFilter: NonNullable<Route["typed_per_filter_config"]> = {};
-  if (rule.fault) perFilter[FAULT_FILTER] = faultConfig(rule.fault);
+  const fault = rule.fault && faultConfig(rule.fault);
+  if (fault) perFilter[FAULT_FILTER] = fault;
   if (rule.corsPolicy) perFilter[CORS_FILTER] = corsConfig(rule.corsPolicy);
   if (Object.keys(perFilter).length > 0) out.typed_per_filter_config = perFilter;
   out.metadata = { filter_metadata: { istio: { config: `/apis/networking.istio.io/v1/namespaces/${mvs.namespace}/virtual-service/${mvs.vs.metadata.name}` } } };
@@ -75,8 +75,9 @@ function translateRoute(rule: HTTPRoute, matchName: string | undefined, match: R
 function routeAction(rule: HTTPRoute, mvs: MeshVirtualService, ctx: RouteContext): { fields: RouteAction; destinations: ResolvedDestination[] } {
   const spec = clusterSpecifier(rule, mvs.namespace, ctx);
   const fields: RouteAction = { ...spec.fields, ...timeoutFields(rule.timeout) };
-  const hashing = spec.destinations.some((d) => consistentHashOf(d, ctx) !== undefined);
-  const retry = retryPolicy(rule.retries, hashing);
+  // istiod only looks for consistent hashing on a single destination; weighted routes keep the previous-hosts predicate.
+  const hashing = spec.destinations.length === 1 && rule.route?.length === 1 && consistentHashOf(spec.destinations[0]!, ctx) !== undefined;
+  const retry = retryPolicy(rule.retries, hashing, ctx.mesh.options.defaultHttpRetryPolicy);
   if (retry) fields.retry_policy = retry;
   const hash = hashPolicy(spec.destinations, ctx);
   if (hash) fields.hash_policy = hash;
@@ -94,7 +95,9 @@ const REDIRECT_CODES: Record<number, NonNullable<RedirectAction["response_code"]
 
 function redirectAction(r: HTTPRedirect): RedirectAction {
   const out: RedirectAction = {};
-  if (r.uri !== undefined) out.path_redirect = r.uri;
+  // prefixRewrite replaces the matched prefix (validation keeps it to prefix matches); else uri replaces the path.
+  if (r.prefixRewrite) out.prefix_rewrite = r.prefixRewrite;
+  else if (r.uri !== undefined) out.path_redirect = r.uri;
   if (r.authority) out.host_redirect = r.authority;
   if (r.port) out.port_redirect = r.port;
   if (r.scheme) out.scheme_redirect = r.scheme;
@@ -117,9 +120,15 @@ function operationName(route: Route, dests: ResolvedDestination[], vsName: strin
   return single ? `${single.host}:${single.port}${path}` : `${vsName}:${port}${path}`;
 }
 
-/** The route of a host without VirtualService: prefix "/" to its cluster, default retries. */
-export function defaultRoute(cluster: string, host: string, port: number, hash?: HashPolicy[]): Route {
-  const route: RouteAction = { cluster, ...timeoutFields(undefined), retry_policy: defaultRetryPolicy(hash !== undefined) };
+/**
+ * The route of a host without VirtualService: prefix "/" to its cluster,
+ * default retries. BuildDefaultHTTPOutboundRoute builds the retry policy before
+ * it looks at the DestinationRule's hash, so it keeps previous_hosts even then.
+ */
+export function defaultRoute(cluster: string, host: string, port: number, hash?: HashPolicy[], meshRetry?: HTTPRetry): Route {
+  const route: RouteAction = { cluster, ...timeoutFields(undefined) };
+  const retry = retryPolicy(undefined, false, meshRetry);
+  if (retry) route.retry_policy = retry;
   if (hash) route.hash_policy = hash;
   return { name: "default", match: { prefix: "/" }, route, decorator: { operation: `${host}:${port}/*` } };
 }

@@ -2,25 +2,73 @@
  * What one proxy sees of the mesh, computed once per generation: the services
  * exported to its namespace, the VirtualService bound to each, and (lazily)
  * the DestinationRule for each. The narrow view generators work from.
+ *
+ * A sidecar (not a gateway) under a Sidecar resource sees only what that
+ * Sidecar imports (model/mesh-sidecar.ts): fewer services, so fewer clusters,
+ * routes and endpoints, and only the VirtualServices its egress hosts select.
+ * Which Sidecar applies is decided from the proxy's namespace and selector
+ * answers, so proxies with the same effective Sidecar share a view
+ * (view-key.ts records exactly those questions).
  */
 import type { Client, Mesh, MeshService, MeshVirtualService, ResolvedDestinationRule } from "../model/mesh";
-import { destinationRuleFor, sidecarVirtualServices, visibleServices } from "../model/mesh";
+import { bindVirtualServices, destinationRuleFor, sidecarVirtualServices, visibleServices } from "../model/mesh";
+import { sidecarFor, sidecarImports } from "../model/mesh-sidecar";
 import type { ProxyView } from "../model/proxy";
+import type { Sidecar } from "../model/types";
+import { outboundClusterName } from "./names";
+
+/** istiod's GetDestinationCluster for the egressProxy: `outbound|<port>|<subset>|<host>`, the host as written. */
+function egressProxy(sidecar: Sidecar): string | undefined {
+  const p = sidecar.spec.outboundTrafficPolicy;
+  if (!p?.egressProxy || p.mode !== "ALLOW_ANY") return undefined;
+  return outboundClusterName(p.egressProxy.port?.number ?? 0, p.egressProxy.subset, p.egressProxy.host);
+}
 
 export interface ProxyScope {
   mesh: Mesh;
   proxy: ProxyView;
   client: Client;
-  /** Visible services, sorted by host. */
+  /** Visible services, sorted by host: one cluster each (per port). */
   services: MeshService[];
+  /**
+   * The services that get outbound listeners and virtual hosts, sorted by
+   * host: all of `services`, except under a Sidecar, where a service reached
+   * only through a selected VirtualService gets clusters but no listener or
+   * virtual host of its own (as in istiod).
+   */
+  listenerServices: MeshService[];
   /** host -> the VirtualService that routes it for this proxy. */
   virtualServices: ReadonlyMap<string, MeshVirtualService>;
   destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
+  /** What unmatched outbound traffic does: the Sidecar's outboundTrafficPolicy, else the mesh's. */
+  outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+  /** The Sidecar resource that applies (sidecars only). */
+  sidecar?: Sidecar;
+  /** Under ALLOW_ANY, the Sidecar's outboundTrafficPolicy.egressProxy cluster: unknown traffic goes there instead of PassthroughCluster. */
+  egressProxyCluster?: string;
 }
 
 export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   const client: Client = { namespace: proxy.namespace, labels: proxy.labels };
-  const services = visibleServices(mesh, proxy.namespace);
+  // Gateways always get the default scope (istiod's DefaultSidecarScopeForGateway); asking nothing more keeps their view keys as they were.
+  const sidecar = proxy.kind === "router" || mesh.sidecars.byNamespace.size === 0 ? undefined : sidecarFor(mesh, proxy.namespace, proxy.labels);
+  let services: MeshService[];
+  let listenerServices: MeshService[];
+  let virtualServices: ReadonlyMap<string, MeshVirtualService>;
+  let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
+  let egressProxyCluster: string | undefined;
+  if (sidecar) {
+    const imports = sidecarImports(mesh, sidecar, proxy.namespace);
+    services = imports.services;
+    listenerServices = imports.listenerServices;
+    virtualServices = bindVirtualServices(imports.virtualServices, services);
+    outboundTrafficPolicy = imports.outboundTrafficPolicy;
+    egressProxyCluster = egressProxy(sidecar);
+  } else {
+    services = visibleServices(mesh, proxy.namespace);
+    listenerServices = services;
+    virtualServices = sidecarVirtualServices(mesh, proxy.namespace, services);
+  }
   // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
   const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
   return {
@@ -28,7 +76,11 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     proxy,
     client,
     services,
-    virtualServices: sidecarVirtualServices(mesh, proxy.namespace, services),
+    listenerServices,
+    virtualServices,
+    outboundTrafficPolicy,
+    ...(sidecar ? { sidecar } : {}),
+    ...(egressProxyCluster ? { egressProxyCluster } : {}),
     destinationRule(svc) {
       let dr = drCache.get(svc);
       if (dr === undefined && !drCache.has(svc)) {

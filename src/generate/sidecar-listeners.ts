@@ -2,57 +2,71 @@
  * Sidecar listeners (LDS): the two capture listeners (virtualOutbound on
  * 15001, virtualInbound on 15006) and the outbound listeners virtualOutbound
  * hands connections to by original destination: `0.0.0.0_<port>` for HTTP
- * ports (RDS `<port>`), `<address>_<port>` for TCP ports (tcp_proxy), and
- * `0.0.0.0_<port>` with SNI chains for TLS ports of services without address.
+ * ports (RDS `<port>`, with a passthrough fallback for what is not HTTP),
+ * `<address>_<port>` for TCP ports (tcp_proxy) and ports without a declared
+ * protocol (HTTP detected, RDS `<host>:<port>`, else tcp_proxy; sniffing.ts),
+ * and `0.0.0.0_<port>` with SNI chains for TLS ports of services without address.
  */
-import { isHttpProtocol, isTcpProtocol } from "../model/mesh-protocol";
+import { type Protocol, isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import { byName, socketAddress } from "./common";
 import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
   BLACKHOLE_CLUSTER,
-  INBOUND_PASSTHROUGH_CLUSTER,
   PASSTHROUGH_CLUSTER,
-  PASSTHROUGH_FILTER_CHAIN,
+  INBOUND_PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
-  VIRTUAL_INBOUND_CATCHALL_CHAIN,
+  VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
   VIRTUAL_INBOUND_LISTENER,
   VIRTUAL_INBOUND_PORT,
   VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
+  VIRTUAL_OUTBOUND_CATCHALL_CHAIN,
   VIRTUAL_OUTBOUND_LISTENER,
   VIRTUAL_OUTBOUND_PORT,
-  addressListenerName,
   inboundClusterName,
   isCapturePort,
-  inboundRouteName,
   inboundVirtualHostName,
   sidecarRouteName,
+  sniffedRouteName,
   wildcardListenerName,
 } from "./names";
 import { httpConnectionManager, originalDstListenerFilter, tcpProxy, tlsInspectorListenerFilter } from "./network-filters";
-import { outboundHttpFilters, routerFilter } from "./route-filters";
-import { timeoutFields } from "./route-action";
-import { httpPorts } from "./sidecar-routes";
+import { outboundHttpFilters } from "./route-filters";
+import { inboundRouteAction } from "./route-action";
+import { type AddressBinding, addressBindings, httpPorts } from "./outbound-ports";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
-import { type InboundMtls, inboundMtls } from "./inbound-mtls";
+import { type InboundBodies, type InboundKind, type InboundMtls, inboundMtls } from "./inbound-mtls";
+import {
+  httpInspectorListenerFilter,
+  inboundInspectionFields,
+  inboundInspectors,
+  outboundCatchAllFilters,
+  outboundInspectionFields,
+  outboundPassthroughChain,
+  sniffedHttpMatch,
+} from "./sniffing";
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
-  const http = httpPorts(scope).map(outboundHttpListener);
+  const http = httpPorts(scope).map((port) => outboundHttpListener(scope, port));
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
   const authz = authorizationFilters(scope.mesh, scope.proxy);
-  return [virtualOutbound(scope), virtualInbound(inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
+  return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
 }
 
-/** Where unmatched outbound traffic goes: on to its destination, or nowhere under REGISTRY_ONLY. */
+/** Where unmatched outbound traffic goes: on to its destination (or the Sidecar's egressProxy), or nowhere under REGISTRY_ONLY. */
 function outboundFallbackCluster(scope: ProxyScope): string {
-  return scope.mesh.options.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  return scope.outboundTrafficPolicy === "ALLOW_ANY" ? (scope.egressProxyCluster ?? PASSTHROUGH_CLUSTER) : BLACKHOLE_CLUSTER;
 }
 
+/**
+ * virtualOutbound: `use_original_dst` hands each captured connection to the listener of its original
+ * destination (Envoy adds the original_dst listener filter itself); what no listener takes goes through the
+ * catch-all chain, as istiod writes it.
+ */
 function virtualOutbound(scope: ProxyScope): Listener {
-  const fallback = outboundFallbackCluster(scope);
   return {
     name: VIRTUAL_OUTBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_OUTBOUND_PORT),
@@ -63,20 +77,50 @@ function virtualOutbound(scope: ProxyScope): Listener {
         filters: [tcpProxy(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
         name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN,
       },
+      { filters: outboundCatchAllFilters(outboundFallbackCluster(scope)), name: VIRTUAL_OUTBOUND_CATCHALL_CHAIN },
     ],
-    default_filter_chain: { filters: [tcpProxy(fallback, fallback)], name: PASSTHROUGH_FILTER_CHAIN },
     use_original_dst: true,
-    listener_filters: [originalDstListenerFilter()],
     traffic_direction: "OUTBOUND",
   };
 }
 
-function outboundHttpListener(port: number): Listener {
+/**
+ * `0.0.0.0_<port>` of an HTTP port: the HTTP chain takes what the HTTP inspector recognises as plaintext
+ * HTTP; TLS or raw TCP to the same port (a destination no service declares, say) takes the passthrough
+ * chain, as in Istio (BlackHoleCluster under REGISTRY_ONLY).
+ */
+function outboundHttpListener(scope: ProxyScope, port: number): Listener {
   const name = wildcardListenerName(port);
+  const hcm = httpConnectionManager({ statPrefix: `outbound_${name}`, rds: sidecarRouteName(port), httpFilters: outboundHttpFilters() });
   return {
     name,
     address: socketAddress("0.0.0.0", port),
-    filter_chains: [{ filters: [httpConnectionManager({ statPrefix: `outbound_${name}`, rds: sidecarRouteName(port), httpFilters: outboundHttpFilters() })] }],
+    filter_chains: [{ filter_chain_match: sniffedHttpMatch(), filters: [hcm] }],
+    default_filter_chain: outboundPassthroughChain(outboundFallbackCluster(scope)),
+    listener_filters: [httpInspectorListenerFilter()],
+    ...outboundInspectionFields(true, scope.mesh.options.protocolDetectionTimeoutMs),
+    bind_to_port: false,
+    traffic_direction: "OUTBOUND",
+  };
+}
+
+/**
+ * `<address>_<port>` of an auto-detected port: HTTP (recognised by the inspector) is routed by the service's
+ * own route config `<host>:<port>`, everything else is proxied to the service as TCP (the default chain).
+ */
+function outboundSniffedListener(scope: ProxyScope, b: AddressBinding): Listener {
+  const hcm = httpConnectionManager({
+    statPrefix: `outbound_${b.name}`,
+    rds: sniffedRouteName(b.service.host, b.port.port),
+    httpFilters: outboundHttpFilters(),
+  });
+  return {
+    name: b.name,
+    address: socketAddress(b.address, b.port.port),
+    filter_chains: [{ filter_chain_match: sniffedHttpMatch(), filters: [hcm] }],
+    default_filter_chain: { filters: [tcpProxyFor(scope, b.service, b.port.port)] },
+    listener_filters: [httpInspectorListenerFilter()],
+    ...outboundInspectionFields(true, scope.mesh.options.protocolDetectionTimeoutMs),
     bind_to_port: false,
     traffic_direction: "OUTBOUND",
   };
@@ -89,41 +133,42 @@ function outboundHttpListener(port: number): Listener {
  */
 function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[] {
   const out: Listener[] = [];
+  for (const b of addressBindings(scope)) {
+    if (taken.has(b.name)) continue;
+    taken.add(b.name);
+    if (isSniffedProtocol(b.port.protocol)) {
+      out.push(outboundSniffedListener(scope, b));
+      continue;
+    }
+    out.push({
+      name: b.name,
+      address: socketAddress(b.address, b.port.port),
+      filter_chains: [{ filters: [tcpProxyFor(scope, b.service, b.port.port)] }],
+      ...outboundInspectionFields(false, scope.mesh.options.protocolDetectionTimeoutMs),
+      bind_to_port: false,
+      traffic_direction: "OUTBOUND",
+    });
+  }
   const sni = new Map<number, { chains: FilterChain[]; names: Set<string> }>();
-  for (const svc of scope.services) {
+  for (const svc of scope.listenerServices) {
+    if (svc.addresses.length > 0) continue;
     for (const p of svc.ports) {
-      if (!isTcpProtocol(p.protocol)) continue;
-      if (svc.addresses.length === 0) {
-        if ((p.protocol !== "TLS" && p.protocol !== "HTTPS") || isCapturePort(p.port)) continue;
-        const entry = sni.get(p.port) ?? { chains: [], names: new Set<string>() };
-        entry.chains.push(...sniFilterChains(scope, svc, p.port, entry.names));
-        sni.set(p.port, entry);
-        continue;
-      }
-      for (const addr of svc.addresses) {
-        const name = addressListenerName(addr, p.port);
-        if (taken.has(name)) continue; // an older service already owns this address:port
-        taken.add(name);
-        out.push({
-          name,
-          address: socketAddress(addr, p.port),
-          filter_chains: [{ filters: [tcpProxyFor(scope, svc, p.port)] }],
-          bind_to_port: false,
-          traffic_direction: "OUTBOUND",
-        });
-      }
+      if ((p.protocol !== "TLS" && p.protocol !== "HTTPS") || isCapturePort(p.port)) continue;
+      const entry = sni.get(p.port) ?? { chains: [], names: new Set<string>() };
+      entry.chains.push(...sniFilterChains(scope, svc, p.port, entry.names));
+      sni.set(p.port, entry);
     }
   }
   for (const [port, { chains }] of [...sni].sort((a, b) => a[0] - b[0])) {
     const name = wildcardListenerName(port);
     if (taken.has(name) || chains.length === 0) continue;
-    const fallback = outboundFallbackCluster(scope);
     out.push({
       name,
       address: socketAddress("0.0.0.0", port),
       filter_chains: chains,
-      default_filter_chain: { filters: [tcpProxy(fallback, fallback)], name: PASSTHROUGH_FILTER_CHAIN },
+      default_filter_chain: outboundPassthroughChain(outboundFallbackCluster(scope)),
       listener_filters: [tlsInspectorListenerFilter()],
+      ...outboundInspectionFields(false, scope.mesh.options.protocolDetectionTimeoutMs),
       bind_to_port: false,
       traffic_direction: "OUTBOUND",
     });
@@ -132,11 +177,12 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
 }
 
 /**
- * virtualInbound: one chain per workload port (mTLS and/or plaintext as
- * PeerAuthentication says, inbound-mtls.ts), the rest passes through to the app.
- * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough one included.
+ * virtualInbound: chains per workload port (mTLS and/or plaintext as PeerAuthentication says, HTTP and/or
+ * TCP as the port's protocol says: inbound-mtls.ts); the rest passes through to the app, its protocol
+ * detected the same way (Istio's passthrough chains). No default chain: what no chain matches is closed.
+ * AuthorizationPolicy RBAC filters (`authz`) go on every chain that reaches the app, the passthrough ones included.
  */
-function virtualInbound(inbound: InboundPort[], mtls: InboundMtls, authz: AuthorizationFilters): Listener {
+function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: InboundMtls, authz: AuthorizationFilters): Listener {
   const chains: FilterChain[] = [
     {
       filter_chain_match: { destination_port: VIRTUAL_INBOUND_PORT },
@@ -144,45 +190,75 @@ function virtualInbound(inbound: InboundPort[], mtls: InboundMtls, authz: Author
       name: VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
     },
   ];
-  for (const ip of inbound) chains.push(...mtls.chains(ip.targetPort, isHttpProtocol(ip.port.protocol), inboundChain(ip, authz)));
-  const catchAll = mtls.catchAll({
-    filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)],
-    name: VIRTUAL_INBOUND_CATCHALL_CHAIN,
-  });
-  chains.push(...catchAll.chains);
+  const passthrough = {
+    http: inboundHttpChain(
+      {
+        cluster: INBOUND_PASSTHROUGH_CLUSTER,
+        name: VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
+        statPrefix: INBOUND_PASSTHROUGH_CLUSTER,
+        port: 0,
+        operation: ":0/*",
+        protocol: "HTTP",
+      },
+      authz,
+    ),
+    tcp: { filters: [...authz.network, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER)], name: VIRTUAL_INBOUND_LISTENER },
+  };
+  chains.push(...mtls.catchAll(new Set(inbound.map((ip) => ip.targetPort)), passthrough));
+  for (const ip of inbound) {
+    const kind: InboundKind = isHttpProtocol(ip.port.protocol) ? "http" : isSniffedProtocol(ip.port.protocol) ? "auto" : "tcp";
+    const cluster = inboundClusterName(ip.targetPort);
+    const name = wildcardListenerName(ip.targetPort);
+    const bodies: InboundBodies = {};
+    // The virtual host is named by the service port (Istio's inbound|http|<port>), the rest by the target port.
+    if (kind !== "tcp")
+      bodies.http = inboundHttpChain(
+        { cluster, name, statPrefix: `inbound_${name}`, port: ip.port.port, operation: `${ip.service.host}:${ip.port.port}/*`, protocol: ip.port.protocol },
+        authz,
+      );
+    if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };
+    chains.push(...mtls.chains(ip.targetPort, kind, bodies));
+  }
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
     filter_chains: chains,
-    ...(catchAll.default ? { default_filter_chain: catchAll.default } : {}),
-    listener_filters: mtls.listenerFilters([originalDstListenerFilter()]),
+    listener_filters: [originalDstListenerFilter(), ...inboundInspectors(chains)],
+    ...inboundInspectionFields(scope.mesh.options.protocolDetectionTimeoutMs),
     traffic_direction: "INBOUND",
   };
 }
 
-function inboundChain(ip: InboundPort, authz: AuthorizationFilters): FilterChain {
-  const cluster = inboundClusterName(ip.targetPort);
-  const match = { destination_port: ip.targetPort };
-  const name = `0.0.0.0_${ip.targetPort}`;
-  if (!isHttpProtocol(ip.port.protocol)) return { filter_chain_match: match, filters: [...authz.network, tcpProxy(cluster, cluster)], name };
+/** What one inbound HTTP chain serves: its cluster, chain name, stat prefix, port, decorator operation and protocol. */
+interface InboundHttpTarget {
+  cluster: string;
+  name: string;
+  statPrefix: string;
+  port: number;
+  operation: string;
+  /** gRPC routes get no retry policy (istiod's default inbound route). */
+  protocol: Protocol;
+}
+
+/** An inbound HTTP chain without match: HCM with an inline route config sending everything to `cluster`. */
+function inboundHttpChain(c: InboundHttpTarget, authz: AuthorizationFilters): FilterChain {
   const routeConfig: RouteConfiguration = {
-    name: inboundRouteName(ip.targetPort),
+    name: c.cluster,
     virtual_hosts: [
       {
-        name: inboundVirtualHostName(ip.targetPort),
+        name: inboundVirtualHostName(c.port),
         domains: ["*"],
-        routes: [
-          {
-            name: "default",
-            match: { prefix: "/" },
-            route: { cluster, ...timeoutFields(undefined) },
-            decorator: { operation: `${ip.service.host}:${ip.port.port}/*` },
-          },
-        ],
+        routes: [{ name: "default", match: { prefix: "/" }, route: inboundRouteAction(c.cluster, c.protocol), decorator: { operation: c.operation } }],
       },
     ],
     validate_clusters: false,
   };
-  const hcm = httpConnectionManager({ statPrefix: `inbound_${name}`, routeConfig, httpFilters: [...authz.http, routerFilter()] });
-  return { filter_chain_match: match, filters: [hcm], name };
+  // Inbound has the same fault and CORS filters as outbound (istiod adds them to every class), after RBAC.
+  const hcm = httpConnectionManager({
+    statPrefix: c.statPrefix,
+    routeConfig,
+    httpFilters: [...authz.http, ...outboundHttpFilters()],
+    listenerClass: "sidecar-inbound",
+  });
+  return { filters: [hcm], name: c.name };
 }

@@ -2,28 +2,25 @@
  * Sidecar RDS: one RouteConfiguration per outbound HTTP port, named by the
  * port. One virtual host per service on that port (`host:port`, Istio's
  * domains), its VirtualService's routes or the default route, then the
- * catch-all (`allow_any` or `block_all`).
+ * catch-all (`allow_any` or `block_all`). Auto-detected ports of services
+ * with an address get their own, `<host>:<port>` (see sniffedRouteConfig).
  */
 import type { MeshService } from "../model/mesh";
-import { isHttpProtocol } from "../model/mesh-protocol";
+import { isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import type { Route, RouteConfiguration, VirtualHost } from "./envoy";
-import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, isCapturePort, outboundClusterName, sidecarRouteName, virtualHostName } from "./names";
+import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, outboundClusterName, sidecarRouteName, sniffedRouteName, virtualHostName } from "./names";
+import { addressBindings, httpPorts } from "./outbound-ports";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy, timeoutFields } from "./route-action";
 import type { ProxyScope } from "./scope";
 
-/**
- * Outbound HTTP ports of the visible services, ascending. The capture ports
- * are left out: a `0.0.0.0_15001` listener would clash with virtualOutbound.
- */
-export function httpPorts(scope: ProxyScope): number[] {
-  const ports = new Set<number>();
-  for (const s of scope.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && !isCapturePort(p.port)) ports.add(p.port);
-  return [...ports].sort((a, b) => a - b);
-}
-
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
-  return httpPorts(scope).map((port) => sidecarRouteConfig(scope, port));
+  const sniffed = addressBindings(scope)
+    .filter((b) => isSniffedProtocol(b.port.protocol))
+    .map((b) => sniffedRouteConfig(scope, b.service, b.port.port));
+  // Several addresses of one service share its route config.
+  const unique = new Map(sniffed.map((rc) => [String(rc.name), rc]));
+  return [...httpPorts(scope).map((port) => sidecarRouteConfig(scope, port)), ...unique.values()];
 }
 
 export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfiguration {
@@ -37,8 +34,8 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
   };
   const used = new Set<string>();
   const vhosts: VirtualHost[] = [];
-  for (const svc of scope.services) {
-    if (!svc.ports.some((p) => p.port === port && isHttpProtocol(p.protocol))) continue;
+  for (const svc of scope.listenerServices) {
+    if (!svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)))) continue;
     const routes = serviceRoutes(scope, svc, port, ctx);
     if (routes.length === 0) continue;
     const domains = vhostDomains(svc, scope.proxy.dnsDomain).filter((d) => !used.has(d));
@@ -47,9 +44,35 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
     vhosts.push({ name: virtualHostName(svc.host, port), domains, routes, include_request_attempt_count: true });
   }
   vhosts.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
-  vhosts.push(catchAllVirtualHost(scope.mesh.options.outboundTrafficPolicy));
+  vhosts.push(catchAllVirtualHost(scope.outboundTrafficPolicy, scope.egressProxyCluster));
   return {
     name: sidecarRouteName(port),
+    virtual_hosts: vhosts,
+    validate_clusters: false,
+    max_direct_response_body_size_bytes: 1048576,
+    ignore_port_in_host_matching: true,
+  };
+}
+
+/**
+ * The route config of one auto-detected service port with an address (`<host>:<port>`, Istio's name for a
+ * sniffed listener's RDS): the service's own virtual host, matching any Host, and no catch-all (traffic on
+ * that address:port is for that service).
+ */
+export function sniffedRouteConfig(scope: ProxyScope, svc: MeshService, port: number): RouteConfiguration {
+  const ctx: RouteContext = {
+    mesh: scope.mesh,
+    client: scope.client,
+    clientNamespace: scope.proxy.namespace,
+    gateways: ["mesh"],
+    listenerPort: port,
+    destinationRule: (s) => scope.destinationRule(s),
+  };
+  const routes = serviceRoutes(scope, svc, port, ctx);
+  const vhosts: VirtualHost[] =
+    routes.length > 0 ? [{ name: virtualHostName(svc.host, port), domains: ["*"], routes, include_request_attempt_count: true }] : [];
+  return {
+    name: sniffedRouteName(svc.host, port),
     virtual_hosts: vhosts,
     validate_clusters: false,
     max_direct_response_body_size_bytes: 1048576,
@@ -62,7 +85,7 @@ function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: R
   if (vs) return virtualServiceRoutes(vs, ctx);
   const cluster = outboundClusterName(port, undefined, svc.host);
   const hash = hashPolicy([{ cluster, service: svc, port }], ctx);
-  return [defaultRoute(cluster, svc.host, port, hash)];
+  return [defaultRoute(cluster, svc.host, port, hash, scope.mesh.options.defaultHttpRetryPolicy)];
 }
 
 /**
@@ -92,13 +115,13 @@ function kubeAltHosts(host: string, proxyDomain: string): string[] {
   return sameNamespace ? [name, `${nameNs}.svc`, nameNs] : [nameNs, `${nameNs}.svc`];
 }
 
-/** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY) or answer 502 (REGISTRY_ONLY). */
-export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost {
+/** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY; to `passthrough`, a Sidecar's egressProxy) or answer 502 (REGISTRY_ONLY). */
+export function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY", passthrough = PASSTHROUGH_CLUSTER): VirtualHost {
   if (policy === "ALLOW_ANY") {
     return {
       name: ALLOW_ANY_VHOST,
       domains: ["*"],
-      routes: [{ name: ALLOW_ANY_VHOST, match: { prefix: "/" }, route: { cluster: PASSTHROUGH_CLUSTER, ...timeoutFields(undefined) } }],
+      routes: [{ name: ALLOW_ANY_VHOST, match: { prefix: "/" }, route: { cluster: passthrough, ...timeoutFields(undefined) } }],
       include_request_attempt_count: true,
     };
   }

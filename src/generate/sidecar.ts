@@ -11,11 +11,14 @@ import { inboundPorts } from "./instances";
 import { sidecarListeners } from "./sidecar-listeners";
 import { sidecarRouteConfigs } from "./sidecar-routes";
 import { sidecarScope } from "./scope";
+import { sidecarIngressPorts, withInboundConnectionPools } from "./sidecar-ingress";
 import type { GeneratedResources } from "./generated";
 
 export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResources {
   const scope = sidecarScope(mesh, proxy);
-  const inbound = inboundPorts(mesh, proxy);
+  const servicePorts = inboundPorts(mesh, proxy);
+  // A Sidecar with ingress listeners decides the inbound ports instead of the workload's services.
+  const inbound = withInboundConnectionPools(scope.sidecar, sidecarIngressPorts(scope.sidecar, servicePorts) ?? servicePorts);
   const specs = outboundClusterSpecs(mesh, scope.client, scope.services);
   return {
     listeners: sidecarListeners(scope, inbound),

@@ -72,7 +72,8 @@ function accessLog(mesh: Mesh): AccessLog | undefined {
   return { name: "envoy.access_loggers.file", typed_config: typed("envoy.extensions.access_loggers.file.v3.FileAccessLog", { path: a.path, log_format }) };
 }
 
-function withHcmFields(l: Listener, extra: HttpConnectionManager): Listener {
+/** `extra` merged into every HTTP connection manager of a listener (shared with path-normalization.ts). */
+export function withHcmFields(l: Listener, extra: HttpConnectionManager): Listener {
   const chain = (c: FilterChain): FilterChain => ({ ...c, filters: (c.filters ?? []).map((f) => withHcm(f, extra)) });
   const out: Listener = { ...l };
   if (l.filter_chains) out.filter_chains = l.filter_chains.map(chain);

@@ -116,11 +116,15 @@ export function outlierDetectionFields(od: OutlierDetection | undefined): Pick<C
     out.consecutive_gateway_failure = od.consecutiveGatewayErrors;
     out.enforcing_consecutive_gateway_failure = od.consecutiveGatewayErrors > 0 ? 100 : 0;
   }
-  if (od.consecutiveLocalOriginFailures !== undefined) {
-    out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures;
-    out.enforcing_consecutive_local_origin_failure = od.consecutiveLocalOriginFailures > 0 ? 100 : 0;
+  // Local-origin failures only count apart when they are split from upstream errors (istiod's applyOutlierDetection).
+  if (od.splitExternalLocalOriginErrors) {
+    out.split_external_local_origin_errors = true;
+    if ((od.consecutiveLocalOriginFailures ?? 0) > 0) {
+      out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures!;
+      out.enforcing_consecutive_local_origin_failure = 100;
+    }
+    out.enforcing_local_origin_success_rate = 0;
   }
-  if (od.splitExternalLocalOriginErrors) out.split_external_local_origin_errors = true;
   const interval = istioDuration(od.interval);
   if (interval) out.interval = interval;
   const base = istioDuration(od.baseEjectionTime);
@@ -163,7 +167,13 @@ export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, up
   const body: UpstreamHttpProtocolOptions = {};
   if (hasCommon) body.common_http_protocol_options = common;
   if (upstream === "downstream") body.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: h2 };
-  else body.explicit_http_config = upstream === "http2" ? { http2_protocol_options: h2 } : { http_protocol_options: {} };
+  else if (upstream === "http2") {
+    // As istiod: keepalive pings only where the upstream is known to speak HTTP/2.
+    const ka = pool?.http?.http2KeepAlive;
+    const interval = istioDuration(ka?.interval);
+    const timeout = istioDuration(ka?.timeout);
+    body.explicit_http_config = { http2_protocol_options: interval && timeout ? { ...h2, connection_keepalive: { interval, timeout } } : h2 };
+  } else body.explicit_http_config = { http_protocol_options: {} };
   return {
     typed_extension_protocol_options: {
       "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", body),

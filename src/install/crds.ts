@@ -14,6 +14,7 @@ import {
   GATEWAY_SPEC,
   PEER_AUTHENTICATION_SPEC,
   SERVICE_ENTRY_SPEC,
+  SIDECAR_SPEC,
   VIRTUAL_SERVICE_SPEC,
 } from "./istio-schemas";
 import type { Schema } from "./schema";
@@ -53,6 +54,7 @@ const EXTRAS: Partial<Record<Kind, CrdExtras>> = {
       { name: "Resolution", type: "string", jsonPath: ".spec.resolution", description: "How the endpoints are found." },
     ],
   },
+  Sidecar: { spec: SIDECAR_SPEC, shortNames: [], singular: "sidecar", columns: [] },
   PeerAuthentication: {
     spec: PEER_AUTHENTICATION_SPEC,
     shortNames: ["pa"],

@@ -57,18 +57,24 @@ const httpRoute = withIgnored(
       derivePort: oneOfStrings("FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"),
       scheme: str,
       redirectCode: uint32,
+      prefixRewrite: str,
     }),
     directResponse: obj({ status: uint32, body: obj({ string: str, bytes: str }) }, { required: ["status"] }),
     delegate: obj({ name: str, namespace: str }),
-    rewrite: withIgnored(obj({ uri: str, authority: str }), ["uriRegexRewrite"]),
+    rewrite: obj({ uri: str, authority: str, uriRegexRewrite: obj({ match: str, rewrite: str }) }),
     timeout: duration,
-    retries: withIgnored(obj({ attempts: int32, perTryTimeout: duration, retryOn: str, retryRemoteLocalities: bool }), ["backoff", "retryIgnorePreviousHosts"]),
+    retries: withIgnored(obj({ attempts: int32, perTryTimeout: duration, retryOn: str, retryRemoteLocalities: bool, backoff: duration }), [
+      "retryIgnorePreviousHosts",
+    ]),
+    // exponentialDelay and http2Error are Istio API fields Istio's validation refuses; kept so that refusal names them.
     fault: obj({
-      delay: withIgnored(obj({ fixedDelay: duration, percentage: percent, percent: int32 }), ["exponentialDelay"]),
-      abort: withIgnored(obj({ httpStatus: int32, grpcStatus: str, percentage: percent }), ["http2Error"]),
+      delay: obj({ fixedDelay: duration, percentage: percent, percent: int32, exponentialDelay: duration }),
+      abort: obj({ httpStatus: int32, grpcStatus: str, percentage: percent, http2Error: str }),
     }),
     mirror: destination,
     mirrorPercentage: percent,
+    mirrorPercent: uint32,
+    mirrors: list(obj({ destination, percentage: percent }, { required: ["destination"] })),
     corsPolicy: withIgnored(
       obj({
         allowOrigins: list(stringMatch),
@@ -82,7 +88,7 @@ const httpRoute = withIgnored(
     ),
     headers,
   }),
-  ["mirrors", "mirrorPercent"],
+  [],
 );
 
 const l4Match = { destinationSubnets: list(str), port: uint32, sourceLabels: labels, sourceNamespace: str, gateways: list(str) };
@@ -107,15 +113,21 @@ const loadBalancer = withIgnored(
     simple: oneOfStrings("UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"),
     consistentHash: obj({
       httpHeaderName: str,
-      httpCookie: withIgnored(obj({ name: str, path: str, ttl: duration }, { required: ["name"] }), ["attributes"]),
+      httpCookie: obj({ name: str, path: str, ttl: duration, attributes: list(obj({ name: str, value: str })) }, { required: ["name"] }),
       useSourceIp: bool,
       httpQueryParameterName: str,
       ringHash: obj({ minimumRingSize: uint32 }),
       maglev: obj({ tableSize: uint32 }),
       minimumRingSize: uint32,
     }),
-    // Kept as written: mini-pilot passes the locality settings through without reading their parts.
-    localityLbSetting: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+    // The structure only; weights, regions and overlaps are checked by the validator (model/validate/locality-lb.ts).
+    localityLbSetting: obj({
+      distribute: list(obj({ from: str, to: map(uint32) })),
+      failover: list(obj({ from: str, to: str })),
+      failoverPriority: list(str),
+      enabled: bool,
+    }),
+    // Read (and warned about as not programmed) like warmup; typed because it is a plain duration.
     warmupDurationSecs: duration,
   }),
   ["warmup"],
@@ -129,16 +141,20 @@ const connectionPool = obj({
     maxConnectionDuration: duration,
     idleTimeout: duration,
   }),
-  http: obj({
-    http1MaxPendingRequests: int32,
-    http2MaxRequests: int32,
-    maxRequestsPerConnection: int32,
-    maxRetries: int32,
-    idleTimeout: duration,
-    h2UpgradePolicy: oneOfStrings("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"),
-    useClientProtocol: bool,
-    maxConcurrentStreams: int32,
-  }),
+  http: withIgnored(
+    obj({
+      http1MaxPendingRequests: int32,
+      http2MaxRequests: int32,
+      maxRequestsPerConnection: int32,
+      maxRetries: int32,
+      idleTimeout: duration,
+      h2UpgradePolicy: oneOfStrings("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"),
+      useClientProtocol: bool,
+      maxConcurrentStreams: int32,
+      http2KeepAlive: obj({ interval: duration, timeout: duration }),
+    }),
+    [],
+  ),
 });
 
 const outlierDetection = obj({
@@ -198,12 +214,13 @@ const serverTLS = withIgnored(
     caCertificates: str,
     credentialName: str,
     credentialNames: list(str),
+    tlsCertificates: list(obj({ serverCertificate: str, privateKey: str, caCertificates: str })),
     subjectAltNames: list(str),
     minProtocolVersion: tlsVersion,
     maxProtocolVersion: tlsVersion,
     cipherSuites: list(str),
   }),
-  ["caCrl", "tlsCertificates", "verifyCertificateSpki", "verifyCertificateHash"],
+  ["caCrl", "verifyCertificateSpki", "verifyCertificateHash"],
 );
 
 const gatewayServer = withIgnored(
@@ -233,13 +250,49 @@ export const SERVICE_ENTRY_SPEC: Schema = obj(
     addresses: list(str),
     ports: list(obj({ number: uint32, protocol: str, name: str, targetPort: uint32 }, { required: ["number", "name"] })),
     location: oneOfStrings("MESH_EXTERNAL", "MESH_INTERNAL"),
-    resolution: oneOfStrings("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"),
+    resolution: oneOfStrings("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"),
     endpoints: list(obj({ address: str, ports: map(uint32), labels, network: str, locality: str, weight: uint32, serviceAccount: str })),
     workloadSelector: obj({ labels }),
     exportTo,
     subjectAltNames: list(str),
   },
   { required: ["hosts"], description: "A service outside the platform's registry (networking.istio.io ServiceEntry), as mini-pilot reads it." },
+);
+
+// ------------------------------------------------------------ Sidecar
+
+const sidecarPort = obj({ number: uint32, protocol: str, name: str, targetPort: uint32 });
+const captureMode = oneOfStrings("DEFAULT", "IPTABLES", "NONE");
+
+export const SIDECAR_SPEC: Schema = obj(
+  {
+    workloadSelector: obj({ labels }),
+    ingress: list(
+      obj(
+        {
+          port: sidecarPort,
+          bind: str,
+          captureMode,
+          defaultEndpoint: str,
+          tls: obj({
+            mode: str,
+            serverCertificate: str,
+            privateKey: str,
+            caCertificates: str,
+            minProtocolVersion: str,
+            maxProtocolVersion: str,
+            cipherSuites: list(str),
+          }),
+          connectionPool,
+        },
+        { required: ["port"] },
+      ),
+    ),
+    egress: list(obj({ port: sidecarPort, bind: str, captureMode, hosts: list(str) }, { required: ["hosts"] })),
+    outboundTrafficPolicy: obj({ mode: oneOfStrings("ALLOW_ANY", "REGISTRY_ONLY"), egressProxy: destination }),
+    inboundConnectionPool: connectionPool,
+  },
+  { description: "What a workload's sidecar proxy sees and receives (networking.istio.io Sidecar), as mini-pilot reads it." },
 );
 
 // ------------------------------------------------------------ PeerAuthentication

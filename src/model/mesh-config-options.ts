@@ -17,12 +17,26 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   if (c.trustDomain) o.trustDomain = c.trustDomain;
   if (c.enableAutoMtls !== undefined) o.enableAutoMtls = c.enableAutoMtls;
   if (c.connectTimeout) o.connectTimeoutMs = durationMs(c.connectTimeout);
+  if (c.localityLbSetting) o.localityLbSetting = c.localityLbSetting;
+  if (c.protocolDetectionTimeout) o.protocolDetectionTimeoutMs = durationMs(c.protocolDetectionTimeout);
   const exportTo: NonNullable<BuildMeshOptions["defaultExportTo"]> = {};
   if (c.defaultDestinationRuleExportTo?.length) exportTo.destinationRule = c.defaultDestinationRuleExportTo;
   if (c.defaultVirtualServiceExportTo?.length) exportTo.virtualService = c.defaultVirtualServiceExportTo;
   if (Object.keys(exportTo).length) o.defaultExportTo = exportTo;
   // Istio: an empty accessLogFile means no access log.
   if (c.accessLogFile) o.accessLog = { path: c.accessLogFile, encoding: c.accessLogEncoding ?? "TEXT" };
+  const topology = c.defaultConfig?.gatewayTopology;
+  if (topology) {
+    const t: NonNullable<BuildMeshOptions["gatewayTopology"]> = {};
+    if (topology.numTrustedProxies) t.numTrustedProxies = topology.numTrustedProxies;
+    // UNDEFINED keeps istiod's gateway default (SANITIZE_SET).
+    if (topology.forwardClientCertDetails && topology.forwardClientCertDetails !== "UNDEFINED") t.forwardClientCertDetails = topology.forwardClientCertDetails;
+    if (Object.keys(t).length > 0) o.gatewayTopology = t;
+  }
+  const normalization = c.pathNormalization?.normalization;
+  // DEFAULT is BASE in istiod.
+  if (normalization && normalization !== "DEFAULT" && normalization !== "BASE") o.pathNormalization = normalization;
+  if (c.defaultHttpRetryPolicy) o.defaultHttpRetryPolicy = c.defaultHttpRetryPolicy;
   const tracing = meshTracing(c);
   if (tracing) o.tracing = tracing;
   return o;

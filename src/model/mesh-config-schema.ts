@@ -62,6 +62,14 @@ const PROXY_CONFIG: FieldSpec = {
     discoveryAddress: { t: "string" },
     proxyMetadata: { t: "stringMap" },
     tracing: PROXY_TRACING,
+    gatewayTopology: {
+      t: "object",
+      fields: {
+        numTrustedProxies: { t: "number", min: 0, max: 2 ** 32 - 1 },
+        forwardClientCertDetails: { t: "enum", values: ["UNDEFINED", "SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"] },
+      },
+      known: ["proxyProtocol"],
+    },
   },
   known: [
     "configPath",
@@ -85,7 +93,6 @@ const PROXY_CONFIG: FieldSpec = {
     "runtimeValues",
     "statusPort",
     "extraStatTags",
-    "gatewayTopology",
     "terminationDrainDuration",
     "meshId",
     "readinessProbe",
@@ -119,6 +126,8 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     connectTimeout: { t: "duration" },
     protocolDetectionTimeout: { t: "duration" },
     enableAutoMtls: { t: "bool" },
+    // Checked with the DestinationRule field's reader (validate/locality-lb.ts) in checkMeshConfig.
+    localityLbSetting: { t: "any" },
     extensionProviders: {
       t: "list",
       item: {
@@ -143,6 +152,21 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
       },
     },
     defaultProviders: { t: "object", fields: { tracing: { t: "stringList" } }, known: ["metrics", "accessLogging"] },
+    pathNormalization: {
+      t: "object",
+      fields: { normalization: { t: "enum", values: ["DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"] } },
+    },
+    defaultHttpRetryPolicy: {
+      t: "object",
+      fields: {
+        attempts: { t: "number", min: 0, max: 2 ** 31 - 1 },
+        perTryTimeout: { t: "duration" },
+        retryOn: { t: "string" },
+        retryRemoteLocalities: { t: "bool" },
+        retryIgnorePreviousHosts: { t: "bool" },
+        backoff: { t: "duration" },
+      },
+    },
   },
   known: [
     "defaultServiceExportTo",
@@ -161,7 +185,6 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     "configSources",
     "trustDomainAliases",
     "caCertificates",
-    "localityLbSetting",
     "dnsRefreshRate",
     "h2UpgradePolicy",
     "inboundClusterStatName",
@@ -172,8 +195,6 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     "verifyCertificateAtClient",
     "ca",
     "discoverySelectors",
-    "pathNormalization",
-    "defaultHttpRetryPolicy",
     "meshMTLS",
     "tlsDefaults",
     "serviceScopeConfigs",

@@ -9,6 +9,9 @@
 import { parseDocument } from "yaml";
 import { MESH_CONFIG_SCHEMA, type FieldSpec } from "./mesh-config-schema";
 import { parseIstioDuration } from "./validate/duration";
+import { Ctx } from "./validate/ctx";
+import { localityLbSetting } from "./validate/locality-lb";
+import type { LocalityLbSetting } from "./types";
 
 export interface ZipkinProviderConfig {
   service: string;
@@ -40,6 +43,10 @@ export interface ExtensionProviderConfig {
   other?: string;
 }
 
+export type { ForwardClientCertDetails } from "./mesh-types";
+import type { ForwardClientCertDetails, PathNormalization } from "./mesh-types";
+import type { HTTPRetry } from "./types";
+
 /** MeshConfig as written (camelCase, as in Istio's YAML), every field optional. */
 export interface MeshConfig {
   outboundTrafficPolicy?: { mode?: "ALLOW_ANY" | "REGISTRY_ONLY" };
@@ -49,6 +56,7 @@ export interface MeshConfig {
     discoveryAddress?: string;
     proxyMetadata?: Record<string, string>;
     tracing?: { sampling?: number; zipkin?: { address?: string }; maxPathTagLength?: number; enableIstioTags?: boolean };
+    gatewayTopology?: { numTrustedProxies?: number; forwardClientCertDetails?: ForwardClientCertDetails | "UNDEFINED" };
   };
   enableTracing?: boolean;
   accessLogFile?: string;
@@ -58,8 +66,12 @@ export interface MeshConfig {
   connectTimeout?: string;
   protocolDetectionTimeout?: string;
   enableAutoMtls?: boolean;
+  /** Istio's default is `{enabled: true}`: failover by locality wherever a DestinationRule sets outlier detection. */
+  localityLbSetting?: LocalityLbSetting;
   extensionProviders?: ExtensionProviderConfig[];
   defaultProviders?: { tracing?: string[] };
+  pathNormalization?: { normalization?: PathNormalization | "DEFAULT" };
+  defaultHttpRetryPolicy?: HTTPRetry;
 }
 
 export type MeshConfigResult = { ok: true; config: MeshConfig; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };
@@ -85,7 +97,8 @@ export function checkMeshConfig(value: unknown, source: string): MeshConfigResul
     error: (p, m) => void errors.push(`${source}: ${p || "(top)"}: ${m}`),
     warn: (p, m) => void warnings.push(`${source}: ${p}: ${m}`),
   };
-  const out = check(MESH_CONFIG_SCHEMA, value, "", report);
+  const out = check(MESH_CONFIG_SCHEMA, value, "", report) as MeshConfig | undefined;
+  if (out?.localityLbSetting !== undefined) out.localityLbSetting = checkLocalityLb(out.localityLbSetting, report);
   if (errors.length === 0) checkProviders(out as MeshConfig, (p, m) => errors.push(`${source}: ${p}: ${m}`));
   return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, config: out as MeshConfig, warnings };
 }
@@ -201,6 +214,21 @@ function checkOneOf(spec: Extract<FieldSpec, { t: "oneOf" }>, v: unknown, path: 
   if (choice) out[kind] = check(choice, v[kind], join(path, kind), r);
   else if (spec.knownChoices.includes(kind)) out.other = kind;
   else r.error(join(path, kind), `unknown provider (known: ${all.join(", ")})`);
+  return out;
+}
+
+/**
+ * The same rules as a DestinationRule's localityLbSetting; the mesh-wide one
+ * is checked as if outlier detection were set (Istio does so: it has no
+ * outlier detection of its own).
+ */
+function checkLocalityLb(v: unknown, r: Report): LocalityLbSetting | undefined {
+  const ctx = new Ctx({});
+  const out = localityLbSetting(v, "localityLbSetting", ctx);
+  for (const d of ctx.diagnostics) {
+    if (d.severity === "error") r.error(d.field ?? "localityLbSetting", d.message);
+    else r.warn(d.field ?? "localityLbSetting", d.message);
+  }
   return out;
 }
 

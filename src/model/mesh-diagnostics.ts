@@ -10,7 +10,7 @@
 import type { ClientTLSSettings, Destination, Diagnostic, DestinationRule, TrafficPolicy, VirtualService } from "./types";
 import type { Mesh, MeshService, MeshVirtualService } from "./mesh-types";
 import { hostMatches, hostSpecificity, resolveHost } from "./mesh-hosts";
-import { isTcpProtocol } from "./mesh-protocol";
+import { isSniffedProtocol, isTcpProtocol } from "./mesh-protocol";
 import { Steps, YIELD_EVERY, runSteps } from "./steps";
 
 export function crossObjectDiagnostics(mesh: Mesh): Diagnostic[] {
@@ -41,7 +41,7 @@ function* addressConflicts(mesh: Mesh): Steps<Diagnostic[]> {
     const svc = mesh.services[i]!;
     if (i % YIELD_EVERY === YIELD_EVERY - 1) yield;
     for (const p of svc.ports) {
-      if (!isTcpProtocol(p.protocol)) continue;
+      if (!isTcpProtocol(p.protocol) && !isSniffedProtocol(p.protocol)) continue;
       for (const addr of svc.addresses) {
         const key = `${addr}_${p.port}`;
         const first = owner.get(key);

@@ -6,10 +6,11 @@
  */
 import type { EndpointSlice, Endpoints, Node, Pod, ServiceEntry } from "./types";
 import type { Locality, MeshEndpoint, MeshOptions, MeshPort, MeshService } from "./mesh-types";
-import { parseLocality } from "./mesh-services";
+import { NO_LOCALITY, localityFromLabel, localityFromNodeLabels, splitLocality } from "./locality";
 import { cmp, labelsMatch } from "./mesh-hosts";
 import { spiffeId } from "./mesh-identity";
 import { Steps, YIELD_EVERY, runSteps } from "./steps";
+import { istioWorkloadValue } from "./workload-meta";
 
 export interface EndpointInputs {
   slices: EndpointSlice[];
@@ -29,8 +30,6 @@ interface Index {
   entries: Map<string, ServiceEntry>;
   options: MeshOptions;
 }
-
-const NO_LOCALITY: Locality = { region: "", zone: "", subzone: "" };
 
 export type EndpointTable = Map<string, Map<number, MeshEndpoint[]>>;
 
@@ -97,17 +96,33 @@ function sliceEndpoints(slice: EndpointSlice, port: MeshPort, ix: Index): MeshEn
   if (!sp) return [];
   const out: MeshEndpoint[] = [];
   for (const e of slice.spec.endpoints) {
-    const c = e.conditions ?? {};
-    if (c.terminating === true) continue; // draining: never sent
-    const ready = c.ready !== false; // unset means ready (Kubernetes API semantics)
+    const health = sliceEndpointHealth(e.conditions ?? {});
+    if (health === "TERMINATING") continue; // istiod never sends these, not even as UNHEALTHY
+    const ready = health === "HEALTHY";
     if (!ready && !ix.options.includeNotReadyEndpoints) continue;
     const ns = e.targetRef?.namespace ?? slice.metadata.namespace;
     for (const address of e.addresses) {
       const pod = findPod(ix, ns, e.targetRef, address);
-      out.push(podEndpoint(address, sp.port, pod, e.nodeName, e.zone, ready, ix));
+      // istiod's getPod: an endpoint naming a Pod it has not seen yet waits for that Pod (its labels, identity, TLS mode).
+      if (!pod && (e.targetRef?.kind ?? "") === "Pod") continue;
+      out.push(podEndpoint(address, sp.port, pod, e.nodeName, ready, ix));
     }
   }
   return out;
+}
+
+/**
+ * istiod's endpointHealthStatus (kube/controller/endpointslice.go): ready
+ * (or unset) is HEALTHY whatever else is set; a not-ready endpoint is
+ * TERMINATING unless `terminating` is explicitly false (a pod starting up,
+ * which Kubernetes always marks so), and only then UNHEALTHY. TERMINATING
+ * endpoints are left out so a rollout's old pods do not count as unhealthy
+ * hosts; UNHEALTHY ones are sent and get no traffic (panic mode is off).
+ */
+export function sliceEndpointHealth(c: NonNullable<EndpointSlice["spec"]["endpoints"][number]["conditions"]>): "HEALTHY" | "UNHEALTHY" | "TERMINATING" {
+  if (c.ready !== false) return "HEALTHY";
+  if (c.terminating !== false) return "TERMINATING";
+  return "UNHEALTHY";
 }
 
 function legacyEndpoints(eps: Endpoints, port: MeshPort, ix: Index): MeshEndpoint[] {
@@ -122,7 +137,7 @@ function legacyEndpoints(eps: Endpoints, port: MeshPort, ix: Index): MeshEndpoin
     for (const [addresses, ready] of groups) {
       for (const a of addresses ?? []) {
         const pod = findPod(ix, a.targetRef?.namespace ?? eps.metadata.namespace, a.targetRef, a.ip);
-        out.push(podEndpoint(a.ip, ep.port, pod, a.nodeName, undefined, ready, ix));
+        out.push(podEndpoint(a.ip, ep.port, pod, a.nodeName, ready, ix));
       }
     }
   }
@@ -138,24 +153,20 @@ function findPod(ix: Index, namespace: string, ref: { kind?: string; name?: stri
   return ix.podsByIp.get(`${namespace}/${ip}`);
 }
 
-function podEndpoint(
-  address: string,
-  port: number,
-  pod: Pod | undefined,
-  nodeName: string | undefined,
-  zone: string | undefined,
-  ready: boolean,
-  ix: Index,
-): MeshEndpoint {
+function podEndpoint(address: string, port: number, pod: Pod | undefined, nodeName: string | undefined, ready: boolean, ix: Index): MeshEndpoint {
   const labels = { ...(pod?.metadata.labels ?? {}) };
+  const node = pod?.spec.nodeName || nodeName;
   const ep: MeshEndpoint = {
     address,
     port,
     labels,
-    locality: localityOf(labels, nodeName ?? pod?.spec.nodeName, zone, ix),
+    locality: localityOf(labels, node, ix),
     health: ready ? "HEALTHY" : "UNHEALTHY",
     weight: 1,
   };
+  // Without a pod istiod knows neither workload nor namespace: ";;;;Kubernetes".
+  ep.istioWorkload = pod ? istioWorkloadValue(pod.spec.workloadName ?? pod.metadata.name, pod.metadata.namespace, labels) : istioWorkloadValue("", "", {});
+  if (node) ep.nodeName = node;
   if (pod) {
     ep.workload = `${pod.metadata.name}.${pod.metadata.namespace}`;
     // Kubernetes gives a pod without serviceAccountName the "default" account.
@@ -164,17 +175,16 @@ function podEndpoint(
   return ep;
 }
 
-/** Pod label istio-locality ("region.zone.subzone"), else the node's topology labels. */
-function localityOf(labels: Record<string, string>, nodeName: string | undefined, zone: string | undefined, ix: Index): Locality {
-  const fromLabel = labels["istio-locality"];
-  if (fromLabel) return parseLocality(fromLabel);
+/**
+ * As istiod's getPodLocality: the pod's locality label, else its Node's
+ * topology labels. Not the EndpointSlice's zone hint: istiod never reads it,
+ * and a Node it does not know gives no locality.
+ */
+function localityOf(labels: Record<string, string>, nodeName: string | undefined, ix: Index): Locality {
+  const fromLabel = localityFromLabel(labels);
+  if (fromLabel) return fromLabel;
   const node = nodeName ? ix.nodes.get(nodeName) : undefined;
-  const nl = node?.metadata.labels ?? {};
-  return {
-    region: nl["topology.kubernetes.io/region"] ?? "",
-    zone: nl["topology.kubernetes.io/zone"] ?? zone ?? "",
-    subzone: nl["topology.istio.io/subzone"] ?? "",
-  };
+  return localityFromNodeLabels(node?.metadata.labels ?? {}) ?? NO_LOCALITY;
 }
 
 function entryEndpoints(svc: MeshService, port: MeshPort, ix: Index): MeshEndpoint[] {
@@ -187,22 +197,29 @@ function entryEndpoints(svc: MeshService, port: MeshPort, ix: Index): MeshEndpoi
   if (declared.length === 0) {
     // DNS entries without endpoints resolve the host itself (never a wildcard).
     const dns = svc.resolution === "STRICT_DNS" || svc.resolution === "LOGICAL_DNS";
-    return dns && !svc.host.startsWith("*") ? [plainEndpoint(svc.host, target)] : [];
+    if (!dns || svc.host.startsWith("*")) return [];
+    // The host's own endpoint belongs to a workload named after the entry.
+    return [{ ...plainEndpoint(svc.host, target), istioWorkload: istioWorkloadValue(se.metadata.name, svc.namespace, {}) }];
   }
-  return declared
-    .filter((e) => e.address && !e.address.startsWith("unix://"))
-    .map((e) => {
-      const ep: MeshEndpoint = {
-        address: e.address!,
-        port: e.ports?.[port.name] ?? target,
-        labels: { ...(e.labels ?? {}) },
-        locality: e.locality ? parseLocality(e.locality) : NO_LOCALITY,
-        health: "HEALTHY" as const,
-        weight: e.weight && e.weight > 0 ? e.weight : 1,
-      };
-      if (e.serviceAccount) ep.identity = spiffeId(ix.options.trustDomain, svc.namespace, e.serviceAccount);
-      return ep;
-    });
+  const out: MeshEndpoint[] = [];
+  declared.forEach((e, i) => {
+    if (!e.address || e.address.startsWith("unix://")) return;
+    const labels = { ...(e.labels ?? {}) };
+    const ep: MeshEndpoint = {
+      address: e.address,
+      port: e.ports?.[port.name] ?? target,
+      labels,
+      // ServiceEntry localities are "region/zone/subzone" as written (istiod does not read dots as separators here).
+      locality: e.locality ? splitLocality(e.locality) : NO_LOCALITY,
+      health: "HEALTHY" as const,
+      weight: e.weight && e.weight > 0 ? e.weight : 1,
+      // istiod names an inline endpoint's workload "<entry>-<index>".
+      istioWorkload: istioWorkloadValue(`${se.metadata.name}-${i}`, svc.namespace, labels),
+    };
+    if (e.serviceAccount) ep.identity = spiffeId(ix.options.trustDomain, svc.namespace, e.serviceAccount);
+    out.push(ep);
+  });
+  return out;
 }
 
 function selectedPodEndpoints(namespace: string, selector: Record<string, string>, port: number, ix: Index): MeshEndpoint[] {
@@ -210,7 +227,7 @@ function selectedPodEndpoints(namespace: string, selector: Record<string, string
   for (const pod of ix.podsByName.values()) {
     if (pod.metadata.namespace !== namespace || !labelsMatch(selector, pod.metadata.labels ?? {})) continue;
     if (pod.spec.ready === false || (pod.spec.phase && pod.spec.phase !== "Running")) continue;
-    for (const ip of podIps(pod).slice(0, 1)) out.push(podEndpoint(ip, port, pod, pod.spec.nodeName, undefined, true, ix));
+    for (const ip of podIps(pod).slice(0, 1)) out.push(podEndpoint(ip, port, pod, pod.spec.nodeName, true, ix));
   }
   return out;
 }

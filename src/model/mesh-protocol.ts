@@ -1,11 +1,11 @@
 /**
  * Port protocols, Istio's way: `appProtocol` if set, else the port name's
- * prefix before the first "-", case-insensitive. Istio treats an unknown name
- * as "auto" (protocol sniffing); mini-pilot has no sniffing and treats it as TCP,
- * which the caller reports as a warning.
+ * prefix before the first "-", case-insensitive. A port with neither (or an
+ * unknown one) is "AUTO", Istio's UnsupportedProtocol: its listeners detect
+ * the protocol per connection (HTTP inspector; generate/sniffing.ts).
  */
 
-export type Protocol = "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB" | "HTTPS" | "TCP" | "TLS" | "MONGO" | "MYSQL" | "REDIS" | "UDP";
+export type Protocol = "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB" | "HTTPS" | "TCP" | "TLS" | "MONGO" | "MYSQL" | "REDIS" | "UDP" | "AUTO";
 
 const KNOWN: Record<string, Protocol> = {
   http: "HTTP",
@@ -27,7 +27,7 @@ const KNOWN: Record<string, Protocol> = {
 
 export interface ProtocolGuess {
   protocol: Protocol;
-  /** False when nothing recognisable was found and TCP was assumed. */
+  /** False when nothing recognisable was found: the protocol is then "AUTO" (detected per connection). */
   known: boolean;
 }
 
@@ -47,7 +47,7 @@ function fromName(name: string): ProtocolGuess {
   if (lower === "grpc-web" || lower.startsWith("grpc-web-")) return { protocol: "GRPC-WEB", known: true };
   const prefix = lower.split("-")[0] ?? "";
   const p = KNOWN[prefix];
-  return p ? { protocol: p, known: true } : { protocol: "TCP", known: false };
+  return p ? { protocol: p, known: true } : { protocol: "AUTO", known: false };
 }
 
 /** ServiceEntry / Gateway ports carry an explicit protocol name (HTTP, TCP, ...). */
@@ -71,5 +71,10 @@ export function isHttp2Protocol(p: Protocol): boolean {
 
 /** TCP family (incl. TLS-carrying ports): gets tcp_proxy. */
 export function isTcpProtocol(p: Protocol): boolean {
-  return !isHttpProtocol(p) && p !== "UDP";
+  return !isHttpProtocol(p) && p !== "UDP" && p !== "AUTO";
+}
+
+/** No declared protocol: listeners sniff (HTTP chain for what the HTTP inspector recognises, tcp_proxy for the rest). */
+export function isSniffedProtocol(p: Protocol): boolean {
+  return p === "AUTO";
 }

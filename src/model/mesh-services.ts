@@ -23,7 +23,7 @@ export function serviceFromKube(svc: Service, domainSuffix: string, diagnostics:
         field: `spec.ports[${i}]`,
         message:
           `port ${p.port} (name "${p.name ?? ""}") has no recognisable protocol (appProtocol or a name prefix like http-, grpc-, tcp-); ` +
-          "Istio would sniff it, mini-pilot treats it as TCP",
+          "protocol detection is applied to it (HTTP is recognised per connection, the rest is proxied as TCP), as Istio does (IST0118)",
         origin: svc.origin,
       });
     }
@@ -71,7 +71,7 @@ export function servicesFromEntry(se: ServiceEntry, diagnostics: Diagnostic[]): 
         namespace,
         name,
         field: `spec.ports[${i}].protocol`,
-        message: `port ${p.number} has no recognisable protocol; treated as TCP`,
+        message: `port ${p.number} has no recognisable protocol; protocol detection is applied to it (HTTP is recognised per connection, the rest is proxied as TCP)`,
         origin: se.origin,
       });
     }
@@ -109,12 +109,6 @@ function entryResolution(r: ServiceEntry["spec"]["resolution"]): MeshService["re
     default:
       return "ORIGINAL_DST";
   }
-}
-
-/** "region/zone/subzone" (or Istio's dotted label form) -> Locality. */
-export function parseLocality(text: string): { region: string; zone: string; subzone: string } {
-  const parts = text.includes("/") ? text.split("/") : text.split(".");
-  return { region: parts[0] ?? "", zone: parts[1] ?? "", subzone: parts[2] ?? "" };
 }
 
 function uniq<T>(xs: T[]): T[] {

@@ -3,7 +3,22 @@
  * and endpoints, and the Istio rules that apply to them. Built once per config
  * change by `buildMesh`; immutable afterwards.
  */
-import type { AuthorizationPolicy, DestinationRule, Gateway, Origin, PeerAuthentication, Pod, Secret, Subset, TrafficPolicy, VirtualService } from "./types";
+import type {
+  AuthorizationPolicy,
+  DestinationRule,
+  Gateway,
+  LocalityLbSetting,
+  HTTPRetry,
+  Node,
+  Origin,
+  PeerAuthentication,
+  Pod,
+  Secret,
+  Sidecar,
+  Subset,
+  TrafficPolicy,
+  VirtualService,
+} from "./types";
 import type { Protocol } from "./mesh-protocol";
 
 export interface MeshOptions {
@@ -13,7 +28,7 @@ export interface MeshOptions {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
   /** Cluster DNS suffix (default "cluster.local"). */
   domainSuffix: string;
-  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default false). */
+  /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default true, as istiod's PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS). */
   includeNotReadyEndpoints: boolean;
   /** HTTP tracing (MeshConfig enableTracing / defaultProviders.tracing); absent: off. */
   tracing?: MeshTracing;
@@ -27,6 +42,32 @@ export interface MeshOptions {
   trustDomain: string;
   /** MeshConfig enableAutoMtls: mTLS to endpoints that carry a sidecar, without a DestinationRule (default true). */
   enableAutoMtls: boolean;
+  /**
+   * MeshConfig localityLbSetting, used where a DestinationRule sets none
+   * (Istio's default `{enabled: true}`; undefined when the mesh config says
+   * `enabled: false`, as istiod's GetEffectiveLbSetting then finds none).
+   */
+  localityLbSetting?: LocalityLbSetting;
+  /** MeshConfig protocolDetectionTimeout in ms: listener_filters_timeout where an inspector runs (Istio's default 0: no timeout). */
+  protocolDetectionTimeoutMs: number;
+  /** MeshConfig defaultConfig.gatewayTopology: how gateways treat X-Forwarded-For and client certificate headers. */
+  gatewayTopology?: GatewayTopology;
+  /** MeshConfig pathNormalization.normalization; absent: BASE (istiod's DEFAULT). */
+  pathNormalization?: PathNormalization;
+  /** MeshConfig defaultHttpRetryPolicy: the retries of routes whose VirtualService sets none; absent: istiod's built-in policy. */
+  defaultHttpRetryPolicy?: HTTPRetry;
+}
+
+export type PathNormalization = "NONE" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";
+
+/** Istio's ForwardClientCertDetails values (the same names as Envoy's). */
+export type ForwardClientCertDetails = "SANITIZE" | "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
+
+export interface GatewayTopology {
+  /** Trusted proxies in front of the gateway: xff_num_trusted_hops. */
+  numTrustedProxies?: number;
+  /** Default SANITIZE_SET. */
+  forwardClientCertDetails?: ForwardClientCertDetails;
 }
 
 /** What an HTTP connection manager's `tracing` is built from (istiod: configureTracing). */
@@ -112,8 +153,12 @@ export interface MeshEndpoint {
   weight: number;
   /** "pod.namespace" when known, for debugging. */
   workload?: string;
+  /** The Kubernetes node it runs on (failoverPriority's kubernetes.io/hostname). */
+  nodeName?: string;
   /** The workload's SPIFFE id (pods: their service account; ServiceEntry endpoints: serviceAccount). */
   identity?: string;
+  /** istiod's `istio.workload` endpoint metadata: "workload;namespace;canonical name;canonical revision;cluster" (workload-meta.ts). */
+  istioWorkload?: string;
 }
 
 /** A DestinationRule with its host resolved against its namespace. */
@@ -157,10 +202,24 @@ export interface Mesh {
   virtualServices: MeshVirtualService[];
   gateways: Gateway[];
   pods: Pod[];
+  /** Kubernetes Nodes by name (their topology labels are the localities of the pods on them). */
+  nodes: ReadonlyMap<string, Node>;
   /** Secrets by "namespace/name" (gateway credentials; key material, never logged). */
   secrets: ReadonlyMap<string, Secret>;
   /** Oldest first (creationTimestamp, name, namespace); see mesh-mtls.ts. */
   peerAuthentications: PeerAuthentication[];
   /** AuthorizationPolicies by namespace, each list oldest first (Istio's order). */
   authorizationPolicies: ReadonlyMap<string, AuthorizationPolicy[]>;
+  /** Sidecar resources in istiod's lookup order; see mesh-sidecar.ts. */
+  sidecars: MeshSidecars;
+}
+
+/**
+ * Sidecars per namespace as istiod orders them: those with a workloadSelector
+ * first, then those without; each group oldest first. `root` is the oldest
+ * selector-less Sidecar of the root namespace (the mesh-wide default).
+ */
+export interface MeshSidecars {
+  byNamespace: ReadonlyMap<string, Sidecar[]>;
+  root?: Sidecar;
 }

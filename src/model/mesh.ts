@@ -13,6 +13,7 @@ import type {
   EndpointSlice,
   Endpoints,
   Gateway,
+  LocalityLbSetting,
   MeshObject,
   Node,
   PeerAuthentication,
@@ -20,6 +21,7 @@ import type {
   Secret,
   Service,
   ServiceEntry,
+  Sidecar,
   VirtualService,
 } from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshTracing, MeshVirtualService } from "./mesh-types";
@@ -27,6 +29,8 @@ import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpointsSteps, resolveTargetPorts } from "./mesh-endpoints";
 import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
 import { crossObjectDiagnosticsSteps } from "./mesh-diagnostics";
+import { indexSidecars } from "./mesh-sidecar";
+import { sidecarDiagnostics } from "./sidecar-diagnostics";
 import { Steps, YIELD_EVERY, mapSteps, runSteps, sortSteps } from "./steps";
 
 export * from "./mesh-types";
@@ -44,6 +48,12 @@ export interface BuildMeshOptions {
   defaultExportTo?: MeshOptions["defaultExportTo"];
   trustDomain?: string;
   enableAutoMtls?: boolean;
+  /** MeshConfig localityLbSetting (default Istio's `{enabled: true}`). */
+  localityLbSetting?: LocalityLbSetting;
+  protocolDetectionTimeoutMs?: number;
+  gatewayTopology?: MeshOptions["gatewayTopology"];
+  pathNormalization?: MeshOptions["pathNormalization"];
+  defaultHttpRetryPolicy?: MeshOptions["defaultHttpRetryPolicy"];
 }
 
 interface ByKind {
@@ -59,6 +69,7 @@ interface ByKind {
   secrets: Secret[];
   peerAuthentications: PeerAuthentication[];
   authz: AuthorizationPolicy[];
+  sidecars: Sidecar[];
 }
 
 export function buildMesh(objects: MeshObject[], options: BuildMeshOptions = {}): { mesh: Mesh; diagnostics: Diagnostic[] } {
@@ -75,14 +86,20 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     rootNamespace: options.rootNamespace ?? "istio-system",
     outboundTrafficPolicy: options.outboundTrafficPolicy ?? "ALLOW_ANY",
     domainSuffix: options.domainSuffix ?? "cluster.local",
-    includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? false,
+    includeNotReadyEndpoints: options.includeNotReadyEndpoints ?? true,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     defaultExportTo: options.defaultExportTo ?? {},
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
+    protocolDetectionTimeoutMs: options.protocolDetectionTimeoutMs ?? 0,
   };
+  const locality = options.localityLbSetting ?? { enabled: true };
+  if (locality.enabled !== false) opts.localityLbSetting = locality;
   if (options.tracing) opts.tracing = options.tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
+  if (options.gatewayTopology) opts.gatewayTopology = options.gatewayTopology;
+  if (options.pathNormalization) opts.pathNormalization = options.pathNormalization;
+  if (options.defaultHttpRetryPolicy) opts.defaultHttpRetryPolicy = options.defaultHttpRetryPolicy;
   const diagnostics: Diagnostic[] = [];
   const k = yield* splitByKind(objects);
 
@@ -116,12 +133,15 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     virtualServices: yield* mapSteps(k.vss, (v) => meshVirtualService(v, opts)),
     gateways: k.gateways,
     pods: k.pods,
+    nodes: new Map(k.nodes.map((n) => [n.metadata.name, n])),
     secrets: new Map(k.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s])),
     peerAuthentications: k.peerAuthentications,
     authorizationPolicies: byNamespace(k.authz),
+    sidecars: indexSidecars(k.sidecars, opts.rootNamespace),
   };
   yield;
   for (const d of yield* crossObjectDiagnosticsSteps(mesh)) diagnostics.push(d);
+  for (const d of sidecarDiagnostics(mesh, k.sidecars)) diagnostics.push(d);
   return { mesh, diagnostics };
 }
 
@@ -144,6 +164,7 @@ function* splitByKind(objects: MeshObject[]): Steps<ByKind> {
     secrets: [],
     peerAuthentications: [],
     authz: [],
+    sidecars: [],
   };
   for (let i = 0; i < objects.length; i++) {
     const o = objects[i]!;
@@ -184,6 +205,9 @@ function* splitByKind(objects: MeshObject[]): Steps<ByKind> {
         break;
       case "AuthorizationPolicy":
         k.authz.push(o);
+        break;
+      case "Sidecar":
+        k.sidecars.push(o);
         break;
       case "Namespace":
         break;

@@ -4,6 +4,10 @@
  * depends on. Generators see this view, never the raw node.
  */
 
+import type { Locality, Mesh } from "./mesh-types";
+import type { Pod } from "./types";
+import { NO_LOCALITY, TOPOLOGY_REGION, TOPOLOGY_SUBZONE, TOPOLOGY_ZONE, localityFromLabel, localityFromNodeLabels } from "./locality";
+
 export type ProxyKind = "sidecar" | "router";
 
 export interface ProxyView {
@@ -33,6 +37,20 @@ export interface ProxyView {
    * and PERMISSIVE mTLS chains (model/mesh-mtls.ts).
    */
   sds?: boolean;
+  /**
+   * Where it runs, as istiod decides (setTopologyLabels): the topology labels
+   * in its metadata LABELS, else its `topology.istio.io/locality` /
+   * `istio-locality` label, else the Envoy node's locality. Empty parts when
+   * unknown. Locality load balancing orders endpoints relative to it.
+   */
+  locality: Locality;
+}
+
+/** The locality Envoy sends in its node (region, zone, sub_zone). */
+export interface NodeLocality {
+  region?: string;
+  zone?: string;
+  sub_zone?: string;
 }
 
 export type ParseProxyResult = { ok: true; proxy: ProxyView } | { ok: false; error: string };
@@ -45,7 +63,7 @@ const NODE_ID_FORM = "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.loca
  * The namespace comes from metadata NAMESPACE when present (what pilot-agent
  * sends), else from the pod part of the id.
  */
-export function parseProxy(nodeId: string, metadata: Record<string, unknown>): ParseProxyResult {
+export function parseProxy(nodeId: string, metadata: Record<string, unknown>, nodeLocality?: NodeLocality): ParseProxyResult {
   const parts = nodeId.split("~");
   if (parts.length !== 4) {
     return fail(`node id "${nodeId}" has ${parts.length} "~"-separated parts; want 4: ${NODE_ID_FORM}`);
@@ -81,6 +99,7 @@ export function parseProxy(nodeId: string, metadata: Record<string, unknown>): P
     labels: labels.value,
     dnsDomain: domain || `${namespace}.svc.cluster.local`,
     instanceIps: parseInstanceIps(metadata.INSTANCE_IPS, ip),
+    locality: proxyLocality(labels.value, nodeLocality),
   };
   if (generator === "grpc") proxy.generator = "grpc";
   if (typeof metadata.ISTIO_VERSION === "string") proxy.istioVersion = metadata.ISTIO_VERSION;
@@ -88,6 +107,41 @@ export function parseProxy(nodeId: string, metadata: Record<string, unknown>): P
   if (metadata.SDS === true || metadata.SDS === "true" || metadata.SDS === "1") proxy.sds = true;
   if (typeof metadata.MESH_ID === "string") proxy.meshId = metadata.MESH_ID;
   return { ok: true, proxy };
+}
+
+function proxyLocality(labels: Record<string, string>, node: NodeLocality | undefined): Locality {
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(labels, k);
+  if (has(TOPOLOGY_REGION) || has(TOPOLOGY_ZONE) || has(TOPOLOGY_SUBZONE)) {
+    return { region: labels[TOPOLOGY_REGION] ?? "", zone: labels[TOPOLOGY_ZONE] ?? "", subzone: labels[TOPOLOGY_SUBZONE] ?? "" };
+  }
+  const fromLabel = localityFromLabel(labels);
+  if (fromLabel) return fromLabel;
+  if (!node) return NO_LOCALITY;
+  return { region: node.region ?? "", zone: node.zone ?? "", subzone: node.sub_zone ?? "" };
+}
+
+/**
+ * The proxy with the locality istiod would give it on Kubernetes: when its pod
+ * (the node id's `<pod>.<namespace>`) is in the mesh, the pod's locality
+ * label, else its Node's topology labels, win over what the proxy says about
+ * itself (istiod reads the proxy's labels from the registry first). Unchanged
+ * when the pod or its Node is unknown or has no locality. Read once, when the
+ * proxy connects.
+ */
+export function withWorkloadLocality(proxy: ProxyView, mesh: Mesh): ProxyView {
+  const pod = podsByName(mesh).get(`${proxy.namespace}/${proxy.podName}`);
+  if (!pod) return proxy;
+  const node = pod.spec.nodeName ? mesh.nodes.get(pod.spec.nodeName) : undefined;
+  const locality = localityFromLabel(pod.metadata.labels ?? {}) ?? localityFromNodeLabels(node?.metadata.labels ?? {});
+  return locality ? { ...proxy, locality } : proxy;
+}
+
+/** "namespace/name" → Pod, built once per mesh (proxies connect one by one; a mesh may hold many pods). */
+const podIndex = new WeakMap<Mesh, Map<string, Pod>>();
+function podsByName(mesh: Mesh): Map<string, Pod> {
+  let m = podIndex.get(mesh);
+  if (!m) podIndex.set(mesh, (m = new Map(mesh.pods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]))));
+  return m;
 }
 
 function fail(error: string): ParseProxyResult {
@@ -133,7 +187,8 @@ function parseInstanceIps(raw: unknown, fallback: string): string[] {
  * - labels: inbound listeners/clusters (services whose selector matches),
  *   sourceLabels matches, gateway selection, DR workloadSelector;
  * - dnsDomain: vhost short names are computed against it;
- * - sds: whether it holds a workload certificate (mutual TLS).
+ * - sds: whether it holds a workload certificate (mutual TLS);
+ * - locality: endpoint priorities and weights (locality load balancing).
  * Not the IP or pod name: inbound clusters are ORIGINAL_DST (no own address in
  * the config), and labels come from metadata, not from a Pod lookup.
  */
@@ -141,5 +196,6 @@ export function proxyViewKey(proxy: ProxyView): string {
   const labels = Object.keys(proxy.labels)
     .sort()
     .map((k) => [k, proxy.labels[k]]);
-  return JSON.stringify([proxy.kind, proxy.generator ?? "", proxy.namespace, proxy.dnsDomain, labels, proxy.sds === true]);
+  const l = proxy.locality;
+  return JSON.stringify([proxy.kind, proxy.generator ?? "", proxy.namespace, proxy.dnsDomain, labels, proxy.sds === true, [l.region, l.zone, l.subzone]]);
 }

@@ -3,14 +3,10 @@
  * shapes (camelCase, as users write them). Only the fields mini-pilot uses are
  * typed; validation narrows a raw object into one of these or reports why not.
  */
+import type { Origin } from "./diagnostic";
 
-/** Where an object came from, for diagnostics: a file and line, or a cluster. */
-export interface Origin {
-  file?: string;
-  line?: number;
-  /** e.g. "kubernetes" */
-  source?: string;
-}
+export type { Origin, Diagnostic } from "./diagnostic";
+export { formatDiagnostic, uniqueDiagnostics } from "./diagnostic";
 
 export interface ObjectMeta {
   name: string;
@@ -36,7 +32,8 @@ export type Kind =
   | "ServiceEntry"
   | "PeerAuthentication"
   | "Secret"
-  | "AuthorizationPolicy";
+  | "AuthorizationPolicy"
+  | "Sidecar";
 
 /** Key of an object in the store: "Kind/namespace/name" (namespace empty for cluster-scoped kinds). */
 export type ObjectKey = string;
@@ -124,6 +121,8 @@ export type Pod = Base<
     podIPs?: string[];
     phase?: string;
     ready?: boolean;
+    /** The workload the pod belongs to (its Deployment, ...; from metadata, see workload-meta.ts), when not the pod itself. */
+    workloadName?: string;
   }
 >;
 
@@ -196,10 +195,14 @@ export interface Headers {
 }
 
 export interface HTTPRetry {
+  /** Set: previous_hosts predicate on (true) or off (false); unset: Istio's default (on unless hashing). */
+  retryIgnorePreviousHosts?: boolean;
   attempts?: number;
   perTryTimeout?: string;
   retryOn?: string;
   retryRemoteLocalities?: boolean;
+  /** Base interval between retries (Envoy's retry_back_off.base_interval). */
+  backoff?: string;
 }
 
 export interface Percent {
@@ -218,6 +221,8 @@ export interface HTTPRedirect {
   derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT";
   scheme?: string;
   redirectCode?: number;
+  /** Replace the matched URI prefix in the redirect (only with prefix URI matches). */
+  prefixRewrite?: string;
 }
 
 export interface HTTPDirectResponse {
@@ -228,6 +233,13 @@ export interface HTTPDirectResponse {
 export interface HTTPRewrite {
   uri?: string;
   authority?: string;
+  /** Rewrite the path with an RE2 match and substitution (Envoy's regex_rewrite). */
+  uriRegexRewrite?: { match: string; rewrite: string };
+}
+
+export interface HTTPMirrorPolicy {
+  destination: Destination;
+  percentage?: Percent;
 }
 
 export interface CorsPolicy {
@@ -252,6 +264,9 @@ export interface HTTPRoute {
   fault?: HTTPFaultInjection;
   mirror?: Destination;
   mirrorPercentage?: Percent;
+  /** Deprecated integer form of mirrorPercentage (used only when that is absent). */
+  mirrorPercent?: number;
+  mirrors?: HTTPMirrorPolicy[];
   corsPolicy?: CorsPolicy;
   headers?: Headers;
 }
@@ -296,7 +311,7 @@ export interface Duration {
 
 export interface ConsistentHashLB {
   httpHeaderName?: string;
-  httpCookie?: { name: string; path?: string; ttl?: string };
+  httpCookie?: { name: string; path?: string; ttl?: string; attributes?: { name: string; value?: string }[] };
   useSourceIp?: boolean;
   httpQueryParameterName?: string;
   ringHash?: { minimumRingSize?: number };
@@ -304,10 +319,21 @@ export interface ConsistentHashLB {
   minimumRingSize?: number;
 }
 
+/** DestinationRule (and MeshConfig) localityLbSetting. */
+export interface LocalityLbSetting {
+  /** From a client locality ("region/zone/subzone", "*" wildcards) to weights (percent) per endpoint locality. */
+  distribute?: { from?: string; to?: Record<string, number> }[];
+  /** Region to region: where a client in `from` goes when its own region has no healthy endpoints. */
+  failover?: { from?: string; to?: string }[];
+  /** Labels ("key" or "key=value") whose match with the client orders endpoints into priorities. */
+  failoverPriority?: string[];
+  enabled?: boolean;
+}
+
 export interface LoadBalancerSettings {
   simple?: "UNSPECIFIED" | "LEAST_CONN" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST";
   consistentHash?: ConsistentHashLB;
-  localityLbSetting?: unknown;
+  localityLbSetting?: LocalityLbSetting;
   warmupDurationSecs?: string;
 }
 
@@ -328,6 +354,8 @@ export interface ConnectionPoolSettings {
     h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
     useClientProtocol?: boolean;
     maxConcurrentStreams?: number;
+    /** HTTP/2 PING keepalive on upstream HTTP/2 connections. */
+    http2KeepAlive?: { interval?: string; timeout?: string };
   };
 }
 
@@ -401,6 +429,8 @@ export interface ServerTLSSettings {
   credentialName?: string;
   /** Up to two credentials (say an RSA and an ECDSA certificate); the first one's CA validates clients. */
   credentialNames?: string[];
+  /** Up to two certificate/key file pairs (say RSA and ECDSA). */
+  tlsCertificates?: { serverCertificate?: string; privateKey?: string; caCertificates?: string }[];
   subjectAltNames?: string[];
   minProtocolVersion?: string;
   maxProtocolVersion?: string;
@@ -443,6 +473,29 @@ export interface ServiceEntrySpec {
   subjectAltNames?: string[];
 }
 export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
+
+// ------------------------------------------------------------ Sidecar (networking.istio.io)
+
+/** A Sidecar listener port; number 0 on egress means a Unix socket `bind`. */
+export type SidecarPort = { number: number; protocol: string; name?: string; targetPort?: number };
+export type CaptureMode = "DEFAULT" | "IPTABLES" | "NONE";
+/** `egress[]`: the hosts (`namespace/dnsName`) the workload may reach, optionally on one port only. */
+export type SidecarEgressListener = { port?: SidecarPort; bind?: string; captureMode?: CaptureMode; hosts: string[] };
+/** `ingress[]`: a port the workload receives on and where traffic goes (127.0.0.1:port, 0.0.0.0:port, unix://path). */
+export type SidecarIngressListener = Omit<SidecarEgressListener, "hosts" | "port"> & {
+  port: SidecarPort;
+  defaultEndpoint?: string;
+  tls?: ServerTLSSettings;
+  connectionPool?: ConnectionPoolSettings;
+};
+export interface SidecarSpec {
+  workloadSelector?: { labels?: Record<string, string> };
+  ingress?: SidecarIngressListener[];
+  egress?: SidecarEgressListener[];
+  outboundTrafficPolicy?: { mode?: "ALLOW_ANY" | "REGISTRY_ONLY"; egressProxy?: Destination };
+  inboundConnectionPool?: ConnectionPoolSettings;
+}
+export type Sidecar = Base<"Sidecar", SidecarSpec>;
 
 // ------------------------------------------------------------ security.istio.io
 
@@ -536,37 +589,5 @@ export type MeshObject =
   | ServiceEntry
   | PeerAuthentication
   | Secret
-  | AuthorizationPolicy;
-
-/** A problem with an input object: which object, which field, why. */
-export interface Diagnostic {
-  severity: "error" | "warning";
-  kind?: Kind | string;
-  namespace?: string;
-  name?: string;
-  /** e.g. "spec.http[0].route[1].weight" */
-  field?: string;
-  message: string;
-  origin?: Origin;
-}
-
-/** `file:line kind namespace/name field: message` (the `validate` output form). */
-export function formatDiagnostic(d: Diagnostic): string {
-  const where = d.origin?.file ? `${d.origin.file}${d.origin.line ? `:${d.origin.line}` : ""} ` : "";
-  const obj = d.kind ? `${d.kind} ${d.namespace ? `${d.namespace}/` : ""}${d.name ?? ""} ` : "";
-  const field = d.field ? `${d.field}: ` : "";
-  return `${where}${obj}${field}${d.message}`.trim();
-}
-
-/** Each diagnostic once (same severity and text), first occurrence first: one rule reported by many subsets, ports or views. */
-export function uniqueDiagnostics(diagnostics: Iterable<Diagnostic>): Diagnostic[] {
-  const seen = new Set<string>();
-  const out: Diagnostic[] = [];
-  for (const d of diagnostics) {
-    const key = `${d.severity} ${formatDiagnostic(d)}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(d);
-  }
-  return out;
-}
+  | AuthorizationPolicy
+  | Sidecar;

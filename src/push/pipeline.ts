@@ -21,7 +21,7 @@ import { ConfigStore, ChangeSet, isEmptyChangeSet } from "../store";
 import { Diagnostic, MeshObject, uniqueDiagnostics } from "../model/types";
 import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh";
 import type { Steps } from "../model/steps";
-import { ProxyView, parseProxy, proxyViewKey } from "../model/proxy";
+import { ProxyView, parseProxy, proxyViewKey, withWorkloadLocality } from "../model/proxy";
 import { clusterAffectingEndpointFactsSteps } from "../model/mesh-mtls";
 import { generate, generateEndpoints, type Generated } from "../generate";
 import type { EncodedResource } from "../xds/resource";
@@ -222,12 +222,13 @@ export class PushPipeline {
   }
 
   private resolve(node: NodeInfo): Resolution {
-    const parsed = parseProxy(node.id, node.metadata);
+    const parsed = parseProxy(node.id, node.metadata, node.locality);
     if (!parsed.ok) return { ok: false, error: parsed.error };
-    this.opts.onProxy?.(parsed.proxy, this.mesh);
-    const key = proxyViewKey(parsed.proxy);
+    const proxy = withWorkloadLocality(parsed.proxy, this.mesh);
+    this.opts.onProxy?.(proxy, this.mesh);
+    const key = proxyViewKey(proxy);
     // A stream watches the group right after resolving; the watch (not this) keeps it alive.
-    if (!this.groups.has(key)) this.groups.set(key, { proxy: parsed.proxy, diagnostics: [], secretNames: [], secretDiagnostics: [] });
+    if (!this.groups.has(key)) this.groups.set(key, { proxy, diagnostics: [], secretNames: [], secretDiagnostics: [] });
     return { ok: true, group: key };
   }
 

@@ -9,7 +9,7 @@
 // The manifest loader is in the middle of moving out of cli/ (to sources/file/manifests); import it from there once it has.
 import { objectsFromManifests, ManifestFile } from "../sources/file/manifests";
 import { buildMesh, BuildMeshOptions } from "../model/mesh";
-import { parseProxy, ProxyView } from "../model/proxy";
+import { parseProxy, ProxyView, withWorkloadLocality } from "../model/proxy";
 import { unselectedRouterHint } from "../model/router-hint";
 import { Diagnostic, MeshObject } from "../model/types";
 import { generate } from "../generate";
@@ -57,7 +57,8 @@ export function buildStatic(req: StaticRequest): StaticResult {
   }
   const parsed = parseProxy(req.nodeId, metadata);
   if (!parsed.ok) return { ok: false, error: parsed.error, diagnostics };
-  const proxy = parsed.proxy;
+  // Its locality, like its labels, from its Pod (and that Pod's Node) when the manifests have them.
+  const proxy = withWorkloadLocality(parsed.proxy, mesh);
   if (proxy.generator === "grpc") {
     return {
       ok: false,

@@ -70,8 +70,19 @@ function typeName(t: protobuf.ReflectionObject): string {
   return t.fullName.startsWith(".") ? t.fullName.slice(1) : t.fullName;
 }
 
+/**
+ * Rules the loaded protos (the API snapshot `@grpc/grpc-js-xds` ships) still
+ * have but the Envoy we target dropped: checking them would refuse config that
+ * Envoy takes and istiod sends (`envoy --mode validate` is the judge).
+ */
+const DROPPED_IN_NEWER_ENVOY = new Set([
+  // istiod's c-ares resolver config sets only udp_max_queries; Envoy 1.40 lets resolvers be empty.
+  "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig.resolvers",
+]);
+
 /** `(validate.rules)` of a field as one nested object, from either options spelling. */
 function fieldRules(field: protobuf.Field): Rules | undefined {
+  if (DROPPED_IN_NEWER_ENVOY.has(typeName(field))) return undefined;
   let merged: unknown;
   const add = (path: string[], value: unknown): void => {
     let nested = value;

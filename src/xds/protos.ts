@@ -46,6 +46,8 @@ const ENTRY_PROTOS = [
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
+  "envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.proto",
+  "envoy/extensions/request_id/uuid/v3/uuid.proto",
 ];
 
 /** Where `@grpc/grpc-js-xds` keeps its protos, found through node's resolver. */

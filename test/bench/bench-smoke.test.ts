@@ -53,6 +53,12 @@ for (const mode of ["sotw", "delta"] as const) {
     assertConverged(report, BASE.servers);
     const mp = report.results.find((r) => r.server === "mini-pilot" && r.scenario === "route")!;
     assert.ok(mp.encodes !== undefined && mp.encodes >= 1, "mini-pilot reports its encodes");
+    // The floor replays mini-pilot's recorded responses: the fleet gets the same bytes from both.
+    for (const s of BASE.scenarios) {
+      const [m, f] = ["mini-pilot", "floor"].map((k) => report.results.find((r) => r.server === k && r.scenario === s)!);
+      assert.equal(f!.bytes, m!.bytes, `${s}/${mode}: the floor wrote ${f!.bytes} bytes, mini-pilot ${m!.bytes}`);
+      assert.equal(f!.responses, m!.responses, `${s}/${mode}: responses`);
+    }
   });
 }
 
@@ -64,8 +70,15 @@ test("bench smoke: the go-control-plane peer", { timeout: 900_000 }, async (t) =
     return;
   }
   for (const mode of ["sotw", "delta"] as const) {
-    const report = await runBench({ ...BASE, mode, servers: ["go-control-plane"], peerBinary: bin });
-    assertConverged(report, ["go-control-plane"]);
+    const servers = ["go-control-plane", "go-control-plane-per-node"] as const;
+    const report = await runBench({ ...BASE, mode, servers: [...servers], peerBinary: bin });
+    assertConverged(report, servers);
+    if (mode === "sotw") {
+      // A version per type: a route change re-sends only RDS, where one version for all types re-sends all four.
+      const [fair, perNode] = servers.map((k) => report.results.find((r) => r.server === k && r.scenario === "route")!);
+      assert.ok(fair!.bytes * 2 < perNode!.bytes, `route change: ${fair!.bytes} bytes with per-type versions, ${perNode!.bytes} with one version`);
+      assert.equal(fair!.responses, BASE.clients, "one RDS response per client");
+    }
   }
 });
 

@@ -4,7 +4,8 @@
  * rules from `mini-pilot iptables`) listens on 8080 (HTTP), 9000 (TCP) and
  * 7000 (a port no Service declares); a client on the host calls the pod IP;
  * iptables sends the connection to Envoy's 15006, virtualInbound picks the
- * port's chain (or the passthrough chain for 7000), whose RBAC filter decides.
+ * port's chain (or the passthrough chains for 7000, where the protocol is
+ * detected: HTTP there meets the HTTP rules, as in Istio), whose RBAC filter decides.
  * Envoy gets its config over ADS from `mini-pilot serve --config-dir`; the
  * policy file is rewritten per scenario while Envoy runs.
  *
@@ -116,7 +117,7 @@ function scenarios(hostIp: string): Scenario[] {
       ],
     },
     {
-      name: "ALLOW GET on /public/*: the rest of HTTP is denied, and TCP (the rule is HTTP-only) allows nothing",
+      name: "ALLOW GET on /public/*: the rest of HTTP is denied (on the undeclared, sniffed port too), and TCP (the rule is HTTP-only) allows nothing",
       policies: policy("allow-public", `{${onHttpbin}, rules: [{to: [{operation: {methods: [GET], paths: [/public/*]}}]}]}`),
       names: ["allow-public"],
       checks: [
@@ -124,7 +125,8 @@ function scenarios(hostIp: string): Scenario[] {
         [{ port: 8080, path: "/private" }, "403"],
         [{ port: 8080, method: "POST", path: "/public/a" }, "403"],
         [{ port: 9000 }, "closed"],
-        [{ port: 7000 }, "closed"],
+        [{ port: 7000, path: "/public/a" }, "200"],
+        [{ port: 7000 }, "403"],
       ],
     },
     {
@@ -134,7 +136,7 @@ function scenarios(hostIp: string): Scenario[] {
       checks: [
         [{ port: 8080 }, "403"],
         [{ port: 9000 }, "200"],
-        [{ port: 7000 }, "closed"],
+        [{ port: 7000 }, "403"],
       ],
     },
     {
@@ -168,13 +170,13 @@ function scenarios(hostIp: string): Scenario[] {
       ],
     },
     {
-      name: "namespace-wide allow-nothing (spec: {}) closes every port, the undeclared one too",
+      name: "namespace-wide allow-nothing (spec: {}) refuses every port, the undeclared one too (403 to its sniffed HTTP)",
       policies: policy("allow-nothing", "{}"),
       names: ["allow-nothing"],
       checks: [
         [{ port: 8080 }, "403"],
         [{ port: 9000 }, "closed"],
-        [{ port: 7000 }, "closed"],
+        [{ port: 7000 }, "403"],
       ],
     },
     {

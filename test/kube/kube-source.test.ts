@@ -272,6 +272,7 @@ test("bill-service scenario: objects created before and after start arrive typed
       "secrets",
       "serviceentries",
       "services",
+      "sidecars",
       "virtualservices",
     ].map((r) => [r, "watching", true]),
   );

@@ -13,6 +13,7 @@ import * as YAML from "yaml";
 import { installObjects } from "../../src/install";
 import type { Schema } from "../../src/install/schema";
 import { validateObject } from "../../src/model/validate";
+import { parityFiles, readParityCases } from "../support/validation-parity";
 
 const ROOT = path.join(__dirname, "..", "..", "..");
 
@@ -73,6 +74,30 @@ test("every Istio object mini-pilot's validation accepts fits the CRD schema wit
   assert.ok(checked >= 50, `checked only ${checked} objects`);
 });
 
+test("every validation-parity case mini-pilot accepts fits the CRD schema with nothing pruned", () => {
+  const problems: string[] = [];
+  let checked = 0;
+  for (const file of parityFiles()) {
+    for (const c of readParityCases(file)) {
+      const raw = c.object as Record<string, any>;
+      const schema = schemas.get(String(raw.kind));
+      if (!schema || c.expect === "error") continue;
+      const result = validateObject(raw, { file });
+      if (!result.ok && result.diagnostics.some((d) => d.severity === "error")) continue;
+      const warnings = result.ok ? result.warnings : result.diagnostics;
+      const unknown = new Set(warnings.filter((w) => /unknown field/.test(w.message)).map((w) => w.field));
+      problems.push(
+        ...misfits(raw.spec, schema, "spec")
+          .filter((m) => !unknown.has(m.split(":")[0]))
+          .map((m) => `${c.case}: ${m}`),
+      );
+      checked++;
+    }
+  }
+  assert.deepEqual(problems, []);
+  assert.ok(checked >= 60, `checked only ${checked} cases`);
+});
+
 test("the walker notices a pruned field and a wrong type (so the test above can fail)", () => {
   const vs = schemas.get("VirtualService")!;
   assert.deepEqual(misfits({ hosts: ["a"], http: [{ route: [{ destination: { host: "a" }, weight: "9" }], nope: 1 }] }, vs, "spec"), [
@@ -97,7 +122,7 @@ test("schemas are structural, and open only where that is justified", () => {
     // status (written by Istio's controllers, never read), localityLbSetting (passed through as written),
     // and Istio fields mini-pilot does not implement (kept so it can warn): nothing else.
     const justified =
-      /^(status|.*\.localityLbSetting|.*\.(statPrefix|mirrors|mirrorPercent|uriRegexRewrite|backoff|retryIgnorePreviousHosts|exponentialDelay|http2Error|allowOrigin|unmatchedPreflights|warmup|attributes|caCrl|tunnel|proxyProtocol|retryBudget|tlsCertificates|credentialNames|verifyCertificateSpki|verifyCertificateHash|defaultEndpoint))$/;
+      /^(status|.*\.localityLbSetting|.*\.(statPrefix|retryIgnorePreviousHosts|allowOrigin|unmatchedPreflights|warmup|caCrl|tunnel|proxyProtocol|retryBudget|verifyCertificateSpki|verifyCertificateHash|defaultEndpoint))$/;
     for (const p of openNodes(root, "").map((x) => x.slice(1))) assert.match(p, justified, `${o.metadata.name}: ${p} keeps unknown fields`);
     const untyped = (s: Schema, at: string): string[] => [
       ...(s.type || s["x-kubernetes-preserve-unknown-fields"] ? [] : [at]),

@@ -100,7 +100,11 @@ test("the ClusterRole is list and watch on what the Kubernetes source watches, p
   assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["namespaces", "nodes", "pods", "secrets", "services"], verbs: ["list", "watch"] },
     { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
-    { apiGroups: ["networking.istio.io"], resources: ["destinationrules", "gateways", "serviceentries", "virtualservices"], verbs: ["list", "watch"] },
+    {
+      apiGroups: ["networking.istio.io"],
+      resources: ["destinationrules", "gateways", "serviceentries", "sidecars", "virtualservices"],
+      verbs: ["list", "watch"],
+    },
     { apiGroups: ["security.istio.io"], resources: ["authorizationpolicies", "peerauthentications"], verbs: ["list", "watch"] },
     { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
     { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "update", "watch"] },

@@ -54,14 +54,15 @@ function vs(name: string, namespace: string, hosts: string[], created: string, s
   };
 }
 
-test("protocol: appProtocol first, then the name prefix; unknown is TCP with a warning", () => {
+test("protocol: appProtocol first, then the name prefix; unknown is AUTO (sniffed) with a warning", () => {
   assert.equal(servicePortProtocol({ name: "tcp-x", appProtocol: "grpc", port: 1 } as never).protocol, "GRPC");
   assert.equal(servicePortProtocol({ name: "HTTP2-api" }).protocol, "HTTP2");
   assert.equal(servicePortProtocol({ name: "grpc-web" }).protocol, "GRPC-WEB");
   assert.equal(servicePortProtocol({ name: "dns", protocol: "UDP" }).protocol, "UDP");
-  assert.deepEqual(servicePortProtocol({ name: "metrics" }), { protocol: "TCP", known: false });
+  assert.deepEqual(servicePortProtocol({ name: "metrics" }), { protocol: "AUTO", known: false });
+  assert.deepEqual(servicePortProtocol({}), { protocol: "AUTO", known: false });
   const { mesh, diagnostics } = buildMesh([svc("a", "default", [{ name: "metrics", port: 9090 }])]);
-  assert.equal(mesh.services[0]!.ports[0]!.protocol, "TCP");
+  assert.equal(mesh.services[0]!.ports[0]!.protocol, "AUTO");
   assert.equal(diagnostics.length, 1);
   assert.equal(diagnostics[0]!.severity, "warning");
   assert.equal(diagnostics[0]!.field, "spec.ports[0]");
@@ -73,7 +74,7 @@ test("short hosts resolve against the namespace; dotted names are taken as writt
   assert.equal(resolveHost("*", "x", "cluster.local"), "*");
 });
 
-test("endpoints: slices win over Endpoints; terminating and not-ready left out; pod labels and node locality attached", () => {
+test("endpoints: slices win over Endpoints; istiod's health rules; pod labels and node locality attached", () => {
   const node: Node = {
     kind: "Node",
     apiVersion: "v1",
@@ -92,29 +93,42 @@ test("endpoints: slices win over Endpoints; terminating and not-ready left out; 
     node,
     legacy,
     slice("web-a", "web", [
+      // not ready, terminating unset: istiod counts it as terminating and leaves it out
       { addresses: ["10.0.0.2"], conditions: { ready: false } },
       { addresses: ["10.0.0.1"], targetRef: { kind: "Pod", name: "web-1" } },
+      // ready wins over terminating (Kubernetes never writes this pair, istiod says healthy)
       { addresses: ["10.0.0.3"], conditions: { ready: true, terminating: true } },
+      // a pod starting up: sent as UNHEALTHY
+      { addresses: ["10.0.0.4"], conditions: { ready: false, serving: false, terminating: false } },
+      // serving but terminating: left out (no persistent sessions)
+      { addresses: ["10.0.0.5"], conditions: { ready: false, serving: true, terminating: true } },
     ]),
   ];
   const { mesh } = buildMesh(objects);
   const eps = mesh.endpoints.get("web.default.svc.cluster.local")!.get(80)!;
   assert.deepEqual(
-    eps.map((e) => e.address),
-    ["10.0.0.1"],
+    eps.map((e) => [e.address, e.health]),
+    [
+      ["10.0.0.1", "HEALTHY"],
+      ["10.0.0.3", "HEALTHY"],
+      ["10.0.0.4", "UNHEALTHY"],
+    ],
   );
   assert.deepEqual(eps[0]!.labels, { app: "web", version: "v1" });
   assert.deepEqual(eps[0]!.locality, { region: "r", zone: "z", subzone: "" });
   assert.equal(eps[0]!.port, 8080);
+  assert.equal(
+    eps[0]!.istioWorkload,
+    "web-1;default;web;v1;Kubernetes",
+    "istio.workload: pod name (no controller), canonical name and revision from app/version",
+  );
+  assert.equal(eps[1]!.istioWorkload, ";;;;Kubernetes", "an address without a pod has no workload");
   assert.equal(mesh.services[0]!.ports[0]!.targetPort, 8080, "the named targetPort resolves through the endpoints");
 
-  const withNotReady = buildMesh(objects, { includeNotReadyEndpoints: true }).mesh.endpoints.get("web.default.svc.cluster.local")!.get(80)!;
+  const readyOnly = buildMesh(objects, { includeNotReadyEndpoints: false }).mesh.endpoints.get("web.default.svc.cluster.local")!.get(80)!;
   assert.deepEqual(
-    withNotReady.map((e) => [e.address, e.health]),
-    [
-      ["10.0.0.1", "HEALTHY"],
-      ["10.0.0.2", "UNHEALTHY"],
-    ],
+    readyOnly.map((e) => e.address),
+    ["10.0.0.1", "10.0.0.3"],
   );
 
   const onlyLegacy = buildMesh(objects.filter((o) => o.kind !== "EndpointSlice")).mesh;

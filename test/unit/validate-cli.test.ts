@@ -46,7 +46,7 @@ test("a clean folder: summary only, exit 0", async () => {
 });
 
 test("errors are listed by file then line; a broken document does not hide the others", async () => {
-  const broken = `${SERVICE}---\nkind: Pod\nmetadata:\n  name: [oops\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [bill-service]\n  http:\n  - route:\n    - destination: {host: bill-service}\n      weight: -1\n    - destination: {host: bill-service, subset: V2}\n`;
+  const broken = `${SERVICE}---\nkind: Pod\nmetadata:\n  name: [oops\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [bill-service]\n  http:\n  - route:\n    - destination: {host: bill-service}\n      weight: -1\n    - destination: {host: bill-service, subset: v_2}\n`;
   const root = tree({ "b/broken.yaml": broken, "a.json": '{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bill"}}' });
   try {
     const { code, out } = await capture(["-f", join(root, "b"), "--filename", join(root, "a.json")]);
@@ -57,7 +57,7 @@ test("errors are listed by file then line; a broken document does not hide the o
         `${join(root, "a.json")}:1 Deployment bill kind: apps/v1 Deployment is not read by mini-pilot; ignored (warning)`,
         `${b}:13 invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]`,
         `${b}:14 VirtualService default/r spec.http[0].route[0].weight: weight -1 < 0`,
-        `${b}:14 VirtualService default/r spec.http[0].route[1].destination.subset: subset name is invalid: V2`,
+        `${b}:14 VirtualService default/r spec.http[0].route[1].destination.subset: subset name is invalid: v_2`,
         "3 objects, 3 errors, 1 warnings",
         "",
       ].join("\n"),

@@ -72,7 +72,7 @@ const cases: [string, Raw, string[]][] = [
     se({ hosts: ["a.example.com"], ports: [{ number: 21, name: "ftp", protocol: "FTP" }] }),
     ["error spec.ports[0].protocol: unsupported protocol: FTP"],
   ],
-  ["port name missing", se({ hosts: ["a.example.com"], ports: [{ number: 80, protocol: "HTTP" }] }), ["error spec.ports[0].name: port name is required"]],
+  ["port name missing", se({ hosts: ["a.example.com"], ports: [{ number: 80, protocol: "HTTP" }] }), ["error spec.ports[0].name: invalid port name: "]],
   [
     "port name not a DNS label",
     se({ hosts: ["a.example.com"], ports: [{ number: 80, name: "Web_1", protocol: "HTTP" }] }),
@@ -91,7 +91,7 @@ const cases: [string, Raw, string[]][] = [
   [
     "unknown resolution",
     se({ hosts: ["a.example.com"], ports: [http80], resolution: "MAGIC" }),
-    ['error spec.resolution: unknown value "MAGIC"; expected one of NONE, STATIC, DNS, DNS_ROUND_ROBIN'],
+    ['error spec.resolution: unknown value "MAGIC"; expected one of NONE, STATIC, DNS, DNS_ROUND_ROBIN, DYNAMIC_DNS'],
   ],
   [
     "CIDR with DNS resolution",

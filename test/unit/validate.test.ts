@@ -253,7 +253,7 @@ test("warnings ride along with an accepted object", () => {
   const spec = {
     hosts: ["b"],
     http: [
-      { route: [{ destination: { host: "b" } }], mirrors: [] },
+      { match: [{ uri: { prefix: "/" }, statPrefix: "b" }], route: [{ destination: { host: "b" } }] },
       { match: [{ uri: { prefix: "/x" } }], route: [{ destination: { host: "b" } }] },
     ],
     colour: "blue",
@@ -262,8 +262,7 @@ test("warnings ride along with an accepted object", () => {
   assert.equal(r.ok, true);
   assert.deepEqual(fields({ ...vs, spec }), [
     "warning spec.colour: unknown field; ignored",
-    "warning spec.http[0].mirrors: field is not supported by mini-pilot; ignored",
-    "warning spec.http[1]: rule not used: rule #0 has no match and catches every request",
+    "warning spec.http[0].match[0].statPrefix: field is not supported by mini-pilot; ignored",
   ]);
 });
 

@@ -32,9 +32,17 @@ const LABEL_SETS: Record<string, string>[] = [
   { app: "istio-ingressgateway", istio: "ingressgateway" },
 ];
 
+/** Proxies in a few localities (those of the locality-* golden cases, and none), so EDS made per locality is checked too. */
+const LOCALITIES = [
+  undefined,
+  { region: "us-east1", zone: "us-east1-b" },
+  { region: "us-east1", zone: "us-east1-c" },
+  { region: "eu-west1", zone: "eu-west1-a" },
+];
+
 function proxy(kind: string, ns: string, labels: Record<string, string>, i: number, extra: Record<string, unknown> = {}): ProxyView {
   const id = `${kind}~10.0.${Math.floor(i / 250)}.${i % 250}~p${i}.${ns}~${ns}.svc.cluster.local`;
-  const p = parseProxy(id, { NAMESPACE: ns, LABELS: labels, ...extra });
+  const p = parseProxy(id, { NAMESPACE: ns, LABELS: labels, ...extra }, LOCALITIES[i % LOCALITIES.length]);
   assert.ok(p.ok);
   return p.proxy;
 }

@@ -13,7 +13,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -43,7 +45,6 @@ import (
 	routesvc "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 
 	// Register the message types a real mesh config nests inside typed_config
@@ -76,42 +77,83 @@ import (
 type stats struct {
 	streamsOpen, streamsTotal, deltaStreamsOpen   atomic.Int64
 	requests, acks, nacks, responses, resourcesTx atomic.Int64
-	snapshotsSet, nodes                           atomic.Int64
+	snapshotsSet                                  atomic.Int64
 }
 
-// peer holds the snapshot cache plus the node bookkeeping for "*" snapshots.
+// peer holds the snapshot cache plus the bookkeeping for "*" snapshots: the
+// cache keys (node groups, or node ids with --node-hash id) seen so far.
 type peer struct {
 	cache cachev3.SnapshotCache
+	hash  cachev3.NodeHash
 	st    stats
+	// perTypeVersions: each type's version is a hash of its content, so a change
+	// re-sends only the types it touched (SotW); otherwise all types share the
+	// posted version, as cachev3.NewSnapshot does.
+	perTypeVersions bool
 
-	seen  sync.Map   // node id -> struct{}: lock-free "already known?" fast path
-	mu    sync.Mutex // guards nodes and def, and orders default-vs-new-node SetSnapshot calls
-	nodes []string
-	def   *cachev3.Snapshot // the last "*" snapshot, given to nodes that connect later
+	seen   sync.Map   // cache key -> struct{}: lock-free "already known?" fast path
+	mu     sync.Mutex // guards keys, def and decoded, and orders default-vs-new-key SetSnapshot calls
+	keys   []string
+	def    *cachev3.Snapshot // the last "*" snapshot, given to keys that appear later
+	nodes  atomic.Int64      // distinct node ids, for /stats
+	groups atomic.Int64      // len(keys), for /stats without taking mu
+
+	// decoded: base64 Any -> resource of the last snapshot, so a resource that
+	// did not change is not unmarshalled again (a real control plane keeps its
+	// unchanged objects too).
+	decoded map[string]types.Resource
+	nodeIDs sync.Map
 }
 
-// noteNode is called on every request; the first time a node id is seen it is
-// recorded and, if a "*" snapshot exists, that snapshot is set for it. This
+// groupHash is the NodeHash for a fleet of equal proxies: every proxy of one
+// namespace gets the same snapshot, so the cache holds one snapshot (and one
+// status with all the group's watches) per namespace instead of one per proxy.
+// The namespace is the NAMESPACE metadata field Istio's pilot-agent sends, or
+// else the namespace part of a sidecar node id (sidecar~IP~POD.NS~NS.svc...).
+// These are the same groups mini-pilot's bench server uses.
+type groupHash struct{}
+
+func (groupHash) ID(n *core.Node) string {
+	if n == nil {
+		return ""
+	}
+	if ns := n.GetMetadata().GetFields()["NAMESPACE"].GetStringValue(); ns != "" {
+		return ns
+	}
+	parts := strings.Split(n.GetId(), "~")
+	if len(parts) >= 3 {
+		if i := strings.Index(parts[2], "."); i >= 0 && i+1 < len(parts[2]) {
+			return parts[2][i+1:]
+		}
+	}
+	return n.GetId()
+}
+
+// noteNode is called on every request; the first time a cache key is seen it
+// is recorded and, if a "*" snapshot exists, that snapshot is set for it. This
 // runs synchronously before the server creates the watch, so the very first
-// request of a new node is answered from the default snapshot.
+// request of a new group is answered from the default snapshot.
 func (p *peer) noteNode(n *core.Node) {
-	id := n.GetId()
-	if id == "" {
+	if n.GetId() == "" {
 		return
 	}
-	if _, ok := p.seen.Load(id); ok {
+	if _, ok := p.nodeIDs.LoadOrStore(n.GetId(), struct{}{}); !ok {
+		p.nodes.Add(1)
+	}
+	key := p.hash.ID(n)
+	if _, ok := p.seen.Load(key); ok {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, loaded := p.seen.LoadOrStore(id, struct{}{}); loaded {
-		return // raced with another stream of the same node, or a per-node POST
+	if _, loaded := p.seen.LoadOrStore(key, struct{}{}); loaded {
+		return // raced with another stream of the same group, or a per-key POST
 	}
-	p.nodes = append(p.nodes, id)
-	p.st.nodes.Add(1)
+	p.keys = append(p.keys, key)
+	p.groups.Add(1)
 	if p.def != nil {
-		if err := p.cache.SetSnapshot(context.Background(), id, p.def); err != nil {
-			log.Printf("set default snapshot for %s: %v", id, err)
+		if err := p.cache.SetSnapshot(context.Background(), key, p.def); err != nil {
+			log.Printf("set default snapshot for %s: %v", key, err)
 		}
 		p.st.snapshotsSet.Add(1)
 	}
@@ -173,33 +215,58 @@ type snapshotReq struct {
 	Resources map[string][]string `json:"resources"` // type URL -> base64(serialized google.protobuf.Any)
 }
 
-// buildSnapshot decodes every Any and builds an (unchecked) snapshot.
-// snapshot.Consistent() is deliberately not called.
-func buildSnapshot(req *snapshotReq) (*cachev3.Snapshot, error) {
-	res := make(map[resource.Type][]types.Resource, len(req.Resources))
+// buildSnapshot decodes the Anys (reusing the resources of the previous
+// snapshot that did not change) and builds an (unchecked) snapshot with one
+// version per type. snapshot.Consistent() is deliberately not called.
+// Called with p.mu held.
+func (p *peer) buildSnapshot(req *snapshotReq) (*cachev3.Snapshot, error) {
+	out := &cachev3.Snapshot{}
+	decoded := make(map[string]types.Resource, len(p.decoded))
 	for typeURL, items := range req.Resources {
+		index := cachev3.GetResponseType(typeURL)
+		if index == types.UnknownType {
+			return nil, fmt.Errorf("unknown resource type: %s", typeURL)
+		}
 		list := make([]types.Resource, 0, len(items))
+		h := sha256.New()
 		for i, b64 := range items {
-			raw, err := base64.StdEncoding.DecodeString(b64)
-			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: bad base64: %v", typeURL, i, err)
+			h.Write([]byte(b64))
+			h.Write([]byte{0})
+			if m, ok := p.decoded[b64]; ok {
+				decoded[b64] = m
+				list = append(list, m)
+				continue
 			}
-			a := &anypb.Any{}
-			if err := proto.Unmarshal(raw, a); err != nil {
-				return nil, fmt.Errorf("%s[%d]: bad Any: %v", typeURL, i, err)
-			}
-			if a.GetTypeUrl() != typeURL {
-				return nil, fmt.Errorf("%s[%d]: Any has type %q", typeURL, i, a.GetTypeUrl())
-			}
-			m, err := anypb.UnmarshalNew(a, proto.UnmarshalOptions{})
+			m, err := decodeAny(typeURL, b64)
 			if err != nil {
 				return nil, fmt.Errorf("%s[%d]: %v", typeURL, i, err)
 			}
+			decoded[b64] = m
 			list = append(list, m)
 		}
-		res[typeURL] = list
+		version := req.Version
+		if p.perTypeVersions {
+			version = hex.EncodeToString(h.Sum(nil))[:16]
+		}
+		out.Resources[index] = cachev3.NewResources(version, list)
 	}
-	return cachev3.NewSnapshot(req.Version, res)
+	p.decoded = decoded
+	return out, nil
+}
+
+func decodeAny(typeURL, b64 string) (types.Resource, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("bad base64: %v", err)
+	}
+	a := &anypb.Any{}
+	if err := proto.Unmarshal(raw, a); err != nil {
+		return nil, fmt.Errorf("bad Any: %v", err)
+	}
+	if a.GetTypeUrl() != typeURL {
+		return nil, fmt.Errorf("Any has type %q", a.GetTypeUrl())
+	}
+	return anypb.UnmarshalNew(a, proto.UnmarshalOptions{})
 }
 
 func (p *peer) handleSnapshot(w http.ResponseWriter, r *http.Request) {
@@ -216,25 +283,26 @@ func (p *peer) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 		httpErr(w, http.StatusBadRequest, "node and version are required")
 		return
 	}
-	snap, err := buildSnapshot(&req)
+	// Hold mu across decoding and the SetSnapshot calls so a group that appears
+	// meanwhile either is in the list or gets the new default: never an older one last.
+	p.mu.Lock()
+	snap, err := p.buildSnapshot(&req)
 	if err != nil {
+		p.mu.Unlock()
 		httpErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	// Hold mu across the SetSnapshot calls so a node that connects meanwhile
-	// either is in the list or gets the new default: never an older one last.
-	p.mu.Lock()
 	targets := []string{req.Node}
 	if req.Node == "*" {
 		p.def = snap
-		targets = append([]string(nil), p.nodes...)
+		targets = append([]string(nil), p.keys...)
 	} else if _, loaded := p.seen.LoadOrStore(req.Node, struct{}{}); !loaded {
-		p.st.nodes.Add(1)
-		p.nodes = append(p.nodes, req.Node) // explicit snapshot: don't overwrite with the default later
+		p.groups.Add(1)
+		p.keys = append(p.keys, req.Node) // explicit snapshot: don't overwrite with the default later
 	}
 	start := time.Now()
-	for _, id := range targets {
-		if err = p.cache.SetSnapshot(context.Background(), id, snap); err != nil {
+	for _, key := range targets {
+		if err = p.cache.SetSnapshot(context.Background(), key, snap); err != nil {
 			break
 		}
 	}
@@ -255,7 +323,8 @@ func (p *peer) handleStats(w http.ResponseWriter, _ *http.Request) {
 		"streamsOpen":      p.st.streamsOpen.Load(),
 		"deltaStreamsOpen": p.st.deltaStreamsOpen.Load(),
 		"streamsTotal":     p.st.streamsTotal.Load(),
-		"nodes":            p.st.nodes.Load(),
+		"nodes":            p.nodes.Load(),
+		"groups":           p.groups.Load(),
 		"requests":         p.st.requests.Load(),
 		"acks":             p.st.acks.Load(),
 		"nacks":            p.st.nacks.Load(),
@@ -305,6 +374,8 @@ func (quietLogger) Errorf(f string, a ...any) { log.Printf("ERROR "+f, a...) }
 func main() {
 	xdsAddr := flag.String("xds-address", "127.0.0.1:0", "gRPC xDS (ADS + LDS/RDS/CDS/EDS) listen address; port 0 picks a free port")
 	httpAddr := flag.String("http-address", "127.0.0.1:0", "HTTP control API listen address; port 0 picks a free port")
+	nodeHash := flag.String("node-hash", "group", "cache key: group (one snapshot per namespace, for a fleet of equal proxies) or id (one per node id, IDHash)")
+	versions := flag.String("versions", "per-type", "snapshot versions: per-type (a hash of each type's resources) or single (the posted version for every type, as cachev3.NewSnapshot)")
 	flag.Parse()
 	log.SetOutput(os.Stderr)
 	log.SetPrefix("gcp-peer ")
@@ -312,9 +383,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// ads=true: responses across types are ordered per node; IDHash keys the
-	// cache by node.id.
-	p := &peer{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, quietLogger{})}
+	var hash cachev3.NodeHash
+	switch *nodeHash {
+	case "group":
+		hash = groupHash{}
+	case "id":
+		hash = cachev3.IDHash{}
+	default:
+		log.Fatalf("--node-hash wants group or id, got %q", *nodeHash)
+	}
+	if *versions != "per-type" && *versions != "single" {
+		log.Fatalf("--versions wants per-type or single, got %q", *versions)
+	}
+	// ads=true: the cache holds EDS/RDS responses until the request names every
+	// resource of the snapshot, so an ADS stream gets a consistent set.
+	p := &peer{cache: cachev3.NewSnapshotCache(true, hash, quietLogger{}), hash: hash, perTypeVersions: *versions == "per-type"}
 	xds := serverv3.NewServer(ctx, p.cache, p.callbacks())
 
 	gs := grpc.NewServer(

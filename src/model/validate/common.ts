@@ -5,7 +5,7 @@
  */
 import type { Destination, HeaderOperations, Headers, Percent, PortSelector, StringMatch } from "../types";
 import { at, Ctx, idx } from "./ctx";
-import { checkHeaderName, checkHeaderValue, checkLabelKey, checkLabelValue, checkPort, checkWildcardDomain, checkFQDN, isDNS1123Label } from "./names";
+import { checkHeaderValue, checkLabelKey, checkLabelValue, checkPort, checkWildcardDomain, checkFQDN, isIstioLabel } from "./names";
 import { checkRE2 } from "./regex";
 import { checked, int, list, num, object, record, str, type Reader } from "./read";
 
@@ -56,8 +56,13 @@ export const absentHeaderMatch = stringMatchWith({ allowStarRegex: true });
 
 export const portSelector: Reader<PortSelector> = object<PortSelector>({ number: portNumber });
 
+/** A destination's port: when the block is there, its number must be too (Istio reads a missing one as 0). */
+const destinationPort: Reader<PortSelector> = checked(portSelector, (p, path, ctx) => {
+  if (p.number === undefined) ctx.error(at(path, "number"), "port number 0 must be in the range 1..65535");
+});
+
 export const destination: Reader<Destination> = object<Destination>(
-  { host: str, subset: str, port: portSelector },
+  { host: str, subset: str, port: destinationPort },
   {
     check: (d, path, ctx) => {
       if (!d.host) ctx.error(at(path, "host"), "destination host is required");
@@ -66,7 +71,7 @@ export const destination: Reader<Destination> = object<Destination>(
         const e = checkWildcardDomain(d.host);
         if (e) ctx.error(at(path, "host"), e);
       }
-      if (d.subset !== undefined && !isDNS1123Label(d.subset)) {
+      if (d.subset !== undefined && !isIstioLabel(d.subset)) {
         ctx.error(at(path, "subset"), d.subset === "" ? "subset name cannot be empty" : `subset name is invalid: ${d.subset}`);
       }
     },
@@ -99,14 +104,19 @@ function isAuthorityHeader(name: string): boolean {
   return name.toLowerCase() === ":authority" || name.toLowerCase() === "host";
 }
 
+// Envoy refuses these in a header name even without strict checking.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NUL_CR_LF = /[\u0000\r\n]/;
+
 // Request set/add may target the authority (checked against rewrite.authority by the route);
-// everything else may not touch pseudo-headers or Host.
+// everything else may not touch pseudo-headers or Host. Like Istio, other names are not
+// held to RFC 7230 tokens; only what Envoy would refuse is.
 function checkOperationName(name: string, allowAuthority: boolean): string | undefined {
   if (name === "") return "header name cannot be empty";
   if (allowAuthority && isAuthorityHeader(name)) return undefined;
   if (name.toLowerCase() === "host") return `invalid header "${name}": cannot set Host header`;
   if (isInternalHeader(name)) return `invalid header "${name}": header cannot have ":" prefix`;
-  return checkHeaderName(name);
+  return NUL_CR_LF.test(name) ? `header name ${JSON.stringify(name)} contains NUL, CR or LF` : undefined;
 }
 
 function headerOperations(request: boolean): Reader<HeaderOperations> {
@@ -136,35 +146,61 @@ export function authorityRewrites(rewriteAuthority: string | undefined, h: Heade
   return out;
 }
 
-/** exportTo: "*", ".", a namespace, and for ServiceEntry also "~" (nobody). */
-export function exportTo(isServiceEntry: boolean): Reader<string[]> {
-  return checked(list(str), (entries, path, ctx) => {
-    const seen = new Set<string>();
-    entries.forEach((e, i) => {
-      const key = e === "." ? (ctx.subject.namespace ?? "") : e;
-      const valid = e === "*" || e === "." || (e === "~" && isServiceEntry) || isDNS1123Label(e);
-      if (!valid) ctx.error(idx(path, i), `invalid exportTo value "${e}": want "*", ".", or a namespace name`);
-      else if (seen.has(key)) ctx.error(idx(path, i), `duplicate entries in exportTo for entry ${e}`);
-      seen.add(key);
-    });
-    if (entries.length > 1 && seen.has("*")) ctx.error(path, "cannot have both public (*) and non-public exportTo values for a resource");
-    if (entries.length > 1 && seen.has("~")) ctx.error(path, "cannot export service entry to no one (~) and someone");
-  });
+export interface ExportToRules {
+  /** A ServiceEntry may be exported to "~" (nobody but its own proxies). */
+  serviceEntry?: boolean;
+  /** A DestinationRule with a workload selector stays in its namespace. */
+  workloadSelector?: boolean;
 }
 
-/** Gateway references in a VirtualService or match: "mesh", "ns/name", or a legacy name/FQDN. */
+/** Istio's validateExportTo: "*", ".", namespaces, "~" for ServiceEntry; no duplicates or mixes. */
+export function checkExportTo(entries: string[], path: string, ctx: Ctx, rules: ExportToRules = {}): void {
+  const namespace = ctx.subject.namespace ?? "";
+  const seen = new Set<string>();
+  entries.forEach((e, i) => {
+    const key = e === "." ? namespace : e;
+    if (seen.has(key)) {
+      ctx.error(
+        idx(path, i),
+        key !== e ? `duplicate entries in exportTo: . and current namespace ${namespace}` : `duplicate entries in exportTo for entry ${e}`,
+      );
+      return;
+    }
+    if (e === "~" && !rules.serviceEntry) ctx.error(idx(path, i), "exportTo ~ (none) is not allowed for Istio configuration objects");
+    else if (e !== "*" && e !== "~" && !isIstioLabel(key)) ctx.error(idx(path, i), "only .,*, or a valid DNS 1123 label is allowed as exportTo entry");
+    else seen.add(key);
+  });
+  if (rules.workloadSelector && seen.size > 0) {
+    if (!seen.has(namespace)) ctx.error(path, "destination rule with workload selector cannot have exportTo beyond current namespace");
+    else if (seen.size > 1) ctx.error(path, "destination rule with workload selector cannot have multiple entries in exportTo");
+  }
+  if (seen.has("*") && entries.length > 1) ctx.error(path, "cannot have both public (*) and non-public exportTo values for a resource");
+  if (seen.has("~") && entries.length > 1) ctx.error(path, "cannot export service entry to no one (~) and someone");
+}
+
+/** exportTo as a reader; the DestinationRule adds its workload-selector rule itself. */
+export function exportTo(isServiceEntry: boolean): Reader<string[]> {
+  return checked(list(str), (entries, path, ctx) => checkExportTo(entries, path, ctx, { serviceEntry: isServiceEntry }));
+}
+
+/** Gateway references in a VirtualService or match: "mesh", "ns/name", or a legacy name/FQDN (warned). */
 export const gatewayNames: Reader<string[]> = checked(list(str), (names, path, ctx) => {
   names.forEach((g, i) => {
     const p = idx(path, i);
     const slash = g.indexOf("/");
     if (slash < 0) {
+      if (g.includes(".")) {
+        const [name = "", ns = ""] = g.split(".");
+        ctx.warn(p, `using legacy gatewayName format "${g}"; prefer the <namespace>/<name> format: "${ns}/${name}"`);
+      }
       const e = checkFQDN(g);
       if (e) ctx.error(p, e);
       return;
     }
     const ns = g.slice(0, slash);
     const name = g.slice(slash + 1);
-    if (!isDNS1123Label(ns)) ctx.error(p, `invalid value for namespace: "${ns}"`);
-    if (!isDNS1123Label(name)) ctx.error(p, `invalid value for gateway name: "${name}"`);
+    if (ns === "" || name === "") ctx.error(p, "config namespace and gateway name cannot be empty");
+    if (!isIstioLabel(ns)) ctx.error(p, `invalid value for namespace: "${ns}"`);
+    if (!isIstioLabel(name)) ctx.error(p, `invalid value for gateway name: "${name}"`);
   });
 });

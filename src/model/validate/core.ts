@@ -10,6 +10,7 @@ import { portNumber } from "./common";
 import { checkFQDN, isDNS1123Label, isIPAddress } from "./names";
 import { bool, checked, enumOf, int, intOrString, isPlainObject, list, object, record, str, type Reader } from "./read";
 import { isIP } from "node:net";
+import { podWorkloadName } from "../workload-meta";
 
 // Kubernetes IANA_SVC_NAME: a named container port.
 function isServiceName(s: string): boolean {
@@ -177,5 +178,9 @@ export function readPodSpec(raw: Record<string, unknown>, ctx: Ctx): Pod["spec"]
   if (podIPs) out.podIPs = podIPs.map((p) => p.ip).filter((ip): ip is string => typeof ip === "string");
   if (phase !== undefined) out.phase = phase;
   if (ready !== undefined) out.ready = ready;
+  // Kept only when it is not the pod's own name (a controller's pod), to keep plain pods as they were.
+  const metadata = isPlainObject(raw.metadata) ? raw.metadata : {};
+  const workloadName = podWorkloadName(metadata);
+  if (workloadName && workloadName !== metadata.name) out.workloadName = workloadName;
   return out;
 }

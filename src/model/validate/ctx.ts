@@ -10,6 +10,8 @@ export interface Subject {
   namespace?: string;
   name?: string;
   origin?: Origin;
+  /** metadata.labels, for the few rules that read them (ServiceEntry IP auto-allocation). */
+  labels?: Record<string, string>;
 }
 
 export class Ctx {

@@ -4,8 +4,8 @@
  */
 import type { DestinationRuleSpec, Subset } from "../types";
 import { at, idx } from "./ctx";
-import { exportTo, labelMap } from "./common";
-import { checkWildcardDomain, isDNS1123Label } from "./names";
+import { checkExportTo, labelMap } from "./common";
+import { checkWildcardDomain, isIstioLabel } from "./names";
 import { checked, list, object, record, str } from "./read";
 import { trafficPolicy } from "./trafficpolicy";
 
@@ -14,7 +14,7 @@ const subset = object<Subset>(
   {
     check: (s, path, ctx) => {
       if (!s.name) ctx.error(at(path, "name"), "subset name cannot be empty");
-      else if (!isDNS1123Label(s.name)) ctx.error(at(path, "name"), `subset name is invalid: ${s.name}`);
+      else if (!isIstioLabel(s.name)) ctx.error(at(path, "name"), `subset name is invalid: ${s.name}`);
     },
   },
 );
@@ -36,14 +36,13 @@ const workloadSelector = object<NonNullable<DestinationRuleSpec["workloadSelecto
 );
 
 export const destinationRuleSpec = object<DestinationRuleSpec>(
-  { host: str, trafficPolicy, subsets: list(subset), exportTo: exportTo(false), workloadSelector },
+  { host: str, trafficPolicy, subsets: list(subset), exportTo: list(str), workloadSelector },
   {
     check: (spec, path, ctx) => {
-      if (!spec.host) ctx.error(at(path, "host"), "host is required");
-      else {
-        const e = checkWildcardDomain(spec.host);
-        if (e) ctx.error(at(path, "host"), e);
-      }
+      const e = checkWildcardDomain(spec.host ?? "");
+      if (e) ctx.error(at(path, "host"), e);
+      // A rule for selected workloads only applies in its own namespace.
+      if (spec.exportTo) checkExportTo(spec.exportTo, at(path, "exportTo"), ctx, { workloadSelector: spec.workloadSelector !== undefined });
       const seen = new Set<string>();
       spec.subsets?.forEach((s, i) => {
         if (s.name && seen.has(s.name)) ctx.error(at(idx(at(path, "subsets"), i), "name"), `duplicate subset names: ${s.name}`);

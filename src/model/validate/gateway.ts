@@ -3,50 +3,100 @@
  * ValidateGateway / validateServer / validateTLSOptions.
  */
 import type { GatewayPort, GatewayServer, GatewaySpec, ServerTLSSettings } from "../types";
+import { isValidCipherSuite } from "./ciphers";
 import { at, type Ctx, idx } from "./ctx";
-import { portNumber } from "./common";
-import { checkWildcardDomain, isDNS1123Label, isIPAddress, protocolClass } from "./names";
+import { checkPartialWildcard, checkPort, checkUnixAddress, checkWildcardDomain, isDNS1123Label, isIPAddress, isIstioLabel, protocolClass } from "./names";
 import { bool, checked, enumOf, int, list, object, record, str, type Reader } from "./read";
 
-const gatewayPort = object<GatewayPort>({ number: portNumber, protocol: str, name: str, targetPort: int });
+// The number is checked with the bind (a unix socket takes 0); here only its type.
+const gatewayPort = object<GatewayPort>({ number: int, protocol: str, name: str, targetPort: int });
 
 const tlsVersion = enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3");
 
-function checkServerTLS(t: Partial<ServerTLSSettings>, path: string, ctx: Ctx): void {
-  const fileCerts = t.serverCertificate !== undefined && t.privateKey !== undefined;
+type TLS = Partial<ServerTLSSettings> & { caCrl?: string };
+type TLSCertificate = NonNullable<ServerTLSSettings["tlsCertificates"]>[number];
+
+function checkCiphers(t: TLS, path: string, ctx: Ctx): void {
   if ((t.minProtocolVersion === "TLSV1_0" || t.minProtocolVersion === "TLSV1_1") && !t.cipherSuites?.length) {
     ctx.warn(
       at(path, "minProtocolVersion"),
       "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer include compatible ciphers.",
     );
   }
-  if (t.mode === "ISTIO_MUTUAL") {
-    ctx.error(at(path, "mode"), "ISTIO_MUTUAL is not supported by mini-pilot (it needs a CA and SDS)");
-    return;
+  const invalid = new Set<string>();
+  const valid = new Set<string>();
+  const duplicate = new Set<string>();
+  for (const cs of t.cipherSuites ?? []) {
+    if (!isValidCipherSuite(cs)) invalid.add(cs);
+    else if (valid.has(cs)) duplicate.add(cs);
+    else valid.add(cs);
   }
-  if (t.mode === "PASSTHROUGH" || t.mode === "AUTO_PASSTHROUGH") {
-    if (t.serverCertificate || t.privateKey || t.caCertificates || t.credentialName || t.credentialNames) {
-      ctx.warn(path, `${t.mode} mode does not use certificates, they will be ignored`);
-    }
-    return;
-  }
-  if (fileCerts && t.credentialName) ctx.error(path, "only one of credentialName or serverCertificate/privateKey should be specified");
-  if (t.credentialNames) {
-    if (t.credentialName) ctx.error(path, "only one of credentialName or credentialNames can be set");
-    if (fileCerts) ctx.error(path, "only one of credentialNames or serverCertificate/privateKey should be specified");
-    if (t.credentialNames.length > 2) ctx.error(at(path, "credentialNames"), "at most 2 credentialNames can be set (one RSA and one ECDSA certificate)");
-    t.credentialNames.forEach((n, i) => n === "" && ctx.error(idx(at(path, "credentialNames"), i), "credential name cannot be empty"));
-  }
-  if (t.mode !== "SIMPLE" && t.mode !== "MUTUAL" && t.mode !== "OPTIONAL_MUTUAL") return;
-  // With a credentialName the certificates come from a secret, not from files.
-  if (t.credentialName || t.credentialNames?.length) return;
-  const prefix = t.mode === "SIMPLE" ? "SIMPLE TLS" : "MUTUAL TLS";
-  if (t.mode !== "SIMPLE" && !t.caCertificates) ctx.error(at(path, "caCertificates"), `${prefix} requires a client CA bundle`);
-  if (!t.serverCertificate) ctx.error(at(path, "serverCertificate"), `${prefix} requires a server certificate`);
-  if (!t.privateKey) ctx.error(at(path, "privateKey"), `${prefix} requires a private key`);
+  const p = at(path, "cipherSuites");
+  if (invalid.size > 0) ctx.warn(p, `ignoring invalid cipher suites: [${[...invalid].sort().join(" ")}]`);
+  if (duplicate.size > 0) ctx.warn(p, `ignoring duplicate cipher suites: [${[...duplicate].sort().join(" ")}]`);
 }
 
-const serverTLS = object<ServerTLSSettings>(
+// ISTIO_MUTUAL uses the workload's own certificates: no other source may be named.
+function checkIstioMutual(t: TLS, path: string, ctx: Ctx): void {
+  const sources: [keyof TLS, string][] = [
+    ["serverCertificate", "server certificate"],
+    ["privateKey", "private key"],
+    ["caCertificates", "CA bundle"],
+    ["tlsCertificates", "tlsCertificates"],
+    ["credentialName", "credentialName"],
+    ["credentialNames", "credentialNames"],
+  ];
+  for (const [field, what] of sources) {
+    const v = t[field];
+    if (Array.isArray(v) ? v.length > 0 : !!v) ctx.error(at(path, field), `ISTIO_MUTUAL TLS cannot have associated ${what}`);
+  }
+  ctx.error(at(path, "mode"), "ISTIO_MUTUAL is not supported on gateways by mini-pilot (the gateway does not get a workload certificate)");
+}
+
+function certificateSources(t: TLS): number {
+  return [t.serverCertificate && t.privateKey, t.credentialName, t.credentialNames?.length, t.tlsCertificates?.length].filter(Boolean).length;
+}
+
+function checkServerTLS(t: TLS, path: string, ctx: Ctx): void {
+  checkCiphers(t, path, ctx);
+  if (t.mode === "ISTIO_MUTUAL") {
+    checkIstioMutual(t, path, ctx);
+    return;
+  }
+  // Istio's mode enum starts at PASSTHROUGH: an unset mode passes through.
+  const mode = t.mode ?? "PASSTHROUGH";
+  if (mode === "PASSTHROUGH" || mode === "AUTO_PASSTHROUGH") {
+    if (t.caCrl || t.serverCertificate || t.privateKey || t.caCertificates || t.tlsCertificates?.length || t.credentialName || t.credentialNames?.length) {
+      ctx.warn(path, `${mode} mode does not use certificates, they will be ignored`);
+    }
+  }
+  if (certificateSources(t) > 1)
+    ctx.error(path, "only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified");
+  const terminates = mode === "SIMPLE" || mode === "MUTUAL" || mode === "OPTIONAL_MUTUAL";
+  // With a credentialName the certificates come from a secret, not from files.
+  if (terminates && (t.credentialName || t.credentialNames?.length)) return;
+  if (terminates) {
+    const prefix = mode === "SIMPLE" ? "SIMPLE TLS" : "MUTUAL TLS";
+    if (mode !== "SIMPLE" && !t.caCertificates) ctx.error(at(path, "caCertificates"), `${prefix} requires a client CA bundle`);
+    if (t.tlsCertificates?.length) {
+      if (t.tlsCertificates.length > 2) ctx.warn(at(path, "tlsCertificates"), `${prefix} can support up to 2 server certificates`);
+      t.tlsCertificates.forEach((c, i) => checkCertificatePair(c, prefix, idx(at(path, "tlsCertificates"), i), ctx));
+    } else checkCertificatePair(t, prefix, path, ctx);
+  }
+  if (t.caCrl) {
+    if (t.credentialName) ctx.error(at(path, "caCrl"), "CRL is not supported with credentialName. CRL has to be specified in the credential");
+    if (mode === "SIMPLE") ctx.error(at(path, "caCrl"), "CRL is not supported with SIMPLE TLS");
+  }
+}
+
+function checkCertificatePair(c: TLSCertificate, prefix: string, path: string, ctx: Ctx): void {
+  if (!c.serverCertificate) ctx.error(at(path, "serverCertificate"), `${prefix} requires a server certificate`);
+  if (!c.privateKey) ctx.error(at(path, "privateKey"), `${prefix} requires a private key`);
+}
+
+const NOT_PROGRAMMED = "field is not supported by mini-pilot; ignored";
+
+const serverTLS = object<ServerTLSSettings & { caCrl?: string }>(
   {
     httpsRedirect: bool,
     mode: enumOf("PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"),
@@ -55,12 +105,14 @@ const serverTLS = object<ServerTLSSettings>(
     caCertificates: str,
     credentialName: str,
     credentialNames: list(str),
+    tlsCertificates: list(object<TLSCertificate>({ serverCertificate: str, privateKey: str, caCertificates: str })),
     subjectAltNames: list(str),
     minProtocolVersion: tlsVersion,
     maxProtocolVersion: tlsVersion,
     cipherSuites: list(str),
+    caCrl: checked(str, (_v, path, ctx) => ctx.warn(path, NOT_PROGRAMMED)),
   },
-  { ignored: ["caCrl", "tlsCertificates", "verifyCertificateSpki", "verifyCertificateHash"], check: checkServerTLS },
+  { ignored: ["verifyCertificateSpki", "verifyCertificateHash"], check: checkServerTLS },
 );
 
 /** A server host: `host` or `namespace/host`; host a FQDN (wildcards allowed) or an IP, never a short name. */
@@ -71,11 +123,11 @@ function checkServerHost(host: string): string | undefined {
     const ns = host.slice(0, slash);
     name = host.slice(slash + 1);
     if (ns === "" || name === "") return "config namespace and dnsName in host entry cannot be empty";
-    if (ns !== "*" && ns !== "." && !isDNS1123Label(ns)) return `invalid namespace value "${ns}" in gateway`;
+    if (ns !== "*" && ns !== "." && !isIstioLabel(ns)) return `invalid namespace value "${ns}" in gateway`;
   }
-  if (isIPAddress(name)) return undefined;
   if (name !== "*" && !name.includes(".")) return "short names (non FQDN) are not allowed";
-  return checkWildcardDomain(name);
+  const e = isIPAddress(name) ? undefined : checkWildcardDomain(name);
+  return e ?? checkPartialWildcard(name);
 }
 
 const serverHosts: Reader<string[]> = checked(list(str), (hosts, path, ctx) => {
@@ -85,15 +137,24 @@ const serverHosts: Reader<string[]> = checked(list(str), (hosts, path, ctx) => {
   });
 });
 
-function checkServerPort(port: Partial<GatewayPort> | undefined, path: string, ctx: Ctx): void {
+const UNIX = "unix://";
+
+function checkServerPort(port: Partial<GatewayPort> | undefined, bind: string | undefined, path: string, ctx: Ctx): void {
   const p = at(path, "port");
   if (!port) {
     ctx.error(p, "port is required");
     return;
   }
-  if (port.number === undefined) ctx.error(at(p, "number"), "port number is required");
+  const unix = bind?.startsWith(UNIX) ?? false;
+  const number = port.number ?? 0;
+  // A unix socket has no port: 0 (or none) is required there, and allowed only there.
+  if (unix && number !== 0) ctx.error(at(p, "number"), `port number must be 0 for unix domain socket: ${number}`);
+  else if (!unix) {
+    const e = checkPort(number);
+    if (e) ctx.error(at(p, "number"), e);
+  }
   if (!port.name) ctx.error(at(p, "name"), "port name must be set");
-  if (port.targetPort !== undefined) ctx.error(at(p, "targetPort"), "targetPort has no impact on Gateways");
+  if (port.targetPort) ctx.error(at(p, "targetPort"), "targetPort has no impact on Gateways");
   if (port.protocol === undefined || protocolClass(port.protocol) === undefined) {
     ctx.error(
       at(p, "protocol"),
@@ -108,7 +169,13 @@ function checkServerProtocolTLS(s: Partial<GatewayServer>, path: string, ctx: Ct
   const tls = s.tls;
   if (cls === "tls") {
     if (!tls) ctx.error(at(path, "tls"), "server must have TLS settings for HTTPS/TLS protocols");
-    else if (!tls.mode && s.port?.protocol?.toUpperCase() === "HTTPS") ctx.error(at(at(path, "tls"), "mode"), "an HTTPS server needs tls.mode (e.g. SIMPLE)");
+    else if (!tls.mode && s.port?.protocol?.toUpperCase() === "HTTPS" && certificateSources(tls) === 0 && !tls.caCertificates) {
+      // Not an error in Istio, but an HTTPS server meant to terminate TLS has usually just forgotten `mode`.
+      ctx.warn(
+        at(at(path, "tls"), "mode"),
+        "tls.mode is unset, so this HTTPS server is PASSTHROUGH (TLS goes to the backend as is); set SIMPLE to terminate TLS",
+      );
+    }
   } else if (cls === "http" && tls) {
     // Only a redirect to HTTPS makes sense on a plain-text HTTP port.
     const passthrough = !tls.mode || tls.mode === "PASSTHROUGH" || tls.mode === "AUTO_PASSTHROUGH";
@@ -121,7 +188,8 @@ function checkServerProtocolTLS(s: Partial<GatewayServer>, path: string, ctx: Ct
 }
 
 const bind: Reader<string> = checked(str, (b, path, ctx) => {
-  if (b.startsWith("unix://") ? b.length <= "unix://".length : !isIPAddress(b)) ctx.error(path, `${b} is not a valid IP or unix:// address`);
+  const e = b.startsWith(UNIX) ? checkUnixAddress(b.slice(UNIX.length)) : b !== "" && !isIPAddress(b) ? `${b} is not a valid IP` : undefined;
+  if (e) ctx.error(path, e);
 });
 
 const server = object<GatewayServer>(
@@ -129,8 +197,10 @@ const server = object<GatewayServer>(
   {
     ignored: ["defaultEndpoint"],
     check: (s, path, ctx) => {
+      // A unix socket server has no port number: it reads as 0.
+      if (s.port && s.port.number === undefined) s.port.number = 0;
       if (!s.hosts || s.hosts.length === 0) ctx.error(at(path, "hosts"), "server config must contain at least one host");
-      checkServerPort(s.port, path, ctx);
+      checkServerPort(s.port, s.bind, path, ctx);
       checkServerProtocolTLS(s, path, ctx);
     },
   },

@@ -9,6 +9,7 @@ import type {
   HTTPDirectResponse,
   HTTPFaultInjection,
   HTTPMatchRequest,
+  HTTPMirrorPolicy,
   HTTPRedirect,
   HTTPRetry,
   HTTPRewrite,
@@ -18,8 +19,9 @@ import type {
 } from "../types";
 import { at, type Ctx } from "./ctx";
 import { duration } from "./duration";
-import { checkHeaderName, checkMatchHeaderName, isDNS1123Label } from "./names";
+import { checkHeaderName, checkMatchHeaderName, checkPort, isIstioLabel } from "./names";
 import { absentHeaderMatch, authorityRewrites, destination, gatewayNames, headers, labelMap, percent, portNumber, stringMatch, uriMatch } from "./common";
+import { checkRE2 } from "./regex";
 import { bool, checked, enumOf, int, list, num, object, record, str, type Reader } from "./read";
 
 function headerNameKeys<T>(inner: Reader<T>): Reader<Record<string, T>> {
@@ -32,8 +34,17 @@ function headerNameKeys<T>(inner: Reader<T>): Reader<Record<string, T>> {
 }
 
 const sourceNamespace: Reader<string> = checked(str, (ns, path, ctx) => {
-  if (!isDNS1123Label(ns)) ctx.error(path, `sourceNamespace match ${ns} is invalid`);
+  if (!isIstioLabel(ns)) ctx.error(path, `sourceNamespace match ${ns} is invalid`);
 });
+
+/** A match port: 0 means "any port" (proto3's unset), so it is read as absent. */
+export const matchPort: Reader<number> = (v, path, ctx) => {
+  const n = int(v, path, ctx);
+  if (n === undefined || n === 0) return undefined;
+  const e = checkPort(n);
+  if (e) ctx.error(path, e);
+  return n;
+};
 
 export const httpMatch = object<HTTPMatchRequest>(
   {
@@ -45,7 +56,7 @@ export const httpMatch = object<HTTPMatchRequest>(
     headers: headerNameKeys(stringMatch),
     withoutHeaders: headerNameKeys(absentHeaderMatch),
     queryParams: record(stringMatch),
-    port: portNumber,
+    port: matchPort,
     sourceLabels: labelMap,
     sourceNamespace,
     gateways: gatewayNames,
@@ -94,17 +105,22 @@ const RETRY_ON = new Set([
   "unavailable",
 ]);
 
+// The status codes Go's net/http names (http.StatusText): Istio accepts exactly these in retryOn.
+const KNOWN_STATUS = new Set([
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408,
+  409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+
 const retryOn: Reader<string> = checked(str, (value, path, ctx) => {
   for (const token of value.split(",")) {
-    const status = /^\d{3}$/.test(token) && Number(token) >= 100 && Number(token) <= 599;
+    const status = /^\d+$/.test(token) && KNOWN_STATUS.has(Number(token));
     if (!status && !RETRY_ON.has(token)) ctx.error(path, `"${token}" is not a valid retryOn policy`);
   }
 });
 
 const retries = object<HTTPRetry>(
-  { attempts: int, perTryTimeout: duration(), retryOn, retryRemoteLocalities: bool },
+  { attempts: int, perTryTimeout: duration(), retryOn, retryRemoteLocalities: bool, backoff: duration(), retryIgnorePreviousHosts: bool },
   {
-    ignored: ["backoff", "retryIgnorePreviousHosts"],
     check: (r, path, ctx) => {
       if ((r.attempts ?? 0) < 0) ctx.error(at(path, "attempts"), "attempts cannot be negative");
       if (!r.attempts && (r.perTryTimeout !== undefined || r.retryOn !== undefined || r.retryRemoteLocalities !== undefined)) {
@@ -124,10 +140,12 @@ const redirect = object<HTTPRedirect>(
     derivePort: enumOf("FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"),
     scheme: str,
     redirectCode: int,
+    prefixRewrite: str,
   },
   {
     check: (r, path, ctx) => {
-      if (!r.uri && !r.authority && !r.scheme && r.port === undefined && r.derivePort === undefined) {
+      if (r.uri && r.prefixRewrite) ctx.error(path, "redirect may only specify one of uri or prefix_rewrite");
+      if (!r.uri && !r.prefixRewrite && !r.authority && !r.scheme && r.port === undefined && r.derivePort === undefined) {
         ctx.error(path, "redirect must specify URI, authority, scheme, or port");
       }
       if (r.port !== undefined && r.derivePort !== undefined) ctx.error(path, "only one of port or derivePort may be set");
@@ -157,12 +175,29 @@ const directResponse = object<HTTPDirectResponse>(
   },
 );
 
-const rewrite = object<HTTPRewrite>(
-  { uri: str, authority: str },
+type RegexRewrite = NonNullable<HTTPRewrite["uriRegexRewrite"]>;
+
+const uriRegexRewrite = object<RegexRewrite>(
+  { match: str, rewrite: str },
   {
-    ignored: ["uriRegexRewrite"],
     check: (r, path, ctx) => {
-      if (!r.uri && !r.authority) ctx.error(path, "rewrite must specify URI, authority, or both");
+      if (!r.match || !r.rewrite) ctx.error(path, "UriRegexRewrite requires both Rewrite and Match fields to be specified");
+      else {
+        const e = checkRE2(r.match);
+        if (e) ctx.error(at(path, "match"), e);
+      }
+    },
+  },
+);
+
+const rewrite = object<HTTPRewrite>(
+  { uri: str, authority: str, uriRegexRewrite },
+  {
+    check: (r, path, ctx) => {
+      if (r.uri && r.uriRegexRewrite) ctx.error(path, "rewrite may only contain one of URI or UriRegexRewrite");
+      if (!r.uri && !r.uriRegexRewrite && !r.authority) {
+        ctx.error(path, "rewrite must specify at least one of URI, UriRegexRewrite, or authority. Only one of URI or UriRegexRewrite may be specified");
+      }
     },
   },
 );
@@ -190,14 +225,21 @@ const GRPC_CODES = [
 type Abort = NonNullable<HTTPFaultInjection["abort"]>;
 type Delay = NonNullable<HTTPFaultInjection["delay"]>;
 
-const abort = object<Abort>(
-  { httpStatus: int, grpcStatus: str, percentage: percent },
+// Istio refuses these: known to the API, not implemented by istiod.
+function unsupported(what: string): Reader<never> {
+  return (v, path, ctx) => {
+    if (v !== undefined && v !== null) ctx.error(path, `${what} not supported yet`);
+    return undefined;
+  };
+}
+
+// An abort without httpStatus or grpcStatus is accepted and left out of the route (as istiod does).
+const abort = object<Abort & { http2Error?: never }>(
+  { httpStatus: int, grpcStatus: str, percentage: percent, http2Error: unsupported("HTTP/2 abort fault injection") },
   {
-    ignored: ["http2Error"],
     check: (a, path, ctx) => {
       if (a.httpStatus !== undefined && a.grpcStatus !== undefined) ctx.error(path, "only one of httpStatus or grpcStatus may be set");
-      // Istio only warns, but Envoy requires an error type and would NACK the route.
-      else if (a.httpStatus === undefined && a.grpcStatus === undefined) ctx.error(path, "abort needs httpStatus or grpcStatus");
+      // Envoy's abort codes stop at 599 (Istio's check lets 600 through).
       if (a.httpStatus !== undefined && (a.httpStatus < 200 || a.httpStatus > 599)) {
         ctx.error(at(path, "httpStatus"), `HTTP status ${a.httpStatus} is not in range 200-599`);
       }
@@ -208,19 +250,14 @@ const abort = object<Abort>(
   },
 );
 
-const delay = object<Delay>(
-  { fixedDelay: duration(), percentage: percent, percent: int },
-  {
-    ignored: ["exponentialDelay"],
-    check: (d, path, ctx) => {
-      if (d.fixedDelay === undefined) ctx.error(at(path, "fixedDelay"), "fixedDelay is required");
-      if (d.percent !== undefined) {
-        if (d.percent < 0 || d.percent > 100) ctx.error(at(path, "percent"), `percentage ${d.percent} is not in range 0..100`);
-        ctx.warn(at(path, "percent"), 'deprecated; use "percentage"');
-      }
-    },
-  },
-);
+// A delay without fixedDelay is accepted and left out of the route (as istiod does);
+// `percent` is the deprecated integer form of `percentage`, unchecked by Istio.
+const delay = object<Delay & { exponentialDelay?: string }>({
+  fixedDelay: duration(),
+  percentage: percent,
+  percent: int,
+  exponentialDelay: checked(duration(), (_v, path, ctx) => ctx.error(path, "exponentialDelay not supported yet")),
+});
 
 const fault = object<HTTPFaultInjection>(
   { delay, abort },
@@ -234,9 +271,8 @@ const fault = object<HTTPFaultInjection>(
 const CORS_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"]);
 
 const corsOrigin: Reader<NonNullable<CorsPolicy["allowOrigins"]>[number]> = checked(stringMatch, (m, path, ctx) => {
-  if (m.exact === undefined && m.prefix === undefined && m.regex === undefined) {
-    ctx.error(path, "allowed origin needs one of exact, prefix or regex");
-  }
+  const value = m.exact ?? m.prefix ?? m.regex ?? "";
+  if (value === "") ctx.error(path, `'${value}' is not a valid match type for CORS allow origins`);
 });
 
 const corsHeaderNames: Reader<string[]> = checked(list(str), (names, path, ctx) => {
@@ -262,23 +298,41 @@ const corsPolicy = object<CorsPolicy>(
   { ignored: ["allowOrigin", "unmatchedPreflights"] },
 );
 
-const mirrorPercentage = object<Percent>(
-  { value: num },
+function mirrorPercent(what: string): Reader<Percent> {
+  return object<Percent>(
+    { value: num },
+    {
+      check: (p, path, ctx) => {
+        const v = p.value ?? 0;
+        if (v > 100) ctx.error(at(path, "value"), `${what} must have a max value of 100 (it has ${v})`);
+        if (v < 0) ctx.error(at(path, "value"), `${what} must have a min value of 0 (it has ${v})`);
+      },
+    },
+  );
+}
+
+const mirrorPolicy = object<HTTPMirrorPolicy>(
+  { destination, percentage: mirrorPercent("mirror percentage") },
   {
-    check: (p, path, ctx) => {
-      const v = p.value ?? 0;
-      if (v < 0 || v > 100) ctx.error(at(path, "value"), `mirrorPercentage must be within 0..100 (it has ${v})`);
+    check: (m, path, ctx) => {
+      if (!m.destination) ctx.error(at(path, "destination"), "destination is required for mirrors");
     },
   },
 );
+
+const deprecatedMirrorPercent: Reader<number> = checked(int, (v, path, ctx) => {
+  if (v > 100) ctx.error(path, `mirror_percent must have a max value of 100 (it has ${v})`);
+  else if (v < 0) ctx.error(path, `mirror_percent must have a min value of 0 (it has ${v})`);
+  ctx.warn(path, 'using deprecated setting "mirrorPercent", use "mirrorPercentage" instead');
+});
 
 const delegate = object<NonNullable<HTTPRoute["delegate"]>>(
   { name: str, namespace: str },
   {
     check: (d, path, ctx) => {
       if (!d.name) ctx.error(at(path, "name"), "delegate name is required");
-      else if (!isDNS1123Label(d.name)) ctx.error(at(path, "name"), `invalid delegate name "${d.name}"`);
-      if (d.namespace !== undefined && !isDNS1123Label(d.namespace)) ctx.error(at(path, "namespace"), `invalid delegate namespace "${d.namespace}"`);
+      else if (!isIstioLabel(d.name)) ctx.error(at(path, "name"), `invalid delegate name "${d.name}"`);
+      if (d.namespace !== undefined && !isIstioLabel(d.namespace)) ctx.error(at(path, "namespace"), `invalid delegate namespace "${d.namespace}"`);
     },
   },
 );
@@ -305,6 +359,15 @@ function checkActions(r: Partial<HTTPRoute>, path: string, ctx: Ctx): void {
   } else if (!hasRoute) {
     ctx.error(path, "HTTP route, redirect or direct_response is required");
   }
+  if (r.mirror && (r.mirrors?.length ?? 0) > 0) ctx.error(path, "HTTP route cannot contain both mirror and mirrors");
+}
+
+/** A redirect's prefixRewrite replaces the matched prefix, so every URI match must be a prefix match. */
+function checkRedirectPrefix(r: Partial<HTTPRoute>, path: string, ctx: Ctx): void {
+  if (!r.redirect?.prefixRewrite || r.redirect.uri) return;
+  if (r.match?.some((m) => m.uri !== undefined && m.uri.prefix === undefined)) {
+    ctx.error(at(path, "redirect"), "redirect prefix_rewrite requires all URI matches to use prefix match type");
+  }
 }
 
 export const httpRoute = object<HTTPRoute>(
@@ -320,14 +383,16 @@ export const httpRoute = object<HTTPRoute>(
     retries,
     fault,
     mirror: destination,
-    mirrorPercentage,
+    mirrorPercentage: mirrorPercent("mirror_percentage"),
+    mirrorPercent: deprecatedMirrorPercent,
+    mirrors: list(mirrorPolicy),
     corsPolicy,
     headers,
   },
   {
-    ignored: ["mirrors", "mirrorPercent"],
     check: (r, path, ctx) => {
       checkActions(r, path, ctx);
+      checkRedirectPrefix(r, path, ctx);
       checkTotalWeight(r.route, at(path, "route"), ctx);
       const authorities = authorityRewrites(r.rewrite?.authority, r.headers);
       if (authorities.length > 1) {

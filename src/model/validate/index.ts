@@ -16,6 +16,7 @@ import { isDNS1123Label, isDNS1123Subdomain } from "./names";
 import { peerAuthenticationSpec } from "./peerauthentication";
 import { isPlainObject, object, record, str } from "./read";
 import { serviceEntrySpec } from "./serviceentry";
+import { sidecarSpec } from "./sidecar";
 import { secretSpec } from "./secret";
 import { virtualServiceSpec } from "./virtualservice";
 
@@ -40,6 +41,27 @@ function istioSpec(read: (v: unknown, path: string, ctx: Ctx) => unknown): SpecR
   };
 }
 
+// The fields Istio's webhook allows at the top of an Istio object; anything else is refused.
+const ISTIO_TOP_LEVEL = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
+
+/** Annotations Istio's webhook refuses on user objects (validateMetadata). */
+function checkIstioObject(raw: Record<string, unknown>, kind: Kind, meta: ObjectMeta, ctx: Ctx): void {
+  for (const key of Object.keys(raw)) {
+    if (!ISTIO_TOP_LEVEL.has(key)) ctx.error(key, `unknown field "${key}" on ${kind} resource ${meta.namespace}/${meta.name}`);
+  }
+  const annotations = meta.annotations ?? {};
+  const at = (a: string): string => `metadata.annotations[${JSON.stringify(a)}]`;
+  if ("istio.io/dry-run" in annotations && kind !== "AuthorizationPolicy") {
+    ctx.error(at("istio.io/dry-run"), `${meta.namespace}/${meta.name} has unsupported annotation istio.io/dry-run, please remove the annotation`);
+  }
+  if ("internal.istio.io/webhook-always-reject" in annotations) {
+    ctx.error(at("internal.istio.io/webhook-always-reject"), '"internal.istio.io/webhook-always-reject" annotation found, rejecting');
+  }
+  for (const a of ["internal.istio.io/parent-namespace", "internal.istio.io/parents"]) {
+    if (a in annotations) ctx.error(at(a), `"${a}" annotation found, this may not be set by users`);
+  }
+}
+
 const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read: SpecReader }> = {
   Service: { apiVersions: ["v1"], read: (raw, _m, ctx) => serviceSpec(raw.spec ?? {}, "spec", ctx) },
   Endpoints: { apiVersions: ["v1"], read: (raw, _m, ctx) => readEndpointsSpec(raw, ctx) },
@@ -56,6 +78,8 @@ const KINDS: Record<Kind, { apiVersions: string[]; clusterScoped?: boolean; read
   PeerAuthentication: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => peerAuthenticationSpec(raw.spec ?? {}, "spec", ctx) },
   // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing".
   AuthorizationPolicy: { apiVersions: ISTIO_SECURITY, read: (raw, _m, ctx) => authorizationPolicySpec(raw.spec ?? {}, "spec", ctx) },
+  // A Sidecar without spec is "empty configuration" to Istio: sidecarSpec reports it.
+  Sidecar: { apiVersions: ISTIO_NETWORKING, read: (raw, _m, ctx) => sidecarSpec(raw.spec ?? {}, "spec", ctx) },
 };
 
 function isKind(k: string): k is Kind {
@@ -80,7 +104,7 @@ const metadata = object<Meta>(
 function readMeta(raw: Record<string, unknown>, clusterScoped: boolean, ctx: Ctx): ObjectMeta {
   const m = metadata(raw.metadata ?? {}, "metadata", ctx) ?? { name: "" };
   const namespace = clusterScoped ? "" : (m.namespace ?? "default");
-  ctx.subject = { ...ctx.subject, namespace, name: m.name };
+  ctx.subject = { ...ctx.subject, namespace, name: m.name, ...(m.labels ? { labels: m.labels } : {}) };
   if (!m.name) ctx.error("metadata.name", "name is required");
   else if (!isDNS1123Subdomain(m.name)) ctx.error("metadata.name", `invalid name "${m.name}": must be a lowercase RFC 1123 subdomain`);
   if (!clusterScoped && !isDNS1123Label(namespace)) ctx.error("metadata.namespace", `invalid namespace "${namespace}": must be a lowercase RFC 1123 label`);
@@ -113,6 +137,7 @@ export function validateObject(raw: Record<string, unknown>, origin: Origin): Va
   if (!kind) return { ok: false, diagnostics: ctx.diagnostics };
   const info = KINDS[kind];
   const meta = readMeta(raw, info.clusterScoped ?? false, ctx);
+  if (info.apiVersions.some((v) => v.includes(".istio.io/"))) checkIstioObject(raw, kind, meta, ctx);
   const spec = info.read(raw, meta, ctx);
   if (ctx.errorCount > 0 || spec === undefined) return { ok: false, diagnostics: ctx.diagnostics };
   const object = { kind, apiVersion: raw.apiVersion as string, metadata: meta, spec, origin } as MeshObject;

@@ -13,12 +13,23 @@ export function isDNS1123Label(s: string): boolean {
   return s.length <= 63 && DNS1123_LABEL.test(s);
 }
 
+const ISTIO_LABEL = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+
+/**
+ * Istio's DNS label (pkg/config/labels): like RFC 1123 but case-insensitive.
+ * Istio uses it for hosts, subset, port and gateway names and exportTo
+ * namespaces; Kubernetes object names keep the lowercase rule.
+ */
+export function isIstioLabel(s: string): boolean {
+  return s.length <= 63 && ISTIO_LABEL.test(s);
+}
+
 export function isDNS1123Subdomain(s: string): boolean {
   return s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
 }
 
 function isWildcardLabel(s: string): boolean {
-  return s === "*" || (s.startsWith("*") ? isDNS1123Label(`a${s.slice(1)}`) : isDNS1123Label(s));
+  return s === "*" || (s.startsWith("*") ? isIstioLabel(`a${s.slice(1)}`) : isIstioLabel(s));
 }
 
 function checkLength(name: string): string | undefined {
@@ -34,7 +45,7 @@ function checkLabels(domain: string, labels: string[]): string | undefined {
     const label = labels[i] ?? "";
     // A trailing dot ("istio.io.") is an unambiguous absolute name.
     if (i === labels.length - 1 && label === "") return undefined;
-    if (!isDNS1123Label(label)) return `domain name "${domain}" invalid (label "${label}" invalid)`;
+    if (!isIstioLabel(label)) return `domain name "${domain}" invalid (label "${label}" invalid)`;
   }
   return undefined;
 }
@@ -51,6 +62,18 @@ export function checkWildcardDomain(name: string): string | undefined {
   const [first = "", ...rest] = name.split(".");
   if (!isWildcardLabel(first)) return `domain name "${name}" invalid (label "${first}" invalid)`;
   return rest.length > 0 ? checkLabels(name, [first.replace(/\*/g, "a"), ...rest]) : undefined;
+}
+
+/** Only a whole first label may be a wildcard: `*` or `*.example.com`, not `*foo.example.com`. */
+export function checkPartialWildcard(host: string): string | undefined {
+  return host.includes("*") && host !== "*" && !host.startsWith("*.") ? `partial wildcard "${host}" not allowed` : undefined;
+}
+
+/** A unix domain socket path (after `unix://`): absolute and naming a file, or `@abstract`. */
+export function checkUnixAddress(path: string): string | undefined {
+  if (path === "") return "unix address must not be empty";
+  if (path.startsWith("@")) return undefined;
+  return path.startsWith("/") && !path.endsWith("/") ? undefined : `${path} is not an absolute path to a file`;
 }
 
 export function isIPAddress(s: string): boolean {
@@ -107,8 +130,66 @@ export function checkMatchHeaderName(name: string): string | undefined {
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const BAD_HEADER_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
+/**
+ * A header value Envoy will accept: no control characters, and `%` only as
+ * `%%` or around a command (`%HOSTNAME%`, `%START_TIME(%s)%`,
+ * `%REQ(["x-a","x-b"])%`). Envoy's header parser NACKs anything else; this
+ * walks the value the way that parser does (Istio ports it too).
+ */
 export function checkHeaderValue(value: string): string | undefined {
-  return BAD_HEADER_VALUE.test(value) ? `header value ${JSON.stringify(value)} contains control characters` : undefined;
+  if (BAD_HEADER_VALUE.test(value)) return `header value configuration ${JSON.stringify(value)} is invalid: it contains control characters`;
+  const e = headerFormatError(value);
+  return e ? `header value configuration: invalid header configuration. ${e}` : undefined;
+}
+
+type FormatState = "literal" | "name" | "array?" | "string?" | "string" | "delimiter" | "args-end" | "end";
+
+function headerFormatError(value: string): string | undefined {
+  let state: FormatState = "literal";
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    switch (state) {
+      case "literal":
+        if (ch !== "%") break;
+        if (i + 1 >= value.length) return "Un-escaped %";
+        if (value[i + 1] === "%") i++;
+        else state = "name";
+        break;
+      case "name":
+        if (ch === "%") state = "literal";
+        else if (ch === "(") state = "array?";
+        break;
+      case "array?":
+        if (ch === "[") state = "string?";
+        else if (ch !== " ") state = "string";
+        break;
+      case "delimiter":
+        if (ch === ",") state = "string?";
+        else if (ch === "]") state = "args-end";
+        else if (ch !== " ") return "Expecting ',', ']', or whitespace";
+        break;
+      case "string?":
+        if (ch === '"') state = "string";
+        else if (ch !== " ") return "Expecting '\"'";
+        break;
+      case "string":
+        if (ch === "\\") {
+          if (i + 1 >= value.length) return "Un-terminated backslash in JSON string";
+          i++;
+        } else if (ch === ")") state = "end";
+        else if (ch === '"') state = "delimiter";
+        break;
+      case "args-end":
+        if (ch === ")") state = "end";
+        else if (ch !== " ") return "Expecting ')' or whitespace after the arguments";
+        break;
+      case "end":
+        if (ch === "%") state = "literal";
+        else if (ch !== " ") return "Expecting '%' or whitespace after the arguments";
+        break;
+    }
+  }
+  return state === "literal" ? undefined : `Un-terminated variable expression '${value}'`;
 }
 
 const HTTP_PROTOCOLS = new Set(["HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"]);

@@ -5,18 +5,39 @@
 import type { ServiceEntrySpec, WorkloadEntrySpec } from "../types";
 import { at, type Ctx, idx } from "./ctx";
 import { exportTo, labelMap, portNumber } from "./common";
-import { checkFQDN, checkIPOrCIDR, checkWildcardDomain, isDNS1123Label, isIPAddress, protocolClass } from "./names";
-import { checked, enumOf, int, list, object, record, str } from "./read";
+import {
+  checkFQDN,
+  checkIPOrCIDR,
+  checkPartialWildcard,
+  checkPort,
+  checkUnixAddress,
+  checkWildcardDomain,
+  isIPAddress,
+  isIstioLabel,
+  protocolClass,
+} from "./names";
+import { checked, enumOf, int, list, object, record, str, type Reader } from "./read";
+
+type Resolution = NonNullable<ServiceEntrySpec["resolution"]> | "DYNAMIC_DNS";
+type RawSpec = Omit<ServiceEntrySpec, "resolution"> & { resolution?: Resolution };
+
+/** targetPort 0 means "the same as number" (proto3's unset), so it is read as absent. */
+const targetPort: Reader<number> = (v, path, ctx) => {
+  const n = int(v, path, ctx);
+  if (n === undefined || n === 0) return undefined;
+  const e = checkPort(n);
+  if (e) ctx.error(path, e);
+  return n;
+};
 
 type SEPort = NonNullable<ServiceEntrySpec["ports"]>[number];
 
 const sePort = object<SEPort>(
-  { number: portNumber, protocol: str, name: str, targetPort: portNumber },
+  { number: portNumber, protocol: str, name: str, targetPort },
   {
     check: (p, path, ctx) => {
-      if (p.number === undefined) ctx.error(at(path, "number"), "port number is required");
-      if (!p.name) ctx.error(at(path, "name"), "port name is required");
-      else if (!isDNS1123Label(p.name)) ctx.error(at(path, "name"), `invalid port name: ${p.name}`);
+      if (p.number === undefined) ctx.error(at(path, "number"), "port number 0 must be in the range 1..65535");
+      if (!isIstioLabel(p.name ?? "")) ctx.error(at(path, "name"), `invalid port name: ${p.name ?? ""}`);
       if (p.protocol && protocolClass(p.protocol) === undefined) ctx.error(at(path, "protocol"), `unsupported protocol: ${p.protocol}`);
     },
   },
@@ -32,20 +53,33 @@ const workloadEntry = object<WorkloadEntrySpec>({
   serviceAccount: str,
 });
 
-const selector = object<NonNullable<ServiceEntrySpec["workloadSelector"]>>({
-  labels: checked(labelMap, (labels, path, ctx) => {
-    for (const [k, v] of Object.entries(labels)) {
-      if (k.includes("*") || v.includes("*")) ctx.error(at(path, k), `wildcard is not supported in selector: "${k}=${v}"`);
-    }
-  }),
-});
+const selector = object<NonNullable<ServiceEntrySpec["workloadSelector"]>>(
+  {
+    labels: checked(labelMap, (labels, path, ctx) => {
+      for (const [k, v] of Object.entries(labels)) {
+        if (k.includes("*") || v.includes("*")) ctx.error(at(path, k), `wildcard is not supported in selector: "${k}=${v}"`);
+      }
+    }),
+  },
+  {
+    check: (w, path, ctx) => {
+      if (!w.labels || Object.keys(w.labels).length === 0) {
+        ctx.warn(path, "service entry: workload selector specified without labels, will be applied to all services in namespace");
+      }
+    },
+  },
+);
 
-function checkHosts(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx): void {
+function checkHosts(spec: Partial<RawSpec>, path: string, ctx: Ctx): void {
   const hosts = spec.hosts ?? [];
   if (hosts.length === 0) ctx.error(at(path, "hosts"), "service entry must have at least one host");
   hosts.forEach((h, i) => {
+    const p = idx(at(path, "hosts"), i);
     const e = h === "*" ? "invalid host *" : checkWildcardDomain(h);
-    if (e) ctx.error(idx(at(path, "hosts"), i), e);
+    if (e) ctx.error(p, e);
+    // Only DYNAMIC_DNS makes sense of a partial wildcard; elsewhere Istio warns.
+    const partial = h === "*" || spec.resolution === "DYNAMIC_DNS" ? undefined : checkPartialWildcard(h);
+    if (partial) ctx.warn(p, partial);
   });
   const resolution = spec.resolution ?? "NONE";
   // Plain TCP carries no host name, so several hosts on one port cannot be told apart.
@@ -58,7 +92,7 @@ function checkHosts(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx): vo
   }
 }
 
-function checkAddresses(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx): void {
+function checkAddresses(spec: Partial<RawSpec>, path: string, ctx: Ctx): void {
   spec.addresses?.forEach((a, i) => {
     const p = idx(at(path, "addresses"), i);
     const e = checkIPOrCIDR(a);
@@ -69,7 +103,14 @@ function checkAddresses(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx)
   });
 }
 
-function checkPortsUnique(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx): void {
+// Istio allocates an address for a ServiceEntry without one, unless resolution is NONE or the label opts out.
+function autoAllocates(spec: Partial<RawSpec>, ctx: Ctx): boolean {
+  const optOut = ctx.subject.labels?.["networking.istio.io/enable-autoallocate-ip"]?.toLowerCase() === "false";
+  return (spec.resolution ?? "NONE") !== "NONE" && !optOut && (spec.addresses?.length ?? 0) === 0;
+}
+
+function checkPortsUnique(spec: Partial<RawSpec>, path: string, ctx: Ctx): void {
+  const needAddress = (spec.addresses?.length ?? 0) === 0 && !autoAllocates(spec, ctx);
   const names = new Set<string>();
   const numbers = new Set<number>();
   spec.ports?.forEach((p, i) => {
@@ -78,56 +119,104 @@ function checkPortsUnique(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ct
     if (p.number !== undefined && numbers.has(p.number)) ctx.error(at(pp, "number"), `service entry port ${p.number} already defined`);
     if (p.name !== undefined) names.add(p.name);
     if (p.number !== undefined) numbers.add(p.number);
+    // TCP carries no host name: without an address the proxy cannot tell this service's traffic apart.
+    if (needAddress && (p.protocol === undefined || p.protocol === "" || p.protocol === "TCP")) {
+      ctx.warn(pp, "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled");
+    }
   });
 }
 
-function checkEndpoint(e: WorkloadEntrySpec, dns: boolean, portNames: Set<string>, path: string, ctx: Ctx): void {
-  const address = e.address ?? "";
-  if (address === "") ctx.error(at(path, "address"), "address is required");
-  else if (address.startsWith("unix://")) {
-    if (dns) ctx.error(at(path, "address"), `endpoint address "${address}" is not a valid FQDN or an IP address`);
-  } else if (!isIPAddress(address)) {
-    if (!dns) ctx.error(at(path, "address"), `endpoint address "${address}" is not a valid IP address`);
-    else if (checkFQDN(address)) ctx.error(at(path, "address"), `endpoint address "${address}" is not a valid FQDN or an IP address`);
-  }
+function checkEndpointPorts(e: WorkloadEntrySpec, portNames: Set<string | undefined>, path: string, ctx: Ctx): void {
   for (const name of Object.keys(e.ports ?? {})) {
-    if (!portNames.has(name)) ctx.error(at(at(path, "ports"), name), `endpoint port "${name}" is not defined by the service entry`);
+    const p = at(at(path, "ports"), name);
+    if (!portNames.has(name)) ctx.error(p, `endpoint port "${name}" is not defined by the service entry`);
+    if (!isIstioLabel(name)) ctx.error(p, `invalid port name: ${name}`);
   }
 }
 
-function checkResolution(spec: Partial<ServiceEntrySpec>, path: string, ctx: Ctx): void {
+/** STATIC endpoints: an IP or a unix socket (one service port, no endpoint ports); no address only with a network. */
+function checkStaticEndpoint(e: WorkloadEntrySpec, portNames: Set<string | undefined>, path: string, ctx: Ctx): void {
+  const address = e.address ?? "";
+  const p = at(path, "address");
+  if (address === "") {
+    if (!e.network) ctx.error(p, "address is required");
+    else ctx.warn(p, `address is unset with network "${e.network}"`);
+  } else if (address.startsWith("unix://")) {
+    const err = checkUnixAddress(address.slice("unix://".length));
+    if (err) ctx.error(p, err);
+    if (Object.keys(e.ports ?? {}).length > 0) ctx.error(at(path, "ports"), `unix endpoint ${address} must not include ports`);
+    if (portNames.size !== 1) ctx.error(p, "exactly 1 service port required for unix endpoints");
+  } else if (!isIPAddress(address)) ctx.error(p, `endpoint address "${address}" is not a valid IP address`);
+  checkEndpointPorts(e, portNames, path, ctx);
+}
+
+/** DNS endpoints: an IP or a host name. */
+function checkDNSEndpoint(e: WorkloadEntrySpec, portNames: Set<string | undefined>, path: string, ctx: Ctx): void {
+  const address = e.address ?? "";
+  if (!isIPAddress(address) && checkFQDN(address)) ctx.error(at(path, "address"), `endpoint address "${address}" is not a valid FQDN or an IP address`);
+  checkEndpointPorts(e, portNames, path, ctx);
+}
+
+const DYNAMIC_DNS_PROTOCOLS = new Set(["HTTP", "TLS", "GRPC", "HTTP2"]);
+
+function checkDynamicDNS(spec: Partial<RawSpec>, path: string, ctx: Ctx): void {
+  spec.hosts?.forEach((h, i) => {
+    if (!h.startsWith("*")) ctx.error(idx(at(path, "hosts"), i), "host must be wildcarded for resolution mode DYNAMIC_DNS");
+  });
+  if (spec.addresses?.length) {
+    ctx.error(
+      at(path, "addresses"),
+      "addresses cannot be set for resolution type DYNAMIC_DNS. HTTP route domains will only be generated from the hosts field values",
+    );
+  }
+  if (spec.endpoints?.length) {
+    ctx.error(at(path, "endpoints"), "endpoints cannot be set for resolution type DYNAMIC_DNS. Destination IP address determined from hosts field values");
+  }
+  spec.ports?.forEach((p, i) => {
+    if (!DYNAMIC_DNS_PROTOCOLS.has((p.protocol ?? "").toUpperCase())) {
+      ctx.error(at(idx(at(path, "ports"), i), "protocol"), "only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type DYNAMIC_DNS");
+    }
+  });
+}
+
+function checkResolution(spec: Partial<RawSpec>, path: string, ctx: Ctx): void {
   const resolution = spec.resolution ?? "NONE";
   const endpoints = spec.endpoints ?? [];
   const portNames = new Set((spec.ports ?? []).map((p) => p.name));
+  const endpointPath = (i: number): string => idx(at(path, "endpoints"), i);
   if (resolution === "NONE") {
     if (endpoints.length > 0) ctx.error(at(path, "endpoints"), "no endpoints should be provided for resolution type none");
     if (spec.workloadSelector) ctx.warn(at(path, "workloadSelector"), "workloadSelector should not be set when resolution mode is NONE");
-    return;
+  } else if (resolution === "STATIC") {
+    endpoints.forEach((e, i) => checkStaticEndpoint(e, portNames, endpointPath(i), ctx));
+  } else if (resolution === "DYNAMIC_DNS") {
+    checkDynamicDNS(spec, path, ctx);
+  } else {
+    if (endpoints.length === 0) {
+      const i = spec.hosts?.findIndex((h) => checkFQDN(h) !== undefined) ?? -1;
+      if (i >= 0) ctx.error(idx(at(path, "hosts"), i), `hosts must be FQDN if no endpoints are provided for resolution mode ${resolution}`);
+    }
+    if (resolution === "DNS_ROUND_ROBIN" && endpoints.length > 1) {
+      ctx.error(at(path, "endpoints"), "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
+    }
+    endpoints.forEach((e, i) => checkDNSEndpoint(e, portNames, endpointPath(i), ctx));
+    const tcp = spec.ports?.some((p) => TCP_LIKE.has((p.protocol ?? "").toUpperCase())) ?? false;
+    if ((spec.addresses?.length ?? 0) > 0 && tcp && (spec.hosts?.length ?? 0) > 1) {
+      ctx.warn(at(path, "hosts"), "service entry can not have more than one host specified simultaneously with address and tcp port");
+    }
   }
-  const dns = resolution !== "STATIC";
-  if (resolution === "STATIC" && endpoints.length === 0 && !spec.workloadSelector) {
-    ctx.warn(at(path, "endpoints"), "resolution STATIC without endpoints or a workloadSelector has no endpoints");
-  }
-  if (dns && endpoints.length === 0) {
-    spec.hosts?.forEach((h, i) => {
-      if (h !== "*" && !checkWildcardDomain(h) && checkFQDN(h)) {
-        ctx.error(idx(at(path, "hosts"), i), `hosts must be FQDN if no endpoints are provided for resolution mode ${resolution}`);
-      }
-    });
-  }
-  if (resolution === "DNS_ROUND_ROBIN" && endpoints.length > 1) {
-    ctx.error(at(path, "endpoints"), "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
-  }
-  endpoints.forEach((e, i) => checkEndpoint(e, dns, portNames, idx(at(path, "endpoints"), i), ctx));
 }
 
-export const serviceEntrySpec = object<ServiceEntrySpec>(
+// Protocols carried over plain TCP connections (Istio's protocol.IsTCP).
+const TCP_LIKE = new Set(["TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL"]);
+
+const rawServiceEntrySpec = object<RawSpec>(
   {
     hosts: list(str),
     addresses: list(str),
     ports: list(sePort),
     location: enumOf("MESH_EXTERNAL", "MESH_INTERNAL"),
-    resolution: enumOf("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"),
+    resolution: enumOf("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"),
     endpoints: list(workloadEntry),
     workloadSelector: selector,
     exportTo: exportTo(true),
@@ -143,3 +232,14 @@ export const serviceEntrySpec = object<ServiceEntrySpec>(
     },
   },
 );
+
+/**
+ * The ServiceEntry spec. DYNAMIC_DNS is checked as Istio does, then the
+ * object is skipped with a warning: mini-pilot builds no dynamic forward proxy.
+ */
+export function serviceEntrySpec(v: unknown, path: string, ctx: Ctx): ServiceEntrySpec | undefined {
+  const spec = rawServiceEntrySpec(v, path, ctx);
+  if (spec?.resolution !== "DYNAMIC_DNS") return spec as ServiceEntrySpec | undefined;
+  ctx.warn(at(path, "resolution"), "resolution DYNAMIC_DNS (dynamic forward proxy) is not supported by mini-pilot; the ServiceEntry is ignored");
+  return undefined;
+}

@@ -4,8 +4,8 @@
  */
 import type { L4MatchAttributes, RouteDestination, TCPRoute, TLSRoute, VirtualServiceSpec } from "../types";
 import { at, type Ctx, idx } from "./ctx";
-import { destination, exportTo, gatewayNames, labelMap, portNumber } from "./common";
-import { checkTotalWeight, httpRoute } from "./httproute";
+import { destination, exportTo, gatewayNames, labelMap } from "./common";
+import { checkTotalWeight, httpRoute, matchPort } from "./httproute";
 import { checkIPOrCIDR, checkWildcardDomain, isIPAddress } from "./names";
 import { checked, int, list, object, str, type Reader } from "./read";
 
@@ -16,7 +16,7 @@ const subnets: Reader<string[]> = checked(list(str), (values, path, ctx) => {
   });
 });
 
-const l4Fields = { destinationSubnets: subnets, port: portNumber, sourceLabels: labelMap, sourceNamespace: str, gateways: gatewayNames };
+const l4Fields = { destinationSubnets: subnets, port: matchPort, sourceLabels: labelMap, sourceNamespace: str, gateways: gatewayNames };
 
 const l4Match = object<L4MatchAttributes>(l4Fields);
 
@@ -93,7 +93,7 @@ function checkHosts(hosts: string[], appliesToMesh: boolean, path: string, ctx: 
 
 function checkDelegate(spec: Partial<VirtualServiceSpec>, path: string, ctx: Ctx): void {
   if ((spec.gateways?.length ?? 0) > 0) {
-    ctx.error(at(path, "hosts"), "at least one host is required (only a delegate VirtualService, which has no gateways, may omit hosts)");
+    ctx.error(at(path, "gateways"), "delegate virtual service must have no gateways specified (a VirtualService without hosts is a delegate)");
   }
   if ((spec.tcp?.length ?? 0) > 0) ctx.error(at(path, "tcp"), "delegate virtual service must have no tcp route specified");
   if ((spec.tls?.length ?? 0) > 0) ctx.error(at(path, "tls"), "delegate virtual service must have no tls route specified");
@@ -108,8 +108,9 @@ function checkSniHosts(spec: Partial<VirtualServiceSpec>, path: string, ctx: Ctx
     route.match?.forEach((m, j) => {
       m.sniHosts?.forEach((sni, k) => {
         const p = idx(at(idx(at(idx(at(path, "tls"), i), "match"), j), "sniHosts"), k);
-        const e = isIPAddress(sni) ? undefined : checkWildcardDomain(sni);
-        if (e) ctx.error(p, e);
+        const e = checkWildcardDomain(sni);
+        if (e && isIPAddress(sni)) ctx.warn(p, `using an IP address ("${sni}") goes against SNI spec and most clients do not support this`);
+        else if (e) ctx.error(p, e);
         else if (!hosts.some((h) => hostSubsetOf(sni, h))) {
           ctx.error(p, `SNI host "${sni}" is not a compatible subset of any of the virtual service hosts: [${hosts.join(", ")}]`);
         }
@@ -118,13 +119,56 @@ function checkSniHosts(spec: Partial<VirtualServiceSpec>, path: string, ctx: Ctx
   });
 }
 
-// Istio warns about rules that can never match; the first rule without a match catches everything.
-function warnUnreachable(spec: Partial<VirtualServiceSpec>, path: string, ctx: Ctx): void {
-  const catchAll = spec.http?.findIndex((r) => !r.match || r.match.length === 0) ?? -1;
-  if (catchAll < 0) return;
-  for (let i = catchAll + 1; i < (spec.http?.length ?? 0); i++) {
-    ctx.warn(idx(at(path, "http"), i), `rule not used: rule #${catchAll} has no match and catches every request`);
-  }
+type AnyRule = { name?: string; match?: object[] };
+
+function ruleName(r: AnyRule, i: number): string {
+  return r.name ? JSON.stringify(r.name) : `#${i}`;
+}
+
+function matchKey(m: object): string {
+  const { name: _name, ...rest } = m as { name?: string };
+  return JSON.stringify(rest);
+}
+
+/**
+ * Istio's unreachable-rule analysis: a rule after a rule without matches never
+ * sees traffic, and a match identical to an earlier rule's is never used.
+ * Warnings only. (Istio's extra prefix-overlap analysis is not ported.)
+ */
+function warnUnreachable(rules: AnyRule[] | undefined, path: string, ctx: Ctx): void {
+  const seen = new Map<string, number>();
+  let catchAll = -1;
+  rules?.forEach((r, i) => {
+    const rp = idx(path, i);
+    const unused = (reason: string): void => ctx.warn(rp, `virtualService rule ${ruleName(r, i)} not used (${reason})`);
+    if (!r.match || r.match.length === 0) {
+      if (catchAll >= 0) unused("only the last rule can have no matches");
+      catchAll = i;
+      return;
+    }
+    let duplicates = 0;
+    r.match.forEach((m, j) => {
+      if (catchAll >= 0) {
+        unused("route without matches defined before");
+        return;
+      }
+      const key = matchKey(m);
+      const earlier = seen.get(key);
+      if (earlier === undefined) {
+        seen.set(key, i);
+        return;
+      }
+      duplicates++;
+      const name = (m as { name?: string }).name;
+      const mName = name ? JSON.stringify(name) : `#${j}`;
+      const dup = rules[earlier] ?? {};
+      ctx.warn(
+        idx(at(rp, "match"), j),
+        `virtualService rule ${ruleName(r, i)} match ${mName} is not used (duplicate/overlapping match in rule ${ruleName(dup, earlier)})`,
+      );
+    });
+    if (duplicates === r.match.length) unused("all matches used by prior rules");
+  });
 }
 
 function checkVirtualService(spec: Partial<VirtualServiceSpec>, path: string, ctx: Ctx): void {
@@ -135,7 +179,9 @@ function checkVirtualService(spec: Partial<VirtualServiceSpec>, path: string, ct
   checkHosts(hosts, appliesToMesh, at(path, "hosts"), ctx);
   if (!spec.http?.length && !spec.tcp?.length && !spec.tls?.length) ctx.error(path, "http, tcp or tls must be provided in virtual service");
   checkSniHosts(spec, path, ctx);
-  warnUnreachable(spec, path, ctx);
+  warnUnreachable(spec.http, at(path, "http"), ctx);
+  warnUnreachable(spec.tcp, at(path, "tcp"), ctx);
+  warnUnreachable(spec.tls, at(path, "tls"), ctx);
 }
 
 export const virtualServiceSpec = object<VirtualServiceSpec>(

@@ -73,6 +73,7 @@ export const ISTIO_TYPES: readonly ResourceType[] = [
   { id: "destinationrules", kind: "DestinationRule", group: "networking.istio.io", versions: ISTIO, plural: "destinationrules", namespaced: true, crd: true },
   { id: "gateways", kind: "Gateway", group: "networking.istio.io", versions: ISTIO, plural: "gateways", namespaced: true, crd: true },
   { id: "serviceentries", kind: "ServiceEntry", group: "networking.istio.io", versions: ISTIO, plural: "serviceentries", namespaced: true, crd: true },
+  { id: "sidecars", kind: "Sidecar", group: "networking.istio.io", versions: ISTIO, plural: "sidecars", namespaced: true, crd: true },
   {
     id: "peerauthentications",
     kind: "PeerAuthentication",
