@@ -32,19 +32,27 @@ function ownConnection(port: number): grpc.Client {
 const nodeId = (i: number) => `sidecar~10.0.0.${i}~p${i}.default~default.svc.cluster.local`;
 
 /** Count the requests the server decodes (the gRPC edge calls `decodeRequest` through the module's exports). */
+/** Requests decoded, whole or (big ones) with their names in steps. */
 function countDecodes(): { readonly count: number; restore(): void } {
-  const mod = decode as { decodeRequest: typeof decode.decodeRequest };
-  const original = mod.decodeRequest;
+  const mod = decode as { decodeRequest: typeof decode.decodeRequest; decodeRequestInSteps: typeof decode.decodeRequestInSteps };
+  const original = { whole: mod.decodeRequest, inSteps: mod.decodeRequestInSteps };
   let count = 0;
   mod.decodeRequest = (...args) => {
     count++;
-    return original(...args);
+    return original.whole(...args);
+  };
+  mod.decodeRequestInSteps = (...args) => {
+    count++;
+    return original.inSteps(...args);
   };
   return {
     get count() {
       return count;
     },
-    restore: () => (mod.decodeRequest = original),
+    restore: () => {
+      mod.decodeRequest = original.whole;
+      mod.decodeRequestInSteps = original.inSteps;
+    },
   };
 }
 
