@@ -53,8 +53,10 @@ for (const mode of ["sotw", "delta"] as const) {
     assertConverged(report, BASE.servers);
     const mp = report.results.find((r) => r.server === "mini-pilot" && r.scenario === "route")!;
     assert.ok(mp.encodes !== undefined && mp.encodes >= 1, "mini-pilot reports its encodes");
-    // The floor replays mini-pilot's recorded responses: the fleet gets the same bytes from both.
-    for (const s of BASE.scenarios) {
+    // The floor replays mini-pilot's recorded responses: the fleet gets the same bytes from both. Not in churn:
+    // there changes land while pushes are in flight, so how many a SotW push coalesces (and the bytes written)
+    // depends on timing, and the recording run and the measured run may differ.
+    for (const s of BASE.scenarios.filter((s) => s !== "churn")) {
       const [m, f] = ["mini-pilot", "floor"].map((k) => report.results.find((r) => r.server === k && r.scenario === s)!);
       assert.equal(f!.bytes, m!.bytes, `${s}/${mode}: the floor wrote ${f!.bytes} bytes, mini-pilot ${m!.bytes}`);
       assert.equal(f!.responses, m!.responses, `${s}/${mode}: responses`);
