@@ -83,8 +83,8 @@ function resourceName(typeUrl: string, body: Record<string, unknown>): string {
 }
 
 /** `metadata` is plain JSON; it goes on the wire as a google.protobuf.Struct (fromObject alone would drop it). */
-function nodeJson(id: string, metadata: Record<string, unknown>) {
-  return { id, cluster: "test", metadata: fromJson(messageType("google.protobuf.Struct"), metadata) };
+function nodeJson(id: string, metadata: Record<string, unknown>, cluster = "test") {
+  return { id, cluster, metadata: fromJson(messageType("google.protobuf.Struct"), metadata) };
 }
 
 const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService";
@@ -99,6 +99,8 @@ export class TestSotwStream {
     private readonly nodeId = NODE_ID,
     private readonly metadata: Record<string, unknown> = {},
     path = `${ADS}/StreamAggregatedResources`,
+    /** Node `cluster` (pilot-agent sends `<app>.<namespace>`; istiod uses it as the tracing service name). */
+    private readonly nodeCluster = "test",
   ) {
     const reqType = messageType("envoy.service.discovery.v3.DiscoveryRequest");
     const resType = messageType("envoy.service.discovery.v3.DiscoveryResponse");
@@ -124,7 +126,7 @@ export class TestSotwStream {
       version_info: req.version ?? "",
     };
     if (!this.sentNode && !req.noNode) {
-      msg.node = nodeJson(this.nodeId, this.metadata);
+      msg.node = nodeJson(this.nodeId, this.metadata, this.nodeCluster);
       this.sentNode = true;
     }
     if (req.error) msg.error_detail = { code: 3, message: req.error };
