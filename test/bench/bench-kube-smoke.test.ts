@@ -11,6 +11,10 @@ import assert from "node:assert/strict";
 import { KubeBenchOptions, checkKubeBench, kubeTable, runKubeBench } from "../../bench/kube-bench";
 import { kubeUnavailable } from "../kube/cluster";
 import { istiodUnavailable } from "../istiod/istiod";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+
+const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
 const BASE: KubeBenchOptions = {
   servers: ["mini-pilot-kube", "istiod"],
@@ -64,4 +68,18 @@ test("bench kube: a fleet larger than the mesh's pods, or istiod missing, is ref
     if (saved === undefined) delete process.env.PILOT_DISCOVERY_BIN;
     else process.env.PILOT_DISCOVERY_BIN = saved;
   }
+});
+
+test("bench CLI: kube servers are not mixed with snapshot servers, and a fleet too big for the mesh exits 2 before starting anything", () => {
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, "bench", ...args], { encoding: "utf8", env: { ...process.env, PILOT_DISCOVERY_BIN: "" } });
+  const mixed = run("--servers", "mini-pilot-kube,floor");
+  assert.equal(mixed.status, 2, mixed.stderr);
+  assert.match(mixed.stderr, /floor cannot be measured with mini-pilot-kube\/istiod/);
+  const big = run("--servers", "mini-pilot-kube", "--clients", "300", "--services", "50", "--endpoints", "4");
+  assert.equal(big.status, 2, big.stderr);
+  assert.match(big.stderr, /--clients \(300\) cannot exceed --services × --endpoints \(200\)/);
+  const scenario = run("--servers", "istiod", "--scenarios", "storm");
+  assert.equal(scenario.status, 2, scenario.stderr);
+  assert.match(scenario.stderr, /--scenarios: unknown "storm"; choose from endpoint, route/);
 });
