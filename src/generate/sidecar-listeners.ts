@@ -198,7 +198,7 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
         statPrefix: INBOUND_PASSTHROUGH_CLUSTER,
         port: 0,
         operation: ":0/*",
-        protocol: "HTTP",
+        protocol: "AUTO",
       },
       authz,
     ),

@@ -10,7 +10,8 @@ import { SnapshotSource } from "../cache/snapshot-cache";
 import { Mode, StreamIO, XdsRequest, XdsStream } from "./stream";
 import { SotwStream } from "./sotw-stream";
 import { DeltaStream } from "./delta-stream";
-import { decodeRequest, namesOnWire } from "./decode";
+import { DECODE_NAMES_IN_STEPS_ABOVE, decodeRequest, decodeRequestInSteps, namesOnWire } from "./decode";
+import type { Steps } from "../util/steps";
 import { StreamContext, createStreamContext } from "./context";
 import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
@@ -245,10 +246,17 @@ export class XdsServer {
     const onData = (bytes: Buffer) => {
       if (denied) return;
       let req: XdsRequest;
+      let namesInSteps: { count: number; steps: Steps<void> } | undefined;
       try {
         // Names are counted on the wire first: a request over its budget is refused before it is decoded.
-        if (stream.refuseIfOverBudget(namesOnWire(m.mode, bytes))) return;
-        req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
+        const count = namesOnWire(m.mode, bytes);
+        if (stream.refuseIfOverBudget(count)) return;
+        if (count > DECODE_NAMES_IN_STEPS_ABOVE) {
+          // Many names: the rest now, the names in the stream's slices.
+          const split = decodeRequestInSteps(m.mode, bytes, stream.proxyId === undefined);
+          req = split.request;
+          namesInSteps = { count, steps: split.names };
+        } else req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
       } catch (e) {
         stream.close();
         call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(e as Error).message}` });
@@ -262,7 +270,7 @@ export class XdsServer {
         call.emit("error", { code: ACCESS_STATUS.PERMISSION_DENIED, details: why });
         return;
       }
-      stream.onRequest(req);
+      stream.onRequest(req, namesInSteps);
     };
     call.on("data", onData);
     for (const b of early) onData(b);

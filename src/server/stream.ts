@@ -123,7 +123,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
    * The stream's state changes only when a request is decided whole, so what
    * a flush in between sees is always a state the client asked for.
    */
-  onRequest(req: XdsRequest): void {
+  onRequest(req: XdsRequest, namesInSteps?: { count: number; steps: Steps<void> }): void {
     if (this.closed) return;
     // Charged on arrival, not when its turn comes: requests queued behind a big
     // one spend the same budget, so a client cannot queue more than it may send.
@@ -131,14 +131,22 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     if (!this.rate.requests.take()) {
       return this.fail(STATUS.RESOURCE_EXHAUSTED, `more than ${l.requestsPerSecond} requests per second (burst ${l.requestBurst}) on one connection`);
     }
-    const count = namesInRequest(req);
+    // Names still being decoded (`decodeRequestInSteps`) are charged as counted on the wire.
+    const count = namesInSteps?.count ?? namesInRequest(req);
     if (count > l.maxNamesPerRequest) return this.fail(STATUS.RESOURCE_EXHAUSTED, tooManyNames(count, l.maxNamesPerRequest));
     // Delta requests are charged before any work on their names is done.
-    if (!this.rate.names.take(this.upfrontCost(req))) return this.failNameRate();
-    this.enqueue(this.requestSteps(req));
+    if (!this.rate.names.take(namesInSteps ? this.upfrontCostOnWire(count) : this.upfrontCost(req))) return this.failNameRate();
+    this.enqueue(this.requestSteps(req, namesInSteps?.steps));
   }
 
-  private *requestSteps(req: XdsRequest): Steps<void> {
+  private *requestSteps(req: XdsRequest, decodeNames?: Steps<void>): Steps<void> {
+    if (decodeNames) {
+      try {
+        yield* decodeNames;
+      } catch (e) {
+        return this.fail(STATUS.INVALID_ARGUMENT, `malformed request: ${(e as Error).message}`);
+      }
+    }
     this.triggerAt = Date.now();
     const problem = yield* this.checkRequest(req);
     if (problem) return this.fail(problem.code, problem.message);

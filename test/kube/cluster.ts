@@ -439,6 +439,9 @@ function writePids(pidsFile: string): void {
 
 async function stopProcess(proc: Proc | undefined, graceMs = 10_000): Promise<void> {
   if (!proc || proc.exitInfo !== undefined) return;
+  // The child is unref'd while it runs; waiting for its exit must keep node alive, or node ends
+  // (exit code 0, nothing after this await runs) when a slow SIGTERM outlasts the SIGKILL timer.
+  proc.child.ref();
   proc.child.kill("SIGTERM");
   const timer = setTimeout(() => proc.child.kill("SIGKILL"), graceMs);
   await proc.exited;

@@ -90,6 +90,12 @@ const ALL = [
   "web.a.svc.cluster.local:80",
 ];
 
+/** The cluster of virtualOutbound's catch-all chain: where traffic no listener takes goes. */
+function catchAllCluster(listeners: readonly { name?: unknown }[]): string | undefined {
+  const vo = listeners.find((l) => l.name === "virtualOutbound") as { filter_chains: { name?: string; filters: { typed_config: { cluster: string } }[] }[] };
+  return vo.filter_chains.find((c) => c.name === "virtualOutbound-catchall-tcp")?.filters[0]?.typed_config.cluster;
+}
+
 test("no Sidecar: everything exported to the namespace", () => {
   assert.deepEqual(hosts(mesh("").mesh, proxy("a", { app: "web" })), ALL);
 });
@@ -195,8 +201,14 @@ test("outboundTrafficPolicy of the Sidecar overrides the mesh's", () => {
     const out = generate(m, p);
     const route = out.routes.find((r) => r.name === "80");
     const vhosts = (route?.virtual_hosts ?? []) as { name: string }[];
-    const vo = out.listeners.find((l) => l.name === "virtualOutbound") as { default_filter_chain: { filters: { typed_config: { cluster: string } }[] } };
-    return [vhosts[vhosts.length - 1]?.name, vo.default_filter_chain.filters[0]?.typed_config.cluster];
+    type Chain = { name?: string; filters: { typed_config: { cluster: string } }[] };
+    const vo = out.listeners.find((l) => l.name === "virtualOutbound") as { filter_chains: Chain[] };
+    const catchAllChain = vo.filter_chains.find((c) => c.name === "virtualOutbound-catchall-tcp");
+    // The HTTP port's fallback (what its HTTP inspector does not recognise) follows the same policy.
+    const http = out.listeners.find((l) => l.name === "0.0.0.0_80") as { default_filter_chain?: Chain } | undefined;
+    const fallback = catchAllChain?.filters[0]?.typed_config.cluster;
+    if (http) assert.equal(http.default_filter_chain?.filters[0]?.typed_config.cluster, fallback, "0.0.0.0_80's fallback chain");
+    return [vhosts[vhosts.length - 1]?.name, fallback];
   };
   const blocked = mesh(sidecar("default", "a", "{outboundTrafficPolicy: {mode: REGISTRY_ONLY}}")).mesh;
   assert.deepEqual(catchAll(blocked, proxy("a", {})), ["block_all", "BlackHoleCluster"]);
@@ -221,8 +233,7 @@ test("egressProxy: under ALLOW_ANY unknown traffic goes to its cluster, not Pass
     ),
   ).mesh;
   const out = generate(m, proxy("a", {}));
-  const vo = out.listeners.find((l) => l.name === "virtualOutbound") as { default_filter_chain: { filters: { typed_config: { cluster: string } }[] } };
-  assert.equal(vo.default_filter_chain.filters[0]?.typed_config.cluster, "outbound|80||mail.c.svc.cluster.local");
+  assert.equal(catchAllCluster(out.listeners), "outbound|80||mail.c.svc.cluster.local");
   const vhosts = (out.routes.find((r) => r.name === "80")?.virtual_hosts ?? []) as { name: string; routes: { route: { cluster: string } }[] }[];
   assert.deepEqual([vhosts.at(-1)?.name, vhosts.at(-1)?.routes[0]?.route.cluster], ["allow_any", "outbound|80||mail.c.svc.cluster.local"]);
   assert.ok(out.clusters.some((c) => c.name === "outbound|80||mail.c.svc.cluster.local"));

@@ -16,6 +16,8 @@ import { StreamIO, XdsRequest, XdsStream } from "../../src/server/stream";
 import { SotwStream } from "../../src/server/sotw-stream";
 import { DeltaStream } from "../../src/server/delta-stream";
 import { createStreamContext } from "../../src/server/context";
+import { decodeRequest, decodeRequestInSteps } from "../../src/server/decode";
+import { messageType } from "../../src/xds/protos";
 import { cluster, endpoints } from "../support/fixtures";
 
 const node = (i: number) => ({ id: `sidecar~10.0.0.${i}~p${i}.default~default.svc.cluster.local`, cluster: "c", metadata: {} });
@@ -90,4 +92,45 @@ test("a sliced request gets the same responses as one handled in one go", async 
     assert.ok(whole.length >= 2, `${kind}: ${whole.length} responses`);
     assert.deepEqual(await run(0, kind), whole, kind);
   }
+});
+
+test("names decoded in steps give the request decodeRequest gives, in several steps", () => {
+  const encode = (type: string, o: object) => {
+    const t = messageType(type);
+    return Buffer.from(t.encode(t.fromObject(o)).finish());
+  };
+  const NODE = { id: "sidecar~10.0.0.1~a.default~default.svc.cluster.local", cluster: "c", metadata: { fields: { NAMESPACE: { string_value: "default" } } } };
+  const many = [...names, "ünïcode-name", "*"];
+  const cases: ["sotw" | "delta", Buffer][] = [
+    [
+      "sotw",
+      encode("envoy.service.discovery.v3.DiscoveryRequest", { version_info: "v1", node: NODE, resource_names: many, type_url: ENDPOINT, response_nonce: "p1" }),
+    ],
+    [
+      "delta",
+      encode("envoy.service.discovery.v3.DeltaDiscoveryRequest", {
+        node: NODE,
+        type_url: ENDPOINT,
+        resource_names_subscribe: many,
+        resource_names_unsubscribe: ["x", "y"],
+        initial_resource_versions: { a: "1", b: "", ü: "2" },
+        response_nonce: "p2",
+        error_detail: { code: 3, message: "bad" },
+      }),
+    ],
+  ];
+  for (const [mode, bytes] of cases) {
+    for (const withNode of [true, false]) {
+      const { request, names: steps } = decodeRequestInSteps(mode, bytes, withNode);
+      let yields = 0;
+      while (!steps.next().done) yields++;
+      assert.ok(yields >= 5, `${mode}: ${yields} steps`);
+      assert.deepEqual(request, decodeRequest(mode, bytes, withNode), mode);
+    }
+  }
+  // A fixed-size field at the top level (unknown to the message) is kept out of the names and decoded like the rest.
+  const withFixed = Buffer.concat([cases[1]![1], Buffer.from([0x98, 0x06, 5]) /* field 99, varint 5 */]);
+  const split = decodeRequestInSteps("delta", withFixed);
+  while (!split.names.next().done);
+  assert.deepEqual(split.request, decodeRequest("delta", withFixed));
 });
