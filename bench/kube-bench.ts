@@ -17,7 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Fleet } from "./fleet/fleet";
 import type { Mode } from "./fleet/client";
-import { ENDPOINT, ROUTE } from "./fleet/messages";
+import { CLUSTER, ENDPOINT, ROUTE } from "./fleet/messages";
 import type { ChangeSpec } from "./fleet/protocol";
 import { Summary, round, summarize } from "./stats";
 import * as mesh from "./kube-mesh";
@@ -31,8 +31,8 @@ export const KUBE_SERVERS: Record<KubeServerKind, string> = {
   istiod: "istiod (pilot-discovery, test/istiod/setup.sh) on the same kube-apiserver, PILOT_DEBOUNCE_AFTER/MAX as given, plaintext xDS",
 };
 export const KUBE_SERVER_KINDS = Object.keys(KUBE_SERVERS) as KubeServerKind[];
-export type KubeScenario = "endpoint" | "route";
-export const KUBE_SCENARIOS: readonly KubeScenario[] = ["endpoint", "route"];
+export type KubeScenario = "endpoint" | "route" | "new-service";
+export const KUBE_SCENARIOS: readonly KubeScenario[] = ["endpoint", "route", "new-service"];
 
 export interface KubeBenchOptions {
   servers: KubeServerKind[];
@@ -227,6 +227,7 @@ function planChange(kube: Cluster, shape: mesh.KubeMeshShape, scenario: KubeScen
       },
     };
   }
+  if (scenario === "new-service") return newService(kube, shape, run);
   // route: the v1 weight moves from 50 to a value unique to the run (51..99).
   const w = 51 + ((run - 1) % 49);
   return {
@@ -237,6 +238,38 @@ function planChange(kube: Cluster, shape: mesh.KubeMeshShape, scenario: KubeScen
     },
     undo: async () => {
       await must(kube, "PATCH", vsUrl(svc, shape), { spec: (mesh.virtualServiceObject(svc, shape, 50) as { spec: unknown }).spec });
+    },
+  };
+}
+
+/**
+ * A new Service (its own name per run) with two pods: the pods exist before the
+ * server starts; at T0 the Service and then its EndpointSlice are written, as
+ * a deployment's Service and the EndpointSlice controller would. Every client
+ * must get its cluster (CDS), its endpoints (EDS) and its virtual host (RDS).
+ */
+function newService(kube: Cluster, shape: mesh.KubeMeshShape, run: number): PlannedKubeChange {
+  const svc = shape.services + run; // outside the mesh's range: a name no other object uses
+  const ns = mesh.nsOf(svc, shape);
+  const members = [0, 1].map((r) => mesh.podInfo(svc, r, shape, mesh.podIp(run * 2 + r, 230)));
+  const host = mesh.hostOf(svc, shape);
+  return {
+    spec: {
+      id: run,
+      track: "new-service",
+      markers: { [CLUSTER]: `outbound|${mesh.PORT}||${host}`, [ENDPOINT]: mesh.addressMarker(members[0]!.ip), [ROUTE]: host },
+    },
+    prepare: async () => {
+      for (const p of members) await createPod(kube, p);
+    },
+    apply: async () => {
+      await must(kube, "POST", `/api/v1/namespaces/${ns}/services`, mesh.serviceObject(svc, shape), [201]);
+      await must(kube, "POST", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, mesh.endpointSliceObject(svc, shape, members), [201]);
+    },
+    undo: async () => {
+      await must(kube, "DELETE", sliceUrl(svc, shape), undefined, [200, 404]);
+      await must(kube, "DELETE", `/api/v1/namespaces/${ns}/services/${mesh.svcName(svc)}`, undefined, [200, 404]);
+      for (const p of members) await must(kube, "DELETE", `${podsUrl(p.namespace)}/${p.name}?gracePeriodSeconds=0`, undefined, [200, 202, 404]);
     },
   };
 }

@@ -18,7 +18,7 @@ const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
 const BASE: KubeBenchOptions = {
   servers: ["mini-pilot-kube", "istiod"],
-  scenarios: ["endpoint", "route"],
+  scenarios: ["endpoint", "route", "new-service"],
   clients: 12,
   services: 6,
   endpoints: 2,
@@ -81,5 +81,5 @@ test("bench CLI: kube servers are not mixed with snapshot servers, and a fleet t
   assert.match(big.stderr, /--clients \(300\) cannot exceed --services × --endpoints \(200\)/);
   const scenario = run("--servers", "istiod", "--scenarios", "storm");
   assert.equal(scenario.status, 2, scenario.stderr);
-  assert.match(scenario.stderr, /--scenarios: unknown "storm"; choose from endpoint, route/);
+  assert.match(scenario.stderr, /--scenarios: unknown "storm"; choose from endpoint, route, new-service/);
 });
