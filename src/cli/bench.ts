@@ -38,7 +38,7 @@ export const spec: CommandSpec = {
     ...SCENARIOS.map((s) => `  ${s.padEnd(12)} ${SCENARIO_HELP[s]}`),
     "Servers:",
     ...SERVER_KINDS.map((k) => `  ${k.padEnd(26)} ${SERVERS[k].help}`),
-    "Servers on a test kube-apiserver (measured apart from the ones above; scenarios endpoint and route; --clients <= --services x --endpoints):",
+    "Servers on a test kube-apiserver (measured apart from the ones above; scenarios endpoint, route, new-service; --clients <= --services x --endpoints):",
     ...KUBE_SERVER_KINDS.map((k) => `  ${k.padEnd(26)} ${KUBE_SERVERS[k]}`),
   ].join("\n"),
   flags: {
