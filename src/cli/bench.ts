@@ -12,6 +12,19 @@ import { SCENARIOS, SCENARIO_HELP, ScenarioName } from "../../bench/scenarios";
 import { DEFAULT_SERVERS, SERVERS, SERVER_KINDS, ServerKind, checkPeers } from "../../bench/servers/launch";
 import { table, writeOutputs } from "../../bench/report";
 import { summarizeProfiles } from "../../bench/profile-summary";
+import {
+  KUBE_SCENARIOS,
+  KUBE_SERVERS,
+  KUBE_SERVER_KINDS,
+  KubeBenchOptions,
+  KubeScenario,
+  KubeServerKind,
+  checkKubeBench,
+  kubeTable,
+  runKubeBench,
+  writeKubeReport,
+} from "../../bench/kube-bench";
+import { parseIstioDuration } from "../model/validate";
 
 export const summary = "measure push latency against go-control-plane and a null server with a simulated Envoy fleet";
 
@@ -25,6 +38,8 @@ export const spec: CommandSpec = {
     ...SCENARIOS.map((s) => `  ${s.padEnd(12)} ${SCENARIO_HELP[s]}`),
     "Servers:",
     ...SERVER_KINDS.map((k) => `  ${k.padEnd(26)} ${SERVERS[k].help}`),
+    "Servers on a test kube-apiserver (measured apart from the ones above; scenarios endpoint, route, new-service; --clients <= --services x --endpoints):",
+    ...KUBE_SERVER_KINDS.map((k) => `  ${k.padEnd(26)} ${KUBE_SERVERS[k]}`),
   ].join("\n"),
   flags: {
     scenarios: { type: "string", arg: "LIST", default: SCENARIOS.join(","), help: "comma-separated scenarios" },
@@ -47,6 +62,8 @@ export const spec: CommandSpec = {
     "noise-threshold": { type: "string", arg: "PCT", default: "15", help: "a run is disturbed when other processes use more than PCT% of the CPUs" },
     peer: { type: "string", arg: "BIN", help: "go-control-plane peer binary (default: build it with build.sh)" },
     "peer-address": { type: "string", arg: "XDS,HTTP", help: "use a running peer at HOST:PORT,HOST:PORT instead of starting one" },
+    "debounce-after": { type: "string", arg: "DURATION", default: "100ms", help: "mini-pilot-kube and istiod: quiet time before a push (both get it)" },
+    "debounce-max": { type: "string", arg: "DURATION", default: "10s", help: "mini-pilot-kube and istiod: longest a push waits (both get it)" },
     "nack-marker": { type: "string", arg: "TEXT", help: "clients NACK any response containing TEXT (fault tests)" },
   },
 };
@@ -122,7 +139,6 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseFlags(spec, argv);
   if (!parsed) return 0;
   if (parsed.positionals.length) throw new CliError(`unexpected argument "${parsed.positionals[0]}"`);
-  const o = optionsFromFlags(parsed.flags);
   const tty = process.stderr.isTTY;
   const progress = (line: string, transient?: boolean) => {
     if (transient) {
@@ -131,6 +147,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`);
   };
+  if (isKubeRun(parsed.flags)) return runKube(kubeOptionsFromFlags(parsed.flags), progress);
+  const o = optionsFromFlags(parsed.flags);
   await preparePeer(o);
   if (o.cpuProfDir) fs.mkdirSync(o.cpuProfDir, { recursive: true });
   const report = await runBench(o, progress);
@@ -139,4 +157,63 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(`\nwrote ${files.json}\n      ${files.svg}\n`);
   if (o.cpuProfDir) process.stdout.write("\n" + summarizeProfiles(o.cpuProfDir));
   return report.results.some((r) => r.error) ? 1 : 0;
+}
+
+const serverList = (f: Record<string, unknown>) =>
+  String(f.servers)
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** --servers names mini-pilot-kube or istiod: the API-server benchmark (bench/kube-bench.ts). */
+function isKubeRun(f: Record<string, unknown>): boolean {
+  return serverList(f).some((k) => (KUBE_SERVER_KINDS as string[]).includes(k));
+}
+
+function durationFlag(v: unknown, flag: string): number {
+  const d = parseIstioDuration(String(v));
+  if (!d.ok || d.ms < 0) throw new CliError(`--${flag} wants a duration like 100ms or 2s, got "${String(v)}"`);
+  return d.ms;
+}
+
+/** Flags → options of the API-server benchmark; every check that needs no cluster (pilot-discovery present, fleet fits the mesh). */
+export function kubeOptionsFromFlags(f: Record<string, unknown>): KubeBenchOptions & { out: string } {
+  const servers = serverList(f);
+  const other = servers.filter((k) => !(KUBE_SERVER_KINDS as string[]).includes(k));
+  if (other.length)
+    throw new CliError(
+      `--servers: ${other.join(", ")} cannot be measured with ${KUBE_SERVER_KINDS.join("/")}: those read a kube-apiserver, the others take snapshots; run them separately`,
+    );
+  const mode = String(f.mode);
+  if (mode !== "sotw" && mode !== "delta") throw new CliError(`--mode wants sotw or delta, got "${mode}"`);
+  // The default scenario list is the snapshot bench's; here it means every API-server scenario.
+  const scenarios = f.scenarios === SCENARIOS.join(",") ? [...KUBE_SCENARIOS] : list<KubeScenario>(f.scenarios, "scenarios", KUBE_SCENARIOS);
+  const o: KubeBenchOptions & { out: string } = {
+    servers: [...new Set(servers)] as KubeServerKind[],
+    scenarios,
+    clients: int(f.clients, "clients", 1, 100_000),
+    services: int(f.services, "services", 1, 100_000),
+    endpoints: int(f.endpoints, "endpoints", 1, 250),
+    routes: int(f.routes, "routes", 0, 100_000),
+    mode,
+    workers: int(f.workers, "workers", 1, 64),
+    streamsPerConn: int(f["streams-per-conn"], "streams-per-conn", 1, 10_000),
+    timeoutS: int(f.timeout, "timeout", 1, 3600),
+    debounceAfterMs: durationFlag(f["debounce-after"], "debounce-after"),
+    debounceMaxMs: durationFlag(f["debounce-max"], "debounce-max"),
+    out: String(f.out),
+  };
+  try {
+    checkKubeBench(o);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  return o;
+}
+
+async function runKube(o: KubeBenchOptions & { out: string }, progress: (line: string, transient?: boolean) => void): Promise<number> {
+  const report = await runKubeBench(o, progress);
+  process.stdout.write("\n" + kubeTable(report));
+  process.stdout.write(`\nwrote ${writeKubeReport(report, o.out)}\n`);
+  return report.results.some((r) => r.error || r.missed > 0) ? 1 : 0;
 }
