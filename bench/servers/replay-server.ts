@@ -12,6 +12,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { announce, processStats, startControlHttp } from "./control-http";
 import { StreamKeys, Trace, TraceEvent, TraceMode, loadTrace, nodeIdOf } from "./response-trace";
+import { onStreamEnd } from "../../src/util/stream-end";
 
 const file = process.env.BENCH_REPLAY_FILE;
 if (!file) {
@@ -97,13 +98,7 @@ async function main(): Promise<void> {
         streams.add(s);
         const done = () => streams.delete(s);
         call.on("data", (b: Buffer) => s.onRequest(b));
-        call.on("end", () => {
-          done();
-          call.end();
-        });
-        call.on("error", done);
-        call.on("cancelled", done);
-        call.on("close", done);
+        onStreamEnd(call, done);
       },
     });
   }

@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
 import { messageType } from "../xds/protos";
 import { SECRET_TYPE_URL, WorkloadCertificate, encodeSecret } from "./secrets";
+import { onStreamEnd } from "../util/stream-end";
 
 const SERVICE = "envoy.service.secret.v3.SecretDiscoveryService";
 
@@ -152,12 +153,6 @@ export class SdsServer {
   private track(call: grpc.ServerDuplexStream<Buffer, Buffer>, s: SdsStream): void {
     this.streams.add(s);
     const done = () => this.streams.delete(s);
-    call.on("end", () => {
-      done();
-      call.end();
-    });
-    call.on("error", done);
-    call.on("cancelled", done);
-    call.on("close", done);
+    onStreamEnd(call, done);
   }
 }

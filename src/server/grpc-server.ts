@@ -17,6 +17,7 @@ import { ConnectionGate } from "./connections";
 import { ACCESS_STATUS, AccessControl, CallCredentials, UnaryMethod, bearerToken, statusOf } from "./access";
 import { addCsdsService } from "./csds";
 import type { XdsObserver } from "./observer";
+import { onStreamEnd } from "../util/stream-end";
 
 export { decodeRequest } from "./decode";
 
@@ -267,13 +268,7 @@ export class XdsServer {
     call.on("data", onData);
     for (const b of early) onData(b);
     call.on("drain", () => stream.onDrain());
-    call.on("end", () => {
-      done();
-      call.end();
-    });
-    call.on("error", done);
-    call.on("cancelled", done);
-    call.on("close", done);
+    onStreamEnd(call, done);
   }
 
   private rateOf(peer: string): RateBudget {
