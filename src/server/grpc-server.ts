@@ -17,6 +17,7 @@ import { ConnectionGate } from "./connections";
 import { ACCESS_STATUS, AccessControl, CallCredentials, UnaryMethod, bearerToken, statusOf } from "./access";
 import { addCsdsService } from "./csds";
 import type { XdsObserver } from "./observer";
+import { rawStreamingMethod } from "../util/raw-method";
 import { onStreamEnd } from "../util/stream-end";
 
 export { decodeRequest } from "./decode";
@@ -125,15 +126,7 @@ export class XdsServer {
   }
 
   private addMethod(m: Method): void {
-    const def: grpc.MethodDefinition<Buffer, Buffer> = {
-      path: `/${m.service}/${m.method}`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    };
+    const def = rawStreamingMethod(`/${m.service}/${m.method}`);
     const handler = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.handle(m, call);
     this.server.addService({ [m.method]: def } as grpc.ServiceDefinition, { [m.method]: handler });
   }
