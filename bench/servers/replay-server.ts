@@ -12,6 +12,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { announce, processStats, startControlHttp } from "./control-http";
 import { StreamKeys, Trace, TraceEvent, TraceMode, loadTrace, nodeIdOf } from "./response-trace";
+import { rawStreamingMethod } from "../../src/util/raw-method";
+import { onStreamEnd } from "../../src/util/stream-end";
 
 const file = process.env.BENCH_REPLAY_FILE;
 if (!file) {
@@ -82,28 +84,14 @@ async function main(): Promise<void> {
     ["StreamAggregatedResources", "sotw"],
     ["DeltaAggregatedResources", "delta"],
   ] as const) {
-    const def: grpc.MethodDefinition<Buffer, Buffer> = {
-      path: `/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    };
+    const def = rawStreamingMethod(`/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`);
     server.addService({ [method]: def } as grpc.ServiceDefinition, {
       [method]: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         const s = new ReplayStream(mode, (b) => call.write(b));
         streams.add(s);
         const done = () => streams.delete(s);
         call.on("data", (b: Buffer) => s.onRequest(b));
-        call.on("end", () => {
-          done();
-          call.end();
-        });
-        call.on("error", done);
-        call.on("cancelled", done);
-        call.on("close", done);
+        onStreamEnd(call, done);
       },
     });
   }

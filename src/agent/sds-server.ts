@@ -11,6 +11,8 @@ import * as grpc from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
 import { messageType } from "../xds/protos";
 import { SECRET_TYPE_URL, WorkloadCertificate, encodeSecret } from "./secrets";
+import { rawStreamingMethod } from "../util/raw-method";
+import { onStreamEnd } from "../util/stream-end";
 
 const SERVICE = "envoy.service.secret.v3.SecretDiscoveryService";
 
@@ -35,15 +37,7 @@ export class SdsServer {
 
   constructor(private readonly log: Log) {
     const raw = (m: string, handler: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void) => {
-      const def: grpc.MethodDefinition<Buffer, Buffer> = {
-        path: `/${SERVICE}/${m}`,
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (b: Buffer) => b,
-        requestDeserialize: (b: Buffer) => b,
-        responseSerialize: (b: Buffer) => b,
-        responseDeserialize: (b: Buffer) => b,
-      };
+      const def = rawStreamingMethod(`/${SERVICE}/${m}`);
       this.server.addService({ [m]: def } as grpc.ServiceDefinition, { [m]: handler });
     };
     raw("StreamSecrets", (call) => this.sotw(call));
@@ -152,12 +146,6 @@ export class SdsServer {
   private track(call: grpc.ServerDuplexStream<Buffer, Buffer>, s: SdsStream): void {
     this.streams.add(s);
     const done = () => this.streams.delete(s);
-    call.on("end", () => {
-      done();
-      call.end();
-    });
-    call.on("error", done);
-    call.on("cancelled", done);
-    call.on("close", done);
+    onStreamEnd(call, done);
   }
 }

@@ -26,10 +26,10 @@ import type { MeshService, MeshVirtualService } from "../model/mesh";
 import { byName } from "./common";
 import type { HeaderMatcher, Route, RouteConfiguration, VirtualHost } from "./envoy";
 import { grpcRouteName, outboundClusterName, virtualHostName } from "./names";
-import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
+import { defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy } from "./route-action";
 import { CORS_FILTER } from "./route-filters";
-import { vhostDomains } from "./sidecar-routes";
+import { meshRouteContext, vhostDomains } from "./sidecar-routes";
 import type { ProxyScope } from "./scope";
 
 /** A service port a gRPC client can dial. */
@@ -41,14 +41,7 @@ export interface GrpcTarget {
 export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagnostics: Diagnostic[]): RouteConfiguration[] {
   const reported = new Set<string>();
   const configs = targets.map(({ service, port }): RouteConfiguration => {
-    const ctx: RouteContext = {
-      mesh: scope.mesh,
-      client: scope.client,
-      clientNamespace: scope.proxy.namespace,
-      gateways: ["mesh"],
-      listenerPort: port,
-      destinationRule: (svc) => scope.destinationRule(svc),
-    };
+    const ctx = meshRouteContext(scope, port);
     const vs = scope.virtualServices.get(service.host);
     let routes = vs ? virtualServiceRoutes(vs, ctx) : [];
     if (vs && !reported.has(vsKey(vs))) {

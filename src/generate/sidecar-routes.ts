@@ -23,8 +23,9 @@ export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
   return [...httpPorts(scope).map((port) => sidecarRouteConfig(scope, port)), ...unique.values()];
 }
 
-export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfiguration {
-  const ctx: RouteContext = {
+/** How routes are built for a sidecar (the `mesh` gateway) on `port`: its client, namespace and DestinationRules. */
+export function meshRouteContext(scope: ProxyScope, port: number): RouteContext {
+  return {
     mesh: scope.mesh,
     client: scope.client,
     clientNamespace: scope.proxy.namespace,
@@ -32,6 +33,10 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
     listenerPort: port,
     destinationRule: (svc) => scope.destinationRule(svc),
   };
+}
+
+export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfiguration {
+  const ctx = meshRouteContext(scope, port);
   const used = new Set<string>();
   const vhosts: VirtualHost[] = [];
   for (const svc of scope.listenerServices) {
@@ -60,14 +65,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
  * that address:port is for that service).
  */
 export function sniffedRouteConfig(scope: ProxyScope, svc: MeshService, port: number): RouteConfiguration {
-  const ctx: RouteContext = {
-    mesh: scope.mesh,
-    client: scope.client,
-    clientNamespace: scope.proxy.namespace,
-    gateways: ["mesh"],
-    listenerPort: port,
-    destinationRule: (s) => scope.destinationRule(s),
-  };
+  const ctx = meshRouteContext(scope, port);
   const routes = serviceRoutes(scope, svc, port, ctx);
   const vhosts: VirtualHost[] =
     routes.length > 0 ? [{ name: virtualHostName(svc.host, port), domains: ["*"], routes, include_request_attempt_count: true }] : [];

@@ -18,6 +18,8 @@ import { ConnectionGate } from "./connections";
 import { ACCESS_STATUS, AccessControl, CallCredentials, UnaryMethod, bearerToken, statusOf } from "./access";
 import { addCsdsService } from "./csds";
 import type { XdsObserver } from "./observer";
+import { rawStreamingMethod } from "../util/raw-method";
+import { onStreamEnd } from "../util/stream-end";
 
 export { decodeRequest } from "./decode";
 
@@ -125,15 +127,7 @@ export class XdsServer {
   }
 
   private addMethod(m: Method): void {
-    const def: grpc.MethodDefinition<Buffer, Buffer> = {
-      path: `/${m.service}/${m.method}`,
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: (b: Buffer) => b,
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (b: Buffer) => b,
-      responseDeserialize: (b: Buffer) => b,
-    };
+    const def = rawStreamingMethod(`/${m.service}/${m.method}`);
     const handler = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.handle(m, call);
     this.server.addService({ [m.method]: def } as grpc.ServiceDefinition, { [m.method]: handler });
   }
@@ -275,13 +269,7 @@ export class XdsServer {
     call.on("data", onData);
     for (const b of early) onData(b);
     call.on("drain", () => stream.onDrain());
-    call.on("end", () => {
-      done();
-      call.end();
-    });
-    call.on("error", done);
-    call.on("cancelled", done);
-    call.on("close", done);
+    onStreamEnd(call, done);
   }
 
   private rateOf(peer: string): RateBudget {

@@ -11,15 +11,15 @@
  *
  * Skipped, loudly, where namespaces or iptables are not allowed (fails in CI).
  */
-import { after, test, TestContext } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { ChildProcess, spawnSync } from "node:child_process";
-import { findEnvoy, nextBaseId, requireEnvoy } from "../support/envoy";
-import { CLI, startServe } from "../support/serve-process";
-import { createPodNetns, netnsUnavailable, PodNetns, podReadableTmp } from "./netns";
+import { requireEnvoy } from "../support/envoy";
+import { startServe } from "../support/serve-process";
+import { PodNetns, podReadableTmp } from "./netns";
+import { cleanups, requirePod, spawnPodEnvoy, writePodBootstrap } from "./pod-envoy";
 
 const tmp = podReadableTmp("mini-pilot-e2e-authz-netns-");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -191,68 +191,27 @@ function scenarios(hostIp: string): Scenario[] {
   ];
 }
 
-function requirePod(t: TestContext): PodNetns | undefined {
-  if (!findEnvoy()) {
-    requireEnvoy(t);
-    return undefined;
-  }
-  const reason = netnsUnavailable();
-  if (reason) {
-    const msg = `SKIPPED: the sidecar inbound path needs a network namespace with iptables: ${reason} (the gateway e2e in authz-envoy still runs)`;
-    process.stderr.write(`\n*** ${t.name}: ${msg} ***\n\n`);
-    if (process.env.CI) assert.fail(msg);
-    t.skip(msg);
-    return undefined;
-  }
-  return createPodNetns();
-}
-
 test("AuthorizationPolicy on a sidecar's inbound path: iptables → 15006 → RBAC → the app, 200 vs 403 per rule kind", { timeout: 180_000 }, async (t) => {
-  const pod = requirePod(t);
+  const defer = cleanups(t);
+  const pod = requirePod(t, defer, "the sidecar inbound path", "the gateway e2e in authz-envoy still runs");
   if (!pod) return;
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
-  stack.push(() => pod.destroy());
   const bin = requireEnvoy(t)!;
 
   fs.writeFileSync(path.join(tmp, "app.js"), APP);
   const app = pod.spawn(process.execPath, [path.join(tmp, "app.js"), "8080", "9000", "7000"]);
-  stack.push(() => app.kill("SIGKILL"));
+  defer(() => app.kill("SIGKILL"));
 
   const dir = path.join(tmp, "config");
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "mesh.yaml"), mesh(pod.podIp));
   const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`, "--debounce-after", "20ms"]);
-  stack.push(() => serve.stop());
+  defer(() => serve.stop());
 
   const bootstrap = path.join(tmp, "envoy-rev0.json");
-  const env = { ...process.env, POD_NAME: POD.name, POD_NAMESPACE: POD.namespace, INSTANCE_IP: pod.podIp };
-  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "--out", bootstrap], {
-    env,
-    encoding: "utf8",
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const log = path.join(tmp, "envoy.log");
-  const envoy: ChildProcess = pod.spawn(bin, [
-    "-c",
-    bootstrap,
-    "--base-id",
-    String(nextBaseId()),
-    "--disable-hot-restart",
-    "--concurrency",
-    "1",
-    "--log-path",
-    log,
-  ]);
-  const exited = new Promise<void>((res) => envoy.on("exit", () => res()));
-  stack.push(async () => {
-    if (envoy.exitCode === null) envoy.kill("SIGTERM");
-    await exited;
-  });
-  const logTail = (): string => (fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "").split("\n").slice(-30).join("\n");
-  const admin = (p: string): Promise<string> => pod.exec("curl", ["-sS", "--max-time", "5", `http://127.0.0.1:15000${p}`]);
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
+  const envoy = spawnPodEnvoy(pod, bin, bootstrap, tmp);
+  defer(() => envoy.stop());
+  const { admin, logTail } = envoy;
   const held = async (): Promise<string[] | undefined> => {
     const dump = JSON.parse(await admin("/config_dump?resource=dynamic_listeners")) as {
       configs?: { name?: string; active_state?: unknown; warming_state?: unknown }[];
@@ -273,7 +232,7 @@ test("AuthorizationPolicy on a sidecar's inbound path: iptables → 15006 → RB
       const want = JSON.stringify([...s.names].sort());
       const deadline = Date.now() + 20_000;
       for (;;) {
-        if (envoy.exitCode !== null) throw new Error(`Envoy exited in the pod:\n${logTail()}`);
+        if (envoy.child.exitCode !== null) throw new Error(`Envoy exited in the pod:\n${logTail()}`);
         const got = await held().catch(() => undefined);
         if (JSON.stringify(got) === want) break;
         if (Date.now() > deadline)

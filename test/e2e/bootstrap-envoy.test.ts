@@ -18,6 +18,7 @@ import { renderBootstrap } from "../../src/bootstrap/render";
 import { checkBootstrap, serializeBootstrap } from "../../src/bootstrap/check";
 import { messageType } from "../../src/xds/protos";
 import { freePort, httpGet, makeTestCerts, requireEnvoy, startEnvoy, EnvoyProcess, TestCerts, validateConfig } from "../support/envoy";
+import { eventually } from "../support/poll";
 
 type J = any; // rendered JSON and decoded messages, walked freely in assertions
 
@@ -169,16 +170,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

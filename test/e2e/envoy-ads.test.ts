@@ -26,7 +26,7 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { isDeepStrictEqual } from "node:util";
 import { parse, stringify } from "yaml";
-import { EnvoyProcess, freePort, requireEnvoy, startEnvoy } from "../support/envoy";
+import { EnvoyProcess, freePort, loopbackBootstrapArgs, requireEnvoy, startEnvoy } from "../support/envoy";
 import { CLI, getJson, ServeProcess, startServe } from "../support/serve-process";
 import { countBy, HttpClient, startBillBackends, withinBinomial, writeBillService } from "../support/http-backends";
 import { readConfigDump } from "../support/config-dump";
@@ -105,18 +105,7 @@ async function bootstrapFor(who: Identity, api: "sotw" | "delta", xdsPort: numbe
   const env: NodeJS.ProcessEnv = { ...process.env, POD_NAME: podPart.slice(0, dot), POD_NAMESPACE: podPart.slice(dot + 1), INSTANCE_IP: ip };
   if (typeof who.metadata.ISTIO_VERSION === "string") env.ISTIO_META_ISTIO_VERSION = who.metadata.ISTIO_VERSION;
   const args = [CLI, "bootstrap", "--type", type, "--domain", domain, "--xds-address", `127.0.0.1:${xdsPort}`, "--xds-api", api];
-  args.push(
-    "--admin-port",
-    String(await freePort()),
-    "--stats-port",
-    String(await freePort()),
-    "--readiness-port",
-    "0",
-    "--bind-address",
-    "127.0.0.1",
-    "--out",
-    file,
-  );
+  args.push(...(await loopbackBootstrapArgs()), "--out", file);
   if (labels) args.push("--labels", labels);
   // A golden proxy with a workload certificate (metadata SDS) is bootstrapped as the agent does it.
   const withAgent = who.metadata.SDS === true || who.metadata.SDS === "true";

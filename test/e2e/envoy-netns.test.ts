@@ -10,16 +10,15 @@
  * live weight edit), once with `mini-pilot static` and no control plane.
  * Skipped, loudly, where namespaces or iptables are not allowed (test/e2e/netns.ts).
  */
-import { after, test, TestContext } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
-import { ChildProcess } from "node:child_process";
-import { findEnvoy, nextBaseId, requireEnvoy } from "../support/envoy";
-import { CLI, startServe } from "../support/serve-process";
+import { requireEnvoy } from "../support/envoy";
+import { startServe } from "../support/serve-process";
 import { BillBackends, startBillBackends, withinBinomial, writeBillService, FRONT_TOMCAT } from "../support/http-backends";
-import { APP_UID, createPodNetns, netnsUnavailable, PodNetns, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, PodNetns, podReadableTmp, writeClientScript } from "./netns";
+import { cleanups, PodEnvoy, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
 import { buildStatic } from "../../src/translate/static-bootstrap";
 import { readManifestDir } from "../../src/cli/translate";
 import { serializeBootstrap } from "../../src/bootstrap/check";
@@ -33,96 +32,8 @@ const POD = { name: "front-tomcat-6b8d7c5f4-9zq7w", namespace: "default", labels
 const tally = { requests: 0 };
 after(() => process.stderr.write(`envoy-netns: ${tally.requests} requests through iptables and virtualOutbound\n`));
 
-/**
- * Cleanups run last-registered first: Envoy stops before the control plane and
- * the backends, and the namespace goes last (a control plane whose peer
- * vanished without a FIN would wait on that connection).
- */
-function cleanups(t: TestContext): (fn: () => unknown) => void {
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
-  return (fn) => stack.push(fn);
-}
-
-/** The pod namespace, or undefined after marking the test skipped (loudly) when this machine cannot make one. */
-function requirePod(t: TestContext, defer: (fn: () => unknown) => void): PodNetns | undefined {
-  if (!findEnvoy()) {
-    requireEnvoy(t);
-    return undefined;
-  }
-  const reason = netnsUnavailable();
-  if (reason) {
-    const msg = `SKIPPED: the sidecar path needs a network namespace with iptables: ${reason} (the gateway and --bind-outbound paths in envoy-static/envoy-ads still run)`;
-    process.stderr.write(`\n*** ${t.name}: ${msg} ***\n\n`);
-    if (process.env.CI) assert.fail(msg); // CI has netns and iptables: a skip there would hide a broken set-up
-    t.skip(msg);
-    return undefined;
-  }
-  const pod = createPodNetns();
-  defer(() => pod.destroy());
-  return pod;
-}
-
-interface PodEnvoy {
-  child: ChildProcess;
-  admin(p: string): Promise<string>;
-  stat(name: string): Promise<number>;
-  logTail(): string;
-  stop(): Promise<void>;
-}
-
-/** Envoy inside the pod (as root: the UID the rules exempt), admin on the pod's 127.0.0.1:15000. */
-async function startPodEnvoy(pod: PodNetns, bin: string, config: string): Promise<PodEnvoy> {
-  const log = path.join(tmp, `envoy-${path.basename(config)}.log`);
-  const child = pod.spawn(bin, [
-    "-c",
-    config,
-    "--base-id",
-    String(nextBaseId()),
-    "--disable-hot-restart",
-    "--concurrency",
-    "1",
-    "-l",
-    "info",
-    "--log-path",
-    log,
-  ]);
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const logTail = (): string => `${fs.existsSync(log) ? fs.readFileSync(log, "utf8") : ""}${stderr}`.split("\n").slice(-30).join("\n");
-  const admin = (p: string): Promise<string> => pod.exec("curl", ["-sS", "--max-time", "5", `http://127.0.0.1:15000${p}`]);
-  const e: PodEnvoy = {
-    child,
-    admin,
-    logTail,
-    stat: async (name) => {
-      const stats = JSON.parse(await admin("/stats?format=json")) as { stats: { name: string; value?: number }[] };
-      return stats.stats.find((s) => s.name === name)?.value ?? 0;
-    },
-    stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`Envoy exited in the pod:\n${logTail()}`);
-    try {
-      if ((await admin("/ready")).trim() === "LIVE" && (await admin("/listeners")).includes("0.0.0.0_9999")) return e;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) {
-      const tail = logTail();
-      await e.stop();
-      throw new Error(`Envoy in the pod not ready with 0.0.0.0_9999:\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const startPodEnvoy = (pod: PodNetns, bin: string, config: string): Promise<PodEnvoy> =>
+  waitPodEnvoyReady(spawnPodEnvoy(pod, bin, config, tmp), "0.0.0.0_9999");
 
 interface AppResult {
   counts: Record<string, number>;
@@ -174,7 +85,7 @@ async function seedChecks(pod: PodNetns, envoy: PodEnvoy, b: BillBackends, clien
 
 test("sidecar path: app in a netns, iptables to 15001, virtualOutbound → 0.0.0.0_9999, config over ADS, live weight edit", { timeout: 120_000 }, async (t) => {
   const defer = cleanups(t);
-  const pod = requirePod(t, defer);
+  const pod = requirePod(t, defer, "the sidecar path", "the gateway and --bind-outbound paths in envoy-static/envoy-ads still run");
   if (!pod) return;
   const bin = requireEnvoy(t)!;
   const rules = pod.rules();
@@ -187,12 +98,7 @@ test("sidecar path: app in a netns, iptables to 15001, virtualOutbound → 0.0.0
   defer(() => serve.stop());
 
   const bootstrap = path.join(tmp, "envoy-rev0.json");
-  const env = { ...process.env, POD_NAME: POD.name, POD_NAMESPACE: POD.namespace, INSTANCE_IP: pod.podIp };
-  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "--out", bootstrap], {
-    env,
-    encoding: "utf8",
-  });
-  assert.equal(r.status, 0, r.stderr);
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
   const envoy = await startPodEnvoy(pod, bin, bootstrap);
   defer(() => envoy.stop());
   const client = writeClientScript(tmp);
@@ -224,7 +130,7 @@ test("sidecar path: app in a netns, iptables to 15001, virtualOutbound → 0.0.0
 
 test("sidecar path with `mini-pilot static` and no control plane: same capture, same routes", { timeout: 120_000 }, async (t) => {
   const defer = cleanups(t);
-  const pod = requirePod(t, defer);
+  const pod = requirePod(t, defer, "the sidecar path", "the gateway and --bind-outbound paths in envoy-static/envoy-ads still run");
   if (!pod) return;
   const bin = requireEnvoy(t)!;
   const b = await startBillBackends(pod.hostIp);
@@ -253,7 +159,7 @@ test("sidecar path with `mini-pilot static` and no control plane: same capture, 
  */
 test("sidecar path (static): no rules, URI prefix, fault abort/delay, retries, timeout", { timeout: 180_000 }, async (t) => {
   const defer = cleanups(t);
-  const pod = requirePod(t, defer);
+  const pod = requirePod(t, defer, "the sidecar path", "the gateway and --bind-outbound paths in envoy-static/envoy-ads still run");
   if (!pod) return;
   const bin = requireEnvoy(t)!;
   const b = await startBillBackends(pod.hostIp);

@@ -15,7 +15,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { freePort, requireEnvoy, startEnvoy } from "../support/envoy";
+import { freePort, loopbackBootstrapArgs, requireEnvoy, startEnvoy } from "../support/envoy";
+import { eventually } from "../support/poll";
 import { CLI, startServe } from "../support/serve-process";
 import { HttpBackend, HttpClient, countBy, startHttpBackend } from "../support/http-backends";
 
@@ -97,16 +98,6 @@ function config(backends: Record<string, HttpBackend>, gatewayPort: number, loca
   return docs.map((d) => JSON.stringify(d)).join("\n---\n") + "\n";
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 interface Setup {
   backends: Record<string, HttpBackend>;
   envoy: ReturnType<typeof startEnvoy>;
@@ -141,8 +132,7 @@ async function setUp(t: TestContext, bin: string, localityLbSetting?: object): P
   const file = path.join(tmp, "bootstrap.json");
   const args = [CLI, "bootstrap", "--type", "router", "--pod-name", "ingress-1", "--namespace", "default", "--ip", "127.0.0.1"];
   args.push("--labels", "istio=ingressgateway", "--locality", PROXY_LOCALITY, "--xds-address", `127.0.0.1:${serve.xdsPort}`);
-  args.push("--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0");
-  args.push("--bind-address", "127.0.0.1", "--out", file);
+  args.push(...(await loopbackBootstrapArgs()), "--out", file);
   const r = spawnSync(process.execPath, args, { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual((JSON.parse(fs.readFileSync(file, "utf8")) as J).node.locality, { region: "r1", zone: "r1-a" }, "the bootstrap carries the locality");
@@ -159,8 +149,8 @@ async function setUp(t: TestContext, bin: string, localityLbSetting?: object): P
     return new Map(((c?.host_statuses ?? []) as J[]).map((h) => [h.address.socket_address.address as string, (h.priority as number | undefined) ?? 0]));
   };
   const hosts = localityLbSetting && "distribute" in localityLbSetting ? 3 : 4;
-  await waitFor(`Envoy holds the ${hosts} api hosts`, 20_000, async () => ((await priorities()).size === hosts ? true : undefined));
-  await waitFor("the gateway routes", 20_000, async () => ((await client.get("/")).status === 200 ? true : undefined));
+  await eventually(`Envoy holds the ${hosts} api hosts`, 20_000, async () => ((await priorities()).size === hosts ? true : undefined));
+  await eventually("the gateway routes", 20_000, async () => ((await client.get("/")).status === 200 ? true : undefined));
   const send = async (n: number): Promise<Record<string, number>> => {
     const replies = await client.many(n, "/", {}, 8);
     return countBy(replies);
@@ -188,7 +178,7 @@ test("locality failover through a real Envoy: zone A, then zone B when zone A di
     // Kill zone A. Outlier detection ejects each host after its first failure (retries hide some failures from
     // clients meanwhile); once both are out, priority 0 has no healthy host and zone B takes over.
     await Promise.all([s.backends["zone-a-1"]!.stop(), s.backends["zone-a-2"]!.stop()]);
-    await waitFor("Envoy ejects both zone-A hosts", 30_000, async () => {
+    await eventually("Envoy ejects both zone-A hosts", 30_000, async () => {
       await s.send(20);
       return (await s.ejected()) === 2 ? true : undefined;
     });
@@ -198,7 +188,7 @@ test("locality failover through a real Envoy: zone A, then zone B when zone A di
 
     // Kill zone B as well: the other region is next.
     await s.backends["zone-b-1"]!.stop();
-    await waitFor("Envoy ejects the zone-B host", 30_000, async () => {
+    await eventually("Envoy ejects the zone-B host", 30_000, async () => {
       await s.send(20);
       return (await s.ejected()) === 3 ? true : undefined;
     });

@@ -17,48 +17,22 @@
  *  3. break mesh.yaml (a bad number and a bad duration): serve names the
  *     fields, keeps serving, and Envoy keeps the last good config.
  */
-import { after, test, TestContext } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ChildProcess, spawnSync } from "node:child_process";
-import { findEnvoy, nextBaseId, requireEnvoy } from "../support/envoy";
-import { CLI, getJson, startServe } from "../support/serve-process";
+import { requireEnvoy } from "../support/envoy";
+import { getJson, startServe } from "../support/serve-process";
 import { startBillBackends, writeBillService } from "../support/http-backends";
 import { startZipkinCollector } from "../support/zipkin-collector";
-import { APP_UID, createPodNetns, netnsUnavailable, PodNetns, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, podReadableTmp, writeClientScript } from "./netns";
+import { cleanups, requirePod, spawnPodEnvoy, writePodBootstrap } from "./pod-envoy";
 
 const tmp = podReadableTmp("mini-pilot-e2e-mesh-config-");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const BILL_VIP = "192.168.18.251";
 const POD = { name: "front-tomcat-6b8d7c5f4-9zq7w", namespace: "default", labels: "app=front-tomcat,version=v1" };
-
-function cleanups(t: TestContext): (fn: () => unknown) => void {
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
-  return (fn) => stack.push(fn);
-}
-
-function requirePod(t: TestContext, defer: (fn: () => unknown) => void): PodNetns | undefined {
-  if (!findEnvoy()) {
-    requireEnvoy(t);
-    return undefined;
-  }
-  const reason = netnsUnavailable();
-  if (reason) {
-    const msg = `SKIPPED: the sidecar path needs a network namespace with iptables: ${reason}`;
-    process.stderr.write(`\n*** ${t.name}: ${msg} ***\n\n`);
-    if (process.env.CI) assert.fail(msg);
-    t.skip(msg);
-    return undefined;
-  }
-  const pod = createPodNetns();
-  defer(() => pod.destroy());
-  return pod;
-}
 
 /** Replace a watched file in one step. */
 function writeAtomic(file: string, text: string): void {
@@ -78,42 +52,6 @@ async function until(what: string, timeoutMs: number, probe: () => Promise<boole
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms\n${await detail()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-interface PodEnvoy {
-  child: ChildProcess;
-  admin(p: string): Promise<string>;
-  logTail(): string;
-  stop(): Promise<void>;
-}
-
-function startPodEnvoy(pod: PodNetns, bin: string, config: string): PodEnvoy {
-  const log = path.join(tmp, "envoy.log");
-  const child = pod.spawn(bin, [
-    "-c",
-    config,
-    "--base-id",
-    String(nextBaseId()),
-    "--disable-hot-restart",
-    "--concurrency",
-    "1",
-    "-l",
-    "info",
-    "--log-path",
-    log,
-  ]);
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  return {
-    child,
-    admin: (p) => pod.exec("curl", ["-sS", "--max-time", "5", `http://127.0.0.1:15000${p}`]),
-    logTail: () => `${fs.existsSync(log) ? fs.readFileSync(log, "utf8") : ""}${stderr}`.split("\n").slice(-30).join("\n"),
-    stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
 }
 
 test("mesh config edits (REGISTRY_ONLY, tracing sampling 100) reach a real Envoy; its spans reach a Zipkin collector", { timeout: 150_000 }, async (t) => {
@@ -138,14 +76,12 @@ test("mesh config edits (REGISTRY_ONLY, tracing sampling 100) reach a real Envoy
   writeAtomic(meshFile, base);
 
   const bootstrap = path.join(tmp, "envoy-rev0.json");
-  const env = { ...process.env, POD_NAME: POD.name, POD_NAMESPACE: POD.namespace, INSTANCE_IP: pod.podIp };
-  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--mesh-config", meshFile, "--out", bootstrap], { env, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
+  writePodBootstrap(pod, POD, bootstrap, ["--mesh-config", meshFile]);
   const written = fs.readFileSync(bootstrap, "utf8");
   assert.match(written, new RegExp(`"address": "${pod.hostIp}",\\s*"port_value": ${serve.xdsPort}`), "xds-grpc from defaultConfig.discoveryAddress");
   assert.match(written, new RegExp(`"port_value": ${collector.port}`), "the zipkin cluster from defaultConfig.tracing.zipkin.address");
 
-  const envoy = startPodEnvoy(pod, bin, bootstrap);
+  const envoy = spawnPodEnvoy(pod, bin, bootstrap, tmp);
   defer(() => envoy.stop());
   const client = writeClientScript(tmp);
   const calls = async (url: string, n: number): Promise<Record<string, number>> =>

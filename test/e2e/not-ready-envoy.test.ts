@@ -19,7 +19,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { freePort, requireEnvoy, startEnvoy } from "../support/envoy";
+import { freePort, loopbackBootstrapArgs, requireEnvoy, startEnvoy } from "../support/envoy";
+import { eventually } from "../support/poll";
 import { CLI, startServe } from "../support/serve-process";
 import { countBy, HttpClient, startHttpBackend, type HttpBackend } from "../support/http-backends";
 
@@ -91,20 +92,6 @@ function writeAtomic(file: string, text: string): void {
   fs.renameSync(tmpFile, file);
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, detail: () => Promise<string> | string = () => ""): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms\n${await detail()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test("not-ready endpoints are sent UNHEALTHY and never receive traffic (real Envoy, panic mode off)", { timeout: 120_000 }, async (t) => {
   const bin = requireEnvoy(t);
   if (!bin) return;
@@ -134,14 +121,7 @@ test("not-ready endpoints are sent UNHEALTHY and never receive traffic (real Env
       "router",
       "--xds-address",
       `127.0.0.1:${serve.xdsPort}`,
-      "--admin-port",
-      String(await freePort()),
-      "--stats-port",
-      String(await freePort()),
-      "--readiness-port",
-      "0",
-      "--bind-address",
-      "127.0.0.1",
+      ...(await loopbackBootstrapArgs()),
       "--labels",
       "app=istio-ingressgateway,istio=ingressgateway",
       "--out",
@@ -170,7 +150,7 @@ test("not-ready endpoints are sent UNHEALTHY and never receive traffic (real Env
     return out;
   };
   const expectHosts = (want: Record<string, string>) =>
-    until(
+    eventually(
       `Envoy holds ${JSON.stringify(want)}`,
       20_000,
       async () => {
@@ -179,6 +159,7 @@ test("not-ready endpoints are sent UNHEALTHY and never receive traffic (real Env
         return JSON.stringify(byName) === JSON.stringify(want) ? true : undefined;
       },
       async () => `Envoy has: ${JSON.stringify([...(await hosts())])} (ports ${all.map((b) => `${b.name}=${b.port}`).join(" ")})\n${envoy.logTail(10)}`,
+      50,
     );
   const send = async (n: number) => {
     for (const b of all) b.reset();
@@ -187,7 +168,13 @@ test("not-ready endpoints are sent UNHEALTHY and never receive traffic (real Env
 
   try {
     await envoy.waitReady();
-    await until("the gateway listener", 20_000, async () => ((await envoy.admin("/listeners")).body.includes(`127.0.0.1:${gatewayPort}`) ? true : undefined));
+    await eventually(
+      "the gateway listener",
+      20_000,
+      async () => ((await envoy.admin("/listeners")).body.includes(`127.0.0.1:${gatewayPort}`) ? true : undefined),
+      undefined,
+      50,
+    );
     // EDS carries the starting pods as UNHEALTHY; the terminating one is not sent at all.
     await expectHosts({ "api-ready": "HEALTHY", "api-starting-1": "UNHEALTHY", "api-starting-2": "UNHEALTHY" });
     const cds = JSON.parse((await envoy.admin("/config_dump?resource=dynamic_active_clusters")).body) as J;

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort, makeTestCerts, requireEnvoy, startEnvoy } from "../support/envoy";
+import { freePort, loopbackBootstrapArgs, makeTestCerts, requireEnvoy, startEnvoy } from "../support/envoy";
 import { CLI, getJson, startServe } from "../support/serve-process";
 
 const NODE = "sidecar~10.0.0.7~tls-1.default~default.svc.cluster.local";
@@ -82,18 +82,7 @@ test("proxy-status: TLS config with private keys matches the Envoy's dump, and n
   const boot = path.join(tmp, "bootstrap.json");
   const env = { ...process.env, POD_NAME: "tls-1", POD_NAMESPACE: "default", INSTANCE_IP: "10.0.0.7" };
   const args = [CLI, "bootstrap", "--type", "sidecar", "--domain", "default.svc.cluster.local", "--xds-address", `127.0.0.1:${serve.xdsPort}`];
-  args.push(
-    "--bind-address",
-    "127.0.0.1",
-    "--admin-port",
-    String(await freePort()),
-    "--stats-port",
-    String(await freePort()),
-    "--readiness-port",
-    "0",
-    "--out",
-    boot,
-  );
+  args.push(...(await loopbackBootstrapArgs()), "--out", boot);
   const b = spawnSync(process.execPath, args, { env, encoding: "utf8" });
   assert.equal(b.status, 0, b.stderr);
   const envoy = startEnvoy(bin, boot, { logDir: tmp });

@@ -26,43 +26,17 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
-import { ChildProcess, spawnSync } from "node:child_process";
-import { findEnvoy, nextBaseId, requireEnvoy } from "../support/envoy";
-import { CLI, startServe } from "../support/serve-process";
+import { requireEnvoy } from "../support/envoy";
+import { startServe } from "../support/serve-process";
 import { testCa, testLeaf } from "../support/tls-certs";
-import { APP_UID, createPodNetns, netnsUnavailable, PodNetns, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, PodNetns, podReadableTmp, writeClientScript } from "./netns";
+import { cleanups, Defer, PodEnvoy, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
 
 const tmp = podReadableTmp("mini-pilot-e2e-sniff-");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const POD = { name: "sleep-7f8d9c6b5-sniff1", namespace: "default", labels: "app=sleep" };
 const ECHO_VIP = "10.55.0.20";
 const ECHO_PORT = 9000;
-
-function cleanups(t: TestContext): (fn: () => unknown) => void {
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
-  return (fn) => stack.push(fn);
-}
-
-function requirePod(t: TestContext, defer: (fn: () => unknown) => void): PodNetns | undefined {
-  if (!findEnvoy()) {
-    requireEnvoy(t);
-    return undefined;
-  }
-  const reason = netnsUnavailable();
-  if (reason) {
-    const msg = `SKIPPED: protocol detection on the sidecar path needs a network namespace with iptables: ${reason}`;
-    process.stderr.write(`\n*** ${t.name}: ${msg} ***\n\n`);
-    if (process.env.CI) assert.fail(msg); // CI has netns and iptables: a skip there would hide a broken set-up
-    t.skip(msg);
-    return undefined;
-  }
-  const pod = createPodNetns();
-  defer(() => pod.destroy());
-  return pod;
-}
 
 interface Backends {
   tlsPort: number;
@@ -180,61 +154,8 @@ s.on("error", (e) => { process.stdout.write("error " + (e.code || e.message)); p
   return file;
 }
 
-interface PodEnvoy {
-  admin(p: string): Promise<string>;
-  stat(name: string): Promise<number>;
-  logTail(): string;
-  stop(): Promise<void>;
-}
-
-async function startPodEnvoy(pod: PodNetns, bin: string, config: string, readyListener: string): Promise<PodEnvoy> {
-  const log = path.join(tmp, `envoy-${path.basename(config)}.log`);
-  const child: ChildProcess = pod.spawn(bin, [
-    "-c",
-    config,
-    "--base-id",
-    String(nextBaseId()),
-    "--disable-hot-restart",
-    "--concurrency",
-    "1",
-    "--log-path",
-    log,
-  ]);
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const logTail = (): string => `${fs.existsSync(log) ? fs.readFileSync(log, "utf8") : ""}${stderr}`.split("\n").slice(-30).join("\n");
-  const admin = (p: string): Promise<string> => pod.exec("curl", ["-sS", "--max-time", "5", `http://127.0.0.1:15000${p}`]);
-  const e: PodEnvoy = {
-    admin,
-    logTail,
-    stat: async (name) => {
-      const stats = JSON.parse(await admin("/stats?format=json")) as { stats: { name: string; value?: number }[] };
-      return stats.stats.find((s) => s.name === name)?.value ?? 0;
-    },
-    stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`Envoy exited in the pod:\n${logTail()}`);
-    const ok = await admin("/ready")
-      .then(async (r) => r.trim() === "LIVE" && (await admin("/listeners")).includes(readyListener))
-      .catch(() => false);
-    if (ok) return e;
-    if (Date.now() > deadline) {
-      const tail = logTail();
-      await e.stop();
-      throw new Error(`Envoy in the pod not ready with ${readyListener}:\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** serve over ADS with `meshConfig`, a bootstrap for the pod, Envoy in the pod. */
-async function sidecar(t: TestContext, defer: (fn: () => unknown) => void, pod: PodNetns, b: Backends, name: string, meshConfig: string): Promise<PodEnvoy> {
+async function sidecar(t: TestContext, defer: Defer, pod: PodNetns, b: Backends, name: string, meshConfig: string): Promise<PodEnvoy> {
   const bin = requireEnvoy(t)!;
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir, { recursive: true });
@@ -244,13 +165,8 @@ async function sidecar(t: TestContext, defer: (fn: () => unknown) => void, pod: 
   const serve = await startServe(["--config-dir", dir, "--mesh-config", meshFile, "--xds-address", `${pod.hostIp}:0`]);
   defer(() => serve.stop());
   const bootstrap = path.join(tmp, `${name}-envoy.json`);
-  const env = { ...process.env, POD_NAME: POD.name, POD_NAMESPACE: POD.namespace, INSTANCE_IP: pod.podIp };
-  const r = spawnSync(process.execPath, [CLI, "bootstrap", "--labels", POD.labels, "--xds-address", `${pod.hostIp}:${serve.xdsPort}`, "--out", bootstrap], {
-    env,
-    encoding: "utf8",
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const envoy = await startPodEnvoy(pod, bin, bootstrap, `${ECHO_VIP}_${ECHO_PORT}`);
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
+  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), `${ECHO_VIP}_${ECHO_PORT}`);
   defer(() => envoy.stop());
   return envoy;
 }
@@ -259,7 +175,7 @@ const app = (pod: PodNetns, file: string, args: string[]): Promise<string> => po
 
 test("sniffing on the sidecar path: TLS through an HTTP port's passthrough fallback, HTTP and raw TCP on an unnamed port", { timeout: 120_000 }, async (t) => {
   const defer = cleanups(t);
-  const pod = requirePod(t, defer);
+  const pod = requirePod(t, defer, "protocol detection on the sidecar path");
   if (!pod) return;
   const b = await startBackends(pod.hostIp);
   defer(() => b.stop());
@@ -294,7 +210,7 @@ test("sniffing on the sidecar path: TLS through an HTTP port's passthrough fallb
 
 test("sniffing on the sidecar path under REGISTRY_ONLY: TLS to an HTTP port's unknown destination is dropped", { timeout: 120_000 }, async (t) => {
   const defer = cleanups(t);
-  const pod = requirePod(t, defer);
+  const pod = requirePod(t, defer, "protocol detection on the sidecar path");
   if (!pod) return;
   const b = await startBackends(pod.hostIp);
   defer(() => b.stop());

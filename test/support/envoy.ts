@@ -74,6 +74,11 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** `mini-pilot bootstrap` arguments that keep a test's Envoy on loopback: admin and stats on free ports, no readiness port. */
+export async function loopbackBootstrapArgs(): Promise<string[]> {
+  return ["--admin-port", String(await freePort()), "--stats-port", String(await freePort()), "--readiness-port", "0", "--bind-address", "127.0.0.1"];
+}
+
 export interface HttpResult {
   status: number;
   body: string;

@@ -1,18 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildMesh } from "../../src/model/mesh";
-import { parseProxy, ProxyView } from "../../src/model/proxy";
 import type { MeshObject, Service } from "../../src/model/types";
 import { generate, generateEndpoints } from "../../src/generate";
 import { vhostDomains } from "../../src/generate/sidecar-routes";
 import { retryPolicy } from "../../src/generate/route-action";
 import { parseClusterName, outboundClusterName } from "../../src/generate/names";
+import { endpointSlice, proxy } from "../support/mesh-fixtures";
 
-function proxy(id: string, labels: Record<string, string>): ProxyView {
-  const r = parseProxy(id, { LABELS: labels });
-  if (!r.ok) throw new Error(r.error);
-  return r.proxy;
-}
 const SLEEP = proxy("sidecar~10.0.0.9~sleep-1.default~default.svc.cluster.local", { app: "sleep" });
 
 function objects(): MeshObject[] {
@@ -26,17 +21,7 @@ function objects(): MeshObject[] {
     svc("sleep", "default", "10.96.0.9"),
     svc("api", "default", "10.96.0.10"),
     svc("api", "prod", "10.96.0.11"),
-    {
-      kind: "EndpointSlice",
-      apiVersion: "discovery.k8s.io/v1",
-      metadata: { name: "api-1", namespace: "default" },
-      spec: {
-        addressType: "IPv4",
-        serviceName: "api",
-        ports: [{ name: "http", port: 8080 }],
-        endpoints: [{ addresses: ["10.0.0.2"] }, { addresses: ["10.0.0.1"] }],
-      },
-    },
+    endpointSlice("api", 8080, [{ addresses: ["10.0.0.2"] }, { addresses: ["10.0.0.1"] }]),
     {
       kind: "DestinationRule",
       apiVersion: "networking.istio.io/v1",

@@ -7,7 +7,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildMesh } from "../../src/model/mesh";
-import { parseProxy, type ProxyView } from "../../src/model/proxy";
 import type { MeshObject, Service } from "../../src/model/types";
 import { generate } from "../../src/generate";
 import { retryPolicy, defaultRetryPolicy } from "../../src/generate/route-action";
@@ -17,15 +16,11 @@ import { validateObject } from "../../src/model/validate";
 import { parseMeshConfig } from "../../src/model/mesh-config";
 import { meshOptionsFromConfig } from "../../src/model/mesh-config-options";
 import { classHcmFields } from "../../src/generate/istio-defaults";
+import { endpointSlice, proxy } from "../support/mesh-fixtures";
 
 type Json = Record<string, unknown>;
 const j = (v: unknown): Json => v as Json;
 
-function proxy(id: string, labels: Record<string, string>): ProxyView {
-  const r = parseProxy(id, { LABELS: labels });
-  if (!r.ok) throw new Error(r.error);
-  return r.proxy;
-}
 const WEB = proxy("sidecar~10.0.0.1~web-1.default~default.svc.cluster.local", { app: "web" });
 
 const svc = (name: string, ports: Service["spec"]["ports"]): Service => ({
@@ -48,21 +43,11 @@ function objects(): MeshObject[] {
       metadata: { name: "web-1", namespace: "default", labels: { app: "web" } },
       spec: { podIP: "10.0.0.1" },
     },
-    {
-      kind: "EndpointSlice",
-      apiVersion: "discovery.k8s.io/v1",
-      metadata: { name: "api-1", namespace: "default" },
-      spec: {
-        addressType: "IPv4",
-        serviceName: "api",
-        ports: [{ name: "http", port: 8080 }],
-        endpoints: [
-          { addresses: ["10.0.0.2"], conditions: { ready: true, serving: true, terminating: false } },
-          { addresses: ["10.0.0.3"], conditions: { ready: false, serving: false, terminating: false } },
-          { addresses: ["10.0.0.4"], conditions: { ready: false, serving: true, terminating: true } },
-        ],
-      },
-    },
+    endpointSlice("api", 8080, [
+      { addresses: ["10.0.0.2"], conditions: { ready: true, serving: true, terminating: false } },
+      { addresses: ["10.0.0.3"], conditions: { ready: false, serving: false, terminating: false } },
+      { addresses: ["10.0.0.4"], conditions: { ready: false, serving: true, terminating: true } },
+    ]),
     {
       kind: "DestinationRule",
       apiVersion: "networking.istio.io/v1",

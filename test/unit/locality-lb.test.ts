@@ -12,6 +12,7 @@ import type { MeshObject } from "../../src/model/types";
 import { generate, generateEndpoints } from "../../src/generate";
 import { ViewIndex } from "../../src/generate/view-key";
 import type { ClusterLoadAssignment } from "../../src/generate/envoy";
+import { endpointSlice } from "../support/mesh-fixtures";
 
 const CLUSTER = "outbound|80||api.default.svc.cluster.local";
 
@@ -47,21 +48,15 @@ function objects(trafficPolicy?: Record<string, unknown>): MeshObject[] {
       metadata: { name: "api", namespace: "default" },
       spec: { clusterIP: "10.96.0.10", selector: { app: "api" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
     },
-    {
-      kind: "EndpointSlice",
-      apiVersion: "discovery.k8s.io/v1",
-      metadata: { name: "api-1", namespace: "default" },
-      spec: {
-        addressType: "IPv4",
-        serviceName: "api",
-        ports: [{ name: "http", port: 8080 }],
-        endpoints: ["a", "b", "c", "d", "e"].map((s, i) => ({
-          addresses: [`10.0.0.${i + 1}`],
-          zone: "hint-zone",
-          targetRef: { kind: "Pod", name: `api-${s}`, namespace: "default" },
-        })),
-      },
-    } as MeshObject,
+    endpointSlice(
+      "api",
+      8080,
+      ["a", "b", "c", "d", "e"].map((s, i) => ({
+        addresses: [`10.0.0.${i + 1}`],
+        zone: "hint-zone",
+        targetRef: { kind: "Pod", name: `api-${s}`, namespace: "default" },
+      })),
+    ),
   ];
   if (trafficPolicy) {
     out.push({

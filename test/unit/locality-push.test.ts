@@ -7,29 +7,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigStore } from "../../src/store";
-import { parseManifests } from "../../src/model/parse";
-import { validateObject } from "../../src/model/validate";
-import type { MeshObject } from "../../src/model/types";
-import { PushPipeline, PushReport } from "../../src/push/pipeline";
 import type { Snapshot } from "../../src/cache/snapshot";
 import type { NodeInfo } from "../../src/cache/snapshot-cache";
 import { ENDPOINT, messageName } from "../../src/xds/types";
 import { decodeToJson } from "../../src/xds/json";
 import { messageType } from "../../src/xds/protos";
-import { FakeClock } from "../support/fake-clock";
+import { meshObjects as objects, pipelineOn } from "../support/push-harness";
 
 const CLA = "outbound|80||api.default.svc.cluster.local";
-
-function objects(yaml: string): MeshObject[] {
-  const parsed = parseManifests(yaml, "test.yaml");
-  assert.deepEqual(parsed.diagnostics, []);
-  return parsed.objects.map(({ raw, origin }) => {
-    const r = validateObject(raw, origin);
-    assert.ok(r.ok, JSON.stringify(r));
-    return r.object;
-  });
-}
 
 const node = (name: string, region: string, zone: string) => `
 apiVersion: v1
@@ -73,18 +58,7 @@ function sidecar(i: number, zone: string | undefined): NodeInfo {
 }
 
 function setUp() {
-  const clock = new FakeClock();
-  const store = new ConfigStore();
-  store.apply(objects(MESH));
-  const pushes: PushReport[] = [];
-  const quiet = () => undefined;
-  const pipeline = new PushPipeline(store, {
-    clock,
-    debounceAfterMs: 10,
-    debounceMaxMs: 100,
-    onPush: (r) => pushes.push(r),
-    log: { info: quiet, warn: quiet, error: quiet },
-  });
+  const { clock, store, pipeline, pushes } = pipelineOn(MESH, { afterMs: 10, maxMs: 100 });
   const latest = new Map<string, Snapshot>();
   const join = (n: NodeInfo): string => {
     const r = pipeline.cache.resolve(n);

@@ -5,26 +5,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigStore } from "../../src/store";
-import { parseManifests } from "../../src/model/parse";
-import { validateObject } from "../../src/model/validate";
-import type { MeshObject } from "../../src/model/types";
-import { PushPipeline, PushReport } from "../../src/push/pipeline";
 import type { Snapshot } from "../../src/cache/snapshot";
 import { CLUSTER, messageName } from "../../src/xds/types";
 import { decodeToJson } from "../../src/xds/json";
 import { messageType } from "../../src/xds/protos";
-import { FakeClock } from "../support/fake-clock";
-
-function objects(yaml: string): MeshObject[] {
-  const parsed = parseManifests(yaml, "test.yaml");
-  assert.deepEqual(parsed.diagnostics, []);
-  return parsed.objects.map(({ raw, origin }) => {
-    const r = validateObject(raw, origin);
-    assert.ok(r.ok, JSON.stringify(r));
-    return r.object;
-  });
-}
+import { meshObjects as objects, pipelineOn } from "../support/push-harness";
 
 const SERVICE = `
 apiVersion: v1
@@ -52,18 +37,7 @@ status: {phase: Running, podIP: ${ip}}
 `;
 
 test("a pod with a new service account makes a full push; the client's SANs follow it", () => {
-  const clock = new FakeClock();
-  const store = new ConfigStore();
-  store.apply(objects(SERVICE + "---" + pod("httpbin-1", "10.244.1.10", "httpbin")));
-  const pushes: PushReport[] = [];
-  const quiet = () => undefined;
-  const pipeline = new PushPipeline(store, {
-    clock,
-    debounceAfterMs: 100,
-    debounceMaxMs: 1000,
-    onPush: (r) => pushes.push(r),
-    log: { info: quiet, warn: quiet, error: quiet },
-  });
+  const { clock, store, pipeline, pushes } = pipelineOn(SERVICE + "---" + pod("httpbin-1", "10.244.1.10", "httpbin"), { afterMs: 100, maxMs: 1000 });
   const r = pipeline.cache.resolve({
     id: "sidecar~10.244.1.30~sleep-1.default~default.svc.cluster.local",
     cluster: "sleep",

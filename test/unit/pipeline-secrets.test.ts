@@ -8,27 +8,16 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigStore } from "../../src/store";
-import { parseManifests } from "../../src/model/parse";
-import { validateObject } from "../../src/model/validate";
-import { formatDiagnostic, objectKey, type MeshObject } from "../../src/model/types";
+import { formatDiagnostic, objectKey } from "../../src/model/types";
 import { PushPipeline, PushReport } from "../../src/push/pipeline";
 import type { Snapshot } from "../../src/cache/snapshot";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from "../../src/xds/types";
 import { resourceToJson } from "../../src/xds/resource";
 import { FakeClock } from "../support/fake-clock";
 import { secretYaml, testCa, testLeaf, type TestLeaf } from "../support/tls-certs";
+import { meshObjects as objects } from "../support/push-harness";
 
 const AFTER_MS = 100;
-
-function objects(yaml: string): MeshObject[] {
-  const parsed = parseManifests(yaml, "test.yaml");
-  assert.deepEqual(parsed.diagnostics, []);
-  return parsed.objects.map(({ raw, origin }) => {
-    const r = validateObject(raw, origin);
-    assert.ok(r.ok, `test manifest is valid: ${JSON.stringify(r.ok ? "" : r.diagnostics)}`);
-    return r.object;
-  });
-}
 
 const CONFIG = `
 apiVersion: networking.istio.io/v1

@@ -7,7 +7,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigStore } from "../../src/store";
 import { parseManifests } from "../../src/model/parse";
-import { validateObject } from "../../src/model/validate";
 import { objectKey, type MeshObject } from "../../src/model/types";
 import { PushPipeline, PushReport } from "../../src/push/pipeline";
 import type { Snapshot } from "../../src/cache/snapshot";
@@ -15,6 +14,7 @@ import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsTypeUrl, messageName } from "../
 import { decodeToJson } from "../../src/xds/json";
 import { messageType } from "../../src/xds/protos";
 import { FakeClock } from "../support/fake-clock";
+import { meshObjects as objects, pipelineOn } from "../support/push-harness";
 
 const AFTER_MS = 100;
 const MAX_MS = 1000;
@@ -24,16 +24,6 @@ function unvalidated(yaml: string): MeshObject[] {
   const parsed = parseManifests(yaml, "test.yaml");
   assert.deepEqual(parsed.diagnostics, []);
   return parsed.objects.map(({ raw }) => raw as unknown as MeshObject);
-}
-
-function objects(yaml: string): MeshObject[] {
-  const parsed = parseManifests(yaml, "test.yaml");
-  assert.deepEqual(parsed.diagnostics, []);
-  return parsed.objects.map(({ raw, origin }) => {
-    const r = validateObject(raw, origin);
-    assert.ok(r.ok, `test manifest is valid: ${JSON.stringify(r)}`);
-    return r.object;
-  });
 }
 
 const SERVICES = `
@@ -88,19 +78,8 @@ interface Harness {
 }
 
 function harness(): Harness {
-  const clock = new FakeClock();
-  const store = new ConfigStore();
-  store.apply(objects(SERVICES + "---" + slice("10.244.1.10")));
-  const pushes: PushReport[] = [];
   const errors: object[] = [];
-  const quiet = () => undefined;
-  const pipeline = new PushPipeline(store, {
-    clock,
-    debounceAfterMs: AFTER_MS,
-    debounceMaxMs: MAX_MS,
-    onPush: (r) => pushes.push(r),
-    log: { info: quiet, warn: quiet, error: (o) => errors.push(o) },
-  });
+  const { clock, store, pipeline, pushes } = pipelineOn(SERVICES + "---" + slice("10.244.1.10"), { afterMs: AFTER_MS, maxMs: MAX_MS }, (o) => errors.push(o));
   const node = {
     id: "sidecar~10.244.1.30~sleep-1.default~default.svc.cluster.local",
     cluster: "sleep",

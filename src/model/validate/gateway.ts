@@ -6,15 +6,13 @@ import type { GatewayPort, GatewayServer, GatewaySpec, ServerTLSSettings } from 
 import { isValidCipherSuite } from "./ciphers";
 import { at, type Ctx, idx } from "./ctx";
 import { checkPartialWildcard, checkPort, checkUnixAddress, checkWildcardDomain, isDNS1123Label, isIPAddress, isIstioLabel, protocolClass } from "./names";
-import { bool, checked, enumOf, int, list, object, record, str, type Reader } from "./read";
+import { serverTLSFields, type TLSCertificate } from "./server-tls";
+import { checked, int, list, object, record, str, type Reader } from "./read";
 
 // The number is checked with the bind (a unix socket takes 0); here only its type.
 const gatewayPort = object<GatewayPort>({ number: int, protocol: str, name: str, targetPort: int });
 
-const tlsVersion = enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3");
-
 type TLS = Partial<ServerTLSSettings> & { caCrl?: string };
-type TLSCertificate = NonNullable<ServerTLSSettings["tlsCertificates"]>[number];
 
 function checkCiphers(t: TLS, path: string, ctx: Ctx): void {
   if ((t.minProtocolVersion === "TLSV1_0" || t.minProtocolVersion === "TLSV1_1") && !t.cipherSuites?.length) {
@@ -98,18 +96,7 @@ const NOT_PROGRAMMED = "field is not supported by mini-pilot; ignored";
 
 const serverTLS = object<ServerTLSSettings & { caCrl?: string }>(
   {
-    httpsRedirect: bool,
-    mode: enumOf("PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"),
-    serverCertificate: str,
-    privateKey: str,
-    caCertificates: str,
-    credentialName: str,
-    credentialNames: list(str),
-    tlsCertificates: list(object<TLSCertificate>({ serverCertificate: str, privateKey: str, caCertificates: str })),
-    subjectAltNames: list(str),
-    minProtocolVersion: tlsVersion,
-    maxProtocolVersion: tlsVersion,
-    cipherSuites: list(str),
+    ...serverTLSFields,
     caCrl: checked(str, (_v, path, ctx) => ctx.warn(path, NOT_PROGRAMMED)),
   },
   { ignored: ["verifyCertificateSpki", "verifyCertificateHash"], check: checkServerTLS },

@@ -10,33 +10,16 @@ import type { CaptureMode, ServerTLSSettings, SidecarEgressListener, SidecarIngr
 import { at, type Ctx, idx } from "./ctx";
 import { destination } from "./common";
 import { checkFQDN, checkPort, checkWildcardDomain, isDNS1123Label, isIPAddress, protocolClass } from "./names";
-import { bool, enumOf, int, list, object, record, str } from "./read";
+import { enumOf, int, list, object, record, str } from "./read";
+import { serverTLSFields } from "./server-tls";
 import { connectionPool } from "./trafficpolicy";
 
 const UNIX = "unix://";
 
-type TLSCertificate = NonNullable<ServerTLSSettings["tlsCertificates"]>[number];
-
 const sidecarPort = object<SidecarPort>({ number: int, protocol: str, name: str, targetPort: int });
 const captureMode = enumOf<CaptureMode>("DEFAULT", "IPTABLES", "NONE");
 
-const ingressTLS = object<ServerTLSSettings>(
-  {
-    httpsRedirect: bool,
-    mode: enumOf("PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"),
-    serverCertificate: str,
-    privateKey: str,
-    caCertificates: str,
-    credentialName: str,
-    credentialNames: list(str),
-    tlsCertificates: list(object<TLSCertificate>({ serverCertificate: str, privateKey: str, caCertificates: str })),
-    subjectAltNames: list(str),
-    minProtocolVersion: enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"),
-    maxProtocolVersion: enumOf("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"),
-    cipherSuites: list(str),
-  },
-  { ignored: ["caCrl", "verifyCertificateSpki", "verifyCertificateHash"] },
-);
+const ingressTLS = object<ServerTLSSettings>(serverTLSFields, { ignored: ["caCrl", "verifyCertificateSpki", "verifyCertificateHash"] });
 
 const egressListener = object<SidecarEgressListener>({ port: sidecarPort, bind: str, captureMode, hosts: list(str) });
 const ingressListener = object<SidecarIngressListener>({
