@@ -161,7 +161,9 @@ test("proxy-config: istioctl's tables and -o json", (t) => {
   const routes = cli(["proxy-config", "routes", "web-1.default", "--server", server()]);
   assert.match(routes.stdout, /^9999\s+bill-service\.default\.svc\.cluster\.local:9999\s+.*\/\* end-user=jason\s+bill-service-route\.default$/m);
   const listeners = cli(["proxy-config", "listeners", WEB1, "--server", server()]);
-  assert.match(listeners.stdout, /^0\.0\.0\.0\s+9999\s+ALL\s+Route: 9999$/m);
+  // The HTTP port as istiod writes it: plaintext HTTP (seen by the HTTP inspector) is routed, anything else passes through.
+  assert.match(listeners.stdout, /^0\.0\.0\.0\s+9999\s+Trans: raw_buffer; App: http\/1\.1,h2c\s+Route: 9999$/m);
+  assert.match(listeners.stdout, /^0\.0\.0\.0\s+9999\s+ALL\s+Cluster: PassthroughCluster$/m);
   const endpoints = cli(["proxy-config", "endpoints", "web-1.default", "--server", server()]);
   assert.match(endpoints.stdout, /^172\.7\.130\.12:8080\s+HEALTHY\s+OK\s+outbound\|9999\|v2\|bill-service\.default\.svc\.cluster\.local$/m);
   const secrets = cli(["proxy-config", "secrets", "web-1.default", "--server", server()]);
