@@ -141,27 +141,36 @@ function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefin
   return { filter_metadata: { istio } };
 }
 
-/** STATIC with no endpoints: whatever is routed here is dropped. */
-export function blackHoleCluster(): Cluster {
-  return { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: DEFAULT_CONNECT_TIMEOUT };
+/**
+ * The idle timeout istiod gives upstream HTTP connections of the passthrough
+ * clusters (passthroughHttpProtocolOptions: 5 minutes), instead of Envoy's 1 h.
+ */
+export const PASSTHROUGH_IDLE_TIMEOUT = "300s";
+
+/**
+ * STATIC with no endpoints: whatever is routed here is dropped. Like the
+ * passthrough and inbound clusters it takes the mesh connectTimeout (istiod).
+ */
+export function blackHoleCluster(meshConnectTimeout = DEFAULT_CONNECT_TIMEOUT): Cluster {
+  return { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: meshConnectTimeout };
 }
 
 /** ORIGINAL_DST: forward to wherever the connection was going. */
-export function passthroughCluster(): Cluster {
+export function passthroughCluster(meshConnectTimeout = DEFAULT_CONNECT_TIMEOUT): Cluster {
   return {
     name: PASSTHROUGH_CLUSTER,
     type: "ORIGINAL_DST",
-    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: meshConnectTimeout,
     lb_policy: "CLUSTER_PROVIDED",
     circuit_breakers: circuitBreakers(undefined),
-    ...httpProtocolOptions(undefined, "downstream"),
+    ...httpProtocolOptions({ http: { idleTimeout: PASSTHROUGH_IDLE_TIMEOUT } }, "downstream"),
   };
 }
 
 /** Inbound traffic to ports no service declares: to the app, from 127.0.0.6 so iptables lets it pass. */
-export function inboundPassthroughCluster(): Cluster {
+export function inboundPassthroughCluster(meshConnectTimeout = DEFAULT_CONNECT_TIMEOUT): Cluster {
   return {
-    ...passthroughCluster(),
+    ...passthroughCluster(meshConnectTimeout),
     name: INBOUND_PASSTHROUGH_CLUSTER,
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
   };
@@ -171,11 +180,11 @@ export function inboundPassthroughCluster(): Cluster {
  * `inbound|<targetPort>||`: ORIGINAL_DST to the app's own port (the original
  * destination is this pod), bound to 127.0.0.6 like Istio's.
  */
-export function inboundCluster(ip: InboundPort): Cluster {
+export function inboundCluster(ip: InboundPort, meshConnectTimeout = DEFAULT_CONNECT_TIMEOUT): Cluster {
   const c: Cluster = {
     name: inboundClusterName(ip.targetPort),
     type: "ORIGINAL_DST",
-    connect_timeout: ip.connectionPool ? connectTimeout(ip.connectionPool) : DEFAULT_CONNECT_TIMEOUT,
+    connect_timeout: connectTimeout(ip.connectionPool, meshConnectTimeout),
     lb_policy: "CLUSTER_PROVIDED",
     // buildInboundCluster: the one host (this pod) is never cleaned up.
     cleanup_interval: INBOUND_CLEANUP_INTERVAL,

@@ -7,7 +7,7 @@
  */
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
-import { byName } from "./common";
+import { byName, msToDuration, typed } from "./common";
 import { blackHoleCluster, outboundClusterSpecs } from "./clusters";
 import { outboundClusters, outboundEndpoints } from "./outbound";
 import { sidecarScope } from "./scope";
@@ -19,7 +19,6 @@ import type { Generated } from "./generated";
 import type { Cluster } from "./envoy";
 import type { ClientTLSSettings } from "../model/types";
 import { TLS_TRANSPORT_SOCKET, upstreamCredentialTlsContext } from "./gateway-tls";
-import { typed } from "./common";
 
 export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
   const scope = sidecarScope(mesh, proxy);
@@ -32,7 +31,10 @@ export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
   return {
     listeners,
     routes: gatewayRouteConfigs(ctx, merged.listeners),
-    clusters: [...outboundClusters(scope, specs).map((c, i) => withCredentialTls(c, specs[i]!.policy.tls)), blackHoleCluster()].sort(byName),
+    clusters: [
+      ...outboundClusters(scope, specs).map((c, i) => withCredentialTls(c, specs[i]!.policy.tls)),
+      blackHoleCluster(msToDuration(mesh.options.connectTimeoutMs)),
+    ].sort(byName),
     endpoints: outboundEndpoints(scope, specs),
     diagnostics,
   };

@@ -205,7 +205,14 @@ export function mirrorPolicies(route: HTTPRoute, vsNamespace: string, ctx: Desti
   const add = (dest: HTTPRoute["mirror"], pct: number): void => {
     if (!dest || pct <= 0) return;
     const d = resolveDestination(dest, vsNamespace, ctx);
-    policies.push({ cluster: d.cluster, runtime_fraction: { default_value: percentPerMillion(pct) }, trace_sampled: false });
+    // disable_shadow_host_suffix_append: istiod (DISABLE_SHADOW_HOST_SUFFIX, default true) keeps the mirrored request's
+    // Host as is, so the mirror target sees the same Host as the primary (Envoy would append "-shadow").
+    policies.push({
+      cluster: d.cluster,
+      runtime_fraction: { default_value: percentPerMillion(pct) },
+      trace_sampled: false,
+      disable_shadow_host_suffix_append: true,
+    });
   };
   add(route.mirror, route.mirrorPercentage?.value ?? route.mirrorPercent ?? 100);
   for (const m of route.mirrors ?? []) add(m.destination, m.percentage?.value ?? 100);

@@ -80,7 +80,12 @@ function headerMatchers(headers: Record<string, StringMatch> | undefined, invert
     // An empty match object means "header present" (Istio).
     if (s.exact === undefined && s.prefix === undefined && s.regex === undefined) h.present_match = true;
     else h.string_match = stringMatcher(s);
-    if (invert) h.invert_match = true;
+    if (invert) {
+      h.invert_match = true;
+      // As istiod: an inverted value match (withoutHeaders) also matches a request without the header,
+      // which counts as the empty value. Not with present_match, which Envoy refuses to combine with it.
+      if (!h.present_match) h.treat_missing_header_as_empty = true;
+    }
     return h;
   });
 }

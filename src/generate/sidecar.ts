@@ -4,7 +4,7 @@
  */
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
-import { byName } from "./common";
+import { byName, msToDuration } from "./common";
 import { blackHoleCluster, inboundCluster, inboundPassthroughCluster, outboundClusterSpecs, passthroughCluster } from "./clusters";
 import { outboundClusters, outboundEndpoints } from "./outbound";
 import { inboundPorts } from "./instances";
@@ -20,12 +20,17 @@ export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResource
   // A Sidecar with ingress listeners decides the inbound ports instead of the workload's services.
   const inbound = withInboundConnectionPools(scope.sidecar, sidecarIngressPorts(scope.sidecar, servicePorts) ?? servicePorts);
   const specs = outboundClusterSpecs(mesh, scope.client, scope.services);
+  const meshConnectTimeout = msToDuration(mesh.options.connectTimeoutMs);
   return {
     listeners: sidecarListeners(scope, inbound),
     routes: sidecarRouteConfigs(scope),
-    clusters: [...outboundClusters(scope, specs), ...inbound.map(inboundCluster), blackHoleCluster(), passthroughCluster(), inboundPassthroughCluster()].sort(
-      byName,
-    ),
+    clusters: [
+      ...outboundClusters(scope, specs),
+      ...inbound.map((ip) => inboundCluster(ip, meshConnectTimeout)),
+      blackHoleCluster(meshConnectTimeout),
+      passthroughCluster(meshConnectTimeout),
+      inboundPassthroughCluster(meshConnectTimeout),
+    ].sort(byName),
     endpoints: outboundEndpoints(scope, specs),
   };
 }

@@ -51,6 +51,11 @@ export async function configKeys(httpAddress: string): Promise<Set<string>> {
   return new Set(list.map((c) => `${c.kind}/${c.metadata.namespace}/${c.metadata.name}`));
 }
 
+/** istiod's endpoint shards (/debug/endpointShardz) as text: enough to ask whether an address is there yet. */
+export function endpointShardsText(httpAddress: string): Promise<string> {
+  return httpGetText(`http://${httpAddress}/debug/endpointShardz`);
+}
+
 /**
  * Write the mesh config istiod reads (ConfigMap istio-system/istio, key
  * `mesh`), with `marker` in defaultConfig.proxyMetadata (an agent-only field

@@ -17,7 +17,7 @@ import { miniPilotConfig } from "./mini-pilot-config";
 import { fetchXds, type Json, type XdsConfig } from "./xds-fetch";
 import { compareResources, type Comparison, type Difference } from "./diff";
 import { acceptedEntry, entryMatches, loadAccepted, type AcceptedFile, type Entry } from "./accepted";
-import { configKeys, registryHosts, setMeshConfig, until } from "./istiod-sync";
+import { configKeys, endpointShardsText, registryHosts, setMeshConfig, until } from "./istiod-sync";
 
 export const ACCEPTED_FILE = path.join(GOLDEN_DIR, "..", "fidelity", "accepted-differences.yaml");
 export const TYPES = ["listeners", "routes", "clusters", "endpoints"] as const;
@@ -83,6 +83,21 @@ function expectations(objects: Obj[]): { hosts: string[]; configs: string[] } {
     if (ISTIO_KINDS.has(o.kind)) configs.push(`${o.kind}/${ns}/${o.metadata.name}`);
   }
   return { hosts, configs };
+}
+
+/** EndpointSlice addresses whose targetRef is a Pod of the case (istiod waits for that Pod before it sends them). */
+function podBackedAddresses(objects: Obj[]): string[] {
+  const pods = new Set(objects.filter((o) => o.kind === "Pod").map((o) => `${String(o.metadata?.namespace ?? "default")}/${String(o.metadata?.name)}`));
+  const out: string[] = [];
+  for (const o of objects) {
+    if (o.kind !== "EndpointSlice") continue;
+    const ns = String(o.metadata?.namespace ?? "default");
+    for (const e of (o.endpoints ?? []) as { addresses?: string[]; targetRef?: { kind?: string; name?: string; namespace?: string } }[]) {
+      const ref = e.targetRef;
+      if (ref?.kind === "Pod" && pods.has(`${ref.namespace ?? ns}/${ref.name}`)) out.push(...(e.addresses ?? []));
+    }
+  }
+  return out;
 }
 
 /** The case's mesh config for istiod: mesh-config.yaml plus proxy.yaml's `mesh` options that MeshConfig has. */
@@ -169,6 +184,18 @@ async function captureIstiod(env: Env, name: string): Promise<IstiodCapture> {
     await until(
       `${name}'s Istio config`,
       async () => (configs = await configKeys(env.istiod.httpAddress)) && want.configs.every((c) => configs.has(c)),
+      5_000,
+    ).catch(() => undefined);
+    // istiod holds back an EndpointSlice address whose Pod it has not seen yet; two equal fetches do not show that it is
+    // still waiting, so first wait (5 s at most: istiod may also drop an address on purpose) until every address backed
+    // by one of the case's Pods is in its endpoint shards.
+    const podAddresses = podBackedAddresses(objects);
+    await until(
+      `${name}'s Pod-backed endpoints`,
+      async () => {
+        const shards = await endpointShardsText(env.istiod.httpAddress);
+        return podAddresses.every((a) => shards.includes(JSON.stringify(a)));
+      },
       5_000,
     ).catch(() => undefined);
     const config = await stableFetch(env.istiod, spec.id, metadata);
