@@ -19,9 +19,7 @@ import { gatewayTcpFilter, passthroughChains } from "./gateway-tcp";
 import type { BoundServer, MergedListener } from "./gateway-merge";
 import type { GatewayContext } from "./gateway-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
-
-/** Istio bounds TLS handshakes on gateway chains (slow-handshake protection). */
-const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
+import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
 
 export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Listener[] {
   const out: Listener[] = [];

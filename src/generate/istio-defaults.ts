@@ -36,6 +36,13 @@ export function inboundRetryPolicy(): RetryPolicy {
 /** route.Notimeout: "0s" everywhere a timeout means "none". */
 export const NO_TIMEOUT = "0s";
 
+/**
+ * istiod bounds the TLS handshake on every chain of a gateway listener and of a
+ * sidecar's outbound listeners (not their default chains, not virtualOutbound):
+ * slow-handshake protection (PILOT_GATEWAY_TRANSPORT_SOCKET_CONNECT_TIMEOUT, 15s).
+ */
+export const TRANSPORT_SOCKET_CONNECT_TIMEOUT = "15s";
+
 // ---------------------------------------------------------------- clusters
 
 /** maxSecondsValue (cluster_builder.go): inbound ORIGINAL_DST clusters never clean up their hosts. */

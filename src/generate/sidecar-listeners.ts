@@ -13,6 +13,7 @@ import type { FilterChain, Listener, RouteConfiguration } from "./envoy";
 import {
   BLACKHOLE_CLUSTER,
   PASSTHROUGH_CLUSTER,
+  PASSTHROUGH_FILTER_CHAIN,
   INBOUND_PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND_BLACKHOLE_CHAIN,
   VIRTUAL_INBOUND_CATCHALL_HTTP_CHAIN,
@@ -35,6 +36,7 @@ import { inboundRouteAction } from "./route-action";
 import { type AddressBinding, addressBindings, httpPorts } from "./outbound-ports";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
+import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
 import { type InboundBodies, type InboundKind, type InboundMtls, inboundMtls } from "./inbound-mtls";
@@ -53,7 +55,19 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
   const authz = authorizationFilters(scope.mesh, scope.proxy);
-  return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...http, ...tcp].sort(byName);
+  const outbound = [...http, ...tcp].map(withHandshakeBound);
+  return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...outbound].sort(byName);
+}
+
+/**
+ * istiod's buildListenerFromEntry: every chain of an outbound listener bounds the TLS handshake, the service's
+ * TCP chain of a sniffed port too (it is the default chain here); the passthrough fallback chain does not.
+ */
+function withHandshakeBound(l: Listener): Listener {
+  const bound = (c: FilterChain): FilterChain => ({ ...c, transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT });
+  const out: Listener = { ...l, filter_chains: (l.filter_chains ?? []).map(bound) };
+  if (l.default_filter_chain && l.default_filter_chain.name !== PASSTHROUGH_FILTER_CHAIN) out.default_filter_chain = bound(l.default_filter_chain);
+  return out;
 }
 
 /** Where unmatched outbound traffic goes: on to its destination (or the Sidecar's egressProxy), or nowhere under REGISTRY_ONLY. */
