@@ -24,6 +24,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { cacheDir, isExecutable } from "../support/cached-binary";
 
 export interface Istiod {
   /** host:port of plaintext ADS (gRPC), e.g. 127.0.0.1:40123. */
@@ -81,19 +82,6 @@ export function istioModuleVersion(): string {
 /** Cache name setup.sh uses: a pseudo-version's commit, or the tag. */
 function cacheTag(version: string): string {
   return /-([0-9a-f]{12})$/.exec(version)?.[1] ?? version;
-}
-
-function cacheDir(): string {
-  return process.env.MINI_PILOT_CACHE || path.join(os.homedir(), ".cache", "mini-pilot");
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** $PILOT_DISCOVERY_BIN, else the binary setup.sh caches for the pinned version. */

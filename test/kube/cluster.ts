@@ -17,6 +17,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { cacheDir, isExecutable } from "../support/cached-binary";
 
 export interface StartKubeOptions {
   /** Install the Istio networking CRDs (crds/istio-networking.yaml). Default true. */
@@ -120,10 +121,6 @@ function findKubeDir(): string | undefined {
   return undefined;
 }
 
-function cacheDir(): string {
-  return process.env.MINI_PILOT_CACHE || path.join(os.homedir(), ".cache", "mini-pilot");
-}
-
 function goModVersion(goModPath: string, module: string): string | undefined {
   let text: string;
   try {
@@ -134,15 +131,6 @@ function goModVersion(goModPath: string, module: string): string | undefined {
   const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
   const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v[^\\s]+)`, "m").exec(text);
   return m?.[1];
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function onPath(name: string): string | undefined {
