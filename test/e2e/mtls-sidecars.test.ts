@@ -19,6 +19,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ChildProcess, spawnSync } from "node:child_process";
@@ -134,7 +135,7 @@ test(
     const config = path.join(tmp, "config");
     fs.mkdirSync(config);
     fs.writeFileSync(path.join(config, "mesh.yaml"), meshYaml(pods, "STRICT"));
-    const tokens = pods.map((p) => ({ pod: p, token: `token-${p.sa}-${process.pid}` }));
+    const tokens = pods.map((p) => ({ pod: p, token: `token-${p.sa}-${randomBytes(12).toString("hex")}` }));
     fs.writeFileSync(path.join(tmp, "tokens"), tokens.map(({ pod, token }) => `default/${pod.sa} ${token}\n`).join(""), { mode: 0o600 });
     const rootFile = path.join(tmp, "root-cert.pem");
     const serve = await startServe([
