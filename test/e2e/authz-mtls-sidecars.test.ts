@@ -16,27 +16,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ChildProcess, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { findEnvoy, requireEnvoy } from "../support/envoy";
-import { CLI, startServe } from "../support/serve-process";
-import { APP_UID, PodNetns, createPodNetns, linkPods, until, netnsUnavailable, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, until, netnsUnavailable, podReadableTmp, writeClientScript } from "./netns";
+import { type MeshPod, TLS_MODE, startAgentMesh } from "./agent-mesh";
 
 const HTTPBIN_VIP = "192.168.78.20";
 const APP_PORT = 8080;
-const TLS_MODE = "security.istio.io/tlsMode";
 
-interface Pod {
-  ns: PodNetns;
-  meshIp: string;
-  name: string;
-  sa: string;
-  app: string;
-}
-
-function meshYaml(pods: Pod[]): string {
+function meshYaml(pods: MeshPod[]): string {
   const docs = pods.map(
     (p) => `apiVersion: v1
 kind: Pod
@@ -145,63 +135,12 @@ test("AuthorizationPolicy on peer identity between two sidecars with mutual TLS:
   const tmp = podReadableTmp("mini-pilot-e2e-authz-mtls-");
   stack.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  const client = createPodNetns();
-  stack.push(() => client.destroy());
-  const server = createPodNetns();
-  stack.push(() => server.destroy());
-  const link = linkPods(client, server, { net: "10.215", prefix: "mz" });
-  stack.push(() => link.destroy());
-  const pods: Pod[] = [
-    { ns: client, meshIp: link.aIp, name: "sleep-5d8f7c9b6-aaaaa", sa: "sleep", app: "sleep" },
-    { ns: server, meshIp: link.bIp, name: "httpbin-7b9c8d6f5-bbbbb", sa: "httpbin", app: "httpbin" },
-  ];
-  const config = path.join(tmp, "config");
-  fs.mkdirSync(config);
-  fs.writeFileSync(path.join(config, "mesh.yaml"), meshYaml(pods));
-  const tokens = pods.map((p) => ({ pod: p, token: `token-${p.sa}-${randomBytes(12).toString("hex")}` }));
-  fs.writeFileSync(path.join(tmp, "tokens"), tokens.map(({ pod, token }) => `default/${pod.sa} ${token}\n`).join(""), { mode: 0o600 });
-  const rootFile = path.join(tmp, "root-cert.pem");
-  const serve = await startServe([
-    "--config-dir",
-    config,
-    "--xds-address",
-    `${client.hostIp}:0`,
-    "--secure-xds-address",
-    `${client.hostIp}:0`,
-    "--ca-dir",
-    path.join(tmp, "ca"),
-    "--root-cert-file",
-    rootFile,
-    "--token-file",
-    path.join(tmp, "tokens"),
-    "--debounce-after",
-    "20ms",
-  ]);
-  stack.push(() => serve.stop());
-  assert.ok(serve.securePort, "serve has a secure port");
-
-  for (const { pod, token } of tokens) {
-    const dir = path.join(tmp, pod.app);
-    fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, "token"), token, { mode: 0o600 });
-    const args = [CLI, "agent", "--pod-name", pod.name, "--namespace", "default", "--ip", pod.meshIp, "--service-account", pod.sa];
-    args.push("--labels", `app=${pod.app},${TLS_MODE}=istio`, "--xds-address", `${client.hostIp}:${serve.xdsPort}`);
-    args.push("--ca-address", `${client.hostIp}:${serve.securePort}`, "--ca-root-cert", rootFile, "--token-file", path.join(dir, "token"));
-    args.push("--sds-socket", path.join(dir, "sds", "socket"), "--out", path.join(dir, "envoy-rev0.json"), "--envoy", findEnvoy()!, "--log-level", "warning");
-    let out = "";
-    const agent: ChildProcess = pod.ns.spawn(process.execPath, args);
-    agent.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    agent.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise((r) => agent.once("exit", r));
-    stack.push(async () => {
-      if (agent.exitCode === null) agent.kill("SIGTERM");
-      await exited;
-    });
-    await until(`${pod.app}'s Envoy with its listeners:\n${out}`, async () => {
-      assert.equal(agent.exitCode, null, `the ${pod.app} agent exited:\n${out}`);
-      return (await pod.ns.exec("curl", ["-s", "--max-time", "2", "http://127.0.0.1:15000/listeners"])).includes("virtualInbound");
-    });
-  }
+  const { client, server, config } = await startAgentMesh((fn) => stack.push(fn), {
+    tmp,
+    link: { net: "10.215", prefix: "mz" },
+    meshYaml,
+    serveArgs: ["--debounce-after", "20ms"],
+  });
 
   const appFile = path.join(tmp, "httpbin-app.js");
   fs.writeFileSync(

@@ -19,28 +19,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ChildProcess, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { findEnvoy, requireEnvoy } from "../support/envoy";
-import { CLI, startServe } from "../support/serve-process";
-import { APP_UID, PodNetns, createPodNetns, linkPods, until, netnsUnavailable, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, type PodNetns, until, netnsUnavailable, podReadableTmp, writeClientScript } from "./netns";
+import { type MeshPod, TLS_MODE, startAgentMesh } from "./agent-mesh";
 
 const HTTPBIN_VIP = "192.168.77.20";
 const APP_PORT = 8080;
-const TLS_MODE = "security.istio.io/tlsMode";
 
-interface Pod {
-  ns: PodNetns;
-  /** The pod's address on the pod-to-pod link: what the mesh knows it by. */
-  meshIp: string;
-  name: string;
-  sa: string;
-  app: string;
-}
-
-function meshYaml(pods: Pod[], mode: "STRICT" | "PERMISSIVE"): string {
+function meshYaml(pods: MeshPod[], mode: "STRICT" | "PERMISSIVE"): string {
   const docs: string[] = [];
   for (const p of pods) {
     docs.push(`apiVersion: v1
@@ -120,94 +109,14 @@ test(
     const tmp = podReadableTmp("mini-pilot-e2e-mtls-");
     stack.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-    const client = createPodNetns();
-    stack.push(() => client.destroy());
-    const server = createPodNetns();
-    stack.push(() => server.destroy());
-    const link = linkPods(client, server, { net: "10.214", prefix: "mp" });
-    stack.push(() => link.destroy());
-    const pods: Pod[] = [
-      { ns: client, meshIp: link.aIp, name: "sleep-5d8f7c9b6-aaaaa", sa: "sleep", app: "sleep" },
-      { ns: server, meshIp: link.bIp, name: "httpbin-7b9c8d6f5-bbbbb", sa: "httpbin", app: "httpbin" },
-    ];
-
-    // The control plane on the client pod's host side; the server pod reaches that host address through its own link.
-    const config = path.join(tmp, "config");
-    fs.mkdirSync(config);
-    fs.writeFileSync(path.join(config, "mesh.yaml"), meshYaml(pods, "STRICT"));
-    const tokens = pods.map((p) => ({ pod: p, token: `token-${p.sa}-${randomBytes(12).toString("hex")}` }));
-    fs.writeFileSync(path.join(tmp, "tokens"), tokens.map(({ pod, token }) => `default/${pod.sa} ${token}\n`).join(""), { mode: 0o600 });
-    const rootFile = path.join(tmp, "root-cert.pem");
-    const serve = await startServe([
-      "--config-dir",
-      config,
-      "--xds-address",
-      `${client.hostIp}:0`,
-      "--secure-xds-address",
-      `${client.hostIp}:0`,
-      "--ca-dir",
-      path.join(tmp, "ca"),
-      "--root-cert-file",
-      rootFile,
-      "--token-file",
-      path.join(tmp, "tokens"),
-    ]);
-    stack.push(() => serve.stop());
-    const securePort = serve.securePort;
-    assert.ok(securePort, "serve has a secure port");
-
-    // One agent per pod, as root (the capture rules exempt UID 0, Envoy's here), with a 6s certificate.
-    for (const { pod, token } of tokens) {
-      const dir = path.join(tmp, pod.app);
-      fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, "token"), token, { mode: 0o600 });
-      const args = [
-        CLI,
-        "agent",
-        "--pod-name",
-        pod.name,
-        "--namespace",
-        "default",
-        "--ip",
-        pod.meshIp,
-        "--service-account",
-        pod.sa,
-        "--labels",
-        `app=${pod.app},${TLS_MODE}=istio`,
-        "--xds-address",
-        `${client.hostIp}:${serve.xdsPort}`,
-        "--ca-address",
-        `${client.hostIp}:${securePort}`,
-        "--ca-root-cert",
-        rootFile,
-        "--token-file",
-        path.join(dir, "token"),
-        "--cert-ttl",
-        "6s",
-        "--sds-socket",
-        path.join(dir, "sds", "socket"),
-        "--out",
-        path.join(dir, "envoy-rev0.json"),
-        "--envoy",
-        findEnvoy()!,
-        "--log-level",
-        "warning",
-      ];
-      let out = "";
-      const agent = pod.ns.spawn(process.execPath, args);
-      agent.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-      agent.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-      const exited = new Promise((r) => agent.once("exit", r));
-      stack.push(async () => {
-        if (agent.exitCode === null) agent.kill("SIGTERM");
-        await exited;
-      });
-      await until(`${pod.app}'s Envoy with its certificate and listeners:\n${out}`, async () => {
-        assert.equal(agent.exitCode, null, `the ${pod.app} agent exited:\n${out}`);
-        const listeners = await pod.ns.exec("curl", ["-s", "--max-time", "2", "http://127.0.0.1:15000/listeners"]);
-        return listeners.includes("virtualInbound") && (await certSerials(pod.ns)).length > 0;
-      });
-    }
+    const { client, server, pods, config } = await startAgentMesh((fn) => stack.push(fn), {
+      tmp,
+      link: { net: "10.214", prefix: "mp" },
+      meshYaml: (pods) => meshYaml(pods, "STRICT"),
+      // A 6s certificate, so that it rotates during the test.
+      agentArgs: ["--cert-ttl", "6s"],
+      ready: async (pod) => (await certSerials(pod.ns)).length > 0,
+    });
 
     const app = startApp(server, tmp);
     stack.push(() => app.kill());
