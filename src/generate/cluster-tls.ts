@@ -4,7 +4,7 @@
  *
  * - a DestinationRule `tls` block decides when there is one: ISTIO_MUTUAL is
  *   the workload's own mTLS (SNI and SANs filled in when the rule leaves them
- *   out), SIMPLE/MUTUAL use files, DISABLE is plaintext;
+ *   out), SIMPLE/MUTUAL use files (tls-origination.ts), DISABLE is plaintext;
  * - otherwise auto-mTLS: when the client holds a workload certificate and the
  *   mesh has auto-mTLS on, an in-mesh service whose mesh/namespace
  *   PeerAuthentication does not DISABLE mTLS gets `transport_socket_matches`:
@@ -17,7 +17,7 @@ import { serviceIdentities, serviceMtlsMode } from "../model/mesh-mtls";
 import type { ClientTLSSettings, Subset } from "../model/types";
 import type { Cluster } from "./envoy";
 import { autoMtlsSocketMatches, istioMutualTransportSocket, istioSni } from "./mtls";
-import { tlsTransportSocket } from "./traffic-policy";
+import { tlsOriginationSocket } from "./tls-origination";
 
 export interface ClusterTlsInput {
   mesh: Mesh;
@@ -36,7 +36,7 @@ export interface ClusterTlsInput {
 export function clusterTls(i: ClusterTlsInput): Pick<Cluster, "transport_socket" | "transport_socket_matches"> {
   const tls = i.tls;
   if (tls?.mode === "ISTIO_MUTUAL") return { transport_socket: istioMutual(i, tls) };
-  if (tls) return tlsTransportSocket(tls);
+  if (tls) return tlsOriginationSocket(tls, i.http2);
   if (!i.clientMtls || !i.mesh.options.enableAutoMtls) return {};
   const passthrough = i.type === "ORIGINAL_DST";
   const mode = serviceMtlsMode(i.mesh, i.service, i.port.port, passthrough);

@@ -25,6 +25,7 @@ import {
   upstreamConnectionOptions,
 } from "./traffic-policy";
 import { clusterTls } from "./cluster-tls";
+import { autoSniFor, withAutoSni } from "./tls-origination";
 import { subsetEndpoints, clusterLoadAssignment } from "./endpoints";
 import { INBOUND_CLEANUP_INTERVAL, dnsClusterFields, noPanicLbConfig } from "./istio-defaults";
 import type { InboundPort } from "./instances";
@@ -98,6 +99,7 @@ export function outboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtl
   const upstream = isHttpProtocol(port.protocol) ? upstreamHttp(port, pool) : sidecar && isSniffedProtocol(port.protocol) ? "downstream" : undefined;
   if (upstream) Object.assign(c, httpProtocolOptions(pool, upstream));
   Object.assign(c, clusterTls({ mesh, service: svc, port, subset: spec.subset, tls: policy.tls, type: c.type, http2: upstream === "http2", clientMtls }));
+  withAutoSni(c, autoSniFor(policy.tls));
   c.metadata = clusterMetadata(svc, spec.dr, spec.subset);
   return c;
 }

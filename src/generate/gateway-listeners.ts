@@ -20,6 +20,9 @@ import type { BoundServer, MergedListener } from "./gateway-merge";
 import type { GatewayContext } from "./gateway-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
+import { acceptLimit } from "./listener-limits";
+import { networkFilterStack, protocolHttpFilters } from "./protocol-filters";
+import { type Protocol, namedProtocol } from "../model/mesh-protocol";
 
 export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[], diagnostics: Diagnostic[]): Listener[] {
   const out: Listener[] = [];
@@ -31,6 +34,7 @@ export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[
     if (chains.some((c) => c.filter_chain_match || c.transport_socket)) listener.listener_filters = [tlsInspectorListenerFilter()];
     listener.bind_to_port = true;
     listener.traffic_direction = "OUTBOUND";
+    Object.assign(listener, acceptLimit());
     out.push(listener);
   }
   return out.sort(byName);
@@ -39,7 +43,10 @@ export function gatewayListeners(ctx: GatewayContext, listeners: MergedListener[
 function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagnostic[]): FilterChain[] {
   const first = l.servers[0]!;
   if (first.kind === "http") {
-    return [{ filters: [gatewayHcm(ctx, `outbound_${l.name}`, first.routeName!)], transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT }];
+    const protocol = namedProtocol(first.server.port.protocol, first.server.port.name ?? "").protocol;
+    return [
+      { filters: [gatewayHcm(ctx, `outbound_${l.name}`, first.routeName!, protocol)], transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT },
+    ];
   }
   const chains: FilterChain[] = [];
   const claimed = new Set(l.claimedSni);
@@ -59,7 +66,8 @@ function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagn
       diagnostics.push(unrouted(s, "no VirtualService tcp route applies"));
       continue;
     }
-    chains.push(s.kind === "tls-terminate" ? terminating(s, tcp) : withTimeout({ filters: [tcp] }));
+    const protocol = namedProtocol(s.server.port.protocol, s.server.port.name ?? "").protocol;
+    chains.push(s.kind === "tls-terminate" ? terminating(s, tcp) : withTimeout({ filters: networkFilterStack(protocol, tcp) }));
   }
   return chains;
 }
@@ -94,12 +102,13 @@ function withTimeout(chain: FilterChain): FilterChain {
   return { ...chain, transport_socket_connect_timeout: TRANSPORT_SOCKET_CONNECT_TIMEOUT };
 }
 
-function gatewayHcm(ctx: GatewayContext, statPrefix: string, rds: string): NetworkFilter {
+/** `protocol`: the server port's (a GRPC-WEB server gets the gRPC-Web filter, protocol-filters.ts); HTTPS servers have none. */
+function gatewayHcm(ctx: GatewayContext, statPrefix: string, rds: string, protocol?: Protocol): NetworkFilter {
   const gatewayTopology = ctx.scope.mesh.options.gatewayTopology;
   return httpConnectionManager({
     statPrefix,
     rds,
-    httpFilters: outboundHttpFilters(),
+    httpFilters: [...protocolHttpFilters(protocol), ...outboundHttpFilters()],
     listenerClass: "gateway",
     ...(gatewayTopology ? { gatewayTopology } : {}),
   });

@@ -22,6 +22,7 @@ import type { ClientTLSSettings, ServerTLSSettings } from "../model/types";
 import { CA_SUFFIX } from "../model/credentials";
 import { filterCipherSuites } from "../model/validate/ciphers";
 import { typed } from "./common";
+import { upstreamTlsParams } from "./tls-origination";
 import type { CertificateValidationContext, CommonTlsContext, SdsSecretConfig, TlsParameters, TransportSocket, UpstreamTlsContext } from "./envoy";
 
 export const TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls";
@@ -98,8 +99,9 @@ export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
  * validate the server with `kubernetes://<name>-cacert` unless
  * insecureSkipVerify. SANs stay in the cluster, as Istio puts them.
  */
-export function upstreamCredentialTlsContext(tls: ClientTLSSettings & { credentialName: string }): UpstreamTlsContext {
-  const common: CommonTlsContext = {};
+export function upstreamCredentialTlsContext(tls: ClientTLSSettings & { credentialName: string }, http2 = false): UpstreamTlsContext {
+  // As file-based origination (tls-origination.ts): TLS 1.2-1.3, ALPN h2 alone to an HTTP/2 upstream.
+  const common: CommonTlsContext = { tls_params: upstreamTlsParams() };
   if (tls.mode === "MUTUAL") common.tls_certificate_sds_secret_configs = [credentialSdsConfig(certificateResourceName(tls.credentialName))];
   if (!tls.insecureSkipVerify) {
     const sans = tls.subjectAltNames?.length
@@ -110,6 +112,7 @@ export function upstreamCredentialTlsContext(tls: ClientTLSSettings & { credenti
       validation_context_sds_secret_config: credentialSdsConfig(caResourceName(tls.credentialName)),
     };
   }
+  if (http2) common.alpn_protocols = ["h2"];
   const ctx: UpstreamTlsContext = { common_tls_context: common };
   if (tls.sni) ctx.sni = tls.sni;
   return ctx;

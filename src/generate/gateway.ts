@@ -18,6 +18,7 @@ import { GatewayContext, gatewayRouteConfigs } from "./gateway-routes";
 import type { Generated } from "./generated";
 import type { Cluster } from "./envoy";
 import type { ClientTLSSettings } from "../model/types";
+import { autoSniRule, speaksHttp2, withAutoSni } from "./tls-origination";
 import { TLS_TRANSPORT_SOCKET, upstreamCredentialTlsContext } from "./gateway-tls";
 
 export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
@@ -47,9 +48,11 @@ export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
  */
 function withCredentialTls(c: Cluster, tls: ClientTLSSettings | undefined): Cluster {
   if (!tls?.credentialName || (tls.mode !== "SIMPLE" && tls.mode !== "MUTUAL")) return c;
-  const context = upstreamCredentialTlsContext({ ...tls, credentialName: tls.credentialName });
-  return {
+  const context = upstreamCredentialTlsContext({ ...tls, credentialName: tls.credentialName }, speaksHttp2(c));
+  const out: Cluster = {
     ...c,
     transport_socket: { name: TLS_TRANSPORT_SOCKET, typed_config: typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", context) },
   };
+  withAutoSni(out, autoSniRule(tls));
+  return out;
 }

@@ -37,6 +37,8 @@ import { type AddressBinding, addressBindings, httpPorts } from "./outbound-port
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
+import { acceptLimit } from "./listener-limits";
+import { inboundHcmProtocolFields, networkFilterStack, protocolHttpFilters, wildcardHttpPortProtocol } from "./protocol-filters";
 import type { InboundPort } from "./instances";
 import type { ProxyScope } from "./scope";
 import { type InboundBodies, type InboundKind, type InboundMtls, inboundMtls } from "./inbound-mtls";
@@ -95,6 +97,7 @@ function virtualOutbound(scope: ProxyScope): Listener {
     ],
     use_original_dst: true,
     traffic_direction: "OUTBOUND",
+    ...acceptLimit(),
   };
 }
 
@@ -105,7 +108,8 @@ function virtualOutbound(scope: ProxyScope): Listener {
  */
 function outboundHttpListener(scope: ProxyScope, port: number): Listener {
   const name = wildcardListenerName(port);
-  const hcm = httpConnectionManager({ statPrefix: `outbound_${name}`, rds: sidecarRouteName(port), httpFilters: outboundHttpFilters() });
+  const httpFilters = [...protocolHttpFilters(wildcardHttpPortProtocol(scope, port)), ...outboundHttpFilters()];
+  const hcm = httpConnectionManager({ statPrefix: `outbound_${name}`, rds: sidecarRouteName(port), httpFilters });
   return {
     name,
     address: socketAddress("0.0.0.0", port),
@@ -157,7 +161,7 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
     out.push({
       name: b.name,
       address: socketAddress(b.address, b.port.port),
-      filter_chains: [{ filters: [tcpProxyFor(scope, b.service, b.port.port)] }],
+      filter_chains: [{ filters: networkFilterStack(b.port.protocol, tcpProxyFor(scope, b.service, b.port.port)) }],
       ...outboundInspectionFields(false, scope.mesh.options.protocolDetectionTimeoutMs),
       bind_to_port: false,
       traffic_direction: "OUTBOUND",
@@ -230,7 +234,7 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
         { cluster, name, statPrefix: `inbound_${name}`, port: ip.port.port, operation: `${ip.service.host}:${ip.port.port}/*`, protocol: ip.port.protocol },
         authz,
       );
-    if (kind !== "http") bodies.tcp = { filters: [...authz.network, tcpProxy(cluster, cluster)], name };
+    if (kind !== "http") bodies.tcp = { filters: [...authz.network, ...networkFilterStack(ip.port.protocol, tcpProxy(cluster, cluster))], name };
     chains.push(...mtls.chains(ip.targetPort, kind, bodies));
   }
   return {
@@ -240,6 +244,7 @@ function virtualInbound(scope: ProxyScope, inbound: InboundPort[], mtls: Inbound
     listener_filters: [originalDstListenerFilter(), ...inboundInspectors(chains)],
     ...inboundInspectionFields(scope.mesh.options.protocolDetectionTimeoutMs),
     traffic_direction: "INBOUND",
+    ...acceptLimit(),
   };
 }
 
@@ -267,12 +272,13 @@ function inboundHttpChain(c: InboundHttpTarget, authz: AuthorizationFilters): Fi
     ],
     validate_clusters: false,
   };
-  // Inbound has the same fault and CORS filters as outbound (istiod adds them to every class), after RBAC.
+  // Inbound has the same fault and CORS filters as outbound (istiod adds them to every class), after RBAC and the port protocol's.
   const hcm = httpConnectionManager({
     statPrefix: c.statPrefix,
     routeConfig,
-    httpFilters: [...authz.http, ...outboundHttpFilters()],
+    httpFilters: [...authz.http, ...protocolHttpFilters(c.protocol), ...outboundHttpFilters()],
     listenerClass: "sidecar-inbound",
+    extra: inboundHcmProtocolFields(c.protocol),
   });
   return { filters: [hcm], name: c.name };
 }

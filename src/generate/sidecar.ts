@@ -13,12 +13,15 @@ import { sidecarRouteConfigs } from "./sidecar-routes";
 import { sidecarScope } from "./scope";
 import { sidecarIngressPorts, withInboundConnectionPools } from "./sidecar-ingress";
 import type { GeneratedResources } from "./generated";
+import { withDestinationRulePools } from "./inbound-pools";
 
 export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResources {
   const scope = sidecarScope(mesh, proxy);
   const servicePorts = inboundPorts(mesh, proxy);
   // A Sidecar with ingress listeners decides the inbound ports instead of the workload's services.
-  const inbound = withInboundConnectionPools(scope.sidecar, sidecarIngressPorts(scope.sidecar, servicePorts) ?? servicePorts);
+  // Connection pools: the service's DestinationRule, replaced by the Sidecar's (istiod's buildInboundCluster).
+  const ports = withDestinationRulePools(mesh, proxy.namespace, sidecarIngressPorts(scope.sidecar, servicePorts) ?? servicePorts);
+  const inbound = withInboundConnectionPools(scope.sidecar, ports);
   const specs = outboundClusterSpecs(mesh, scope.client, scope.services);
   const meshConnectTimeout = msToDuration(mesh.options.connectTimeoutMs);
   return {

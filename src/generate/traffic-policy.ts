@@ -1,24 +1,21 @@
 /**
  * DestinationRule traffic policy -> Cluster fields: load balancer, connection
- * pool (circuit breakers, timeouts, HTTP options), outlier detection, TLS.
+ * pool (circuit breakers, timeouts, HTTP options), outlier detection (TLS:
+ * tls-origination.ts, cluster-tls.ts).
  * Follows Istio's cluster builder; the policy is resolved per port and subset
  * first (`effectivePolicy`).
  */
 import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, Subset, TrafficPolicy } from "../model/types";
 import type { ResolvedDestinationRule } from "../model/mesh";
-import { unsupportedTls } from "../model/mesh-diagnostics";
 import { istioDuration, istioSeconds, typed } from "./common";
 import type {
-  CertificateValidationContext,
   CircuitBreakers,
   Cluster,
   CommonHttpProtocolOptions,
-  CommonTlsContext,
   Http2ProtocolOptions,
   OutlierDetection as EnvoyOutlierDetection,
   TcpKeepalive,
   UpstreamHttpProtocolOptions,
-  UpstreamTlsContext,
 } from "./envoy";
 
 /** The blocks that apply to one port (and subset); each block replaces, never merges. */
@@ -162,7 +159,8 @@ export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, up
   const maxDuration = istioDuration(pool?.tcp?.maxConnectionDuration);
   if (maxDuration) common.max_connection_duration = maxDuration;
   const h2: Http2ProtocolOptions = pool?.http?.maxConcurrentStreams ? { max_concurrent_streams: pool.http.maxConcurrentStreams } : {};
-  const hasCommon = Object.keys(common).length > 0;
+  // istiod writes the (possibly empty) common options whenever one of these HTTP pool fields is set (applyConnectionPool).
+  const hasCommon = Object.keys(common).length > 0 || !!pool?.http?.maxConcurrentStreams || pool?.http?.http2KeepAlive !== undefined;
   if (upstream === "http1" && !hasCommon) return {};
   const body: UpstreamHttpProtocolOptions = {};
   if (hasCommon) body.common_http_protocol_options = common;
@@ -177,30 +175,6 @@ export function httpProtocolOptions(pool: ConnectionPoolSettings | undefined, up
   return {
     typed_extension_protocol_options: {
       "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", body),
-    },
-  };
-}
-
-/** SIMPLE / MUTUAL with file certificates; anything mini-pilot cannot honour yields no TLS (a diagnostic says so). */
-export function tlsTransportSocket(tls: ClientTLSSettings | undefined): Pick<Cluster, "transport_socket"> {
-  if (!tls || !tls.mode || tls.mode === "DISABLE" || unsupportedTls(tls)) return {};
-  const common: CommonTlsContext = {};
-  if (!tls.insecureSkipVerify && tls.caCertificates) {
-    const vc: CertificateValidationContext = { trusted_ca: { filename: tls.caCertificates } };
-    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) {
-      vc.match_typed_subject_alt_names = tls.subjectAltNames.map((san) => ({ san_type: "DNS", matcher: { exact: san } }));
-    }
-    common.validation_context = vc;
-  }
-  if (tls.mode === "MUTUAL") {
-    common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
-  }
-  const ctx: UpstreamTlsContext = { common_tls_context: common };
-  if (tls.sni) ctx.sni = tls.sni;
-  return {
-    transport_socket: {
-      name: "envoy.transport_sockets.tls",
-      typed_config: typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", ctx),
     },
   };
 }

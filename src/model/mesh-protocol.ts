@@ -64,9 +64,9 @@ export function isHttpProtocol(p: Protocol): boolean {
   return p === "HTTP" || p === "HTTP2" || p === "GRPC" || p === "GRPC-WEB";
 }
 
-/** Upstream HTTP/2 (http2 and grpc ports). */
+/** HTTP/2 to the upstream and on the inbound connection manager (Istio's IsHTTP2: http2, grpc and grpc-web ports). */
 export function isHttp2Protocol(p: Protocol): boolean {
-  return p === "HTTP2" || p === "GRPC";
+  return p === "HTTP2" || p === "GRPC" || p === "GRPC-WEB";
 }
 
 /** TCP family (incl. TLS-carrying ports): gets tcp_proxy. */

@@ -30,6 +30,8 @@ const ENTRY_PROTOS = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/filters/http/fault/v3/fault.proto",
   "envoy/extensions/filters/http/cors/v3/cors.proto",
+  "envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto",
+  "envoy/extensions/filters/network/mongo_proxy/v3/mongo_proxy.proto",
   "envoy/extensions/filters/http/rbac/v3/rbac.proto",
   "envoy/extensions/filters/network/rbac/v3/rbac.proto",
   "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",

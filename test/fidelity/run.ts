@@ -17,6 +17,7 @@ import { miniPilotConfig } from "./mini-pilot-config";
 import { fetchXds, type Json, type XdsConfig } from "./xds-fetch";
 import { compareResources, type Comparison, type Difference } from "./diff";
 import { acceptedEntry, entryMatches, loadAccepted, type AcceptedFile, type Entry } from "./accepted";
+import { redecodeKnownAnys } from "./redecode";
 import { configKeys, endpointShardsText, registryHosts, setMeshConfig, until } from "./istiod-sync";
 
 export const ACCEPTED_FILE = path.join(GOLDEN_DIR, "..", "fidelity", "accepted-differences.yaml");
@@ -301,7 +302,8 @@ export async function runFidelity(opts: RunOptions = {}): Promise<FidelityRun> {
   if (opts.replayDir) {
     const dir = opts.replayDir;
     for (const name of names) {
-      if (!skipped(name)) await record(name, async () => JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), "utf8")) as IstiodCapture)();
+      if (!skipped(name))
+        await record(name, async () => redecodeKnownAnys(JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), "utf8")) as IstiodCapture))();
     }
   } else {
     const kube = await startKube();
