@@ -97,6 +97,11 @@ function loadRoot() {
     return target;
   };
   root.loadSync([...RESOURCE_PROTOS, ...EXTENSION_PROTOS], { keepCase: true, alternateCommentMode: false });
+  // The fields src/xds/newer-fields.ts adds at run time (newer than the shipped protos).
+  for (const f of require("../src/xds/newer-fields.json").fields) {
+    const type = root.lookupType(f.message);
+    if (!type.fields[f.field] && !type.fieldsById[f.id]) type.add(new protobuf.Field(f.field, f.id, `.${f.type}`));
+  }
   root.resolveAll();
   return root;
 }

@@ -132,11 +132,14 @@ export function inlineEndpoints(mesh: Mesh, spec: OutboundClusterSpec): MeshEndp
 /**
  * filter_metadata.istio as Istio writes it: the service behind the cluster and
  * the rule applied. A ServiceEntry's service is named after its host (istiod's
- * service Attributes.Name), not after the entry.
+ * service Attributes.Name), not after the entry. The main cluster of a
+ * MESH_EXTERNAL service says `external: true` (istiod's applyDestinationRule;
+ * Istio's telemetry reads it, subsets do not get it).
  */
 function clusterMetadata(svc: MeshService, dr: ResolvedDestinationRule | undefined, subset: Subset | undefined): Metadata {
   const name = svc.source === "serviceentry" ? svc.host : svc.name;
   const istio: { [key: string]: JsonValue } = { services: [{ host: svc.host, name, namespace: svc.namespace }] };
+  if (svc.external && !subset) istio.external = true;
   const first = dr?.sources[0];
   if (first) istio.config = `/apis/networking.istio.io/v1/namespaces/${first.metadata.namespace}/destination-rule/${first.metadata.name}`;
   if (subset) istio.subset = subset.name;
@@ -182,7 +185,7 @@ export function inboundPassthroughCluster(meshConnectTimeout = DEFAULT_CONNECT_T
  * `inbound|<targetPort>||`: ORIGINAL_DST to the app's own port (the original
  * destination is this pod), bound to 127.0.0.6 like Istio's.
  */
-export function inboundCluster(ip: InboundPort, meshConnectTimeout = DEFAULT_CONNECT_TIMEOUT): Cluster {
+export function inboundCluster(ip: InboundPort, meshConnectTimeout = DEFAULT_CONNECT_TIMEOUT, dr?: ResolvedDestinationRule): Cluster {
   const c: Cluster = {
     name: inboundClusterName(ip.targetPort),
     type: "ORIGINAL_DST",
@@ -194,7 +197,7 @@ export function inboundCluster(ip: InboundPort, meshConnectTimeout = DEFAULT_CON
     circuit_breakers: circuitBreakers(ip.connectionPool),
     ...upstreamConnectionOptions(ip.connectionPool),
     upstream_bind_config: { source_address: socketAddress(INBOUND_BIND_ADDRESS, 0).socket_address },
-    metadata: clusterMetadata(ip.service, undefined, undefined),
+    metadata: clusterMetadata(ip.service, dr?.trafficPolicy ? dr : undefined, undefined),
   };
   const ep = ip.endpoint;
   if (ep && "originalDestinationPort" in ep) c.original_dst_lb_config = { upstream_port_override: ep.originalDestinationPort };

@@ -4,7 +4,7 @@
  * makes them (pilot/pkg/security/authz/builder):
  *
  * - one filter per action, in istiod's order: CUSTOM (unsupported here; see
- *   below), DENY, then ALLOW, so a DENY match wins over any ALLOW;
+ *   below), AUDIT (action LOG), DENY, then ALLOW, so a DENY match wins over any ALLOW;
  * - the rules of all policies of one action go into that filter, named
  *   `ns[<namespace>]-policy[<name>]-rule[<index>]`; a policy without rules
  *   becomes one rule that never matches, so an ALLOW policy with no rules
@@ -19,7 +19,10 @@
  * - CUSTOM needs an ext_authz provider, which mini-pilot does not have: as
  *   istiod does for a provider it cannot use, the requests those rules match
  *   are denied (policy names end `-deny-due-to-bad-CUSTOM-action`);
- * - AUDIT needs an audit logger: ignored (validation says so).
+ * - AUDIT: an RBAC filter with action LOG, as istiod builds it: it never
+ *   blocks, it marks the requests its rules match (dynamic metadata
+ *   `access_log_hint`) for an access logger that reads the mark; mini-pilot's
+ *   file access log does not filter on it (validation says so).
  *
  * No policy selecting the proxy: no filter at all, so configs without
  * AuthorizationPolicies are unchanged.
@@ -91,7 +94,7 @@ function buildRules(policies: AuthorizationPolicy[], action: RuleAction, forTCP:
 }
 
 function shadowPrefix(b: Built): string | undefined {
-  if (!b.shadow) return undefined;
+  if (!b.shadow || b.shadow.action === "LOG") return undefined;
   return b.shadow.action === "ALLOW" ? "istio_dry_run_allow_" : "istio_dry_run_deny_";
 }
 
@@ -100,7 +103,8 @@ function httpFilter(b: Built): HttpFilter {
   if (b.rules) cfg.rules = b.rules;
   if (b.shadow) {
     cfg.shadow_rules = b.shadow;
-    cfg.shadow_rules_stat_prefix = shadowPrefix(b)!;
+    const prefix = shadowPrefix(b);
+    if (prefix) cfg.shadow_rules_stat_prefix = prefix;
   }
   return { name: HTTP_RBAC_FILTER, typed_config: typed("envoy.extensions.filters.http.rbac.v3.RBAC", cfg) };
 }
@@ -111,22 +115,26 @@ function networkFilter(b: Built): NetworkFilter {
   cfg.stat_prefix = TCP_STAT_PREFIX;
   if (b.shadow) {
     cfg.shadow_rules = b.shadow;
-    cfg.shadow_rules_stat_prefix = shadowPrefix(b)!;
+    const prefix = shadowPrefix(b);
+    if (prefix) cfg.shadow_rules_stat_prefix = prefix;
   }
   return { name: NETWORK_RBAC_FILTER, typed_config: typed("envoy.extensions.filters.network.rbac.v3.RBAC", cfg) };
 }
 
-/** Custom, deny, allow: the rule sets of one chain kind, in filter order. */
+/** Custom, audit, deny, allow: the rule sets of one chain kind, in filter order (istiod's build). */
 function chainRules(p: ReturnType<typeof authorizationPoliciesFor>, forTCP: boolean): Built[] {
-  return [buildRules(p.custom, "DENY", forTCP, true), buildRules(p.deny, "DENY", forTCP), buildRules(p.allow, "ALLOW", forTCP)].filter(
-    (b): b is Built => b !== undefined,
-  );
+  return [
+    buildRules(p.custom, "DENY", forTCP, true),
+    buildRules(p.audit, "LOG", forTCP),
+    buildRules(p.deny, "DENY", forTCP),
+    buildRules(p.allow, "ALLOW", forTCP),
+  ].filter((b): b is Built => b !== undefined);
 }
 
 /** The RBAC filters for every inbound/gateway chain of `proxy`; empty when no policy selects it. */
 export function authorizationFilters(mesh: Mesh, proxy: ProxyView): AuthorizationFilters {
   if (mesh.authorizationPolicies.size === 0) return NO_AUTHORIZATION;
   const policies = authorizationPoliciesFor(mesh, { namespace: proxy.namespace, labels: proxy.labels });
-  if (policies.allow.length + policies.deny.length + policies.custom.length === 0) return NO_AUTHORIZATION;
+  if (policies.allow.length + policies.deny.length + policies.audit.length + policies.custom.length === 0) return NO_AUTHORIZATION;
   return { http: chainRules(policies, false).map(httpFilter), network: chainRules(policies, true).map(networkFilter) };
 }

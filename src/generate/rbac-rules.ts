@@ -34,7 +34,8 @@ interface Entry<T> {
   notValues: string[];
 }
 
-export type RuleAction = "ALLOW" | "DENY";
+/** Envoy RBAC actions istiod uses (LOG for AUDIT policies: on TCP chains narrowed like DENY, as istiod does). */
+export type RuleAction = "ALLOW" | "DENY" | "LOG";
 
 const or = {
   permission: (rules: RbacPermission[]): RbacPermission => ({ or_rules: { rules } }),
@@ -190,7 +191,7 @@ function build<T extends object>(
   for (const e of entries) {
     if (forTCP && e.attr.httpOnly) {
       if (action === "ALLOW") return undefined;
-      continue; // DENY: this field is ignored, the rule denies more
+      continue; // DENY (and LOG): this field is ignored, the rule matches more
     }
     const of = (vs: string[]): T => (e.attr.all ? e.attr.all(vs) : combine.or(vs.map(e.attr.one!)));
     if (e.values.length > 0) and.push(of(e.values));

@@ -2,7 +2,7 @@
  * Everything a sidecar receives: listeners, route configs, clusters and the
  * endpoints of its EDS clusters.
  */
-import type { Mesh } from "../model/mesh";
+import { destinationRuleFor, type Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import { byName, msToDuration } from "./common";
 import { blackHoleCluster, inboundCluster, inboundPassthroughCluster, outboundClusterSpecs, passthroughCluster } from "./clusters";
@@ -20,7 +20,8 @@ export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResource
   const servicePorts = inboundPorts(mesh, proxy);
   // A Sidecar with ingress listeners decides the inbound ports instead of the workload's services.
   // Connection pools: the service's DestinationRule, replaced by the Sidecar's (istiod's buildInboundCluster).
-  const ports = withDestinationRulePools(mesh, proxy.namespace, sidecarIngressPorts(scope.sidecar, servicePorts) ?? servicePorts);
+  const ingress = sidecarIngressPorts(scope.sidecar, servicePorts);
+  const ports = withDestinationRulePools(mesh, proxy.namespace, ingress ?? servicePorts);
   const inbound = withInboundConnectionPools(scope.sidecar, ports);
   const specs = outboundClusterSpecs(mesh, scope.client, scope.services);
   const meshConnectTimeout = msToDuration(mesh.options.connectTimeoutMs);
@@ -29,7 +30,8 @@ export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResource
     routes: sidecarRouteConfigs(scope),
     clusters: [
       ...outboundClusters(scope, specs),
-      ...inbound.map((ip) => inboundCluster(ip, meshConnectTimeout)),
+      // istiod names the DestinationRule (with a traffic policy) of a service port's Service on its inbound cluster.
+      ...inbound.map((ip) => inboundCluster(ip, meshConnectTimeout, ingress ? undefined : destinationRuleFor(mesh, scope.client, ip.service))),
       blackHoleCluster(meshConnectTimeout),
       passthroughCluster(meshConnectTimeout),
       inboundPassthroughCluster(meshConnectTimeout),

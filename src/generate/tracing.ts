@@ -7,8 +7,8 @@
  * - custom tags: the istio.* literals (canonical service/revision, mesh,
  *   namespace, cluster) and the four authorization dry-run tags, by tag name;
  * - with a default tracing provider (defaultProviders.tracing), the HCM names
- *   the tracer itself: Zipkin (HTTP JSON v2, 128-bit ids, collector cluster
- *   `outbound|<port>||<service>`) or OpenTelemetry (OTLP over gRPC or HTTP).
+ *   the tracer itself: Zipkin (HTTP JSON v2, 128-bit ids, collector_service
+ *   `http://<host><path>` over cluster `outbound|<port>||<service>`, timeout 5s) or OpenTelemetry (OTLP over gRPC or HTTP).
  *   Without one (legacy `enableTracing`), the tracer is the bootstrap's.
  *
  * istiod leaves tracing out when the provider's service is not in the
@@ -64,15 +64,18 @@ function providerConfig(mesh: Mesh, p: TracingProvider, proxy: ProxyView, diagno
   }
   const cluster = outboundClusterName(p.port, "", host);
   if (p.kind === "zipkin") {
+    // istiod (zipkinConfig) for a 1.29+ proxy: the collector as an HttpService (URI, cluster, timeout, headers),
+    // not the legacy collector_cluster/endpoint/hostname; USE_B3 trace context (the enum default).
     return {
       name: "envoy.tracers.zipkin",
       typed_config: typed("envoy.config.trace.v3.ZipkinConfig", {
-        collector_cluster: cluster,
-        collector_endpoint: p.path,
         trace_id_128bit: p.traceId128,
         shared_span_context: false,
         collector_endpoint_version: "HTTP_JSON",
-        collector_hostname: host,
+        collector_service: {
+          http_uri: { uri: `http://${host}${p.path}`, cluster, timeout: istioDuration(p.timeout) ?? "5s" },
+          ...(p.headers.length ? { request_headers_to_add: headersToAdd(p.headers) } : {}),
+        },
       }),
     };
   }
@@ -80,9 +83,7 @@ function providerConfig(mesh: Mesh, p: TracingProvider, proxy: ProxyView, diagno
   if (p.http) {
     otel.http_service = {
       http_uri: { uri: joinPath(host, p.http.path), cluster, timeout: istioDuration(p.http.timeout) ?? "0s" },
-      ...(p.http.headers.length
-        ? { request_headers_to_add: p.http.headers.map((h) => ({ header: { key: h.name, value: h.value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" })) }
-        : {}),
+      ...(p.http.headers.length ? { request_headers_to_add: headersToAdd(p.http.headers) } : {}),
     };
   } else {
     const timeout = istioDuration(p.grpc?.timeout);
@@ -95,6 +96,11 @@ function providerConfig(mesh: Mesh, p: TracingProvider, proxy: ProxyView, diagno
   }
   otel.service_name = serviceCluster(proxy);
   return { name: "envoy.tracers.opentelemetry", typed_config: typed("envoy.config.trace.v3.OpenTelemetryConfig", otel) };
+}
+
+/** istiod's buildHTTPHeaders: each header set, replacing a value the request has. */
+function headersToAdd(headers: { name: string; value: string }[]): { header: { key: string; value: string }; append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }[] {
+  return headers.map((h) => ({ header: { key: h.name, value: h.value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }));
 }
 
 /** istiod's model.LookupCluster: "host" or "namespace/host", found in the service registry. */

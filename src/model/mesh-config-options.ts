@@ -4,11 +4,8 @@
  */
 import type { BuildMeshOptions } from "./mesh";
 import type { MeshConfig, OpenTelemetryProviderConfig, HeaderConfig } from "./mesh-config";
-import type { MeshTracing, TracingProvider } from "./mesh-types";
+import { DEFAULT_TRACE_SAMPLING, type MeshTracing, type TracingProvider } from "./mesh-types";
 import { parseIstioDuration } from "./validate/duration";
-
-/** PILOT_TRACE_SAMPLING's default: istiod samples 1% when the mesh config does not say. */
-export const DEFAULT_TRACE_SAMPLING = 1;
 
 export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   const o: BuildMeshOptions = {};
@@ -37,8 +34,7 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   // DEFAULT is BASE in istiod.
   if (normalization && normalization !== "DEFAULT" && normalization !== "BASE") o.pathNormalization = normalization;
   if (c.defaultHttpRetryPolicy) o.defaultHttpRetryPolicy = c.defaultHttpRetryPolicy;
-  const tracing = meshTracing(c);
-  if (tracing) o.tracing = tracing;
+  o.tracing = meshTracing(c);
   return o;
 }
 
@@ -48,14 +44,15 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
  * the legacy `enableTracing: true`, where the HCM only samples and the tracer
  * is the one in the proxy's bootstrap.
  *
- * mini-pilot's one difference: Istio's built-in default is enableTracing true;
- * here tracing is off until a mesh config turns it on (so a mesh config that
- * only sets, say, outboundTrafficPolicy does not start sending spans).
+ * As in Istio, enableTracing defaults to true (DefaultMeshConfig): a mesh
+ * config that does not mention it traces at 1%; `enableTracing: false`
+ * without a default provider turns tracing off (false, not undefined, so it
+ * wins over the built-in default in buildMesh).
  */
-function meshTracing(c: MeshConfig): MeshTracing | undefined {
+function meshTracing(c: MeshConfig): MeshTracing | false {
   const providerName = c.defaultProviders?.tracing?.[0];
   const provider = providerName !== undefined ? tracingProvider(c, providerName) : undefined;
-  if (!provider && c.enableTracing !== true) return undefined;
+  if (!provider && c.enableTracing === false) return false;
   const t = c.defaultConfig?.tracing;
   // As istiod: 0 (or unset) means the default rate.
   const sampling = t?.sampling ? t.sampling : DEFAULT_TRACE_SAMPLING;
@@ -78,6 +75,8 @@ function tracingProvider(c: MeshConfig, name: string): TracingProvider | undefin
       // Istio traces with 128-bit ids unless asked for 64.
       traceId128: !z.enable64bitTraceId,
       ...(z.maxTagLength ? { maxTagLength: z.maxTagLength } : {}),
+      ...(z.timeout ? { timeout: z.timeout } : {}),
+      headers: headers(z.headers),
     };
   }
   if (p?.opentelemetry) return otelProvider(name, p.opentelemetry);

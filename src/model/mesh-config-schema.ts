@@ -28,8 +28,10 @@ const ZIPKIN_PROVIDER: FieldSpec = {
     maxTagLength: { t: "number", min: 0, max: 2 ** 32 - 1 },
     enable64bitTraceId: { t: "bool" },
     path: { t: "string" },
+    timeout: { t: "duration" },
+    headers: HTTP_HEADERS,
   },
-  known: ["traceContextOption", "timeout", "headers"],
+  known: ["traceContextOption"],
 };
 
 const OTEL_PROVIDER: FieldSpec = {

@@ -19,6 +19,8 @@ export interface ZipkinProviderConfig {
   maxTagLength?: number;
   enable64bitTraceId?: boolean;
   path?: string;
+  timeout?: string;
+  headers?: HeaderConfig[];
 }
 
 export interface HeaderConfig {

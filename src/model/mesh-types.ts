@@ -30,7 +30,7 @@ export interface MeshOptions {
   domainSuffix: string;
   /** Send not-ready endpoints as UNHEALTHY instead of leaving them out (default true, as istiod's PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS). */
   includeNotReadyEndpoints: boolean;
-  /** HTTP tracing (MeshConfig enableTracing / defaultProviders.tracing); absent: off. */
+  /** HTTP tracing (MeshConfig enableTracing, on by default as in Istio, / defaultProviders.tracing); absent: off. */
   tracing?: MeshTracing;
   /** MeshConfig accessLogFile/accessLogEncoding; absent: no access log. */
   accessLog?: { path: string; encoding: "TEXT" | "JSON" };
@@ -84,8 +84,30 @@ export interface MeshTracing {
   provider?: TracingProvider;
 }
 
+/** PILOT_TRACE_SAMPLING's default: istiod samples 1% when the mesh config does not say. */
+export const DEFAULT_TRACE_SAMPLING = 1;
+
+/**
+ * Istio's built-in mesh tracing (DefaultMeshConfig: enableTracing true, no
+ * default provider): every HTTP connection manager samples 1% and carries the
+ * istio.* tags; the tracer is the bootstrap's. A mesh config turns it off with
+ * `enableTracing: false`.
+ */
+export const DEFAULT_MESH_TRACING: Readonly<MeshTracing> = Object.freeze({ sampling: DEFAULT_TRACE_SAMPLING, istioTags: true });
+
 export type TracingProvider =
-  | { kind: "zipkin"; name: string; service: string; port: number; path: string; traceId128: boolean; maxTagLength?: number }
+  | {
+      kind: "zipkin";
+      name: string;
+      service: string;
+      port: number;
+      path: string;
+      traceId128: boolean;
+      maxTagLength?: number;
+      /** Collector request timeout (Istio duration; default 5s) and extra request headers. */
+      timeout?: string;
+      headers: { name: string; value: string }[];
+    }
   | {
       kind: "opentelemetry";
       name: string;

@@ -25,6 +25,7 @@ import type {
   VirtualService,
 } from "./types";
 import type { Mesh, MeshDestinationRule, MeshOptions, MeshService, MeshTracing, MeshVirtualService } from "./mesh-types";
+import { DEFAULT_MESH_TRACING } from "./mesh-types";
 import { serviceFromKube, servicesFromEntry } from "./mesh-services";
 import { buildEndpointsSteps, resolveTargetPorts } from "./mesh-endpoints";
 import { cmp, normaliseExportTo, olderFirst, resolveHost } from "./mesh-hosts";
@@ -42,7 +43,8 @@ export interface BuildMeshOptions {
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   domainSuffix?: string;
   includeNotReadyEndpoints?: boolean;
-  tracing?: MeshTracing;
+  /** HTTP tracing; undefined: Istio's default (enableTracing true, 1%, Istio tags); false: off. */
+  tracing?: MeshTracing | false;
   accessLog?: MeshOptions["accessLog"];
   connectTimeoutMs?: number;
   defaultExportTo?: MeshOptions["defaultExportTo"];
@@ -95,7 +97,9 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
   };
   const locality = options.localityLbSetting ?? { enabled: true };
   if (locality.enabled !== false) opts.localityLbSetting = locality;
-  if (options.tracing) opts.tracing = options.tracing;
+  // Istio's built-in MeshConfig has enableTracing: true (pkg/config/mesh/mesh.go DefaultMeshConfig).
+  const tracing = options.tracing === undefined ? DEFAULT_MESH_TRACING : options.tracing;
+  if (tracing) opts.tracing = tracing;
   if (options.accessLog) opts.accessLog = options.accessLog;
   if (options.gatewayTopology) opts.gatewayTopology = options.gatewayTopology;
   if (options.pathNormalization) opts.pathNormalization = options.pathNormalization;

@@ -8,6 +8,7 @@
 import * as path from "node:path";
 import * as fs from "node:fs";
 import * as protobuf from "protobufjs";
+import { addNewerFields } from "./newer-fields";
 
 /** The proto files whose types mini-pilot reads or writes; their imports come along. */
 const ENTRY_PROTOS = [
@@ -79,6 +80,7 @@ export function envoyRoot(): protobuf.Root {
     return target;
   };
   r.loadSync(ENTRY_PROTOS, { keepCase: true, alternateCommentMode: false });
+  addNewerFields(r);
   r.resolveAll();
   root = r;
   return r;

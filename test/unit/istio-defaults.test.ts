@@ -150,7 +150,11 @@ test("DNS clusters: refresh rate, TTL, c-ares resolver as istiod; ServiceEntry m
   const resolver = j(c.typed_dns_resolver_config);
   assert.equal(resolver.name, "envoy.network.dns_resolver.cares");
   assert.equal(j(resolver.typed_config).udp_max_queries, 100);
-  assert.deepEqual(j(j(c.metadata).filter_metadata).istio, { services: [{ host: "ext.example.com", name: "ext.example.com", namespace: "default" }] });
+  // A MESH_EXTERNAL entry's main cluster says external: true (istiod's applyDestinationRule).
+  assert.deepEqual(j(j(c.metadata).filter_metadata).istio, {
+    services: [{ host: "ext.example.com", name: "ext.example.com", namespace: "default" }],
+    external: true,
+  });
   const localities = j(c.load_assignment).endpoints as Json[];
   const ep = (localities[0]!.lb_endpoints as Json[])[0]!;
   assert.deepEqual(j(ep.metadata).filter_metadata, { istio: { workload: "ext;default;ext;;Kubernetes" } });

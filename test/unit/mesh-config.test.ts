@@ -78,8 +78,14 @@ test("Istio fields mini-pilot does not use are accepted with a warning; an empty
   assert.deepEqual(accepted("# nothing\n").config, {});
 });
 
-test("options: legacy tracing samples 1% unless told, a provider turns tracing on by itself", () => {
-  assert.equal(meshOptionsFromConfig(accepted("defaultConfig: {tracing: {sampling: 50}}").config).tracing, undefined, "tracing off without enableTracing");
+test("options: tracing is on unless enableTracing is false (Istio's default), samples 1% unless told; a provider traces whatever enableTracing says", () => {
+  assert.deepEqual(
+    meshOptionsFromConfig(accepted("defaultConfig: {tracing: {sampling: 50}}").config).tracing,
+    { sampling: 50, istioTags: true },
+    "enableTracing defaults to true",
+  );
+  assert.deepEqual(meshOptionsFromConfig(accepted("outboundTrafficPolicy: {mode: REGISTRY_ONLY}").config).tracing, { sampling: 1, istioTags: true });
+  assert.equal(meshOptionsFromConfig(accepted("enableTracing: false\ndefaultConfig: {tracing: {sampling: 50}}").config).tracing, false, "explicitly off");
   assert.deepEqual(meshOptionsFromConfig(accepted("enableTracing: true").config).tracing, { sampling: 1, istioTags: true });
   assert.deepEqual(meshOptionsFromConfig(accepted("enableTracing: true\ndefaultConfig: {tracing: {sampling: 0}}").config).tracing, {
     sampling: 1,
@@ -97,12 +103,41 @@ defaultConfig: {tracing: {sampling: 100}}
   assert.deepEqual(provider, {
     sampling: 100,
     istioTags: true,
-    provider: { kind: "zipkin", name: "zipkin", service: "zipkin.istio-system.svc.cluster.local", port: 9411, path: "/api/v2/spans", traceId128: false },
+    provider: {
+      kind: "zipkin",
+      name: "zipkin",
+      service: "zipkin.istio-system.svc.cluster.local",
+      port: 9411,
+      path: "/api/v2/spans",
+      traceId128: false,
+      headers: [],
+    },
+  });
+  const providerWithOff = meshOptionsFromConfig(
+    accepted(`
+enableTracing: false
+extensionProviders:
+  - name: zipkin
+    zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411, timeout: 2s, headers: [{name: x-tenant, value: a}]}
+defaultProviders: {tracing: [zipkin]}
+`).config,
+  ).tracing;
+  assert.ok(providerWithOff, "a default provider traces even with enableTracing: false (Telemetry API semantics)");
+  assert.deepEqual(providerWithOff.provider, {
+    kind: "zipkin",
+    name: "zipkin",
+    service: "zipkin.istio-system.svc.cluster.local",
+    port: 9411,
+    path: "/api/v2/spans",
+    traceId128: true,
+    timeout: "2s",
+    headers: [{ name: "x-tenant", value: "a" }],
   });
   const o = meshOptionsFromConfig(
     accepted("connectTimeout: 1.5s\naccessLogFile: /dev/stdout\ndefaultVirtualServiceExportTo: [.]\noutboundTrafficPolicy: {mode: REGISTRY_ONLY}").config,
   );
   assert.deepEqual(o, {
+    tracing: { sampling: 1, istioTags: true },
     outboundTrafficPolicy: "REGISTRY_ONLY",
     connectTimeoutMs: 1500,
     defaultExportTo: { virtualService: ["."] },

@@ -78,7 +78,9 @@ const cases: [string, Raw, string[]][] = [
   [
     "AUDIT accepted with a warning",
     ap({ action: "AUDIT", rules: [{}] }),
-    ["warning spec.action: AUDIT is not supported by mini-pilot (no audit logging); the policy is ignored"],
+    [
+      "warning spec.action: AUDIT: translated as istiod does (an RBAC filter with action LOG that marks the requests it matches), but mini-pilot's access log does not filter on the mark, so nothing is audit-logged",
+    ],
   ],
   [
     "selector and targetRef",

@@ -5,7 +5,7 @@
  *
  * Errors refuse the policy (the workloads it selects keep their last valid
  * version). What Istio accepts but mini-pilot cannot enforce is a warning:
- * AUDIT (no audit logging) and CUSTOM (no ext_authz provider; enforced as a
+ * AUDIT (translated, but no access logger reads its mark) and CUSTOM (no ext_authz provider; enforced as a
  * deny of the requests it matches, as istiod does for a broken provider),
  * request principals and JWT claims (no RequestAuthentication), the dry-run
  * annotation is supported (shadow rules).
@@ -347,7 +347,11 @@ function checkRule(r: AuthorizationRule, i: number, path: string, action: string
 
 /** What mini-pilot cannot enforce, said once per policy (the rules still translate as istiod does). */
 function unsupported(spec: Partial<AuthorizationPolicySpec>, path: string, ctx: Ctx): void {
-  if (spec.action === "AUDIT") ctx.warn(at(path, "action"), "AUDIT is not supported by mini-pilot (no audit logging); the policy is ignored");
+  if (spec.action === "AUDIT")
+    ctx.warn(
+      at(path, "action"),
+      "AUDIT: translated as istiod does (an RBAC filter with action LOG that marks the requests it matches), but mini-pilot's access log does not filter on the mark, so nothing is audit-logged",
+    );
   if (spec.action === "CUSTOM")
     ctx.warn(
       at(path, "action"),
