@@ -11,7 +11,7 @@ import type { Route, RouteConfiguration, VirtualHost } from "./envoy";
 import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, outboundClusterName, sidecarRouteName, sniffedRouteName, virtualHostName } from "./names";
 import { addressBindings, httpPorts } from "./outbound-ports";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
-import { hashPolicy, timeoutFields } from "./route-action";
+import { serviceHashPolicy, timeoutFields } from "./route-action";
 import type { ProxyScope } from "./scope";
 
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
@@ -32,6 +32,7 @@ export function meshRouteContext(scope: ProxyScope, port: number): RouteContext 
     gateways: ["mesh"],
     listenerPort: port,
     destinationRule: (svc) => scope.destinationRule(svc),
+    servicesOnListenerPortOnly: true,
   };
 }
 
@@ -82,8 +83,7 @@ function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: R
   const vs = scope.virtualServices.get(svc.host);
   if (vs) return virtualServiceRoutes(vs, ctx);
   const cluster = outboundClusterName(port, undefined, svc.host);
-  const hash = hashPolicy([{ cluster, service: svc, port }], ctx);
-  return [defaultRoute(cluster, svc.host, port, hash, scope.mesh.options.defaultHttpRetryPolicy)];
+  return [defaultRoute(cluster, svc.host, port, serviceHashPolicy(svc, port, ctx), scope.mesh.options.defaultHttpRetryPolicy)];
 }
 
 /**
