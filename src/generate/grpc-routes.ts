@@ -29,7 +29,8 @@ import { grpcRouteName, outboundClusterName, virtualHostName } from "./names";
 import { defaultRoute, virtualServiceRoutes } from "./routes";
 import { serviceHashPolicy } from "./route-action";
 import { CORS_FILTER } from "./route-filters";
-import { meshRouteContext, vhostDomains } from "./sidecar-routes";
+import { meshRouteContext } from "./sidecar-routes";
+import { vhostDomains } from "./sidecar-virtual-hosts";
 import type { ProxyScope } from "./scope";
 
 /** A service port a gRPC client can dial. */

@@ -98,3 +98,56 @@ test("a port-less destination takes the listener's port in a sidecar route, even
   assert.equal(r.route!.cluster, "outbound|8000||sleep.default.svc.cluster.local");
   assert.equal(r.route!.request_mirror_policies![0]!.cluster, "outbound|8000||sleep.default.svc.cluster.local");
 });
+
+test("route config 80 gets a virtual host for every VirtualService host that is no service on port 80, matching the host alone", () => {
+  const rcs = routes([
+    ...base,
+    vs("h", { hosts: ["httpbin"], http: [{ route: [{ destination: { host: "httpbin", port: { number: 8000 } } }] }] }),
+    vs("ext", { hosts: ["api.example.com"], http: [{ route: [{ destination: { host: "sleep" } }] }] }, "2024-01-02T00:00:00Z"),
+  ]);
+  const rc80 = rcs.get("80")!;
+  assert.deepEqual(
+    rc80.virtual_hosts!.map((v) => v.name),
+    ["api.example.com:80", "httpbin.default.svc.cluster.local:80", "sleep.default.svc.cluster.local:80", "allow_any"],
+  );
+  assert.deepEqual(vhost(rc80, "httpbin.default.svc.cluster.local:80")!.domains, ["httpbin.default.svc.cluster.local"]);
+  assert.equal(vhost(rc80, "httpbin.default.svc.cluster.local:80")!.routes![0]!.route!.cluster, "outbound|8000||httpbin.default.svc.cluster.local");
+  assert.equal(vhost(rc80, "api.example.com:80")!.routes![0]!.route!.cluster, "outbound|80||sleep.default.svc.cluster.local");
+  // On another port only VirtualServices with a service on that port count: api.example.com is not in route config 8000.
+  assert.deepEqual(
+    rcs.get("8000")!.virtual_hosts!.map((v) => v.name),
+    ["httpbin.default.svc.cluster.local:8000", "allow_any"],
+  );
+});
+
+test("on a port other than 80, a VirtualService with a service on the port brings its other hosts along", () => {
+  const rcs = routes([...base, vs("h", { hosts: ["httpbin", "httpbin.example.com", "sleep"], http: [{ route: [{ destination: { host: "httpbin" } }] }] })]);
+  assert.deepEqual(
+    rcs.get("8000")!.virtual_hosts!.map((v) => [v.name, v.domains]),
+    [
+      [
+        "httpbin.default.svc.cluster.local:8000",
+        ["httpbin.default.svc.cluster.local", "httpbin.default.svc.cluster.local.", "httpbin", "httpbin.default.svc", "httpbin.default", "10.96.0.20"],
+      ],
+      ["httpbin.example.com:8000", ["httpbin.example.com"]],
+      ["sleep.default.svc.cluster.local:8000", ["sleep.default.svc.cluster.local"]],
+      ["allow_any", ["*"]],
+    ],
+  );
+  // sleep is a service on 80: there it is the VirtualService's (not the default route), with the service's domains.
+  const sleep80 = vhost(rcs.get("80"), "sleep.default.svc.cluster.local:80")!;
+  assert.equal(sleep80.routes![0]!.route!.cluster, "outbound|80||httpbin.default.svc.cluster.local");
+  assert.ok(sleep80.domains!.includes("sleep"));
+});
+
+test("a VirtualService with no route for this proxy leaves its service the default route", () => {
+  const rcs = routes([
+    ...base,
+    vs("h", { hosts: ["httpbin"], http: [{ match: [{ sourceLabels: { app: "other" } }], route: [{ destination: { host: "httpbin", subset: "v1" } }] }] }),
+  ]);
+  const r = vhost(rcs.get("8000"), "httpbin.default.svc.cluster.local:8000")!.routes!;
+  assert.deepEqual(
+    r.map((x) => [x.name, x.route?.cluster]),
+    [["default", "outbound|8000||httpbin.default.svc.cluster.local"]],
+  );
+});
