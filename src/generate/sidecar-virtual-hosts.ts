@@ -127,13 +127,15 @@ function ipv6Compliant(host: string): string {
  * Istio's domains for a service seen from a proxy: the FQDN, the FQDN with a
  * trailing dot, the short names its DNS search path allows (same namespace:
  * `svc`, `svc.ns.svc`, `svc.ns`; other namespaces: `svc.ns`, `svc.ns.svc`),
- * then every address.
+ * for a headless Kubernetes Service each of those under `*.`, then every address.
  */
 export function vhostDomains(svc: MeshService, proxyDomain: string): string[] {
   const host = svc.host;
   const out = [host];
   if (!host.startsWith("*")) out.push(`${host}.`);
   out.push(...kubeAltHosts(host, proxyDomain));
+  // A headless Kubernetes Service: its pods' own DNS names (<pod>.<svc>...) route to it too (istiod's wildcardDomainPrefix).
+  if (svc.source === "kubernetes" && svc.resolution === "ORIGINAL_DST") out.push(...out.map((d) => `*.${d}`));
   out.push(...svc.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)));
   return [...new Set(out)];
 }
