@@ -27,9 +27,10 @@ import { byName } from "./common";
 import type { HeaderMatcher, Route, RouteConfiguration, VirtualHost } from "./envoy";
 import { grpcRouteName, outboundClusterName, virtualHostName } from "./names";
 import { defaultRoute, virtualServiceRoutes } from "./routes";
-import { hashPolicy } from "./route-action";
+import { serviceHashPolicy } from "./route-action";
 import { CORS_FILTER } from "./route-filters";
-import { meshRouteContext, vhostDomains } from "./sidecar-routes";
+import { meshRouteContext } from "./sidecar-routes";
+import { vhostDomains } from "./sidecar-virtual-hosts";
 import type { ProxyScope } from "./scope";
 
 /** A service port a gRPC client can dial. */
@@ -51,7 +52,7 @@ export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagn
     // No applicable rule: Istio gives the service its default route, as if it had no VirtualService.
     if (routes.length === 0) {
       const cluster = outboundClusterName(port, undefined, service.host);
-      routes = [defaultRoute(cluster, service.host, port, hashPolicy([{ cluster, service, port }], ctx), scope.mesh.options.defaultHttpRetryPolicy)];
+      routes = [defaultRoute(cluster, service.host, port, serviceHashPolicy(service, port, ctx), scope.mesh.options.defaultHttpRetryPolicy)];
     }
     const vhost: VirtualHost = {
       name: virtualHostName(service.host, port),

@@ -3,14 +3,13 @@
  * timeout, retries (Istio's default policy when unset), consistent-hash
  * policy from the DestinationRule, mirroring, rewrites.
  */
-import type { ConsistentHashLB, Destination, HTTPRetry, HTTPRoute, Headers } from "../model/types";
+import type { ConsistentHashLB, Destination, HTTPRetry, HTTPRoute, Headers, TrafficPolicy } from "../model/types";
 import type { Mesh, MeshService, ResolvedDestinationRule } from "../model/mesh";
 import { lookupService } from "../model/mesh";
 import { resolveHost } from "../model/mesh-hosts";
 import { istioDuration, percentPerMillion, typed } from "./common";
 import type { ClusterWeight, HashPolicy, HashPolicyCookie, RetryPolicy, RouteAction } from "./envoy";
 import { outboundClusterName } from "./names";
-import { effectivePolicy } from "./traffic-policy";
 import { headerOperations } from "./route-headers";
 import {
   DEFAULT_NUM_RETRIES,
@@ -29,12 +28,20 @@ export interface DestinationContext {
   listenerPort: number;
   /** The client's DestinationRule for a service (callers cache it). */
   destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
+  /**
+   * Sidecar HTTP routes: istiod looks a destination's service up only among the services that have the
+   * listener's port (BuildSidecarOutboundVirtualHosts keeps just that port of each), so a destination without a
+   * port always takes the listener's port there, even when its service has a single other port.
+   */
+  servicesOnListenerPortOnly?: boolean;
 }
 
 export interface ResolvedDestination {
   cluster: string;
   service?: MeshService;
   port: number;
+  /** destination.port as written (istiod reads port-level consistent hashing only for it). */
+  explicitPort?: number;
   subset?: string;
 }
 
@@ -48,8 +55,9 @@ export function resolveDestination(dest: Destination, vsNamespace: string, ctx: 
   const service = lookupService(ctx.mesh, host, ctx.clientNamespace);
   let port = ctx.listenerPort;
   if (dest.port?.number !== undefined) port = dest.port.number;
-  else if (service && service.ports.length === 1) port = service.ports[0]!.port;
+  else if (service && service.ports.length === 1 && !ctx.servicesOnListenerPortOnly) port = service.ports[0]!.port;
   const out: ResolvedDestination = { cluster: outboundClusterName(port, dest.subset, host), port };
+  if (dest.port?.number !== undefined) out.explicitPort = dest.port.number;
   if (service) out.service = service;
   if (dest.subset) out.subset = dest.subset;
   return out;
@@ -166,32 +174,59 @@ export function inboundRouteAction(cluster: string, protocol: Protocol): RouteAc
   return action;
 }
 
-/** The consistent-hash settings of a destination (subset and port aware). */
+/**
+ * istiod's HashForHTTPDestination: the consistent hash of a route destination, from the DestinationRule of its
+ * host. Precedence: the subset's port-level setting, the subset's, the rule's port-level setting, the rule's.
+ * Port-level settings count only for a port written on the destination (not one inferred from the service).
+ */
 export function consistentHashOf(d: ResolvedDestination, ctx: DestinationContext): ConsistentHashLB | undefined {
   if (!d.service) return undefined;
   const dr = ctx.destinationRule(d.service);
   if (!dr) return undefined;
-  const subset = d.subset ? dr.subsets.find((s) => s.name === d.subset) : undefined;
-  return effectivePolicy(dr, subset, d.port).loadBalancer?.consistentHash;
+  const portLevel = (p: TrafficPolicy | undefined) =>
+    d.explicitPort === undefined ? undefined : p?.portLevelSettings?.find((s) => s.port?.number === d.explicitPort)?.loadBalancer?.consistentHash;
+  const subset = d.subset ? dr.subsets.find((s) => s.name === d.subset)?.trafficPolicy : undefined;
+  return portLevel(subset) ?? subset?.loadBalancer?.consistentHash ?? portLevel(dr.trafficPolicy) ?? dr.trafficPolicy?.loadBalancer?.consistentHash;
 }
 
-/** hash_policy for a route: only when every destination hashes the same way (else none, as in Istio). */
+/** istiod's hashForService (a host without VirtualService): the rule's consistent hash, unless the port's own setting has one. */
+export function serviceConsistentHash(svc: MeshService, port: number, ctx: DestinationContext): ConsistentHashLB | undefined {
+  const tp = ctx.destinationRule(svc)?.trafficPolicy;
+  const pl = tp?.portLevelSettings?.find((s) => s.port?.number === port);
+  return pl?.loadBalancer?.consistentHash ?? tp?.loadBalancer?.consistentHash;
+}
+
+/** The default route's hash_policy (serviceConsistentHash). */
+export function serviceHashPolicy(svc: MeshService, port: number, ctx: DestinationContext): HashPolicy[] | undefined {
+  const h = toHashPolicy(serviceConsistentHash(svc, port, ctx));
+  return h ? [h] : undefined;
+}
+
+/**
+ * hash_policy for a route: one entry per destination that hashes, in destination order (istiod appends each
+ * weighted destination's policy, so a split over subsets hashing differently carries all of them; Envoy
+ * hashes with each in turn until one yields a value).
+ */
 export function hashPolicy(dests: ResolvedDestination[], ctx: DestinationContext): HashPolicy[] | undefined {
-  const hashes = dests.map((d) => consistentHashOf(d, ctx));
-  const first = hashes[0];
-  if (!first || hashes.some((h) => JSON.stringify(h) !== JSON.stringify(first))) return undefined;
-  if (first.httpHeaderName) return [{ header: { header_name: first.httpHeaderName } }];
-  if (first.httpCookie) {
-    const cookie: HashPolicyCookie = { name: first.httpCookie.name };
-    if (first.httpCookie.path) cookie.path = first.httpCookie.path;
-    if (first.httpCookie.attributes?.length)
-      cookie.attributes = first.httpCookie.attributes.map((a) => ({ name: a.name, ...(a.value !== undefined ? { value: a.value } : {}) }));
-    const ttl = istioDuration(first.httpCookie.ttl);
+  const out = dests.flatMap((d) => toHashPolicy(consistentHashOf(d, ctx)) ?? []);
+  return out.length > 0 ? out : undefined;
+}
+
+/** istiod's ConsistentHashToHashPolicy: the hash key of a consistentHash block (none for ring/maglev settings alone). */
+export function toHashPolicy(ch: ConsistentHashLB | undefined): HashPolicy | undefined {
+  if (!ch) return undefined;
+  if (ch.httpHeaderName) return { header: { header_name: ch.httpHeaderName } };
+  if (ch.httpCookie) {
+    const cookie: HashPolicyCookie = { name: ch.httpCookie.name };
+    if (ch.httpCookie.path) cookie.path = ch.httpCookie.path;
+    if (ch.httpCookie.attributes?.length)
+      cookie.attributes = ch.httpCookie.attributes.map((a) => ({ name: a.name, ...(a.value !== undefined ? { value: a.value } : {}) }));
+    const ttl = istioDuration(ch.httpCookie.ttl);
     if (ttl) cookie.ttl = ttl;
-    return [{ cookie }];
+    return { cookie };
   }
-  if (first.useSourceIp) return [{ connection_properties: { source_ip: true } }];
-  if (first.httpQueryParameterName) return [{ query_parameter: { name: first.httpQueryParameterName } }];
+  if (ch.useSourceIp) return { connection_properties: { source_ip: true } };
+  if (ch.httpQueryParameterName) return { query_parameter: { name: ch.httpQueryParameterName } };
   return undefined;
 }
 

@@ -11,7 +11,8 @@
  * (view-key.ts records exactly those questions).
  */
 import type { Client, Mesh, MeshService, MeshVirtualService, ResolvedDestinationRule } from "../model/mesh";
-import { bindVirtualServices, destinationRuleFor, sidecarVirtualServices, visibleServices } from "../model/mesh";
+import { bindVirtualServices, bindsTo, destinationRuleFor, visibleServices } from "../model/mesh";
+import { visibleTo } from "../model/mesh-hosts";
 import { sidecarFor, sidecarImports } from "../model/mesh-sidecar";
 import type { ProxyView } from "../model/proxy";
 import type { Sidecar } from "../model/types";
@@ -39,6 +40,8 @@ export interface ProxyScope {
   listenerServices: MeshService[];
   /** host -> the VirtualService that routes it for this proxy. */
   virtualServices: ReadonlyMap<string, MeshVirtualService>;
+  /** The mesh-bound VirtualServices this proxy may use (its Sidecar's selection), oldest first: istiod's egress listener VirtualServices(). */
+  meshVirtualServices: readonly MeshVirtualService[];
   destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
   /** What unmatched outbound traffic does: the Sidecar's outboundTrafficPolicy, else the mesh's. */
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
@@ -55,6 +58,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   let services: MeshService[];
   let listenerServices: MeshService[];
   let virtualServices: ReadonlyMap<string, MeshVirtualService>;
+  let meshVirtualServices: MeshVirtualService[];
   let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
   let egressProxyCluster: string | undefined;
   if (sidecar) {
@@ -62,12 +66,14 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     services = imports.services;
     listenerServices = imports.listenerServices;
     virtualServices = bindVirtualServices(imports.virtualServices, services);
+    meshVirtualServices = imports.virtualServices;
     outboundTrafficPolicy = imports.outboundTrafficPolicy;
     egressProxyCluster = egressProxy(sidecar);
   } else {
     services = visibleServices(mesh, proxy.namespace);
     listenerServices = services;
-    virtualServices = sidecarVirtualServices(mesh, proxy.namespace, services);
+    meshVirtualServices = mesh.virtualServices.filter((v) => bindsTo(v, "mesh") && visibleTo(v.exportTo, proxy.namespace));
+    virtualServices = bindVirtualServices(meshVirtualServices, services);
   }
   // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
   const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
@@ -78,6 +84,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     services,
     listenerServices,
     virtualServices,
+    meshVirtualServices,
     outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),
     ...(egressProxyCluster ? { egressProxyCluster } : {}),

@@ -1,26 +1,33 @@
 /**
  * Sidecar RDS: one RouteConfiguration per outbound HTTP port, named by the
- * port. One virtual host per service on that port (`host:port`, Istio's
- * domains), its VirtualService's routes or the default route, then the
- * catch-all (`allow_any` or `block_all`). Auto-detected ports of services
- * with an address get their own, `<host>:<port>` (see sniffedRouteConfig).
+ * port: the port's virtual hosts as istiod builds them (sidecar-virtual-hosts.ts),
+ * then the catch-all (`allow_any` or `block_all`). Auto-detected ports of
+ * services with an address get their own, `<host>:<port>` (see sniffedRouteConfig).
  */
 import type { MeshService } from "../model/mesh";
-import { isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
-import type { Route, RouteConfiguration, VirtualHost } from "./envoy";
-import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, outboundClusterName, sidecarRouteName, sniffedRouteName, virtualHostName } from "./names";
+import { isSniffedProtocol } from "../model/mesh-protocol";
+import type { RouteConfiguration, VirtualHost } from "./envoy";
+import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, sidecarRouteName, sniffedRouteName } from "./names";
 import { addressBindings, httpPorts } from "./outbound-ports";
-import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
-import { hashPolicy, timeoutFields } from "./route-action";
+import type { RouteContext } from "./routes";
+import { timeoutFields } from "./route-action";
 import type { ProxyScope } from "./scope";
+import { outboundVirtualHosts } from "./sidecar-virtual-hosts";
 
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
+  // One computation of a port's virtual hosts serves its route config and every sniffed route config on it (istiod's vHostCache).
+  const byPort = new Map<number, VirtualHost[]>();
+  const vhostsOf = (port: number): VirtualHost[] => {
+    let v = byPort.get(port);
+    if (!v) byPort.set(port, (v = portVirtualHosts(scope, port)));
+    return v;
+  };
   const sniffed = addressBindings(scope)
     .filter((b) => isSniffedProtocol(b.port.protocol))
-    .map((b) => sniffedRouteConfig(scope, b.service, b.port.port));
+    .map((b) => sniffedRouteConfig(scope, b.service, b.port.port, vhostsOf(b.port.port)));
   // Several addresses of one service share its route config.
   const unique = new Map(sniffed.map((rc) => [String(rc.name), rc]));
-  return [...httpPorts(scope).map((port) => sidecarRouteConfig(scope, port)), ...unique.values()];
+  return [...httpPorts(scope).map((port) => sidecarRouteConfig(scope, port, vhostsOf(port))), ...unique.values()];
 }
 
 /** How routes are built for a sidecar (the `mesh` gateway) on `port`: its client, namespace and DestinationRules. */
@@ -32,85 +39,40 @@ export function meshRouteContext(scope: ProxyScope, port: number): RouteContext 
     gateways: ["mesh"],
     listenerPort: port,
     destinationRule: (svc) => scope.destinationRule(svc),
+    servicesOnListenerPortOnly: true,
   };
 }
 
-export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfiguration {
-  const ctx = meshRouteContext(scope, port);
-  const used = new Set<string>();
-  const vhosts: VirtualHost[] = [];
-  for (const svc of scope.listenerServices) {
-    if (!svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)))) continue;
-    const routes = serviceRoutes(scope, svc, port, ctx);
-    if (routes.length === 0) continue;
-    const domains = vhostDomains(svc, scope.proxy.dnsDomain).filter((d) => !used.has(d));
-    if (domains.length === 0) continue;
-    domains.forEach((d) => used.add(d));
-    vhosts.push({ name: virtualHostName(svc.host, port), domains, routes, include_request_attempt_count: true });
-  }
-  vhosts.sort((a, b) => (String(a.name) < String(b.name) ? -1 : 1));
-  vhosts.push(catchAllVirtualHost(scope.outboundTrafficPolicy, scope.egressProxyCluster));
+export function sidecarRouteConfig(scope: ProxyScope, port: number, vhosts = portVirtualHosts(scope, port)): RouteConfiguration {
   return {
     name: sidecarRouteName(port),
-    virtual_hosts: vhosts,
+    virtual_hosts: [...vhosts, catchAllVirtualHost(scope.outboundTrafficPolicy, scope.egressProxyCluster)],
     validate_clusters: false,
     max_direct_response_body_size_bytes: 1048576,
     ignore_port_in_host_matching: true,
   };
+}
+
+function portVirtualHosts(scope: ProxyScope, port: number): VirtualHost[] {
+  return outboundVirtualHosts(scope, port, meshRouteContext(scope, port), scope.proxy.dnsDomain);
 }
 
 /**
  * The route config of one auto-detected service port with an address (`<host>:<port>`, Istio's name for a
- * sniffed listener's RDS): the service's own virtual host, matching any Host, and no catch-all (traffic on
- * that address:port is for that service).
+ * sniffed listener's RDS): istiod's getVirtualHostsForSniffedServicePort picks, from the virtual hosts of the
+ * port's route config, the one for this service (a domain equal to the host) and lets it match any Host; no
+ * catch-all (traffic on that address:port is for that service).
  */
-export function sniffedRouteConfig(scope: ProxyScope, svc: MeshService, port: number): RouteConfiguration {
-  const ctx = meshRouteContext(scope, port);
-  const routes = serviceRoutes(scope, svc, port, ctx);
-  const vhosts: VirtualHost[] =
-    routes.length > 0 ? [{ name: virtualHostName(svc.host, port), domains: ["*"], routes, include_request_attempt_count: true }] : [];
+export function sniffedRouteConfig(scope: ProxyScope, svc: MeshService, port: number, vhosts = portVirtualHosts(scope, port)): RouteConfiguration {
+  const name = sniffedRouteName(svc.host, port);
+  const mine = vhosts.filter((vh) => (vh.domains ?? []).some((d) => d === name || d === svc.host));
   return {
-    name: sniffedRouteName(svc.host, port),
-    virtual_hosts: vhosts,
+    name,
+    virtual_hosts: mine.length === 1 ? [{ ...mine[0]!, domains: ["*"] }] : mine,
     validate_clusters: false,
     max_direct_response_body_size_bytes: 1048576,
     ignore_port_in_host_matching: true,
   };
-}
-
-function serviceRoutes(scope: ProxyScope, svc: MeshService, port: number, ctx: RouteContext): Route[] {
-  const vs = scope.virtualServices.get(svc.host);
-  if (vs) return virtualServiceRoutes(vs, ctx);
-  const cluster = outboundClusterName(port, undefined, svc.host);
-  const hash = hashPolicy([{ cluster, service: svc, port }], ctx);
-  return [defaultRoute(cluster, svc.host, port, hash, scope.mesh.options.defaultHttpRetryPolicy)];
-}
-
-/**
- * Istio's domains for a service seen from a proxy: the FQDN, the FQDN with a
- * trailing dot, the short names its DNS search path allows (same namespace:
- * `svc`, `svc.ns.svc`, `svc.ns`; other namespaces: `svc.ns`, `svc.ns.svc`),
- * then every address.
- */
-export function vhostDomains(svc: MeshService, proxyDomain: string): string[] {
-  const host = svc.host;
-  const out = [host];
-  if (!host.startsWith("*")) out.push(`${host}.`);
-  out.push(...kubeAltHosts(host, proxyDomain));
-  out.push(...svc.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)));
-  return [...new Set(out)];
-}
-
-function kubeAltHosts(host: string, proxyDomain: string): string[] {
-  const ps = proxyDomain.indexOf(".svc.");
-  const hs = host.indexOf(".svc.");
-  if (ps < 0 || hs <= 0 || host.slice(hs) !== proxyDomain.slice(ps)) return [];
-  const dot = host.indexOf(".");
-  if (dot + 1 > hs) return [];
-  const name = host.slice(0, dot);
-  const nameNs = host.slice(0, hs);
-  const sameNamespace = host.slice(dot + 1, hs) === proxyDomain.slice(0, ps);
-  return sameNamespace ? [name, `${nameNs}.svc`, nameNs] : [nameNs, `${nameNs}.svc`];
 }
 
 /** Last virtual host, `*`: pass unknown hosts through (ALLOW_ANY; to `passthrough`, a Sidecar's egressProxy) or answer 502 (REGISTRY_ONLY). */

@@ -28,27 +28,35 @@ export interface EffectivePolicy {
 
 const BLOCKS = ["loadBalancer", "connectionPool", "outlierDetection", "tls"] as const;
 
-/** Port-level settings replace a block for their port; a subset's policy replaces blocks of the rule's. */
+/**
+ * istiod's MergeSubsetTrafficPolicy for one port. A port-level setting for the port replaces the whole policy it
+ * belongs to: blocks it leaves out fall back to Envoy/Istio defaults, not to the policy around it (the API's
+ * "port-level settings do not inherit"). A subset's policy then replaces the blocks it sets, except when it has
+ * a port-level setting for the port: then that setting replaces all four blocks, set or not.
+ */
 export function effectivePolicy(dr: ResolvedDestinationRule | undefined, subset: Subset | undefined, port: number): EffectivePolicy {
   const base = forPort(dr?.trafficPolicy, port);
-  const over = forPort(subset?.trafficPolicy, port);
+  if (!subset?.trafficPolicy) return base.policy;
+  const over = forPort(subset.trafficPolicy, port);
   const out: EffectivePolicy = {};
   for (const b of BLOCKS) {
-    const v = over[b] ?? base[b];
+    const v = over.portLevel ? over.policy[b] : (over.policy[b] ?? base.policy[b]);
     if (v !== undefined) (out as Record<string, unknown>)[b] = v;
   }
   return out;
 }
 
-function forPort(policy: TrafficPolicy | undefined, port: number): EffectivePolicy {
-  if (!policy) return {};
+/** istiod's GetPortLevelTrafficPolicy: the port's own setting if there is one (and whether there was), else the policy. */
+function forPort(policy: TrafficPolicy | undefined, port: number): { policy: EffectivePolicy; portLevel: boolean } {
+  if (!policy) return { policy: {}, portLevel: false };
   const pl = (policy.portLevelSettings ?? []).find((p) => p.port?.number === port);
+  const src = pl ?? policy;
   const out: EffectivePolicy = {};
   for (const b of BLOCKS) {
-    const v = pl?.[b] ?? policy[b];
+    const v = src[b];
     if (v !== undefined) (out as Record<string, unknown>)[b] = v;
   }
-  return out;
+  return { policy: out, portLevel: pl !== undefined };
 }
 
 const MAX_U32 = 4294967295;

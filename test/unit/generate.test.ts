@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { buildMesh } from "../../src/model/mesh";
 import type { MeshObject, Service } from "../../src/model/types";
 import { generate, generateEndpoints } from "../../src/generate";
-import { vhostDomains } from "../../src/generate/sidecar-routes";
+import { vhostDomains } from "../../src/generate/sidecar-virtual-hosts";
 import { retryPolicy } from "../../src/generate/route-action";
 import { parseClusterName, outboundClusterName } from "../../src/generate/names";
 import { endpointSlice, proxy } from "../support/mesh-fixtures";

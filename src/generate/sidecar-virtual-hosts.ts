@@ -1,0 +1,153 @@
+/**
+ * The virtual hosts of a sidecar's outbound route config for one listener port, built the way istiod 1.31's
+ * BuildSidecarOutboundVirtualHosts does (pilot/pkg/networking/core/httproute.go, route/route.go):
+ *
+ * - the registry is the services that have the port (any protocol), each reduced to that port;
+ * - on a port other than 80, only VirtualServices with a host overlapping such a service count
+ *   (selectVirtualServices); on port 80 every mesh-bound VirtualService does (istiod's "hack to keep
+ *   consistent with previous behavior");
+ * - a VirtualService with routes for this proxy gets a virtual host for each of its hosts that is not a
+ *   service on the port (`<host>:<port>`, domain the host alone), and one for each of its services whose port
+ *   is HTTP or sniffed, as long as it has such a service or the port is 80;
+ * - services no VirtualService took get the default route;
+ * - names and domains already taken are skipped (first come first served, VirtualServices oldest first),
+ *   then the list is sorted by name.
+ *
+ * So traffic to `<vs host>:80` is routed by the VirtualService even when the host's Service has no port 80
+ * (or there is no Service at all), and a VirtualService naming two hosts routes the second on the first's ports.
+ */
+import type { MeshService, MeshVirtualService } from "../model/mesh";
+import { hostMatches } from "../model/mesh-hosts";
+import { isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
+import type { Route, VirtualHost } from "./envoy";
+import { outboundClusterName, virtualHostName } from "./names";
+import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
+import { serviceHashPolicy } from "./route-action";
+import type { ProxyScope } from "./scope";
+
+/** One group of virtual hosts sharing routes: istiod's VirtualHostWrapper. */
+interface HostGroup {
+  /** VirtualService hosts that are no service on this port: a virtual host matching the host only. */
+  plainHosts: string[];
+  services: MeshService[];
+  routes: Route[];
+}
+
+/** istiod's host.Name.Matches: the two hosts overlap (either may be a wildcard). */
+export function hostsOverlap(a: string, b: string): boolean {
+  return hostMatches(a, b) || hostMatches(b, a);
+}
+
+function routedPort(svc: MeshService, port: number): boolean {
+  return svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)));
+}
+
+/** Virtual hosts of the sidecar route config of `port` (without the catch-all), sorted by name. */
+export function outboundVirtualHosts(scope: ProxyScope, port: number, ctx: RouteContext, dnsDomain: string): VirtualHost[] {
+  const onPort = scope.listenerServices.filter((s) => s.ports.some((p) => p.port === port));
+  const byHost = new Map(onPort.map((s) => [s.host, s]));
+  const vss =
+    port === 80 ? scope.meshVirtualServices : scope.meshVirtualServices.filter((v) => v.hosts.some((h) => onPort.some((s) => hostsOverlap(h, s.host))));
+  const groups: HostGroup[] = [];
+  const taken = new Set<MeshService>();
+  for (const vs of vss) {
+    const routes = virtualServiceRoutes(vs, ctx);
+    if (routes.length === 0) continue;
+    const { plainHosts, services } = separateHosts(vs, onPort, byHost, scope.virtualServices);
+    const routed = services.filter((s) => routedPort(s, port));
+    if (routed.length === 0 && port !== 80) continue;
+    routed.forEach((s) => taken.add(s));
+    groups.push({ plainHosts, services: routed, routes });
+  }
+  for (const svc of onPort) {
+    if (taken.has(svc) || !routedPort(svc, port)) continue;
+    const cluster = outboundClusterName(port, undefined, svc.host);
+    const route = defaultRoute(cluster, svc.host, port, serviceHashPolicy(svc, port, ctx), scope.mesh.options.defaultHttpRetryPolicy);
+    groups.push({ plainHosts: [], services: [svc], routes: [route] });
+  }
+  return buildVirtualHosts(groups, port, dnsDomain);
+}
+
+/**
+ * istiod's separateVSHostsAndServices: the VirtualService's hosts that are services on the port (a wildcard
+ * host takes the services for which it is the most specific VirtualService host), and the rest.
+ */
+function separateHosts(
+  vs: MeshVirtualService,
+  onPort: MeshService[],
+  byHost: ReadonlyMap<string, MeshService>,
+  bound: ReadonlyMap<string, MeshVirtualService>,
+): { plainHosts: string[]; services: MeshService[] } {
+  const plainHosts: string[] = [];
+  const services: MeshService[] = [];
+  for (const h of vs.hosts) {
+    if (h.startsWith("*")) continue;
+    const svc = byHost.get(h);
+    if (svc) services.push(svc);
+    else plainHosts.push(h);
+  }
+  for (const h of vs.hosts) {
+    if (!h.startsWith("*")) continue;
+    let found = false;
+    for (const svc of onPort) {
+      if (!hostsOverlap(svc.host, h)) continue;
+      found = true;
+      if (bound.get(svc.host) === vs) services.push(svc);
+    }
+    if (!found) plainHosts.push(h);
+  }
+  return { plainHosts, services };
+}
+
+function buildVirtualHosts(groups: HostGroup[], port: number, dnsDomain: string): VirtualHost[] {
+  const names = new Set<string>();
+  const domainsUsed = new Set<string>();
+  const out: VirtualHost[] = [];
+  const add = (host: string, candidates: string[], routes: Route[]) => {
+    const name = virtualHostName(host, port);
+    if (names.has(name)) return;
+    names.add(name);
+    const domains = candidates.filter((d) => !domainsUsed.has(d.toLowerCase()));
+    domains.forEach((d) => domainsUsed.add(d.toLowerCase()));
+    if (domains.length > 0) out.push({ name, domains, routes, include_request_attempt_count: true });
+  };
+  for (const g of groups) {
+    for (const h of g.plainHosts) add(h.toLowerCase(), [ipv6Compliant(h.toLowerCase())], g.routes);
+    for (const svc of g.services) add(svc.host, vhostDomains(svc, dnsDomain), g.routes);
+  }
+  // Stable sort by name, as istiod's SortVirtualHosts.
+  return out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
+}
+
+function ipv6Compliant(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/**
+ * Istio's domains for a service seen from a proxy: the FQDN, the FQDN with a
+ * trailing dot, the short names its DNS search path allows (same namespace:
+ * `svc`, `svc.ns.svc`, `svc.ns`; other namespaces: `svc.ns`, `svc.ns.svc`),
+ * for a headless Kubernetes Service each of those under `*.`, then every address.
+ */
+export function vhostDomains(svc: MeshService, proxyDomain: string): string[] {
+  const host = svc.host;
+  const out = [host];
+  if (!host.startsWith("*")) out.push(`${host}.`);
+  out.push(...kubeAltHosts(host, proxyDomain));
+  // A headless Kubernetes Service: its pods' own DNS names (<pod>.<svc>...) route to it too (istiod's wildcardDomainPrefix).
+  if (svc.source === "kubernetes" && svc.resolution === "ORIGINAL_DST") out.push(...out.map((d) => `*.${d}`));
+  out.push(...svc.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)));
+  return [...new Set(out)];
+}
+
+function kubeAltHosts(host: string, proxyDomain: string): string[] {
+  const ps = proxyDomain.indexOf(".svc.");
+  const hs = host.indexOf(".svc.");
+  if (ps < 0 || hs <= 0 || host.slice(hs) !== proxyDomain.slice(ps)) return [];
+  const dot = host.indexOf(".");
+  if (dot + 1 > hs) return [];
+  const name = host.slice(0, dot);
+  const nameNs = host.slice(0, hs);
+  const sameNamespace = host.slice(dot + 1, hs) === proxyDomain.slice(0, ps);
+  return sameNamespace ? [name, `${nameNs}.svc`, nameNs] : [nameNs, `${nameNs}.svc`];
+}
