@@ -1,5 +1,5 @@
 /**
- * HTTP/2 and gRPC-Web through a real sidecar Envoy, as istiod configures them
+ * HTTP/2, gRPC-Web and Mongo through a real sidecar Envoy, as istiod configures them
  * (docs/ENVOY.md "HTTP/2, gRPC-Web and Mongo"): the application runs in a pod
  * network namespace with istio-init's rules (test/e2e/netns.ts), Envoy gets
  * its config over ADS from `mini-pilot serve --config-dir`.
@@ -15,7 +15,10 @@
  *     back into gRPC-Web (a data frame and a trailer frame with grpc-status 0);
  * (c) inbound gRPC: the host calls the pod's own `grpc` port; iptables sends
  *     it to virtualInbound, whose connection manager for that port carries
- *     http2_protocol_options, and inbound|<port>|| speaks HTTP/2 to the app.
+ *     http2_protocol_options, and inbound|<port>|| speaks HTTP/2 to the app;
+ * (d) Mongo: the app sends a Mongo wire-protocol query to a `mongo` port; the
+ *     mongo_proxy filter in front of tcp_proxy decodes the query and the reply
+ *     (its stats count them) and passes the bytes on unchanged.
  *
  * Skipped, loudly, where namespaces or iptables are not allowed; with CI set
  * that fails instead.
@@ -31,7 +34,7 @@ import { startServe } from "../support/serve-process";
 import { APP_UID, podReadableTmp } from "./netns";
 import { cleanups, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
 
-const tmp = podReadableTmp("mini-pilot-e2e-grpc-proto-");
+const tmp = podReadableTmp("mini-pilot-e2e-proto-filters-");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const POD = { name: "sleep-7f8d9c6b5-grpc1", namespace: "default", labels: "app=sleep" };
 const ECHO_VIP = "10.55.1.10";
@@ -270,7 +273,137 @@ test("HTTP/2 and gRPC-Web on the sidecar path: gRPC out and in over HTTP/2 only,
     assert.deepEqual(JSON.parse(inbound.frames![0]!.data), { who: "app", contentType: "application/grpc", path: "/test.Who/Name", msg: "inbound" });
     assert.ok((await envoy.stat(`cluster.inbound|${APP_PORT}||.upstream_cx_http2_total`)) >= 1, "inbound|port|| spoke HTTP/2 to the app");
     assert.ok((await envoy.stat(`http.inbound_0.0.0.0_${APP_PORT}.downstream_cx_http2_total`)) >= 1, "through the port's inbound connection manager");
-    process.stderr.write(`grpc-protocols-netns: gRPC out, gRPC-Web out, gRPC in: 3 calls through the sidecar over HTTP/2\n`);
+    process.stderr.write(`protocol-filters-netns: gRPC out, gRPC-Web out, gRPC in: 3 calls through the sidecar over HTTP/2\n`);
+  } catch (e) {
+    process.stderr.write(`--- Envoy log ---\n${envoy.logTail()}\n`);
+    throw e;
+  }
+});
+
+const MONGO_VIP = "10.55.1.30";
+
+/** A BSON document with one field: int32 (type 0x10) or double (0x01). */
+function bson(name: string, value: number, type: 0x10 | 0x01): Buffer {
+  const v = Buffer.alloc(type === 0x10 ? 4 : 8);
+  if (type === 0x10) v.writeInt32LE(value);
+  else v.writeDoubleLE(value);
+  const body = Buffer.concat([Buffer.from([type]), Buffer.from(name + "\0", "latin1"), v, Buffer.from([0])]);
+  const len = Buffer.alloc(4);
+  len.writeInt32LE(body.length + 4);
+  return Buffer.concat([len, body]);
+}
+
+/** A Mongo message: the 16-byte header (length, request id, response to, op code) and the body. */
+function mongoMessage(requestId: number, responseTo: number, opCode: number, body: Buffer): Buffer {
+  const h = Buffer.alloc(16);
+  h.writeInt32LE(16 + body.length, 0);
+  h.writeInt32LE(requestId, 4);
+  h.writeInt32LE(responseTo, 8);
+  h.writeInt32LE(opCode, 12);
+  return Buffer.concat([h, body]);
+}
+
+/** OP_QUERY (2004) `{isMaster: 1}` on admin.$cmd, as a legacy driver's handshake; base64 for the pod's client. */
+function opQuery(): Buffer {
+  const flags = Buffer.alloc(4);
+  const skipReturn = Buffer.alloc(8);
+  skipReturn.writeInt32LE(-1, 4);
+  return mongoMessage(7, 0, 2004, Buffer.concat([flags, Buffer.from("admin.$cmd\0", "latin1"), skipReturn, bson("isMaster", 1, 0x10)]));
+}
+
+/** OP_REPLY (1) with one document `{ok: 1.0}`. */
+function opReply(responseTo: number): Buffer {
+  const fixed = Buffer.alloc(20); // responseFlags, cursorID (8), startingFrom, numberReturned
+  fixed.writeInt32LE(1, 16);
+  return mongoMessage(100, responseTo, 1, Buffer.concat([fixed, bson("ok", 1, 0x01)]));
+}
+
+/** The app's raw client: sends the base64 bytes, prints the base64 of what comes back once `want` bytes arrived. */
+const RAW_CLIENT = `const net = require("node:net");
+const [host, port, b64, want] = process.argv.slice(2);
+const s = net.connect({ host, port: Number(port) }, () => s.write(Buffer.from(b64, "base64")));
+let got = Buffer.alloc(0);
+s.setTimeout(8000, () => { process.stdout.write("error timeout"); process.exit(0); });
+s.on("data", (d) => { got = Buffer.concat([got, d]); if (got.length >= Number(want)) { process.stdout.write(got.toString("base64")); s.destroy(); process.exit(0); } });
+s.on("error", (e) => { process.stdout.write("error " + (e.code || e.message)); process.exit(0); });
+`;
+
+test("Mongo port on the sidecar path: mongo_proxy decodes the query and the reply and passes the bytes on", { timeout: 120_000 }, async (t) => {
+  const defer = cleanups(t);
+  const pod = requirePod(t, defer, "the Mongo filter on the sidecar path");
+  if (!pod) return;
+  const bin = requireEnvoy(t)!;
+
+  // A fake mongod on the host: checks it got exactly the query, answers {ok: 1}.
+  const query = opQuery();
+  const received: Buffer[] = [];
+  const mongod = net.createServer((s) => {
+    let buf = Buffer.alloc(0);
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= query.length) {
+        received.push(buf);
+        s.write(opReply(buf.readInt32LE(4)));
+      }
+    });
+  });
+  const mongoPort = await new Promise<number>((resolve, reject) => {
+    mongod.once("error", reject);
+    mongod.listen(0, pod.hostIp, () => resolve((mongod.address() as net.AddressInfo).port));
+  });
+  const conns = new Set<net.Socket>();
+  mongod.on("connection", (s: net.Socket) => conns.add(s));
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of conns) s.destroy();
+        mongod.close(() => r());
+      }),
+  );
+
+  const dir = path.join(tmp, "mongo-config");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, "mesh.yaml"),
+    `apiVersion: v1
+kind: Service
+metadata: {name: mongo, namespace: default}
+spec:
+  clusterIP: ${MONGO_VIP}
+  selector: {app: mongo}
+  ports: [{name: mongo, port: 27017, targetPort: ${mongoPort}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: mongo-1, namespace: default, labels: {kubernetes.io/service-name: mongo}}
+addressType: IPv4
+ports: [{name: mongo, port: ${mongoPort}, protocol: TCP}]
+endpoints: [{addresses: ["${pod.hostIp}"], conditions: {ready: true}}]
+`,
+  );
+  const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`]);
+  defer(() => serve.stop());
+  const bootstrap = path.join(tmp, "envoy-mongo.json");
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
+  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), `${MONGO_VIP}_27017`);
+  defer(() => envoy.stop());
+  const clientFile = path.join(tmp, "raw-client.js");
+  fs.writeFileSync(clientFile, RAW_CLIENT);
+  fs.chmodSync(clientFile, 0o644);
+
+  try {
+    const reply = opReply(7);
+    const out = await pod.exec("node", [clientFile, MONGO_VIP, "27017", query.toString("base64"), String(reply.length)], { uid: APP_UID, timeoutMs: 30_000 });
+    assert.ok(!out.startsWith("error"), out);
+    assert.ok(received[0]?.equals(query), "the server got the query byte for byte");
+    const got = Buffer.from(out, "base64");
+    assert.equal(got.readInt32LE(12), 1, "an OP_REPLY came back");
+    assert.equal(got.readDoubleLE(got.length - 9), 1, "{ok: 1}");
+    const prefix = `mongo.outbound|27017||mongo.default.svc.cluster.local`;
+    assert.equal(await envoy.stat(`${prefix}.op_query`), 1, "mongo_proxy decoded the query");
+    assert.equal(await envoy.stat(`${prefix}.op_reply`), 1, "and the reply");
+    assert.equal(await envoy.stat(`${prefix}.decoding_error`), 0);
+    process.stderr.write(`protocol-filters-netns: a Mongo query and its reply through mongo_proxy + tcp_proxy, decoded and passed on\n`);
   } catch (e) {
     process.stderr.write(`--- Envoy log ---\n${envoy.logTail()}\n`);
     throw e;
