@@ -242,3 +242,33 @@ test("one connection accepted per socket event on virtualOutbound, virtualInboun
   assert.ok(r.listeners.length > 0);
   for (const l of r.listeners) assert.equal(l.max_connections_to_accept_per_socket_event, 1, l.name);
 });
+
+test("gateway servers: GRPC-WEB gets the gRPC-Web filter, a MONGO server's tcp route the Mongo filter", () => {
+  const gw = {
+    kind: "Gateway",
+    apiVersion: "networking.istio.io/v1",
+    metadata: { name: "gw", namespace: "default" },
+    spec: {
+      selector: { app: "web" },
+      servers: [
+        { port: { number: 8080, name: "grpc-web", protocol: "GRPC-WEB" }, hosts: ["*"] },
+        { port: { number: 8081, name: "http", protocol: "HTTP" }, hosts: ["*"] },
+        { port: { number: 27017, name: "mongo", protocol: "MONGO" }, hosts: ["*"] },
+      ],
+    },
+  } as MeshObject;
+  const vs = {
+    kind: "VirtualService",
+    apiVersion: "networking.istio.io/v1",
+    metadata: { name: "db", namespace: "default" },
+    spec: { hosts: ["*"], gateways: ["gw"], tcp: [{ match: [{ port: 27017 }], route: [{ destination: { host: "db", port: { number: 27017 } } }] }] },
+  } as MeshObject;
+  const r = gen([gw, vs, svc("db", [{ name: "mongo", port: 27017 }], undefined, "10.96.0.30")], "router");
+  assert.ok(filterNames(hcmOf(r.listener("0.0.0.0_8080")!.filter_chains[0])).includes("envoy.filters.http.grpc_web"));
+  assert.ok(!filterNames(hcmOf(r.listener("0.0.0.0_8081")!.filter_chains[0])).includes("envoy.filters.http.grpc_web"));
+  const mongo = r.listener("0.0.0.0_27017")!.filter_chains[0].filters as Json[];
+  assert.deepEqual(
+    mongo.map((f) => f.name),
+    ["envoy.filters.network.mongo_proxy", "envoy.filters.network.tcp_proxy"],
+  );
+});

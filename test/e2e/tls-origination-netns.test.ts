@@ -1,0 +1,116 @@
+/**
+ * DestinationRule TLS origination through a real sidecar Envoy, with the
+ * fields istiod sets (docs/ENVOY.md "DestinationRule TLS origination"): the
+ * application in a pod namespace (test/e2e/netns.ts) sends plain HTTP on port
+ * 80; a ServiceEntry routes `a.example` and `b.example` there to one TLS
+ * server on the host, and a DestinationRule for `*.example` says SIMPLE with
+ * a CA file and no `sni` or `subjectAltNames`. So istiod sets auto_sni and
+ * auto_san_validation:
+ *
+ * - the SNI Envoy sends is the request's Host (`a.example`), which the server
+ *   reports back; it also reports the negotiated TLS version (1.3: the
+ *   cluster allows 1.2 to 1.3);
+ * - the server's certificate names a.example only: for `b.example` the SAN
+ *   check against the Host fails and the request gets 503, although the
+ *   certificate chains to the trusted CA.
+ *
+ * Skipped, loudly, where namespaces or iptables are not allowed; with CI set
+ * that fails instead.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as net from "node:net";
+import * as path from "node:path";
+import type { TLSSocket } from "node:tls";
+import { requireEnvoy } from "../support/envoy";
+import { startServe } from "../support/serve-process";
+import { testCa, testLeaf } from "../support/tls-certs";
+import { APP_UID, podReadableTmp, writeClientScript } from "./netns";
+import { cleanups, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
+
+const tmp = podReadableTmp("mini-pilot-e2e-tls-orig-");
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const POD = { name: "sleep-7f8d9c6b5-tlsorig", namespace: "default", labels: "app=sleep" };
+
+function mesh(hostIp: string, tlsPort: number, caFile: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: example, namespace: default}
+spec:
+  hosts: [a.example, b.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${tlsPort}}]
+  endpoints: [{address: ${hostIp}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: example-tls, namespace: default}
+spec:
+  host: "*.example"
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: ${caFile}}
+`;
+}
+
+test("DestinationRule SIMPLE TLS without sni: SNI follows the Host, the certificate must name it", { timeout: 120_000 }, async (t) => {
+  const defer = cleanups(t);
+  const pod = requirePod(t, defer, "TLS origination on the sidecar path");
+  if (!pod) return;
+  const bin = requireEnvoy(t)!;
+
+  const ca = await testCa();
+  const leaf = await testLeaf(ca, ["a.example"]);
+  const caFile = path.join(tmp, "ca.pem");
+  fs.writeFileSync(caFile, ca.certPem);
+  // The server answers with the SNI it was given and the TLS version negotiated.
+  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+    req.resume();
+    const s = req.socket as TLSSocket;
+    res.writeHead(200, { "x-backend": `sni=${String(s.servername)} ${String(s.getProtocol())}` });
+    res.end("ok");
+  });
+  const sockets = new Set<net.Socket>();
+  server.on("secureConnection", (s: net.Socket) => sockets.add(s));
+  const tlsPort = await new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, pod.hostIp, () => resolve((server.address() as net.AddressInfo).port));
+  });
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
+
+  const dir = path.join(tmp, "config");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "mesh.yaml"), mesh(pod.hostIp, tlsPort, caFile));
+  const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`]);
+  defer(() => serve.stop());
+  const bootstrap = path.join(tmp, "envoy.json");
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
+  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
+  defer(() => envoy.stop());
+  const client = writeClientScript(tmp);
+  const get = async (host: string): Promise<Record<string, number>> =>
+    (
+      JSON.parse(await pod.exec("node", [client, "http://10.55.3.10/", "4", "2", JSON.stringify({ host })], { uid: APP_UID, timeoutMs: 30_000 })) as {
+        counts: Record<string, number>;
+      }
+    ).counts;
+
+  try {
+    assert.deepEqual(await get("a.example"), { "sni=a.example TLSv1.3": 4 }, "SNI from the Host header, TLS 1.3 allowed");
+    assert.deepEqual(await get("b.example"), { "status 503": 4 }, "a certificate that does not name the Host is refused");
+    const failed = await envoy.stat("cluster.outbound|80||b.example.ssl.fail_verify_san");
+    assert.ok(failed >= 1, `Envoy refused b.example's certificate for its SAN (ssl.fail_verify_san ${failed})`);
+    process.stderr.write(`tls-origination-netns: auto_sni sent a.example, auto_san_validation refused ${failed} b.example handshakes\n`);
+  } catch (e) {
+    process.stderr.write(`--- Envoy log ---\n${envoy.logTail()}\n`);
+    throw e;
+  }
+});
