@@ -12,7 +12,7 @@
  */
 import type { Client, Mesh, MeshService, MeshVirtualService, ResolvedDestinationRule } from "../model/mesh";
 import { bindVirtualServices, destinationRuleFor, sidecarVirtualServices, visibleServices } from "../model/mesh";
-import { sidecarFor, sidecarImports } from "../model/mesh-sidecar";
+import { type BoundEgressListener, sidecarFor, sidecarImports } from "../model/mesh-sidecar";
 import type { ProxyView } from "../model/proxy";
 import type { Sidecar } from "../model/types";
 import { outboundClusterName } from "./names";
@@ -37,6 +37,8 @@ export interface ProxyScope {
    * virtual host of its own (as in istiod).
    */
   listenerServices: MeshService[];
+  /** Sidecar egress listeners with a listener of their own (bind / captureMode NONE); see sidecar-egress-listeners.ts. */
+  boundEgress: BoundEgressListener[];
   /** host -> the VirtualService that routes it for this proxy. */
   virtualServices: ReadonlyMap<string, MeshVirtualService>;
   destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
@@ -54,6 +56,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   const sidecar = proxy.kind === "router" || mesh.sidecars.byNamespace.size === 0 ? undefined : sidecarFor(mesh, proxy.namespace, proxy.labels);
   let services: MeshService[];
   let listenerServices: MeshService[];
+  let boundEgress: BoundEgressListener[] = [];
   let virtualServices: ReadonlyMap<string, MeshVirtualService>;
   let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
   let egressProxyCluster: string | undefined;
@@ -61,6 +64,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     const imports = sidecarImports(mesh, sidecar, proxy.namespace);
     services = imports.services;
     listenerServices = imports.listenerServices;
+    boundEgress = imports.boundEgress;
     virtualServices = bindVirtualServices(imports.virtualServices, services);
     outboundTrafficPolicy = imports.outboundTrafficPolicy;
     egressProxyCluster = egressProxy(sidecar);
@@ -77,6 +81,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     client,
     services,
     listenerServices,
+    boundEgress,
     virtualServices,
     outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),

@@ -13,14 +13,30 @@ import { addressBindings, httpPorts } from "./outbound-ports";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy, timeoutFields } from "./route-action";
 import type { ProxyScope } from "./scope";
+import { boundEgressSniffedRoutes, egressProtocol } from "./sidecar-egress-listeners";
 
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
-  const sniffed = addressBindings(scope)
-    .filter((b) => isSniffedProtocol(b.port.protocol))
-    .map((b) => sniffedRouteConfig(scope, b.service, b.port.port));
+  const sniffed = [
+    ...addressBindings(scope)
+      .filter((b) => isSniffedProtocol(b.port.protocol))
+      .map((b) => ({ service: b.service, port: b.port.port })),
+    ...boundEgressSniffedRoutes(scope),
+  ].map((b) => sniffedRouteConfig(scope, b.service, b.port));
   // Several addresses of one service share its route config.
   const unique = new Map(sniffed.map((rc) => [String(rc.name), rc]));
-  return [...httpPorts(scope).map((port) => sidecarRouteConfig(scope, port)), ...unique.values()];
+  // Sidecar egress listeners of their own on an HTTP port use the shared route config `<port>` too.
+  const boundHttp = scope.boundEgress.filter((b) => b.services.length > 0 && isHttpProtocol(egressProtocol(b))).map((b) => b.port);
+  const ports = [...new Set([...httpPorts(scope), ...boundHttp])].sort((a, b) => a - b);
+  return [...ports.map((port) => sidecarRouteConfig(scope, port)), ...unique.values()];
+}
+
+/**
+ * The services of route config `<port>`: istiod's GetEgressListenerForRDS takes the first egress listener
+ * with that port; when that one has a listener of its own, its services, else the services with listeners.
+ */
+function routeServices(scope: ProxyScope, port: number): MeshService[] {
+  const bound = scope.boundEgress.find((b) => b.port === port && b.firstForPort);
+  return bound ? bound.services : scope.listenerServices;
 }
 
 /** How routes are built for a sidecar (the `mesh` gateway) on `port`: its client, namespace and DestinationRules. */
@@ -39,7 +55,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number): RouteConfig
   const ctx = meshRouteContext(scope, port);
   const used = new Set<string>();
   const vhosts: VirtualHost[] = [];
-  for (const svc of scope.listenerServices) {
+  for (const svc of routeServices(scope, port)) {
     if (!svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)))) continue;
     const routes = serviceRoutes(scope, svc, port, ctx);
     if (routes.length === 0) continue;
