@@ -13,6 +13,11 @@ export function typed<N extends AnyMessageName>(messageName: N, fields: EnvoyMes
   return { "@type": `${TYPE_PREFIX}${messageName}`, ...fields } as AnyOf<N>;
 }
 
+/** A proxyless gRPC client's config source, as istiod's grpcgen writes it: just ADS (no fetch timeout, API version implied). */
+export function grpcConfigSource(): ConfigSource {
+  return { ads: {} };
+}
+
 /** Where dynamic resources come from: the ADS stream the proxy already has. */
 export function adsConfigSource(): ConfigSource {
   return { ads: {}, initial_fetch_timeout: "0s", resource_api_version: "V3" };

@@ -22,7 +22,7 @@
 import { isIP } from "node:net";
 import type { Diagnostic } from "../model/types";
 import type { MeshEndpoint } from "../model/mesh";
-import { adsConfigSource } from "./common";
+import { grpcConfigSource } from "./common";
 import type { Cluster, ClusterLoadAssignment } from "./envoy";
 import type { OutboundClusterSpec } from "./clusters";
 import { clusterLoadAssignment, localityGroups, subsetEndpoints } from "./endpoints";
@@ -42,7 +42,7 @@ function grpcCluster(scope: ProxyScope, spec: OutboundClusterSpec, diagnostics: 
     c.load_assignment = grpcAssignment(spec.name, endpointsOf(scope, spec).slice(0, 1), false);
   } else {
     c.type = "EDS";
-    c.eds_cluster_config = { eds_config: adsConfigSource(), service_name: spec.name };
+    c.eds_cluster_config = { eds_config: grpcConfigSource(), service_name: spec.name };
   }
   Object.assign(c, loadBalancer(spec, diagnostics));
   const tls = spec.policy.tls?.mode;

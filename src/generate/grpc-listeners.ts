@@ -14,7 +14,7 @@
  */
 import type { MeshService } from "../model/mesh";
 import { isHttpProtocol } from "../model/mesh-protocol";
-import { adsConfigSource, byName, socketAddress, typed } from "./common";
+import { byName, grpcConfigSource, socketAddress, typed } from "./common";
 import type { Listener } from "./envoy";
 import { FAULT_FILTER, routerFilter } from "./route-filters";
 import { grpcListenerName, grpcRouteName } from "./names";
@@ -59,13 +59,14 @@ function apiListener(name: string, service: MeshService, port: number): Listener
   const hcm = typed("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", {
     // gRPC ignores stat_prefix, Envoy's schema requires one.
     stat_prefix: name,
-    rds: { config_source: adsConfigSource(), route_config_name: grpcRouteName(port, service.host) },
+    rds: { config_source: grpcConfigSource(), route_config_name: grpcRouteName(port, service.host) },
     http_filters: [{ name: FAULT_FILTER, typed_config: typed("envoy.extensions.filters.http.fault.v3.HTTPFault") }, routerFilter()],
   });
   const out: Listener = { name };
   // A ServiceEntry address may be a CIDR block, which is no socket address.
+  // istiod writes the service's address, 0.0.0.0 for one without (gRPC does not read it).
   const address = service.addresses.find((a) => !a.includes("/"));
-  if (address) out.address = socketAddress(address, port);
+  out.address = socketAddress(address ?? "0.0.0.0", port);
   out.api_listener = { api_listener: hcm };
   return out;
 }

@@ -45,6 +45,7 @@ export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagn
     const ctx = meshRouteContext(scope, port);
     const vs = scope.virtualServices.get(service.host);
     let routes = vs ? virtualServiceRoutes(vs, ctx) : [];
+    let isDefault = false;
     if (vs && !reported.has(vsKey(vs))) {
       reported.add(vsKey(vs));
       diagnostics.push(...unsupportedForGrpc(vs));
@@ -53,11 +54,12 @@ export function grpcRouteConfigs(scope: ProxyScope, targets: GrpcTarget[], diagn
     if (routes.length === 0) {
       const cluster = outboundClusterName(port, undefined, service.host);
       routes = [defaultRoute(cluster, service.host, port, serviceHashPolicy(service, port, ctx), scope.mesh.options.defaultHttpRetryPolicy)];
+      isDefault = true;
     }
     const vhost: VirtualHost = {
       name: virtualHostName(service.host, port),
       domains: grpcDomains(service, port, scope.proxy.dnsDomain),
-      routes: routes.flatMap((r) => grpcRoute(r)),
+      routes: routes.flatMap((r) => grpcRoute(r, isDefault)),
       include_request_attempt_count: true,
     };
     return { name: grpcRouteName(port, service.host), virtual_hosts: [vhost] };
@@ -71,7 +73,7 @@ export function grpcDomains(service: MeshService, port: number, proxyDomain: str
 }
 
 /** The route as gRPC accepts it, or nothing when gRPC would refuse or skip it. */
-function grpcRoute(route: Route): Route[] {
+function grpcRoute(route: Route, isDefault: boolean): Route[] {
   if (route.redirect || route.direct_response) return [];
   const match = route.match ?? {};
   if (match.query_parameters) return [];
@@ -85,7 +87,12 @@ function grpcRoute(route: Route): Route[] {
     else delete out.typed_per_filter_config;
   }
   const action = route.route;
-  if (action) {
+  if (action && isDefault) {
+    // istiod's default route (BuildDefaultHTTPOutboundRoute, no setTimeout): no stream limit, written as max_grpc_timeout 0s.
+    const grpcAction = { ...action, max_grpc_timeout: "0s" };
+    delete grpcAction.max_stream_duration;
+    out.route = grpcAction;
+  } else if (action) {
     // istiod's setTimeout: proxyless gRPC reads max_stream_duration; max_grpc_timeout is for Envoy only.
     const grpcAction = { ...action, max_stream_duration: { max_stream_duration: action.timeout ?? "0s" } };
     delete grpcAction.max_grpc_timeout;

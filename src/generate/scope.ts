@@ -13,7 +13,7 @@
 import type { Client, Mesh, MeshService, MeshVirtualService, ResolvedDestinationRule } from "../model/mesh";
 import { bindVirtualServices, bindsTo, destinationRuleFor, visibleServices } from "../model/mesh";
 import { visibleTo } from "../model/mesh-hosts";
-import { sidecarFor, sidecarImports } from "../model/mesh-sidecar";
+import { type BoundEgressListener, sidecarFor, sidecarImports } from "../model/mesh-sidecar";
 import type { ProxyView } from "../model/proxy";
 import type { Sidecar } from "../model/types";
 import { outboundClusterName } from "./names";
@@ -38,6 +38,8 @@ export interface ProxyScope {
    * virtual host of its own (as in istiod).
    */
   listenerServices: MeshService[];
+  /** Sidecar egress listeners with a listener of their own (bind / captureMode NONE); see sidecar-egress-listeners.ts. */
+  boundEgress: BoundEgressListener[];
   /** host -> the VirtualService that routes it for this proxy. */
   virtualServices: ReadonlyMap<string, MeshVirtualService>;
   /** The mesh-bound VirtualServices this proxy may use (its Sidecar's selection), oldest first: istiod's egress listener VirtualServices(). */
@@ -57,6 +59,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   const sidecar = proxy.kind === "router" || mesh.sidecars.byNamespace.size === 0 ? undefined : sidecarFor(mesh, proxy.namespace, proxy.labels);
   let services: MeshService[];
   let listenerServices: MeshService[];
+  let boundEgress: BoundEgressListener[] = [];
   let virtualServices: ReadonlyMap<string, MeshVirtualService>;
   let meshVirtualServices: MeshVirtualService[];
   let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
@@ -65,6 +68,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     const imports = sidecarImports(mesh, sidecar, proxy.namespace);
     services = imports.services;
     listenerServices = imports.listenerServices;
+    boundEgress = imports.boundEgress;
     virtualServices = bindVirtualServices(imports.virtualServices, services);
     meshVirtualServices = imports.virtualServices;
     outboundTrafficPolicy = imports.outboundTrafficPolicy;
@@ -83,6 +87,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     client,
     services,
     listenerServices,
+    boundEgress,
     virtualServices,
     meshVirtualServices,
     outboundTrafficPolicy,

@@ -35,6 +35,7 @@ import { outboundHttpFilters } from "./route-filters";
 import { inboundRouteAction } from "./route-action";
 import { type AddressBinding, addressBindings, httpPorts } from "./outbound-ports";
 import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
+import { boundEgressListeners } from "./sidecar-egress-listeners";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
 import { acceptLimit } from "./listener-limits";
@@ -53,11 +54,16 @@ import {
 } from "./sniffing";
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
-  const http = httpPorts(scope).map((port) => outboundHttpListener(scope, port));
-  const names = new Set(http.map((l) => String(l.name)));
+  // A Sidecar egress listener with its own address comes first (istiod locks its address:port for the rest).
+  const bound = boundEgressListeners(scope, outboundFallbackCluster(scope));
+  const boundNames = new Set(bound.map((l) => String(l.name)));
+  const http = httpPorts(scope)
+    .map((port) => outboundHttpListener(scope, port))
+    .filter((l) => !boundNames.has(String(l.name)));
+  const names = new Set([...boundNames, ...http.map((l) => String(l.name))]);
   const tcp = outboundTcpListeners(scope, names);
   const authz = authorizationFilters(scope.mesh, scope.proxy);
-  const outbound = [...http, ...tcp].map(withHandshakeBound);
+  const outbound = [...bound, ...http, ...tcp].map(withHandshakeBound);
   return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...outbound].sort(byName);
 }
 

@@ -5,7 +5,7 @@
  * services with an address get their own, `<host>:<port>` (see sniffedRouteConfig).
  */
 import type { MeshService } from "../model/mesh";
-import { isSniffedProtocol } from "../model/mesh-protocol";
+import { isHttpProtocol, isSniffedProtocol } from "../model/mesh-protocol";
 import type { RouteConfiguration, VirtualHost } from "./envoy";
 import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, sidecarRouteName, sniffedRouteName } from "./names";
 import { addressBindings, httpPorts } from "./outbound-ports";
@@ -13,6 +13,7 @@ import type { RouteContext } from "./routes";
 import { timeoutFields } from "./route-action";
 import type { ProxyScope } from "./scope";
 import { outboundVirtualHosts } from "./sidecar-virtual-hosts";
+import { boundEgressSniffedRoutes, egressProtocol } from "./sidecar-egress-listeners";
 
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
   // One computation of a port's virtual hosts serves its route config and every sniffed route config on it (istiod's vHostCache).
@@ -22,12 +23,27 @@ export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
     if (!v) byPort.set(port, (v = portVirtualHosts(scope, port)));
     return v;
   };
-  const sniffed = addressBindings(scope)
-    .filter((b) => isSniffedProtocol(b.port.protocol))
-    .map((b) => sniffedRouteConfig(scope, b.service, b.port.port, vhostsOf(b.port.port)));
+  const sniffed = [
+    ...addressBindings(scope)
+      .filter((b) => isSniffedProtocol(b.port.protocol))
+      .map((b) => ({ service: b.service, port: b.port.port })),
+    ...boundEgressSniffedRoutes(scope),
+  ].map((b) => sniffedRouteConfig(scope, b.service, b.port, vhostsOf(b.port)));
   // Several addresses of one service share its route config.
   const unique = new Map(sniffed.map((rc) => [String(rc.name), rc]));
-  return [...httpPorts(scope).map((port) => sidecarRouteConfig(scope, port, vhostsOf(port))), ...unique.values()];
+  // Sidecar egress listeners of their own on an HTTP port use the shared route config `<port>` too.
+  const boundHttp = scope.boundEgress.filter((b) => b.services.length > 0 && isHttpProtocol(egressProtocol(b))).map((b) => b.port);
+  const ports = [...new Set([...httpPorts(scope), ...boundHttp])].sort((a, b) => a - b);
+  return [...ports.map((port) => sidecarRouteConfig(scope, port, vhostsOf(port))), ...unique.values()];
+}
+
+/**
+ * The services of route config `<port>`: istiod's GetEgressListenerForRDS takes the first egress listener
+ * with that port; when that one has a listener of its own, its services, else the services with listeners.
+ */
+function routeServices(scope: ProxyScope, port: number): MeshService[] {
+  const bound = scope.boundEgress.find((b) => b.port === port && b.firstForPort);
+  return bound ? bound.services : scope.listenerServices;
 }
 
 /** How routes are built for a sidecar (the `mesh` gateway) on `port`: its client, namespace and DestinationRules. */
@@ -54,7 +70,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number, vhosts = por
 }
 
 function portVirtualHosts(scope: ProxyScope, port: number): VirtualHost[] {
-  return outboundVirtualHosts(scope, port, meshRouteContext(scope, port), scope.proxy.dnsDomain);
+  return outboundVirtualHosts(scope, port, meshRouteContext(scope, port), scope.proxy.dnsDomain, routeServices(scope, port));
 }
 
 /**

@@ -43,8 +43,14 @@ function routedPort(svc: MeshService, port: number): boolean {
 }
 
 /** Virtual hosts of the sidecar route config of `port` (without the catch-all), sorted by name. */
-export function outboundVirtualHosts(scope: ProxyScope, port: number, ctx: RouteContext, dnsDomain: string): VirtualHost[] {
-  const onPort = scope.listenerServices.filter((s) => s.ports.some((p) => p.port === port));
+export function outboundVirtualHosts(
+  scope: ProxyScope,
+  port: number,
+  ctx: RouteContext,
+  dnsDomain: string,
+  services: readonly MeshService[] = scope.listenerServices,
+): VirtualHost[] {
+  const onPort = services.filter((s) => s.ports.some((p) => p.port === port));
   const byHost = new Map(onPort.map((s) => [s.host, s]));
   const vss =
     port === 80 ? scope.meshVirtualServices : scope.meshVirtualServices.filter((v) => v.hosts.some((h) => onPort.some((s) => hostsOverlap(h, s.host))));

@@ -57,10 +57,46 @@ export interface SidecarImports {
    * hosts from these, clusters from `services`. Sorted by host.
    */
   listenerServices: MeshService[];
+  /**
+   * Egress listeners with a port that get a listener of their own (a `bind`
+   * address or `captureMode: NONE`), in the Sidecar's order, each with the
+   * services it imports. Their services are in `services` (clusters) but
+   * not in `listenerServices`: istiod builds a service's outbound listeners
+   * from the egress listeners that import it.
+   */
+  boundEgress: BoundEgressListener[];
   /** The selected VirtualServices, oldest first (bind with bindVirtualServices). */
   virtualServices: MeshVirtualService[];
   /** The Sidecar's outboundTrafficPolicy mode, else the mesh's. */
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+}
+
+/** An egress listener with its own listener (istiod's buildSidecarOutboundListeners, port-specific branch). */
+export interface BoundEgressListener {
+  port: number;
+  /** The egress port's protocol as written (upper case); "" when unset. */
+  protocol: string;
+  /** The address the listener is on: `bind`, else 127.0.0.1 for captureMode NONE (istiod's actualLocalHosts). */
+  address: string;
+  /** captureMode NONE: Envoy binds the address itself (the app connects to it directly, no iptables). */
+  bindToPort: boolean;
+  /** Services with this port the listener's hosts import, sorted by host, narrowed to the port. */
+  services: MeshService[];
+  /** The first egress listener with this port (istiod's GetEgressListenerForRDS): it decides route config `<port>`. */
+  firstForPort: boolean;
+}
+
+/**
+ * Whether an egress listener gets a listener of its own: a port (not HTTP_PROXY), and an IP `bind` or
+ * captureMode NONE. Unix-socket binds (port 0) are validated but not generated (see docs/SIDECAR.md).
+ */
+export function boundEgressAddress(e: SidecarEgressListener): { address: string; bindToPort: boolean } | undefined {
+  const n = e.port?.number ?? 0;
+  if (n === 0 || e.port?.protocol?.toUpperCase() === "HTTP_PROXY") return undefined;
+  if (e.bind?.startsWith("unix://")) return undefined;
+  const bindToPort = e.captureMode === "NONE";
+  if (e.bind) return { address: e.bind, bindToPort };
+  return bindToPort ? { address: "127.0.0.1", bindToPort } : undefined;
 }
 
 /** Every proxy of a namespace that gets the same Sidecar sees the same things: computed once per mesh. */
@@ -146,12 +182,13 @@ interface Listener {
   /** Only services with this port, and only this port of them (istiod's needsPortMatch). */
   port?: number;
   hosts: Map<string, HostImports>;
+  spec: SidecarEgressListener;
 }
 
 function listenersOf(sidecar: Sidecar, namespace: string): Listener[] {
   const egress: SidecarEgressListener[] = sidecar.spec.egress?.length ? sidecar.spec.egress : [{ hosts: ["*/*"] }];
   return egress.map((e) => {
-    const l: Listener = { hosts: parseEgressHosts(e.hosts, namespace) };
+    const l: Listener = { hosts: parseEgressHosts(e.hosts, namespace), spec: e };
     const n = e.port?.number ?? 0;
     if (n !== 0 && e.port?.protocol?.toUpperCase() !== "HTTP_PROXY") l.port = n;
     return l;
@@ -178,11 +215,25 @@ function computeImports(mesh: Mesh, sidecar: Sidecar, namespace: string): Sideca
   const merged = new Map<string, MeshService>();
   const explicit = new Map<string, MeshService>();
   const vsSelected = new Set<MeshVirtualService>();
+  const boundEgress: BoundEgressListener[] = [];
+  const portsSeen = new Set<number>();
   for (const l of listenersOf(sidecar, namespace)) {
-    for (const s of selectServices(visible, l, namespace)) {
+    const bound = boundEgressAddress(l.spec);
+    const selected = selectServices(visible, l, namespace);
+    for (const s of selected) {
       appendService(merged, s);
-      appendService(explicit, s);
+      if (!bound) appendService(explicit, s);
     }
+    if (bound && l.port !== undefined) {
+      boundEgress.push({
+        port: l.port,
+        protocol: (l.spec.port?.protocol ?? "").toUpperCase(),
+        ...bound,
+        services: [...selected].sort((a, b) => cmp(a.host, b.host)),
+        firstForPort: !portsSeen.has(l.port),
+      });
+    }
+    if (l.port !== undefined) portsSeen.add(l.port);
     const vss = selectVirtualServices(candidates, l.hosts);
     for (const vs of vss) {
       vsSelected.add(vs);
@@ -198,6 +249,7 @@ function computeImports(mesh: Mesh, sidecar: Sidecar, namespace: string): Sideca
     sidecar,
     services: [...merged.values()].sort(byHost),
     listenerServices: [...explicit.values()].sort(byHost),
+    boundEgress,
     virtualServices: candidates.filter((v) => vsSelected.has(v)),
     outboundTrafficPolicy: sidecarOutboundPolicy(mesh, sidecar),
   };

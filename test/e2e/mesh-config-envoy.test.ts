@@ -8,7 +8,7 @@
  * the xDS address (defaultConfig.discoveryAddress) and the Zipkin collector
  * cluster (defaultConfig.tracing.zipkin.address) come from it. Then, without
  * restarting anything:
- *  1. ALLOW_ANY, no tracing: the app's direct call to an unknown address
+ *  1. ALLOW_ANY, tracing off (`enableTracing: false`; Istio's default is on): the app's direct call to an unknown address
  *     passes through, and no span is sent;
  *  2. edit mesh.yaml (REGISTRY_ONLY, enableTracing, sampling 100): Envoy gets
  *     both; the direct call is now refused; every call to bill-service yields
@@ -68,12 +68,13 @@ test("mesh config edits (REGISTRY_ONLY, tracing sampling 100) reach a real Envoy
   fs.mkdirSync(meshDir);
   const meshFile = path.join(meshDir, "mesh.yaml");
   const proxyPart = (xds: string) => `defaultConfig:\n  ${xds}tracing:\n    zipkin:\n      address: ${pod.hostIp}:${collector.port}\n`;
-  writeAtomic(meshFile, proxyPart(""));
+  // Tracing is on by default, as in Istio: this test starts with it explicitly off.
+  writeAtomic(meshFile, `enableTracing: false\n${proxyPart("")}`);
   const serve = await startServe(["--config-dir", dir, "--mesh-config", meshFile, "--xds-address", `${pod.hostIp}:0`, "--debounce-after", "20ms"]);
   defer(() => serve.stop());
   // The agent side reads the same file: the control plane's address goes in now that serve has a port.
   const base = proxyPart(`discoveryAddress: ${pod.hostIp}:${serve.xdsPort}\n  `);
-  writeAtomic(meshFile, base);
+  writeAtomic(meshFile, `enableTracing: false\n${base}`);
 
   const bootstrap = path.join(tmp, "envoy-rev0.json");
   writePodBootstrap(pod, POD, bootstrap, ["--mesh-config", meshFile]);
@@ -92,7 +93,7 @@ test("mesh config edits (REGISTRY_ONLY, tracing sampling 100) reach a real Envoy
   try {
     await until("Envoy ready with 0.0.0.0_9999", 20_000, async () => (await envoy.admin("/listeners")).includes("0.0.0.0_9999"), envoy.logTail);
 
-    // 1. ALLOW_ANY, tracing off.
+    // 1. ALLOW_ANY, tracing off (enableTracing: false).
     assert.deepEqual(await calls(direct, 5), { "bill-service-v1": 5 }, "ALLOW_ANY: an unknown destination passes through");
     const before = await calls(vip, 20);
     assert.equal((before["bill-service-v1"] ?? 0) + (before["bill-service-v2"] ?? 0), 20, JSON.stringify(before));

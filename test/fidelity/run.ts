@@ -14,7 +14,7 @@ import { caseManifests, GOLDEN_DIR } from "../support/golden-cases";
 import { applyObjects, deleteApplied, manifestObjects, type Applied, type Refused } from "./kube-apply";
 import { agentMetadata, agentServiceCluster, readProxySpec, type ProxySpec } from "./golden-proxy";
 import { miniPilotConfig } from "./mini-pilot-config";
-import { fetchXds, type Json, type XdsConfig } from "./xds-fetch";
+import { fetchGrpcXds, fetchXds, grpcClientView, type Json, type XdsConfig } from "./xds-fetch";
 import { compareResources, type Comparison, type Difference } from "./diff";
 import { acceptedEntry, entryMatches, loadAccepted, type AcceptedFile, type Entry } from "./accepted";
 import { redecodeKnownAnys } from "./redecode";
@@ -24,14 +24,8 @@ export const ACCEPTED_FILE = path.join(GOLDEN_DIR, "..", "fidelity", "accepted-d
 export const TYPES = ["listeners", "routes", "clusters", "endpoints"] as const;
 export type ResourceType = (typeof TYPES)[number];
 
-const GRPC_SKIP =
-  "a proxyless gRPC client (GENERATOR: grpc) asks for the listeners and clusters of the targets it dials, not a wildcard; the harness asks the way Envoy does, so istiod's gRPC generator is not compared yet";
-
 /** Golden cases istiod cannot be compared on, and why. */
 export const SKIPPED_CASES: Record<string, string> = {
-  "grpc-bill-service": GRPC_SKIP,
-  "grpc-serviceentry": GRPC_SKIP,
-  "grpc-unsupported": GRPC_SKIP,
   "mtls-no-workload-cert": "a mini-pilot-only proxy: an agent that serves no workload certificate (no SDS); every pilot-agent does",
   "endpoints-legacy": "v1 Endpoints without EndpointSlices: istiod reads only EndpointSlices (mini-pilot keeps Endpoints as a fallback)",
 };
@@ -118,13 +112,19 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // istiod sends a type's resources in no fixed order: compare them by name.
 const configJson = (c: XdsConfig): string => JSON.stringify(TYPES.map((t) => [...c[t].entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 
-/** istiod's config for the node, once two fetches half a second apart agree (its debounced pushes have settled). */
-async function stableFetch(istiod: Istiod, nodeId: string, metadata: Obj): Promise<XdsConfig> {
-  let prev = await fetchXds(istiod.xdsAddress, nodeId, metadata, agentServiceCluster(metadata));
+/**
+ * istiod's config for the node, once two fetches half a second apart agree (its debounced pushes have settled).
+ * A proxyless gRPC client (`grpcNames`: the names it dials) asks for exactly those listeners and what they lead to.
+ */
+async function stableFetch(istiod: Istiod, nodeId: string, metadata: Obj, grpcNames?: string[]): Promise<XdsConfig> {
+  const cluster = agentServiceCluster(metadata);
+  const fetch = () =>
+    grpcNames ? fetchGrpcXds(istiod.xdsAddress, nodeId, metadata, cluster, grpcNames) : fetchXds(istiod.xdsAddress, nodeId, metadata, cluster);
+  let prev = await fetch();
   let last: string[] = [];
   for (let i = 0; i < 20; i++) {
     await sleep(500);
-    const next = await fetchXds(istiod.xdsAddress, nodeId, metadata, agentServiceCluster(metadata));
+    const next = await fetch();
     if (configJson(next) === configJson(prev)) return next;
     last = TYPES.flatMap((t) => compareResources(t, prev[t], next[t]).differences)
       .slice(0, 5)
@@ -147,6 +147,18 @@ export interface IstiodCapture {
   config: Record<ResourceType, [string, Json][]>;
   refused: Refused[];
   notInIstiod: string[];
+  /** A proxyless gRPC client: the listener names it asked for (what it dials), instead of a wildcard. */
+  grpcListenerNames?: string[];
+}
+
+/**
+ * What a case's proxyless gRPC client dials: every API listener name mini-pilot makes for it (each service's
+ * host, short names and ports). Asking istiod for the same names compares both generators on one request;
+ * a name istiod does not serve shows as a listener only mini-pilot has.
+ */
+function grpcDialNames(dir: string, spec: ProxySpec, metadata: Obj): string[] | undefined {
+  if (metadata.GENERATOR !== "grpc") return undefined;
+  return [...miniPilotConfig(dir, spec, metadata).listeners.keys()].sort();
 }
 
 /** The proxy of a case as the agent presents it (node id and metadata), and the case's istiod mesh config. */
@@ -167,7 +179,8 @@ function caseProxy(name: string): { dir: string; spec: ProxySpec; objects: Obj[]
 
 /** Apply the case, fetch istiod's config for its proxy, delete the case again. */
 async function captureIstiod(env: Env, name: string): Promise<IstiodCapture> {
-  const { spec, objects, metadata, mesh } = caseProxy(name);
+  const { dir, spec, objects, metadata, mesh } = caseProxy(name);
+  const grpcNames = grpcDialNames(dir, spec, metadata);
   await setMeshConfig(env.kube, env.istiod.httpAddress, mesh, name);
   const applied: Applied[] = [];
   const want = expectations(objects);
@@ -199,7 +212,7 @@ async function captureIstiod(env: Env, name: string): Promise<IstiodCapture> {
       },
       5_000,
     ).catch(() => undefined);
-    const config = await stableFetch(env.istiod, spec.id, metadata);
+    const config = await stableFetch(env.istiod, spec.id, metadata, grpcNames);
     return {
       name,
       nodeId: spec.id,
@@ -207,6 +220,7 @@ async function captureIstiod(env: Env, name: string): Promise<IstiodCapture> {
       config: Object.fromEntries(TYPES.map((t) => [t, [...config[t].entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))])) as IstiodCapture["config"],
       refused,
       notInIstiod: want.configs.filter((c) => !configs.has(c)),
+      ...(grpcNames ? { grpcListenerNames: grpcNames } : {}),
     };
   } finally {
     await deleteApplied(env.kube, applied);
@@ -232,7 +246,9 @@ function compareCase(capture: IstiodCapture, accepted: AcceptedFile, used: Set<E
     refused: capture.refused,
     notInIstiod: capture.notInIstiod,
   };
-  const mine = miniPilotConfig(dir, spec, capture.metadata);
+  const all = miniPilotConfig(dir, spec, capture.metadata);
+  // A gRPC client sees only what it asks for: narrow mini-pilot's answer the same way.
+  const mine = capture.grpcListenerNames ? grpcClientView(all, capture.grpcListenerNames) : all;
   const skip = (type: string, resource: string, p: string): boolean => {
     const e = accepted.normalize.find((n) => entryMatches(n, name, type, resource, p));
     if (e) used.add(e);

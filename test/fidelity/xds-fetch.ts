@@ -108,3 +108,81 @@ export async function fetchXds(address: string, nodeId: string, metadata: Json, 
     client.close();
   }
 }
+
+/** Every cluster a route config's routes name (`cluster`, `weighted_clusters`, mirror policies): what a gRPC client asks CDS for. */
+export function routeClusterNames(routes: Iterable<Json>): string[] {
+  const names = new Set<string>();
+  const walk = (v: unknown, key = ""): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (v && typeof v === "object") {
+      const o = v as Json;
+      if (key === "clusters" && typeof o.name === "string") names.add(o.name);
+      for (const [k, x] of Object.entries(o)) {
+        if (k === "cluster" && typeof x === "string") names.add(x);
+        else walk(x, k);
+      }
+    }
+  };
+  for (const r of routes) walk(r);
+  return [...names].sort();
+}
+
+/**
+ * Fetch a proxyless gRPC client's config the way gRPC asks for it (no
+ * wildcard anywhere): LDS for the names it dials (`listenerNames`), RDS for
+ * the route configs those listeners name, CDS for the clusters the routes
+ * name, EDS for the EDS clusters. Names the server does not have are left
+ * out of its answer; the fetch ends once every type asked has answered its
+ * latest request.
+ */
+export async function fetchGrpcXds(
+  address: string,
+  nodeId: string,
+  metadata: Json,
+  nodeCluster: string,
+  listenerNames: string[],
+  timeoutMs = 15_000,
+): Promise<XdsConfig> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const stream = new TestSotwStream(client, nodeId, metadata, undefined, nodeCluster);
+  const asked = new Map<string, string[]>();
+  const pending = new Set<string>();
+  const kept = new Map<string, Map<string, Json>>([LISTENER, ROUTE, CLUSTER, ENDPOINT].map((t) => [t, new Map()]));
+  const ask = (typeUrl: string, names: string[]): void => {
+    if (names.length === 0 || names.join() === (asked.get(typeUrl) ?? []).join()) return;
+    asked.set(typeUrl, names);
+    pending.add(typeUrl);
+    stream.send({ typeUrl, names });
+  };
+  try {
+    ask(LISTENER, [...listenerNames].sort());
+    const deadline = Date.now() + timeoutMs;
+    while (pending.size > 0) {
+      const r = await stream.next(Math.max(1, deadline - Date.now())).catch((e: Error) => {
+        throw new Error(`${e.message}; not answered: ${[...pending].map((t) => t.split(".").pop()).join(", ")}`);
+      });
+      r.resources.forEach((body, i) => kept.get(r.typeUrl)?.set(r.names[i]!, body));
+      stream.ack(r, asked.get(r.typeUrl) ?? []);
+      pending.delete(r.typeUrl);
+      const subscribed = (t: string) => [...kept.get(t)!].filter(([n]) => asked.get(t)?.includes(n)).map(([, body]) => body);
+      if (r.typeUrl === LISTENER) ask(ROUTE, routeNames(subscribed(LISTENER)));
+      if (r.typeUrl === ROUTE) ask(CLUSTER, routeClusterNames(subscribed(ROUTE)));
+      if (r.typeUrl === CLUSTER) ask(ENDPOINT, edsNames(subscribed(CLUSTER)));
+    }
+    const subscribedMap = (t: string) => new Map([...kept.get(t)!].filter(([n]) => asked.get(t)?.includes(n)));
+    return { listeners: subscribedMap(LISTENER), routes: subscribedMap(ROUTE), clusters: subscribedMap(CLUSTER), endpoints: subscribedMap(ENDPOINT) };
+  } finally {
+    stream.close();
+    client.close();
+  }
+}
+
+/** `config` narrowed to what a gRPC client dialling `listenerNames` would ask for (the same walk as fetchGrpcXds). */
+export function grpcClientView(config: XdsConfig, listenerNames: string[]): XdsConfig {
+  const pick = (m: Map<string, Json>, names: string[]) => new Map([...m].filter(([n]) => names.includes(n)));
+  const listeners = pick(config.listeners, listenerNames);
+  const routes = pick(config.routes, routeNames(listeners.values()));
+  const clusters = pick(config.clusters, routeClusterNames(routes.values()));
+  const endpoints = pick(config.endpoints, edsNames(clusters.values()));
+  return { listeners, routes, clusters, endpoints };
+}

@@ -94,7 +94,7 @@ test(
     const ns = await kubeRequest(cluster, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "istio-system" } });
     assert.equal(ns.status, 201, ns.body);
     for (const f of ["workloads.yaml", "services.yaml", "endpointslices.yaml"]) await create(cluster, f);
-    await putMesh(cluster, "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n");
+    await putMesh(cluster, "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nenableTracing: false\n");
 
     const serve = await startServe(["--kubeconfig", cluster.kubeconfigPath, "--debounce-after", "20ms"]);
     t.after(() => serve.stop());
@@ -104,7 +104,7 @@ test(
     const latest: Latest = new Map();
     // The first config already has the ConfigMap's policy: serve waits for its first list before the first push.
     assert.equal(catchAll(await until(s, ROUTE, () => true, latest)), "block_all");
-    assert.equal(sampling(latest.get(LISTENER)!), undefined, "no tracing yet");
+    assert.equal(sampling(latest.get(LISTENER)!), undefined, "no tracing yet (enableTracing: false)");
 
     // An edit: back to ALLOW_ANY, and tracing at 100%.
     await putMesh(cluster, "outboundTrafficPolicy:\n  mode: ALLOW_ANY\nenableTracing: true\ndefaultConfig:\n  tracing:\n    sampling: 100\n");
@@ -125,10 +125,10 @@ test(
     const dump = JSON.stringify(await getJson(serve.httpPort, `/debug/config_dump?proxy=${encodeURIComponent(NODE)}`));
     assert.match(dump, /"allow_any"/, "the last good policy is still served");
 
-    // Fixed: it applies, and the error is gone.
+    // Fixed: it applies, and the error is gone. Without enableTracing, Istio's default: tracing at 1%.
     await putMesh(cluster, "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n");
     assert.equal(catchAll(await until(s, ROUTE, (r) => catchAll(r) === "block_all", latest)), "block_all");
-    assert.equal(sampling(latest.get(LISTENER)!), undefined, "tracing off again");
+    assert.equal(sampling(latest.get(LISTENER)!), "1", "tracing at Istio's default 1%");
     assert.deepEqual(((await getJson(serve.httpPort, "/debug/configz")) as { meshConfigErrors: string[] }).meshConfigErrors, []);
 
     // Deleted: Istio's defaults (ALLOW_ANY).
