@@ -20,6 +20,7 @@ import { addCsdsService } from "./csds";
 import type { XdsObserver } from "./observer";
 import { rawStreamingMethod } from "../util/raw-method";
 import { onStreamEnd } from "../util/stream-end";
+import { RepeatedSotwNames } from "./repeated-names";
 
 export { decodeRequest } from "./decode";
 
@@ -237,6 +238,8 @@ export class XdsServer {
       this.options.onStreamClose?.(stream);
     };
     let denied = false;
+    // SotW requests repeat their names: unchanged ones are not decoded again (repeated-names.ts).
+    const repeated = m.mode === "sotw" ? new RepeatedSotwNames() : undefined;
     const onData = (bytes: Buffer) => {
       if (denied) return;
       let req: XdsRequest;
@@ -250,7 +253,11 @@ export class XdsServer {
           const split = decodeRequestInSteps(m.mode, bytes, stream.proxyId === undefined);
           req = split.request;
           namesInSteps = { count, steps: split.names };
-        } else req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
+        } else {
+          const reused = stream.proxyId !== undefined ? repeated?.reuse(bytes) : undefined;
+          req = reused ?? decodeRequest(m.mode, bytes, stream.proxyId === undefined);
+          if (!reused) repeated?.remember(bytes, req);
+        }
       } catch (e) {
         stream.close();
         call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(e as Error).message}` });
