@@ -72,6 +72,15 @@ function openStream(slot: Slot): void {
   slot.client.start();
 }
 
+/** The longest the event loop was held, from a 100 ms timer's lateness. */
+let maxStallMs = 0;
+let lastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  maxStallMs = Math.max(maxStallMs, Math.round(now - lastTick - 100));
+  lastTick = now;
+}, 100).unref();
+
 function status(): WorkerStatus {
   return { configured: configuredCount, done: { ...doneCounts }, counters: { ...counters }, open };
 }
@@ -96,6 +105,7 @@ function results(): WorkerResults {
       .map((s) => ({ client: s.client.index, nodeId: init?.clients[s.client.index]?.nodeId, open: s.stream !== undefined, ...s.client.debugState() })),
     cpu: process.cpuUsage(),
     rssBytes,
+    maxStallMs,
   };
 }
 

@@ -182,6 +182,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   /** Run queued work until done or until the slice is used up; then continue on a later turn. */
   private runWork(): void {
     this.working = true;
+    // Other streams used up this turn's budget: wait for the next turn, behind work deferred before.
+    if (!this.ctx.turn.available()) {
+      setImmediate(() => this.runWork());
+      return;
+    }
     const start = performance.now();
     try {
       while (this.work.length > 0) {
