@@ -81,6 +81,18 @@ setInterval(() => {
   lastTick = now;
 }, 100).unref();
 
+/**
+ * Open the streams a batch per event-loop turn: 5,000 streams opened in one
+ * go held the worker's loop for seconds on a busy machine, and a worker that
+ * does not read its sockets cannot answer the server's keepalive pings.
+ */
+function openInBatches(from: number): void {
+  const end = Math.min(slots.length, from + CONNECT_BATCH);
+  for (let i = from; i < end; i++) openStream(slots[i]!);
+  if (end < slots.length) setImmediate(() => openInBatches(end));
+}
+const CONNECT_BATCH = 100;
+
 function status(): WorkerStatus {
   return { configured: configuredCount, done: { ...doneCounts }, counters: { ...counters }, open };
 }
@@ -126,7 +138,7 @@ function handle(m: ToWorker): void {
       break;
     }
     case "connect":
-      for (const s of slots) openStream(s);
+      openInBatches(0);
       break;
     case "arm": {
       armed.push(m.change);

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { selectionDiff } from "../../src/server/sotw-stream";
+import { selectionDiff } from "../../src/server/selection-diff";
 import { SelectionCache } from "../../src/server/select";
 import { makeTypeSnapshot } from "../../src/cache/snapshot";
 import { endpoints } from "../support/fixtures";
