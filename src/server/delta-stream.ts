@@ -94,11 +94,14 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     const typeSnap = snapshot.types[t];
     const selected = this.ctx.selections.select(typeSnap, st.subscription);
     const held = this.holdRemovedClusters(t);
-    if (st.syncedTo && !held && st.newlySubscribed.length === 0) {
-      // In sync with a known selection: nothing to do if it is the same one, else its shared diff.
+    if (st.syncedTo && st.newlySubscribed.length === 0) {
+      // In sync with a known selection: nothing to do if it is the same one (held-back removals
+      // or not), else its diff, shared with every stream in sync with the same selection.
       if (st.syncedTo === selected && !st.mustRespond) return;
-      const diff = selectionDiff(st.syncedTo.byName, selected);
-      return yield* this.sendDelta(t, st, typeSnap.version, selected, diff.changed(), diff.keptNames(), false);
+      if (!held) {
+        const diff = selectionDiff(st.syncedTo.byName, selected);
+        return yield* this.sendDelta(t, st, typeSnap.version, selected, diff.changed(), diff.keptNames(), false, st.syncedTo);
+      }
     }
     const updates = selected.resources.filter((r) => st.clientHas.get(r.name) !== r.version);
     // A set, not an array: checking each just-subscribed name against an array
@@ -129,6 +132,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     updates: readonly EncodedResource[],
     removedNames: readonly string[],
     held: boolean,
+    /** The selection the client held exactly, when `updates` and `removedNames` are its diff to `selected`. */
+    from?: Selection,
   ): Steps<void> {
     const nothing = updates.length === 0 && removedNames.length === 0;
     if (!st.mustRespond && nothing) {
@@ -139,10 +144,15 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     if (!st.mustRespond && key === st.rejectedKey) return;
     let nonce: string;
     let bytes: Buffer;
-    if (st.clientHas.size === 0 && removedNames.length === 0 && updates.length === selected.resources.length) {
-      // A fresh client gets the whole selection: the same bytes for every such stream (a connect
-      // storm of 10,000 streams builds and holds one response, not 10,000), under a shared nonce.
-      ({ nonce, bytes } = this.ctx.responses.response(t, systemVersion, selected.resources, st.sentNonce, () => this.nextNonce(), selected.version, "delta"));
+    // Responses that depend only on selections are the same bytes for every stream that sends them, under
+    // a shared nonce: a fresh client gets the whole selection (a connect storm of 10,000 streams builds and
+    // holds one response, not 10,000), a client in sync with a selection gets its diff (a route change).
+    const fresh = st.clientHas.size === 0 && updates.length === selected.resources.length;
+    const shareKey = removedNames.length > 0 ? undefined : fresh ? "all" : from ? `from ${from.version}` : undefined;
+    if (shareKey) {
+      const resources = fresh ? selected.resources : updates;
+      const privateNonce = () => this.nextNonce();
+      ({ nonce, bytes } = this.ctx.responses.response(t, systemVersion, resources, st.sentNonce, privateNonce, `${selected.version} ${shareKey}`, "delta"));
     } else {
       nonce = this.nextNonce();
       bytes = yield* deltaResponseSteps(t, systemVersion, updates, removedNames, nonce);

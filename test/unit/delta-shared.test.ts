@@ -2,7 +2,8 @@
  * Delta streams in a connect storm: every fresh stream gets the whole
  * selection, so they share one response buffer (one build, one copy held, not
  * one per stream); after that, a stream in sync with a selection gets only
- * what changed, from the diff shared by all such streams.
+ * what changed, from the diff shared by all such streams, and without
+ * removals in the same bytes as the others.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -63,4 +64,13 @@ test("delta: fresh streams share one initial response; later pushes carry only w
   streams.forEach((s, i) => s.onRequest({ typeUrl: CLUSTER, responseNonce: decoded(writes[i]![1]!).nonce, subscribe: [], unsubscribe: [] }));
   cache.set("g", makeSnapshot([cluster("a"), cluster("b", "2s")]));
   for (const w of writes) assert.equal(w.length, 2);
+  // A change without removals (a route edit, say): streams in sync with the same selection share the diff's bytes.
+  cache.set("g", makeSnapshot([cluster("a", "3s"), cluster("b", "2s")]));
+  for (const w of writes) assert.equal(w.length, 3);
+  assert.equal(writes[0]![2], writes[1]![2]);
+  assert.equal(writes[0]![2], writes[2]![2]);
+  assert.deepEqual(
+    decoded(writes[0]![2]!).resources.map((x) => x.name),
+    ["a"],
+  );
 });
