@@ -5,7 +5,10 @@
  * on disk. Usage: node dist/bench/config-dir-bench.js [clients...] (default 1 100 1000)
  *
  * The time includes the file watch and the debounce (--debounce-after 100ms,
- * the default), because a user editing a file waits for both.
+ * the default), because a user editing a file waits for both. Each row also
+ * has serve's CPU per edit (/proc, 10 ms ticks) and the load average; with
+ * BENCH_CPU_PROF_DIR=DIR serve runs under `node --cpu-prof` and each edit's
+ * window is written next to its profile (`node dist/bench/profile-summary.js DIR`).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -14,6 +17,13 @@ import { startServe } from "../test/support/serve-process";
 import { Fleet, makeClientSpecs } from "./fleet/fleet";
 import { now } from "./fleet/client";
 import { ROUTE } from "../src/xds/types";
+import { monotonicMicros, type ProfileWindow } from "./profile-summary";
+
+/** utime + stime of a process, ms (10 ms ticks). */
+function cpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
 
 const EXAMPLES = path.join(__dirname, "..", "..", "examples", "bill-service");
 const SERVICES = 50;
@@ -65,20 +75,33 @@ function percentile(sorted: number[], p: number): number {
 async function measure(clients: number): Promise<object> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-edit-bench-"));
   writeMesh(dir);
-  const serve = await startServe(["--config-dir", dir]);
+  const profDir = process.env.BENCH_CPU_PROF_DIR;
+  const profile = `serve-config-dir-${clients}.cpuprofile`;
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  const serve = await startServe(
+    ["--config-dir", dir],
+    {},
+    profDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profile}`] } : {},
+  );
   const fleet = await Fleet.create({ target: `127.0.0.1:${serve.xdsPort}`, mode: "sotw", clients: makeClientSpecs(clients), workers: 2, streamsPerConn: 10 });
   try {
     fleet.connect();
     if (!(await fleet.waitFor((s) => s.configured >= clients, 120_000))) throw new Error(`only ${fleet.status().configured}/${clients} configured`);
     const rounds: number[][] = [];
+    const cpu: number[] = [];
     for (let round = 1; round <= 3; round++) {
       await new Promise((r) => setTimeout(r, 500));
       const marker = `edit-${round}`;
       await fleet.arm({ id: round, track: "vs", markers: { [ROUTE]: marker } });
+      const c0 = cpuMs(serve.child.pid!);
+      const w0 = monotonicMicros();
       const t0 = now();
       writeVirtualService(dir, marker);
       if (!(await fleet.waitFor((s) => (s.done[round] ?? 0) >= clients, 60_000)))
         throw new Error(`edit ${round}: only ${fleet.status().done[round] ?? 0}/${clients} ACKed`);
+      cpu.push(cpuMs(serve.child.pid!) - c0);
+      const w: ProfileWindow = { profile, startUs: w0, endUs: monotonicMicros() };
+      if (profDir) fs.writeFileSync(path.join(profDir, `edit-${round}-${clients}-clients.window.json`), JSON.stringify(w));
       const r = await fleet.collect();
       rounds.push(r.changes[round]!.map((t) => t! - t0).sort((a, b) => a - b));
     }
@@ -90,6 +113,8 @@ async function measure(clients: number): Promise<object> {
       p50Ms: Math.round(percentile(all, 50)),
       p99Ms: Math.round(percentile(all, 99)),
       allAckedMs: lastAcks.map((x) => Math.round(x)),
+      serveCpuMsPerEdit: cpu,
+      loadAverage: os.loadavg()[0]!.toFixed(1),
     };
   } finally {
     await fleet.stop();

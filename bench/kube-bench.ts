@@ -24,6 +24,7 @@ import * as mesh from "./kube-mesh";
 import { installIstioCrds, kubeRequest, startKube, type KubeCluster } from "../test/kube/cluster";
 import { findPilotDiscoveryBinary, startIstiod } from "../test/istiod/istiod";
 import { startServe } from "../test/support/serve-process";
+import { monotonicMicros, type ProfileWindow } from "./profile-summary";
 
 export type KubeServerKind = "mini-pilot-kube" | "istiod";
 export const KUBE_SERVERS: Record<KubeServerKind, string> = {
@@ -48,6 +49,8 @@ export interface KubeBenchOptions {
   debounceAfterMs: number;
   debounceMaxMs: number;
   settleMs?: number;
+  /** Run mini-pilot serve under `--cpu-prof` into this folder and cut each measured window out of its profile. */
+  cpuProfDir?: string;
 }
 
 export interface KubeResult {
@@ -282,7 +285,7 @@ interface KubeServer {
   stop(): Promise<void>;
 }
 
-async function startKubeServer(kind: KubeServerKind, kube: KubeCluster, o: KubeBenchOptions): Promise<KubeServer> {
+async function startKubeServer(kind: KubeServerKind, kube: KubeCluster, o: KubeBenchOptions, profileName?: string): Promise<KubeServer> {
   if (kind === "istiod") {
     const istiod = await startIstiod(kube.kubeconfigPath, {
       // The same debounce as mini-pilot's flags (istiod's defaults are 100ms / 10s, mini-pilot's too).
@@ -294,6 +297,8 @@ async function startKubeServer(kind: KubeServerKind, kube: KubeCluster, o: KubeB
   const serve = await startServe(
     ["--kubeconfig", kube.kubeconfigPath, "--debounce-after", `${o.debounceAfterMs}ms`, "--debounce-max", `${o.debounceMaxMs}ms`],
     { LOG_LEVEL: "warn" },
+    // serve has no profiling flag of its own: node profiles the whole process, written when it exits on SIGTERM.
+    o.cpuProfDir && profileName ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=${profileName}`] } : {},
   );
   return {
     xds: `127.0.0.1:${serve.xdsPort}`,
@@ -340,7 +345,8 @@ async function measure(
   let server: KubeServer | undefined;
   let fleet: Fleet | undefined;
   try {
-    server = await startKubeServer(kind, kube, o);
+    const profileName = kind === "mini-pilot-kube" && o.cpuProfDir ? `serve-${scenario}-${o.mode}-run${run}.cpuprofile` : undefined;
+    server = await startKubeServer(kind, kube, o, profileName);
     fleet = await Fleet.create({ target: server.xds, mode: o.mode, clients, workers: o.workers, streamsPerConn: o.streamsPerConn });
     const n = clients.length;
     const c0 = now();
@@ -357,6 +363,7 @@ async function measure(
     const before = await fleet.collect();
     const cpu0 = cpuMs(server.pid);
     await fleet.arm(change.spec);
+    const window0 = monotonicMicros();
     const t0 = now();
     await change.apply();
     const writeMs = now() - t0;
@@ -366,6 +373,10 @@ async function measure(
       (s) => progress(`[${scenario}] ${kind}: ${s.done[change.spec.id] ?? 0}/${n} have the change`, true),
     );
     const cpu1 = cpuMs(server.pid);
+    if (profileName) {
+      const w: ProfileWindow = { profile: profileName, startUs: window0, endUs: monotonicMicros() };
+      fs.writeFileSync(path.join(o.cpuProfDir!, `${scenario}-${o.mode}-${kind}-run${run}.window.json`), JSON.stringify(w));
+    }
     const after = await fleet.collect();
     const times = after.changes[change.spec.id] ?? [];
     const samples = times.filter((t): t is number => t !== null && t !== undefined).map((t) => t - t0);

@@ -18,11 +18,45 @@ interface ProfileNode {
   hitCount?: number;
   children?: number[];
 }
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
   samples?: number[];
+  timeDeltas?: number[];
+}
+
+/**
+ * A window of a whole-process profile, for a server the bench cannot ask to
+ * start and stop profiling (`mini-pilot serve` on the API-server path): the
+ * bench writes `<name>.window.json` next to the profile with the window's
+ * bounds on the monotonic clock (`process.hrtime`, which is the clock V8
+ * stamps samples with on Linux), and the summary keeps the samples inside it.
+ */
+export interface ProfileWindow {
+  /** The .cpuprofile file (in the same folder) the window is cut from. */
+  profile: string;
+  startUs: number;
+  endUs: number;
+}
+
+/** `hrtime` now, in microseconds, on the clock of V8's profile timestamps. */
+export function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** The samples of `profile` taken in [startUs, endUs], as a profile of its own. */
+export function sliceProfile(profile: CpuProfile, startUs: number, endUs: number): CpuProfile {
+  const hits = new Map<number, number>();
+  let t = profile.startTime;
+  const samples = profile.samples ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    t += profile.timeDeltas?.[i] ?? 0;
+    if (t >= startUs && t <= endUs) hits.set(samples[i]!, (hits.get(samples[i]!) ?? 0) + 1);
+  }
+  const start = Math.max(startUs, profile.startTime);
+  const end = Math.max(start, Math.min(endUs, profile.endTime));
+  return { nodes: profile.nodes.map((n) => ({ ...n, hitCount: hits.get(n.id) ?? 0 })), startTime: start, endTime: end };
 }
 
 export interface ProfileTotals {
@@ -95,6 +129,18 @@ export function summarizeProfiles(dir: string, top = 20): string {
   const whole = files.filter((f) => !f.startsWith("window-"));
   const out: string[] = [];
   for (const f of windows) out.push(summarize(dir, [f], `mini-pilot server during ${f.replace(/^window-|\.cpuprofile$/g, "")}`, top));
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((x) => x.endsWith(".window.json"))
+    .sort()) {
+    const w = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as ProfileWindow;
+    if (!fs.existsSync(path.join(dir, w.profile))) {
+      out.push(`== ${f}: its profile ${w.profile} was not written (did the server exit cleanly?)\n`);
+      continue;
+    }
+    const sliced = sliceProfile(JSON.parse(fs.readFileSync(path.join(dir, w.profile), "utf8")) as CpuProfile, w.startUs, w.endUs);
+    out.push(summarizeTotals(analyze(sliced), `mini-pilot server during ${f.replace(/\.window\.json$/, "")} (cut from ${w.profile})`, 1, top));
+  }
   if (whole.length) out.push(summarize(dir, whole, "mini-pilot server, whole process (--cpu-prof)", top));
   return out.join("\n");
 }
@@ -102,11 +148,15 @@ export function summarizeProfiles(dir: string, top = 20): string {
 function summarize(dir: string, files: string[], title: string, top: number): string {
   const totals: ProfileTotals = { totalMs: 0, self: new Map(), inclusive: new Map(), byFile: new Map() };
   for (const f of files) analyze(JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as CpuProfile, totals);
+  return summarizeTotals(totals, title, files.length, top);
+}
+
+function summarizeTotals(totals: ProfileTotals, title: string, profiles: number, top: number): string {
   const busy = totals.totalMs - (totals.self.get("(idle) (native):0") ?? 0);
   const pct = (v: number) => `${((100 * v) / Math.max(busy, 1)).toFixed(1)}%`;
   const lines: string[] = [];
   lines.push(
-    `== ${title}: ${files.length} profile(s), ${Math.round(totals.totalMs)} ms wall, ${Math.round(busy)} ms busy (percentages of busy; lines are of the compiled JS in dist/)`,
+    `== ${title}: ${profiles} profile(s), ${Math.round(totals.totalMs)} ms wall, ${Math.round(busy)} ms busy (percentages of busy; lines are of the compiled JS in dist/)`,
   );
   lines.push("", `Top ${top} by self time:`);
   for (const [k, v] of [...totals.self].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${v.toFixed(0).padStart(7)} ms ${pct(v).padStart(6)}  ${k}`);

@@ -88,6 +88,10 @@ export interface ScenarioResult {
   ingestMs: number;
   windowMs: number;
   endReasons: Record<string, number>;
+  /** mini-pilot only: the server's event-loop stalls over its life (max, and how many over 1 s / 10 s). */
+  serverLoop?: { maxStallMs: number; stallsOver1s: number; stallsOver10s: number };
+  /** The fleet workers' longest event-loop stall over their life, ms. */
+  fleetMaxStallMs?: number;
   /** Up to a few clients per worker that missed a change, with their protocol state. */
   stuck?: object[];
   /** Runs made for this result (more than 1: others were disturbed by other processes; the quietest is kept). */
@@ -474,6 +478,9 @@ function common(
     ...(e0 !== undefined && e1 !== undefined ? { encodes: e1 - e0 } : {}),
     windowMs,
     endReasons: m1.fleet.endReasons,
+    // Whole life of the server (connect phase included): mini-pilot's bench server reports its event-loop stalls.
+    ...(m1.server.raw.loop ? { serverLoop: m1.server.raw.loop as ScenarioResult["serverLoop"] } : {}),
+    fleetMaxStallMs: m1.fleet.maxStallMs,
     ...(m1.fleet.stuck.length ? { stuck: m1.fleet.stuck } : {}),
   };
 }

@@ -28,6 +28,8 @@ export interface FleetResults {
   stuck: object[];
   cpuMicros: number;
   rssBytes: number;
+  /** Longest event-loop stall of any worker so far, ms. */
+  maxStallMs: number;
 }
 
 /** `sidecar~10.x.y.z~pod-i.ns-k~ns-k.svc.cluster.local`, spread over namespaces and app/version labels. */
@@ -188,6 +190,7 @@ export class Fleet {
       stuck: [],
       cpuMicros: 0,
       rssBytes: 0,
+      maxStallMs: 0,
     };
     parts.forEach((p, w) => {
       const r = (p as { results: WorkerResults }).results;
@@ -202,6 +205,7 @@ export class Fleet {
       out.stuck.push(...r.stuck.map((x) => ({ worker: w, ...x })));
       out.cpuMicros += r.cpu.user + r.cpu.system;
       out.rssBytes += r.rssBytes;
+      out.maxStallMs = Math.max(out.maxStallMs, r.maxStallMs ?? 0);
     });
     return out;
   }

@@ -40,6 +40,8 @@ export interface WorkerResults {
   stuck: object[];
   cpu: NodeJS.CpuUsage;
   rssBytes: number;
+  /** The worker's longest event-loop stall so far, ms (a stalled worker cannot answer the server's keepalive pings). */
+  maxStallMs: number;
 }
 
 export type FromWorker =

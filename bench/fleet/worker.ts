@@ -72,6 +72,27 @@ function openStream(slot: Slot): void {
   slot.client.start();
 }
 
+/** The longest the event loop was held, from a 100 ms timer's lateness. */
+let maxStallMs = 0;
+let lastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  maxStallMs = Math.max(maxStallMs, Math.round(now - lastTick - 100));
+  lastTick = now;
+}, 100).unref();
+
+/**
+ * Open the streams a batch per event-loop turn: 5,000 streams opened in one
+ * go held the worker's loop for seconds on a busy machine, and a worker that
+ * does not read its sockets cannot answer the server's keepalive pings.
+ */
+function openInBatches(from: number): void {
+  const end = Math.min(slots.length, from + CONNECT_BATCH);
+  for (let i = from; i < end; i++) openStream(slots[i]!);
+  if (end < slots.length) setImmediate(() => openInBatches(end));
+}
+const CONNECT_BATCH = 100;
+
 function status(): WorkerStatus {
   return { configured: configuredCount, done: { ...doneCounts }, counters: { ...counters }, open };
 }
@@ -96,6 +117,7 @@ function results(): WorkerResults {
       .map((s) => ({ client: s.client.index, nodeId: init?.clients[s.client.index]?.nodeId, open: s.stream !== undefined, ...s.client.debugState() })),
     cpu: process.cpuUsage(),
     rssBytes,
+    maxStallMs,
   };
 }
 
@@ -116,7 +138,7 @@ function handle(m: ToWorker): void {
       break;
     }
     case "connect":
-      for (const s of slots) openStream(s);
+      openInBatches(0);
       break;
     case "arm": {
       armed.push(m.change);

@@ -18,6 +18,7 @@ import { ALL_TYPES, XdsTypeUrl, isXdsTypeUrl } from "../../src/xds/types";
 import { SnapshotBody, announce, processStats, rawResource, startControlHttp } from "./control-http";
 import { TraceRecorder } from "./response-trace";
 import type { StreamIO, XdsRequest } from "../../src/server/stream";
+import type { ServerLimits } from "../../src/server/limits";
 
 /** BENCH_RECORD=1: record every response for the floor to replay (response-trace.ts). */
 const recorder = process.env.BENCH_RECORD === "1" ? new TraceRecorder() : undefined;
@@ -93,6 +94,23 @@ function applySnapshot(body: SnapshotBody): object {
   return { nodes: groups.size, version: current.version, setMicros: Number(process.hrtime.bigint() - started) / 1000 };
 }
 
+/**
+ * Event-loop stalls of this server over its life: a 100 ms timer that fires
+ * late by more than 1 s means the loop was held that long. A held loop is what
+ * makes timers (gRPC keepalive, the handshake timeout) expire before the
+ * socket data that answers them is read.
+ */
+const loop = { maxStallMs: 0, stallsOver1s: 0, stallsOver10s: 0 };
+let lastTick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const late = now - lastTick - 100;
+  lastTick = now;
+  loop.maxStallMs = Math.max(loop.maxStallMs, Math.round(late));
+  if (late >= 1000) loop.stallsOver1s++;
+  if (late >= 10_000) loop.stallsOver10s++;
+}, 100).unref();
+
 /** Open streams, for the diagnostics of clients that missed a change. */
 const streams = new Set<XdsStream>();
 
@@ -111,7 +129,12 @@ async function main(): Promise<void> {
   // Load the Envoy protos now, as `mini-pilot serve` does while loading its config,
   // so the first requests do not pay for it.
   envoyRoot();
+  // BENCH_LIMITS: JSON of server limits to override (diagnosis: e.g. keepalive off, to tell its closes from others).
+  const limits = process.env.BENCH_LIMITS ? (JSON.parse(process.env.BENCH_LIMITS) as Partial<ServerLimits>) : undefined;
   const server = new XdsServer(cache, {
+    ...(limits ? { limits } : {}),
+    // BENCH_TURN_BUDGET_MS: the server's per-turn budget of stream work ("Infinity": none), for before/after runs.
+    ...(process.env.BENCH_TURN_BUDGET_MS ? { turnBudgetMs: Number(process.env.BENCH_TURN_BUDGET_MS) } : {}),
     onStreamOpen: (st) => {
       streams.add(st);
       recordStream(st);
@@ -121,7 +144,7 @@ async function main(): Promise<void> {
   const port = await server.listen("127.0.0.1:0");
   const web = await startControlHttp({
     snapshot: applySnapshot,
-    stats: () => ({ ...processStats(), encodes: wrapped, streamsOpen: server.streamCount, groups: groups.size, snapshotsSet }),
+    stats: () => ({ ...processStats(), encodes: wrapped, streamsOpen: server.streamCount, groups: groups.size, snapshotsSet, loop: { ...loop } }),
     debug: (proxy) => debugStreams(server, proxy),
     ...(recorder ? { saveRecording: (file: string) => recorder.save(file) } : {}),
   });

@@ -202,6 +202,7 @@ export function kubeOptionsFromFlags(f: Record<string, unknown>): KubeBenchOptio
     debounceAfterMs: durationFlag(f["debounce-after"], "debounce-after"),
     debounceMaxMs: durationFlag(f["debounce-max"], "debounce-max"),
     out: String(f.out),
+    ...(f["cpu-prof"] ? { cpuProfDir: path.resolve(String(f.out), "profiles") } : {}),
   };
   try {
     checkKubeBench(o);
@@ -212,8 +213,10 @@ export function kubeOptionsFromFlags(f: Record<string, unknown>): KubeBenchOptio
 }
 
 async function runKube(o: KubeBenchOptions & { out: string }, progress: (line: string, transient?: boolean) => void): Promise<number> {
+  if (o.cpuProfDir) fs.mkdirSync(o.cpuProfDir, { recursive: true });
   const report = await runKubeBench(o, progress);
   process.stdout.write("\n" + kubeTable(report));
+  if (o.cpuProfDir) process.stdout.write("\n" + summarizeProfiles(o.cpuProfDir));
   process.stdout.write(`\nwrote ${writeKubeReport(report, o.out)}\n`);
   return report.results.some((r) => r.error || r.missed > 0) ? 1 : 0;
 }

@@ -19,7 +19,43 @@ export interface StreamContext {
   observer?: XdsObserver;
   /** Longest stretch of one stream's work before the event loop gets a turn (STREAM_SLICE_MS; tests set 0). */
   readonly sliceMs: number;
+  /** The work of all streams together in one turn of the event loop (TURN_BUDGET_MS in a server; unbounded by default). */
+  readonly turn: TurnBudget;
 }
+
+/**
+ * Stream work (requests, pushes) of all streams in one turn of the event
+ * loop, together. Each stream already yields after `sliceMs`, but thousands of
+ * streams whose requests arrive in the same turn (a connect storm), or a push
+ * to every stream, ran back to back: 10,000 delta clients connecting held the
+ * loop for seconds at a time, and then timers fired before the socket data
+ * waiting behind them was read (gRPC keepalive, the handshake timeout). Once
+ * a turn has run this long, further stream work waits for the next turn
+ * (setImmediate, in order), so sockets are read and written in between. It
+ * also lets the first responses of a fan-out leave while the rest are still
+ * being prepared.
+ */
+export class TurnBudget {
+  /** When the first stream work of this turn started (performance.now()), or -1 between turns. */
+  private started = -1;
+
+  constructor(readonly ms: number) {}
+
+  /** Whether stream work may run now; false: wait for a later turn. */
+  available(): boolean {
+    if (this.ms === Infinity) return true;
+    if (this.started < 0) {
+      this.started = performance.now();
+      // The check phase, after this turn's I/O callbacks: the next stream work starts a new budget.
+      setImmediate(() => (this.started = -1));
+      return true;
+    }
+    return performance.now() - this.started < this.ms;
+  }
+}
+
+/** A server's budget of stream work per event-loop turn (see TurnBudget). */
+export const TURN_BUDGET_MS = 20;
 
 /**
  * Longest stretch of one stream's work (a request, a flush) before the event
@@ -29,7 +65,12 @@ export interface StreamContext {
  */
 export const STREAM_SLICE_MS = 5;
 
-export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () => number = Date.now, sliceMs = STREAM_SLICE_MS): StreamContext {
+export function createStreamContext(
+  limits: Partial<ServerLimits> = {},
+  now: () => number = Date.now,
+  sliceMs = STREAM_SLICE_MS,
+  turnBudgetMs = Infinity,
+): StreamContext {
   const resolved = resolveLimits(limits);
   return {
     selections: new SelectionCache(),
@@ -38,5 +79,6 @@ export function createStreamContext(limits: Partial<ServerLimits> = {}, now: () 
     budget: new SubscriptionBudget(resolved.maxSubscribedNamesTotal),
     now,
     sliceMs,
+    turn: new TurnBudget(turnBudgetMs),
   };
 }

@@ -10,6 +10,8 @@ import { Steps, sortSteps } from "../util/steps";
 import { createHash } from "node:crypto";
 import { deltaResponseSteps } from "./responses";
 import type { EncodedResource } from "../xds/resource";
+import type { Selection } from "./select";
+import { selectionDiff } from "./selection-diff";
 import { TypeState, XdsRequest, XdsStream, namesInRequest } from "./stream";
 
 interface DeltaTypeState extends TypeState {
@@ -17,6 +19,14 @@ interface DeltaTypeState extends TypeState {
   newlySubscribed: string[];
   /** What the client holds: name -> version (from what was sent and from initial_resource_versions). */
   clientHas: Map<string, string>;
+  /**
+   * The selection `clientHas` equals exactly, when it does: set by a push that
+   * brought the client fully in sync, cleared by anything else that changes
+   * `clientHas`. The next push then takes what changed from the selection
+   * diff shared by every stream in sync with the same selection, instead of
+   * comparing every resource against this stream's map.
+   */
+  syncedTo?: Selection;
 }
 
 export class DeltaStream extends XdsStream<DeltaTypeState> {
@@ -49,6 +59,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   }
 
   protected *apply(st: DeltaTypeState, d: Decision, req: XdsRequest): Steps<void> {
+    if (d.kind === "initial" || d.subscribed.length > 0 || (req.unsubscribe?.length ?? 0) > 0) st.syncedTo = undefined;
     let i = 0;
     for (const n of req.unsubscribe ?? []) {
       st.clientHas.delete(n);
@@ -82,12 +93,22 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   protected *push(t: XdsTypeUrl, st: DeltaTypeState, snapshot: Snapshot): Steps<void> {
     const typeSnap = snapshot.types[t];
     const selected = this.ctx.selections.select(typeSnap, st.subscription);
+    const held = this.holdRemovedClusters(t);
+    if (st.syncedTo && st.newlySubscribed.length === 0) {
+      // In sync with a known selection: nothing to do if it is the same one (held-back removals
+      // or not), else its diff, shared with every stream in sync with the same selection.
+      if (st.syncedTo === selected && !st.mustRespond) return;
+      if (!held) {
+        const diff = selectionDiff(st.syncedTo.byName, selected);
+        return yield* this.sendDelta(t, st, typeSnap.version, selected, diff.changed(), diff.keptNames(), false, st.syncedTo);
+      }
+    }
     const updates = selected.resources.filter((r) => st.clientHas.get(r.name) !== r.version);
     // A set, not an array: checking each just-subscribed name against an array
     // of removals was quadratic (100,000 unknown names took 12-22 s).
     const removed = new Set<string>();
     let i = 0;
-    if (!this.holdRemovedClusters(t)) {
+    if (!held) {
       for (const name of st.clientHas.keys()) {
         if (!selected.byName.has(name)) removed.add(name);
         if (++i % NAMES_PER_STEP === 0) yield;
@@ -99,20 +120,53 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       if (++i % NAMES_PER_STEP === 0) yield;
     }
     const removedNames = yield* sortSteps([...removed], (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    yield* this.sendDelta(t, st, typeSnap.version, selected, updates, removedNames, held);
+  }
+
+  /** Send updates and removals (if any, or if a response is due) and record what the client holds now. */
+  private *sendDelta(
+    t: XdsTypeUrl,
+    st: DeltaTypeState,
+    systemVersion: string,
+    selected: Selection,
+    updates: readonly EncodedResource[],
+    removedNames: readonly string[],
+    held: boolean,
+    /** The selection the client held exactly, when `updates` and `removedNames` are its diff to `selected`. */
+    from?: Selection,
+  ): Steps<void> {
     const nothing = updates.length === 0 && removedNames.length === 0;
-    if (!st.mustRespond && nothing) return;
+    if (!st.mustRespond && nothing) {
+      if (!held) st.syncedTo = selected;
+      return;
+    }
     const key = yield* contentKey(selected.version, updates, removedNames);
     if (!st.mustRespond && key === st.rejectedKey) return;
-    const nonce = this.nextNonce();
-    const bytes = yield* deltaResponseSteps(t, typeSnap.version, updates, removedNames, nonce);
-    this.send(st, nonce, typeSnap.version, selected.version, bytes, key);
+    let nonce: string;
+    let bytes: Buffer;
+    // Responses that depend only on selections are the same bytes for every stream that sends them, under
+    // a shared nonce: a fresh client gets the whole selection (a connect storm of 10,000 streams builds and
+    // holds one response, not 10,000), a client in sync with a selection gets its diff (a route change).
+    const fresh = st.clientHas.size === 0 && updates.length === selected.resources.length;
+    const shareKey = removedNames.length > 0 ? undefined : fresh ? "all" : from ? `from ${from.version}` : undefined;
+    if (shareKey) {
+      const resources = fresh ? selected.resources : updates;
+      const privateNonce = () => this.nextNonce();
+      ({ nonce, bytes } = this.ctx.responses.response(t, systemVersion, resources, st.sentNonce, privateNonce, `${selected.version} ${shareKey}`, "delta"));
+    } else {
+      nonce = this.nextNonce();
+      bytes = yield* deltaResponseSteps(t, systemVersion, updates, removedNames, nonce);
+    }
+    this.send(st, nonce, systemVersion, selected.version, bytes, key);
     st.newlySubscribed = [];
     const changedNames = updates.filter((r) => st.clientHas.has(r.name)).map((r) => r.name);
     for (const r of updates) st.clientHas.set(r.name, r.version);
+    let i = 0;
     for (const n of removedNames) {
       st.clientHas.delete(n);
       if (++i % NAMES_PER_STEP === 0) yield;
     }
+    st.syncedTo = held ? undefined : selected;
     if (t === CLUSTER) this.resendEndpointsOf(changedNames);
   }
 
@@ -122,6 +176,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     if (!eds || clusterNames.length === 0 || !this.allowedTypes.includes(ENDPOINT)) return;
     let any = false;
     for (const n of clusterNames) any = eds.clientHas.delete(n) || any;
+    if (any) eds.syncedTo = undefined;
     if (any) eds.mustRespond = true;
   }
 }

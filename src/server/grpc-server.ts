@@ -12,7 +12,7 @@ import { SotwStream } from "./sotw-stream";
 import { DeltaStream } from "./delta-stream";
 import { DECODE_NAMES_IN_STEPS_ABOVE, decodeRequest, decodeRequestInSteps, namesOnWire } from "./decode";
 import type { Steps } from "../util/steps";
-import { StreamContext, createStreamContext } from "./context";
+import { STREAM_SLICE_MS, StreamContext, TURN_BUDGET_MS, createStreamContext } from "./context";
 import { RateBudget, ServerLimits, STATUS, newRateBudget } from "./limits";
 import { ConnectionGate } from "./connections";
 import { ACCESS_STATUS, AccessControl, CallCredentials, UnaryMethod, bearerToken, statusOf } from "./access";
@@ -20,6 +20,7 @@ import { addCsdsService } from "./csds";
 import type { XdsObserver } from "./observer";
 import { rawStreamingMethod } from "../util/raw-method";
 import { onStreamEnd } from "../util/stream-end";
+import { RepeatedSotwNames } from "./repeated-names";
 
 export { decodeRequest } from "./decode";
 
@@ -58,6 +59,8 @@ export interface ServerOptions {
   onStreamClose?(s: XdsStream): void;
   /** Told about nodes, responses, NACKs and convergence (metrics). */
   observer?: XdsObserver;
+  /** Stream work of all streams per event-loop turn before the rest waits for the next turn (default TURN_BUDGET_MS; Infinity: none). */
+  turnBudgetMs?: number;
   /** This server's name in /debug/syncz (the replica a proxy is connected to); default the host name. */
   replica?: string;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
@@ -91,10 +94,15 @@ export class XdsServer {
     private readonly source: SnapshotSource,
     private readonly options: ServerOptions = {},
   ) {
-    this.ctx = createStreamContext({
-      ...(options.maxConcurrentStreams !== undefined ? { maxStreamsPerConnection: options.maxConcurrentStreams } : {}),
-      ...options.limits,
-    });
+    this.ctx = createStreamContext(
+      {
+        ...(options.maxConcurrentStreams !== undefined ? { maxStreamsPerConnection: options.maxConcurrentStreams } : {}),
+        ...options.limits,
+      },
+      Date.now,
+      STREAM_SLICE_MS,
+      options.turnBudgetMs ?? TURN_BUDGET_MS,
+    );
     const limits = this.ctx.limits;
     this.server = new grpc.Server({
       "grpc.max_concurrent_streams": limits.maxStreamsPerConnection,
@@ -237,6 +245,8 @@ export class XdsServer {
       this.options.onStreamClose?.(stream);
     };
     let denied = false;
+    // SotW requests repeat their names: unchanged ones are not decoded again (repeated-names.ts).
+    const repeated = m.mode === "sotw" ? new RepeatedSotwNames() : undefined;
     const onData = (bytes: Buffer) => {
       if (denied) return;
       let req: XdsRequest;
@@ -250,7 +260,11 @@ export class XdsServer {
           const split = decodeRequestInSteps(m.mode, bytes, stream.proxyId === undefined);
           req = split.request;
           namesInSteps = { count, steps: split.names };
-        } else req = decodeRequest(m.mode, bytes, stream.proxyId === undefined);
+        } else {
+          const reused = stream.proxyId !== undefined ? repeated?.reuse(bytes) : undefined;
+          req = reused ?? decodeRequest(m.mode, bytes, stream.proxyId === undefined);
+          if (!reused) repeated?.remember(bytes, req);
+        }
       } catch (e) {
         stream.close();
         call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(e as Error).message}` });

@@ -43,12 +43,14 @@ export class SharedSotwResponses {
     lastNonce: string | undefined,
     privateNonce: () => string,
     contentKey = version,
+    /** "delta": a DeltaDiscoveryResponse with no removals (same field numbers up to the nonce; resources framed as Resource). */
+    variant: "sotw" | "delta" = "sotw",
   ): { nonce: string; bytes: Buffer } {
-    const key = typeUrl + "\n" + version + "\n" + contentKey;
+    const key = variant + "\n" + typeUrl + "\n" + version + "\n" + contentKey;
     let shared = this.responses.get(key);
     if (!shared) {
       const parts: Buffer[] = [frameString(1, version)];
-      for (const r of resources) parts.push(r.sotwFrame);
+      for (const r of resources) parts.push(variant === "sotw" ? r.sotwFrame : r.deltaFrame);
       parts.push(frameString(4, typeUrl));
       const body = Buffer.concat(parts);
       const nonce = "s" + (++this.responseIds).toString(36);

@@ -55,6 +55,12 @@ export interface SotwRequest {
   readonly names: readonly string[];
   readonly responseNonce: string;
   readonly errorMessage?: string;
+  /**
+   * The names are the very list that made `state.subscription` (the stream's
+   * last request of this type): the subscription and the legacy-wildcard
+   * rule come out as they did then, so they are not worked out again.
+   */
+  readonly sameNamesAsState?: boolean;
 }
 
 /** State-of-the-world: a request carries the full subscription every time. */
@@ -76,6 +82,7 @@ export function* decideSotwSteps(state: WatchState | undefined, req: SotwRequest
 }
 
 function* sotwSubscription(state: WatchState | undefined, req: SotwRequest): Steps<{ subscription: Subscription; namesGiven: boolean }> {
+  if (state && req.sameNamesAsState) return { subscription: state.subscription, namesGiven: state.namesGiven };
   let explicitWildcard = false;
   const names = new Set<string>();
   for (let i = 0; i < req.names.length; i++) {

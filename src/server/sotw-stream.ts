@@ -9,10 +9,13 @@ import { CLUSTER, ENDPOINT, XdsTypeUrl } from "../xds/types";
 import { Decision, Subscription, decideSotwSteps } from "./should-respond";
 import type { Steps } from "../util/steps";
 import { TypeState, XdsRequest, XdsStream } from "./stream";
+import { selectionDiff } from "./selection-diff";
 
 interface SotwTypeState extends TypeState {
   /** The resources of the last response: what the client holds (kept to delay cluster removal). */
-  lastSent: Map<string, EncodedResource>;
+  lastSent: ReadonlyMap<string, EncodedResource>;
+  /** The names list of the last request decided for this type (an ACK repeating it arrives as the same array: repeated-names.ts). */
+  lastNames?: readonly string[];
 }
 
 export class SotwStream extends XdsStream<SotwTypeState> {
@@ -24,7 +27,13 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       names: req.names ?? [],
       responseNonce: req.responseNonce,
       errorMessage: req.errorMessage,
+      sameNamesAsState: st !== undefined && req.names !== undefined && req.names === st.lastNames,
     });
+  }
+
+  protected override namesAlreadyChecked(req: XdsRequest): boolean {
+    const st = this.types.get((req.typeUrl || this.allowedTypes[0]) as XdsTypeUrl);
+    return st !== undefined && req.names !== undefined && req.names === st.lastNames;
   }
 
   protected newTypeState(typeUrl: XdsTypeUrl): SotwTypeState {
@@ -47,15 +56,18 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     return added + removed + (d.subscription.wildcard !== before.wildcard ? 1 : 0);
   }
 
-  /** SotW requests carry the whole subscription: nothing beyond the shared record. */
-  protected *apply(): Steps<void> {}
+  /** SotW requests carry the whole subscription: nothing beyond the shared record, and the list it came as. */
+  // eslint-disable-next-line require-yield -- one assignment
+  protected *apply(st: SotwTypeState, _d: Decision, req: XdsRequest): Steps<void> {
+    st.lastNames = req.names;
+  }
 
   // eslint-disable-next-line require-yield -- linear in the snapshot's resources, not in the names a client sends: one step
   protected *push(t: XdsTypeUrl, st: SotwTypeState, snapshot: Snapshot): Steps<void> {
     const selections = this.ctx.selections;
     let selected = selections.select(snapshot.types[t], st.subscription);
     if (this.holdRemovedClusters(t)) {
-      const kept = [...st.lastSent.values()].filter((r) => !selected.byName.has(r.name));
+      const kept = selectionDiff(st.lastSent, selected).kept();
       if (kept.length > 0) selected = selections.select(undefined, st.subscription, [...selected.resources, ...kept]);
     }
     const changed = selected.version !== st.sync.sentKey;
@@ -63,16 +75,16 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     // RDS and EDS are not full-state in SotW: a push may carry only what changed
     // (resources left out stay as the client has them), as Istio's incremental
     // EDS does. An endpoint change then costs one assignment, not all of them.
-    const onlyChanged = !st.mustRespond && !this.isWildcard(t) && st.lastSent.size > 0 ? changedSince(st, selected.resources) : undefined;
+    const diff = selectionDiff(st.lastSent, selected);
+    const onlyChanged = !st.mustRespond && !this.isWildcard(t) && st.lastSent.size > 0 ? diff.partial() : undefined;
     const privateNonce = () => this.nextNonce();
     const responses = this.ctx.responses;
     const response = onlyChanged
       ? responses.response(t, selected.version, onlyChanged.resources, st.sentNonce, privateNonce, onlyChanged.version)
       : responses.response(t, selected.version, selected.resources, st.sentNonce, privateNonce);
     this.send(st, response.nonce, selected.version, selected.version, response.bytes);
-    const changedNames = selected.resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version).map((r) => r.name);
     st.lastSent = selected.byName;
-    if (t === CLUSTER) this.resendEndpointsOf(changedNames);
+    if (t === CLUSTER) this.resendEndpointsOf(diff.changedNames());
   }
 
   /**
@@ -87,11 +99,4 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!eds || clusterNames.length === 0 || !this.allowedTypes.includes(ENDPOINT)) return;
     if (clusterNames.some((n) => eds.subscription.wildcard || eds.subscription.names.has(n))) eds.mustRespond = true;
   }
-}
-
-/** The resources the client does not hold at this version (undefined when that is all of them). */
-function changedSince(st: SotwTypeState, resources: readonly EncodedResource[]): { resources: EncodedResource[]; version: string } | undefined {
-  const changed = resources.filter((r) => st.lastSent.get(r.name)?.version !== r.version);
-  if (changed.length === resources.length) return undefined;
-  return { resources: changed, version: "partial:" + changed.map((r) => `${r.name}@${r.version}`).join(",") };
 }

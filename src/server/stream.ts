@@ -182,6 +182,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   /** Run queued work until done or until the slice is used up; then continue on a later turn. */
   private runWork(): void {
     this.working = true;
+    // Other streams used up this turn's budget: wait for the next turn, behind work deferred before.
+    if (!this.ctx.turn.available()) {
+      setImmediate(() => this.runWork());
+      return;
+    }
     const start = performance.now();
     try {
       while (this.work.length > 0) {
@@ -276,6 +281,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   protected abstract upfrontCostOnWire(namesOnWire: number): number;
   /** Names charged once the decision changed the subscription (SotW: added + removed). */
   protected abstract decidedCost(before: Subscription, d: Decision): number;
+  /** True when `req.names` is the very list this stream already checked and decided on for its type (see repeated-names.ts). */
+  protected namesAlreadyChecked(_req: XdsRequest): boolean {
+    return false;
+  }
   /** Send what this type needs now, if anything. */
   protected abstract push(t: XdsTypeUrl, st: S, snapshot: Snapshot): Steps<void>;
 
@@ -295,7 +304,9 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     if (!req.typeUrl && this.allowedTypes.length > 1) return invalid("type_url is required on an aggregated (ADS) stream");
     const initial = req.initialVersions ? Object.keys(req.initialVersions) : [];
     let checked = 0;
-    for (const list of [req.names, req.subscribe, req.unsubscribe, initial]) {
+    // Names this stream checked on an earlier request (a SotW ACK repeating them) are not checked again.
+    const names = this.namesAlreadyChecked(req) ? undefined : req.names;
+    for (const list of [names, req.subscribe, req.unsubscribe, initial]) {
       for (const n of list ?? []) {
         // eslint-disable-next-line no-control-regex -- refusing control characters is the point
         if (n.length === 0 || n.length > 4096 || /[\u0000-\u001f\u007f]/.test(n)) {

@@ -13,6 +13,9 @@ import { kubeUnavailable } from "../kube/cluster";
 import { istiodUnavailable } from "../istiod/istiod";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { summarizeProfiles } from "../../bench/profile-summary";
 
 const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
@@ -53,6 +56,30 @@ test("bench kube smoke: mini-pilot and istiod on one kube-apiserver, every sidec
     assert.ok(r.bytes > 0 && Number.isFinite(r.serverCpuMs) && r.peakRssBytes > 0, `${where}: server stats`);
   }
   assert.match(kubeTable(report), /\| endpoint \| istiod \|/);
+});
+
+test("bench kube --cpu-prof: serve runs under the profiler and the measured window is cut out of its profile", { timeout: 300_000 }, async (t) => {
+  const why = kubeUnavailable("bench kube --cpu-prof");
+  if (why) return t.skip(why);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-kube-prof-"));
+  const report = await runKubeBench({ ...BASE, servers: ["mini-pilot-kube"], scenarios: ["route"], cpuProfDir: dir });
+  assert.equal(report.results[0]!.missed, 0);
+  const files = fs.readdirSync(dir).sort();
+  assert.ok(
+    files.some((f) => /^serve-route-sotw-run1\.cpuprofile$/.test(f)),
+    files.join(", "),
+  );
+  assert.ok(
+    files.some((f) => /^route-sotw-mini-pilot-kube-run1\.window\.json$/.test(f)),
+    files.join(", "),
+  );
+  const summary = summarizeProfiles(dir);
+  const m = /== mini-pilot server during route-sotw-mini-pilot-kube-run1 \(cut from serve-route-sotw-run1\.cpuprofile\): 1 profile\(s\), (\d+) ms wall/.exec(
+    summary,
+  );
+  assert.ok(m, summary.slice(0, 600));
+  assert.ok(Number(m[1]) > 0, "the window has samples");
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("bench kube: a fleet larger than the mesh's pods, or istiod missing, is refused before anything starts", () => {

@@ -18,14 +18,23 @@ export interface ServeProcess {
 
 export const CLI = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: { caSecret?: boolean; noWaitReady?: boolean } = {}): Promise<ServeProcess> {
+export function startServe(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  /** `nodeArgs`: options for node itself, before the script (e.g. `--cpu-prof`, which serve cannot take as a flag). */
+  opts: { caSecret?: boolean; noWaitReady?: boolean; nodeArgs?: string[] } = {},
+): Promise<ServeProcess> {
   // A CA of its own per run (not the user's state folder, nor the cluster's istio-ca-secret unless
   // asked for); the secure port follows --xds-address (127.0.0.1:0).
   const ca = args.includes("--ca-dir") || opts.caSecret ? [] : ["--ca-dir", path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mini-pilot-ca-")), "ca")];
-  const child = spawn(process.execPath, [CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...ca, ...args], {
-    env: { ...process.env, LOG_FORMAT: "json", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), CLI, "serve", "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", ...ca, ...args],
+    {
+      env: { ...process.env, LOG_FORMAT: "json", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const logs: string[] = [];
   const listeners: ((line: string) => void)[] = [];
   let buf = "";
