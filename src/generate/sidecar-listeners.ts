@@ -52,8 +52,8 @@ import {
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
   const http = httpPorts(scope).map((port) => outboundHttpListener(scope, port));
-  const names = new Set(http.map((l) => String(l.name)));
-  const tcp = outboundTcpListeners(scope, names);
+  const httpByName = new Map(http.map((l) => [String(l.name), l]));
+  const tcp = outboundTcpListeners(scope, httpByName);
   const authz = authorizationFilters(scope.mesh, scope.proxy);
   const outbound = [...http, ...tcp].map(withHandshakeBound);
   return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...outbound].sort(byName);
@@ -145,8 +145,9 @@ function outboundSniffedListener(scope: ProxyScope, b: AddressBinding): Listener
  * without address share `0.0.0.0_<port>`, split by SNI. Plain TCP without an
  * address gets no listener (its traffic takes virtualOutbound's default chain).
  */
-function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[] {
+function outboundTcpListeners(scope: ProxyScope, httpListeners: ReadonlyMap<string, Listener>): Listener[] {
   const out: Listener[] = [];
+  const taken = new Set(httpListeners.keys());
   for (const b of addressBindings(scope)) {
     if (taken.has(b.name)) continue;
     taken.add(b.name);
@@ -175,7 +176,16 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
   }
   for (const [port, { chains }] of [...sni].sort((a, b) => a[0] - b[0])) {
     const name = wildcardListenerName(port);
-    if (taken.has(name) || chains.length === 0) continue;
+    if (chains.length === 0) continue;
+    const shared = httpListeners.get(name);
+    if (shared) {
+      // An HTTP port shares the wildcard listener (istiod's TCPOverHTTP): the SNI chains join its HTTP chain, and
+      // the TLS inspector runs before the HTTP inspector so they can match.
+      shared.filter_chains = [...(shared.filter_chains ?? []), ...chains];
+      shared.listener_filters = [tlsInspectorListenerFilter(), ...(shared.listener_filters ?? [])];
+      continue;
+    }
+    if (taken.has(name)) continue;
     out.push({
       name,
       address: socketAddress("0.0.0.0", port),
