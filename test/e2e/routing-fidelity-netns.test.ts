@@ -190,7 +190,7 @@ test(
     writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
     const dbListener = `${pod.hostIp}_${servers.ports.db}`;
     // One LDS answer carries every listener; 0.0.0.0_80 exists with or without the rules under test.
-  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
+    const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
     defer(() => envoy.stop());
     const client = writeClientScript(tmp);
     const tcp = writeTcpClient(tmp);
