@@ -16,6 +16,12 @@ export interface InboundPort {
   /** The first service (by host) exposing it decides protocol and naming. */
   service: MeshService;
   port: MeshPort;
+  /**
+   * A target port that is a capture port (15001/15006): istiod builds its inbound cluster but no virtualInbound chain
+   * (an HTTP chain there conflicts with its reserved listener; a TCP one would send the capture port's traffic back
+   * into Envoy, so mini-pilot leaves that out too).
+   */
+  clusterOnly?: true;
   /** Where the inbound cluster sends traffic (a Sidecar ingress `defaultEndpoint`); absent: the original destination. */
   endpoint?: InboundEndpoint;
   /** The Sidecar's connection pool for this port (its ingress listener's, else `inboundConnectionPool`). */
@@ -32,10 +38,11 @@ export function inboundPorts(mesh: Mesh, proxy: ProxyView): InboundPort[] {
     if (svc.namespace !== proxy.namespace || !svc.selector) continue;
     if (!hasLabels(proxy.labels) || !labelsMatch(svc.selector, proxy.labels)) continue;
     for (const port of svc.ports) {
-      // A capture port would duplicate virtualInbound's own blackhole chain.
-      if (port.targetPort === undefined || isCapturePort(port.targetPort)) continue;
+      if (port.targetPort === undefined) continue;
       if (!isHttpProtocol(port.protocol) && !isTcpProtocol(port.protocol) && !isSniffedProtocol(port.protocol)) continue;
-      if (!byPort.has(port.targetPort)) byPort.set(port.targetPort, { targetPort: port.targetPort, service: svc, port });
+      const ip: InboundPort = { targetPort: port.targetPort, service: svc, port };
+      if (isCapturePort(port.targetPort)) ip.clusterOnly = true;
+      if (!byPort.has(port.targetPort)) byPort.set(port.targetPort, ip);
     }
   }
   return [...byPort.values()].sort((a, b) => a.targetPort - b.targetPort);

@@ -56,7 +56,10 @@ export function resolveDestination(dest: Destination, vsNamespace: string, ctx: 
   let port = ctx.listenerPort;
   if (dest.port?.number !== undefined) port = dest.port.number;
   else if (service && service.ports.length === 1 && !ctx.servicesOnListenerPortOnly) port = service.ports[0]!.port;
-  const out: ResolvedDestination = { cluster: outboundClusterName(port, dest.subset, host), port };
+  // An ExternalName Service (istiod's alias) routes to the cluster of the name it aliases; in a sidecar route only
+  // when istiod finds it, that is when it has the listener's port.
+  const alias = service?.externalName !== undefined && (!ctx.servicesOnListenerPortOnly || service.ports.some((p) => p.port === ctx.listenerPort));
+  const out: ResolvedDestination = { cluster: outboundClusterName(port, dest.subset, alias ? service.externalName! : host), port };
   if (dest.port?.number !== undefined) out.explicitPort = dest.port.number;
   if (service) out.service = service;
   if (dest.subset) out.subset = dest.subset;

@@ -42,6 +42,13 @@ export interface ProxyScope {
   boundEgress: BoundEgressListener[];
   /** host -> the VirtualService that routes it for this proxy. */
   virtualServices: ReadonlyMap<string, MeshVirtualService>;
+  /**
+   * ExternalName Services the proxy sees (istiod's Resolution Alias): left out of `services` and
+   * `listenerServices` (no cluster, listener or default virtual host), still a VirtualService host can name.
+   */
+  aliasServices: MeshService[];
+  /** host -> the ExternalName Services (in the whole mesh) whose externalName is that host, by namespace then host. */
+  aliasesOf(host: string): readonly MeshService[];
   /** The mesh-bound VirtualServices this proxy may use (its Sidecar's selection), oldest first: istiod's egress listener VirtualServices(). */
   meshVirtualServices: readonly MeshVirtualService[];
   destinationRule(svc: MeshService): ResolvedDestinationRule | undefined;
@@ -79,6 +86,12 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     meshVirtualServices = mesh.virtualServices.filter((v) => bindsTo(v, "mesh") && visibleTo(v.exportTo, proxy.namespace));
     virtualServices = bindVirtualServices(meshVirtualServices, services);
   }
+  const aliasServices = listenerServices.filter((s) => s.externalName !== undefined);
+  if (aliasServices.length > 0) {
+    services = services.filter((s) => s.externalName === undefined);
+    listenerServices = listenerServices.filter((s) => s.externalName === undefined);
+  }
+  let aliasIndex: Map<string, MeshService[]> | undefined;
   // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
   const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
   return {
@@ -89,6 +102,11 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     listenerServices,
     boundEgress,
     virtualServices,
+    aliasServices,
+    aliasesOf(host) {
+      aliasIndex ??= aliasesByTarget(mesh);
+      return aliasIndex.get(host) ?? [];
+    },
     meshVirtualServices,
     outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),
@@ -102,4 +120,18 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
       return dr;
     },
   };
+}
+
+/** istiod's resolveServiceAliases (one hop): external name -> the ExternalName Services naming it, sorted by namespace, then host. */
+function aliasesByTarget(mesh: Mesh): Map<string, MeshService[]> {
+  const out = new Map<string, MeshService[]>();
+  for (const s of mesh.services) {
+    if (s.externalName === undefined) continue;
+    const list = out.get(s.externalName) ?? [];
+    list.push(s);
+    out.set(s.externalName, list);
+  }
+  for (const list of out.values())
+    list.sort((a, b) => (a.namespace !== b.namespace ? (a.namespace < b.namespace ? -1 : 1) : a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  return out;
 }

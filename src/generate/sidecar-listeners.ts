@@ -57,11 +57,14 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
   // A Sidecar egress listener with its own address comes first (istiod locks its address:port for the rest).
   const bound = boundEgressListeners(scope, outboundFallbackCluster(scope));
   const boundNames = new Set(bound.map((l) => String(l.name)));
-  const http = httpPorts(scope)
-    .map((port) => outboundHttpListener(scope, port))
-    .filter((l) => !boundNames.has(String(l.name)));
-  const names = new Set([...boundNames, ...http.map((l) => String(l.name))]);
-  const tcp = outboundTcpListeners(scope, names);
+  const httpByName = new Map(
+    httpPorts(scope)
+      .map((port) => outboundHttpListener(scope, port))
+      .filter((l) => !boundNames.has(String(l.name)))
+      .map((l) => [String(l.name), l]),
+  );
+  const tcp = outboundTcpListeners(scope, httpByName, boundNames);
+  const http = [...httpByName.values()];
   const authz = authorizationFilters(scope.mesh, scope.proxy);
   const outbound = [...bound, ...http, ...tcp].map(withHandshakeBound);
   return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...outbound].sort(byName);
@@ -155,8 +158,13 @@ function outboundSniffedListener(scope: ProxyScope, b: AddressBinding): Listener
  * without address share `0.0.0.0_<port>`, split by SNI. Plain TCP without an
  * address gets no listener (its traffic takes virtualOutbound's default chain).
  */
-function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[] {
+/**
+ * TCP, TLS and sniffed outbound listeners on the names not `reserved` or taken by an HTTP listener. An HTTP
+ * listener that shares a wildcard port with TLS services is replaced in `httpListeners` by a copy with their SNI chains.
+ */
+function outboundTcpListeners(scope: ProxyScope, httpListeners: Map<string, Listener>, reserved: ReadonlySet<string>): Listener[] {
   const out: Listener[] = [];
+  const taken = new Set([...httpListeners.keys(), ...reserved]);
   for (const b of addressBindings(scope)) {
     if (taken.has(b.name)) continue;
     taken.add(b.name);
@@ -185,7 +193,20 @@ function outboundTcpListeners(scope: ProxyScope, taken: Set<string>): Listener[]
   }
   for (const [port, { chains }] of [...sni].sort((a, b) => a[0] - b[0])) {
     const name = wildcardListenerName(port);
-    if (taken.has(name) || chains.length === 0) continue;
+    if (chains.length === 0) continue;
+    const shared = httpListeners.get(name);
+    if (shared) {
+      // An HTTP port shares the wildcard listener (istiod's TCPOverHTTP): the SNI chains join its HTTP chain, and
+      // the TLS inspector runs before the HTTP inspector so they can match.
+      // A copy: listeners may be shared with other views.
+      httpListeners.set(name, {
+        ...shared,
+        filter_chains: [...(shared.filter_chains ?? []), ...chains],
+        listener_filters: [tlsInspectorListenerFilter(), ...(shared.listener_filters ?? [])],
+      });
+      continue;
+    }
+    if (taken.has(name)) continue;
     out.push({
       name,
       address: socketAddress("0.0.0.0", port),

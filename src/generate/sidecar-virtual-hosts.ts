@@ -50,7 +50,8 @@ export function outboundVirtualHosts(
   dnsDomain: string,
   services: readonly MeshService[] = scope.listenerServices,
 ): VirtualHost[] {
-  const onPort = services.filter((s) => s.ports.some((p) => p.port === port));
+  // ExternalName Services are in the registry istiod matches VirtualService hosts against, but get no default route.
+  const onPort = [...services, ...scope.aliasServices].filter((s) => s.ports.some((p) => p.port === port));
   const byHost = new Map(onPort.map((s) => [s.host, s]));
   const vss =
     port === 80 ? scope.meshVirtualServices : scope.meshVirtualServices.filter((v) => v.hosts.some((h) => onPort.some((s) => hostsOverlap(h, s.host))));
@@ -66,12 +67,12 @@ export function outboundVirtualHosts(
     groups.push({ plainHosts, services: routed, routes });
   }
   for (const svc of onPort) {
-    if (taken.has(svc) || !routedPort(svc, port)) continue;
+    if (taken.has(svc) || !routedPort(svc, port) || svc.externalName !== undefined) continue;
     const cluster = outboundClusterName(port, undefined, svc.host);
     const route = defaultRoute(cluster, svc.host, port, serviceHashPolicy(svc, port, ctx), scope.mesh.options.defaultHttpRetryPolicy);
     groups.push({ plainHosts: [], services: [svc], routes: [route] });
   }
-  return buildVirtualHosts(groups, port, dnsDomain);
+  return buildVirtualHosts(groups, port, dnsDomain, (h) => scope.aliasesOf(h));
 }
 
 /**
@@ -105,7 +106,7 @@ function separateHosts(
   return { plainHosts, services };
 }
 
-function buildVirtualHosts(groups: HostGroup[], port: number, dnsDomain: string): VirtualHost[] {
+function buildVirtualHosts(groups: HostGroup[], port: number, dnsDomain: string, aliasesOf: (host: string) => readonly MeshService[]): VirtualHost[] {
   const names = new Set<string>();
   const domainsUsed = new Set<string>();
   const out: VirtualHost[] = [];
@@ -119,7 +120,7 @@ function buildVirtualHosts(groups: HostGroup[], port: number, dnsDomain: string)
   };
   for (const g of groups) {
     for (const h of g.plainHosts) add(h.toLowerCase(), [ipv6Compliant(h.toLowerCase())], g.routes);
-    for (const svc of g.services) add(svc.host, vhostDomains(svc, dnsDomain), g.routes);
+    for (const svc of g.services) add(svc.host, vhostDomains(svc, dnsDomain, aliasesOf(svc.host)), g.routes);
   }
   // Stable sort by name, as istiod's SortVirtualHosts.
   return out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
@@ -130,16 +131,18 @@ function ipv6Compliant(host: string): string {
 }
 
 /**
- * Istio's domains for a service seen from a proxy: the FQDN, the FQDN with a
- * trailing dot, the short names its DNS search path allows (same namespace:
- * `svc`, `svc.ns.svc`, `svc.ns`; other namespaces: `svc.ns`, `svc.ns.svc`),
- * for a headless Kubernetes Service each of those under `*.`, then every address.
+ * Istio's domains for a service seen from a proxy (generateVirtualHostDomains): for its host and then each
+ * ExternalName alias of it, the name, the name with a trailing dot, the short names its DNS search path allows
+ * (same namespace: `svc`, `svc.ns.svc`, `svc.ns`; other namespaces: `svc.ns`, `svc.ns.svc`); for a headless
+ * Kubernetes Service each of those under `*.`; then every address.
  */
-export function vhostDomains(svc: MeshService, proxyDomain: string): string[] {
-  const host = svc.host;
-  const out = [host];
-  if (!host.startsWith("*")) out.push(`${host}.`);
-  out.push(...kubeAltHosts(host, proxyDomain));
+export function vhostDomains(svc: MeshService, proxyDomain: string, aliases: readonly MeshService[] = []): string[] {
+  const out: string[] = [];
+  for (const name of [svc.host, ...aliases.map((a) => a.host)]) {
+    out.push(name);
+    if (!name.startsWith("*")) out.push(`${name}.`);
+    out.push(...kubeAltHosts(name, proxyDomain));
+  }
   // A headless Kubernetes Service: its pods' own DNS names (<pod>.<svc>...) route to it too (istiod's wildcardDomainPrefix).
   if (svc.source === "kubernetes" && svc.resolution === "ORIGINAL_DST") out.push(...out.map((d) => `*.${d}`));
   out.push(...svc.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)));

@@ -26,7 +26,10 @@ export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResource
   const specs = outboundClusterSpecs(mesh, scope.client, scope.services);
   const meshConnectTimeout = msToDuration(mesh.options.connectTimeoutMs);
   return {
-    listeners: sidecarListeners(scope, inbound),
+    listeners: sidecarListeners(
+      scope,
+      inbound.filter((ip) => !ip.clusterOnly),
+    ),
     routes: sidecarRouteConfigs(scope),
     clusters: [
       ...outboundClusters(scope, specs),

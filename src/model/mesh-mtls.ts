@@ -164,6 +164,9 @@ export { spiffeId };
  * passthrough services, whether every endpoint has a sidecar. A push that
  * only changed endpoints must be a full push when this changes (Istio
  * escalates an EDS update to a full push when service accounts change).
+ * Also the endpoint addresses of passthrough services without an address
+ * (headless): their TCP and auto ports get one listener per endpoint IP (LDS;
+ * generate/outbound-ports.ts), as istiod does, which pushes fully then too.
  */
 export function clusterAffectingEndpointFacts(mesh: Mesh): string {
   return runSteps(clusterAffectingEndpointFactsSteps(mesh));
@@ -179,7 +182,11 @@ export function* clusterAffectingEndpointFactsSteps(mesh: Mesh): Steps<string> {
       svc.resolution === "ORIGINAL_DST"
         ? [...(mesh.endpoints.get(svc.host)?.values() ?? [])].map((eps) => (eps.length > 0 && eps.every(hasSidecar) ? 1 : 0)).join("")
         : "";
-    if (ids.length > 0 || passthrough) parts.push(`${svc.host}/${svc.namespace}=${ids.join(",")};${passthrough}`);
+    const listenerIps =
+      svc.resolution === "ORIGINAL_DST" && svc.addresses.length === 0
+        ? [...(mesh.endpoints.get(svc.host) ?? [])].map(([port, eps]) => `${port}:${eps.map((e) => e.address).join(",")}`).join(" ")
+        : "";
+    if (ids.length > 0 || passthrough || listenerIps) parts.push(`${svc.host}/${svc.namespace}=${ids.join(",")};${passthrough};${listenerIps}`);
     if (++i % YIELD_EVERY === 0) yield;
   }
   return parts.join("\n");

@@ -50,8 +50,9 @@ export function serviceFromKube(svc: Service, domainSuffix: string, diagnostics:
   };
   if (svc.spec.selector && Object.keys(svc.spec.selector).length > 0) out.selector = { ...svc.spec.selector };
   if (svc.spec.type === "ExternalName" && svc.spec.externalName) {
-    // Istio models ExternalName as a DNS service pointing at the external name
-    // (its endpoints are made in mesh-endpoints.ts).
+    // An alias of the external name (istiod 1.31's Resolution Alias): no cluster, listener or virtual host of
+    // its own (generate/scope.ts leaves it out); its names become domains of the service it names, and route
+    // destinations naming it go to that service's cluster.
     out.resolution = "STRICT_DNS";
     out.addresses = [];
     out.externalName = svc.spec.externalName;

@@ -120,6 +120,7 @@ metadata: {name: echo-b, namespace: default}
 spec: {clusterIP: 10.55.0.21, selector: {app: echo-b}, ports: [{name: http, port: ${b.echoBPort}}]}
 `,
     slice("echo-b-1", "echo-b", b.echoBPort, "http"),
+    // echo-b's port is written: in a sidecar route a port-less destination takes the listener's port (9000), as istiod.
     `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: echo, namespace: default}
@@ -127,7 +128,7 @@ spec:
   hosts: [echo]
   http:
     - match: [{headers: {x-route: {exact: b}}}]
-      route: [{destination: {host: echo-b}}]
+      route: [{destination: {host: echo-b, port: {number: ${b.echoBPort}}}}]
     - route: [{destination: {host: echo}}]
 `,
   ].join("---\n");

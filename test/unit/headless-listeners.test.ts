@@ -9,6 +9,9 @@ import { buildMesh } from "../../src/model/mesh";
 import { parseProxy } from "../../src/model/proxy";
 import type { MeshObject } from "../../src/model/types";
 import { generate } from "../../src/generate";
+import type { Snapshot } from "../../src/cache/snapshot";
+import { LISTENER } from "../../src/xds/types";
+import { meshObjects as objects, pipelineOn } from "../support/push-harness";
 
 const obj = (o: Record<string, unknown>) => o as unknown as MeshObject;
 const db = obj({
@@ -77,4 +80,37 @@ test("the virtual host of a headless Service also matches its pods' DNS names", 
     "*.db.default.svc",
     "*.db.default",
   ]);
+});
+
+test("a new endpoint of a headless Service pushes its listener (an endpoint change that reaches LDS is a full push)", () => {
+  const service = `
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec: {clusterIP: None, selector: {app: db}, ports: [{name: tcp-sql, port: 5432}]}
+`;
+  const slice = (ips: string[]) => `
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-x1, namespace: default, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+ports: [{name: tcp-sql, port: 5432}]
+endpoints: [${ips.map((ip) => `{addresses: [${ip}]}`).join(", ")}]
+`;
+  const { clock, store, pipeline, pushes } = pipelineOn(service + "---" + slice(["10.1.0.1"]), { afterMs: 100, maxMs: 1000 });
+  const r = pipeline.cache.resolve({
+    id: "sidecar~10.9.0.1~c-1.default~default.svc.cluster.local",
+    cluster: "c",
+    metadata: { NAMESPACE: "default", LABELS: { app: "c" } },
+  });
+  assert.ok(r.ok);
+  const seen: Snapshot[] = [];
+  pipeline.cache.watch(r.group, (s) => seen.push(s));
+  const names = () => [...seen[seen.length - 1]!.types[LISTENER].resources.keys()].filter((n) => !n.startsWith("virtual"));
+  assert.deepEqual(names(), ["10.1.0.1_5432"]);
+  store.apply(objects(slice(["10.1.0.1", "10.1.0.2"])));
+  clock.advance(100);
+  assert.equal(pushes.at(-1)!.full, true);
+  assert.deepEqual(names(), ["10.1.0.1_5432", "10.1.0.2_5432"]);
+  pipeline.stop();
 });

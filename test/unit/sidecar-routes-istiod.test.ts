@@ -151,3 +151,33 @@ test("a VirtualService with no route for this proxy leaves its service the defau
     [["default", "outbound|8000||httpbin.default.svc.cluster.local"]],
   );
 });
+
+test("an ExternalName Service is an alias: no cluster or virtual host of its own, its names on the service it names", () => {
+  const alias = svc("hb-alias", "", [{ name: "http", port: 8000 }], {
+    type: "ExternalName",
+    externalName: "httpbin.default.svc.cluster.local",
+    clusterIP: undefined,
+  });
+  const p = parseProxy(NODE, { LABELS: { app: "sleep" } });
+  if (!p.ok) throw new Error(p.error);
+  const out = generate(
+    buildMesh([...base, alias, vs("s", { hosts: ["sleep"], http: [{ route: [{ destination: { host: "hb-alias" } }] }] })], {}).mesh,
+    p.proxy,
+  );
+  assert.ok(!out.clusters.some((c) => String(c.name).includes("hb-alias")), "no cluster for the alias");
+  const rc8000 = out.routes.find((r) => r.name === "8000")!;
+  assert.deepEqual(
+    rc8000.virtual_hosts!.map((v) => v.name),
+    ["httpbin.default.svc.cluster.local:8000", "allow_any"],
+  );
+  assert.ok(vhost(rc8000, "httpbin.default.svc.cluster.local:8000")!.domains!.includes("hb-alias.default.svc.cluster.local"));
+  assert.ok(vhost(rc8000, "httpbin.default.svc.cluster.local:8000")!.domains!.includes("hb-alias"));
+  // On route config 80 the alias has no port 80, so istiod does not find it: the destination keeps its own name.
+  assert.equal(
+    vhost(
+      out.routes.find((r) => r.name === "80"),
+      "sleep.default.svc.cluster.local:80",
+    )!.routes![0]!.route!.cluster,
+    "outbound|80||hb-alias.default.svc.cluster.local",
+  );
+});
