@@ -7,9 +7,12 @@
  * 10 s and 30 s after the big file is deleted again.
  *
  * Usage: node dist/bench/big-file-bench.js [--objects N] [--kind service|invalid-vs]
- *          [--flood N] [--cli PATH/TO/main.js] [--no-limits-flags]
+ *          [--flood N] [--cli PATH/TO/main.js] [--no-limits-flags] [--node-args "ARGS"] [--serve-stdout FILE]
  * --cli runs another build (e.g. an older checkout) for before/after numbers;
- * --no-limits-flags leaves out --max-file-size/--max-objects-per-file for builds without them.
+ * --no-limits-flags leaves out --max-file-size/--max-objects-per-file for builds without them;
+ * --node-args passes node options to serve (e.g. "--cpu-prof --cpu-prof-dir=D --trace-gc
+ * --require dist/bench/turn-log.js" with MP_TURN_LOG=FILE set: see turn-profile.ts), and
+ * --serve-stdout keeps serve's standard output (where --trace-gc writes) in FILE.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,10 +25,19 @@ interface Options {
   flood: number;
   cli: string;
   limitsFlags: boolean;
+  nodeArgs: string[];
+  serveStdout?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { objects: 100_000, kind: "service", flood: 5000, cli: path.join(__dirname, "..", "src", "cli", "main.js"), limitsFlags: true };
+  const o: Options = {
+    objects: 100_000,
+    kind: "service",
+    flood: 5000,
+    cli: path.join(__dirname, "..", "src", "cli", "main.js"),
+    limitsFlags: true,
+    nodeArgs: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--objects") o.objects = Number(argv[++i]);
@@ -33,6 +45,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--flood") o.flood = Number(argv[++i]);
     else if (a === "--cli") o.cli = path.resolve(argv[++i]!);
     else if (a === "--no-limits-flags") o.limitsFlags = false;
+    else if (a === "--node-args") o.nodeArgs = argv[++i]!.split(" ").filter(Boolean);
+    else if (a === "--serve-stdout") o.serveStdout = path.resolve(argv[++i]!);
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -52,13 +66,13 @@ interface Serve {
   stop(): Promise<void>;
 }
 
-function startServe(cli: string, dir: string, extra: string[]): Promise<Serve> {
+function startServe(cli: string, dir: string, extra: string[], nodeArgs: string[], stdoutFile?: string): Promise<Serve> {
   const child = spawn(
     process.execPath,
-    [cli, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--log-level", "warn", ...extra],
+    [...nodeArgs, cli, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--log-level", "warn", ...extra],
     {
       env: { ...process.env, LOG_FORMAT: "json" },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", stdoutFile ? fs.openSync(stdoutFile, "w") : "ignore", "pipe"],
     },
   );
   return new Promise((resolve, reject) => {
@@ -224,7 +238,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, "seed.yaml"), objectYaml("service", -1).replace(/big--1/g, "seed"));
   const extra = o.limitsFlags ? ["--max-file-size", "128Mi", "--max-objects-per-file", String(o.objects + 1)] : [];
-  const serve = await startServe(o.cli, dir, extra);
+  const serve = await startServe(o.cli, dir, extra, o.nodeArgs, o.serveStdout);
   const pid = serve.child.pid!;
   try {
     console.log(`cli ${o.cli}`);

@@ -103,6 +103,7 @@ async function runServer(): Promise<void> {
   const sentAt = new Map<string, number>();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  const cpuAtStart = process.cpuUsage().user + process.cpuUsage().system;
   // Changes are due on a fixed schedule and latency counts from when a change
   // was due, so time the server spends blocked (this loop included) is measured,
   // not skipped.
@@ -146,6 +147,7 @@ async function runServer(): Promise<void> {
     maxms: round(latencies[latencies.length - 1] ?? NaN),
     eventLoopDelayP99ms: round(loop.percentile(99) / 1e6),
     eventLoopDelayMaxms: round(loop.max / 1e6),
+    serverCpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system - cpuAtStart) / 1000),
     greedyClient: greedyStats,
   };
   process.stdout.write(JSON.stringify(result) + "\n");
@@ -199,7 +201,11 @@ function runGreedy(): void {
   const mode = flag("mode", "subscribe");
   const count = Number(flag("names", "100000"));
   const stats = { requests: 0, responses: 0, refusedStreams: 0, streams: 0 };
-  const report = () => process.send!({ ...stats });
+  // Its own CPU: on a small machine the greedy client's encoding competes with the server for the same cores.
+  const report = () => {
+    const u = process.cpuUsage();
+    process.send!({ ...stats, cpuMs: Math.round((u.user + u.system) / 1000) });
+  };
   setInterval(report, 500).unref();
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   if (mode === "subscribe") {
