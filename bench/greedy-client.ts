@@ -3,7 +3,7 @@
  * tries to hog the server. Loopback only, bounded in time.
  *
  *   node dist/bench/greedy-client.js [--clients 200] [--seconds 15] [--greedy none|subscribe|storm]
- *        [--names 100000] [--server-root DIR]
+ *        [--names 100000] [--server-root DIR] [--request-time MS[/BURST_MS]]
  *
  * The server runs in this process (an XdsServer over a SnapshotCache with 200
  * clusters); the ordinary clients run in one child process (SotW ADS, CDS
@@ -83,7 +83,11 @@ async function runServer(): Promise<void> {
   let version = 0;
   const snapshotOf = (v: number) => makeSnapshot(resources(v));
   cache.set("all", snapshotOf(version));
-  const server = new XdsServer(cache, { log: { info: () => undefined, warn: () => undefined } });
+  // --request-time MS[/BURST]: the server's request-time budget per connection (default: DEFAULT_LIMITS).
+  const requestTime = flag("request-time", "");
+  const [rate, burst] = requestTime.split("/").map(Number);
+  const limits = requestTime ? { requestCpuMsPerSecond: rate, ...(burst ? { requestCpuBurstMs: burst } : {}) } : undefined;
+  const server = new XdsServer(cache, { log: { info: () => undefined, warn: () => undefined }, ...(limits ? { limits } : {}) });
   const port = await server.listen("127.0.0.1:0");
 
   const fleet = fork(__filename, ["--role", "fleet", "--port", String(port), "--clients", String(clients)]);

@@ -31,9 +31,9 @@ export const LIMIT_FLAG_TABLE: Record<string, LimitFlag> = {
   "request-time-per-second": {
     limit: "requestCpuMsPerSecond",
     unit: "ms",
-    help: "event-loop time a connection's requests may take a second; more waits, it is not refused",
+    help: "event-loop time a connection's requests may take a second, per open stream; more waits, it is not refused",
   },
-  "request-time-burst": { limit: "requestCpuBurstMs", unit: "ms", help: "request time a connection may save up" },
+  "request-time-burst": { limit: "requestCpuBurstMs", unit: "ms", help: "request time a connection may save up, per open stream" },
   "max-streams-per-connection": { limit: "maxStreamsPerConnection", unit: "count", help: "HTTP/2 streams per connection" },
   "max-connections": { limit: "maxConnections", unit: "count", help: "open client connections (more are refused)" },
   "keepalive-time": { limit: "keepaliveTimeMs", unit: "ms", help: "ping a connection idle this long (istiod: 30s)" },

@@ -33,16 +33,17 @@ export interface ServerLimits {
   /** Names a connection may change in a burst (at least maxNamesPerRequest). */
   subscribedNamesBurst: number;
   /**
-   * Event-loop time a connection's requests may take, in ms per second, over
-   * all its streams: deciding, keying and answering them (pushes the server
-   * starts itself are not charged). A connection over it is not refused: its
-   * next request waits until the budget has refilled, so a client whose
-   * requests are each allowed but expensive (100,000-name subscribes within
-   * the names budget) gets a bounded share of the process and everyone else
-   * the rest.
+   * Event-loop time a connection's requests may take, in ms per second per
+   * open stream (Envoy opens one per connection; a connection carrying many
+   * proxies' streams gets as many shares): deciding, keying and answering
+   * them (pushes the server starts itself are not charged). A connection over
+   * it is not refused: its next request waits until the budget has refilled,
+   * so a client whose requests are each allowed but expensive (100,000-name
+   * subscribes within the names budget) gets a bounded share of the process
+   * and everyone else the rest. Reopening streams does not reset it.
    */
   requestCpuMsPerSecond: number;
-  /** Request time a connection may save up, ms (a proxy's first requests on a big mesh). */
+  /** Request time a connection may save up per open stream, ms (a proxy's first requests on a big mesh). */
   requestCpuBurstMs: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams per connection. */
   maxStreamsPerConnection: number;
@@ -66,8 +67,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   requestBurst: 1000,
   subscribedNamesPerSecond: 50_000,
   subscribedNamesBurst: 200_000,
-  requestCpuMsPerSecond: 100,
-  requestCpuBurstMs: 1000,
+  requestCpuMsPerSecond: 25,
+  requestCpuBurstMs: 250,
   maxStreamsPerConnection: 100,
   maxConnections: 100_000,
   keepaliveTimeMs: 30_000,
@@ -162,8 +163,10 @@ export interface RateBudget {
   readonly requests: TokenBucket;
   /** Subscription changes, in names. */
   readonly names: TokenBucket;
-  /** Event-loop time spent on requests, ms; on its own (real) clock, since what it meters is real time. */
+  /** Event-loop time spent on requests, ms per open stream; on its own (real) clock, since what it meters is real time. */
   readonly cpu: TokenBucket;
+  /** Streams open on the connection: time spent is charged divided by them (each stream brings its share). */
+  streams: number;
 }
 
 export function newRateBudget(limits: Readonly<ServerLimits>, now: () => number = Date.now): RateBudget {
@@ -171,5 +174,6 @@ export function newRateBudget(limits: Readonly<ServerLimits>, now: () => number 
     requests: new TokenBucket(limits.requestsPerSecond, limits.requestBurst, now),
     names: new TokenBucket(limits.subscribedNamesPerSecond, limits.subscribedNamesBurst, now),
     cpu: new TokenBucket(limits.requestCpuMsPerSecond, limits.requestCpuBurstMs, () => performance.now()),
+    streams: 0,
   };
 }

@@ -100,6 +100,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   ) {
     this.ctx = ctx ?? createStreamContext();
     this.rate = rate ?? newRateBudget(this.ctx.limits, this.ctx.now);
+    this.rate.streams++;
   }
 
   get proxyId(): string | undefined {
@@ -209,7 +210,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
         }
         const stepStart = item.request ? performance.now() : 0;
         const done = item.steps.next().done;
-        if (item.request) this.rate.cpu.charge(performance.now() - stepStart);
+        if (item.request) this.rate.cpu.charge((performance.now() - stepStart) / Math.max(1, this.rate.streams));
         if (done) this.work.shift();
         else if (performance.now() - start >= this.ctx.sliceMs) {
           setImmediate(() => this.runWork());
@@ -267,6 +268,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.rate.streams--;
     if (this.waitTimer) clearTimeout(this.waitTimer);
     this.waitTimer = undefined;
     this.work.length = 0;
