@@ -7,9 +7,12 @@
  * 10 s and 30 s after the big file is deleted again.
  *
  * Usage: node dist/bench/big-file-bench.js [--objects N] [--kind service|invalid-vs]
- *          [--flood N] [--cli PATH/TO/main.js] [--no-limits-flags]
+ *          [--flood N] [--cli PATH/TO/main.js] [--no-limits-flags] [--node-args "ARGS"] [--serve-stdout FILE]
  * --cli runs another build (e.g. an older checkout) for before/after numbers;
- * --no-limits-flags leaves out --max-file-size/--max-objects-per-file for builds without them.
+ * --no-limits-flags leaves out --max-file-size/--max-objects-per-file for builds without them;
+ * --node-args passes node options to serve (e.g. "--cpu-prof --cpu-prof-dir=D --trace-gc
+ * --require dist/bench/turn-log.js" with MP_TURN_LOG=FILE set: see turn-profile.ts), and
+ * --serve-stdout keeps serve's standard output (where --trace-gc writes) in FILE.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,10 +25,19 @@ interface Options {
   flood: number;
   cli: string;
   limitsFlags: boolean;
+  nodeArgs: string[];
+  serveStdout?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { objects: 100_000, kind: "service", flood: 5000, cli: path.join(__dirname, "..", "src", "cli", "main.js"), limitsFlags: true };
+  const o: Options = {
+    objects: 100_000,
+    kind: "service",
+    flood: 5000,
+    cli: path.join(__dirname, "..", "src", "cli", "main.js"),
+    limitsFlags: true,
+    nodeArgs: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--objects") o.objects = Number(argv[++i]);
@@ -33,6 +45,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--flood") o.flood = Number(argv[++i]);
     else if (a === "--cli") o.cli = path.resolve(argv[++i]!);
     else if (a === "--no-limits-flags") o.limitsFlags = false;
+    else if (a === "--node-args") o.nodeArgs = argv[++i]!.split(" ").filter(Boolean);
+    else if (a === "--serve-stdout") o.serveStdout = path.resolve(argv[++i]!);
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -52,13 +66,13 @@ interface Serve {
   stop(): Promise<void>;
 }
 
-function startServe(cli: string, dir: string, extra: string[]): Promise<Serve> {
+function startServe(cli: string, dir: string, extra: string[], nodeArgs: string[], stdoutFile?: string): Promise<Serve> {
   const child = spawn(
     process.execPath,
-    [cli, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--log-level", "warn", ...extra],
+    [...nodeArgs, cli, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--log-level", "warn", ...extra],
     {
       env: { ...process.env, LOG_FORMAT: "json" },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", stdoutFile ? fs.openSync(stdoutFile, "w") : "ignore", "pipe"],
     },
   );
   return new Promise((resolve, reject) => {
@@ -159,6 +173,31 @@ function probe(port: number, pid: number): Probe {
   return p;
 }
 
+/**
+ * The machine's own stalls: a bare node process (nothing but a 2 ms timer)
+ * running alongside, counting its event-loop turns over 100 ms. On 2 shared
+ * cores under load the scheduler alone produces such turns; this says how many
+ * of serve's are the machine's, not serve's.
+ */
+function bareProcessProbe(): { stop(): Promise<string> } {
+  const script =
+    "let last=performance.now(),max=0,over=0,n=0;setInterval(()=>{const t=performance.now(),d=t-last;last=t;n++;if(d>max)max=d;if(d>100)over++},2);" +
+    "process.on('SIGTERM',()=>{process.stdout.write(JSON.stringify({max,over,n}));process.exit(0)})";
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        child.once("exit", () => {
+          const r = JSON.parse(out || "{}") as { max?: number; over?: number };
+          resolve(`a bare node process alongside: longest turn ${(r.max ?? NaN).toFixed(1)} ms, ${r.over ?? "?"} turn(s) over 100 ms`);
+        });
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
 /** The server's V8 heap in use, from its /metrics: tells retained objects apart from pages not yet given back. */
 async function heapUsedMiB(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -198,6 +237,7 @@ async function bigFile(o: Options, root: string, dir: string, serve: Serve, base
   fs.closeSync(out);
   const size = fs.statSync(staged).size;
   const p1 = probe(serve.httpPort, pid);
+  const bare = bareProcessProbe();
   await new Promise((r) => setTimeout(r, 300));
   fs.renameSync(staged, path.join(dir, "big.yaml"));
   const loadedMs = await waitUntil(async () => {
@@ -206,7 +246,11 @@ async function bigFile(o: Options, root: string, dir: string, serve: Serve, base
   }, 600_000);
   await new Promise((r) => setTimeout(r, 1000));
   await p1.stop();
-  console.log(`big file: ${(size / 1e6).toFixed(1)} MB, ${o.objects} ${o.kind} objects; served after ${(loadedMs / 1000).toFixed(1)} s`);
+  const bareSummary = await bare.stop();
+  console.log(
+    `big file: ${(size / 1e6).toFixed(1)} MB, ${o.objects} ${o.kind} objects; served after ${(loadedMs / 1000).toFixed(1)} s; load average ${os.loadavg()[0]!.toFixed(1)}`,
+  );
+  console.log(`  ${bareSummary}`);
   console.log(`  ${summary(p1)}; once loaded: RSS ${rssMiB(pid).toFixed(0)} MiB, heap used ${(await heapUsedMiB(serve.httpPort)).toFixed(0)} MiB`);
   fs.rmSync(path.join(dir, "big.yaml"));
   await waitUntil(async () => (await configz(serve.httpPort)).objects <= base, 600_000);
@@ -224,7 +268,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, "seed.yaml"), objectYaml("service", -1).replace(/big--1/g, "seed"));
   const extra = o.limitsFlags ? ["--max-file-size", "128Mi", "--max-objects-per-file", String(o.objects + 1)] : [];
-  const serve = await startServe(o.cli, dir, extra);
+  const serve = await startServe(o.cli, dir, extra, o.nodeArgs, o.serveStdout);
   const pid = serve.child.pid!;
   try {
     console.log(`cli ${o.cli}`);

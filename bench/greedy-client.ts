@@ -3,7 +3,7 @@
  * tries to hog the server. Loopback only, bounded in time.
  *
  *   node dist/bench/greedy-client.js [--clients 200] [--seconds 15] [--greedy none|subscribe|storm]
- *        [--names 100000] [--server-root DIR]
+ *        [--names 100000] [--server-root DIR] [--request-time MS[/BURST_MS]]
  *
  * The server runs in this process (an XdsServer over a SnapshotCache with 200
  * clusters); the ordinary clients run in one child process (SotW ADS, CDS
@@ -83,7 +83,11 @@ async function runServer(): Promise<void> {
   let version = 0;
   const snapshotOf = (v: number) => makeSnapshot(resources(v));
   cache.set("all", snapshotOf(version));
-  const server = new XdsServer(cache, { log: { info: () => undefined, warn: () => undefined } });
+  // --request-time MS[/BURST]: the server's request-time budget per connection (default: DEFAULT_LIMITS).
+  const requestTime = flag("request-time", "");
+  const [rate, burst] = requestTime.split("/").map(Number);
+  const limits = requestTime ? { requestCpuMsPerSecond: rate, ...(burst ? { requestCpuBurstMs: burst } : {}) } : undefined;
+  const server = new XdsServer(cache, { log: { info: () => undefined, warn: () => undefined }, ...(limits ? { limits } : {}) });
   const port = await server.listen("127.0.0.1:0");
 
   const fleet = fork(__filename, ["--role", "fleet", "--port", String(port), "--clients", String(clients)]);
@@ -103,6 +107,7 @@ async function runServer(): Promise<void> {
   const sentAt = new Map<string, number>();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  const cpuAtStart = process.cpuUsage().user + process.cpuUsage().system;
   // Changes are due on a fixed schedule and latency counts from when a change
   // was due, so time the server spends blocked (this loop included) is measured,
   // not skipped.
@@ -146,6 +151,7 @@ async function runServer(): Promise<void> {
     maxms: round(latencies[latencies.length - 1] ?? NaN),
     eventLoopDelayP99ms: round(loop.percentile(99) / 1e6),
     eventLoopDelayMaxms: round(loop.max / 1e6),
+    serverCpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system - cpuAtStart) / 1000),
     greedyClient: greedyStats,
   };
   process.stdout.write(JSON.stringify(result) + "\n");
@@ -199,7 +205,11 @@ function runGreedy(): void {
   const mode = flag("mode", "subscribe");
   const count = Number(flag("names", "100000"));
   const stats = { requests: 0, responses: 0, refusedStreams: 0, streams: 0 };
-  const report = () => process.send!({ ...stats });
+  // Its own CPU: on a small machine the greedy client's encoding competes with the server for the same cores.
+  const report = () => {
+    const u = process.cpuUsage();
+    process.send!({ ...stats, cpuMs: Math.round((u.user + u.system) / 1000) });
+  };
   setInterval(report, 500).unref();
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   if (mode === "subscribe") {

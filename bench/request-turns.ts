@@ -58,6 +58,8 @@ async function main(): Promise<void> {
     maxSubscribedNamesTotal: 1e9,
     requestsPerSecond: 1e6,
     requestBurst: 1e6,
+    requestCpuMsPerSecond: 1e9,
+    requestCpuBurstMs: 1e9,
   });
   const names = Array.from({ length: count }, (_, i) => `greedy-unknown-name-${i}`);
   const encode = (type: string, o: object) => {

@@ -28,6 +28,12 @@ export const LIMIT_FLAG_TABLE: Record<string, LimitFlag> = {
   "max-request-burst": { limit: "requestBurst", unit: "count", help: "requests a connection may send in a burst" },
   "max-name-changes-per-second": { limit: "subscribedNamesPerSecond", unit: "count", help: "subscription changes (names) a second per connection" },
   "max-name-change-burst": { limit: "subscribedNamesBurst", unit: "count", help: "subscription changes (names) a connection may make in a burst" },
+  "request-time-per-second": {
+    limit: "requestCpuMsPerSecond",
+    unit: "ms",
+    help: "event-loop time a connection's requests may take a second, per open stream; more waits, it is not refused",
+  },
+  "request-time-burst": { limit: "requestCpuBurstMs", unit: "ms", help: "request time a connection may save up, per open stream" },
   "max-streams-per-connection": { limit: "maxStreamsPerConnection", unit: "count", help: "HTTP/2 streams per connection" },
   "max-connections": { limit: "maxConnections", unit: "count", help: "open client connections (more are refused)" },
   "keepalive-time": { limit: "keepaliveTimeMs", unit: "ms", help: "ping a connection idle this long (istiod: 30s)" },

@@ -32,6 +32,19 @@ export interface ServerLimits {
   subscribedNamesPerSecond: number;
   /** Names a connection may change in a burst (at least maxNamesPerRequest). */
   subscribedNamesBurst: number;
+  /**
+   * Event-loop time a connection's requests may take, in ms per second per
+   * open stream (Envoy opens one per connection; a connection carrying many
+   * proxies' streams gets as many shares): deciding, keying and answering
+   * them (pushes the server starts itself are not charged). A connection over
+   * it is not refused: its next request waits until the budget has refilled,
+   * so a client whose requests are each allowed but expensive (100,000-name
+   * subscribes within the names budget) gets a bounded share of the process
+   * and everyone else the rest. Reopening streams does not reset it.
+   */
+  requestCpuMsPerSecond: number;
+  /** Request time a connection may save up per open stream, ms (a proxy's first requests on a big mesh). */
+  requestCpuBurstMs: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams per connection. */
   maxStreamsPerConnection: number;
   /** Open TCP connections; more are answered with RESOURCE_EXHAUSTED and closed. */
@@ -54,6 +67,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   requestBurst: 1000,
   subscribedNamesPerSecond: 50_000,
   subscribedNamesBurst: 200_000,
+  requestCpuMsPerSecond: 25,
+  requestCpuBurstMs: 250,
   maxStreamsPerConnection: 100,
   maxConnections: 100_000,
   keepaliveTimeMs: 30_000,
@@ -100,6 +115,18 @@ export class TokenBucket {
     return true;
   }
 
+  /** Spend `cost` whether or not it is there: the balance may go below zero (time already used). */
+  charge(cost: number): void {
+    this.peek();
+    this.tokens -= cost;
+  }
+
+  /** Milliseconds until the balance is above zero again (0 if it is). */
+  msUntilPositive(): number {
+    const t = this.peek();
+    return t > 0 ? 0 : Math.ceil((-t / this.rate) * 1000) + 1;
+  }
+
   /** Tokens available now. */
   peek(): number {
     const t = this.now();
@@ -136,11 +163,17 @@ export interface RateBudget {
   readonly requests: TokenBucket;
   /** Subscription changes, in names. */
   readonly names: TokenBucket;
+  /** Event-loop time spent on requests, ms per open stream; on its own (real) clock, since what it meters is real time. */
+  readonly cpu: TokenBucket;
+  /** Streams open on the connection: time spent is charged divided by them (each stream brings its share). */
+  streams: number;
 }
 
 export function newRateBudget(limits: Readonly<ServerLimits>, now: () => number = Date.now): RateBudget {
   return {
     requests: new TokenBucket(limits.requestsPerSecond, limits.requestBurst, now),
     names: new TokenBucket(limits.subscribedNamesPerSecond, limits.subscribedNamesBurst, now),
+    cpu: new TokenBucket(limits.requestCpuMsPerSecond, limits.requestCpuBurstMs, () => performance.now()),
+    streams: 0,
   };
 }

@@ -81,9 +81,11 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   private triggerAt = 0;
   private queuedSince?: number;
   private converged = true;
-  /** This stream's work, run in order and in slices: requests and flushes. */
-  private readonly work: Steps<void>[] = [];
+  /** This stream's work, run in order and in slices: requests (charged to the connection's time budget) and flushes. */
+  private readonly work: { steps: Steps<void>; request: boolean }[] = [];
   private working = false;
+  /** Set while the work waits for the connection's request-time budget to refill. */
+  private waitTimer?: NodeJS.Timeout;
   /** A flush is queued and has not started: another request for one joins it. */
   private flushQueued = false;
 
@@ -98,6 +100,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   ) {
     this.ctx = ctx ?? createStreamContext();
     this.rate = rate ?? newRateBudget(this.ctx.limits, this.ctx.now);
+    this.rate.streams++;
   }
 
   get proxyId(): string | undefined {
@@ -136,7 +139,7 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
     if (count > l.maxNamesPerRequest) return this.fail(STATUS.RESOURCE_EXHAUSTED, tooManyNames(count, l.maxNamesPerRequest));
     // Delta requests are charged before any work on their names is done.
     if (!this.rate.names.take(namesInSteps ? this.upfrontCostOnWire(count) : this.upfrontCost(req))) return this.failNameRate();
-    this.enqueue(this.requestSteps(req, namesInSteps?.steps));
+    this.enqueue(this.requestSteps(req, namesInSteps?.steps), true);
   }
 
   private *requestSteps(req: XdsRequest, decodeNames?: Steps<void>): Steps<void> {
@@ -174,12 +177,17 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   }
 
   /** Queue work on this stream and run what is queued, if nothing is running it already. */
-  private enqueue(steps: Steps<void>): void {
-    this.work.push(steps);
+  private enqueue(steps: Steps<void>, request = false): void {
+    this.work.push({ steps, request });
     if (!this.working) this.runWork();
   }
 
-  /** Run queued work until done or until the slice is used up; then continue on a later turn. */
+  /**
+   * Run queued work until done or until the slice is used up; then continue on
+   * a later turn. A request's steps are timed and charged to the connection's
+   * request-time budget; while that is spent, the queue waits for it to refill
+   * (later work, flushes included, stays behind it, in order).
+   */
   private runWork(): void {
     this.working = true;
     // Other streams used up this turn's budget: wait for the next turn, behind work deferred before.
@@ -194,7 +202,21 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
           this.work.length = 0;
           break;
         }
-        if (this.work[0]!.next().done) this.work.shift();
+        const item = this.work[0]!;
+        if (item.request) {
+          const wait = this.rate.cpu.msUntilPositive();
+          if (wait > 0) {
+            this.waitTimer = setTimeout(() => {
+              this.waitTimer = undefined;
+              this.runWork();
+            }, wait);
+            return;
+          }
+        }
+        const stepStart = item.request ? performance.now() : 0;
+        const done = item.steps.next().done;
+        if (item.request) this.rate.cpu.charge((performance.now() - stepStart) / Math.max(1, this.rate.streams));
+        if (done) this.work.shift();
         else if (performance.now() - start >= this.ctx.sliceMs) {
           setImmediate(() => this.runWork());
           return;
@@ -251,6 +273,10 @@ export abstract class XdsStream<S extends TypeState = TypeState> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.rate.streams--;
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    this.work.length = 0;
     this.unwatch?.();
     this.unwatch = undefined;
     this.ctx.budget.change(this.counted, 0);

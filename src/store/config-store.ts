@@ -60,6 +60,8 @@ export class ConfigStore {
 
   private readonly live = new Map<ObjectKey, Entry>();
   private readonly sources = new Map<string, Map<ObjectKey, MeshObject>>();
+  /** How many sources hold each key: a key held by one source is dropped without looking at the others. */
+  private readonly holders = new Map<ObjectKey, number>();
   private readonly listeners = new Set<ChangeListener>();
 
   /** Add or update objects (the last of duplicate keys wins). */
@@ -75,6 +77,7 @@ export class ConfigStore {
     for (const key of keys) {
       t.touch(key, this.live.get(key)?.object);
       for (const held of this.sources.values()) held.delete(key);
+      this.holders.delete(key);
       this.live.delete(key);
     }
     return this.finish(t);
@@ -126,6 +129,7 @@ export class ConfigStore {
     t.touch(key, this.live.get(key)?.object);
     let held = this.sources.get(sourceId);
     if (!held) this.sources.set(sourceId, (held = new Map()));
+    if (!held.has(key)) this.holders.set(key, (this.holders.get(key) ?? 0) + 1);
     held.set(key, o);
     // Even an equal write replaces the stored copy, so its origin (file:line) stays current.
     this.live.set(key, { object: o, source: sourceId });
@@ -133,11 +137,20 @@ export class ConfigStore {
 
   private drop(t: ChangeTracker, key: ObjectKey, sourceId: string): void {
     t.touch(key, this.live.get(key)?.object);
-    this.sources.get(sourceId)?.delete(key);
+    if (this.sources.get(sourceId)?.delete(key)) {
+      const left = (this.holders.get(key) ?? 1) - 1;
+      if (left > 0) this.holders.set(key, left);
+      else this.holders.delete(key);
+    }
     if (this.live.get(key)?.source !== sourceId) return;
-    // The first other source (by id) holding the key takes over. A loop, not a
-    // sorted copy of every source per key: a big file leaves the store as 64
-    // shards of thousands of keys each.
+    // Held by no other source (the usual case): gone, without a look at the
+    // other sources (a big file leaves the store as 64 shards of thousands of
+    // keys each, and each key used to be looked up in every source).
+    if (!this.holders.has(key)) {
+      this.live.delete(key);
+      return;
+    }
+    // The first other source (by id) holding the key takes over.
     let fallback: string | undefined;
     for (const [id, held] of this.sources) if (held.has(key) && (fallback === undefined || id < fallback)) fallback = id;
     if (fallback !== undefined) this.live.set(key, { object: this.sources.get(fallback)!.get(key) as MeshObject, source: fallback });

@@ -101,3 +101,40 @@ test("deleting a big file never stalls the event loop for long either (its objec
   // Before, the 64 shards were emptied in one go: ~250-700 ms here; now each shard is its own slice.
   assert.ok(maxMs < 150, `longest event-loop stall ${maxMs.toFixed(0)} ms`);
 });
+
+test("a big file of invalid VirtualServices: every object is checked off the event loop, the diagnostics are capped, the rest keeps serving", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mp-big-invalid-"));
+  const n = 10_000;
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++)
+    parts.push(
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: bad-${i}\n  namespace: ns-${i % 50}\nspec:\n  hosts: [bad-${i}.ns-${i % 50}.svc.cluster.local]\n  http:\n    - match: [{uri: {prefix: /api/${i}}}]\n      route:\n        - destination: {host: bad-${i}, subset: v1}\n          weight: -10\n        - destination: {host: bad-${i}, subset: v2}\n          weight: 110\n`,
+    );
+  const file = path.join(dir, "bad.yaml");
+  fs.writeFileSync(file, parts.join("---\n"));
+  fs.writeFileSync(path.join(dir, "good.yaml"), bigFile(1).replace(/svc-0/g, "good"));
+  const store = new ConfigStore();
+  let diagnostics: string[] = [];
+  const source = new DirSource({ dirs: [dir], store, pollMs: 0, onDiagnostics: (f, ds) => f === file && (diagnostics = ds.map((d) => d.message)) });
+  t.after(() => source.stop());
+  let last = performance.now();
+  let maxMs = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxMs = Math.max(maxMs, now - last);
+    last = now;
+  }, 2);
+  await new Promise((r) => setTimeout(r, 20));
+  await source.start();
+  await new Promise((r) => setTimeout(r, 20));
+  clearInterval(ticker);
+  assert.deepEqual(
+    store.list().map((o) => o.metadata.name),
+    ["good"],
+  );
+  // 100 diagnostics and one line counting the rest (each bad object has two: the negative weight and the sum).
+  assert.equal(diagnostics.length, 101);
+  assert.match(diagnostics[100]!, /^\d+ more problem\(s\) in this file not shown$/);
+  assert.ok(Number(/^(\d+)/.exec(diagnostics[100]!)![1]) >= n - 100, diagnostics[100]);
+  assert.ok(maxMs < 250, `longest event-loop stall ${maxMs.toFixed(0)} ms`);
+});

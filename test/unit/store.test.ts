@@ -100,3 +100,25 @@ test("subscribers get every non-empty change set until they unsubscribe", () => 
   s.apply([svc("b")]);
   assert.deepEqual(seen, [JSON.stringify({ added: ["a"], updated: [], deleted: [] }), JSON.stringify({ added: [], updated: [], deleted: ["a"] })]);
 });
+
+test("a key's holders are counted through writes, rewrites, drops and deletes: the right copy shows, and a key held by none is gone", () => {
+  const s = new ConfigStore();
+  s.replaceSource("a.yaml", [svc("x", 80)]);
+  s.replaceSource("a.yaml", [svc("x", 80, {}, 2)]); // rewritten by the same source: still one holder
+  s.replaceSource("b.yaml", [svc("x", 81)]);
+  s.replaceSource("c.yaml", [svc("x", 82)]);
+  assert.equal((s.get("Service/default/x") as Service).spec.ports[0]?.port, 82);
+  s.replaceSource("c.yaml", []);
+  assert.equal((s.get("Service/default/x") as Service).spec.ports[0]?.port, 80, "the first other source by id takes over");
+  s.replaceSource("a.yaml", []);
+  assert.equal((s.get("Service/default/x") as Service).spec.ports[0]?.port, 81);
+  assert.deepEqual(names(s.replaceSource("b.yaml", [])), { added: [], updated: [], deleted: ["x"] });
+  assert.equal(s.size, 0);
+  // delete() forgets every holder: a later write and drop by one source leaves nothing behind.
+  s.replaceSource("a.yaml", [svc("z")]);
+  s.replaceSource("b.yaml", [svc("z", 81)]);
+  s.delete(["Service/default/z"]);
+  s.replaceSource("a.yaml", [svc("z")]);
+  assert.deepEqual(names(s.replaceSource("a.yaml", [])), { added: [], updated: [], deleted: ["z"] });
+  assert.equal(s.get("Service/default/z"), undefined);
+});

@@ -21,7 +21,15 @@ import { messageType } from "../../src/xds/protos";
 import { cluster, endpoints } from "../support/fixtures";
 
 const node = (i: number) => ({ id: `sidecar~10.0.0.${i}~p${i}.default~default.svc.cluster.local`, cluster: "c", metadata: {} });
-const LIMITS = { subscribedNamesPerSecond: 1e9, subscribedNamesBurst: 1e9, maxNamesPerRequest: 1e6, maxSubscribedNamesPerStream: 1e7 };
+// No rate or time budget in the way: these tests are about slicing (the time budget has its own, stream-time-budget).
+const LIMITS = {
+  subscribedNamesPerSecond: 1e9,
+  subscribedNamesBurst: 1e9,
+  maxNamesPerRequest: 1e6,
+  maxSubscribedNamesPerStream: 1e7,
+  requestCpuMsPerSecond: 1e9,
+  requestCpuBurstMs: 1e9,
+};
 const turn = () => new Promise((r) => setImmediate(r));
 
 function setup(sliceMs: number) {

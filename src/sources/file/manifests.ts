@@ -207,12 +207,13 @@ export function mergeWithLastGood(file: string, checked: CheckedFile, lastGood: 
   let previous: Map<string, MeshObject> | undefined;
   const objects: MeshObject[] = [];
   for (const e of checked.entries) {
+    // One push per diagnostic, not a spread per entry: a 100,000-object file has mostly none (35 ms of one turn before).
     if ("object" in e) {
       objects.push(e.object);
-      diagnostics.push(...e.warnings);
+      for (const w of e.warnings) diagnostics.push(w);
       continue;
     }
-    diagnostics.push(...e.diagnostics);
+    for (const d of e.diagnostics) diagnostics.push(d);
     if (e.invalidKey && !previous) previous = new Map(lastGood.map((o) => [keyOf(o), o]));
     const kept = e.invalidKey ? previous!.get(e.invalidKey) : undefined;
     if (kept) {
