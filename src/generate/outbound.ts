@@ -7,21 +7,42 @@ import { type OutboundClusterSpec, inlineEndpoints, isEdsCluster, outboundCluste
 import { localityGroups, sharedAssignment, subsetEndpoints } from "./endpoints";
 import { effectiveLocalityLb, localityAssignment, localityLbApplies, wantsLocalityWeightedConfig, withLocalityWeightedConfig } from "./locality-lb";
 import type { ProxyScope } from "./scope";
-import type { MeshEndpoint } from "../model/mesh";
+import type { Mesh, MeshEndpoint } from "../model/mesh";
+import { objectId, sharedResources } from "./shared";
 import { clientHasWorkloadCert, endpointWantsMtls } from "../model/mesh-mtls";
 
 /** The outbound clusters of every visible service. */
 export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs(scope.mesh, scope.client, scope.services)): Cluster[] {
   const clientMtls = clientHasWorkloadCert(scope.proxy);
   const sidecar = scope.proxy.kind === "sidecar";
-  return specs.map((s) => withLocalityLb(scope, s, outboundCluster(scope.mesh, s, clientMtls, sidecar)));
+  return specs.map((s) => withLocalityLb(scope, s, sharedOutboundCluster(scope.mesh, s, clientMtls, sidecar)));
 }
+
+/**
+ * outboundCluster reads the mesh, the spec and the two client facts only: one object per distinct inputs,
+ * whichever view asks (the rule's inputs are its source objects: the merged rule follows from them).
+ */
+function sharedOutboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls: boolean, sidecar: boolean): Cluster {
+  const memo = sharedResources(mesh).clusters;
+  const rules = spec.dr ? spec.dr.sources.map(objectId).join(",") : "";
+  const key = `${objectId(spec.service)}|${spec.name}|${rules}|${clientMtls ? 1 : 0}${sidecar ? 1 : 0}`;
+  let c = memo.get(key) as Cluster | undefined;
+  if (!c) memo.set(key, (c = outboundCluster(mesh, spec, clientMtls, sidecar)));
+  return c;
+}
+
+/** Shared like the clusters it is made from. */
+const weightedLocality = new WeakMap<Cluster, Cluster>();
 
 /** istiod's ApplyToCluster: locality_weighted_lb_config, and a DNS cluster's own endpoints made relative to the proxy. */
 function withLocalityLb(scope: ProxyScope, spec: OutboundClusterSpec, c: Cluster): Cluster {
   const setting = effectiveLocalityLb(spec.policy, scope.mesh.options);
   const outlier = spec.policy.outlierDetection !== undefined;
-  let out = wantsLocalityWeightedConfig(setting, outlier) ? withLocalityWeightedConfig(c) : c;
+  let out = c;
+  if (wantsLocalityWeightedConfig(setting, outlier)) {
+    out = weightedLocality.get(c) ?? withLocalityWeightedConfig(c);
+    weightedLocality.set(c, out);
+  }
   if (out.load_assignment && localityLbApplies(setting, outlier)) {
     const groups = () => localityGroups(inlineEndpoints(scope.mesh, spec));
     out = { ...out, load_assignment: localityAssignment(out.load_assignment, groups, scope.proxy, setting, outlier) };

@@ -46,6 +46,33 @@ export interface ProxyScope {
   sidecar?: Sidecar;
   /** Under ALLOW_ANY, the Sidecar's outboundTrafficPolicy.egressProxy cluster: unknown traffic goes there instead of PassthroughCluster. */
   egressProxyCluster?: string;
+  /**
+   * What the scope was built from besides the mesh: proxy kind, namespace and the Sidecar resource. Every field
+   * above except proxy, client and destinationRule follows from it, so units shared across views key on it (shared.ts).
+   */
+  shareKey: string;
+}
+
+/**
+ * The same scope seen by another (recording) view of its proxy: a unit shared across views is built from this,
+ * so what it reads of the proxy (labels through the client, DestinationRules with a workloadSelector) is recorded.
+ */
+export function scopeForView(scope: ProxyScope, view: ProxyView): ProxyScope {
+  const client: Client = { namespace: view.namespace, labels: view.labels };
+  return { ...scope, proxy: view, client, destinationRule: ruleLookup(scope.mesh, client) };
+}
+
+/** DestinationRule lookups of one client, cached by service object (one per (host, namespace) in a mesh; no key string per lookup). */
+function ruleLookup(mesh: Mesh, client: Client): (svc: MeshService) => ResolvedDestinationRule | undefined {
+  const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
+  return (svc) => {
+    let dr = drCache.get(svc);
+    if (dr === undefined && !drCache.has(svc)) {
+      dr = destinationRuleFor(mesh, client, svc);
+      drCache.set(svc, dr);
+    }
+    return dr;
+  };
 }
 
 export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
@@ -69,8 +96,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     listenerServices = services;
     virtualServices = sidecarVirtualServices(mesh, proxy.namespace, services);
   }
-  // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
-  const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
+  const sidecarName = sidecar ? `${sidecar.metadata.namespace}/${sidecar.metadata.name}` : "";
   return {
     mesh,
     proxy,
@@ -81,13 +107,7 @@ export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
     outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),
     ...(egressProxyCluster ? { egressProxyCluster } : {}),
-    destinationRule(svc) {
-      let dr = drCache.get(svc);
-      if (dr === undefined && !drCache.has(svc)) {
-        dr = destinationRuleFor(mesh, client, svc);
-        drCache.set(svc, dr);
-      }
-      return dr;
-    },
+    destinationRule: ruleLookup(mesh, client),
+    shareKey: `${proxy.kind === "router" ? "router" : "sidecar"}|${proxy.namespace}|${sidecarName}`,
   };
 }

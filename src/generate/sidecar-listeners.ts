@@ -38,7 +38,8 @@ import { sniFilterChains, tcpProxyFor } from "./tcp-routes";
 import { authorizationFilters, type AuthorizationFilters } from "./rbac-filters";
 import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
 import type { InboundPort } from "./instances";
-import type { ProxyScope } from "./scope";
+import { type ProxyScope, scopeForView } from "./scope";
+import { mergeByName, sharedUnit } from "./shared";
 import { type InboundBodies, type InboundKind, type InboundMtls, inboundMtls } from "./inbound-mtls";
 import {
   httpInspectorListenerFilter,
@@ -51,12 +52,17 @@ import {
 } from "./sniffing";
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
+  const outbound = sharedUnit(scope.mesh, scope.proxy, `outbound-listeners|${scope.shareKey}`, (view) => outboundListeners(scopeForView(scope, view)));
+  const authz = authorizationFilters(scope.mesh, scope.proxy);
+  return mergeByName(outbound, [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz)].sort(byName));
+}
+
+/** The outbound listeners, sorted by name: one list for every sidecar of the scope that answers their questions alike. */
+function outboundListeners(scope: ProxyScope): Listener[] {
   const http = httpPorts(scope).map((port) => outboundHttpListener(scope, port));
   const names = new Set(http.map((l) => String(l.name)));
   const tcp = outboundTcpListeners(scope, names);
-  const authz = authorizationFilters(scope.mesh, scope.proxy);
-  const outbound = [...http, ...tcp].map(withHandshakeBound);
-  return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...outbound].sort(byName);
+  return [...http, ...tcp].map(withHandshakeBound).sort(byName);
 }
 
 /**

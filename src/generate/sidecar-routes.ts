@@ -12,9 +12,14 @@ import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, outboundClusterN
 import { addressBindings, httpPorts } from "./outbound-ports";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy, timeoutFields } from "./route-action";
-import type { ProxyScope } from "./scope";
+import { type ProxyScope, scopeForView } from "./scope";
+import { sharedUnit } from "./shared";
 
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
+  return sharedUnit(scope.mesh, scope.proxy, `routes|${scope.shareKey}`, (view) => routeConfigs(scopeForView(scope, view)));
+}
+
+function routeConfigs(scope: ProxyScope): RouteConfiguration[] {
   const sniffed = addressBindings(scope)
     .filter((b) => isSniffedProtocol(b.port.protocol))
     .map((b) => sniffedRouteConfig(scope, b.service, b.port.port));

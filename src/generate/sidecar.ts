@@ -10,27 +10,42 @@ import { outboundClusters, outboundEndpoints } from "./outbound";
 import { inboundPorts } from "./instances";
 import { sidecarListeners } from "./sidecar-listeners";
 import { sidecarRouteConfigs } from "./sidecar-routes";
-import { sidecarScope } from "./scope";
+import { scopeForView, sidecarScope } from "./scope";
+import { mergeByName, sharedUnit } from "./shared";
 import { sidecarIngressPorts, withInboundConnectionPools } from "./sidecar-ingress";
 import type { GeneratedResources } from "./generated";
+import type { Cluster, ClusterLoadAssignment } from "./envoy";
+import type { ProxyScope } from "./scope";
 
 export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResources {
   const scope = sidecarScope(mesh, proxy);
   const servicePorts = inboundPorts(mesh, proxy);
   // A Sidecar with ingress listeners decides the inbound ports instead of the workload's services.
   const inbound = withInboundConnectionPools(scope.sidecar, sidecarIngressPorts(scope.sidecar, servicePorts) ?? servicePorts);
-  const specs = outboundClusterSpecs(mesh, scope.client, scope.services);
+  const outbound = sharedOutbound(scope);
   const meshConnectTimeout = msToDuration(mesh.options.connectTimeoutMs);
+  const own = [
+    ...inbound.map((ip) => inboundCluster(ip, meshConnectTimeout)),
+    blackHoleCluster(meshConnectTimeout),
+    passthroughCluster(meshConnectTimeout),
+    inboundPassthroughCluster(meshConnectTimeout),
+  ].sort(byName);
   return {
     listeners: sidecarListeners(scope, inbound),
     routes: sidecarRouteConfigs(scope),
-    clusters: [
-      ...outboundClusters(scope, specs),
-      ...inbound.map((ip) => inboundCluster(ip, meshConnectTimeout)),
-      blackHoleCluster(meshConnectTimeout),
-      passthroughCluster(meshConnectTimeout),
-      inboundPassthroughCluster(meshConnectTimeout),
-    ].sort(byName),
-    endpoints: outboundEndpoints(scope, specs),
+    clusters: mergeByName(outbound.clusters, own),
+    endpoints: outbound.endpoints,
   };
+}
+
+/**
+ * The outbound clusters and their endpoints: the same for every sidecar of a scope that answers their
+ * questions alike (DestinationRule workload selectors, SDS capability, locality), so built once for them (shared.ts).
+ */
+function sharedOutbound(scope: ProxyScope): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+  return sharedUnit(scope.mesh, scope.proxy, `outbound-clusters|${scope.shareKey}`, (view) => {
+    const s = scopeForView(scope, view);
+    const specs = outboundClusterSpecs(s.mesh, s.client, s.services, (svc) => s.destinationRule(svc));
+    return { clusters: outboundClusters(s, specs), endpoints: outboundEndpoints(s, specs) };
+  });
 }
