@@ -13,7 +13,7 @@ import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import type { Generated } from "./generated";
 import type { ClusterLoadAssignment } from "./envoy";
-import { generateSidecar } from "./sidecar";
+import { generateSidecar, sharedOutboundEndpoints } from "./sidecar";
 import { outboundEndpoints } from "./outbound";
 import { generateRouter } from "./gateway";
 import { generateGrpc } from "./grpc";
@@ -54,6 +54,8 @@ function withCredentials(mesh: Mesh, proxy: ProxyView, out: Generated): Generate
 export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): ClusterLoadAssignment[] {
   const only = clusterNames ? new Set(clusterNames) : undefined;
   const scope = sidecarScope(mesh, proxy);
+  // A sidecar's whole EDS is the unit its full generation shares (the same objects, kept across pushes).
+  if (!only && proxy.generator !== "grpc" && proxy.kind === "sidecar") return sharedOutboundEndpoints(scope);
   // Only the named services' clusters are worth building (an endpoint change names few of thousands).
   const hosts = only ? new Set([...only].map((n) => parseClusterName(n)?.host)) : undefined;
   const services = hosts ? scope.services.filter((s) => hosts.has(s.host)) : scope.services;

@@ -25,11 +25,16 @@ export function outboundClusters(scope: ProxyScope, specs = outboundClusterSpecs
 function sharedOutboundCluster(mesh: Mesh, spec: OutboundClusterSpec, clientMtls: boolean, sidecar: boolean): Cluster {
   const memo = sharedResources(mesh).clusters;
   const rules = spec.dr ? spec.dr.sources.map(objectId).join(",") : "";
-  const key = `${objectId(spec.service)}|${spec.name}|${rules}|${clientMtls ? 1 : 0}${sidecar ? 1 : 0}`;
+  // DNS clusters carry their endpoints (kept by identity when unchanged, model/mesh-reuse.ts).
+  const dns = spec.service.resolution === "STRICT_DNS" || spec.service.resolution === "LOGICAL_DNS";
+  const eps = dns ? objectId(mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? NO_ENDPOINTS) : "";
+  const key = `${objectId(spec.service)}|${spec.name}|${rules}|${clientMtls ? 1 : 0}${sidecar ? 1 : 0}|${eps}`;
   let c = memo.get(key) as Cluster | undefined;
   if (!c) memo.set(key, (c = outboundCluster(mesh, spec, clientMtls, sidecar)));
   return c;
 }
+
+const NO_ENDPOINTS: MeshEndpoint[] = [];
 
 /** Shared like the clusters it is made from. */
 const weightedLocality = new WeakMap<Cluster, Cluster>();

@@ -5,7 +5,7 @@
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import { byName, msToDuration } from "./common";
-import { blackHoleCluster, inboundCluster, inboundPassthroughCluster, outboundClusterSpecs, passthroughCluster } from "./clusters";
+import { type OutboundClusterSpec, blackHoleCluster, inboundCluster, inboundPassthroughCluster, outboundClusterSpecs, passthroughCluster } from "./clusters";
 import { outboundClusters, outboundEndpoints } from "./outbound";
 import { inboundPorts } from "./instances";
 import { sidecarListeners } from "./sidecar-listeners";
@@ -40,12 +40,30 @@ export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResource
 
 /**
  * The outbound clusters and their endpoints: the same for every sidecar of a scope that answers their
- * questions alike (DestinationRule workload selectors, SDS capability, locality), so built once for them (shared.ts).
+ * questions alike (DestinationRule workload selectors, SDS capability, locality), so built once for them
+ * (shared.ts). Three units, so a change can drop one and keep the others (push/incremental.ts).
  */
-function sharedOutbound(scope: ProxyScope): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+export function sharedOutbound(scope: ProxyScope): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+  return { clusters: sharedOutboundClusters(scope), endpoints: sharedOutboundEndpoints(scope) };
+}
+
+function sharedSpecs(scope: ProxyScope): OutboundClusterSpec[] {
+  return sharedUnit(scope.mesh, scope.proxy, `outbound-specs|${scope.shareKey}`, (view) => {
+    const s = scopeForView(scope, view);
+    return outboundClusterSpecs(s.mesh, s.client, s.services, (svc) => s.destinationRule(svc));
+  });
+}
+
+function sharedOutboundClusters(scope: ProxyScope): Cluster[] {
   return sharedUnit(scope.mesh, scope.proxy, `outbound-clusters|${scope.shareKey}`, (view) => {
     const s = scopeForView(scope, view);
-    const specs = outboundClusterSpecs(s.mesh, s.client, s.services, (svc) => s.destinationRule(svc));
-    return { clusters: outboundClusters(s, specs), endpoints: outboundEndpoints(s, specs) };
+    return outboundClusters(s, sharedSpecs(s));
+  });
+}
+
+export function sharedOutboundEndpoints(scope: ProxyScope): ClusterLoadAssignment[] {
+  return sharedUnit(scope.mesh, scope.proxy, `outbound-endpoints|${scope.shareKey}`, (view) => {
+    const s = scopeForView(scope, view);
+    return outboundEndpoints(s, sharedSpecs(s));
   });
 }

@@ -10,6 +10,10 @@
  *   for them.
  * - Resources are interned by content (EncodeCache): a config change encodes
  *   only the resources whose content changed, whatever the number of views.
+ * - Resources that do not depend on the proxy are generated once and shared
+ *   by every view (generate/shared.ts), and kept across pushes as far as the
+ *   change allows (incremental.ts): a VirtualService edit rebuilds route
+ *   configs and outbound listeners, not clusters or endpoints.
  * - A group whose generation fails keeps its last good snapshot.
  * - A big mesh is pushed in slices (model build, then one group at a time),
  *   returning to the event loop every SLICE_MS, so /healthz, /ready and xDS
@@ -34,6 +38,7 @@ import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, changesEndpoints, changesSecrets, mergeRequests, requestFor } from "./request";
 import { Credentials, credentialSecrets } from "../generate/secrets";
 import { MemoryReleaser } from "./release-memory";
+import { CarryReport, carrySharedResources } from "./incremental";
 
 export interface PipelineOptions {
   debounceAfterMs?: number;
@@ -70,6 +75,8 @@ export interface PushReport {
   ms: number;
   /** Times the push returned to the event loop (0: it ran in one go). */
   slices: number;
+  /** What was kept of the previous mesh's shared resources (push/incremental.ts). */
+  carried: CarryReport;
 }
 
 interface Group {
@@ -304,8 +311,11 @@ export class PushPipeline {
     // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
     const facts = yield* clusterAffectingEndpointFactsSteps(built.mesh);
     this.meshFacts ??= yield* clusterAffectingEndpointFactsSteps(this.mesh);
-    const full = req.full || facts !== this.meshFacts;
+    const factsChanged = facts !== this.meshFacts;
+    const full = req.full || factsChanged;
     this.meshFacts = facts;
+    // What generation shared under the old mesh and the change left valid is kept (incremental.ts).
+    const carried = carrySharedResources(this.mesh, built.mesh, req, factsChanged);
     // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;
     this.views = newViews();
@@ -331,6 +341,7 @@ export class PushPipeline {
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
       slices: this.slicesOfPush,
+      carried,
     };
     const only = [changesEndpoints(req) && "endpoints", changesSecrets(req) && "secrets"].filter(Boolean).join(" and ");
     this.opts.log?.info(report, full ? "pushed config" : `pushed ${only}`);
