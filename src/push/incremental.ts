@@ -9,7 +9,7 @@
  * | Secret, AuthorizationPolicy, Gateway | every unit (none reads them)       | (per-view inbound, gateways, SDS)    |
  * | EndpointSlice, Endpoints, Pod, Node | clusters, listeners, routes         | EDS units (assignments of unchanged endpoint lists are reused) |
  * | ... and a service's identities changed (mTLS SANs) | listeners, routes    | clusters and EDS                     |
- * | VirtualService                   | clusters, EDS                          | route configs, outbound listeners    |
+ * | VirtualService                   | clusters, EDS (and outbound listeners when no VirtualService has tcp or tls routes) | route configs, outbound listeners |
  * | DestinationRule                  | the cluster memo (keyed by rule objects) | every unit (cluster lists reassembled) |
  * | Service, ServiceEntry            | the cluster memo (keyed by service objects) | every unit                       |
  * | anything else (Sidecar, PeerAuthentication, mesh config, ...) | nothing    | everything                           |
@@ -58,6 +58,14 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
   const kinds = Object.keys(req.reasons);
   if (kinds.length === 0 || kinds.some((k) => !(k in INVALIDATES))) return report;
   const dropped = new Set(kinds.flatMap((k) => INVALIDATES[k]!));
+  // Outbound listeners read VirtualServices only for their tcp and tls routes: without any, before or after, they stay.
+  if (
+    dropped.has("outbound-listeners") &&
+    !hasTcpOrTlsRoutes(prev) &&
+    !hasTcpOrTlsRoutes(next) &&
+    !kinds.some((k) => k !== "VirtualService" && INVALIDATES[k]!.includes("outbound-listeners"))
+  )
+    dropped.delete("outbound-listeners");
   if (clusterFactsChanged) dropped.add("*units").add("*clusters");
   const reused = reuseUnchangedParts(prev, next);
   // Units hold lists built from the old service objects: a service that changed (or came or went) invalidates them all.
@@ -83,4 +91,8 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
   }
   adoptSharedResources(next, kept);
   return { ...report, fresh: false, servicesReused: reused.services, endpointListsReused: reused.endpointLists };
+}
+
+function hasTcpOrTlsRoutes(mesh: Mesh): boolean {
+  return mesh.virtualServices.some((v) => (v.vs.spec.tcp?.length ?? 0) > 0 || (v.vs.spec.tls?.length ?? 0) > 0);
 }

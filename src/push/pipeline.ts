@@ -32,7 +32,7 @@ import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, XdsTypeUrl } from "../xds/types";
-import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
+import { EMPTY_SNAPSHOT, Snapshot, TypeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
 import { NodeInfo, Resolution, SnapshotCache } from "../cache/snapshot-cache";
 import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, changesEndpoints, changesSecrets, mergeRequests, requestFor } from "./request";
@@ -75,6 +75,8 @@ export interface PushReport {
   ms: number;
   /** Times the push returned to the event loop (0: it ran in one go). */
   slices: number;
+  /** Of ms: building the mesh model and deciding what to keep (the rest is generating, encoding and publishing). */
+  meshMs: number;
   /** What was kept of the previous mesh's shared resources (push/incremental.ts). */
   carried: CarryReport;
 }
@@ -316,6 +318,7 @@ export class PushPipeline {
     this.meshFacts = facts;
     // What generation shared under the old mesh and the change left valid is kept (incremental.ts).
     const carried = carrySharedResources(this.mesh, built.mesh, req, factsChanged);
+    const meshMs = performance.now() - started;
     // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;
     this.views = newViews();
@@ -341,6 +344,7 @@ export class PushPipeline {
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
       slices: this.slicesOfPush,
+      meshMs: Math.round(meshMs * 10) / 10,
       carried,
     };
     const only = [changesEndpoints(req) && "endpoints", changesSecrets(req) && "secrets"].filter(Boolean).join(" and ");
@@ -367,15 +371,17 @@ export class PushPipeline {
         const gen = views.full.get(g.proxy, (view) => ({ raw: generate(mesh, view) }));
         if (!gen.encoded) {
           const raw = gen.raw!;
-          const resources = yield* this.encodeSteps([
+          const types: Partial<Record<XdsTypeUrl, TypeSnapshot>> = {};
+          for (const [t, list] of [
             [LISTENER, raw.listeners],
             [ROUTE, raw.routes],
             [CLUSTER, raw.clusters],
             [ENDPOINT, raw.endpoints],
             [SECRET, raw.credentials?.secrets ?? []],
-          ]);
+          ] as [XdsTypeUrl, readonly object[]][])
+            types[t] = yield* this.typeSnapshotSteps(t, list);
           gen.encoded ??= {
-            snapshot: makeSnapshot(resources),
+            snapshot: replaceTypes(EMPTY_SNAPSHOT, types),
             diagnostics: raw.diagnostics ?? [],
             ...(raw.credentials ? { credentials: raw.credentials } : {}),
           };
@@ -390,8 +396,8 @@ export class PushPipeline {
         if (changesEndpoints(req)) {
           const gen = views.endpoints.get(g.proxy, (view) => ({ raw: generateEndpoints(mesh, view) }));
           if (!gen.encoded) {
-            const resources = yield* this.encodeSteps([[ENDPOINT, gen.raw!]]);
-            gen.encoded ??= makeTypeSnapshot(resources);
+            const eds = yield* this.typeSnapshotSteps(ENDPOINT, gen.raw!);
+            gen.encoded ??= eds;
             gen.raw = undefined;
           }
           eds = gen.encoded;
@@ -434,7 +440,21 @@ export class PushPipeline {
     return { snapshot: makeTypeSnapshot(c.secrets.map((o) => this.encoder.encode(SECRET, o))), diagnostics: c.diagnostics };
   }
 
-  private *encodeSteps(parts: [XdsTypeUrl, object[]][]): Steps<EncodedResource[]> {
+  /**
+   * The type snapshot of a generated list. Lists that generation shares between views (a sidecar's EDS and
+   * route configs, generate/shared.ts) are encoded, sorted and hashed once, whatever the number of views.
+   */
+  private *typeSnapshotSteps(t: XdsTypeUrl, list: readonly object[]): Steps<TypeSnapshot> {
+    const known = this.typeSnapshots.get(list);
+    if (known && known.type === t) return known.snapshot;
+    const snapshot = makeTypeSnapshot(yield* this.encodeSteps([[t, list]]));
+    this.typeSnapshots.set(list, { type: t, snapshot });
+    return snapshot;
+  }
+
+  private readonly typeSnapshots = new WeakMap<readonly object[], { type: XdsTypeUrl; snapshot: TypeSnapshot }>();
+
+  private *encodeSteps(parts: [XdsTypeUrl, readonly object[]][]): Steps<EncodedResource[]> {
     const out: EncodedResource[] = [];
     for (const [t, objects] of parts) {
       for (const o of objects) {
