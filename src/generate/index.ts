@@ -12,7 +12,8 @@
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import type { Generated } from "./generated";
-import type { ClusterLoadAssignment } from "./envoy";
+import type { ClusterLoadAssignment, RouteConfiguration } from "./envoy";
+import { sidecarRouteConfigs } from "./sidecar-routes";
 import { generateSidecar, sharedOutboundEndpoints } from "./sidecar";
 import { outboundEndpoints } from "./outbound";
 import { generateRouter } from "./gateway";
@@ -44,6 +45,11 @@ function withCredentials(mesh: Mesh, proxy: ProxyView, out: Generated): Generate
   const names = referencedSecretNames(out.listeners, out.clusters);
   if (names.length === 0) return out;
   return { ...out, credentials: credentialSecrets(mesh, proxy.namespace, names) };
+}
+
+/** Only the route configs of a plain sidecar (Envoy, not gRPC): what generate() gives it, for a change that touches nothing else. */
+export function generateSidecarRoutes(mesh: Mesh, proxy: ProxyView): RouteConfiguration[] {
+  return sidecarRouteConfigs(sidecarScope(mesh, proxy));
 }
 
 /**

@@ -46,6 +46,8 @@ export interface CarryReport {
   clustersKept: number;
   servicesReused: number;
   endpointListsReused: number;
+  /** The change can alter only the route configs of sidecars (not gRPC, not gateways): everything else they have stays. */
+  sidecarRoutesOnly: boolean;
 }
 
 /**
@@ -54,18 +56,23 @@ export interface CarryReport {
  * altered what clusters read of endpoints (identities), so clusters go too.
  */
 export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, clusterFactsChanged: boolean): CarryReport {
-  const report: CarryReport = { fresh: true, unitsKept: 0, unitsDropped: 0, clustersKept: 0, servicesReused: 0, endpointListsReused: 0 };
+  const report: CarryReport = {
+    fresh: true,
+    unitsKept: 0,
+    unitsDropped: 0,
+    clustersKept: 0,
+    servicesReused: 0,
+    endpointListsReused: 0,
+    sidecarRoutesOnly: false,
+  };
   const kinds = Object.keys(req.reasons);
   if (kinds.length === 0 || kinds.some((k) => !(k in INVALIDATES))) return report;
   const dropped = new Set(kinds.flatMap((k) => INVALIDATES[k]!));
+  const vsChanged = kinds.includes("VirtualService");
   // Outbound listeners read VirtualServices only for their tcp and tls routes: without any, before or after, they stay.
-  if (
-    dropped.has("outbound-listeners") &&
-    !hasTcpOrTlsRoutes(prev) &&
-    !hasTcpOrTlsRoutes(next) &&
-    !kinds.some((k) => k !== "VirtualService" && INVALIDATES[k]!.includes("outbound-listeners"))
-  )
-    dropped.delete("outbound-listeners");
+  if (vsChanged && !hasTcpOrTlsRoutes(prev) && !hasTcpOrTlsRoutes(next)) dropped.delete("outbound-listeners");
+  // Under a Sidecar resource, VirtualServices also decide which services a sidecar imports (so its clusters).
+  if (vsChanged && (prev.sidecars.byNamespace.size > 0 || next.sidecars.byNamespace.size > 0)) dropped.add("*units");
   if (clusterFactsChanged) dropped.add("*units").add("*clusters");
   const reused = reuseUnchangedParts(prev, next);
   // Units hold lists built from the old service objects: a service that changed (or came or went) invalidates them all.
@@ -90,7 +97,9 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
     }
   }
   adoptSharedResources(next, kept);
-  return { ...report, fresh: false, servicesReused: reused.services, endpointListsReused: reused.endpointLists };
+  // Only route configs can differ for a plain sidecar: the pipeline regenerates just its RDS (as EDS for endpoint changes).
+  const sidecarRoutesOnly = kinds.every((k) => k === "VirtualService") && !dropped.has("*units") && !dropped.has("outbound-listeners");
+  return { ...report, fresh: false, servicesReused: reused.services, endpointListsReused: reused.endpointLists, sidecarRoutesOnly };
 }
 
 function hasTcpOrTlsRoutes(mesh: Mesh): boolean {

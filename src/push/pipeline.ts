@@ -27,7 +27,7 @@ import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh
 import type { Steps } from "../model/steps";
 import { ProxyView, parseProxy, proxyViewKey, withWorkloadLocality } from "../model/proxy";
 import { clusterAffectingEndpointFactsSteps } from "../model/mesh-mtls";
-import { generate, generateEndpoints, type Generated } from "../generate";
+import { generate, generateEndpoints, generateSidecarRoutes, type Generated } from "../generate";
 import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
@@ -89,6 +89,8 @@ interface Group {
   /** SDS names its config refers to, and what is wrong with their Secrets (rebuilt alone when only Secrets change). */
   secretNames: string[];
   secretDiagnostics: Diagnostic[];
+  /** Its last generation failed: its snapshot is of an older mesh, so only a full generation may replace it. */
+  failed?: boolean;
 }
 
 interface FullGeneration {
@@ -110,9 +112,10 @@ interface Generation<Raw, Encoded> {
 interface MeshViews {
   full: ViewIndex<Generation<Generated, FullGeneration>>;
   endpoints: ViewIndex<Generation<ReturnType<typeof generateEndpoints>, TypeSnapshot>>;
+  routes: ViewIndex<Generation<ReturnType<typeof generateSidecarRoutes>, TypeSnapshot>>;
 }
 
-const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex() });
+const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex(), routes: new ViewIndex() });
 
 export class PushPipeline {
   readonly cache: SnapshotCache;
@@ -328,7 +331,7 @@ export class PushPipeline {
     let changed = 0;
     // One SDS build is shared among groups of a namespace that name the same secrets.
     const secretsByView = new Map<string, Credentials>();
-    const effective: PushRequest = full === req.full ? req : { ...req, full };
+    const effective: PushRequest = { ...req, full, ...(carried.sidecarRoutesOnly && !factsChanged ? { sidecarRoutesOnly: true } : {}) };
     for (const [key, g] of this.groups) {
       // The group may have gone (its last proxy left) while the push was between slices.
       if (this.groups.get(key) !== g) continue;
@@ -367,7 +370,8 @@ export class PushPipeline {
     let secretNames = g.secretNames;
     let secretDiagnostics = g.secretDiagnostics;
     try {
-      if (!req || req.full || !g.snapshot) {
+      const routesOnly = req?.sidecarRoutesOnly === true && !g.failed && g.proxy.kind === "sidecar" && g.proxy.generator !== "grpc";
+      if (!req || (req.full && !routesOnly) || !g.snapshot) {
         const gen = views.full.get(g.proxy, (view) => ({ raw: generate(mesh, view) }));
         if (!gen.encoded) {
           const raw = gen.raw!;
@@ -393,6 +397,16 @@ export class PushPipeline {
         secretDiagnostics = gen.encoded.credentials?.diagnostics ?? [];
       } else {
         let eds: TypeSnapshot | undefined;
+        let rds: TypeSnapshot | undefined;
+        if (routesOnly) {
+          const gen = views.routes.get(g.proxy, (view) => ({ raw: generateSidecarRoutes(mesh, view) }));
+          if (!gen.encoded) {
+            const types = yield* this.typeSnapshotSteps(ROUTE, gen.raw!);
+            gen.encoded ??= types;
+            gen.raw = undefined;
+          }
+          rds = gen.encoded;
+        }
         if (changesEndpoints(req)) {
           const gen = views.endpoints.get(g.proxy, (view) => ({ raw: generateEndpoints(mesh, view) }));
           if (!gen.encoded) {
@@ -405,6 +419,8 @@ export class PushPipeline {
         // The group's snapshot as it is now (another build may have set it while this one was encoding).
         next = g.snapshot!;
         if (eds && eds.version !== next.types[ENDPOINT].version) next = replaceTypes(next, { [ENDPOINT]: eds });
+        // Groups that had one snapshot and get the same RDS share the new snapshot too.
+        if (rds && rds.version !== next.types[ROUTE].version) next = this.derivedSnapshot(next, ROUTE, rds);
         if (changesSecrets(req)) {
           const sds = this.secretTypeSnapshot(mesh, g, secretsByView);
           if (sds) {
@@ -415,11 +431,13 @@ export class PushPipeline {
       }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
+      if (this.mesh === mesh && this.groups.get(key) === g) g.failed = true;
       return false;
     }
     if (this.mesh !== mesh || this.groups.get(key) !== g) return false;
     const changed = g.snapshot?.version !== next.version;
     g.snapshot = next;
+    g.failed = false;
     g.diagnostics = diagnostics;
     g.secretNames = secretNames;
     g.secretDiagnostics = secretDiagnostics;
@@ -451,6 +469,17 @@ export class PushPipeline {
     this.typeSnapshots.set(list, { type: t, snapshot });
     return snapshot;
   }
+
+  /** `base` with type `t` replaced, one object per (base, replacement): groups that shared a snapshot keep sharing. */
+  private derivedSnapshot(base: Snapshot, t: XdsTypeUrl, replacement: TypeSnapshot): Snapshot {
+    let byReplacement = this.derived.get(base);
+    if (!byReplacement) this.derived.set(base, (byReplacement = new WeakMap()));
+    let out = byReplacement.get(replacement);
+    if (!out) byReplacement.set(replacement, (out = replaceTypes(base, { [t]: replacement })));
+    return out;
+  }
+
+  private readonly derived = new WeakMap<Snapshot, WeakMap<TypeSnapshot, Snapshot>>();
 
   private readonly typeSnapshots = new WeakMap<readonly object[], { type: XdsTypeUrl; snapshot: TypeSnapshot }>();
 
