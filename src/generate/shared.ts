@@ -28,8 +28,38 @@ import { ViewIndex } from "./view-key";
 /** Every unit of one mesh, by key; plus per-resource memos (clusters) that need no proxy at all. */
 export class SharedResources {
   readonly units = new Map<string, ViewIndex<unknown>>();
-  /** Outbound clusters by cluster key (clusters.ts: service, rule sources, client facts). */
+  /** Outbound clusters by cluster key (outbound.ts: service, rule sources, client facts). */
   readonly clusters = new Map<string, object>();
+  /**
+   * Sidecar route configs by the ids of their virtual host objects (sidecar-routes.ts). Their content follows
+   * from the key alone, so the next mesh always keeps them: as `routeConfigs` if used again, else dropped after one push.
+   */
+  routeConfigs: TwoGenerationMap<object> = new TwoGenerationMap();
+}
+
+/** A map that forgets what was not used since the last `nextGeneration` (the previous push). */
+export class TwoGenerationMap<V> {
+  private current = new Map<string, V>();
+  private previous = new Map<string, V>();
+
+  get(key: string): V | undefined {
+    const v = this.current.get(key);
+    if (v !== undefined) return v;
+    const old = this.previous.get(key);
+    if (old !== undefined) this.current.set(key, old);
+    return old;
+  }
+
+  set(key: string, v: V): void {
+    this.current.set(key, v);
+  }
+
+  /** The map for the next push: the entries this push found or made (the others are forgotten then). */
+  nextGeneration(): TwoGenerationMap<V> {
+    const out = new TwoGenerationMap<V>();
+    out.previous = this.current;
+    return out;
+  }
 }
 
 const byMesh = new WeakMap<Mesh, SharedResources>();

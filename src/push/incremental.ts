@@ -32,6 +32,7 @@ const INVALIDATES: Record<string, readonly string[]> = {
   Endpoints: ["outbound-endpoints"],
   Pod: ["outbound-endpoints"],
   Node: ["outbound-endpoints"],
+  // And the route configs of the ports its hosts have (routeUnitsToDrop); virtual hosts' routes are keyed by the VirtualService object.
   VirtualService: ["routes", "outbound-listeners"],
   DestinationRule: ["*units"],
   Service: ["*units"],
@@ -79,9 +80,20 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
   if (reused.services !== next.services.length || prev.services.length !== next.services.length) dropped.add("*units");
   const old = sharedResources(prev);
   const kept = new SharedResources();
+  const routesOf = vsChanged ? changedRouteTargets(prev, next) : undefined;
+  const liveRules = new Set(next.virtualServices.map((v) => String(objectId(v.vs))));
+  const liveServices = new Set(next.services.map((s) => String(objectId(s))));
   for (const [key, index] of old.units) {
     const kind = key.slice(0, key.indexOf("|") >>> 0);
-    if (dropped.has("*units") || dropped.has(kind)) report.unitsDropped++;
+    const parts = key.split("|");
+    const drop =
+      dropped.has("*units") ||
+      dropped.has(kind) ||
+      (kind === "route-port" && routesOf !== undefined && (routesOf.all || routesOf.ports.has(Number(parts[1])))) ||
+      (kind === "route-sniffed" && routesOf !== undefined && (routesOf.all || routesOf.hosts.has(parts[1]!))) ||
+      // Routes of a service or VirtualService that is gone: never asked for again.
+      (kind === "vhost-routes" && (!liveServices.has(parts[1]!) || (parts[3] !== "" && !liveRules.has(parts[3]!))));
+    if (drop) report.unitsDropped++;
     else {
       kept.units.set(key, index);
       report.unitsKept++;
@@ -89,13 +101,13 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
   }
   if (!dropped.has("*clusters")) {
     // Only clusters of services still in the mesh (the key starts with the service's id): the memo does not grow forever.
-    const live = new Set(next.services.map((s) => String(objectId(s))));
     for (const [key, c] of old.clusters) {
-      if (!live.has(key.slice(0, key.indexOf("|")))) continue;
+      if (!liveServices.has(key.slice(0, key.indexOf("|")))) continue;
       kept.clusters.set(key, c);
       report.clustersKept++;
     }
   }
+  kept.routeConfigs = old.routeConfigs.nextGeneration();
   adoptSharedResources(next, kept);
   // Only route configs can differ for a plain sidecar: the pipeline regenerates just its RDS (as EDS for endpoint changes).
   const sidecarRoutesOnly = kinds.every((k) => k === "VirtualService") && !dropped.has("*units") && !dropped.has("outbound-listeners");
@@ -104,4 +116,24 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
 
 function hasTcpOrTlsRoutes(mesh: Mesh): boolean {
   return mesh.virtualServices.some((v) => (v.vs.spec.tcp?.length ?? 0) > 0 || (v.vs.spec.tls?.length ?? 0) > 0);
+}
+
+/**
+ * The hosts (and their ports) whose route configs a VirtualService change can alter: the hosts of every
+ * VirtualService object in one mesh and not the other. A wildcard host can match any service: then all.
+ */
+function changedRouteTargets(prev: Mesh, next: Mesh): { all: boolean; hosts: Set<string>; ports: Set<number> } {
+  const before = new Set(prev.virtualServices.map((v) => v.vs));
+  const after = new Set(next.virtualServices.map((v) => v.vs));
+  const changed = [...prev.virtualServices.filter((v) => !after.has(v.vs)), ...next.virtualServices.filter((v) => !before.has(v.vs))];
+  const out = { all: false, hosts: new Set<string>(), ports: new Set<number>() };
+  for (const v of changed) {
+    for (const h of v.hosts) {
+      if (h.includes("*")) out.all = true;
+      out.hosts.add(h);
+      for (const svc of next.servicesByHost.get(h) ?? []) for (const p of svc.ports) out.ports.add(p.port);
+      for (const svc of prev.servicesByHost.get(h) ?? []) for (const p of svc.ports) out.ports.add(p.port);
+    }
+  }
+  return out;
 }
