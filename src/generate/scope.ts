@@ -16,6 +16,7 @@ import { sidecarFor, sidecarImports } from "../model/mesh-sidecar";
 import type { ProxyView } from "../model/proxy";
 import type { Sidecar } from "../model/types";
 import { outboundClusterName } from "./names";
+import { objectId } from "./shared";
 
 /** istiod's GetDestinationCluster for the egressProxy: `outbound|<port>|<subset>|<host>`, the host as written. */
 function egressProxy(sidecar: Sidecar): string | undefined {
@@ -75,27 +76,45 @@ function ruleLookup(mesh: Mesh, client: Client): (svc: MeshService) => ResolvedD
   };
 }
 
+type ScopeParts = Pick<ProxyScope, "services" | "listenerServices" | "virtualServices" | "outboundTrafficPolicy" | "egressProxyCluster">;
+
+/** What a scope holds besides the proxy follows from (mesh, namespace, Sidecar): made once per mesh for all the views that share them. */
+const partsByMesh = new WeakMap<Mesh, Map<string, ScopeParts>>();
+
+function scopeParts(mesh: Mesh, namespace: string, sidecar: Sidecar | undefined): ScopeParts {
+  let byKey = partsByMesh.get(mesh);
+  if (!byKey) partsByMesh.set(mesh, (byKey = new Map()));
+  const key = `${namespace}\n${sidecar ? objectId(sidecar) : ""}`;
+  let parts = byKey.get(key);
+  if (parts) return parts;
+  if (sidecar) {
+    const imports = sidecarImports(mesh, sidecar, namespace);
+    const egressProxyCluster = egressProxy(sidecar);
+    parts = {
+      services: imports.services,
+      listenerServices: imports.listenerServices,
+      virtualServices: bindVirtualServices(imports.virtualServices, imports.services),
+      outboundTrafficPolicy: imports.outboundTrafficPolicy,
+      ...(egressProxyCluster ? { egressProxyCluster } : {}),
+    };
+  } else {
+    const services = visibleServices(mesh, namespace);
+    parts = {
+      services,
+      listenerServices: services,
+      virtualServices: sidecarVirtualServices(mesh, namespace, services),
+      outboundTrafficPolicy: mesh.options.outboundTrafficPolicy,
+    };
+  }
+  byKey.set(key, parts);
+  return parts;
+}
+
 export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   const client: Client = { namespace: proxy.namespace, labels: proxy.labels };
   // Gateways always get the default scope (istiod's DefaultSidecarScopeForGateway); asking nothing more keeps their view keys as they were.
   const sidecar = proxy.kind === "router" || mesh.sidecars.byNamespace.size === 0 ? undefined : sidecarFor(mesh, proxy.namespace, proxy.labels);
-  let services: MeshService[];
-  let listenerServices: MeshService[];
-  let virtualServices: ReadonlyMap<string, MeshVirtualService>;
-  let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
-  let egressProxyCluster: string | undefined;
-  if (sidecar) {
-    const imports = sidecarImports(mesh, sidecar, proxy.namespace);
-    services = imports.services;
-    listenerServices = imports.listenerServices;
-    virtualServices = bindVirtualServices(imports.virtualServices, services);
-    outboundTrafficPolicy = imports.outboundTrafficPolicy;
-    egressProxyCluster = egressProxy(sidecar);
-  } else {
-    services = visibleServices(mesh, proxy.namespace);
-    listenerServices = services;
-    virtualServices = sidecarVirtualServices(mesh, proxy.namespace, services);
-  }
+  const { services, listenerServices, virtualServices, outboundTrafficPolicy, egressProxyCluster } = scopeParts(mesh, proxy.namespace, sidecar);
   const sidecarName = sidecar ? `${sidecar.metadata.namespace}/${sidecar.metadata.name}` : "";
   return {
     mesh,
