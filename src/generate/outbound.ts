@@ -64,12 +64,9 @@ export function outboundEndpoints(
   const out: ClusterLoadAssignment[] = [];
   for (const spec of specs) {
     if (!isEdsCluster(spec) || (only && !only.has(spec.name))) continue;
-    const all = scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? [];
-    // The rule's TLS mode for this cluster decides with the endpoint's sidecar label and PeerAuthentication (model/mesh-mtls.ts).
-    const ruleTls = spec.policy.tls?.mode;
-    const mtls = { key: ruleTls ?? "", wants: (e: MeshEndpoint) => endpointWantsMtls(scope.mesh, spec.service, e, ruleTls) };
+    const all = scope.mesh.endpoints.get(spec.service.host)?.get(spec.port.port) ?? NO_ENDPOINTS;
     const healthyOnly = keepsPanicMode(spec);
-    const cla = sharedAssignment(spec.name, all, spec.subset?.labels, mtls, healthyOnly);
+    const cla = assignmentOf(scope, spec, all, healthyOnly);
     // Priorities and weights relative to the proxy: only where locality load balancing applies, so only there is the proxy's locality asked.
     const setting = effectiveLocalityLb(spec.policy, scope.mesh.options);
     const outlier = spec.policy.outlierDetection !== undefined;
@@ -77,6 +74,24 @@ export function outboundEndpoints(
     out.push(localityLbApplies(setting, outlier) ? localityAssignment(cla, groups, scope.proxy, setting, outlier) : cla);
   }
   return out;
+}
+
+/**
+ * The proxy-independent assignment of a spec: memoized per spec object and endpoint list, so a spec kept from the
+ * previous push (push/incremental.ts keeps specs only while the mesh's mTLS inputs are unchanged) whose endpoint
+ * list is unchanged skips even the shared lookup's key.
+ */
+const bySpec = new WeakMap<OutboundClusterSpec, { all: MeshEndpoint[]; cla: ClusterLoadAssignment }>();
+
+function assignmentOf(scope: ProxyScope, spec: OutboundClusterSpec, all: MeshEndpoint[], healthyOnly: boolean): ClusterLoadAssignment {
+  const known = bySpec.get(spec);
+  if (known && known.all === all) return known.cla;
+  // The rule's TLS mode for this cluster decides with the endpoint's sidecar label and PeerAuthentication (model/mesh-mtls.ts).
+  const ruleTls = spec.policy.tls?.mode;
+  const mtls = { key: ruleTls ?? "", wants: (e: MeshEndpoint) => endpointWantsMtls(scope.mesh, spec.service, e, ruleTls) };
+  const cla = sharedAssignment(spec.name, all, spec.subset?.labels, mtls, healthyOnly);
+  bySpec.set(spec, { all, cla });
+  return cla;
 }
 
 /**
