@@ -138,8 +138,11 @@ function main(): void {
     const c = pick.r.carried;
     return [
       row(`${label} (median of ${runs.length}): whole push`, pick.t, `changed groups ${pick.r.changedGroups}, encodes ${pick.r.encodes}`),
-      row(`  of which model (buildMesh, what to keep)`, { ms: pick.r.meshMs, cpuMs: NaN }, `units kept ${c.unitsKept}, dropped ${c.unitsDropped}`),
-      row(`  of which generate + encode + snapshots, ${pipeline.groupCount()} views`, { ms: pick.t.ms - pick.r.meshMs, cpuMs: NaN }),
+      row(`  of which model (buildMesh, what to keep)`, { ms: pick.r.meshMs, cpuMs: pick.r.meshCpuMs }, `units kept ${c.unitsKept}, dropped ${c.unitsDropped}`),
+      row(`  of which generate + encode + snapshots, ${pipeline.groupCount()} views`, {
+        ms: pick.r.ms - pick.r.meshMs,
+        cpuMs: pick.r.cpuMs - pick.r.meshCpuMs,
+      }),
     ];
   };
   const lines = [

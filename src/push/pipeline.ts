@@ -77,6 +77,9 @@ export interface PushReport {
   slices: number;
   /** Of ms: building the mesh model and deciding what to keep (the rest is generating, encoding and publishing). */
   meshMs: number;
+  /** Process CPU (user + system) over the push, and over its model part (meshMs): the rest is the views'. */
+  cpuMs: number;
+  meshCpuMs: number;
   /** What was kept of the previous mesh's shared resources (push/incremental.ts). */
   carried: CarryReport;
 }
@@ -306,6 +309,7 @@ export class PushPipeline {
 
   private *pushSteps(req: PushRequest, objects: MeshObject[]): Steps<void> {
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     this.slicesOfPush = 0;
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
@@ -322,6 +326,7 @@ export class PushPipeline {
     // What generation shared under the old mesh and the change left valid is kept (incremental.ts).
     const carried = carrySharedResources(this.mesh, built.mesh, req, factsChanged);
     const meshMs = performance.now() - started;
+    const meshCpu = process.cpuUsage(cpuStarted);
     // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;
     this.views = newViews();
@@ -348,6 +353,8 @@ export class PushPipeline {
       ms: Math.round((performance.now() - started) * 10) / 10,
       slices: this.slicesOfPush,
       meshMs: Math.round(meshMs * 10) / 10,
+      cpuMs: Math.round(cpuMs(process.cpuUsage(cpuStarted))),
+      meshCpuMs: Math.round(cpuMs(meshCpu)),
       carried,
     };
     const only = [changesEndpoints(req) && "endpoints", changesSecrets(req) && "secrets"].filter(Boolean).join(" and ");
@@ -494,6 +501,8 @@ export class PushPipeline {
     return out;
   }
 }
+
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 
 /** Resources encoded between yields (an encode takes some 20-50 µs). */
 const ENCODE_YIELD_EVERY = 64;
