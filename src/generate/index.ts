@@ -15,6 +15,7 @@ import type { Generated } from "./generated";
 import type { ClusterLoadAssignment, RouteConfiguration } from "./envoy";
 import { sidecarRouteConfigs } from "./sidecar-routes";
 import { generateSidecar, sharedOutboundEndpoints } from "./sidecar";
+export { warmSidecarSteps } from "./sidecar";
 import { outboundEndpoints } from "./outbound";
 import { generateRouter } from "./gateway";
 import { generateGrpc } from "./grpc";

@@ -14,6 +14,8 @@ import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { hashPolicy, timeoutFields } from "./route-action";
 import { type ProxyScope, scopeForView } from "./scope";
 import { objectId, sharedResources, sharedUnit } from "./shared";
+import { WARM_EVERY } from "./outbound";
+import type { Steps } from "../model/steps";
 
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
   return sharedUnit(scope.mesh, scope.proxy, `routes|${scope.shareKey}`, (view) => routeConfigs(scopeForView(scope, view)));
@@ -32,6 +34,20 @@ function routeConfigs(scope: ProxyScope): RouteConfiguration[] {
   // Several addresses of one service share its route config.
   const unique = new Map(sniffed.map((rc) => [String(rc.name), rc]));
   return [...httpPorts(scope).map((port) => unit(`route-port|${port}`, (s) => sidecarRouteConfig(s, port))), ...unique.values()];
+}
+
+/** Every virtual host's routes and domains of the scope's route configs, a few services at a time (see warmOutboundSteps). */
+export function* warmRouteSteps(scope: ProxyScope): Steps<void> {
+  let n = 0;
+  for (const port of httpPorts(scope)) {
+    const ctx = meshRouteContext(scope, port);
+    for (const svc of scope.listenerServices) {
+      if (!svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)))) continue;
+      serviceRoutes(scope, svc, port, ctx);
+      sharedDomains(svc, scope.proxy.dnsDomain);
+      if (++n % WARM_EVERY === 0) yield;
+    }
+  }
 }
 
 /** How routes are built for a sidecar (the `mesh` gateway) on `port`: its client, namespace and DestinationRules. */

@@ -6,16 +6,17 @@ import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import { byName, msToDuration } from "./common";
 import { type OutboundClusterSpec, blackHoleCluster, inboundCluster, inboundPassthroughCluster, outboundClusterSpecs, passthroughCluster } from "./clusters";
-import { outboundClusters, outboundEndpoints } from "./outbound";
+import { outboundClusters, outboundEndpoints, warmOutboundSteps } from "./outbound";
 import { inboundPorts } from "./instances";
 import { sidecarListeners } from "./sidecar-listeners";
-import { sidecarRouteConfigs } from "./sidecar-routes";
+import { sidecarRouteConfigs, warmRouteSteps } from "./sidecar-routes";
 import { scopeForView, sidecarScope } from "./scope";
 import { mergeByName, sharedUnit } from "./shared";
 import { sidecarIngressPorts, withInboundConnectionPools } from "./sidecar-ingress";
 import type { GeneratedResources } from "./generated";
 import type { Cluster, ClusterLoadAssignment } from "./envoy";
 import type { ProxyScope } from "./scope";
+import type { Steps } from "../model/steps";
 
 export function generateSidecar(mesh: Mesh, proxy: ProxyView): GeneratedResources {
   const scope = sidecarScope(mesh, proxy);
@@ -66,4 +67,20 @@ export function sharedOutboundEndpoints(scope: ProxyScope): ClusterLoadAssignmen
     const s = scopeForView(scope, view);
     return outboundEndpoints(s, sharedSpecs(s));
   });
+}
+
+/**
+ * Build what a plain sidecar's generation shares with other views in small steps, so that generate() for the
+ * first view of a big mesh then finds its clusters, assignments and virtual hosts built: a sliced push returns to
+ * the event loop in between (push/pipeline.ts). Units built here from the plain proxy are sound to share: a later
+ * recorded generation that finds them asks their questions of its own recording view (shared.ts).
+ */
+export function* warmSidecarSteps(mesh: Mesh, proxy: ProxyView): Steps<void> {
+  if (proxy.kind !== "sidecar" || proxy.generator === "grpc") return;
+  const scope = sidecarScope(mesh, proxy);
+  yield;
+  const specs = sharedSpecs(scope);
+  yield;
+  yield* warmOutboundSteps(scope, specs);
+  yield* warmRouteSteps(scope);
 }

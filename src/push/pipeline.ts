@@ -27,7 +27,7 @@ import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh
 import type { Steps } from "../model/steps";
 import { ProxyView, parseProxy, proxyViewKey, withWorkloadLocality } from "../model/proxy";
 import { clusterAffectingEndpointFactsSteps } from "../model/mesh-mtls";
-import { generate, generateEndpoints, generateSidecarRoutes, type Generated } from "../generate";
+import { generate, generateEndpoints, generateSidecarRoutes, warmSidecarSteps, type Generated } from "../generate";
 import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
@@ -379,6 +379,8 @@ export class PushPipeline {
     try {
       const routesOnly = req?.sidecarRoutesOnly === true && !g.failed && g.proxy.kind === "sidecar" && g.proxy.generator !== "grpc";
       if (!req || (req.full && !routesOnly) || !g.snapshot) {
+        // A big mesh's first view builds the shared resources: in slices first, so generate() then mostly finds them.
+        if (this.bigMesh && !views.full.find(g.proxy)) yield* warmSidecarSteps(mesh, g.proxy);
         const gen = views.full.get(g.proxy, (view) => ({ raw: generate(mesh, view) }));
         if (!gen.encoded) {
           const raw = gen.raw!;
