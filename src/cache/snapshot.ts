@@ -26,9 +26,10 @@ export interface Snapshot {
  * per-subscription selections, so equal sets always carry equal versions.
  */
 export function resourceSetVersion(sortedByName: Iterable<EncodedResource>): string {
-  const h = createHash("sha256");
-  for (const r of sortedByName) h.update(r.name).update("\0").update(r.version).update("\n");
-  return h.digest("hex").slice(0, 16);
+  // One update of the whole text: the same digest as one update per piece, without a call per piece (20,000 resources a view).
+  let text = "";
+  for (const r of sortedByName) text += r.name + "\0" + r.version + "\n";
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
 export function makeTypeSnapshot(resources: Iterable<EncodedResource>): TypeSnapshot {

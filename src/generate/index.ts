@@ -12,8 +12,10 @@
 import type { Mesh } from "../model/mesh";
 import type { ProxyView } from "../model/proxy";
 import type { Generated } from "./generated";
-import type { ClusterLoadAssignment } from "./envoy";
-import { generateSidecar } from "./sidecar";
+import type { ClusterLoadAssignment, RouteConfiguration } from "./envoy";
+import { sidecarRouteConfigs } from "./sidecar-routes";
+import { generateSidecar, sharedOutboundEndpoints } from "./sidecar";
+export { warmSidecarSteps } from "./sidecar";
 import { outboundEndpoints } from "./outbound";
 import { generateRouter } from "./gateway";
 import { generateGrpc } from "./grpc";
@@ -46,6 +48,11 @@ function withCredentials(mesh: Mesh, proxy: ProxyView, out: Generated): Generate
   return { ...out, credentials: credentialSecrets(mesh, proxy.namespace, names) };
 }
 
+/** Only the route configs of a plain sidecar (Envoy, not gRPC): what generate() gives it, for a change that touches nothing else. */
+export function generateSidecarRoutes(mesh: Mesh, proxy: ProxyView): RouteConfiguration[] {
+  return sidecarRouteConfigs(sidecarScope(mesh, proxy));
+}
+
 /**
  * Only the ClusterLoadAssignments (for endpoint-only changes): of every EDS
  * cluster the proxy has, or only of `clusterNames` when given (names the proxy
@@ -54,6 +61,8 @@ function withCredentials(mesh: Mesh, proxy: ProxyView, out: Generated): Generate
 export function generateEndpoints(mesh: Mesh, proxy: ProxyView, clusterNames?: Iterable<string>): ClusterLoadAssignment[] {
   const only = clusterNames ? new Set(clusterNames) : undefined;
   const scope = sidecarScope(mesh, proxy);
+  // A sidecar's whole EDS is the unit its full generation shares (the same objects, kept across pushes).
+  if (!only && proxy.generator !== "grpc" && proxy.kind === "sidecar") return sharedOutboundEndpoints(scope);
   // Only the named services' clusters are worth building (an endpoint change names few of thousands).
   const hosts = only ? new Set([...only].map((n) => parseClusterName(n)?.host)) : undefined;
   const services = hosts ? scope.services.filter((s) => hosts.has(s.host)) : scope.services;

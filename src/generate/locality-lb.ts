@@ -72,7 +72,7 @@ export function localityAssignment(
   const locality = proxy.locality;
   const labelKeys = failoverPriorityApplies(setting, outlier) ? priorityLabelKeys(setting.failoverPriority!) : [];
   const proxyLabels = labelKeys.length > 0 ? priorityProxyLabels(proxy, labelKeys) : undefined;
-  const key = JSON.stringify([setting, outlier, locality, proxyLabels ?? null]);
+  const key = `${settingKey(setting)}\n${outlier}\n${locality.region}\n${locality.zone}\n${locality.subzone}\n${proxyLabels ? JSON.stringify(proxyLabels) : ""}`;
   let byKey = derived.get(base);
   if (!byKey) derived.set(base, (byKey = new Map()));
   let out = byKey.get(key);
@@ -84,6 +84,15 @@ export function localityAssignment(
 }
 
 const derived = new WeakMap<ClusterLoadAssignment, Map<string, ClusterLoadAssignment>>();
+
+/** A setting's text, once per setting object (most clusters share the mesh's; called for every assignment of every view). */
+const settingKeys = new WeakMap<LocalityLbSetting, string>();
+
+function settingKey(setting: LocalityLbSetting): string {
+  let k = settingKeys.get(setting);
+  if (k === undefined) settingKeys.set(setting, (k = JSON.stringify(setting)));
+  return k;
+}
 
 function failoverPriorityApplies(setting: LocalityLbSetting, outlier: boolean): boolean {
   return !nonEmpty(setting.distribute) && outlier && nonEmpty(setting.failoverPriority);

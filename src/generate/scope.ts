@@ -17,6 +17,7 @@ import { type BoundEgressListener, sidecarFor, sidecarImports } from "../model/m
 import type { ProxyView } from "../model/proxy";
 import type { Sidecar } from "../model/types";
 import { outboundClusterName } from "./names";
+import { objectId } from "./shared";
 
 /** istiod's GetDestinationCluster for the egressProxy: `outbound|<port>|<subset>|<host>`, the host as written. */
 function egressProxy(sidecar: Sidecar): string | undefined {
@@ -58,67 +59,115 @@ export interface ProxyScope {
   sidecar?: Sidecar;
   /** Under ALLOW_ANY, the Sidecar's outboundTrafficPolicy.egressProxy cluster: unknown traffic goes there instead of PassthroughCluster. */
   egressProxyCluster?: string;
+  /**
+   * What the scope was built from besides the mesh: proxy kind, namespace and the Sidecar resource. Every field
+   * above except proxy, client and destinationRule follows from it, so units shared across views key on it (shared.ts).
+   */
+  shareKey: string;
 }
+
+/**
+ * The same scope seen by another (recording) view of its proxy: a unit shared across views is built from this,
+ * so what it reads of the proxy (labels through the client, DestinationRules with a workloadSelector) is recorded.
+ */
+export function scopeForView(scope: ProxyScope, view: ProxyView): ProxyScope {
+  const client: Client = { namespace: view.namespace, labels: view.labels };
+  return { ...scope, proxy: view, client, destinationRule: ruleLookup(scope.mesh, client) };
+}
+
+/** DestinationRule lookups of one client, cached by service object (one per (host, namespace) in a mesh; no key string per lookup). */
+function ruleLookup(mesh: Mesh, client: Client): (svc: MeshService) => ResolvedDestinationRule | undefined {
+  const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
+  return (svc) => {
+    let dr = drCache.get(svc);
+    if (dr === undefined && !drCache.has(svc)) {
+      dr = destinationRuleFor(mesh, client, svc);
+      drCache.set(svc, dr);
+    }
+    return dr;
+  };
+}
+
+type ScopeParts = Pick<
+  ProxyScope,
+  "services" | "listenerServices" | "boundEgress" | "virtualServices" | "aliasServices" | "meshVirtualServices" | "outboundTrafficPolicy" | "egressProxyCluster"
+>;
+
+/** What a scope holds besides the proxy follows from (mesh, namespace, Sidecar): made once per mesh for all the views that share them. */
+const partsByMesh = new WeakMap<Mesh, Map<string, ScopeParts>>();
+
+function scopeParts(mesh: Mesh, namespace: string, sidecar: Sidecar | undefined): ScopeParts {
+  let byKey = partsByMesh.get(mesh);
+  if (!byKey) partsByMesh.set(mesh, (byKey = new Map()));
+  const key = `${namespace}\n${sidecar ? objectId(sidecar) : ""}`;
+  let parts = byKey.get(key);
+  if (parts) return parts;
+  let services: MeshService[];
+  let listenerServices: MeshService[];
+  let meshVirtualServices: MeshVirtualService[];
+  if (sidecar) {
+    const imports = sidecarImports(mesh, sidecar, namespace);
+    const egressProxyCluster = egressProxy(sidecar);
+    services = imports.services;
+    listenerServices = imports.listenerServices;
+    meshVirtualServices = imports.virtualServices;
+    parts = {
+      services,
+      listenerServices,
+      boundEgress: imports.boundEgress,
+      virtualServices: bindVirtualServices(meshVirtualServices, services),
+      aliasServices: [],
+      meshVirtualServices,
+      outboundTrafficPolicy: imports.outboundTrafficPolicy,
+      ...(egressProxyCluster ? { egressProxyCluster } : {}),
+    };
+  } else {
+    services = visibleServices(mesh, namespace);
+    listenerServices = services;
+    meshVirtualServices = mesh.virtualServices.filter((v) => bindsTo(v, "mesh") && visibleTo(v.exportTo, namespace));
+    parts = {
+      services,
+      listenerServices,
+      boundEgress: [],
+      virtualServices: bindVirtualServices(meshVirtualServices, services),
+      aliasServices: [],
+      meshVirtualServices,
+      outboundTrafficPolicy: mesh.options.outboundTrafficPolicy,
+    };
+  }
+  // ExternalName Services (istiod's Resolution Alias): no cluster, listener or default virtual host of their own.
+  const aliasServices = listenerServices.filter((s) => s.externalName !== undefined);
+  if (aliasServices.length > 0) {
+    parts.aliasServices = aliasServices;
+    parts.services = services.filter((s) => s.externalName === undefined);
+    parts.listenerServices = listenerServices.filter((s) => s.externalName === undefined);
+  }
+  byKey.set(key, parts);
+  return parts;
+}
+
+/** istiod's resolveServiceAliases index, made once per mesh. */
+const aliasesByMesh = new WeakMap<Mesh, Map<string, MeshService[]>>();
 
 export function sidecarScope(mesh: Mesh, proxy: ProxyView): ProxyScope {
   const client: Client = { namespace: proxy.namespace, labels: proxy.labels };
   // Gateways always get the default scope (istiod's DefaultSidecarScopeForGateway); asking nothing more keeps their view keys as they were.
   const sidecar = proxy.kind === "router" || mesh.sidecars.byNamespace.size === 0 ? undefined : sidecarFor(mesh, proxy.namespace, proxy.labels);
-  let services: MeshService[];
-  let listenerServices: MeshService[];
-  let boundEgress: BoundEgressListener[] = [];
-  let virtualServices: ReadonlyMap<string, MeshVirtualService>;
-  let meshVirtualServices: MeshVirtualService[];
-  let outboundTrafficPolicy = mesh.options.outboundTrafficPolicy;
-  let egressProxyCluster: string | undefined;
-  if (sidecar) {
-    const imports = sidecarImports(mesh, sidecar, proxy.namespace);
-    services = imports.services;
-    listenerServices = imports.listenerServices;
-    boundEgress = imports.boundEgress;
-    virtualServices = bindVirtualServices(imports.virtualServices, services);
-    meshVirtualServices = imports.virtualServices;
-    outboundTrafficPolicy = imports.outboundTrafficPolicy;
-    egressProxyCluster = egressProxy(sidecar);
-  } else {
-    services = visibleServices(mesh, proxy.namespace);
-    listenerServices = services;
-    meshVirtualServices = mesh.virtualServices.filter((v) => bindsTo(v, "mesh") && visibleTo(v.exportTo, proxy.namespace));
-    virtualServices = bindVirtualServices(meshVirtualServices, services);
-  }
-  const aliasServices = listenerServices.filter((s) => s.externalName !== undefined);
-  if (aliasServices.length > 0) {
-    services = services.filter((s) => s.externalName === undefined);
-    listenerServices = listenerServices.filter((s) => s.externalName === undefined);
-  }
-  let aliasIndex: Map<string, MeshService[]> | undefined;
-  // Keyed by the service object: one per (host, namespace) in a mesh, and no key string to build per lookup.
-  const drCache = new Map<MeshService, ResolvedDestinationRule | undefined>();
+  const parts = scopeParts(mesh, proxy.namespace, sidecar);
+  const sidecarName = sidecar ? `${sidecar.metadata.namespace}/${sidecar.metadata.name}` : "";
   return {
     mesh,
     proxy,
     client,
-    services,
-    listenerServices,
-    boundEgress,
-    virtualServices,
-    aliasServices,
+    ...parts,
     aliasesOf(host) {
-      aliasIndex ??= aliasesByTarget(mesh);
-      return aliasIndex.get(host) ?? [];
+      let index = aliasesByMesh.get(mesh);
+      if (!index) aliasesByMesh.set(mesh, (index = aliasesByTarget(mesh)));
+      return index.get(host) ?? [];
     },
-    meshVirtualServices,
-    outboundTrafficPolicy,
     ...(sidecar ? { sidecar } : {}),
-    ...(egressProxyCluster ? { egressProxyCluster } : {}),
-    destinationRule(svc) {
-      let dr = drCache.get(svc);
-      if (dr === undefined && !drCache.has(svc)) {
-        dr = destinationRuleFor(mesh, client, svc);
-        drCache.set(svc, dr);
-      }
-      return dr;
-    },
+    destinationRule: ruleLookup(mesh, client),
+    shareKey: `${proxy.kind === "router" ? "router" : "sidecar"}|${proxy.namespace}|${sidecarName}`,
   };
 }
 

@@ -29,17 +29,31 @@ export interface Credentials {
 /** Names of every ADS-served SDS config in the listeners' and clusters' transport sockets, sorted. */
 export function referencedSecretNames(listeners: readonly Listener[], clusters: readonly Cluster[]): string[] {
   const names = new Set<string>();
+  for (const r of [...listeners, ...clusters]) for (const n of namesIn(r)) names.add(n);
+  return [...names].sort();
+}
+
+/** Per resource object: resources are read-only and many are shared by every view (shared.ts), so each is walked once. */
+const namesOf = new WeakMap<Listener | Cluster, readonly string[]>();
+const NONE: readonly string[] = [];
+
+function namesIn(r: Listener | Cluster): readonly string[] {
+  let out = namesOf.get(r);
+  if (out) return out;
   const sockets: unknown[] = [];
-  for (const l of listeners) {
+  if ("filter_chains" in r || "default_filter_chain" in r) {
+    const l = r as Listener;
     for (const c of l.filter_chains ?? []) sockets.push(c.transport_socket);
     sockets.push(l.default_filter_chain?.transport_socket);
   }
-  for (const c of clusters) {
-    sockets.push(c.transport_socket);
-    for (const m of c.transport_socket_matches ?? []) sockets.push(m.transport_socket);
-  }
-  for (const s of sockets) collectAdsSdsNames((s as { typed_config?: unknown } | undefined)?.typed_config, names);
-  return [...names].sort();
+  const c = r as Cluster;
+  sockets.push(c.transport_socket);
+  for (const m of c.transport_socket_matches ?? []) sockets.push(m.transport_socket);
+  const found = new Set<string>();
+  for (const s of sockets) collectAdsSdsNames((s as { typed_config?: unknown } | undefined)?.typed_config, found);
+  out = found.size === 0 ? NONE : [...found];
+  namesOf.set(r, out);
+  return out;
 }
 
 /** SdsSecretConfig objects anywhere in a TLS context: `{ name, sds_config: { ads } }`. */

@@ -41,7 +41,8 @@ import { TRANSPORT_SOCKET_CONNECT_TIMEOUT } from "./istio-defaults";
 import { acceptLimit } from "./listener-limits";
 import { inboundHcmProtocolFields, networkFilterStack, protocolHttpFilters, wildcardHttpPortProtocol } from "./protocol-filters";
 import type { InboundPort } from "./instances";
-import type { ProxyScope } from "./scope";
+import { type ProxyScope, scopeForView } from "./scope";
+import { mergeByName, sharedUnit } from "./shared";
 import { type InboundBodies, type InboundKind, type InboundMtls, inboundMtls } from "./inbound-mtls";
 import {
   httpInspectorListenerFilter,
@@ -54,6 +55,13 @@ import {
 } from "./sniffing";
 
 export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Listener[] {
+  const outbound = sharedUnit(scope.mesh, scope.proxy, `outbound-listeners|${scope.shareKey}`, (view) => outboundListeners(scopeForView(scope, view)));
+  const authz = authorizationFilters(scope.mesh, scope.proxy);
+  return mergeByName(outbound, [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz)].sort(byName));
+}
+
+/** The outbound listeners, sorted by name: one list for every sidecar of the scope that answers their questions alike. */
+function outboundListeners(scope: ProxyScope): Listener[] {
   // A Sidecar egress listener with its own address comes first (istiod locks its address:port for the rest).
   const bound = boundEgressListeners(scope, outboundFallbackCluster(scope));
   const boundNames = new Set(bound.map((l) => String(l.name)));
@@ -64,10 +72,7 @@ export function sidecarListeners(scope: ProxyScope, inbound: InboundPort[]): Lis
       .map((l) => [String(l.name), l]),
   );
   const tcp = outboundTcpListeners(scope, httpByName, boundNames);
-  const http = [...httpByName.values()];
-  const authz = authorizationFilters(scope.mesh, scope.proxy);
-  const outbound = [...bound, ...http, ...tcp].map(withHandshakeBound);
-  return [virtualOutbound(scope), virtualInbound(scope, inbound, inboundMtls(scope.mesh, scope.proxy), authz), ...outbound].sort(byName);
+  return [...bound, ...httpByName.values(), ...tcp].map(withHandshakeBound).sort(byName);
 }
 
 /**

@@ -11,11 +11,28 @@ import { ALLOW_ANY_VHOST, BLOCK_ALL_VHOST, PASSTHROUGH_CLUSTER, sidecarRouteName
 import { addressBindings, httpPorts } from "./outbound-ports";
 import type { RouteContext } from "./routes";
 import { timeoutFields } from "./route-action";
-import type { ProxyScope } from "./scope";
+import { type ProxyScope, scopeForView } from "./scope";
+import { sharedUnit } from "./shared";
+import type { Steps } from "../model/steps";
 import { outboundVirtualHosts } from "./sidecar-virtual-hosts";
 import { boundEgressSniffedRoutes, egressProtocol } from "./sidecar-egress-listeners";
 
+/**
+ * The route configs: one list for every sidecar of the scope that answers their questions alike (shared.ts).
+ * A VirtualService edit drops the whole list (push/incremental.ts): istiod's virtual host rules let one
+ * VirtualService reach route configs of ports its hosts' services do not have (every host on port 80).
+ */
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
+  return sharedUnit(scope.mesh, scope.proxy, `routes|${scope.shareKey}`, (view) => routeConfigs(scopeForView(scope, view)));
+}
+
+/** Build the scope's shared route configs as one step of a sliced first build (see warmSidecarSteps). */
+export function* warmRouteSteps(scope: ProxyScope): Steps<void> {
+  sidecarRouteConfigs(scope);
+  yield;
+}
+
+function routeConfigs(scope: ProxyScope): RouteConfiguration[] {
   // One computation of a port's virtual hosts serves its route config and every sniffed route config on it (istiod's vHostCache).
   const byPort = new Map<number, VirtualHost[]>();
   const vhostsOf = (port: number): VirtualHost[] => {

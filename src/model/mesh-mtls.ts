@@ -141,17 +141,20 @@ export function endpointWantsMtls(mesh: Mesh, svc: MeshService, e: MeshEndpoint,
 /**
  * SPIFFE ids a client accepts from the service's endpoints: the service
  * accounts of every endpoint (all ports), plus a ServiceEntry's
- * subjectAltNames, sorted and unique. Cached per service object (one mesh).
+ * subjectAltNames, sorted and unique. Cached per mesh and service object.
  */
-const identities = new WeakMap<MeshService, string[]>();
+// Per mesh, then per service: a service object can be reused by the next mesh (mesh-reuse.ts) whose endpoints differ.
+const identities = new WeakMap<Mesh, WeakMap<MeshService, string[]>>();
 
 export function serviceIdentities(mesh: Mesh, svc: MeshService): string[] {
-  let ids = identities.get(svc);
+  let ofMesh = identities.get(mesh);
+  if (!ofMesh) identities.set(mesh, (ofMesh = new WeakMap()));
+  let ids = ofMesh.get(svc);
   if (!ids) {
     const set = new Set<string>(svc.subjectAltNames ?? []);
     for (const eps of mesh.endpoints.get(svc.host)?.values() ?? []) for (const e of eps) if (e.identity) set.add(e.identity);
     ids = [...set].sort();
-    identities.set(svc, ids);
+    ofMesh.set(svc, ids);
   }
   return ids;
 }

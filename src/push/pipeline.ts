@@ -10,6 +10,10 @@
  *   for them.
  * - Resources are interned by content (EncodeCache): a config change encodes
  *   only the resources whose content changed, whatever the number of views.
+ * - Resources that do not depend on the proxy are generated once and shared
+ *   by every view (generate/shared.ts), and kept across pushes as far as the
+ *   change allows (incremental.ts): a VirtualService edit rebuilds route
+ *   configs and outbound listeners, not clusters or endpoints.
  * - A group whose generation fails keeps its last good snapshot.
  * - A big mesh is pushed in slices (model build, then one group at a time),
  *   returning to the event loop every SLICE_MS, so /healthz, /ready and xDS
@@ -23,17 +27,18 @@ import { BuildMeshOptions, Mesh, buildMesh, buildMeshSteps } from "../model/mesh
 import type { Steps } from "../model/steps";
 import { ProxyView, parseProxy, proxyViewKey, withWorkloadLocality } from "../model/proxy";
 import { clusterAffectingEndpointFactsSteps } from "../model/mesh-mtls";
-import { generate, generateEndpoints, type Generated } from "../generate";
+import { generate, generateEndpoints, generateSidecarRoutes, warmSidecarSteps, type Generated } from "../generate";
 import type { EncodedResource } from "../xds/resource";
 import { ViewIndex } from "../generate/view-key";
 import { EncodeCache } from "../xds/encode-cache";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, XdsTypeUrl } from "../xds/types";
-import { Snapshot, TypeSnapshot, makeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
+import { EMPTY_SNAPSHOT, Snapshot, TypeSnapshot, makeTypeSnapshot, replaceTypes } from "../cache/snapshot";
 import { NodeInfo, Resolution, SnapshotCache } from "../cache/snapshot-cache";
 import { Clock, Debouncer, realClock } from "./debounce";
 import { PushRequest, changesEndpoints, changesSecrets, mergeRequests, requestFor } from "./request";
 import { Credentials, credentialSecrets } from "../generate/secrets";
 import { MemoryReleaser } from "./release-memory";
+import { CarryReport, carrySharedResources } from "./incremental";
 
 export interface PipelineOptions {
   debounceAfterMs?: number;
@@ -70,6 +75,13 @@ export interface PushReport {
   ms: number;
   /** Times the push returned to the event loop (0: it ran in one go). */
   slices: number;
+  /** Of ms: building the mesh model and deciding what to keep (the rest is generating, encoding and publishing). */
+  meshMs: number;
+  /** Process CPU (user + system) over the push, and over its model part (meshMs): the rest is the views'. */
+  cpuMs: number;
+  meshCpuMs: number;
+  /** What was kept of the previous mesh's shared resources (push/incremental.ts). */
+  carried: CarryReport;
 }
 
 interface Group {
@@ -80,6 +92,8 @@ interface Group {
   /** SDS names its config refers to, and what is wrong with their Secrets (rebuilt alone when only Secrets change). */
   secretNames: string[];
   secretDiagnostics: Diagnostic[];
+  /** Its last generation failed: its snapshot is of an older mesh, so only a full generation may replace it. */
+  failed?: boolean;
 }
 
 interface FullGeneration {
@@ -101,9 +115,10 @@ interface Generation<Raw, Encoded> {
 interface MeshViews {
   full: ViewIndex<Generation<Generated, FullGeneration>>;
   endpoints: ViewIndex<Generation<ReturnType<typeof generateEndpoints>, TypeSnapshot>>;
+  routes: ViewIndex<Generation<ReturnType<typeof generateSidecarRoutes>, TypeSnapshot>>;
 }
 
-const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex() });
+const newViews = (): MeshViews => ({ full: new ViewIndex(), endpoints: new ViewIndex(), routes: new ViewIndex() });
 
 export class PushPipeline {
   readonly cache: SnapshotCache;
@@ -294,6 +309,7 @@ export class PushPipeline {
 
   private *pushSteps(req: PushRequest, objects: MeshObject[]): Steps<void> {
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     this.slicesOfPush = 0;
     const encodesBefore = this.encoder.encodes;
     // Endpoint data lives in the mesh index too, so every push rebuilds it.
@@ -304,8 +320,13 @@ export class PushPipeline {
     // Endpoints that change a service's identities (mTLS SANs) change clusters too: push everything.
     const facts = yield* clusterAffectingEndpointFactsSteps(built.mesh);
     this.meshFacts ??= yield* clusterAffectingEndpointFactsSteps(this.mesh);
-    const full = req.full || facts !== this.meshFacts;
+    const factsChanged = facts !== this.meshFacts;
+    const full = req.full || factsChanged;
     this.meshFacts = facts;
+    // What generation shared under the old mesh and the change left valid is kept (incremental.ts).
+    const carried = carrySharedResources(this.mesh, built.mesh, req, factsChanged);
+    const meshMs = performance.now() - started;
+    const meshCpu = process.cpuUsage(cpuStarted);
     // Groups that resolve from here on are built from the new mesh.
     this.mesh = built.mesh;
     this.views = newViews();
@@ -315,7 +336,7 @@ export class PushPipeline {
     let changed = 0;
     // One SDS build is shared among groups of a namespace that name the same secrets.
     const secretsByView = new Map<string, Credentials>();
-    const effective: PushRequest = full === req.full ? req : { ...req, full };
+    const effective: PushRequest = { ...req, full, ...(carried.sidecarRoutesOnly && !factsChanged ? { sidecarRoutesOnly: true } : {}) };
     for (const [key, g] of this.groups) {
       // The group may have gone (its last proxy left) while the push was between slices.
       if (this.groups.get(key) !== g) continue;
@@ -331,6 +352,10 @@ export class PushPipeline {
       encodes: this.encoder.encodes - encodesBefore,
       ms: Math.round((performance.now() - started) * 10) / 10,
       slices: this.slicesOfPush,
+      meshMs: Math.round(meshMs * 10) / 10,
+      cpuMs: Math.round(cpuMs(process.cpuUsage(cpuStarted))),
+      meshCpuMs: Math.round(cpuMs(meshCpu)),
+      carried,
     };
     const only = [changesEndpoints(req) && "endpoints", changesSecrets(req) && "secrets"].filter(Boolean).join(" and ");
     this.opts.log?.info(report, full ? "pushed config" : `pushed ${only}`);
@@ -352,19 +377,24 @@ export class PushPipeline {
     let secretNames = g.secretNames;
     let secretDiagnostics = g.secretDiagnostics;
     try {
-      if (!req || req.full || !g.snapshot) {
+      const routesOnly = req?.sidecarRoutesOnly === true && !g.failed && g.proxy.kind === "sidecar" && g.proxy.generator !== "grpc";
+      if (!req || (req.full && !routesOnly) || !g.snapshot) {
+        // A big mesh's first view builds the shared resources: in slices first, so generate() then mostly finds them.
+        if (this.bigMesh && !views.full.find(g.proxy)) yield* warmSidecarSteps(mesh, g.proxy);
         const gen = views.full.get(g.proxy, (view) => ({ raw: generate(mesh, view) }));
         if (!gen.encoded) {
           const raw = gen.raw!;
-          const resources = yield* this.encodeSteps([
+          const types: Partial<Record<XdsTypeUrl, TypeSnapshot>> = {};
+          for (const [t, list] of [
             [LISTENER, raw.listeners],
             [ROUTE, raw.routes],
             [CLUSTER, raw.clusters],
             [ENDPOINT, raw.endpoints],
             [SECRET, raw.credentials?.secrets ?? []],
-          ]);
+          ] as [XdsTypeUrl, readonly object[]][])
+            types[t] = yield* this.typeSnapshotSteps(t, list);
           gen.encoded ??= {
-            snapshot: makeSnapshot(resources),
+            snapshot: replaceTypes(EMPTY_SNAPSHOT, types),
             diagnostics: raw.diagnostics ?? [],
             ...(raw.credentials ? { credentials: raw.credentials } : {}),
           };
@@ -376,11 +406,21 @@ export class PushPipeline {
         secretDiagnostics = gen.encoded.credentials?.diagnostics ?? [];
       } else {
         let eds: TypeSnapshot | undefined;
+        let rds: TypeSnapshot | undefined;
+        if (routesOnly) {
+          const gen = views.routes.get(g.proxy, (view) => ({ raw: generateSidecarRoutes(mesh, view) }));
+          if (!gen.encoded) {
+            const types = yield* this.typeSnapshotSteps(ROUTE, gen.raw!);
+            gen.encoded ??= types;
+            gen.raw = undefined;
+          }
+          rds = gen.encoded;
+        }
         if (changesEndpoints(req)) {
           const gen = views.endpoints.get(g.proxy, (view) => ({ raw: generateEndpoints(mesh, view) }));
           if (!gen.encoded) {
-            const resources = yield* this.encodeSteps([[ENDPOINT, gen.raw!]]);
-            gen.encoded ??= makeTypeSnapshot(resources);
+            const eds = yield* this.typeSnapshotSteps(ENDPOINT, gen.raw!);
+            gen.encoded ??= eds;
             gen.raw = undefined;
           }
           eds = gen.encoded;
@@ -388,6 +428,8 @@ export class PushPipeline {
         // The group's snapshot as it is now (another build may have set it while this one was encoding).
         next = g.snapshot!;
         if (eds && eds.version !== next.types[ENDPOINT].version) next = replaceTypes(next, { [ENDPOINT]: eds });
+        // Groups that had one snapshot and get the same RDS share the new snapshot too.
+        if (rds && rds.version !== next.types[ROUTE].version) next = this.derivedSnapshot(next, ROUTE, rds);
         if (changesSecrets(req)) {
           const sds = this.secretTypeSnapshot(mesh, g, secretsByView);
           if (sds) {
@@ -398,11 +440,13 @@ export class PushPipeline {
       }
     } catch (e) {
       this.opts.log?.error({ group: key, err: (e as Error).message }, "generation failed; keeping the last good snapshot");
+      if (this.mesh === mesh && this.groups.get(key) === g) g.failed = true;
       return false;
     }
     if (this.mesh !== mesh || this.groups.get(key) !== g) return false;
     const changed = g.snapshot?.version !== next.version;
     g.snapshot = next;
+    g.failed = false;
     g.diagnostics = diagnostics;
     g.secretNames = secretNames;
     g.secretDiagnostics = secretDiagnostics;
@@ -423,7 +467,32 @@ export class PushPipeline {
     return { snapshot: makeTypeSnapshot(c.secrets.map((o) => this.encoder.encode(SECRET, o))), diagnostics: c.diagnostics };
   }
 
-  private *encodeSteps(parts: [XdsTypeUrl, object[]][]): Steps<EncodedResource[]> {
+  /**
+   * The type snapshot of a generated list. Lists that generation shares between views (a sidecar's EDS and
+   * route configs, generate/shared.ts) are encoded, sorted and hashed once, whatever the number of views.
+   */
+  private *typeSnapshotSteps(t: XdsTypeUrl, list: readonly object[]): Steps<TypeSnapshot> {
+    const known = this.typeSnapshots.get(list);
+    if (known && known.type === t) return known.snapshot;
+    const snapshot = makeTypeSnapshot(yield* this.encodeSteps([[t, list]]));
+    this.typeSnapshots.set(list, { type: t, snapshot });
+    return snapshot;
+  }
+
+  /** `base` with type `t` replaced, one object per (base, replacement): groups that shared a snapshot keep sharing. */
+  private derivedSnapshot(base: Snapshot, t: XdsTypeUrl, replacement: TypeSnapshot): Snapshot {
+    let byReplacement = this.derived.get(base);
+    if (!byReplacement) this.derived.set(base, (byReplacement = new WeakMap()));
+    let out = byReplacement.get(replacement);
+    if (!out) byReplacement.set(replacement, (out = replaceTypes(base, { [t]: replacement })));
+    return out;
+  }
+
+  private readonly derived = new WeakMap<Snapshot, WeakMap<TypeSnapshot, Snapshot>>();
+
+  private readonly typeSnapshots = new WeakMap<readonly object[], { type: XdsTypeUrl; snapshot: TypeSnapshot }>();
+
+  private *encodeSteps(parts: [XdsTypeUrl, readonly object[]][]): Steps<EncodedResource[]> {
     const out: EncodedResource[] = [];
     for (const [t, objects] of parts) {
       for (const o of objects) {
@@ -434,6 +503,8 @@ export class PushPipeline {
     return out;
   }
 }
+
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 
 /** Resources encoded between yields (an encode takes some 20-50 µs). */
 const ENCODE_YIELD_EVERY = 64;

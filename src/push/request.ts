@@ -13,6 +13,8 @@ export interface PushRequest {
   full: boolean;
   /** Objects changed, by kind (for logs and metrics). */
   reasons: Record<string, number>;
+  /** Set by the pipeline: a full push in which plain sidecars need only their route configs again (push/incremental.ts). */
+  sidecarRoutesOnly?: boolean;
 }
 
 const ENDPOINT_KINDS: ReadonlySet<Kind | string> = new Set(["EndpointSlice", "Endpoints", "Pod", "Node"]);
