@@ -22,8 +22,10 @@ RUN npm run build && npm prune --omit=dev
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 # iptables for the init container (`mini-pilot iptables`, run as root with NET_ADMIN by the injector);
-# the agent finds Envoy on PATH.
-RUN apt-get update && apt-get install -y --no-install-recommends iptables && rm -rf /var/lib/apt/lists/*
+# the agent finds Envoy on PATH. ca-certificates puts the system CA bundle at
+# /etc/ssl/certs/ca-certificates.crt (the slim image has none): DestinationRule TLS origination
+# without caCertificates verifies servers against it, as istiod's file-root:system does.
+RUN apt-get update && apt-get install -y --no-install-recommends iptables ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=envoy /usr/local/bin/envoy /usr/local/bin/envoy
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

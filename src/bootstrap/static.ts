@@ -52,6 +52,8 @@ export interface StaticOptions {
 
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ADMIN_HOST = "127.0.0.1";
+/** MAX_CONNECTIONS_PER_SOCKET_EVENT_LOOP's default, as generate/listener-limits.ts writes it. */
+const BOUND_LISTENER_ACCEPT_LIMIT = 1;
 
 export function renderStatic(xds: XdsResources, o: StaticOptions): Obj {
   if (!Number.isInteger(o.portOffset) || o.portOffset < 0 || o.portOffset > 65535) {
@@ -110,6 +112,9 @@ function staticListener(l: Obj, routes: Map<string, Obj>, o: StaticOptions): Obj
     const { port } = socketOf(l);
     delete l.bind_to_port;
     l.address = { socket_address: { address: o.bindOutbound, port_value: shift(port, o.portOffset, name) } };
+    // Now it owns a socket: istiod gives a bound outbound listener the accept limit of every listener that binds
+    // (maxConnectionsToAcceptPerSocketEvent; generate/listener-limits.ts, which this layer may not import).
+    l.max_connections_to_accept_per_socket_event = BOUND_LISTENER_ACCEPT_LIMIT;
   } else if (binds(l) && o.portOffset !== 0) {
     const { address, port } = socketOf(l);
     const moved = shift(port, o.portOffset, name);

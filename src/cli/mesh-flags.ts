@@ -10,6 +10,7 @@ import type { BuildMeshOptions } from "../model/mesh";
 import { parseMeshConfig } from "../model/mesh-config";
 import { MeshConfigError, MeshConfigSource, type MeshConfigLog } from "../sources/mesh-config";
 import { watchMeshConfigMap } from "../sources/kube/mesh-configmap";
+import { findSystemCaBundle } from "../sources/system-ca";
 import type { Logger } from "../log";
 import { CliError, FlagSpec, ParsedFlags } from "../util/flags";
 
@@ -48,7 +49,8 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The mesh options the flags set (only those given). */
 export function meshFlagOverrides(f: ParsedFlags): BuildMeshOptions {
-  const out: BuildMeshOptions = {};
+  // Not a flag: the operating system's CA bundle of this host (null: none), for TLS origination without caCertificates.
+  const out: BuildMeshOptions = { systemCaBundle: findSystemCaBundle() };
   if (f["outbound-traffic-policy"] !== undefined) {
     const policy = String(f["outbound-traffic-policy"]);
     if (!(POLICIES as readonly string[]).includes(policy)) throw new CliError(`--outbound-traffic-policy wants ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);

@@ -36,7 +36,7 @@ export interface ClusterTlsInput {
 export function clusterTls(i: ClusterTlsInput): Pick<Cluster, "transport_socket" | "transport_socket_matches"> {
   const tls = i.tls;
   if (tls?.mode === "ISTIO_MUTUAL") return { transport_socket: istioMutual(i, tls) };
-  if (tls) return tlsOriginationSocket(tls, i.http2);
+  if (tls) return tlsOriginationSocket(tls, i.http2, i.mesh.options);
   if (!i.clientMtls || !i.mesh.options.enableAutoMtls) return {};
   const passthrough = i.type === "ORIGINAL_DST";
   const mode = serviceMtlsMode(i.mesh, i.service, i.port.port, passthrough);

@@ -10,6 +10,7 @@
  * the server is reported.
  */
 import type { Diagnostic } from "../model/types";
+import type { TlsDefaults } from "../model/mesh-types";
 import { byName, socketAddress } from "./common";
 import type { FilterChain, HttpConnectionManager, Listener, NetworkFilter } from "./envoy";
 import { HCM_FILTER, httpConnectionManager, tlsInspectorListenerFilter } from "./network-filters";
@@ -58,7 +59,7 @@ function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagn
       continue;
     }
     if (s.kind === "https") {
-      chains.push(terminating(s, gatewayHcm(ctx, s.server.name || `outbound_${l.name}`, s.routeName!)));
+      chains.push(terminating(s, gatewayHcm(ctx, s.server.name || `outbound_${l.name}`, s.routeName!), ctx.scope.mesh.options.tlsDefaults));
       continue;
     }
     const tcp = gatewayTcpFilter(ctx, s);
@@ -67,7 +68,9 @@ function filterChains(ctx: GatewayContext, l: MergedListener, diagnostics: Diagn
       continue;
     }
     const protocol = namedProtocol(s.server.port.protocol, s.server.port.name ?? "").protocol;
-    chains.push(s.kind === "tls-terminate" ? terminating(s, tcp) : withTimeout({ filters: networkFilterStack(protocol, tcp) }));
+    chains.push(
+      s.kind === "tls-terminate" ? terminating(s, tcp, ctx.scope.mesh.options.tlsDefaults) : withTimeout({ filters: networkFilterStack(protocol, tcp) }),
+    );
   }
   return chains;
 }
@@ -89,11 +92,11 @@ function withAuthorization(chain: FilterChain, authz: AuthorizationFilters): Fil
 }
 
 /** A chain that terminates TLS: SNI match (none for `*`), the server's TLS context, then `filter`. */
-function terminating(s: BoundServer, filter: NetworkFilter): FilterChain {
+function terminating(s: BoundServer, filter: NetworkFilter, tlsDefaults: TlsDefaults | undefined): FilterChain {
   const chain: FilterChain = {};
   if (!s.sniHosts.includes("*")) chain.filter_chain_match = { server_names: s.sniHosts };
   chain.filters = [filter];
-  chain.transport_socket = downstreamTlsSocket(s.server.tls!);
+  chain.transport_socket = downstreamTlsSocket(s.server.tls!, tlsDefaults);
   chain.transport_socket_connect_timeout = TRANSPORT_SOCKET_CONNECT_TIMEOUT;
   return chain;
 }

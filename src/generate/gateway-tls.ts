@@ -19,6 +19,7 @@
  * paths into the context directly. Envoy reads the same files.
  */
 import type { ClientTLSSettings, ServerTLSSettings } from "../model/types";
+import type { TlsDefaults } from "../model/mesh-types";
 import { CA_SUFFIX } from "../model/credentials";
 import { filterCipherSuites } from "../model/validate/ciphers";
 import { typed } from "./common";
@@ -62,7 +63,7 @@ function sanMatchers(sans: string[] | undefined): Pick<CertificateValidationCont
   return { match_typed_subject_alt_names: sans.map((san) => ({ san_type: san.includes("://") ? "URI" : "DNS", matcher: { exact: san } })) };
 }
 
-export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
+export function downstreamTlsSocket(tls: ServerTLSSettings, tlsDefaults?: TlsDefaults): TransportSocket {
   const requireClient = tls.mode === "MUTUAL";
   const validateClient = requireClient || tls.mode === "OPTIONAL_MUTUAL";
   const common: CommonTlsContext = { alpn_protocols: ALPN_HTTP };
@@ -82,7 +83,7 @@ export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
     common.tls_certificates = files.map((f) => ({ certificate_chain: { filename: f.serverCertificate }, private_key: { filename: f.privateKey } }));
     if (validateClient && tls.caCertificates) common.validation_context = { trusted_ca: { filename: tls.caCertificates }, ...sanMatchers(tls.subjectAltNames) };
   }
-  const params = tlsParams(tls);
+  const params = tlsParams(tls, tlsDefaults);
   if (params) common.tls_params = params;
   return {
     name: TLS_TRANSPORT_SOCKET,
@@ -99,9 +100,13 @@ export function downstreamTlsSocket(tls: ServerTLSSettings): TransportSocket {
  * validate the server with `kubernetes://<name>-cacert` unless
  * insecureSkipVerify. SANs stay in the cluster, as Istio puts them.
  */
-export function upstreamCredentialTlsContext(tls: ClientTLSSettings & { credentialName: string }, http2 = false): UpstreamTlsContext {
-  // As file-based origination (tls-origination.ts): TLS 1.2-1.3, ALPN h2 alone to an HTTP/2 upstream.
-  const common: CommonTlsContext = { tls_params: upstreamTlsParams() };
+export function upstreamCredentialTlsContext(
+  tls: ClientTLSSettings & { credentialName: string },
+  http2 = false,
+  tlsDefaults?: TlsDefaults,
+): UpstreamTlsContext {
+  // As file-based origination (tls-origination.ts): TLS 1.2-1.3 and the mesh tlsDefaults, ALPN h2 alone to an HTTP/2 upstream.
+  const common: CommonTlsContext = { tls_params: upstreamTlsParams(tlsDefaults) };
   if (tls.mode === "MUTUAL") common.tls_certificate_sds_secret_configs = [credentialSdsConfig(certificateResourceName(tls.credentialName))];
   if (!tls.insecureSkipVerify) {
     const sans = tls.subjectAltNames?.length
@@ -118,9 +123,17 @@ export function upstreamCredentialTlsContext(tls: ClientTLSSettings & { credenti
   return ctx;
 }
 
-/** Only what the server sets (Istio leaves Envoy's defaults otherwise). */
-function tlsParams(tls: ServerTLSSettings): TlsParameters | undefined {
+/**
+ * The mesh tlsDefaults (curves, ciphers, minimum version; istiod's applyDownstreamTLSDefaults), then what the
+ * server sets, which wins (applyServerTLSSettings). Istio leaves Envoy's defaults otherwise.
+ */
+function tlsParams(tls: ServerTLSSettings, defaults: TlsDefaults | undefined): TlsParameters | undefined {
   const out: TlsParameters = {};
+  if (tls.mode === "SIMPLE" || tls.mode === "MUTUAL" || tls.mode === "OPTIONAL_MUTUAL") {
+    if (defaults?.ecdhCurves?.length) out.ecdh_curves = defaults.ecdhCurves;
+    if (defaults?.cipherSuites?.length) out.cipher_suites = defaults.cipherSuites;
+    if (defaults?.minProtocolVersion) out.tls_minimum_protocol_version = TLS_VERSION[defaults.minProtocolVersion]!;
+  }
   const min = tls.minProtocolVersion && tls.minProtocolVersion !== "TLS_AUTO" ? TLS_VERSION[tls.minProtocolVersion] : undefined;
   const max = tls.maxProtocolVersion && tls.maxProtocolVersion !== "TLS_AUTO" ? TLS_VERSION[tls.maxProtocolVersion] : undefined;
   if (min) out.tls_minimum_protocol_version = min;

@@ -18,6 +18,7 @@ import { GatewayContext, gatewayRouteConfigs } from "./gateway-routes";
 import type { Generated } from "./generated";
 import type { Cluster } from "./envoy";
 import type { ClientTLSSettings } from "../model/types";
+import type { TlsDefaults } from "../model/mesh-types";
 import { autoSniRule, speaksHttp2, withAutoSni } from "./tls-origination";
 import { TLS_TRANSPORT_SOCKET, upstreamCredentialTlsContext } from "./gateway-tls";
 
@@ -33,7 +34,7 @@ export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
     listeners,
     routes: gatewayRouteConfigs(ctx, merged.listeners),
     clusters: [
-      ...outboundClusters(scope, specs).map((c, i) => withCredentialTls(c, specs[i]!.policy.tls)),
+      ...outboundClusters(scope, specs).map((c, i) => withCredentialTls(c, specs[i]!.policy.tls, mesh.options.tlsDefaults)),
       blackHoleCluster(msToDuration(mesh.options.connectTimeoutMs)),
     ].sort(byName),
     endpoints: outboundEndpoints(scope, specs),
@@ -46,9 +47,9 @@ export function generateRouter(mesh: Mesh, proxy: ProxyView): Generated {
  * (an egress gateway originating TLS): the certificate and CA come over SDS.
  * Sidecars get no TLS for it (model/mesh-diagnostics.ts says so), as before.
  */
-function withCredentialTls(c: Cluster, tls: ClientTLSSettings | undefined): Cluster {
+function withCredentialTls(c: Cluster, tls: ClientTLSSettings | undefined, tlsDefaults: TlsDefaults | undefined): Cluster {
   if (!tls?.credentialName || (tls.mode !== "SIMPLE" && tls.mode !== "MUTUAL")) return c;
-  const context = upstreamCredentialTlsContext({ ...tls, credentialName: tls.credentialName }, speaksHttp2(c));
+  const context = upstreamCredentialTlsContext({ ...tls, credentialName: tls.credentialName }, speaksHttp2(c), tlsDefaults);
   const out: Cluster = {
     ...c,
     transport_socket: { name: TLS_TRANSPORT_SOCKET, typed_config: typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", context) },

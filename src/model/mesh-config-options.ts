@@ -6,6 +6,7 @@ import type { BuildMeshOptions } from "./mesh";
 import type { MeshConfig, OpenTelemetryProviderConfig, HeaderConfig } from "./mesh-config";
 import { DEFAULT_TRACE_SAMPLING, type MeshTracing, type TracingProvider } from "./mesh-types";
 import { parseIstioDuration } from "./validate/duration";
+import { tlsDefaultsOptions } from "./mesh-tls-defaults";
 
 export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   const o: BuildMeshOptions = {};
@@ -34,6 +35,8 @@ export function meshOptionsFromConfig(c: MeshConfig): BuildMeshOptions {
   // DEFAULT is BASE in istiod.
   if (normalization && normalization !== "DEFAULT" && normalization !== "BASE") o.pathNormalization = normalization;
   if (c.defaultHttpRetryPolicy) o.defaultHttpRetryPolicy = c.defaultHttpRetryPolicy;
+  const tlsDefaults = c.tlsDefaults && tlsDefaultsOptions(c.tlsDefaults);
+  if (tlsDefaults) o.tlsDefaults = tlsDefaults;
   o.tracing = meshTracing(c);
   return o;
 }

@@ -158,6 +158,15 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
       t: "object",
       fields: { normalization: { t: "enum", values: ["DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"] } },
     },
+    // Unknown curves and cipher names are dropped with a warning in checkMeshConfig (mesh-tls-defaults.ts).
+    tlsDefaults: {
+      t: "object",
+      fields: {
+        ecdhCurves: { t: "stringList" },
+        cipherSuites: { t: "stringList" },
+        minProtocolVersion: { t: "enum", values: ["TLS_AUTO", "TLSV1_2", "TLSV1_3"] },
+      },
+    },
     defaultHttpRetryPolicy: {
       t: "object",
       fields: {
@@ -198,7 +207,6 @@ export const MESH_CONFIG_SCHEMA: FieldSpec = {
     "ca",
     "discoverySelectors",
     "meshMTLS",
-    "tlsDefaults",
     "serviceScopeConfigs",
     "sdsUdsPath",
     "thriftConfig",

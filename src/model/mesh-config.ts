@@ -12,6 +12,7 @@ import { parseIstioDuration } from "./validate/duration";
 import { Ctx } from "./validate/ctx";
 import { localityLbSetting } from "./validate/locality-lb";
 import type { LocalityLbSetting } from "./types";
+import { checkTlsDefaults, type MeshTlsDefaults } from "./mesh-tls-defaults";
 
 export interface ZipkinProviderConfig {
   service: string;
@@ -74,6 +75,7 @@ export interface MeshConfig {
   defaultProviders?: { tracing?: string[] };
   pathNormalization?: { normalization?: PathNormalization | "DEFAULT" };
   defaultHttpRetryPolicy?: HTTPRetry;
+  tlsDefaults?: MeshTlsDefaults;
 }
 
 export type MeshConfigResult = { ok: true; config: MeshConfig; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };
@@ -101,6 +103,7 @@ export function checkMeshConfig(value: unknown, source: string): MeshConfigResul
   };
   const out = check(MESH_CONFIG_SCHEMA, value, "", report) as MeshConfig | undefined;
   if (out?.localityLbSetting !== undefined) out.localityLbSetting = checkLocalityLb(out.localityLbSetting, report);
+  if (out?.tlsDefaults !== undefined) out.tlsDefaults = checkTlsDefaults(out.tlsDefaults, report.warn);
   if (errors.length === 0) checkProviders(out as MeshConfig, (p, m) => errors.push(`${source}: ${p}: ${m}`));
   return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, config: out as MeshConfig, warnings };
 }

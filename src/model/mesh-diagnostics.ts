@@ -7,6 +7,7 @@
  * subset cluster name (outbound|port|subset|host), as Istio does; no such
  * cluster is sent, so Envoy answers those requests with 503 (no cluster).
  */
+import { missingSystemBundleMessage, verifiesWithSystemRoots } from "./tls-roots";
 import type { ClientTLSSettings, Destination, Diagnostic, DestinationRule, TrafficPolicy, VirtualService } from "./types";
 import type { Mesh, MeshService, MeshVirtualService } from "./mesh-types";
 import { hostMatches, hostSpecificity, resolveHost } from "./mesh-hosts";
@@ -210,6 +211,8 @@ function destinationRuleChecks(mesh: Mesh): Diagnostic[] {
     for (const { tls, field } of tlsSettings(d.rule)) {
       const problem = unsupportedTls(tls);
       if (problem) out.push(drDiag(d.rule, field, problem));
+      else if (mesh.options.systemCaBundle === null && verifiesWithSystemRoots(tls))
+        out.push(drDiag(d.rule, field, missingSystemBundleMessage(tls.mode ?? "SIMPLE")));
     }
   }
   return out;

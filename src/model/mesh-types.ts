@@ -56,6 +56,18 @@ export interface MeshOptions {
   pathNormalization?: PathNormalization;
   /** MeshConfig defaultHttpRetryPolicy: the retries of routes whose VirtualService sets none; absent: istiod's built-in policy. */
   defaultHttpRetryPolicy?: HTTPRetry;
+  /** MeshConfig tlsDefaults: ECDH curves and cipher suites of DestinationRule TLS origination and gateway servers, and the servers' minimum version. */
+  tlsDefaults?: TlsDefaults;
+  /** The operating system CA bundle that SIMPLE/MUTUAL origination without caCertificates trusts (model/tls-roots.ts); null: this host has none. */
+  systemCaBundle: string | null;
+}
+
+/** MeshConfig tlsDefaults (unknown curves and cipher names already dropped, with a warning). */
+export interface TlsDefaults {
+  ecdhCurves?: string[];
+  cipherSuites?: string[];
+  /** TLS_AUTO is left out. */
+  minProtocolVersion?: "TLSV1_2" | "TLSV1_3";
 }
 
 export type PathNormalization = "NONE" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";

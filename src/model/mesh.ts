@@ -33,6 +33,7 @@ import { crossObjectDiagnosticsSteps } from "./mesh-diagnostics";
 import { indexSidecars } from "./mesh-sidecar";
 import { sidecarDiagnostics } from "./sidecar-diagnostics";
 import { Steps, YIELD_EVERY, mapSteps, runSteps, sortSteps } from "./steps";
+import { DEFAULT_SYSTEM_CA_BUNDLE } from "./tls-roots";
 
 export * from "./mesh-types";
 export { destinationRuleFor, sidecarVirtualServices, visibleServices, lookupService, bindVirtualServices, bindsTo } from "./mesh-rules";
@@ -56,6 +57,10 @@ export interface BuildMeshOptions {
   gatewayTopology?: MeshOptions["gatewayTopology"];
   pathNormalization?: MeshOptions["pathNormalization"];
   defaultHttpRetryPolicy?: MeshOptions["defaultHttpRetryPolicy"];
+  /** MeshConfig tlsDefaults. */
+  tlsDefaults?: MeshOptions["tlsDefaults"];
+  /** The system CA bundle on this host (sources/system-ca.ts); null: none; undefined: Debian's path. */
+  systemCaBundle?: string | null;
 }
 
 interface ByKind {
@@ -94,6 +99,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
     trustDomain: options.trustDomain ?? "cluster.local",
     enableAutoMtls: options.enableAutoMtls ?? true,
     protocolDetectionTimeoutMs: options.protocolDetectionTimeoutMs ?? 0,
+    systemCaBundle: options.systemCaBundle === undefined ? DEFAULT_SYSTEM_CA_BUNDLE : options.systemCaBundle,
   };
   const locality = options.localityLbSetting ?? { enabled: true };
   if (locality.enabled !== false) opts.localityLbSetting = locality;
@@ -104,6 +110,7 @@ export function* buildMeshSteps(objects: MeshObject[], options: BuildMeshOptions
   if (options.gatewayTopology) opts.gatewayTopology = options.gatewayTopology;
   if (options.pathNormalization) opts.pathNormalization = options.pathNormalization;
   if (options.defaultHttpRetryPolicy) opts.defaultHttpRetryPolicy = options.defaultHttpRetryPolicy;
+  if (options.tlsDefaults) opts.tlsDefaults = options.tlsDefaults;
   const diagnostics: Diagnostic[] = [];
   const k = yield* splitByKind(objects);
 

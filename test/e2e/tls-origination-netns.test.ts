@@ -14,6 +14,12 @@
  *   check against the Host fails and the request gets 503, although the
  *   certificate chains to the trusted CA.
  *
+ * A second run: the server's certificate comes from a CA the host does not
+ * trust. A SIMPLE rule without `caCertificates` checks it against the system
+ * CA bundle (as istiod's `file-root:system`), so Envoy refuses it (503,
+ * `ssl.fail_verify_error`); a rule with `insecureSkipVerify: true` reaches it.
+ * Before, a rule without `caCertificates` verified nothing.
+ *
  * Skipped, loudly, where namespaces or iptables are not allowed; with CI set
  * that fails instead.
  */
@@ -109,6 +115,95 @@ test("DestinationRule SIMPLE TLS without sni: SNI follows the Host, the certific
     const failed = await envoy.stat("cluster.outbound|80||b.example.ssl.fail_verify_san");
     assert.ok(failed >= 1, `Envoy refused b.example's certificate for its SAN (ssl.fail_verify_san ${failed})`);
     process.stderr.write(`tls-origination-netns: auto_sni sent a.example, auto_san_validation refused ${failed} b.example handshakes\n`);
+  } catch (e) {
+    process.stderr.write(`--- Envoy log ---\n${envoy.logTail()}\n`);
+    throw e;
+  }
+});
+
+function systemRootsMesh(hostIp: string, tlsPort: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: unknown-ca, namespace: default}
+spec:
+  hosts: [verify.example, skip.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${tlsPort}}]
+  endpoints: [{address: ${hostIp}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: verify, namespace: default}
+spec:
+  host: verify.example
+  trafficPolicy:
+    tls: {mode: SIMPLE}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: skip, namespace: default}
+spec:
+  host: skip.example
+  trafficPolicy:
+    tls: {mode: SIMPLE, insecureSkipVerify: true}
+`;
+}
+
+test("SIMPLE TLS without caCertificates checks the system roots: an unknown CA is refused; insecureSkipVerify reaches it", { timeout: 120_000 }, async (t) => {
+  const defer = cleanups(t);
+  const pod = requirePod(t, defer, "TLS origination against the system roots");
+  if (!pod) return;
+  const bin = requireEnvoy(t)!;
+  assert.ok(fs.existsSync("/etc/ssl/certs/ca-certificates.crt"), "this test needs the system CA bundle (apt-get install ca-certificates)");
+
+  // A CA made by the test: in no system store.
+  const ca = await testCa();
+  const leaf = await testLeaf(ca, ["verify.example", "skip.example"]);
+  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+    req.resume();
+    res.writeHead(200, { "x-backend": `sni=${String((req.socket as TLSSocket).servername)}` });
+    res.end("ok");
+  });
+  const sockets = new Set<net.Socket>();
+  server.on("secureConnection", (s: net.Socket) => sockets.add(s));
+  const tlsPort = await new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, pod.hostIp, () => resolve((server.address() as net.AddressInfo).port));
+  });
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
+
+  const dir = path.join(tmp, "config-system-roots");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "mesh.yaml"), systemRootsMesh(pod.hostIp, tlsPort));
+  const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`]);
+  defer(() => serve.stop());
+  const bootstrap = path.join(tmp, "envoy-system-roots.json");
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
+  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
+  defer(() => envoy.stop());
+  const client = writeClientScript(tmp);
+  const get = async (host: string): Promise<Record<string, number>> =>
+    (
+      JSON.parse(await pod.exec("node", [client, "http://10.55.3.10/", "4", "2", JSON.stringify({ host })], { uid: APP_UID, timeoutMs: 30_000 })) as {
+        counts: Record<string, number>;
+      }
+    ).counts;
+
+  try {
+    const cluster = (await envoy.admin("/config_dump?resource=dynamic_active_clusters")).includes("/etc/ssl/certs/ca-certificates.crt");
+    assert.ok(cluster, "the verify.example cluster trusts the system bundle file");
+    assert.deepEqual(await get("verify.example"), { "status 503": 4 }, "a certificate from a CA outside the system store is refused");
+    const failed = await envoy.stat("cluster.outbound|80||verify.example.ssl.fail_verify_error");
+    assert.ok(failed >= 1, `Envoy refused the chain (ssl.fail_verify_error ${failed})`);
+    assert.deepEqual(await get("skip.example"), { "sni=skip.example": 4 }, "insecureSkipVerify: true reaches the same server");
+    process.stderr.write(`tls-origination-netns: system roots refused the unknown CA ${failed} times; insecureSkipVerify reached the server\n`);
   } catch (e) {
     process.stderr.write(`--- Envoy log ---\n${envoy.logTail()}\n`);
     throw e;
