@@ -87,7 +87,7 @@ export function sidecarRouteConfig(scope: ProxyScope, port: number, vhosts = por
 }
 
 function portVirtualHosts(scope: ProxyScope, port: number): VirtualHost[] {
-  return outboundVirtualHosts(scope, port, meshRouteContext(scope, port), scope.proxy.dnsDomain, routeServices(scope, port));
+  return outboundVirtualHosts(scope, port, (s) => meshRouteContext(s, port), scope.proxy.dnsDomain, routeServices(scope, port));
 }
 
 /**

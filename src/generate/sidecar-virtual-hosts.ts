@@ -23,7 +23,8 @@ import type { Route, VirtualHost } from "./envoy";
 import { outboundClusterName, virtualHostName } from "./names";
 import { RouteContext, defaultRoute, virtualServiceRoutes } from "./routes";
 import { serviceHashPolicy } from "./route-action";
-import type { ProxyScope } from "./scope";
+import { type ProxyScope, scopeForView } from "./scope";
+import { objectId, sharedUnit } from "./shared";
 
 /** One group of virtual hosts sharing routes: istiod's VirtualHostWrapper. */
 interface HostGroup {
@@ -38,27 +39,46 @@ export function hostsOverlap(a: string, b: string): boolean {
   return hostMatches(a, b) || hostMatches(b, a);
 }
 
+/**
+ * Whether a host overlaps any of the services' hosts: a set lookup for an exact host (it overlaps only an equal
+ * host or a wildcard service host matching it), a scan only for wildcards. A mesh has thousands of both.
+ */
+function overlapIndex(services: readonly MeshService[]): (host: string) => boolean {
+  const exact = new Set(services.map((s) => s.host));
+  const wildcards = services.filter((s) => s.host.startsWith("*"));
+  return (h) => (h.startsWith("*") ? services.some((s) => hostsOverlap(h, s.host)) : exact.has(h) || wildcards.some((s) => hostMatches(s.host, h)));
+}
+
 function routedPort(svc: MeshService, port: number): boolean {
   return svc.ports.some((p) => p.port === port && (isHttpProtocol(p.protocol) || isSniffedProtocol(p.protocol)));
+}
+
+/**
+ * The routes of one VirtualService (or one service's default route) on a port: a unit of its own (shared.ts),
+ * keyed by the VirtualService or service object, so a VirtualService edit rebuilds only its own routes while the
+ * route configs around them are reassembled (push/incremental.ts keeps these units across pushes).
+ */
+function sharedRoutes(scope: ProxyScope, key: string, build: (s: ProxyScope) => Route[]): Route[] {
+  return sharedUnit(scope.mesh, scope.proxy, `${key}|${scope.shareKey}`, (view) => build(scopeForView(scope, view)));
 }
 
 /** Virtual hosts of the sidecar route config of `port` (without the catch-all), sorted by name. */
 export function outboundVirtualHosts(
   scope: ProxyScope,
   port: number,
-  ctx: RouteContext,
+  ctxFor: (s: ProxyScope) => RouteContext,
   dnsDomain: string,
   services: readonly MeshService[] = scope.listenerServices,
 ): VirtualHost[] {
   // ExternalName Services are in the registry istiod matches VirtualService hosts against, but get no default route.
   const onPort = [...services, ...scope.aliasServices].filter((s) => s.ports.some((p) => p.port === port));
   const byHost = new Map(onPort.map((s) => [s.host, s]));
-  const vss =
-    port === 80 ? scope.meshVirtualServices : scope.meshVirtualServices.filter((v) => v.hosts.some((h) => onPort.some((s) => hostsOverlap(h, s.host))));
+  const overlapsOnPort = overlapIndex(onPort);
+  const vss = port === 80 ? scope.meshVirtualServices : scope.meshVirtualServices.filter((v) => v.hosts.some(overlapsOnPort));
   const groups: HostGroup[] = [];
   const taken = new Set<MeshService>();
   for (const vs of vss) {
-    const routes = virtualServiceRoutes(vs, ctx);
+    const routes = sharedRoutes(scope, `vs-routes|${objectId(vs.vs)}|${port}`, (s) => virtualServiceRoutes(vs, ctxFor(s)));
     if (routes.length === 0) continue;
     const { plainHosts, services } = separateHosts(vs, onPort, byHost, scope.virtualServices);
     const routed = services.filter((s) => routedPort(s, port));
@@ -68,9 +88,11 @@ export function outboundVirtualHosts(
   }
   for (const svc of onPort) {
     if (taken.has(svc) || !routedPort(svc, port) || svc.externalName !== undefined) continue;
-    const cluster = outboundClusterName(port, undefined, svc.host);
-    const route = defaultRoute(cluster, svc.host, port, serviceHashPolicy(svc, port, ctx), scope.mesh.options.defaultHttpRetryPolicy);
-    groups.push({ plainHosts: [], services: [svc], routes: [route] });
+    const routes = sharedRoutes(scope, `default-route|${objectId(svc)}|${port}`, (s) => {
+      const cluster = outboundClusterName(port, undefined, svc.host);
+      return [defaultRoute(cluster, svc.host, port, serviceHashPolicy(svc, port, ctxFor(s)), s.mesh.options.defaultHttpRetryPolicy)];
+    });
+    groups.push({ plainHosts: [], services: [svc], routes });
   }
   return buildVirtualHosts(groups, port, dnsDomain, (h) => scope.aliasesOf(h));
 }

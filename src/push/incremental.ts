@@ -32,7 +32,8 @@ const INVALIDATES: Record<string, readonly string[]> = {
   Endpoints: ["outbound-endpoints"],
   Pod: ["outbound-endpoints"],
   Node: ["outbound-endpoints"],
-  // Every sidecar route config list: istiod's virtual host rules let one VirtualService reach ports its hosts' services lack.
+  // Every sidecar route config list (istiod's virtual host rules let one VirtualService reach ports its hosts' services
+  // lack); the routes inside are units keyed by their VirtualService object (a new object: new key), so they stay.
   VirtualService: ["routes", "outbound-listeners"],
   DestinationRule: ["*units"],
   Service: ["*units"],
@@ -81,9 +82,16 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
   const old = sharedResources(prev);
   const kept = new SharedResources();
   const liveServices = new Set(next.services.map((s) => String(objectId(s))));
+  const liveRules = new Set(next.virtualServices.map((v) => String(objectId(v.vs))));
   for (const [key, index] of old.units) {
     const kind = key.slice(0, key.indexOf("|") >>> 0);
-    const drop = dropped.has("*units") || dropped.has(kind);
+    const parts = key.split("|");
+    const drop =
+      dropped.has("*units") ||
+      dropped.has(kind) ||
+      // Routes of a VirtualService or service that is gone: never asked for again.
+      (kind === "vs-routes" && !liveRules.has(parts[1]!)) ||
+      (kind === "default-route" && !liveServices.has(parts[1]!));
     if (drop) report.unitsDropped++;
     else {
       kept.units.set(key, index);

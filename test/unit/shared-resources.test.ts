@@ -77,8 +77,8 @@ test("a VirtualService edit rebuilds only the route configs that read it; cluste
   const mesh2 = next(mesh, edited, { full: true, reasons: { VirtualService: 1 } });
   let after: ReturnType<typeof generate>[] = [];
   const built = builds(() => (after = VIEWS.map((v) => generate(mesh2, v))));
-  // The route config list of each of the 3 namespaces the views are in.
-  assert.deepEqual(built, { routes: 3 }, "nothing else is rebuilt");
+  // The route config list of each of the 3 namespaces the views are in, and in each the edited VirtualService's routes.
+  assert.deepEqual(built, { routes: 3, "vs-routes": 3 }, "nothing else is rebuilt");
   for (let i = 0; i < VIEWS.length; i++) {
     assert.equal(after[i]!.endpoints, before[i]!.endpoints);
     // (BlackHole, passthrough and inbound clusters are the view's own, made with each generation.)
