@@ -12,15 +12,14 @@ import { addressBindings, httpPorts } from "./outbound-ports";
 import type { RouteContext } from "./routes";
 import { timeoutFields } from "./route-action";
 import { type ProxyScope, scopeForView } from "./scope";
-import { sharedUnit } from "./shared";
+import { objectId, sharedUnit } from "./shared";
 import type { Steps } from "../model/steps";
-import { outboundVirtualHosts } from "./sidecar-virtual-hosts";
+import { outboundVirtualHosts, portVirtualServices } from "./sidecar-virtual-hosts";
 import { boundEgressSniffedRoutes, egressProtocol } from "./sidecar-egress-listeners";
 
 /**
  * The route configs: one list for every sidecar of the scope that answers their questions alike (shared.ts).
- * A VirtualService edit drops the whole list (push/incremental.ts): istiod's virtual host rules let one
- * VirtualService reach route configs of ports its hosts' services do not have (every host on port 80).
+ * A VirtualService edit drops the list (push/incremental.ts); the port route configs in it are units of their own.
  */
 export function sidecarRouteConfigs(scope: ProxyScope): RouteConfiguration[] {
   return sharedUnit(scope.mesh, scope.proxy, `routes|${scope.shareKey}`, (view) => routeConfigs(scopeForView(scope, view)));
@@ -34,12 +33,7 @@ export function* warmRouteSteps(scope: ProxyScope): Steps<void> {
 
 function routeConfigs(scope: ProxyScope): RouteConfiguration[] {
   // One computation of a port's virtual hosts serves its route config and every sniffed route config on it (istiod's vHostCache).
-  const byPort = new Map<number, VirtualHost[]>();
-  const vhostsOf = (port: number): VirtualHost[] => {
-    let v = byPort.get(port);
-    if (!v) byPort.set(port, (v = portVirtualHosts(scope, port)));
-    return v;
-  };
+  const vhostsOf = (port: number): VirtualHost[] => portRoutes(scope, port).vhosts;
   const sniffed = [
     ...addressBindings(scope)
       .filter((b) => isSniffedProtocol(b.port.protocol))
@@ -51,7 +45,21 @@ function routeConfigs(scope: ProxyScope): RouteConfiguration[] {
   // Sidecar egress listeners of their own on an HTTP port use the shared route config `<port>` too.
   const boundHttp = scope.boundEgress.filter((b) => b.services.length > 0 && isHttpProtocol(egressProtocol(b))).map((b) => b.port);
   const ports = [...new Set([...httpPorts(scope), ...boundHttp])].sort((a, b) => a - b);
-  return [...ports.map((port) => sidecarRouteConfig(scope, port, vhostsOf(port))), ...unique.values()];
+  return [...ports.map((port) => portRoutes(scope, port).config), ...unique.values()];
+}
+
+/**
+ * A port's virtual hosts and route config: a unit keyed by the VirtualService objects it is built from, so a
+ * VirtualService edit rebuilds the route configs of the ports that select it (every port-80 one; others where its
+ * hosts overlap a service on the port) and the others keep their objects (push/incremental.ts keeps them).
+ */
+function portRoutes(scope: ProxyScope, port: number): { vhosts: VirtualHost[]; config: RouteConfiguration } {
+  const rules = portVirtualServices(scope, port, routeServices(scope, port)).map((v) => objectId(v.vs));
+  return sharedUnit(scope.mesh, scope.proxy, `route-port|${port}|${rules.join(",")}|${scope.shareKey}`, (view) => {
+    const s = scopeForView(scope, view);
+    const vhosts = portVirtualHosts(s, port);
+    return { vhosts, config: sidecarRouteConfig(s, port, vhosts) };
+  });
 }
 
 /**

@@ -62,6 +62,24 @@ function sharedRoutes(scope: ProxyScope, key: string, build: (s: ProxyScope) => 
   return sharedUnit(scope.mesh, scope.proxy, `${key}|${scope.shareKey}`, (view) => build(scopeForView(scope, view)));
 }
 
+/** The services a port's route config is built from: `services` with the port, and the ExternalName aliases. */
+function servicesOnPort(scope: ProxyScope, port: number, services: readonly MeshService[]): MeshService[] {
+  // ExternalName Services are in the registry istiod matches VirtualService hosts against, but get no default route.
+  return [...services, ...scope.aliasServices].filter((s) => s.ports.some((p) => p.port === port));
+}
+
+/** istiod's selectVirtualServices: on port 80 every mesh VirtualService, elsewhere those with a host overlapping a service on the port. */
+function selectVirtualServices(scope: ProxyScope, port: number, onPort: readonly MeshService[]): readonly MeshVirtualService[] {
+  if (port === 80) return scope.meshVirtualServices;
+  const overlapsOnPort = overlapIndex(onPort);
+  return scope.meshVirtualServices.filter((v) => v.hosts.some(overlapsOnPort));
+}
+
+/** The VirtualServices the route config of `port` is built from (what a unit of it is keyed by). */
+export function portVirtualServices(scope: ProxyScope, port: number, services: readonly MeshService[] = scope.listenerServices): readonly MeshVirtualService[] {
+  return selectVirtualServices(scope, port, servicesOnPort(scope, port, services));
+}
+
 /** Virtual hosts of the sidecar route config of `port` (without the catch-all), sorted by name. */
 export function outboundVirtualHosts(
   scope: ProxyScope,
@@ -70,11 +88,9 @@ export function outboundVirtualHosts(
   dnsDomain: string,
   services: readonly MeshService[] = scope.listenerServices,
 ): VirtualHost[] {
-  // ExternalName Services are in the registry istiod matches VirtualService hosts against, but get no default route.
-  const onPort = [...services, ...scope.aliasServices].filter((s) => s.ports.some((p) => p.port === port));
+  const onPort = servicesOnPort(scope, port, services);
   const byHost = new Map(onPort.map((s) => [s.host, s]));
-  const overlapsOnPort = overlapIndex(onPort);
-  const vss = port === 80 ? scope.meshVirtualServices : scope.meshVirtualServices.filter((v) => v.hosts.some(overlapsOnPort));
+  const vss = selectVirtualServices(scope, port, onPort);
   const groups: HostGroup[] = [];
   const taken = new Set<MeshService>();
   for (const vs of vss) {

@@ -32,8 +32,8 @@ const INVALIDATES: Record<string, readonly string[]> = {
   Endpoints: ["outbound-endpoints"],
   Pod: ["outbound-endpoints"],
   Node: ["outbound-endpoints"],
-  // Every sidecar route config list (istiod's virtual host rules let one VirtualService reach ports its hosts' services
-  // lack); the routes inside are units keyed by their VirtualService object (a new object: new key), so they stay.
+  // Every sidecar route config list; the port route configs and routes inside are units keyed by the VirtualService
+  // objects they read (a new object: a new key), so they stay, and those of rules that are gone are dropped below.
   VirtualService: ["routes", "outbound-listeners"],
   DestinationRule: ["*units"],
   Service: ["*units"],
@@ -91,6 +91,7 @@ export function carrySharedResources(prev: Mesh, next: Mesh, req: PushRequest, c
       dropped.has(kind) ||
       // Routes of a VirtualService or service that is gone: never asked for again.
       (kind === "vs-routes" && !liveRules.has(parts[1]!)) ||
+      (kind === "route-port" && parts[2] !== "" && parts[2]!.split(",").some((id) => !liveRules.has(id))) ||
       (kind === "default-route" && !liveServices.has(parts[1]!));
     if (drop) report.unitsDropped++;
     else {

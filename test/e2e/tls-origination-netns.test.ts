@@ -26,14 +26,12 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as https from "node:https";
-import * as net from "node:net";
 import * as path from "node:path";
-import type { TLSSocket } from "node:tls";
 import { requireEnvoy } from "../support/envoy";
 import { startServe } from "../support/serve-process";
 import { testCa, testLeaf } from "../support/tls-certs";
 import { APP_UID, podReadableTmp, writeClientScript } from "./netns";
+import { startTlsBackend, systemRootsMesh } from "./tls-backend";
 import { cleanups, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
 
 const tmp = podReadableTmp("mini-pilot-e2e-tls-orig-");
@@ -72,25 +70,9 @@ test("DestinationRule SIMPLE TLS without sni: SNI follows the Host, the certific
   const caFile = path.join(tmp, "ca.pem");
   fs.writeFileSync(caFile, ca.certPem);
   // The server answers with the SNI it was given and the TLS version negotiated.
-  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
-    req.resume();
-    const s = req.socket as TLSSocket;
-    res.writeHead(200, { "x-backend": `sni=${String(s.servername)} ${String(s.getProtocol())}` });
-    res.end("ok");
-  });
-  const sockets = new Set<net.Socket>();
-  server.on("secureConnection", (s: net.Socket) => sockets.add(s));
-  const tlsPort = await new Promise<number>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, pod.hostIp, () => resolve((server.address() as net.AddressInfo).port));
-  });
-  defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
+  const backend = await startTlsBackend(pod.hostIp, leaf, true);
+  defer(() => backend.close());
+  const tlsPort = backend.port;
 
   const dir = path.join(tmp, "config");
   fs.mkdirSync(dir, { recursive: true });
@@ -121,35 +103,6 @@ test("DestinationRule SIMPLE TLS without sni: SNI follows the Host, the certific
   }
 });
 
-function systemRootsMesh(hostIp: string, tlsPort: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: unknown-ca, namespace: default}
-spec:
-  hosts: [verify.example, skip.example]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${tlsPort}}]
-  endpoints: [{address: ${hostIp}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: verify, namespace: default}
-spec:
-  host: verify.example
-  trafficPolicy:
-    tls: {mode: SIMPLE}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: skip, namespace: default}
-spec:
-  host: skip.example
-  trafficPolicy:
-    tls: {mode: SIMPLE, insecureSkipVerify: true}
-`;
-}
-
 test("SIMPLE TLS without caCertificates checks the system roots: an unknown CA is refused; insecureSkipVerify reaches it", { timeout: 120_000 }, async (t) => {
   const defer = cleanups(t);
   const pod = requirePod(t, defer, "TLS origination against the system roots");
@@ -160,24 +113,9 @@ test("SIMPLE TLS without caCertificates checks the system roots: an unknown CA i
   // A CA made by the test: in no system store.
   const ca = await testCa();
   const leaf = await testLeaf(ca, ["verify.example", "skip.example"]);
-  const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
-    req.resume();
-    res.writeHead(200, { "x-backend": `sni=${String((req.socket as TLSSocket).servername)}` });
-    res.end("ok");
-  });
-  const sockets = new Set<net.Socket>();
-  server.on("secureConnection", (s: net.Socket) => sockets.add(s));
-  const tlsPort = await new Promise<number>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, pod.hostIp, () => resolve((server.address() as net.AddressInfo).port));
-  });
-  defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
+  const backend = await startTlsBackend(pod.hostIp, leaf);
+  defer(() => backend.close());
+  const tlsPort = backend.port;
 
   const dir = path.join(tmp, "config-system-roots");
   fs.mkdirSync(dir, { recursive: true });

@@ -16,44 +16,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as https from "node:https";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { TLSSocket } from "node:tls";
 import { buildStatic } from "../../src/translate/static-bootstrap";
 import { formatDiagnostic } from "../../src/model/types";
 import { freePort, requireEnvoy, startEnvoy } from "../support/envoy";
 import { testCa, testLeaf } from "../support/tls-certs";
-
-function manifests(tlsPort: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: unknown-ca, namespace: default}
-spec:
-  hosts: [verify.example, skip.example]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${tlsPort}}]
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: verify, namespace: default}
-spec:
-  host: verify.example
-  trafficPolicy:
-    tls: {mode: SIMPLE}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: skip, namespace: default}
-spec:
-  host: skip.example
-  trafficPolicy:
-    tls: {mode: SIMPLE, insecureSkipVerify: true}
-`;
-}
+import { startTlsBackend, systemRootsMesh } from "./tls-backend";
 
 function get(port: number, host: string): Promise<{ status: number; backend: string }> {
   return new Promise((resolve, reject) => {
@@ -74,28 +43,13 @@ test(
     if (!bin) return;
     const ca = await testCa();
     const leaf = await testLeaf(ca, ["verify.example", "skip.example"]);
-    const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
-      req.resume();
-      res.writeHead(200, { "x-backend": `sni=${String((req.socket as TLSSocket).servername)}` });
-      res.end("ok");
-    });
-    const sockets = new Set<net.Socket>();
-    server.on("secureConnection", (s: net.Socket) => sockets.add(s));
-    const tlsPort = await new Promise<number>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port));
-    });
-    t.after(
-      () =>
-        new Promise<void>((r) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => r());
-        }),
-    );
+    const backend = await startTlsBackend("127.0.0.1", leaf);
+    t.after(() => backend.close());
+    const tlsPort = backend.port;
 
     const listenPort = await freePort();
     const r = buildStatic({
-      files: [{ file: "mesh.yaml", text: manifests(tlsPort) }],
+      files: [{ file: "mesh.yaml", text: systemRootsMesh("127.0.0.1", tlsPort) }],
       nodeId: "sidecar~127.0.0.1~client-1.default~default.svc.cluster.local",
       metadata: { NAMESPACE: "default" },
       adminPort: await freePort(),
