@@ -24,7 +24,7 @@ import { ConfigStore } from "../src/store";
 import { PushPipeline, PushReport } from "../src/push/pipeline";
 import type { NodeInfo } from "../src/cache/snapshot-cache";
 import type { EndpointSlice, MeshObject, Pod, VirtualService } from "../src/model/types";
-import { Shape, ns, objects, podIp, routed, svcName } from "./synthetic-mesh";
+import { Shape, ns, objects, podIp, routed, svcName, withSplitWeight } from "./synthetic-mesh";
 
 function flag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
@@ -111,18 +111,7 @@ function main(): void {
   const vsRuns: { t: Timed; r: PushReport }[] = [];
   for (let k = 0; k < shape.runs; k++) {
     const w = 80 - k; // a new split each time
-    const http = vs.spec.http!.map((h) =>
-      h.name === "split"
-        ? {
-            ...h,
-            route: [
-              { ...h.route![0]!, weight: w },
-              { ...h.route![1]!, weight: 100 - w },
-            ],
-          }
-        : h,
-    );
-    store.apply([{ ...vs, spec: { ...vs.spec, http } } as MeshObject]);
+    store.apply([withSplitWeight(vs, w)]);
     const t = timed(() => pipeline.flush());
     vsRuns.push({ t, r: pushes[pushes.length - 1]! });
   }

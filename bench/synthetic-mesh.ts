@@ -140,3 +140,19 @@ export function views(shape: Shape): ProxyView[] {
   if (new Set(out.map(proxyViewKey)).size !== out.length) throw new Error("views are not distinct");
   return out;
 }
+
+/** The VirtualService with its "split" route's two weights set to w and 100 - w (a routing edit the benches and tests make). */
+export function withSplitWeight(vs: VirtualService, w: number): VirtualService {
+  const http = vs.spec.http!.map((h) =>
+    h.name === "split"
+      ? {
+          ...h,
+          route: [
+            { ...h.route![0]!, weight: w },
+            { ...h.route![1]!, weight: 100 - w },
+          ],
+        }
+      : h,
+  );
+  return { ...vs, spec: { ...vs.spec, http } } as VirtualService;
+}

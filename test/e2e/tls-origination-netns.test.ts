@@ -30,9 +30,9 @@ import * as path from "node:path";
 import { requireEnvoy } from "../support/envoy";
 import { startServe } from "../support/serve-process";
 import { testCa, testLeaf } from "../support/tls-certs";
-import { APP_UID, podReadableTmp, writeClientScript } from "./netns";
+import { APP_UID, type PodNetns, podReadableTmp, writeClientScript } from "./netns";
 import { startTlsBackend, systemRootsMesh } from "./tls-backend";
-import { cleanups, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
+import { type Defer, cleanups, requirePod, spawnPodEnvoy, waitPodEnvoyReady, writePodBootstrap } from "./pod-envoy";
 
 const tmp = podReadableTmp("mini-pilot-e2e-tls-orig-");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -59,6 +59,27 @@ spec:
 `;
 }
 
+/**
+ * `serve` on the config folder, the pod's sidecar Envoy bootstrapped to it, and `get(host)`: 4 requests from the
+ * app (as its uid) to 10.55.3.10:80 with that Host, counted by the backend's answer.
+ */
+async function servePodMesh(pod: PodNetns, bin: string, dir: string, bootstrapName: string, defer: Defer) {
+  const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`]);
+  defer(() => serve.stop());
+  const bootstrap = path.join(tmp, bootstrapName);
+  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
+  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
+  defer(() => envoy.stop());
+  const client = writeClientScript(tmp);
+  const get = async (host: string): Promise<Record<string, number>> =>
+    (
+      JSON.parse(await pod.exec("node", [client, "http://10.55.3.10/", "4", "2", JSON.stringify({ host })], { uid: APP_UID, timeoutMs: 30_000 })) as {
+        counts: Record<string, number>;
+      }
+    ).counts;
+  return { envoy, get };
+}
+
 test("DestinationRule SIMPLE TLS without sni: SNI follows the Host, the certificate must name it", { timeout: 120_000 }, async (t) => {
   const defer = cleanups(t);
   const pod = requirePod(t, defer, "TLS origination on the sidecar path");
@@ -77,19 +98,7 @@ test("DestinationRule SIMPLE TLS without sni: SNI follows the Host, the certific
   const dir = path.join(tmp, "config");
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "mesh.yaml"), mesh(pod.hostIp, tlsPort, caFile));
-  const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`]);
-  defer(() => serve.stop());
-  const bootstrap = path.join(tmp, "envoy.json");
-  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
-  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
-  defer(() => envoy.stop());
-  const client = writeClientScript(tmp);
-  const get = async (host: string): Promise<Record<string, number>> =>
-    (
-      JSON.parse(await pod.exec("node", [client, "http://10.55.3.10/", "4", "2", JSON.stringify({ host })], { uid: APP_UID, timeoutMs: 30_000 })) as {
-        counts: Record<string, number>;
-      }
-    ).counts;
+  const { envoy, get } = await servePodMesh(pod, bin, dir, "envoy.json", defer);
 
   try {
     assert.deepEqual(await get("a.example"), { "sni=a.example TLSv1.3": 4 }, "SNI from the Host header, TLS 1.3 allowed");
@@ -120,19 +129,7 @@ test("SIMPLE TLS without caCertificates checks the system roots: an unknown CA i
   const dir = path.join(tmp, "config-system-roots");
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "mesh.yaml"), systemRootsMesh(pod.hostIp, tlsPort));
-  const serve = await startServe(["--config-dir", dir, "--xds-address", `${pod.hostIp}:0`]);
-  defer(() => serve.stop());
-  const bootstrap = path.join(tmp, "envoy-system-roots.json");
-  writePodBootstrap(pod, POD, bootstrap, ["--xds-address", `${pod.hostIp}:${serve.xdsPort}`]);
-  const envoy = await waitPodEnvoyReady(spawnPodEnvoy(pod, bin, bootstrap, tmp), "0.0.0.0_80");
-  defer(() => envoy.stop());
-  const client = writeClientScript(tmp);
-  const get = async (host: string): Promise<Record<string, number>> =>
-    (
-      JSON.parse(await pod.exec("node", [client, "http://10.55.3.10/", "4", "2", JSON.stringify({ host })], { uid: APP_UID, timeoutMs: 30_000 })) as {
-        counts: Record<string, number>;
-      }
-    ).counts;
+  const { envoy, get } = await servePodMesh(pod, bin, dir, "envoy-system-roots.json", defer);
 
   try {
     const cluster = (await envoy.admin("/config_dump?resource=dynamic_active_clusters")).includes("/etc/ssl/certs/ca-certificates.crt");

@@ -13,7 +13,7 @@ import { ConfigStore } from "../../src/store";
 import { objectKey, type DestinationRule, type EndpointSlice, type MeshObject, type Service, type Sidecar, type VirtualService } from "../../src/model/types";
 import { PushPipeline, type PushReport } from "../../src/push/pipeline";
 import type { NodeInfo } from "../../src/cache/snapshot-cache";
-import { type Shape, host, ns, objects, routed, svcName } from "../../bench/synthetic-mesh";
+import { type Shape, host, ns, objects, routed, svcName, withSplitWeight } from "../../bench/synthetic-mesh";
 
 const SHAPE: Shape = { services: 40, namespaces: 4, podsPerService: 3, virtualServices: 12, destinationRules: 12, sidecarViews: 0, runs: 1 };
 const STEPS = 30;
@@ -95,18 +95,7 @@ const EDITS: Edit[] = [
     const i = pick(routed(SHAPE).slice(0, SHAPE.virtualServices), r);
     const vs = find<VirtualService>(base, "VirtualService", svcName(i), ns(SHAPE, i));
     const w = 1 + Math.floor(r() * 98);
-    const http = vs.spec.http!.map((h) =>
-      h.name === "split"
-        ? {
-            ...h,
-            route: [
-              { ...h.route![0]!, weight: w },
-              { ...h.route![1]!, weight: 100 - w },
-            ],
-          }
-        : h,
-    );
-    store.apply([{ ...vs, spec: { ...vs.spec, http } } as VirtualService]);
+    store.apply([withSplitWeight(vs, w)]);
     return `weights ${vs.metadata.name} ${w}`;
   },
   function vsToggle(store, base, r) {
